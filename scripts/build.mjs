@@ -1,0 +1,35 @@
+// One esbuild script for every bundle: extension host, model process, CLI and tests.
+import { build } from 'esbuild';
+import { readdirSync, statSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+// Packages with native parts or wasm files stay in node_modules, where they find their own binaries.
+const nodeExternal = ['vscode', '@tensorflow/*', 'sharp'];
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: 'linked',
+  external: nodeExternal,
+  logLevel: 'warning',
+};
+
+function listTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...listTests(full));
+    else if (name.endsWith('.test.ts') || name.endsWith('.helper.ts')) out.push(full);
+  }
+  return out;
+}
+
+rmSync('dist', { recursive: true, force: true });
+rmSync('dist-test', { recursive: true, force: true });
+await Promise.all([
+  build({ ...common, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' }),
+  build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
+  build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
+  build({ ...common, entryPoints: listTests('test'), outdir: 'dist-test', outbase: 'test' }),
+]);

@@ -1,0 +1,73 @@
+import * as path from 'node:path';
+import { isBackendChoice, type BackendChoice } from '../engine/backends';
+import { readClassList, type ClassList } from '../masks/classList';
+import { ModelClient } from '../modelServer/modelClient';
+import { ProgressReporter } from './progressReporter';
+
+/** A usage mistake: exit code 2. */
+export class UsageError extends Error {}
+
+export interface CommonOptions {
+  model?: string;
+  backend?: string;
+  json?: boolean;
+  classes?: string;
+}
+
+/** What every command shares: the model client, the model folder, output mode and progress. */
+export class CliContext {
+  readonly client: ModelClient;
+  readonly json: boolean;
+  readonly progress: ProgressReporter;
+  readonly modelDir: string;
+
+  constructor(readonly options: CommonOptions) {
+    const backend = options.backend ?? process.env.MASKLOOP_BACKEND ?? 'auto';
+    if (!isBackendChoice(backend)) throw new UsageError(`--backend ${backend}: choose auto, tensorflow-gpu, tensorflow, wasm or cpu`);
+    this.json = Boolean(options.json);
+    this.progress = new ProgressReporter(this.json);
+    this.client = new ModelClient({ backend: backend as BackendChoice, log: process.env.MASKLOOP_DEBUG ? (l) => process.stderr.write(`[model] ${l}\n`) : undefined });
+    this.modelDir = path.resolve(options.model ?? path.join('.maskloop', 'model'));
+  }
+
+  /** The dataset manifest sits beside the model folder (`.maskloop/dataset.json` by default). */
+  get datasetManifest(): string {
+    return path.join(path.dirname(this.modelDir), 'dataset.json');
+  }
+
+  async classes(): Promise<ClassList | undefined> {
+    return this.options.classes ? readClassList(this.options.classes) : undefined;
+  }
+
+  /** Human text on stdout unless --json. */
+  say(text: string): void {
+    if (!this.json) process.stdout.write(text + '\n');
+  }
+
+  out(value: unknown): void {
+    if (this.json) process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  }
+
+  dispose(): void {
+    this.progress.stop();
+    this.client.dispose();
+  }
+}
+
+export function fmt(v: number | undefined | null, digits = 3): string {
+  return v === undefined || v === null || Number.isNaN(v) ? '-' : v.toFixed(digits);
+}
+
+export function intArg(name: string, value: string | undefined, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}, got "${value}"`);
+  return n;
+}
+
+export function numArg(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,217 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_FINE_TUNE, type FineTuneSettings } from '../engine/fineTune';
+import { classListFromMasks } from '../masks/classList';
+import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
+import { InputError } from '../masks/inputError';
+import { readMask, writeMask } from '../masks/maskIO';
+import { ModelRequestError } from '../modelServer/modelClient';
+import { CliContext, fmt, intArg, numArg, UsageError, type CommonOptions } from './cliContext';
+import { runDemo } from './demo';
+import { simulateLoop } from './simulateLoop';
+
+type Opts = CommonOptions & Record<string, string | boolean | undefined>;
+
+function common(cmd: Command, withModel = true): Command {
+  if (withModel) cmd.option('--model <dir>', 'model folder (default .maskloop/model under the current folder)');
+  return cmd
+    .addOption(new Option('--backend <name>', 'force a backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+    .option('--json', 'print JSON on stdout');
+}
+
+function settingsFrom(o: Opts): Partial<FineTuneSettings> {
+  const s: Partial<FineTuneSettings> = {};
+  const set = <K extends keyof FineTuneSettings>(k: K, v: FineTuneSettings[K] | undefined): void => {
+    if (v !== undefined) s[k] = v;
+  };
+  set('epochs', intArg('--epochs', o.epochs as string | undefined, 1));
+  set('seed', intArg('--seed', o.seed as string | undefined));
+  set('stepsPerEpoch', intArg('--steps', o.steps as string | undefined, 1));
+  set('batchSize', intArg('--batch', o.batch as string | undefined, 1));
+  set('cropSize', intArg('--crop', o.crop as string | undefined, 16));
+  set('learningRate', numArg('--lr', o.lr as string | undefined));
+  set('boundaryWeight', o.boundaryWeight === undefined ? undefined : Number(o.boundaryWeight));
+  if (o.optimizer) set('optimizer', o.optimizer as 'adam' | 'sgd');
+  if (o.force) set('force', true);
+  return s;
+}
+
+function trainingOptions(cmd: Command): Command {
+  return cmd
+    .option('--classes <file>', "class list (labelme labels.txt: __ignore__, _background_, then one name a line)")
+    .option('--epochs <n>', `epochs (default ${DEFAULT_FINE_TUNE.epochs})`)
+    .option('--steps <n>', 'optimiser steps per epoch (default: automatic)')
+    .option('--batch <n>', `crops per step (default ${DEFAULT_FINE_TUNE.batchSize})`)
+    .option('--crop <px>', `crop size (default ${DEFAULT_FINE_TUNE.cropSize})`)
+    .option('--lr <rate>', `learning rate (default ${DEFAULT_FINE_TUNE.learningRate})`)
+    .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adam', 'sgd']))
+    .option('--boundary-weight <w>', `weight of the boundary loss term (default ${DEFAULT_FINE_TUNE.boundaryWeight})`)
+    .option('--seed <n>', 'random seed (default 0)');
+}
+
+async function withContext(o: Opts, fn: (ctx: CliContext) => Promise<void>): Promise<void> {
+  const ctx = new CliContext(o);
+  try {
+    await fn(ctx);
+  } finally {
+    ctx.dispose();
+  }
+}
+
+const program = new Command();
+program.name('maskloop').description('Model-in-the-loop image segmentation: pre-label, fine-tune, evaluate, simulate, benchmark.').exitOverride();
+
+common(program.command('info').description('backend in use and why, versions, model summary')).action(async (o: Opts) => withContext(o, async (ctx) => {
+  const info = await ctx.client.request('info', {});
+  let model = null;
+  if (fs.existsSync(path.join(ctx.modelDir, 'model.json'))) model = await ctx.client.request('describe', { modelDir: ctx.modelDir });
+  ctx.out({ ...info, model });
+  ctx.say(`backend: ${info.backend.label} [${info.backend.backend}]${info.backend.simd !== undefined ? ` (SIMD ${info.backend.simd ? 'on' : 'off'}, ${info.backend.threads} thread)` : ''}`);
+  for (const a of info.backend.attempts) ctx.say(`  ${a.ok ? 'used   ' : 'skipped'} ${a.backend}: ${a.reason}`);
+  ctx.say(`tfjs ${info.backend.tfjsVersion}, node ${info.node}`);
+  if (model) {
+    ctx.say(`model: ${ctx.modelDir} version ${model.meta.version}${model.meta.trained ? '' : ' (untrained)'}, ${model.meta.network.residual ? 'residual' : 'plain'} U-Net, ${model.parameters} parameters, ${model.gflopsAt512.toFixed(2)} GFLOP per 512x512 image`);
+    ctx.say(`classes: ${model.meta.classes.classes.map((c) => `${c.index}=${c.name}`).join(', ')}`);
+  } else {
+    ctx.say(`model: none at ${ctx.modelDir} (a fine-tune creates one)`);
+  }
+}));
+
+common(program.command('predict').description('pre-label images: one index PNG per image').argument('<images...>', 'image files or folders').requiredOption('--out <dir>', 'output folder'))
+  .option('--tile <px>', 'tile size for large images (default 512)')
+  .action(async (images: string[], o: Opts) => withContext(o, async (ctx) => {
+    const files = await expandImageArgs(images);
+    if (files.length === 0) throw new InputError(images.join(' '), 'no images found (PNG, JPEG, WebP, TIFF, GIF)');
+    const out = path.resolve(o.out as string);
+    await fs.promises.mkdir(out, { recursive: true });
+    const written = [];
+    for (const [i, file] of files.entries()) {
+      const r = await ctx.client.request('predict', { modelDir: ctx.modelDir, image: file, tileSize: intArg('--tile', o.tile as string | undefined, 32) }, { onProgress: ctx.progress.handle });
+      const target = path.join(out, `${stemOf(file)}.png`);
+      await writeMask(target, { width: r.width, height: r.height, data: r.classMap });
+      written.push({ image: file, mask: target, modelVersion: r.modelVersion, seconds: r.seconds });
+      ctx.progress.stop();
+      ctx.say(`[${i + 1}/${files.length}] ${file} -> ${target} (model version ${r.modelVersion}${r.trained ? '' : ', untrained'}, ${r.seconds.toFixed(2)} s)`);
+    }
+    ctx.out({ written });
+  }));
+
+trainingOptions(common(program.command('finetune').description('fine-tune the model in place on corrected masks: a new model version').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'corrected masks (same stem as the image)')))
+  .option('--force', 'make the new version current even if validation boundary IoU fell')
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const { pairs, unlabelled } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`);
+    ctx.say(`Fine-tuning on ${pairs.length} corrected masks (${unlabelled.length} images without a mask skipped)`);
+    const r = await ctx.client.request('fineTune', {
+      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, settings: settingsFrom(o),
+    }, { onProgress: ctx.progress.handle });
+    ctx.progress.stop();
+    ctx.out(r);
+    ctx.say(`version ${r.version} (parent ${r.parent}) ${r.accepted ? 'is now current' : 'was stored but NOT made current'}: ${r.reason}`);
+    ctx.say(`${r.trainImages} train / ${r.validationImages} validation images, ${r.epochs} epochs, ${r.steps} steps, ${r.seconds.toFixed(1)} s`);
+    if (r.metricsBefore && r.metricsAfter) ctx.say(`validation mIoU ${fmt(r.metricsBefore.miou)} -> ${fmt(r.metricsAfter.miou)}, boundary IoU ${fmt(r.metricsBefore.boundaryIoU)} -> ${fmt(r.metricsAfter.boundaryIoU)}`);
+  }));
+
+common(program.command('eval').description('evaluate the model against masks').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'true masks'))
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const { pairs } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);
+    const r = await ctx.client.request('evaluate', { modelDir: ctx.modelDir, pairs }, { onProgress: ctx.progress.handle });
+    ctx.progress.stop();
+    ctx.out({ images: pairs.length, modelVersion: r.modelVersion, ...r.mean, perImage: r.perImage });
+    ctx.say(`${pairs.length} images, model version ${r.modelVersion}: mIoU ${fmt(r.mean.miou)}, Dice ${fmt(r.mean.dice)}, boundary IoU ${fmt(r.mean.boundaryIoU)}, boundary F ${fmt(r.mean.boundaryF)}, pixel accuracy ${fmt(r.mean.pixelAccuracy)}`);
+  }));
+
+trainingOptions(common(program.command('simulate').description('simulate the labelling loop and print the effort curve').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'true masks'), false))
+  .option('--every <k>', 'fine-tune after every K images (default 4)')
+  .option('--work <dir>', 'keep the simulation model here (default: a temporary folder)')
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const { pairs } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);
+    const every = intArg('--every', o.every as string | undefined, 1) ?? 4;
+    // The person sets up their classes before labelling: take them from the list, or from the masks.
+    const classes = (await ctx.classes()) ?? classListFromMasks(await Promise.all(pairs.map((p) => readMask(p.mask))));
+    ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
+    const r = await simulateLoop(ctx.client, pairs, {
+      every, settings: settingsFrom(o), classes, workDir: o.work ? path.resolve(o.work as string) : undefined,
+      onStep: (s) => { ctx.progress.stop(); ctx.say(`${s.image.padEnd(28)}${String(s.modelVersion).padStart(6)}${(100 * s.changedFraction).toFixed(2).padStart(9)}%${fmt(s.boundaryIoU).padStart(8)}`); },
+      onProgress: ctx.progress.handle,
+    });
+    ctx.out(r);
+    for (const f of r.fineTunes) ctx.say(`fine-tune after ${f.afterImages} images: version ${f.version}${f.accepted ? '' : ' (not accepted)'}, ${f.seconds.toFixed(1)} s`);
+  }));
+
+common(program.command('bench').description('pre-label latency and fine-tune throughput on this machine'), false)
+  .option('--sizes <list>', 'image sizes, comma-separated (default 256,512,1024,4096)')
+  .option('--repeats <n>', 'repeats per size (median reported; default 5)')
+  .option('--train-steps <n>', 'timed training steps (default 5)')
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const sizes = ((o.sizes as string | undefined) ?? '256,512,1024,4096').split(',').map((s) => intArg('--sizes', s.trim(), 16) as number);
+    const info = await ctx.client.request('info', {});
+    const r = await ctx.client.request('bench', { sizes, repeats: intArg('--repeats', o.repeats as string | undefined, 1) ?? 5, trainSteps: intArg('--train-steps', o.trainSteps as string | undefined, 1) ?? 5, cropSize: 128, batchSize: 2 });
+    const machine = { cpus: (await import('node:os')).cpus().length, cpuModel: (await import('node:os')).cpus()[0]?.model ?? 'unknown', node: process.version };
+    ctx.out({ ...r, machine, backendReport: info.backend });
+    ctx.say(`backend ${r.backend} (${info.backend.label}), ${r.parameters} parameters; machine: ${machine.cpus} cores, ${machine.cpuModel}`);
+    for (const s of Object.keys(r.prelabelMs)) ctx.say(`  pre-label ${s}x${s}: ${r.prelabelMs[s]} ms median (${r.prelabelGflops[s]} GFLOP/s)`);
+    ctx.say(`  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`);
+    ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
+  }));
+
+common(program.command('versions').description('list model versions'))
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const r = await ctx.client.request('versions', { modelDir: ctx.modelDir });
+    ctx.out(r);
+    if (r.versions.length === 0) ctx.say(`no versions in ${ctx.modelDir}`);
+    for (const v of r.versions) {
+      ctx.say(`${v.version === r.current ? '*' : ' '} ${String(v.version).padStart(4, '0')} parent ${v.parent ?? '-'} ${v.createdAt} ${v.accepted ? 'accepted' : 'rejected'}${v.metricsAfter ? ` val bIoU ${fmt(v.metricsAfter.boundaryIoU)}` : ''} - ${v.reason}`);
+    }
+  }));
+
+common(program.command('rollback').description('make an earlier (or any stored) model version current').requiredOption('--to <version>', 'version number'))
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const r = await ctx.client.request('rollback', { modelDir: ctx.modelDir, version: intArg('--to', o.to as string, 0) as number });
+    ctx.out(r);
+    ctx.say(`version ${r.current} is now current`);
+  }));
+
+program.command('demo').description('the main job on generated sample data: pre-label, correct, fine-tune, evaluate')
+  .option('--dir <dir>', 'where to write the sample data', 'maskloop-demo')
+  .option('--images <n>', 'number of sample images', '16')
+  .option('--labelled <n>', 'images the simulated person corrects', '10')
+  .option('--size <px>', 'image size', '192')
+  .option('--epochs <n>', 'fine-tune epochs (default: the product default)')
+  .option('--seed <n>', 'seed of the generated data', '1')
+  .addOption(new Option('--backend <name>', 'force a backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+  .option('--json', 'print JSON on stdout')
+  .action(async (o: Opts) => withContext(o, (ctx) => runDemo(ctx, {
+    dir: o.dir as string,
+    images: intArg('--images', o.images as string, 2) as number,
+    labelled: intArg('--labelled', o.labelled as string, 1) as number,
+    size: intArg('--size', o.size as string, 32) as number,
+    epochs: intArg('--epochs', o.epochs as string | undefined, 1),
+    seed: intArg('--seed', o.seed as string, 0) as number,
+  })));
+
+async function main(): Promise<number> {
+  try {
+    await program.parseAsync(process.argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof UsageError) {
+      process.stderr.write(`maskloop: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof InputError || (err instanceof ModelRequestError && err.kind !== 'internal')) {
+      process.stderr.write(`maskloop: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`maskloop: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+void main().then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,70 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { FineTuneSettings } from '../engine/fineTune';
+import { compareMasks } from '../masks/segmentationMetrics';
+import type { ImageMaskPair } from '../masks/datasetPairs';
+import { readMask } from '../masks/maskIO';
+import type { ClassList } from '../masks/classList';
+import type { ModelClient } from '../modelServer/modelClient';
+import type { ProgressEvent } from '../protocol/modelProtocol';
+
+export interface SimStep {
+  image: string;
+  modelVersion: number;
+  changedFraction: number;
+  boundaryIoU: number;
+  miou: number;
+}
+
+export interface SimFineTune {
+  afterImages: number;
+  version: number;
+  accepted: boolean;
+  seconds: number;
+  trainImages: number;
+  validationImages: number;
+}
+
+export interface SimResult {
+  every: number;
+  modelDir: string;
+  steps: SimStep[];
+  fineTunes: SimFineTune[];
+}
+
+/**
+ * The labelling loop, simulated: each image in name order is pre-labelled by the current model, the
+ * effort to correct it is measured against the truth, the truth is accepted as the corrected mask,
+ * and the model is fine-tuned after every `every` images. Starts from a fresh model in its own folder.
+ */
+export async function simulateLoop(
+  client: ModelClient,
+  pairs: ImageMaskPair[],
+  options: { every: number; settings: Partial<FineTuneSettings>; classes?: ClassList; workDir?: string; onStep?: (s: SimStep) => void; onProgress?: (e: ProgressEvent) => void },
+): Promise<SimResult> {
+  const work = options.workDir ?? (await fs.promises.mkdtemp(path.join(os.tmpdir(), 'maskloop-sim-')));
+  const modelDir = path.join(work, 'model');
+  const datasetManifest = path.join(work, 'dataset.json');
+  const steps: SimStep[] = [];
+  const fineTunes: SimFineTune[] = [];
+  const accepted: ImageMaskPair[] = [];
+  for (const pair of pairs) {
+    const truth = await readMask(pair.mask);
+    const pred = await client.request('predict', { modelDir, image: pair.image, createIfMissing: true, classes: options.classes }, { onProgress: options.onProgress });
+    if (pred.width !== truth.width || pred.height !== truth.height) throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${pair.image} is ${pred.width}x${pred.height}`);
+    const m = compareMasks(truth, { width: pred.width, height: pred.height, data: pred.classMap });
+    const step = { image: path.basename(pair.image), modelVersion: pred.modelVersion, changedFraction: m.changedFraction, boundaryIoU: m.boundaryIoU, miou: m.miou };
+    steps.push(step);
+    options.onStep?.(step);
+    accepted.push(pair);
+    if (accepted.length % options.every === 0 && accepted.length < pairs.length) {
+      const r = await client.request('fineTune', {
+        modelDir, datasetManifest, workspaceRoot: path.dirname(pairs[0].image), pairs: accepted.map((p) => ({ image: p.image, mask: p.mask })),
+        settings: options.settings, classes: options.classes,
+      }, { onProgress: options.onProgress });
+      fineTunes.push({ afterImages: accepted.length, version: r.version, accepted: r.accepted, seconds: r.seconds, trainImages: r.trainImages, validationImages: r.validationImages });
+    }
+  }
+  return { every: options.every, modelDir, steps, fineTunes };
+}

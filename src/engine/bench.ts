@@ -1,0 +1,88 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { BenchResult, RequestMap } from '../protocol/modelProtocol';
+import { SeededRandom } from '../masks/seededRandom';
+import { segmentationLoss } from './losses';
+import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
+import { DEFAULT_TILES, predictImage, tileOrigins } from './tiledPredict';
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Measures pre-label latency per image size (median of repeats, tiled as in use) and training
+ * throughput (median step time) of the default network on the running backend, with achieved GFLOP/s.
+ */
+export async function runBench(backend: string, p: RequestMap['bench']['params'], signal: AbortSignal): Promise<BenchResult> {
+  const network = { ...DEFAULT_NETWORK, numClasses: 2 };
+  const model = buildResUNet(network);
+  const stride = networkStride(network);
+  const tiles = { ...DEFAULT_TILES, stride };
+  const rng = new SeededRandom(7);
+  const prelabelMs: Record<string, number> = {};
+  const prelabelGflops: Record<string, number> = {};
+  try {
+    for (const size of p.sizes) {
+      const data = new Uint8Array(size * size * 3);
+      for (let i = 0; i < data.length; i++) data[i] = rng.int(0, 256);
+      const image = { width: size, height: size, data };
+      await predictImage(model, { width: 32, height: 32, data: data.subarray(0, 32 * 32 * 3) }, tiles); // warm-up
+      const times: number[] = [];
+      const repeats = size >= 2048 ? 1 : p.repeats;
+      for (let r = 0; r < repeats; r++) {
+        if (signal.aborted) throw new Error('cancelled');
+        const t = performance.now();
+        await predictImage(model, image, tiles);
+        times.push(performance.now() - t);
+      }
+      const ms = median(times);
+      // FLOPs actually computed: every tile, padded to the stride.
+      const xs = tileOrigins(size, tiles.tileSize, tiles.tileSize - tiles.overlap, stride);
+      let flops = 0;
+      for (const y0 of xs) for (const x0 of xs) {
+        const h = Math.ceil(Math.min(tiles.tileSize + stride, size - y0) / stride) * stride;
+        const w = Math.ceil(Math.min(tiles.tileSize + stride, size - x0) / stride) * stride;
+        flops += estimateFlops(model, h, w);
+      }
+      prelabelMs[String(size)] = Math.round(ms);
+      prelabelGflops[String(size)] = Number((flops / 1e9 / (ms / 1000)).toFixed(2));
+    }
+    const optimizer = tf.train.adam(1e-3);
+    const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const n = p.batchSize;
+    const c = p.cropSize;
+    const x = tf.randomUniform([n, c, c, 3], -1, 1, 'float32', 3);
+    const y = tf.randomUniform([n, c, c], 0, 2, 'int32', 4) as tf.Tensor3D;
+    const band = tf.zeros([n, c, c]) as tf.Tensor3D;
+    const stepMs: number[] = [];
+    for (let s = 0; s < p.trainSteps + 1; s++) {
+      if (signal.aborted) throw new Error('cancelled');
+      const t = performance.now();
+      const loss = optimizer.minimize(() => segmentationLoss(model.apply(x, { training: true }) as tf.Tensor4D, y, band, { dice: 0.5, boundary: 1 }), true, trainable);
+      await loss?.data();
+      loss?.dispose();
+      if (s > 0) stepMs.push(performance.now() - t); // the first step compiles and allocates
+    }
+    tf.dispose([x, y, band]);
+    optimizer.dispose();
+    const med = median(stepMs);
+    // Forward + backward ~ 3x the forward FLOPs.
+    const trainFlops = 3 * n * estimateFlops(model, c, c);
+    return {
+      backend,
+      parameters: countParameters(model).total,
+      prelabelMs,
+      prelabelGflops,
+      train: { cropSize: c, batchSize: n, steps: stepMs.length, medianStepMs: Math.round(med), cropsPerSecond: Number((n / (med / 1000)).toFixed(2)), gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)) },
+      peakRssMiB: Math.round(peakRssMiB()),
+    };
+  } finally {
+    model.dispose();
+  }
+}

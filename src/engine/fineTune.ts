@@ -1,0 +1,209 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { compareMasks, meanMetrics, type MetricSummary } from '../masks/segmentationMetrics';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
+import { SeededRandom } from '../masks/seededRandom';
+import { randomCrop } from './augment';
+import { segmentationLoss } from './losses';
+import { predictImage, type TileOptions } from './tiledPredict';
+
+/** The product's default fine-tune round; every field can be set from the CLI or the extension. */
+export interface FineTuneSettings {
+  epochs: number;
+  /** Optimiser steps per epoch; 0 = automatic (two crops per training image, between 4 and 16 steps). */
+  stepsPerEpoch: number;
+  batchSize: number;
+  cropSize: number;
+  learningRate: number;
+  optimizer: 'adam' | 'sgd';
+  /** L2 weight decay on convolution kernels. */
+  weightDecay: number;
+  diceWeight: number;
+  boundaryWeight: number;
+  /** Half-width in pixels of the band around class edges that the boundary term weights. */
+  boundaryRadius: number;
+  /** Share of crops centred on a class boundary. */
+  boundaryBias: number;
+  colorJitter: number;
+  seed: number;
+  /** Epochs without a better validation boundary IoU before stopping early. */
+  patience: number;
+  /** The new version becomes current only if validation boundary IoU fell by at most this much. */
+  maxBoundaryDrop: number;
+  /** Make the new version current whatever its validation metrics. */
+  force: boolean;
+}
+
+export const DEFAULT_FINE_TUNE: FineTuneSettings = {
+  epochs: 8,
+  stepsPerEpoch: 0,
+  batchSize: 2,
+  cropSize: 128,
+  learningRate: 2e-3,
+  optimizer: 'adam',
+  weightDecay: 1e-4,
+  diceWeight: 0.5,
+  boundaryWeight: 1,
+  boundaryRadius: 3,
+  boundaryBias: 0.5,
+  colorJitter: 0.1,
+  seed: 0,
+  patience: 3,
+  maxBoundaryDrop: 0.02,
+  force: false,
+};
+
+export interface TrainSample {
+  id: string;
+  image: RgbImage;
+  mask: MaskImage;
+}
+
+export interface FineTuneProgress {
+  phase: 'train' | 'validate';
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  val?: MetricSummary;
+  etaSeconds: number;
+}
+
+export interface FineTuneResult {
+  history: { epoch: number; loss: number; val?: MetricSummary }[];
+  metricsBefore: MetricSummary | null;
+  metricsAfter: MetricSummary | null;
+  bestEpoch: number;
+  steps: number;
+  seconds: number;
+  stoppedEarly: boolean;
+}
+
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'CancelledError';
+  }
+}
+
+export function stepsPerEpoch(settings: FineTuneSettings, trainImages: number): number {
+  if (settings.stepsPerEpoch > 0) return settings.stepsPerEpoch;
+  return Math.min(16, Math.max(4, Math.ceil((trainImages * 2) / settings.batchSize)));
+}
+
+/** Mean metrics of the model's predictions on validation samples. */
+export async function validate(model: tfl.LayersModel, samples: TrainSample[], tiles: TileOptions): Promise<MetricSummary | null> {
+  if (samples.length === 0) return null;
+  const per = [];
+  for (const s of samples) {
+    const pred = await predictImage(model, s.image, tiles);
+    per.push(compareMasks(s.mask, { width: pred.width, height: pred.height, data: pred.classMap }));
+  }
+  return meanMetrics(per);
+}
+
+/**
+ * Fine-tunes a model in place on (image, corrected mask) pairs: seeded augmented crops, cross-entropy
+ * + soft Dice + boundary term, L2 decay, Adam or SGD, early stopping on validation boundary IoU with
+ * the best epoch's weights restored. Throws CancelledError when the signal aborts (the caller must then
+ * discard the model object: its weights are part-trained).
+ */
+export async function fineTune(
+  model: tfl.LayersModel,
+  train: TrainSample[],
+  validation: TrainSample[],
+  settings: FineTuneSettings,
+  tiles: TileOptions,
+  hooks: { onProgress?: (p: FineTuneProgress) => void; signal?: AbortSignal } = {},
+): Promise<FineTuneResult> {
+  if (train.length === 0) throw new Error('no training images: save at least one corrected mask first');
+  const start = Date.now();
+  const rng = new SeededRandom(settings.seed);
+  const steps = stepsPerEpoch(settings, train.length);
+  const totalSteps = steps * settings.epochs;
+  const optimizer = settings.optimizer === 'adam' ? tf.train.adam(settings.learningRate) : tf.train.momentum(settings.learningRate, 0.9);
+  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
+  const crop = Math.ceil(settings.cropSize / 16) * 16;
+  const check = (): void => {
+    if (hooks.signal?.aborted) throw new CancelledError();
+  };
+  const metricsBefore = await validate(model, validation, tiles);
+  const history: FineTuneResult['history'] = [];
+  let best = metricsBefore?.boundaryIoU ?? -Infinity;
+  let bestEpoch = 0;
+  let bestWeights: tf.Tensor[] | null = null;
+  let sinceBest = 0;
+  let done = 0;
+  let stoppedEarly = false;
+  try {
+    for (let epoch = 1; epoch <= settings.epochs; epoch++) {
+      let lossSum = 0;
+      for (let step = 1; step <= steps; step++) {
+        check();
+        const crops = [];
+        for (let b = 0; b < settings.batchSize; b++) {
+          const s = train[rng.int(0, train.length)];
+          crops.push(randomCrop(s.image, s.mask, rng, { size: crop, boundaryBias: settings.boundaryBias, boundaryRadius: settings.boundaryRadius, colorJitter: settings.colorJitter }));
+        }
+        const n = crops.length;
+        const xs = new Float32Array(n * crop * crop * 3);
+        const ys = new Int32Array(n * crop * crop);
+        const bands = new Float32Array(n * crop * crop);
+        crops.forEach((c, i) => {
+          xs.set(c.x, i * crop * crop * 3);
+          ys.set(c.y, i * crop * crop);
+          bands.set(c.band, i * crop * crop);
+        });
+        const x = tf.tensor4d(xs, [n, crop, crop, 3]);
+        const y = tf.tensor3d(ys, [n, crop, crop], 'int32');
+        const band = tf.tensor3d(bands, [n, crop, crop]);
+        const lossT = optimizer.minimize(() => {
+          const probs = model.apply(x, { training: true }) as tf.Tensor4D;
+          let loss = segmentationLoss(probs, y, band, { dice: settings.diceWeight, boundary: settings.boundaryWeight });
+          if (settings.weightDecay > 0) {
+            const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+            loss = tf.add(loss, tf.mul(l2, settings.weightDecay / 2));
+          }
+          return loss as tf.Scalar;
+        }, true, trainable);
+        tf.dispose([x, y, band]);
+        const loss = lossT ? (await lossT.data())[0] : NaN;
+        lossT?.dispose();
+        if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at epoch ${epoch}, step ${step}; lower the learning rate`);
+        lossSum += loss;
+        done++;
+        const elapsed = (Date.now() - start) / 1000;
+        hooks.onProgress?.({ phase: 'train', epoch, epochs: settings.epochs, step, steps, loss, etaSeconds: (elapsed / done) * (totalSteps - done) });
+      }
+      check();
+      const val = await validate(model, validation, tiles);
+      const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
+      history.push(entry);
+      const elapsed = (Date.now() - start) / 1000;
+      hooks.onProgress?.({ phase: 'validate', epoch, epochs: settings.epochs, step: steps, steps, loss: entry.loss, val: val ?? undefined, etaSeconds: (elapsed / done) * (totalSteps - done) });
+      if (val) {
+        if (val.boundaryIoU > best) {
+          best = val.boundaryIoU;
+          bestEpoch = epoch;
+          sinceBest = 0;
+          tf.dispose(bestWeights ?? []);
+          bestWeights = model.getWeights().map((w) => tf.clone(w));
+        } else if (++sinceBest >= settings.patience) {
+          stoppedEarly = epoch < settings.epochs;
+          break;
+        }
+      } else {
+        bestEpoch = epoch;
+      }
+    }
+    // Restore the best epoch's weights (validated), unless the last epoch was the best.
+    if (bestWeights && bestEpoch !== history[history.length - 1]?.epoch) model.setWeights(bestWeights);
+    const metricsAfter = validation.length === 0 ? null : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
+    return { history, metricsBefore, metricsAfter, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly };
+  } finally {
+    tf.dispose(bestWeights ?? []);
+    optimizer.dispose();
+  }
+}

@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { checkMaskClasses, classListFromMasks, vocColor, type ClassList } from '../masks/classList';
+import { decodeImage } from '../masks/imageIO';
+import { InputError } from '../masks/inputError';
+import { readMask } from '../masks/maskIO';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
+import { compareMasks, meanMetrics } from '../masks/segmentationMetrics';
+import type { ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
+import { resolveBackend, type BackendChoice, type BackendReport } from './backends';
+import { runBench } from './bench';
+import { assignSplits, readDatasetManifest, writeDatasetManifest } from './datasetManifest';
+import { DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fineTune';
+import { ModelStore, type ModelMeta } from './modelStore';
+import { countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
+import { DEFAULT_TILES, predictImage, type TileOptions } from './tiledPredict';
+
+type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
+type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
+
+export interface CallContext {
+  signal: AbortSignal;
+  progress: (event: ProgressEvent) => void;
+}
+
+interface Loaded {
+  model: tfl.LayersModel;
+  meta: ModelMeta;
+  mtimeMs: number;
+}
+
+export const DEFAULT_CLASSES: ClassList = {
+  classes: [
+    { index: 0, name: '_background_', color: vocColor(0) },
+    { index: 1, name: 'object', color: vocColor(1) },
+  ],
+};
+
+async function sha256(file: string): Promise<string> {
+  return createHash('sha256').update(await fs.promises.readFile(file)).digest('hex');
+}
+
+/** Loads an image and its mask and checks they match; errors name both files. */
+export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: MaskImage }> {
+  const [image, mask] = await Promise.all([decodeImage(pair.image), readMask(pair.mask)]);
+  if (image.width !== mask.width || image.height !== mask.height) {
+    throw new InputError(pair.mask, `the mask is ${mask.width}x${mask.height} but its image ${pair.image} is ${image.width}x${image.height}`);
+  }
+  return { image, mask };
+}
+
+/** The engine behind the model process: one instance per process, one request at a time. */
+export class ModelService {
+  private readonly cache = new Map<string, Loaded>();
+  private backend: BackendReport | undefined;
+
+  constructor(private readonly backendChoice: BackendChoice = 'auto') {}
+
+  async init(): Promise<BackendReport> {
+    this.backend ??= await resolveBackend(this.backendChoice);
+    return this.backend;
+  }
+
+  private tiles(meta: ModelMeta, tileSize?: number): TileOptions {
+    return { ...DEFAULT_TILES, tileSize: tileSize ?? DEFAULT_TILES.tileSize, stride: networkStride(meta.network) };
+  }
+
+  private async model(ref: ModelRef, classesForNew?: () => Promise<ClassList>): Promise<Loaded & { created: boolean }> {
+    await this.init();
+    const store = new ModelStore(ref.modelDir);
+    const cached = this.cache.get(store.dir);
+    if (store.exists()) {
+      const mtimeMs = (await fs.promises.stat(store.currentFile)).mtimeMs;
+      if (cached && cached.mtimeMs === mtimeMs) return { ...cached, created: false };
+      cached?.model.dispose();
+      this.cache.delete(store.dir);
+      await store.cleanStale();
+      const { model, meta } = await store.loadCurrent();
+      const loaded = { model, meta, mtimeMs };
+      this.cache.set(store.dir, loaded);
+      return { ...loaded, created: false };
+    }
+    if (!ref.createIfMissing) throw new InputError(store.currentFile, 'no model here; run a fine-tune first (it creates one) or point --model at a model folder');
+    const classes = ref.classes ?? (classesForNew ? await classesForNew() : DEFAULT_CLASSES);
+    const { model, meta } = await store.createInitial({ ...DEFAULT_NETWORK, numClasses: classes.classes.length }, classes, this.backend?.backend ?? 'unknown');
+    const loaded = { model, meta, mtimeMs: (await fs.promises.stat(store.currentFile)).mtimeMs };
+    this.cache.set(store.dir, loaded);
+    return { ...loaded, created: true };
+  }
+
+  private forget(modelDir: string): void {
+    const dir = path.resolve(modelDir);
+    this.cache.get(dir)?.model.dispose();
+    this.cache.delete(dir);
+  }
+
+  async info(): Promise<Result<'info'>> {
+    return { backend: await this.init(), node: process.version, pid: process.pid };
+  }
+
+  async describe(p: Params<'describe'>): Promise<Result<'describe'>> {
+    const { model, meta, created } = await this.model(p);
+    return { meta, parameters: countParameters(model).total, gflopsAt512: estimateFlops(model, 512, 512) / 1e9, created };
+  }
+
+  async predict(p: Params<'predict'>, ctx: CallContext): Promise<Result<'predict'>> {
+    const { model, meta } = await this.model(p);
+    const image = await decodeImage(p.image);
+    const t0 = Date.now();
+    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize), {
+      onTile: (done, total) => {
+        if (ctx.signal.aborted) throw new Error('cancelled');
+        if (total > 1) ctx.progress({ type: 'tiles', done, total });
+      },
+    });
+    return { ...pred, modelVersion: meta.version, trained: meta.trained, seconds: (Date.now() - t0) / 1000 };
+  }
+
+  async evaluate(p: Params<'evaluate'>, ctx: CallContext): Promise<Result<'evaluate'>> {
+    const { model, meta } = await this.model(p);
+    const perImage: Result<'evaluate'>['perImage'] = [];
+    for (const [i, pair] of p.pairs.entries()) {
+      if (ctx.signal.aborted) throw new Error('cancelled');
+      const { image, mask } = await loadPair(pair);
+      checkMaskClasses(mask, meta.classes, pair.mask);
+      const pred = await predictImage(model, image, this.tiles(meta));
+      perImage.push({ image: pair.image, ...compareMasks(mask, { width: pred.width, height: pred.height, data: pred.classMap }) });
+      ctx.progress({ type: 'prepare', message: path.basename(pair.image), done: i + 1, total: p.pairs.length });
+    }
+    return { modelVersion: meta.version, perImage, mean: meanMetrics(perImage) };
+  }
+
+  async fineTune(p: Params<'fineTune'>, ctx: CallContext): Promise<Result<'fineTune'>> {
+    const settings = { ...DEFAULT_FINE_TUNE, ...p.settings };
+    const t0 = Date.now();
+    // Load and check every pair before touching the model: a bad file fails fast and changes nothing.
+    const samples: (TrainSample & { pair: PairRef })[] = [];
+    for (const [i, pair] of p.pairs.entries()) {
+      if (ctx.signal.aborted) throw new Error('cancelled');
+      const { image, mask } = await loadPair(pair);
+      samples.push({ id: path.relative(p.workspaceRoot, pair.image).split(path.sep).join('/'), image, mask, pair });
+      ctx.progress({ type: 'prepare', message: `loading ${path.basename(pair.image)}`, done: i + 1, total: p.pairs.length });
+    }
+    if (samples.length === 0) throw new InputError(p.modelDir, 'no corrected masks to learn from: save at least one mask first');
+    const { model, meta } = await this.model({ ...p, createIfMissing: p.createIfMissing ?? true }, async () => classListFromMasks(samples.map((s) => s.mask)));
+    for (const s of samples) checkMaskClasses(s.mask, meta.classes, s.pair.mask);
+    const manifest = await readDatasetManifest(p.datasetManifest);
+    const splits = assignSplits(manifest, samples.map((s) => s.id));
+    const train = samples.filter((s) => splits.get(s.id) === 'train');
+    const validation = samples.filter((s) => splits.get(s.id) === 'validation');
+    const store = new ModelStore(p.modelDir);
+    let result;
+    try {
+      result = await fineTune(model, train, validation, settings, this.tiles(meta), {
+        signal: ctx.signal,
+        onProgress: (progress) => ctx.progress({ type: 'fineTune', progress }),
+      });
+    } catch (err) {
+      // The in-memory model is part-trained: drop it; the store on disk was never touched.
+      this.forget(p.modelDir);
+      throw err;
+    }
+    const before = result.metricsBefore;
+    const after = result.metricsAfter;
+    let accepted = true;
+    let reason = validation.length === 0 ? 'accepted: no validation images yet, so nothing to compare' : 'accepted: validation boundary IoU held or improved';
+    if (before && after && after.boundaryIoU < before.boundaryIoU - settings.maxBoundaryDrop) {
+      accepted = settings.force;
+      reason = `${settings.force ? 'accepted by --force despite' : 'rejected:'} validation boundary IoU fell from ${before.boundaryIoU.toFixed(4)} to ${after.boundaryIoU.toFixed(4)} (allowed drop ${settings.maxBoundaryDrop})`;
+    }
+    const version = await store.nextVersion();
+    const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted };
+    const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
+      Promise.all(list.map(async (s) => ({ image: s.id, mask: path.relative(p.workspaceRoot, s.pair.mask).split(path.sep).join('/'), sha256: createHash('sha256').update(await sha256(s.pair.image)).update(await sha256(s.pair.mask)).digest('hex') })));
+    const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);
+    await store.writeVersion(model, newMeta, {
+      version, parent: meta.version, createdAt: newMeta.createdAt, backend: this.backend?.backend ?? 'unknown', accepted, reason,
+      settings: { ...settings }, train: await hashed(train), validation: await hashed(validation),
+      metricsBefore: summary(before), metricsAfter: summary(after),
+      history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, val: h.val ? { ...h.val } : undefined })),
+      seconds: result.seconds,
+    });
+    if (accepted) await store.setCurrent(version);
+    await writeDatasetManifest(p.datasetManifest, manifest);
+    // Reload from disk next time (the in-memory model is the new version when accepted, else stale).
+    this.forget(p.modelDir);
+    return {
+      version, parent: meta.version, accepted, reason, current: accepted ? version : meta.version,
+      metricsBefore: before, metricsAfter: after, trainImages: train.length, validationImages: validation.length,
+      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length,
+    };
+  }
+
+  async versions(p: Params<'versions'>): Promise<Result<'versions'>> {
+    const store = new ModelStore(p.modelDir);
+    const versions = [];
+    for (const v of await store.listVersions()) versions.push(await store.readVersionManifest(v));
+    let current: number | null = null;
+    if (store.exists()) current = (await store.currentMeta()).version;
+    return { current, versions };
+  }
+
+  async rollback(p: Params<'rollback'>): Promise<Result<'rollback'>> {
+    await this.init();
+    const store = new ModelStore(p.modelDir);
+    const meta = await store.rollback(p.version);
+    this.forget(p.modelDir);
+    return { current: meta.version };
+  }
+
+  async bench(p: Params<'bench'>, ctx: CallContext): Promise<Result<'bench'>> {
+    const backend = await this.init();
+    return runBench(backend.backend, p, ctx.signal);
+  }
+}
+

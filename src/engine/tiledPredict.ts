@@ -1,0 +1,178 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { normalizePixel } from './augment';
+import type { RgbImage } from '../masks/maskImage';
+
+export interface TileOptions {
+  /** Stride the network needs: tiles start on multiples of it and are padded to it. */
+  stride: number;
+  /** Images up to this size on both sides are predicted whole; larger ones in tiles of this size. */
+  tileSize: number;
+  /** Overlap between neighbouring tiles. */
+  overlap: number;
+  /** Pixels at each inner tile edge given zero weight (their context is cut off by the tile). */
+  margin: number;
+}
+
+export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32 };
+
+export interface Prediction {
+  width: number;
+  height: number;
+  /** Class index per pixel. */
+  classMap: Uint8Array;
+  /** Probability of the chosen class, scaled to 0-255. */
+  confidence: Uint8Array;
+}
+
+function reflect(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  let m = ((i % period) + period) % period;
+  if (m >= n) m = period - m;
+  return m;
+}
+
+/** Normalised input of a window of the image, reflect-padded on the right/bottom to a multiple of the stride. */
+function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): tf.Tensor4D {
+  const pw = Math.ceil(w / stride) * stride;
+  const ph = Math.ceil(h / stride) * stride;
+  const out = new Float32Array(pw * ph * 3);
+  for (let y = 0; y < ph; y++) {
+    // Reflect at the image border (not the window's), so a tile at the edge pads as the whole image does.
+    const sy = y0 + y < image.height ? y0 + y : reflect(y0 + y, image.height);
+    for (let x = 0; x < pw; x++) {
+      const sx = x0 + x < image.width ? x0 + x : reflect(x0 + x, image.width);
+      const si = (sy * image.width + sx) * 3;
+      const o = (y * pw + x) * 3;
+      out[o] = normalizePixel(image.data[si]);
+      out[o + 1] = normalizePixel(image.data[si + 1]);
+      out[o + 2] = normalizePixel(image.data[si + 2]);
+    }
+  }
+  return tf.tensor4d(out, [1, ph, pw, 3]);
+}
+
+/** Probabilities [h, w, K] of one window. */
+async function predictWindow(model: tfl.LayersModel, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
+  const probs = tf.tidy(() => {
+    const input = windowTensor(image, x0, y0, w, h, stride);
+    return model.predict(input) as tf.Tensor4D;
+  });
+  try {
+    const pw = probs.shape[2];
+    return { probs: (await probs.data()) as Float32Array, pw };
+  } finally {
+    probs.dispose();
+  }
+}
+
+/** Tile origins along one axis: multiples of the stride, the last one flush with the end. */
+export function tileOrigins(size: number, tile: number, step: number, stride: number): number[] {
+  if (size <= tile) return [0];
+  const last = Math.floor((size - tile) / stride) * stride;
+  const out: number[] = [];
+  for (let o = 0; o < last; o += step) out.push(o);
+  out.push(last);
+  return out;
+}
+
+/** Blend weight at distance d (pixels) from an inner tile edge: zero in the margin, then a linear ramp. */
+function ramp(d: number, margin: number, overlap: number): number {
+  if (d < margin) return 0;
+  const span = Math.max(1, overlap - 2 * margin);
+  return Math.min(1, (d - margin + 1) / span);
+}
+
+export interface PredictHooks {
+  /** Called after each tile; throwing aborts the prediction. */
+  onTile?: (done: number, total: number) => void;
+}
+
+/**
+ * Predicts a class map for an image of any size. Small images go through the network whole; large ones
+ * in overlapping tiles whose probabilities are blended with weights that vanish at inner tile edges, so
+ * no seams show. Only one row of tiles is held at a time, so memory stays bounded for huge images.
+ */
+export async function predictImage(model: tfl.LayersModel, image: RgbImage, options: TileOptions, hooks: PredictHooks = {}): Promise<Prediction> {
+  const { width: W, height: H } = image;
+  const { stride, tileSize, overlap, margin } = options;
+  if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
+  if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
+  const classMap = new Uint8Array(W * H);
+  const confidence = new Uint8Array(W * H);
+  const xs = tileOrigins(W, tileSize, tileSize - overlap, stride);
+  const ys = tileOrigins(H, tileSize, tileSize - overlap, stride);
+  const total = xs.length * ys.length;
+  let done = 0;
+  let k = 0;
+  // Rolling accumulators over the rows of the current tile row.
+  let accRows = 0;
+  let acc = new Float32Array(0);
+  let wsum = new Float32Array(0);
+  let accY0 = 0;
+  const finalize = (rowsToEmit: number): void => {
+    for (let r = 0; r < rowsToEmit; r++) {
+      const y = accY0 + r;
+      for (let x = 0; x < W; x++) {
+        const a = r * W + x;
+        let best = 0;
+        let bestP = -1;
+        for (let c = 0; c < k; c++) {
+          const p = acc[a * k + c];
+          if (p > bestP) { bestP = p; best = c; }
+        }
+        const ws = wsum[a];
+        classMap[y * W + x] = best;
+        confidence[y * W + x] = Math.round(255 * Math.min(1, ws > 0 ? bestP / ws : 0));
+      }
+    }
+  };
+  for (let ty = 0; ty < ys.length; ty++) {
+    const y0 = ys[ty];
+    const th = ty === ys.length - 1 ? H - y0 : tileSize;
+    for (let tx = 0; tx < xs.length; tx++) {
+      const x0 = xs[tx];
+      const tw = tx === xs.length - 1 ? W - x0 : tileSize;
+      const { probs, pw } = await predictWindow(model, image, x0, y0, tw, th, stride);
+      const kk = probs.length / (pw * Math.ceil(th / stride) * stride);
+      if (k === 0) {
+        k = kk;
+        accRows = Math.min(H, tileSize + stride);
+        acc = new Float32Array(accRows * W * k);
+        wsum = new Float32Array(accRows * W);
+        accY0 = y0;
+      }
+      const innerLeft = tx > 0;
+      const innerRight = tx < xs.length - 1;
+      const innerTop = ty > 0;
+      const innerBottom = ty < ys.length - 1;
+      for (let y = 0; y < th; y++) {
+        const wy = Math.min(innerTop ? ramp(y, margin, overlap) : 1, innerBottom ? ramp(th - 1 - y, margin, overlap) : 1);
+        if (wy === 0) continue;
+        const row = (y0 + y - accY0) * W;
+        for (let x = 0; x < tw; x++) {
+          const wgt = wy * Math.min(innerLeft ? ramp(x, margin, overlap) : 1, innerRight ? ramp(tw - 1 - x, margin, overlap) : 1);
+          if (wgt === 0) continue;
+          const a = row + x0 + x;
+          const src = (y * pw + x) * k;
+          for (let c = 0; c < k; c++) acc[a * k + c] += wgt * probs[src + c];
+          wsum[a] += wgt;
+        }
+      }
+      done++;
+      hooks.onTile?.(done, total);
+    }
+    // Rows above the next tile row's start are final: emit them and slide the window down.
+    const nextY0 = ty + 1 < ys.length ? ys[ty + 1] : H;
+    const emit = nextY0 - accY0;
+    finalize(emit);
+    const keep = Math.max(0, (ty + 1 < ys.length ? Math.min(H, y0 + tileSize) : H) - nextY0);
+    acc.copyWithin(0, emit * W * k, (emit + keep) * W * k);
+    acc.fill(0, keep * W * k);
+    wsum.copyWithin(0, emit * W, (emit + keep) * W);
+    wsum.fill(0, keep * W);
+    accY0 = nextY0;
+  }
+  return { width: W, height: H, classMap, confidence };
+}

@@ -1,0 +1,93 @@
+import { squaredDistanceTo } from './distanceTransform';
+
+/**
+ * Inner boundary band of a binary region (Cheng et al., Boundary IoU, CVPR 2021): the region's pixels
+ * within `band` pixels (Euclidean) of a pixel outside it. Outside the image counts as outside the
+ * region, as in the paper's zero-padded erosion.
+ */
+export function innerBand(region: Uint8Array, width: number, height: number, band: number): Uint8Array {
+  const pw = width + 2;
+  const ph = height + 2;
+  const outside = new Uint8Array(pw * ph).fill(1);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) outside[(y + 1) * pw + x + 1] = region[y * width + x] ? 0 : 1;
+  }
+  const dist = squaredDistanceTo(outside, pw, ph);
+  const out = new Uint8Array(width * height);
+  const b2 = band * band;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (region[i] && dist[(y + 1) * pw + x + 1] <= b2) out[i] = 1;
+    }
+  }
+  return out;
+}
+
+/** Boundary band width in pixels for a fraction of the image diagonal (at least 1). */
+export function bandFromDiagonal(width: number, height: number, fraction: number): number {
+  return Math.max(1, Math.round(fraction * Math.sqrt(width * width + height * height)));
+}
+
+/**
+ * Boundary IoU of two binary regions: IoU of their inner boundary bands, over pixels where `valid`
+ * is set (ignore pixels excluded). Two empty regions score 1.
+ */
+export function boundaryIoU(gt: Uint8Array, pred: Uint8Array, width: number, height: number, band: number, valid?: Uint8Array): number {
+  const g = innerBand(gt, width, height, band);
+  const p = innerBand(pred, width, height, band);
+  let inter = 0;
+  let union = 0;
+  for (let i = 0; i < g.length; i++) {
+    if (valid && !valid[i]) continue;
+    if (g[i] && p[i]) inter++;
+    if (g[i] || p[i]) union++;
+  }
+  return union === 0 ? 1 : inter / union;
+}
+
+/**
+ * Contour pixels of a binary region: region pixels with a 4-neighbour outside it (the image border
+ * is not a contour, as in the DAVIS boundary measure).
+ */
+export function contourPixels(region: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (!region[i]) continue;
+      if ((x > 0 && !region[i - 1]) || (x < width - 1 && !region[i + 1]) || (y > 0 && !region[i - width]) || (y < height - 1 && !region[i + width])) out[i] = 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Boundary F-score at a pixel tolerance: precision is the share of predicted contour pixels within
+ * `tolerance` of the true contour, recall the reverse; F is their harmonic mean. Both contours empty
+ * scores 1; only one empty scores 0.
+ */
+export function boundaryFScore(gt: Uint8Array, pred: Uint8Array, width: number, height: number, tolerance: number, valid?: Uint8Array): number {
+  const cg = contourPixels(gt, width, height);
+  const cp = contourPixels(pred, width, height);
+  if (valid) {
+    for (let i = 0; i < cg.length; i++) if (!valid[i]) { cg[i] = 0; cp[i] = 0; }
+  }
+  let ng = 0;
+  let np = 0;
+  for (let i = 0; i < cg.length; i++) { ng += cg[i]; np += cp[i]; }
+  if (ng === 0 && np === 0) return 1;
+  if (ng === 0 || np === 0) return 0;
+  const t2 = tolerance * tolerance;
+  const dToG = squaredDistanceTo(cg, width, height);
+  const dToP = squaredDistanceTo(cp, width, height);
+  let hitP = 0;
+  let hitG = 0;
+  for (let i = 0; i < cg.length; i++) {
+    if (cp[i] && dToG[i] <= t2) hitP++;
+    if (cg[i] && dToP[i] <= t2) hitG++;
+  }
+  const precision = hitP / np;
+  const recall = hitG / ng;
+  return precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+}

@@ -1,0 +1,141 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BackendChoice } from '../engine/backends';
+import type { ErrorKind, HostMessage, ModelMessage, ProgressEvent, RequestMap, RequestType } from '../protocol/modelProtocol';
+
+export class ModelRequestError extends Error {
+  constructor(readonly kind: ErrorKind | 'crashed', message: string) {
+    super(message);
+    this.name = 'ModelRequestError';
+  }
+}
+
+export interface ClientOptions {
+  /** Path of the bundled model process script; default: modelServer.js beside this bundle. */
+  serverPath?: string;
+  backend?: BackendChoice;
+  log?: (line: string) => void;
+  /** Extra environment for the model process. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface CallOptions {
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  type: RequestType;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+function defaultServerPath(): string {
+  const beside = path.join(__dirname, 'modelServer.js');
+  if (fs.existsSync(beside)) return beside;
+  return path.resolve(__dirname, '..', 'dist', 'modelServer.js');
+}
+
+/**
+ * The one client of the model process, used by the extension and the CLI. Starts the process lazily,
+ * queues typed requests, streams progress, forwards cancellation, and when the process dies rejects what
+ * was in flight with a clear error and starts a fresh process on the next request.
+ */
+export class ModelClient {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly options: ClientOptions;
+  /** How many times the process has died and been replaced. */
+  restarts = 0;
+
+  constructor(options: ClientOptions = {}) {
+    this.options = options;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private start(): ChildProcess {
+    if (this.child) return this.child;
+    const serverPath = this.options.serverPath ?? defaultServerPath();
+    const env = { ...process.env, ...this.options.env };
+    if (this.options.backend) env.MASKLOOP_BACKEND = this.options.backend;
+    const child = fork(serverPath, [], { serialization: 'advanced', env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.child = child;
+    const log = this.options.log;
+    child.stdout?.on('data', (d: Buffer) => log?.(d.toString().trimEnd()));
+    child.stderr?.on('data', (d: Buffer) => log?.(d.toString().trimEnd()));
+    child.on('message', (msg: ModelMessage) => this.onMessage(msg));
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      if (this.pending.size > 0) {
+        this.restarts++;
+        log?.(`model process ${child.pid} ${how}`);
+      }
+      for (const [id, p] of this.pending) {
+        p.reject(new ModelRequestError('crashed', `the model process ${how} during "${p.type}"; nothing on disk was changed by it, and the next request starts a fresh process`));
+        this.pending.delete(id);
+      }
+    });
+    return child;
+  }
+
+  private onMessage(msg: ModelMessage): void {
+    switch (msg.kind) {
+      case 'ready':
+        this.options.log?.(`model process ${msg.pid} ready`);
+        break;
+      case 'log':
+        this.options.log?.(msg.message);
+        break;
+      case 'progress':
+        this.pending.get(msg.id)?.onProgress?.(msg.event);
+        break;
+      case 'result': {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        p?.resolve(msg.result);
+        break;
+      }
+      case 'error': {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        p?.reject(new ModelRequestError(msg.errorKind, msg.message));
+        break;
+      }
+      default: {
+        const never: never = msg;
+        this.options.log?.(`unknown message from the model process: ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Sends one request and resolves with its typed result. */
+  request<K extends RequestType>(type: K, params: RequestMap[K]['params'], call: CallOptions = {}): Promise<RequestMap[K]['result']> {
+    const child = this.start();
+    const id = this.nextId++;
+    return new Promise<RequestMap[K]['result']>((resolve, reject) => {
+      if (call.signal?.aborted) {
+        reject(new ModelRequestError('cancelled', 'cancelled'));
+        return;
+      }
+      this.pending.set(id, { type, resolve: resolve as (v: unknown) => void, reject, onProgress: call.onProgress });
+      call.signal?.addEventListener('abort', () => {
+        if (this.pending.has(id)) child.send({ kind: 'cancel', id } satisfies HostMessage);
+      }, { once: true });
+      child.send({ kind: 'request', id, type, params } as HostMessage);
+    });
+  }
+
+  /** Stops the model process (pending requests fail). */
+  dispose(): void {
+    const child = this.child;
+    this.child = undefined;
+    if (child && child.exitCode === null) child.kill();
+  }
+}

@@ -1,0 +1,81 @@
+// The typed protocol between a host (the extension or the CLI) and the model process. Requests carry an
+// id; the process answers each with exactly one `result` or `error`, and may stream `progress` before.
+// Binary data travels as typed arrays (the channel uses structured-clone serialisation), never number[].
+
+import type { BackendReport } from '../engine/backends';
+import type { FineTuneProgress, FineTuneSettings } from '../engine/fineTune';
+import type { ModelMeta, VersionManifest } from '../engine/modelStore';
+import type { ClassList } from '../masks/classList';
+import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
+
+export interface PairRef {
+  image: string;
+  mask: string;
+}
+
+export interface ModelRef {
+  /** Model folder (`.maskloop/model` by default). */
+  modelDir: string;
+  /** Create the default untrained model when the folder holds none. */
+  createIfMissing?: boolean;
+  /** Class list for a model created here; absent, the classes seen in the masks, or background + 1. */
+  classes?: ClassList;
+}
+
+export interface ModelSummary {
+  meta: ModelMeta;
+  parameters: number;
+  gflopsAt512: number;
+  created: boolean;
+}
+
+/** What each request carries and what its result is. */
+export interface RequestMap {
+  info: { params: Record<string, never>; result: { backend: BackendReport; node: string; pid: number } };
+  describe: { params: ModelRef; result: ModelSummary };
+  predict: {
+    params: ModelRef & { image: string; tileSize?: number };
+    result: { width: number; height: number; classMap: Uint8Array; confidence: Uint8Array; modelVersion: number; trained: boolean; seconds: number };
+  };
+  evaluate: { params: ModelRef & { pairs: PairRef[] }; result: { modelVersion: number; perImage: (MaskMetrics & { image: string })[]; mean: MetricSummary } };
+  fineTune: {
+    params: ModelRef & { pairs: PairRef[]; datasetManifest: string; settings?: Partial<FineTuneSettings>; workspaceRoot: string };
+    result: {
+      version: number; parent: number; accepted: boolean; reason: string; current: number;
+      metricsBefore: MetricSummary | null; metricsAfter: MetricSummary | null;
+      trainImages: number; validationImages: number; seconds: number; steps: number; epochs: number;
+    };
+  };
+  versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };
+  rollback: { params: { modelDir: string; version: number }; result: { current: number } };
+  bench: { params: { sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number }; result: BenchResult };
+}
+
+export interface BenchResult {
+  backend: string;
+  parameters: number;
+  prelabelMs: Record<string, number>;
+  prelabelGflops: Record<string, number>;
+  train: { cropSize: number; batchSize: number; steps: number; medianStepMs: number; cropsPerSecond: number; gflops: number };
+  peakRssMiB: number;
+}
+
+export type RequestType = keyof RequestMap;
+
+export type ModelRequest = { [K in RequestType]: { kind: 'request'; id: number; type: K; params: RequestMap[K]['params'] } }[RequestType];
+
+export type HostMessage = ModelRequest | { kind: 'cancel'; id: number };
+
+export type ProgressEvent =
+  | { type: 'fineTune'; progress: FineTuneProgress }
+  | { type: 'prepare'; message: string; done: number; total: number }
+  | { type: 'tiles'; done: number; total: number };
+
+export type ErrorKind = 'input' | 'model' | 'cancelled' | 'internal';
+
+export type ModelMessage =
+  | { kind: 'ready'; pid: number }
+  | { kind: 'result'; id: number; result: RequestMap[RequestType]['result'] }
+  | { kind: 'error'; id: number; errorKind: ErrorKind; message: string }
+  | { kind: 'progress'; id: number; event: ProgressEvent }
+  | { kind: 'log'; message: string };
