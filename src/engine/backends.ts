@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-layers' node bundle registers every op's gradient in the global registry on load.
+import '@tensorflow/tfjs-layers';
 import * as path from 'node:path';
 import { registerGradientFixes } from './gradientKernels';
 

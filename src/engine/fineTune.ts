@@ -141,6 +141,8 @@ export async function fineTune(
     for (let epoch = 1; epoch <= settings.epochs; epoch++) {
       let lossSum = 0;
       for (let step = 1; step <= steps; step++) {
+        // Yield so a cancel message can arrive: wasm reads resolve without giving the event loop a turn.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         check();
         const crops = [];
         for (let b = 0; b < settings.batchSize; b++) {

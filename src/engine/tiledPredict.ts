@@ -161,6 +161,8 @@ export async function predictImage(model: tfl.LayersModel, image: RgbImage, opti
         }
       }
       done++;
+      // Let the process read its messages (a cancel) between tiles: wasm reads resolve without a turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       hooks.onTile?.(done, total);
     }
     // Rows above the next tile row's start are final: emit them and slide the window down.

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { writeSampleData } from '../../src/cli/demo';
+import { writeMask } from '../../src/masks/maskIO';
+
+const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-cli-'));
+
+function run(args: string[], cwd = root): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MASKLOOP_BACKEND: 'wasm' }, timeout: 600_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json<T>(args: string[]): T {
+  const r = run([...args, '--json']);
+  assert.equal(r.code, 0, `maskloop ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+const fast = ['--epochs', '1', '--steps', '2', '--crop', '32'];
+
+test('end to end: info, finetune, predict, eval, versions, rollback, simulate, bench', async () => {
+  const data = path.join(root, 'data');
+  await writeSampleData(data, 5, 48, 3);
+  const images = path.join(data, 'images');
+  const truth = path.join(data, 'truth');
+  const classes = path.join(data, 'classes.txt');
+
+  const info = json<{ backend: { backend: string; attempts: { backend: string; reason: string }[] }; model: unknown }>(['info']);
+  assert.equal(info.backend.backend, 'wasm');
+  assert.equal(info.model, null);
+  const text = run(['info', '--backend', 'auto']);
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, /skipped tensorflow-gpu: @tensorflow\/tfjs-node-gpu is not installed/);
+
+  const ft = json<{ version: number; accepted: boolean; trainImages: number; validationImages: number }>(['finetune', '--images', images, '--masks', truth, '--classes', classes, ...fast]);
+  assert.equal(ft.version, 1);
+  assert.equal(ft.trainImages + ft.validationImages, 5);
+  assert.ok(ft.validationImages >= 1);
+  const model = path.join(root, '.maskloop', 'model');
+  assert.ok(fs.existsSync(path.join(model, 'versions', '0001', 'manifest.json')));
+  const manifest = JSON.parse(fs.readFileSync(path.join(model, 'versions', '0001', 'manifest.json'), 'utf8'));
+  assert.equal(manifest.parent, 0);
+  assert.equal(manifest.train.length + manifest.validation.length, 5);
+  assert.match(manifest.train[0].sha256, /^[0-9a-f]{64}$/);
+  const dataset = JSON.parse(fs.readFileSync(path.join(root, '.maskloop', 'dataset.json'), 'utf8'));
+  assert.equal(Object.keys(dataset.images).length, 5);
+
+  const out = path.join(root, 'pred');
+  const pred = json<{ written: { mask: string }[] }>(['predict', images, '--out', out]);
+  assert.equal(pred.written.length, 5);
+  const png = fs.readFileSync(pred.written[0].mask);
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+
+  const ev = json<{ images: number; miou: number; dice: number; boundaryIoU: number; boundaryF: number; perImage: { miou: number }[] }>(['eval', '--images', images, '--masks', truth]);
+  assert.equal(ev.images, 5);
+  for (const k of ['miou', 'dice', 'boundaryIoU', 'boundaryF'] as const) assert.ok(ev[k] >= 0 && ev[k] <= 1, k);
+  assert.equal(ev.perImage.length, 5);
+
+  const versions = json<{ current: number; versions: { version: number }[] }>(['versions']);
+  assert.deepEqual(versions.versions.map((v) => v.version), [0, 1]);
+  assert.equal(json<{ current: number }>(['rollback', '--to', '0']).current, 0);
+  assert.equal(json<{ current: number }>(['versions']).current, 0);
+
+  const sim = json<{ steps: { image: string; modelVersion: number; changedFraction: number; boundaryIoU: number }[]; fineTunes: unknown[] }>(['simulate', '--images', images, '--masks', truth, '--every', '2', ...fast]);
+  assert.equal(sim.steps.length, 5);
+  assert.deepEqual(sim.steps.map((s) => s.modelVersion), [0, 0, 1, 1, 2]);
+  assert.equal(sim.fineTunes.length, 2);
+  for (const s of sim.steps) assert.ok(s.changedFraction >= 0 && s.changedFraction <= 1);
+
+  const bench = json<{ backend: string; prelabelMs: Record<string, number>; train: { cropsPerSecond: number }; peakRssMiB: number; machine: { cpus: number } }>(['bench', '--sizes', '64,128', '--repeats', '1', '--train-steps', '1']);
+  assert.equal(bench.backend, 'wasm');
+  assert.ok(bench.prelabelMs['64'] > 0 && bench.prelabelMs['128'] > 0);
+  assert.ok(bench.train.cropsPerSecond > 0 && bench.peakRssMiB > 0 && bench.machine.cpus > 0);
+});
+
+test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2', async () => {
+  const dir = path.join(root, 'bad');
+  await writeSampleData(dir, 2, 32, 9);
+  const images = path.join(dir, 'images');
+  const truth = path.join(dir, 'truth');
+  const model = path.join(dir, 'model');
+
+  assert.equal(run(['finetune', '--images', images]).code, 2, 'missing --masks is a usage error');
+  assert.equal(run(['frobnicate']).code, 2);
+  const badNumber = run(['finetune', '--images', images, '--masks', truth, '--epochs', 'many']);
+  assert.equal(badNumber.code, 2);
+  assert.match(badNumber.stderr, /--epochs must be a whole number/);
+
+  const noModel = run(['predict', images, '--out', path.join(dir, 'o'), '--model', model]);
+  assert.equal(noModel.code, 1);
+  assert.match(noModel.stderr, /model\.json: no model here/);
+
+  // An unreadable image.
+  const broken = path.join(dir, 'broken');
+  fs.mkdirSync(broken);
+  fs.writeFileSync(path.join(broken, 'x.png'), 'garbage');
+  const r1 = run(['predict', broken, '--out', path.join(dir, 'o'), '--model', model]);
+  assert.equal(r1.code, 1);
+  // Train a model so the remaining errors come from the data, not the missing model.
+  assert.equal(run(['finetune', '--images', images, '--masks', truth, '--model', model, ...fast]).code, 0);
+  const r2 = run(['predict', path.join(broken, 'x.png'), '--out', path.join(dir, 'o'), '--model', model]);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /x\.png: not a readable image/);
+  assert.equal(r2.stderr.trim().split('\n').length, 1, 'one line');
+
+  // Missing masks, a mask whose size does not match its image, a class outside the list.
+  const empty = path.join(dir, 'empty');
+  fs.mkdirSync(empty);
+  const r3 = run(['finetune', '--images', images, '--masks', empty, '--model', model]);
+  assert.equal(r3.code, 1);
+  assert.match(r3.stderr, /empty: no masks match the images/);
+  const wrong = path.join(dir, 'wrong');
+  fs.mkdirSync(wrong);
+  await writeMask(path.join(wrong, 'sample_001.png'), { width: 10, height: 10, data: new Uint8Array(100) });
+  const r4 = run(['finetune', '--images', images, '--masks', wrong, '--model', model]);
+  assert.equal(r4.code, 1);
+  assert.match(r4.stderr, /wrong\/sample_001\.png: the mask is 10x10 but its image .*sample_001\.png is 32x32/);
+  const high = path.join(dir, 'high');
+  fs.mkdirSync(high);
+  const data = new Uint8Array(32 * 32);
+  data[40] = 7;
+  await writeMask(path.join(high, 'sample_001.png'), { width: 32, height: 32, data });
+  const r5 = run(['finetune', '--images', images, '--masks', high, '--model', model]);
+  assert.equal(r5.code, 1);
+  assert.match(r5.stderr, /high\/sample_001\.png: pixel 8,1 has class 7/);
+  const before = fs.readFileSync(path.join(model, 'model.json'), 'utf8');
+
+  // A corrupt model: the error names the file and the way back; rollback repairs it.
+  fs.writeFileSync(path.join(model, 'model.json'), '{ not json');
+  const r6 = run(['eval', '--images', images, '--masks', truth, '--model', model]);
+  assert.equal(r6.code, 1);
+  assert.match(r6.stderr, /model\.json: the model file is corrupt.*maskloop rollback --to N/);
+  assert.equal(run(['rollback', '--to', '1', '--model', model]).code, 0);
+  assert.equal(fs.readFileSync(path.join(model, 'model.json'), 'utf8'), before, 'rollback restores the same current model');
+  const r7 = run(['rollback', '--to', '9', '--model', model]);
+  assert.equal(r7.code, 1);
+  assert.match(r7.stderr, /no version 9; stored versions: 0, 1/);
+});

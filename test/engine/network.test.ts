@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { resolveBackend } from '../../src/engine/backends';
+import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from '../../src/engine/resUNet';
+import { predictImage, tileOrigins } from '../../src/engine/tiledPredict';
+import { SeededRandom } from '../../src/masks/seededRandom';
+
+test('the residual U-Net has an identity or projection add in every block; the plain variant has none', async () => {
+  await resolveBackend('wasm');
+  const res = buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3 });
+  const plain = buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3, residual: false });
+  const adds = res.layers.filter((l) => l.getClassName() === 'Add');
+  const blocks = 1 + DEFAULT_NETWORK.stageWidths.length * DEFAULT_NETWORK.blocksPerStage + DEFAULT_NETWORK.stageWidths.length;
+  assert.equal(adds.length, blocks);
+  for (const add of adds) {
+    // y = F(x) + x: one input is the block's second batch norm, the other its input or projection.
+    const inputs = (add.input as { sourceLayer: { name: string } }[]).map((t) => t.sourceLayer.name);
+    assert.ok(inputs.some((n) => n.endsWith('_bn2')), `${add.name} adds ${inputs}`);
+  }
+  assert.ok(res.layers.some((l) => l.name === 'enc1_b1_proj'), 'stride-2 blocks project the shortcut with a 1x1 conv');
+  assert.equal(plain.layers.filter((l) => l.getClassName() === 'Add').length, 0);
+  // Same layer widths: the plain net lacks only the projection convolutions and their batch norms.
+  const convWidths = (m: typeof res): number[] => m.layers.filter((l) => l.getClassName() === 'Conv2D' && !l.name.includes('proj')).map((l) => (l.getConfig() as { filters: number }).filters);
+  assert.deepEqual(convWidths(plain), convWidths(res));
+  assert.equal(res.layers.filter((l) => l.getClassName() === 'UpSampling2D').length, DEFAULT_NETWORK.stageWidths.length);
+  assert.equal(res.outputs[0].shape[3], 3);
+  const { total } = countParameters(res);
+  assert.ok(total > 100_000 && total < 2_000_000, `${total} parameters`);
+  assert.ok(estimateFlops(res, 512, 512) > 1e9);
+  res.dispose();
+  plain.dispose();
+});
+
+test('any input size: odd sizes come back at their own size, probabilities sum to 1', async () => {
+  await resolveBackend('wasm');
+  const net = { ...DEFAULT_NETWORK, numClasses: 2, stageWidths: [8, 16, 32] };
+  const model = buildResUNet(net);
+  const rng = new SeededRandom(3);
+  for (const [w, h] of [[37, 53], [1, 1], [17, 16], [70, 9]]) {
+    const data = new Uint8Array(w * h * 3).map(() => rng.int(0, 256));
+    const p = await predictImage(model, { width: w, height: h, data }, { stride: networkStride(net), tileSize: 64, overlap: 32, margin: 8 });
+    assert.equal(p.width, w);
+    assert.equal(p.height, h);
+    assert.equal(p.classMap.length, w * h);
+    assert.ok(p.confidence.every((c) => c >= 127), 'the chosen class has probability >= 0.5 of 2');
+  }
+  const probs = model.predict(tf.zeros([1, 16, 24, 3])) as tf.Tensor;
+  assert.deepEqual(probs.shape, [1, 16, 24, 2]);
+  const sums = await tf.sum(probs, -1).data();
+  assert.ok(sums.every((s) => Math.abs(s - 1) < 1e-5));
+  model.dispose();
+});
+
+test('tiled prediction equals whole-image prediction away from tile edges, and tiles cover everything', async () => {
+  await resolveBackend('wasm');
+  assert.deepEqual(tileOrigins(100, 64, 32, 8), [0, 32]);
+  assert.deepEqual(tileOrigins(64, 64, 32, 8), [0]);
+  // A small net (receptive radius about 18 px) so a margin of 24 px covers its whole context.
+  const net = { ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [8, 16], seed: 5 };
+  const model = buildResUNet(net);
+  // Make the untrained net's output vary: random BN statistics.
+  model.setWeights(model.getWeights().map((w, i) => (w.shape.length === 1 && w.shape[0] !== 3 ? tf.add(w, tf.randomUniform(w.shape, 0, 0.5, 'float32', i)) : w)));
+  const rng = new SeededRandom(11);
+  const W = 150;
+  const H = 110;
+  const data = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) data[(y * W + x) * 3 + c] = Math.max(0, Math.min(255, 128 + 90 * Math.sin(x / 7 + c) * Math.cos(y / 11) + rng.int(-30, 30)));
+  const image = { width: W, height: H, data };
+  const stride = networkStride(net);
+  const whole = await predictImage(model, image, { stride, tileSize: 256, overlap: 64, margin: 16 });
+  let tiles = 0;
+  const tiled = await predictImage(model, image, { stride, tileSize: 96, overlap: 48, margin: 24 }, { onTile: (_d, total) => { tiles = total; } });
+  assert.ok(tiles >= 4, `${tiles} tiles`);
+  let differ = 0;
+  let confDiff = 0;
+  for (let i = 0; i < W * H; i++) {
+    if (whole.classMap[i] !== tiled.classMap[i]) differ++;
+    confDiff = Math.max(confDiff, Math.abs(whole.confidence[i] - tiled.confidence[i]));
+  }
+  assert.ok(new Set(whole.classMap).size > 1, 'the test image must produce more than one class');
+  assert.equal(differ, 0, `${differ} pixels differ between tiled and whole-image prediction`);
+  assert.ok(confDiff <= 1, `confidence differs by ${confDiff}/255`);
+  model.dispose();
+});
