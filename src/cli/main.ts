@@ -6,7 +6,9 @@ import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
 import { InputError } from '../masks/inputError';
 import { readMask, writeMask } from '../masks/maskIO';
-import { ModelRequestError } from '../modelServer/modelClient';
+import { BACKEND_ORDER, type BackendName, type BackendReport } from '../engine/backends';
+import { ModelClient, ModelRequestError } from '../modelServer/modelClient';
+import type { BenchResult } from '../protocol/modelProtocol';
 import { CliContext, fmt, intArg, numArg, UsageError, type CommonOptions } from './cliContext';
 import { runDemo } from './demo';
 import { simulateLoop } from './simulateLoop';
@@ -148,14 +150,40 @@ common(program.command('bench').description('pre-label latency and fine-tune thr
   .option('--train-steps <n>', 'timed training steps (default 5)')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
     const sizes = ((o.sizes as string | undefined) ?? '256,512,1024,4096').split(',').map((s) => intArg('--sizes', s.trim(), 16) as number);
-    const info = await ctx.client.request('info', {});
-    const r = await ctx.client.request('bench', { sizes, repeats: intArg('--repeats', o.repeats as string | undefined, 1) ?? 5, trainSteps: intArg('--train-steps', o.trainSteps as string | undefined, 1) ?? 5, cropSize: 128, batchSize: 2 });
-    const machine = { cpus: (await import('node:os')).cpus().length, cpuModel: (await import('node:os')).cpus()[0]?.model ?? 'unknown', node: process.version };
-    ctx.out({ ...r, machine, backendReport: info.backend });
-    ctx.say(`backend ${r.backend} (${info.backend.label}), ${r.parameters} parameters; machine: ${machine.cpus} cores, ${machine.cpuModel}`);
-    for (const s of Object.keys(r.prelabelMs)) ctx.say(`  pre-label ${s}x${s}: ${r.prelabelMs[s]} ms median (${r.prelabelGflops[s]} GFLOP/s)`);
-    ctx.say(`  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`);
-    ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
+    const repeats = intArg('--repeats', o.repeats as string | undefined, 1) ?? 5;
+    const trainSteps = intArg('--train-steps', o.trainSteps as string | undefined, 1) ?? 5;
+    // Every backend that loads, each in its own model process; a forced backend alone.
+    const forced = (o.backend as string | undefined) ?? process.env.MASKLOOP_BACKEND;
+    const order: readonly BackendName[] = forced && forced !== 'auto' ? [forced as BackendName] : BACKEND_ORDER;
+    const results: (BenchResult & { backendReport: BackendReport; sizesNote?: string })[] = [];
+    const skipped: { backend: string; reason: string }[] = [];
+    for (const backend of order) {
+      const client = new ModelClient({ backend });
+      try {
+        const info = await client.request('info', {});
+        // Pure JS is about 23x slower than wasm: beside faster backends it is measured on small work only.
+        const reduced = backend === 'cpu' && order.length > 1;
+        const r = await client.request('bench', { sizes: reduced ? sizes.filter((s) => s <= 256) : sizes, repeats: reduced ? 1 : repeats, trainSteps: reduced ? 1 : trainSteps, cropSize: reduced ? 32 : 128, batchSize: 2 });
+        results.push({ ...r, backendReport: info.backend, sizesNote: reduced ? 'pure-JS backend: sizes up to 256, one training step on 32x32 crops' : undefined });
+      } catch (err) {
+        skipped.push({ backend, reason: (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/^Error: /, '') });
+      } finally {
+        client.dispose();
+      }
+    }
+    if (results.length === 0) throw new ModelRequestError('input', `no backend could run the benchmark: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`);
+    const os = await import('node:os');
+    const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version };
+    // The fastest backend's figures at the top level, every backend's in `backends`.
+    ctx.out({ ...results[0], machine, backends: results, skipped });
+    ctx.say(`machine: ${machine.cpus} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}`);
+    for (const s of skipped) ctx.say(`skipped ${s.backend}: ${s.reason}`);
+    for (const r of results) {
+      ctx.say(`backend ${r.backend} (${r.backendReport.label}), ${r.parameters} parameters${r.sizesNote ? ` [${r.sizesNote}]` : ''}`);
+      for (const s of Object.keys(r.prelabelMs)) ctx.say(`  pre-label ${s}x${s}: ${r.prelabelMs[s]} ms median (${r.prelabelGflops[s]} GFLOP/s)`);
+      ctx.say(`  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`);
+      ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
+    }
   }));
 
 common(program.command('versions').description('list model versions'))
