@@ -1,6 +1,6 @@
 // One esbuild script for every bundle: extension host, model process, CLI and tests.
 import { build } from 'esbuild';
-import { readdirSync, statSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Packages with native parts or wasm files stay in node_modules, where they find their own binaries.
@@ -20,7 +20,7 @@ function listTests(dir) {
   for (const name of readdirSync(dir)) {
     const full = join(dir, name);
     if (statSync(full).isDirectory()) out.push(...listTests(full));
-    else if (name.endsWith('.test.ts') || name.endsWith('.helper.ts')) out.push(full);
+    else if ((name.endsWith('.test.ts') || name.endsWith('.helper.ts')) && !full.includes('desktop')) out.push(full);
   }
   return out;
 }
@@ -31,5 +31,12 @@ await Promise.all([
   build({ ...common, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
-  build({ ...common, entryPoints: listTests('test'), outdir: 'dist-test', outbase: 'test' }),
+  build({ ...common, external: [...nodeExternal, 'playwright-core'], entryPoints: listTests('test'), outdir: 'dist-test', outbase: 'test' }),
+  // The mask editor webview: a browser bundle, no Node APIs.
+  build({ entryPoints: { webview: 'webview/src/main.ts' }, outdir: 'dist', bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', sourcemap: 'linked', logLevel: 'warning' }),
+  // The desktop suite (@vscode/test-electron) runs inside VS Code, so it is bundled apart.
+  build({ ...common, entryPoints: { runDesktop: 'test/desktop/runDesktop.ts', suite: 'test/desktop/suite.ts' }, outdir: 'dist-test/desktop-suite' }),
 ]);
+// Codicons for the webview toolbar, served from the extension through asWebviewUri.
+mkdirSync('dist/media', { recursive: true });
+for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(join('node_modules/@vscode/codicons/dist', f), join('dist/media', f));

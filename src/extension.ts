@@ -1,27 +1,40 @@
 import * as vscode from 'vscode';
-import { ModelClient } from './modelServer/modelClient';
+import { fineTuneCommand } from './commands/fineTuneCommand';
+import { ModelHub } from './commands/modelHub';
+import { editorCommands, prelabelFolderCommand, rollbackCommand, showModelDetails, showModelReport } from './commands/modelCommands';
+import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
+import { readSettings } from './editor/settings';
 
 // The extension host never runs tensor work: everything goes through the model process, started lazily.
-let client: ModelClient | undefined;
-
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('MaskLoop');
-  const getClient = (): ModelClient => {
-    client ??= new ModelClient({ log: (line) => output.appendLine(line) });
-    return client;
+  const hub = new ModelHub(output, () => readSettings(vscode.workspace.workspaceFolders?.[0]?.uri).backend);
+  const editors = new MaskEditorProvider(context, hub);
+  const guard = (name: string, fn: (...args: never[]) => Promise<void>) => async (...args: never[]): Promise<void> => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      hub.log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+      void vscode.window.showErrorMessage(`MaskLoop: ${name} failed: ${(err as Error).message}`);
+    }
   };
   context.subscriptions.push(
     output,
-    vscode.commands.registerCommand('maskloop.showBackend', async () => {
-      const info = await getClient().request('info', {});
-      output.appendLine(`backend: ${info.backend.label}; ${info.backend.attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')}`);
-      void vscode.window.showInformationMessage(`MaskLoop runs on ${info.backend.label}.`);
+    hub,
+    vscode.window.registerCustomEditorProvider(EDITOR_VIEW_TYPE, editors, {
+      webviewOptions: { retainContextWhenHidden: false },
+      supportsMultipleEditorsPerDocument: true,
     }),
-    { dispose: () => client?.dispose() },
+    ...editorCommands(editors),
+    vscode.commands.registerCommand('maskloop.fineTune', guard('fine-tune', () => fineTuneCommand(hub, editors))),
+    vscode.commands.registerCommand('maskloop.rollback', guard('roll back', () => rollbackCommand(hub))),
+    vscode.commands.registerCommand('maskloop.showModelReport', guard('model report', () => showModelReport(hub))),
+    vscode.commands.registerCommand('maskloop.showModelDetails', guard('model details', () => showModelDetails(hub))),
+    vscode.commands.registerCommand('maskloop.prelabelFolder', guard('pre-label folder', (uri?: vscode.Uri) => prelabelFolderCommand(hub, uri))),
   );
+  hub.log(`MaskLoop ${String(context.extension.packageJSON.version)} activated; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}`);
 }
 
 export function deactivate(): void {
-  client?.dispose();
-  client = undefined;
+  // The ModelHub (in context.subscriptions) stops the model process.
 }

@@ -27,3 +27,16 @@ export function classesPresent(mask: MaskImage): number[] {
   for (let c = 0; c < 255; c++) if (seen[c]) out.push(c);
   return out;
 }
+
+/** Nearest-neighbour resampling of a label map (labels must never blend). */
+export function resizeMaskNearest(mask: MaskImage, width: number, height: number): MaskImage {
+  const out = emptyMask(width, height);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(mask.height - 1, Math.floor(((y + 0.5) * mask.height) / height));
+    for (let x = 0; x < width; x++) {
+      const sx = Math.min(mask.width - 1, Math.floor(((x + 0.5) * mask.width) / width));
+      out.data[y * width + x] = mask.data[sy * mask.width + sx];
+    }
+  }
+  return out;
+}

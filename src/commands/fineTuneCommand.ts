@@ -1,0 +1,83 @@
+// "MaskLoop: Fine-tune Model on Corrected Masks": every saved mask in the workspace, one cancellable run in
+// the model process, a new model version under the engine's acceptance rule, then fresh suggestions.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { MetricSummary } from '../masks/segmentationMetrics';
+import { ModelRequestError } from '../modelServer/modelClient';
+import type { MaskEditorProvider } from '../editor/maskEditorProvider';
+import { readSettings } from '../editor/settings';
+import { RESTRICTED_NOTICE, type ModelHub } from './modelHub';
+import { findWorkspaceImages } from './workspaceMasks';
+
+function fmt(m: MetricSummary | null, key: 'miou' | 'boundaryIoU'): string {
+  return m ? m[key].toFixed(3) : 'n/a';
+}
+
+export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider): Promise<void> {
+  if (!hub.trusted) {
+    void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
+    return;
+  }
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder) {
+    void vscode.window.showWarningMessage('Open a folder first: MaskLoop fine-tunes on the saved masks of the workspace.');
+    return;
+  }
+  const dirty = editors.openDocuments.filter((d) => d.isDirty);
+  if (dirty.length > 0) {
+    const save = 'Save all and fine-tune';
+    const pick = await vscode.window.showWarningMessage(`${dirty.length} open mask(s) have unsaved edits; only saved masks are learned from.`, save, 'Fine-tune on saved masks only');
+    if (!pick) return;
+    if (pick === save) await vscode.workspace.saveAll(false);
+  }
+  const { reviewed } = await findWorkspaceImages();
+  if (reviewed.length === 0) {
+    void vscode.window.showWarningMessage('No saved masks in this workspace yet: accept or paint a mask in the mask editor, save it, then fine-tune.');
+    return;
+  }
+  const settings = readSettings(folder.uri);
+  const root = folder.uri.fsPath;
+  hub.log(`fine-tune on ${reviewed.length} saved masks into ${settings.modelFolder}`);
+  try {
+    const r = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `MaskLoop: fine-tuning on ${reviewed.length} masks`, cancellable: true },
+      async (progress, token) => {
+        const controller = new AbortController();
+        token.onCancellationRequested(() => controller.abort());
+        let lastPct = 0;
+        return hub.request('fineTune', {
+          modelDir: settings.modelFolder,
+          createIfMissing: true,
+          classes: { classes: settings.classes },
+          pairs: reviewed,
+          datasetManifest: path.join(path.dirname(settings.modelFolder), 'dataset.json'),
+          settings: settings.fineTune,
+          workspaceRoot: root,
+        }, {
+          signal: controller.signal,
+          onProgress: (e) => {
+            if (e.type === 'prepare') progress.report({ message: e.message });
+            else if (e.type === 'fineTune') {
+              const p = e.progress;
+              const pct = Math.floor(100 * ((p.epoch - 1) * p.steps + p.step) / Math.max(1, p.epochs * p.steps));
+              const val = p.val ? `, validation mIoU ${p.val.miou.toFixed(3)}, boundary IoU ${p.val.boundaryIoU.toFixed(3)}` : '';
+              progress.report({ increment: Math.max(0, pct - lastPct), message: `epoch ${p.epoch}/${p.epochs}, step ${p.step}/${p.steps}, loss ${p.loss.toFixed(4)}${val}, ~${Math.round(p.etaSeconds)} s left` });
+              lastPct = Math.max(lastPct, pct);
+            }
+          },
+        });
+      },
+    );
+    const metrics = `validation mIoU ${fmt(r.metricsBefore, 'miou')} → ${fmt(r.metricsAfter, 'miou')}, boundary IoU ${fmt(r.metricsBefore, 'boundaryIoU')} → ${fmt(r.metricsAfter, 'boundaryIoU')}`;
+    hub.log(`fine-tune: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s`);
+    hub.modelChanged(settings.modelFolder, r.current);
+    if (r.accepted) void vscode.window.showInformationMessage(`MaskLoop: model version ${r.version} is now current (${r.seconds.toFixed(0)} s). ${metrics}.`);
+    else void vscode.window.showWarningMessage(`MaskLoop: version ${r.version} was kept aside, version ${r.current} stays current: ${r.reason}. ${metrics}.`);
+  } catch (err) {
+    if (err instanceof ModelRequestError && err.kind === 'cancelled') {
+      void vscode.window.showInformationMessage('MaskLoop: fine-tune cancelled; the current model is unchanged.');
+      return;
+    }
+    void vscode.window.showErrorMessage(`MaskLoop: fine-tune failed: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,63 @@
+// The typed protocol between the extension host (which owns each mask document) and the mask editor webview
+// (which renders and edits). Both sides import this file. Pixels travel as typed arrays, never number[].
+
+import type { MaskDiff } from '../masks/maskDiff';
+import type { Point } from '../masks/rasterTools';
+
+export interface EditorClass {
+  index: number;
+  name: string;
+  /** #rrggbb */
+  color: string;
+}
+
+export interface EditorSettings {
+  classes: EditorClass[];
+  /** 0..1 */
+  maskOpacity: number;
+  /** Magic wand colour tolerance, 0..255. */
+  wandTolerance: number;
+  /** Why there is no model in the loop (restricted workspace, no model yet), or null. */
+  modelNotice: string | null;
+}
+
+export interface SuggestionData {
+  modelVersion: number;
+  trained: boolean;
+  classMap: Uint8Array;
+  /** Per-pixel confidence of the predicted class, 0..255. */
+  confidence: Uint8Array;
+}
+
+export type SuggestionState =
+  | { state: 'none'; reason: string }
+  | { state: 'pending'; message: string }
+  | ({ state: 'ready' } & SuggestionData)
+  | { state: 'error'; message: string };
+
+export type HostToWebview =
+  | { type: 'init'; fileName: string; width: number; height: number; rgba: Uint8Array; mask: Uint8Array; settings: EditorSettings }
+  /** Write one side of a diff into the webview's mask: host-made edits, undo and redo. */
+  | { type: 'applyDiff'; diff: MaskDiff; side: 'before' | 'after' }
+  /** The whole mask changed (revert, reload from disk, resync). */
+  | { type: 'replaceMask'; mask: Uint8Array; reason: string }
+  | { type: 'suggestion'; suggestion: SuggestionState }
+  | { type: 'settings'; settings: EditorSettings }
+  | { type: 'saved'; maskFile: string };
+
+export type EditorAction = 'accept' | 'reject' | 'predict';
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  /** One stroke, fill or polygon: becomes one undoable edit in VS Code. */
+  | { type: 'edit'; label: string; diff: MaskDiff }
+  /** Accept the whole suggestion, or (with a seed) the one connected region under it. */
+  | { type: 'accept'; seed?: Point }
+  | { type: 'reject' }
+  | { type: 'predict' }
+  | { type: 'log'; level: 'info' | 'error'; message: string };
+
+/** Exhaustiveness guard for switches over message unions. */
+export function assertNever(value: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(value)}`);
+}

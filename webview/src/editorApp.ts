@@ -1,0 +1,619 @@
+// The mask editor canvas app. It renders the image, the mask and the model's suggestion, and turns what the
+// person does into edits (bounding box + bytes) for the host, which owns the document.
+import { applyDiff, diffMasks, emptyBox, growBox, isEmptyBox, type Box, type MaskDiff } from '../../src/masks/maskDiff';
+import type { MaskImage } from '../../src/masks/maskImage';
+import { colourRegion, fillPolygon, paintSegment, paintSelection, type Point } from '../../src/masks/rasterTools';
+import { assertNever, type EditorSettings, type HostToWebview, type SuggestionState, type WebviewToHost } from '../../src/protocol/editorProtocol';
+import { colourTable, maskPixels, suggestionPixels } from './layers';
+import { actualSizeViewport, fitViewport, panBy, screenToImage, zoomAt, type Viewport } from './viewport';
+
+export type Tool = 'brush' | 'eraser' | 'polygon' | 'wand';
+
+/** What survives a reload of the webview (VS Code's setState). */
+export interface ViewState {
+  view: Viewport | null;
+  tool: Tool;
+  brushSize: number;
+  activeClass: number;
+  opacity: number;
+  tolerance: number;
+  showMask: boolean;
+  showSuggestion: boolean;
+  showImage: boolean;
+  showConfidence: boolean;
+}
+
+export interface HostLink {
+  post(message: WebviewToHost): void;
+  getState(): Partial<ViewState> | undefined;
+  setState(state: ViewState): void;
+}
+
+const TOOL_KEYS: Record<string, Tool> = { b: 'brush', e: 'eraser', p: 'polygon', w: 'wand' };
+const TOOL_LABELS: Record<Tool, string> = { brush: 'Brush (B)', eraser: 'Eraser (E)', polygon: 'Polygon / lasso (P)', wand: 'Magic wand fill (W)' };
+const TOOL_ICONS: Record<Tool, string> = { brush: 'edit', eraser: 'clear-all', polygon: 'primitive-square', wand: 'sparkle' };
+
+interface Layer {
+  canvas: HTMLCanvasElement;
+  ctx: CanvasRenderingContext2D;
+}
+
+function layer(width: number, height: number): Layer {
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d', { willReadFrequently: false });
+  if (!ctx) throw new Error('no 2D canvas');
+  return { canvas, ctx };
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  const { dataset, ...rest } = props;
+  Object.assign(node, rest);
+  if (dataset) Object.assign(node.dataset, dataset);
+  for (const c of children) node.append(c);
+  return node;
+}
+
+interface Stroke {
+  before: MaskImage;
+  box: Box;
+  last: Point;
+  label: string;
+  value: number;
+}
+
+export class EditorApp {
+  private width = 0;
+  private height = 0;
+  private rgba: Uint8Array = new Uint8Array(0);
+  private mask: MaskImage = { width: 0, height: 0, data: new Uint8Array(0) };
+  private settings: EditorSettings = { classes: [], maskOpacity: 0.5, wandTolerance: 24, modelNotice: null };
+  private suggestion: SuggestionState = { state: 'none', reason: 'no suggestion yet' };
+  private lut: Uint32Array = new Uint32Array(256);
+  private state: ViewState;
+  private view: Viewport = { scale: 1, offsetX: 0, offsetY: 0 };
+  private imageLayer: Layer | null = null;
+  private maskLayer: Layer | null = null;
+  private suggestionLayer: Layer | null = null;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
+  private readonly status: HTMLElement;
+  private readonly suggestionInfo: HTMLElement;
+  private readonly toolbar: HTMLElement;
+  private readonly palette: HTMLElement;
+  private frameRequested = false;
+  private pointer: Point | null = null;
+  private stroke: Stroke | null = null;
+  private polygon: Point[] = [];
+  private lassoDragging = false;
+  private panning: { x: number; y: number; pointerId: number } | null = null;
+  private spaceDown = false;
+  private readonly dirtyMask: Box = emptyBox();
+
+  constructor(private readonly root: HTMLElement, private readonly host: HostLink) {
+    const saved = host.getState() ?? {};
+    this.state = {
+      view: saved.view ?? null,
+      tool: saved.tool ?? 'brush',
+      brushSize: saved.brushSize ?? 12,
+      activeClass: saved.activeClass ?? 1,
+      opacity: saved.opacity ?? 0.5,
+      tolerance: saved.tolerance ?? 24,
+      showMask: saved.showMask ?? true,
+      showSuggestion: saved.showSuggestion ?? true,
+      showImage: saved.showImage ?? true,
+      showConfidence: saved.showConfidence ?? false,
+    };
+    this.toolbar = el('div', { className: 'toolbar', role: 'toolbar', ariaLabel: 'Mask editor tools' });
+    this.palette = el('div', { className: 'palette', role: 'radiogroup', ariaLabel: 'Classes' });
+    this.suggestionInfo = el('span', { className: 'suggestion-info', role: 'status' });
+    this.status = el('span', { className: 'status' });
+    this.canvas = el('canvas', { className: 'view', tabIndex: 0, ariaLabel: 'Image and mask' });
+    const ctx = this.canvas.getContext('2d');
+    if (!ctx) throw new Error('no 2D canvas');
+    this.ctx = ctx;
+    const stage = el('div', { className: 'stage' }, [this.canvas]);
+    root.append(this.toolbar, el('div', { className: 'infobar' }, [this.palette, this.suggestionInfo, this.status]), stage);
+    root.dataset.ready = 'false';
+    this.bindInput(stage);
+    new ResizeObserver(() => this.resize()).observe(stage);
+  }
+
+  // ---- messages from the host ----
+
+  handle(message: HostToWebview): void {
+    switch (message.type) {
+      case 'init':
+        this.init(message.width, message.height, message.rgba, message.mask, message.settings, message.fileName);
+        break;
+      case 'applyDiff':
+        this.cancelGesture();
+        applyDiff(this.mask, message.diff, message.side);
+        this.markMask({ x0: message.diff.x, y0: message.diff.y, x1: message.diff.x + message.diff.width, y1: message.diff.y + message.diff.height });
+        break;
+      case 'replaceMask':
+        this.cancelGesture();
+        this.mask.data.set(message.mask);
+        this.markMask({ x0: 0, y0: 0, x1: this.width, y1: this.height });
+        this.setStatus(message.reason);
+        break;
+      case 'suggestion':
+        this.suggestion = message.suggestion;
+        this.redrawSuggestion();
+        break;
+      case 'settings':
+        this.applySettings(message.settings);
+        break;
+      case 'saved':
+        this.setStatus(`Saved ${message.maskFile}`);
+        break;
+      default:
+        assertNever(message);
+    }
+  }
+
+  private init(width: number, height: number, rgba: Uint8Array, mask: Uint8Array, settings: EditorSettings, fileName: string): void {
+    this.width = width;
+    this.height = height;
+    this.rgba = rgba;
+    this.mask = { width, height, data: mask };
+    this.imageLayer = layer(width, height);
+    this.imageLayer.ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer as ArrayBuffer, rgba.byteOffset, rgba.byteLength), width, height), 0, 0);
+    this.maskLayer = layer(width, height);
+    this.suggestionLayer = layer(width, height);
+    this.root.dataset.image = fileName;
+    this.applySettings(settings);
+    this.resize();
+    if (!this.state.view) this.fit();
+    else this.setView(this.state.view);
+    this.root.dataset.ready = 'true';
+    this.redrawSuggestion();
+  }
+
+  private applySettings(settings: EditorSettings): void {
+    this.settings = settings;
+    this.lut = colourTable(settings.classes);
+    if (!settings.classes.some((c) => c.index === this.state.activeClass)) this.state.activeClass = settings.classes.find((c) => c.index > 0)?.index ?? 1;
+    this.buildToolbar();
+    this.markMask({ x0: 0, y0: 0, x1: this.width, y1: this.height });
+    this.redrawSuggestion();
+  }
+
+  // ---- toolbar ----
+
+  private button(label: string, icon: string, onClick: () => void, pressed?: boolean, testId?: string): HTMLButtonElement {
+    const b = el('button', { title: label, ariaLabel: label, className: 'tb' + (pressed ? ' on' : '') }, [el('span', { className: `codicon codicon-${icon}` })]);
+    if (pressed !== undefined) b.setAttribute('aria-pressed', String(pressed));
+    if (testId) b.dataset.action = testId;
+    b.addEventListener('click', () => {
+      onClick();
+      this.canvas.focus();
+    });
+    return b;
+  }
+
+  private buildToolbar(): void {
+    const s = this.state;
+    const tools = (Object.keys(TOOL_LABELS) as Tool[]).map((t) => this.button(TOOL_LABELS[t], TOOL_ICONS[t], () => this.setTool(t), s.tool === t, `tool-${t}`));
+    const size = el('input', { type: 'range', min: '1', max: '200', value: String(s.brushSize), title: 'Brush size ([ and ])', ariaLabel: 'Brush size' });
+    size.addEventListener('input', () => this.setBrushSize(Number(size.value)));
+    const sizeLabel = el('span', { className: 'size-label', textContent: `${s.brushSize}px` });
+    const tol = el('input', { type: 'range', min: '0', max: '128', value: String(s.tolerance), title: 'Magic wand tolerance', ariaLabel: 'Magic wand tolerance' });
+    tol.addEventListener('input', () => {
+      s.tolerance = Number(tol.value);
+      this.saveState();
+    });
+    const opacity = el('input', { type: 'range', min: '0', max: '100', value: String(Math.round(s.opacity * 100)), title: 'Mask opacity', ariaLabel: 'Mask opacity' });
+    opacity.addEventListener('input', () => {
+      s.opacity = Number(opacity.value) / 100;
+      this.saveState();
+      this.requestFrame();
+    });
+    const toggle = (key: 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence', label: string, icon: string): HTMLButtonElement =>
+      this.button(label, icon, () => this.toggle(key), s[key], key);
+    this.toolbar.replaceChildren(
+      ...tools,
+      el('span', { className: 'sep' }),
+      el('label', { className: 'slider' }, ['Size ', size, sizeLabel]),
+      el('label', { className: 'slider' }, ['Tolerance ', tol]),
+      el('label', { className: 'slider' }, ['Opacity ', opacity]),
+      el('span', { className: 'sep' }),
+      toggle('showImage', 'Show image (I)', 'file-media'),
+      toggle('showMask', 'Show mask (M)', 'layers'),
+      toggle('showSuggestion', 'Show suggestion (S)', 'lightbulb'),
+      toggle('showConfidence', 'Show model confidence (C)', 'pulse'),
+      el('span', { className: 'sep' }),
+      this.button('Accept suggestion (A); Alt+click accepts one region', 'check', () => this.host.post({ type: 'accept' }), undefined, 'accept'),
+      this.button('Reject suggestion (R)', 'close', () => this.host.post({ type: 'reject' }), undefined, 'reject'),
+      this.button('Predict again', 'refresh', () => this.host.post({ type: 'predict' }), undefined, 'predict'),
+      el('span', { className: 'sep' }),
+      this.button('Fit to view (F)', 'screen-full', () => this.fit(), undefined, 'fit'),
+      this.button('Actual size 1:1 (O)', 'zoom-in', () => this.actualSize(), undefined, 'actual-size'),
+    );
+    this.palette.replaceChildren(
+      ...this.settings.classes.filter((c) => c.index > 0).map((c, i) => {
+        const on = c.index === s.activeClass;
+        const b = el('button', { className: 'swatch' + (on ? ' on' : ''), title: `${c.name} (${i + 1})`, role: 'radio' }, [el('span', { className: 'chip' }), c.name]);
+        b.setAttribute('aria-checked', String(on));
+        b.dataset.classIndex = String(c.index);
+        (b.firstChild as HTMLElement).style.background = c.color;
+        b.addEventListener('click', () => this.setClass(c.index));
+        return b;
+      }),
+    );
+    this.root.dataset.tool = s.tool;
+    this.root.dataset.brushSize = String(s.brushSize);
+    this.root.dataset.activeClass = String(s.activeClass);
+  }
+
+  private setTool(tool: Tool): void {
+    this.cancelGesture();
+    this.state.tool = tool;
+    this.saveState();
+    this.buildToolbar();
+    this.requestFrame();
+  }
+
+  private setClass(index: number): void {
+    this.state.activeClass = index;
+    this.saveState();
+    this.buildToolbar();
+  }
+
+  private setBrushSize(size: number): void {
+    this.state.brushSize = Math.max(1, Math.min(200, Math.round(size)));
+    this.saveState();
+    this.buildToolbar();
+    this.requestFrame();
+  }
+
+  private toggle(key: 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence'): void {
+    this.state[key] = !this.state[key];
+    this.saveState();
+    this.buildToolbar();
+    if (key === 'showConfidence') this.redrawSuggestion();
+    this.requestFrame();
+  }
+
+  private setStatus(text: string): void {
+    this.status.textContent = text;
+  }
+
+  private saveState(): void {
+    this.state.view = this.view;
+    this.host.setState(this.state);
+  }
+
+  // ---- view ----
+
+  private resize(): void {
+    const stage = this.canvas.parentElement!;
+    const dpr = window.devicePixelRatio || 1;
+    const w = stage.clientWidth;
+    const h = stage.clientHeight;
+    this.canvas.style.width = `${w}px`;
+    this.canvas.style.height = `${h}px`;
+    this.canvas.width = Math.max(1, Math.round(w * dpr));
+    this.canvas.height = Math.max(1, Math.round(h * dpr));
+    this.requestFrame();
+  }
+
+  private setView(view: Viewport): void {
+    this.view = view;
+    this.root.dataset.scale = String(view.scale);
+    this.root.dataset.offset = `${view.offsetX},${view.offsetY}`;
+    this.saveState();
+    this.requestFrame();
+  }
+
+  fit(): void {
+    if (!this.width) return;
+    const stage = this.canvas.parentElement!;
+    this.setView(fitViewport(this.width, this.height, stage.clientWidth, stage.clientHeight));
+  }
+
+  actualSize(): void {
+    if (!this.width) return;
+    const stage = this.canvas.parentElement!;
+    this.setView(actualSizeViewport(this.width, this.height, stage.clientWidth, stage.clientHeight));
+  }
+
+  private requestFrame(): void {
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame(() => {
+      this.frameRequested = false;
+      this.render();
+    });
+  }
+
+  private markMask(box: Box): void {
+    growBox(this.dirtyMask, Math.max(0, box.x0), Math.max(0, box.y0), Math.min(this.width, box.x1), Math.min(this.height, box.y1));
+    this.requestFrame();
+  }
+
+  private flushMask(): void {
+    if (!this.maskLayer || isEmptyBox(this.dirtyMask)) return;
+    const b = { ...this.dirtyMask };
+    const px = maskPixels(this.mask.data, this.width, b, this.lut);
+    this.maskLayer.ctx.putImageData(new ImageData(px, b.x1 - b.x0, b.y1 - b.y0), b.x0, b.y0);
+    Object.assign(this.dirtyMask, emptyBox());
+  }
+
+  private redrawSuggestion(): void {
+    const s = this.suggestion;
+    const info =
+      s.state === 'ready' ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}` :
+      s.state === 'pending' ? s.message :
+      s.state === 'none' ? s.reason :
+      `Suggestion failed: ${s.message}`;
+    this.suggestionInfo.textContent = this.settings.modelNotice ?? info;
+    this.root.dataset.suggestion = s.state;
+    this.root.dataset.suggestionVersion = s.state === 'ready' ? String(s.modelVersion) : '';
+    if (!this.suggestionLayer) return;
+    this.suggestionLayer.ctx.clearRect(0, 0, this.width, this.height);
+    if (s.state === 'ready' && s.classMap.length === this.width * this.height) {
+      const px = suggestionPixels(s.classMap, this.width, this.height, this.lut, this.state.showConfidence ? s.confidence : null);
+      this.suggestionLayer.ctx.putImageData(new ImageData(px, this.width, this.height), 0, 0);
+    }
+    this.requestFrame();
+  }
+
+  private render(): void {
+    this.flushMask();
+    const dpr = window.devicePixelRatio || 1;
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    if (!this.imageLayer || !this.maskLayer || !this.suggestionLayer) return;
+    const v = this.view;
+    ctx.setTransform(v.scale * dpr, 0, 0, v.scale * dpr, v.offsetX * dpr, v.offsetY * dpr);
+    // Pixel-exact at any zoom: nearest-neighbour, no smoothing of image or labels.
+    ctx.imageSmoothingEnabled = false;
+    if (this.state.showImage) ctx.drawImage(this.imageLayer.canvas, 0, 0);
+    if (this.state.showMask) {
+      ctx.globalAlpha = this.state.opacity;
+      ctx.drawImage(this.maskLayer.canvas, 0, 0);
+      ctx.globalAlpha = 1;
+    }
+    if (this.state.showSuggestion) ctx.drawImage(this.suggestionLayer.canvas, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.strokeStyle = 'rgba(128,128,128,0.8)';
+    ctx.lineWidth = 1;
+    ctx.strokeRect(v.offsetX - 0.5, v.offsetY - 0.5, this.width * v.scale + 1, this.height * v.scale + 1);
+    this.renderOverlay(ctx);
+  }
+
+  private renderOverlay(ctx: CanvasRenderingContext2D): void {
+    const v = this.view;
+    const colour = this.settings.classes.find((c) => c.index === this.state.activeClass)?.color ?? '#ffffff';
+    if (this.polygon.length > 0) {
+      ctx.beginPath();
+      this.polygon.forEach((p, i) => {
+        const sx = p.x * v.scale + v.offsetX;
+        const sy = p.y * v.scale + v.offsetY;
+        if (i === 0) ctx.moveTo(sx, sy);
+        else ctx.lineTo(sx, sy);
+      });
+      if (this.pointer) ctx.lineTo(this.pointer.x * v.scale + v.offsetX, this.pointer.y * v.scale + v.offsetY);
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
+    if (this.pointer && (this.state.tool === 'brush' || this.state.tool === 'eraser')) {
+      // The brush preview: the exact disc the brush paints, centred under the cursor.
+      ctx.beginPath();
+      ctx.arc(this.pointer.x * v.scale + v.offsetX, this.pointer.y * v.scale + v.offsetY, Math.max(0.5, this.state.brushSize / 2) * v.scale, 0, Math.PI * 2);
+      ctx.strokeStyle = this.state.tool === 'eraser' ? '#ffffff' : colour;
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+    }
+  }
+
+  // ---- input ----
+
+  private local(e: { clientX: number; clientY: number }): { sx: number; sy: number } {
+    const r = this.canvas.getBoundingClientRect();
+    return { sx: e.clientX - r.left, sy: e.clientY - r.top };
+  }
+
+  private imagePoint(e: { clientX: number; clientY: number }): Point {
+    const { sx, sy } = this.local(e);
+    return screenToImage(this.view, sx, sy);
+  }
+
+  private bindInput(stage: HTMLElement): void {
+    const c = this.canvas;
+    c.addEventListener('pointerdown', (e) => this.onPointerDown(e));
+    c.addEventListener('pointermove', (e) => this.onPointerMove(e));
+    c.addEventListener('pointerup', (e) => this.onPointerUp(e));
+    c.addEventListener('pointercancel', () => this.cancelGesture());
+    c.addEventListener('pointerleave', () => {
+      this.pointer = null;
+      this.requestFrame();
+    });
+    c.addEventListener('dblclick', () => {
+      if (this.state.tool === 'polygon') this.closePolygon();
+    });
+    c.addEventListener('contextmenu', (e) => e.preventDefault());
+    stage.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      const { sx, sy } = this.local(e);
+      if (e.ctrlKey || !e.shiftKey) this.setView(zoomAt(this.view, Math.exp(-e.deltaY * 0.0015), sx, sy));
+      else this.setView(panBy(this.view, -e.deltaY, 0));
+    }, { passive: false });
+    window.addEventListener('keydown', (e) => this.onKeyDown(e));
+    window.addEventListener('keyup', (e) => {
+      if (e.key === ' ') this.spaceDown = false;
+    });
+  }
+
+  private onPointerDown(e: PointerEvent): void {
+    this.canvas.focus();
+    if (e.button === 1 || (e.button === 0 && this.spaceDown)) {
+      this.panning = { x: e.clientX, y: e.clientY, pointerId: e.pointerId };
+      this.canvas.setPointerCapture(e.pointerId);
+      e.preventDefault();
+      return;
+    }
+    if (e.button !== 0 || !this.width) return;
+    const p = this.imagePoint(e);
+    if (e.altKey) {
+      this.host.post({ type: 'accept', seed: { x: Math.floor(p.x), y: Math.floor(p.y) } });
+      return;
+    }
+    const tool = this.state.tool;
+    if (tool === 'brush' || tool === 'eraser') {
+      this.canvas.setPointerCapture(e.pointerId);
+      const value = tool === 'eraser' ? 0 : this.state.activeClass;
+      this.stroke = { before: { ...this.mask, data: this.mask.data.slice() }, box: emptyBox(), last: p, label: tool === 'eraser' ? 'Erase' : 'Paint', value };
+      paintSegment(this.mask, p, p, this.state.brushSize, value, this.stroke.box);
+      this.markMask(this.stroke.box);
+    } else if (tool === 'polygon') {
+      this.canvas.setPointerCapture(e.pointerId);
+      this.polygon.push(p);
+      this.lassoDragging = true;
+      this.requestFrame();
+    } else if (tool === 'wand') {
+      if (p.x < 0 || p.y < 0 || p.x >= this.width || p.y >= this.height) return;
+      const before = { ...this.mask, data: this.mask.data.slice() };
+      const sel = colourRegion(this.rgba, 4, this.width, this.height, p, this.state.tolerance);
+      const box = emptyBox();
+      paintSelection(this.mask, sel, this.state.activeClass, box);
+      this.commit(before, box, 'Fill');
+    } else {
+      assertNever(tool);
+    }
+  }
+
+  private onPointerMove(e: PointerEvent): void {
+    if (this.panning) {
+      this.setView(panBy(this.view, e.clientX - this.panning.x, e.clientY - this.panning.y));
+      this.panning.x = e.clientX;
+      this.panning.y = e.clientY;
+      return;
+    }
+    // Every sample the browser coalesced into this event, so fast strokes drop no input.
+    const events = typeof e.getCoalescedEvents === 'function' ? e.getCoalescedEvents() : [];
+    const samples = events.length > 0 ? events : [e];
+    for (const ev of samples) {
+      const p = this.imagePoint(ev);
+      if (this.stroke) {
+        paintSegment(this.mask, this.stroke.last, p, this.state.brushSize, this.stroke.value, this.stroke.box);
+        this.markMask({ x0: Math.floor(Math.min(this.stroke.last.x, p.x) - this.state.brushSize), y0: Math.floor(Math.min(this.stroke.last.y, p.y) - this.state.brushSize), x1: Math.ceil(Math.max(this.stroke.last.x, p.x) + this.state.brushSize) + 1, y1: Math.ceil(Math.max(this.stroke.last.y, p.y) + this.state.brushSize) + 1 });
+        this.stroke.last = p;
+      } else if (this.lassoDragging && this.polygon.length > 0) {
+        const last = this.polygon[this.polygon.length - 1];
+        // Dragging with the polygon tool draws a lasso: a vertex every pixel of screen travel.
+        if (Math.hypot(p.x - last.x, p.y - last.y) * this.view.scale >= 3) this.polygon.push(p);
+      }
+    }
+    this.pointer = this.imagePoint(e);
+    const ix = Math.floor(this.pointer.x);
+    const iy = Math.floor(this.pointer.y);
+    if (ix >= 0 && iy >= 0 && ix < this.width && iy < this.height) {
+      const cls = this.mask.data[iy * this.width + ix];
+      const name = this.settings.classes.find((k) => k.index === cls)?.name ?? (cls === 255 ? 'ignore' : String(cls));
+      this.setStatus(`${ix}, ${iy}: ${name}`);
+    }
+    this.requestFrame();
+  }
+
+  private onPointerUp(e: PointerEvent): void {
+    if (this.panning) {
+      this.panning = null;
+      return;
+    }
+    if (this.stroke) {
+      const s = this.stroke;
+      this.stroke = null;
+      this.commit(s.before, s.box, s.label);
+    } else if (this.lassoDragging) {
+      this.lassoDragging = false;
+      // A drag of more than a few vertices is a lasso: it closes on release.
+      if (this.polygon.length > 3) this.closePolygon();
+    }
+    void e;
+  }
+
+  private closePolygon(): void {
+    const pts = this.polygon;
+    this.polygon = [];
+    this.lassoDragging = false;
+    if (pts.length < 3) {
+      this.requestFrame();
+      return;
+    }
+    const before = { ...this.mask, data: this.mask.data.slice() };
+    const box = emptyBox();
+    fillPolygon(this.mask, pts, this.state.activeClass, box);
+    this.commit(before, box, 'Polygon');
+  }
+
+  /** Sends the change since `before` inside `box` as one edit, and shows it. */
+  private commit(before: MaskImage, box: Box, label: string): void {
+    if (isEmptyBox(box)) return;
+    const diff: MaskDiff | null = diffMasks(before, this.mask, box);
+    this.markMask(box);
+    if (!diff) return;
+    this.host.post({ type: 'edit', label, diff });
+  }
+
+  private cancelGesture(): void {
+    if (this.stroke) {
+      // An unfinished stroke is undone locally: the host never saw it.
+      const s = this.stroke;
+      this.stroke = null;
+      const d = diffMasks(s.before, this.mask, s.box);
+      if (d) applyDiff(this.mask, d, 'before');
+      this.markMask(s.box);
+    }
+    this.polygon = [];
+    this.lassoDragging = false;
+    this.panning = null;
+    this.requestFrame();
+  }
+
+  private onKeyDown(e: KeyboardEvent): void {
+    if (e.target instanceof HTMLInputElement) return;
+    if (e.key === ' ') {
+      this.spaceDown = true;
+      e.preventDefault();
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const k = e.key.toLowerCase();
+    const tool = TOOL_KEYS[k];
+    let handled = true;
+    if (tool) this.setTool(tool);
+    else if (k === '[') this.setBrushSize(this.state.brushSize > 10 ? this.state.brushSize * 0.8 : this.state.brushSize - 1);
+    else if (k === ']') this.setBrushSize(this.state.brushSize >= 10 ? this.state.brushSize * 1.25 : this.state.brushSize + 1);
+    else if (/^[1-9]$/.test(k)) {
+      const c = this.settings.classes.filter((x) => x.index > 0)[Number(k) - 1];
+      if (c) this.setClass(c.index);
+    } else if (k === 'a') this.host.post({ type: 'accept' });
+    else if (k === 'r') this.host.post({ type: 'reject' });
+    else if (k === 'f') this.fit();
+    else if (k === 'o') this.actualSize();
+    else if (k === 'm') this.toggle('showMask');
+    else if (k === 's') this.toggle('showSuggestion');
+    else if (k === 'i') this.toggle('showImage');
+    else if (k === 'c') this.toggle('showConfidence');
+    else if (k === '+' || k === '=') this.zoomCentre(1.25);
+    else if (k === '-') this.zoomCentre(0.8);
+    else if (k === 'enter' && this.state.tool === 'polygon') this.closePolygon();
+    else if (k === 'escape') this.cancelGesture();
+    else if (k === 'backspace' && this.polygon.length > 0) {
+      this.polygon.pop();
+      this.requestFrame();
+    } else handled = false;
+    if (handled) e.preventDefault();
+  }
+
+  private zoomCentre(factor: number): void {
+    const stage = this.canvas.parentElement!;
+    this.setView(zoomAt(this.view, factor, stage.clientWidth / 2, stage.clientHeight / 2));
+  }
+}
