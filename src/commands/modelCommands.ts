@@ -104,7 +104,9 @@ export function editorCommands(editors: MaskEditorProvider): vscode.Disposable[]
     vscode.commands.registerCommand('maskloop.rejectSuggestion', withDoc((d) => editors.reject(d))),
     vscode.commands.registerCommand('maskloop.predict', withDoc((d) => void editors.predict(d))),
     vscode.commands.registerCommand('maskloop.openInMaskEditor', async (uri?: vscode.Uri) => {
-      const target = uri ?? vscode.window.activeTextEditor?.document.uri ?? (await vscode.window.showOpenDialog({ filters: { Images: ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'] } }))?.[0];
+      const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+      const tabUri = tab instanceof vscode.TabInputCustom || tab instanceof vscode.TabInputText ? tab.uri : undefined;
+      const target = uri ?? tabUri ?? (await vscode.window.showOpenDialog({ filters: { Images: ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'] } }))?.[0];
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, EDITOR_VIEW_TYPE);
     }),
   ];

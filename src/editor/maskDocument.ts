@@ -88,10 +88,16 @@ export class MaskDocument implements vscode.CustomDocument {
     let restored = false;
     if (backupId) {
       // Hot exit: the unsaved mask comes back from the backup, and the document starts dirty.
-      const backup = await readMaskFile(vscode.Uri.parse(backupId).fsPath);
-      if (backup && backup.mask.width === image.width && backup.mask.height === image.height) {
-        mask = backup.mask;
-        restored = true;
+      // The backup location may be on any file system VS Code serves, so it is read through workspace.fs.
+      const backupUri = vscode.Uri.parse(backupId);
+      try {
+        const backup = decodeMaskPng(await vscode.workspace.fs.readFile(backupUri), backupUri.toString());
+        if (backup.width === image.width && backup.height === image.height) {
+          mask = backup;
+          restored = true;
+        }
+      } catch {
+        // No readable backup: the saved mask stands.
       }
     }
     const doc = new MaskDocument(uri, options.maskFile, image, null, mask, restored);
@@ -207,11 +213,16 @@ export class MaskDocument implements vscode.CustomDocument {
 
   /** Hot exit: the current mask, written atomically to VS Code's backup location. */
   async backup(destination: vscode.Uri): Promise<vscode.CustomDocumentBackup> {
-    await fs.promises.mkdir(path.dirname(destination.fsPath), { recursive: true });
-    await writeFileAtomic(destination.fsPath, encodeMaskPng(this.mask));
+    const bytes = encodeMaskPng(this.mask);
+    if (destination.scheme === 'file') {
+      await fs.promises.mkdir(path.dirname(destination.fsPath), { recursive: true });
+      await writeFileAtomic(destination.fsPath, bytes);
+    } else {
+      await vscode.workspace.fs.writeFile(destination, bytes);
+    }
     return {
       id: destination.toString(),
-      delete: () => fs.promises.rm(destination.fsPath, { force: true }).catch(() => undefined),
+      delete: () => void Promise.resolve(vscode.workspace.fs.delete(destination)).catch(() => undefined),
     };
   }
 

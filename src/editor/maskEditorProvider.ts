@@ -63,6 +63,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     if (isMaskFile(uri.fsPath, settings.maskPath)) {
       return MaskDocument.failed(uri, 'This file is a mask (or a model suggestion), not an image to label. Open its image instead.');
     }
+    if (openContext.backupId) this.hub.log(`restoring ${path.basename(uri.fsPath)} from backup ${openContext.backupId}`);
     const doc = await MaskDocument.open(uri, openContext.untitledDocumentData ? undefined : openContext.backupId, {
       maskFile,
       onSizeMismatch: async (mask, image) => {
@@ -232,7 +233,10 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     return doc.revert();
   }
 
-  backupCustomDocument(doc: MaskDocument, context: vscode.CustomDocumentBackupContext): Thenable<vscode.CustomDocumentBackup> {
-    return doc.backup(context.destination);
+  async backupCustomDocument(doc: MaskDocument, context: vscode.CustomDocumentBackupContext): Promise<vscode.CustomDocumentBackup> {
+    this.hub.log(`backing up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);
+    const backup = await doc.backup(context.destination);
+    this.hub.log(`backed up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);
+    return backup;
   }
 }

@@ -24,6 +24,10 @@ export function paintSegment(mask: MaskImage, a: Point, b: Point, size: number, 
   const len2 = dx * dx + dy * dy;
   const r2 = r * r;
   let touched = false;
+  let tx0 = x1;
+  let ty0 = y1;
+  let tx1 = x0;
+  let ty1 = y0;
   for (let y = y0; y < y1; y++) {
     const py = y + 0.5;
     for (let x = x0; x < x1; x++) {
@@ -35,6 +39,10 @@ export function paintSegment(mask: MaskImage, a: Point, b: Point, size: number, 
       if (ex * ex + ey * ey <= r2) {
         mask.data[y * mask.width + x] = value;
         touched = true;
+        if (x < tx0) tx0 = x;
+        if (x >= tx1) tx1 = x + 1;
+        if (y < ty0) ty0 = y;
+        if (y >= ty1) ty1 = y + 1;
       }
     }
   }
@@ -47,7 +55,7 @@ export function paintSegment(mask: MaskImage, a: Point, b: Point, size: number, 
     growBox(box, x, y, x + 1, y + 1);
     return;
   }
-  growBox(box, x0, y0, x1, y1);
+  growBox(box, tx0, ty0, tx1, ty1);
 }
 
 /** Fills a closed polygon (even-odd rule, sampled at pixel centres). */

@@ -91,6 +91,8 @@ export class EditorApp {
   private panning: { x: number; y: number; pointerId: number } | null = null;
   private spaceDown = false;
   private readonly dirtyMask: Box = emptyBox();
+  /** The last ready suggestion counted in data-suggestion-count (tests wait on a new one). */
+  private countedSuggestion: SuggestionState | null = null;
 
   constructor(private readonly root: HTMLElement, private readonly host: HostLink) {
     const saved = host.getState() ?? {};
@@ -352,6 +354,10 @@ export class EditorApp {
     this.suggestionInfo.textContent = this.settings.modelNotice ?? info;
     this.root.dataset.suggestion = s.state;
     this.root.dataset.suggestionVersion = s.state === 'ready' ? String(s.modelVersion) : '';
+    if (s.state === 'ready' && s !== this.countedSuggestion) {
+      this.countedSuggestion = s;
+      this.root.dataset.suggestionCount = String(Number(this.root.dataset.suggestionCount ?? '0') + 1);
+    }
     if (!this.suggestionLayer) return;
     this.suggestionLayer.ctx.clearRect(0, 0, this.width, this.height);
     if (s.state === 'ready' && s.classMap.length === this.width * this.height) {

@@ -75,16 +75,13 @@ export function suggestionPixels(labels: Uint8Array, width: number, height: numb
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
       const c = labels[i];
+      // Background is never drawn: only suggested objects, their edge solid and their inside hatched.
+      if (c === 0) continue;
       const edge =
-        (x > 0 && labels[i - 1] !== c) || (x < width - 1 && labels[i + 1] !== c) ||
-        (y > 0 && labels[i - width] !== c) || (y < height - 1 && labels[i + width] !== c);
-      if (edge) {
-        // Edges of background are drawn in the neighbouring object's colour, in white if none.
-        const colour = c !== 0 ? lut[c] : 0xffffffff;
-        out[i] = colour;
-      } else if (c !== 0 && (x + y) % 4 === 0) {
-        out[i] = ((lut[c] & 0x00ffffff) | (200 << 24)) >>> 0;
-      }
+        x === 0 || x === width - 1 || y === 0 || y === height - 1 ||
+        labels[i - 1] !== c || labels[i + 1] !== c || labels[i - width] !== c || labels[i + width] !== c;
+      if (edge) out[i] = lut[c];
+      else if ((x + y) % 4 === 0) out[i] = ((lut[c] & 0x00ffffff) | (200 << 24)) >>> 0;
     }
   }
   return new Uint8ClampedArray(out.buffer);

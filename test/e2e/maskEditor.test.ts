@@ -1,0 +1,235 @@
+// End to end in a real VS Code (code-server) with the packaged VSIX installed, driven in Chromium: what a
+// person does. Open an image in the mask editor, get a suggestion, accept, save, correct, save, fine-tune
+// from the command palette, undo/redo across a save, hot exit, a corrupt image, a model-process crash.
+import assert from 'node:assert/strict';
+import { execSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Frame } from 'playwright-core';
+import { writeSampleData } from '../../src/cli/demo';
+import { readMask } from '../../src/masks/maskIO';
+import { ModelClient } from '../../src/modelServer/modelClient';
+import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
+
+const SIZE = 96;
+let ws: string;
+let cs: CodeServer;
+let firstSuggestion: Uint8Array;
+const shots = path.join(ROOT, 'test-output', 'e2e');
+const modelDir = (): string => path.join(ws, '.maskloop', 'model');
+const img = (n: number): string => path.join(ws, 'images', `sample_00${n}.png`);
+const maskOf = (n: number): string => path.join(ws, 'images', `sample_00${n}.mask.png`);
+
+function currentVersion(): number {
+  const j = JSON.parse(fs.readFileSync(path.join(modelDir(), 'model.json'), 'utf8')) as { userDefinedMetadata: { maskloop: { version: number } } };
+  return j.userDefinedMetadata.maskloop.version;
+}
+
+before(async () => {
+  checkPrerequisites();
+  // A workspace with sample images and a model trained on two of them (their masks are the reviewed ones).
+  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-data-'));
+  const { images, truths } = await writeSampleData(gen, 5, SIZE, 11);
+  ws = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-ws-'));
+  fs.mkdirSync(path.join(ws, 'images'));
+  fs.mkdirSync(path.join(ws, '.vscode'));
+  images.forEach((f, i) => fs.copyFileSync(f, img(i + 1)));
+  fs.copyFileSync(path.join(gen, 'classes.txt'), path.join(ws, 'classes.txt'));
+  for (const n of [3, 4, 5]) fs.copyFileSync(truths[n - 1], maskOf(n));
+  const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, 1024, 12);
+  fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
+  fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
+  fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'maskloop.fineTune.epochs': 2, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' }, null, 2));
+  const client = new ModelClient({ serverPath: path.join(ROOT, 'dist', 'modelServer.js'), backend: 'wasm' });
+  try {
+    const { readClassList } = await import('../../src/masks/classList');
+    await client.request('fineTune', {
+      modelDir: modelDir(), createIfMissing: true, classes: await readClassList(path.join(ws, 'classes.txt')),
+      pairs: [3, 4, 5].map((n) => ({ image: img(n), mask: maskOf(n) })),
+      datasetManifest: path.join(ws, '.maskloop', 'dataset.json'), workspaceRoot: ws,
+      settings: { epochs: 4, cropSize: 64, force: true },
+    });
+    firstSuggestion = (await client.request('predict', { modelDir: modelDir(), image: img(1) })).classMap;
+  } finally {
+    client.dispose();
+  }
+  cs = new CodeServer(ws, shots);
+  cs.installExtension();
+  await cs.start();
+});
+
+after(async () => {
+  if (process.env.MASKLOOP_E2E_LOG) fs.writeFileSync(process.env.MASKLOOP_E2E_LOG, cs?.browserLog.join('\n') ?? '');
+  await cs?.stop();
+});
+
+async function openInMaskEditor(name: string): Promise<Frame> {
+  await cs.quickOpen(name);
+  await cs.page.waitForTimeout(500);
+  await cs.runCommand('MaskLoop: Open in Mask Editor');
+  return cs.editorFrame(name);
+}
+
+async function suggestionCount(frame: Frame): Promise<number> {
+  return Number((await frame.getAttribute('#app', 'data-suggestion-count')) ?? '0');
+}
+
+async function waitSuggestion(frame: Frame, after = 0): Promise<number> {
+  return waitFor('a suggestion in the editor', async () => ((await suggestionCount(frame)) > after ? Number(await frame.getAttribute('#app', 'data-suggestion-version')) : null), 120_000);
+}
+
+/** Page coordinates of an image pixel inside the editor frame. */
+async function pagePoint(frame: Frame, x: number, y: number): Promise<{ x: number; y: number }> {
+  const frameBox = await (await frame.frameElement()).boundingBox();
+  const inner = await frame.evaluate(([ix, iy]) => {
+    const app = document.getElementById('app')!;
+    const [ox, oy] = (app.dataset.offset ?? '0,0').split(',').map(Number);
+    const r = document.querySelector('canvas.view')!.getBoundingClientRect();
+    const s = Number(app.dataset.scale);
+    return { x: r.left + ox + ix * s, y: r.top + oy + iy * s };
+  }, [x, y]);
+  return { x: frameBox!.x + inner.x, y: frameBox!.y + inner.y };
+}
+
+async function save(frame: Frame, file: string, previousMtime: number): Promise<void> {
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('Control+S');
+  await waitFor(`${path.basename(file)} to be saved`, () => fs.existsSync(file) && fs.statSync(file).mtimeMs > previousMtime, 30_000);
+  await cs.page.waitForTimeout(300);
+}
+
+const mtime = (f: string): number => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : 0);
+
+let painted: Uint8Array;
+
+test('open an image in the mask editor, a suggestion appears, accept and save: the sidecar equals the suggestion', async () => {
+  const frame = await openInMaskEditor('sample_001.png');
+  const version = await waitSuggestion(frame);
+  assert.equal(version, currentVersion());
+  await cs.screenshot('01-suggestion');
+  assert.equal(fs.existsSync(maskOf(1)), false);
+  await frame.click('[data-action="accept"]');
+  await save(frame, maskOf(1), 0);
+  const saved = await readMask(maskOf(1));
+  assert.equal(saved.width, SIZE);
+  assert.deepEqual(saved.data, firstSuggestion, 'the saved mask is the suggestion, pixel for pixel');
+});
+
+test('paint a correction with the brush and save: the painted pixels are on disk', async () => {
+  const frame = await cs.editorFrame('sample_001.png');
+  await frame.click('[data-action="tool-brush"]');
+  // Class 2 (rectangle) with the digit key, then a stroke across the top rows.
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('2');
+  const a = await pagePoint(frame, 10.5, 6.5);
+  const b = await pagePoint(frame, 80.5, 6.5);
+  await cs.page.mouse.move(a.x, a.y);
+  await cs.page.mouse.down();
+  await cs.page.mouse.move(b.x, b.y, { steps: 10 });
+  await cs.page.mouse.up();
+  await cs.screenshot('02-corrected');
+  const before = mtime(maskOf(1));
+  await save(frame, maskOf(1), before);
+  const saved = await readMask(maskOf(1));
+  for (let x = 14; x <= 76; x++) assert.equal(saved.data[6 * SIZE + x], 2, `pixel (${x}, 6) was painted class 2`);
+  painted = saved.data.slice();
+});
+
+test('undo and redo across a save', async () => {
+  const frame = await cs.editorFrame('sample_001.png');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('Control+Z');
+  await save(frame, maskOf(1), mtime(maskOf(1)));
+  assert.deepEqual((await readMask(maskOf(1))).data, firstSuggestion, 'undo of the stroke, saved, is the accepted suggestion again');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('Control+Shift+Z');
+  await save(frame, maskOf(1), mtime(maskOf(1)));
+  assert.deepEqual((await readMask(maskOf(1))).data, painted, 'redo brings the stroke back');
+});
+
+test('fine-tune from the command palette: a new model version on disk, open editors show a new suggestion', async () => {
+  const frame = await cs.editorFrame('sample_001.png');
+  const count = await suggestionCount(frame);
+  const versionsDir = path.join(modelDir(), 'versions');
+  const versionsBefore = fs.readdirSync(versionsDir).length;
+  await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
+  await waitFor('a new model version on disk', () => fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).length > versionsBefore, 600_000);
+  const version = await waitSuggestion(frame, count);
+  assert.equal(version, currentVersion(), 'the editor shows a suggestion of the current model');
+  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, fs.readdirSync(versionsDir).sort().at(-1)!, 'manifest.json'), 'utf8')) as { train: { mask: string }[]; validation: { mask: string }[] };
+  const learned = [...manifest.train, ...manifest.validation].map((t) => t.mask);
+  assert.ok(learned.some((m) => m.endsWith('sample_001.mask.png')), `the corrected mask was learned from: ${learned.join(', ')}`);
+  await cs.screenshot('03-after-fine-tune');
+});
+
+test('hot exit: unsaved strokes come back after the window reloads', async () => {
+  const frame = await openInMaskEditor('sample_002.png');
+  await waitSuggestion(frame);
+  await frame.click('[data-action="tool-brush"]');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('1');
+  const a = await pagePoint(frame, 20.5, 50.5);
+  const b = await pagePoint(frame, 70.5, 50.5);
+  await cs.page.mouse.move(a.x, a.y);
+  await cs.page.mouse.down();
+  await cs.page.mouse.move(b.x, b.y, { steps: 5 });
+  await cs.page.mouse.up();
+  cs.browserLog.push(`${new Date().toISOString()} test: stroke done`);
+  await waitFor('the dirty marker', () => cs.page.$('.tab.dirty'));
+  // Give the backup tracker time to write the backup, then reload the whole window.
+  await cs.page.waitForTimeout(3000);
+  cs.browserLog.push(`${new Date().toISOString()} test: reloading the window`);
+  // VS Code's own reload: the workbench shuts down (editor state saved), the page loads again, editors come back.
+  await Promise.all([cs.page.waitForEvent('load', { timeout: 60_000 }), cs.runCommand('Developer: Reload Window')]);
+  await cs.page.waitForSelector('.monaco-workbench', { timeout: 90_000 });
+  const restored = await cs.editorFrame('sample_002.png', 120_000);
+  await waitFor('the restored editor to be dirty', () => cs.page.$('.tab.dirty'), 30_000);
+  assert.equal(fs.existsSync(maskOf(2)), false, 'nothing was written to the mask file by the backup');
+  await save(restored, maskOf(2), 0);
+  const saved = await readMask(maskOf(2));
+  for (let x = 24; x <= 66; x++) assert.equal(saved.data[50 * SIZE + x], 1, `restored stroke pixel (${x}, 50)`);
+});
+
+test('painting goes on while the model predicts; a model-process crash mid-prediction loses nothing painted', async () => {
+  // A 1024x1024 image: its prediction takes seconds here, so the crash lands mid-prediction.
+  const frame = await openInMaskEditor('large.png');
+  await waitFor('the prediction to be running', async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'pending', 20_000);
+  await frame.click('[data-action="tool-brush"]');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('1');
+  const a = await pagePoint(frame, 100.5, 500.5);
+  const b = await pagePoint(frame, 900.5, 500.5);
+  await cs.page.mouse.move(a.x, a.y);
+  await cs.page.mouse.down();
+  await cs.page.mouse.move(b.x, b.y, { steps: 5 });
+  await cs.page.mouse.up();
+  assert.equal(await frame.getAttribute('#app', 'data-suggestion'), 'pending', 'the stroke was painted while the prediction ran');
+  // The model process of the installed extension (its path is inside this run's extensions folder).
+  const pids = execSync('ps -eo pid=,args=', { encoding: 'utf8' }).split('\n')
+    .filter((l) => l.includes(cs.extensionsDir) && l.includes('modelServer.js'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+  assert.ok(pids.length > 0, 'a model process is running');
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  await waitFor('the editor to report the crash', async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'error', 30_000);
+  await cs.screenshot('04-model-crash');
+  const largeMask = path.join(ws, 'images', 'large.mask.png');
+  await save(frame, largeMask, 0);
+  const saved = await readMask(largeMask);
+  for (let x = 110; x <= 890; x += 10) assert.equal(saved.data[500 * 1024 + x], 1, `stroke painted during the prediction survives the crash (${x}, 500)`);
+  const count = await suggestionCount(frame);
+  await frame.click('[data-action="predict"]');
+  await waitSuggestion(frame, count);
+});
+
+test('a corrupt image shows the error view that says why', async () => {
+  await cs.quickOpen('corrupt.png');
+  await cs.page.waitForTimeout(500);
+  await cs.runCommand('MaskLoop: Open in Mask Editor');
+  const frame = await cs.errorFrame();
+  const text = (await frame.textContent('[data-error="true"]')) ?? '';
+  assert.match(text, /corrupt\.png/);
+  assert.match(text, /cannot|unsupported|not/i);
+  await cs.screenshot('05-corrupt-image');
+});

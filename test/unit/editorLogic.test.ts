@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { reportBody, linePlot } from '../../src/commands/modelReport';
+import { isMaskFile, resolveMaskPath, suggestionPathFor } from '../../src/editor/maskPath';
+import { applyDiff, changedPixels, diffMasks, emptyBox, maskMatchesDiff } from '../../src/masks/maskDiff';
+import { emptyMask, resizeMaskNearest, type MaskImage } from '../../src/masks/maskImage';
+import { colourRegion, fillPolygon, labelRegion, paintSegment, paintSelection } from '../../src/masks/rasterTools';
+import { actualSizeViewport, fitViewport, imageToScreen, panBy, screenToImage, zoomAt } from '../../webview/src/viewport';
+
+function rows(m: MaskImage): string[] {
+  const out: string[] = [];
+  for (let y = 0; y < m.height; y++) out.push([...m.data.subarray(y * m.width, (y + 1) * m.width)].join(''));
+  return out;
+}
+
+test('diff of two masks is the bounding box of the changes, and applies both ways', () => {
+  const a = emptyMask(6, 5);
+  const b = emptyMask(6, 5);
+  b.data[1 * 6 + 2] = 3;
+  b.data[3 * 6 + 4] = 1;
+  const d = diffMasks(a, b)!;
+  assert.deepEqual({ x: d.x, y: d.y, w: d.width, h: d.height }, { x: 2, y: 1, w: 3, h: 3 });
+  assert.equal(changedPixels(d), 2);
+  assert.ok(maskMatchesDiff(a, d, 'before'));
+  applyDiff(a, d, 'after');
+  assert.deepEqual(a.data, b.data);
+  applyDiff(a, d, 'before');
+  assert.deepEqual(a.data, emptyMask(6, 5).data);
+  assert.equal(diffMasks(a, emptyMask(6, 5)), null);
+  assert.throws(() => applyDiff(emptyMask(3, 3), d, 'after'), /does not fit/);
+});
+
+test('brush: a size-3 dot is a plus-free 3x3 disc; size 1 paints the pixel under the point; strokes have no gaps', () => {
+  const m = emptyMask(7, 7);
+  const box = emptyBox();
+  paintSegment(m, { x: 3.5, y: 3.5 }, { x: 3.5, y: 3.5 }, 3, 1, box);
+  assert.deepEqual(rows(m), ['0000000', '0000000', '0011100', '0011100', '0011100', '0000000', '0000000']);
+  assert.deepEqual(box, { x0: 2, y0: 2, x1: 5, y1: 5 });
+  const one = emptyMask(4, 4);
+  paintSegment(one, { x: 2.9, y: 1.1 }, { x: 2.9, y: 1.1 }, 1, 2, emptyBox());
+  assert.equal(one.data[1 * 4 + 2], 2);
+  assert.equal([...one.data].filter((v) => v).length, 1);
+  const line = emptyMask(50, 5);
+  paintSegment(line, { x: 0.5, y: 2.5 }, { x: 49.5, y: 2.5 }, 1, 1, emptyBox());
+  for (let x = 0; x < 50; x++) assert.equal(line.data[2 * 50 + x], 1, `x=${x}`);
+});
+
+test('polygon fill samples pixel centres (even-odd), clipped to the mask', () => {
+  const m = emptyMask(6, 6);
+  fillPolygon(m, [{ x: 1, y: 1 }, { x: 4, y: 1 }, { x: 4, y: 4 }, { x: 1, y: 4 }], 5, emptyBox());
+  assert.deepEqual(rows(m), ['000000', '055500', '055500', '055500', '000000', '000000']);
+  const clipped = emptyMask(4, 4);
+  fillPolygon(clipped, [{ x: -10, y: -10 }, { x: 10, y: -10 }, { x: 10, y: 10 }, { x: -10, y: 10 }], 1, emptyBox());
+  assert.ok(clipped.data.every((v) => v === 1));
+});
+
+test('magic wand and region selection are 4-connected and honour the tolerance', () => {
+  // RGB 5x1: 10, 14, 40, 12, 11 (grey); seed at 0 with tolerance 5 takes 0 and 1 only (40 breaks the run).
+  const px = new Uint8Array([10, 10, 10, 14, 14, 14, 40, 40, 40, 12, 12, 12, 11, 11, 11]);
+  const sel = colourRegion(px, 3, 5, 1, { x: 0, y: 0 }, 5);
+  assert.deepEqual([...sel.inside], [1, 1, 0, 0, 0]);
+  assert.deepEqual(sel.box, { x0: 0, y0: 0, x1: 2, y1: 1 });
+  const labels: MaskImage = { width: 4, height: 3, data: new Uint8Array([1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0]) };
+  const region = labelRegion(labels, { x: 0, y: 0 });
+  assert.equal(region.count, 5, 'the pixels at x=3 are not connected to the seed');
+  const m = emptyMask(4, 3);
+  paintSelection(m, region, labels, emptyBox());
+  assert.deepEqual(rows(m), ['1100', '0100', '1100']);
+  assert.equal(labelRegion(labels, { x: -1, y: 0 }).count, 0);
+});
+
+test('nearest resize keeps labels exact', () => {
+  const m: MaskImage = { width: 2, height: 2, data: new Uint8Array([1, 2, 3, 255]) };
+  assert.deepEqual(rows(resizeMaskNearest(m, 4, 4)), ['1122', '1122', '33255255', '33255255']);
+});
+
+test('viewport: zoom keeps the point under the cursor, pan is exact, fit and 1:1', () => {
+  const v = { scale: 2, offsetX: 10, offsetY: 20 };
+  const p = screenToImage(v, 110, 220);
+  const z = zoomAt(v, 3, 110, 220);
+  assert.deepEqual(screenToImage(z, 110, 220), p);
+  assert.deepEqual(imageToScreen(v, p.x, p.y), { x: 110, y: 220 });
+  assert.deepEqual(panBy(v, 5, -7), { scale: 2, offsetX: 15, offsetY: 13 });
+  const f = fitViewport(200, 100, 800, 600);
+  assert.equal(f.scale, 4);
+  assert.deepEqual([f.offsetX, f.offsetY], [0, 100]);
+  assert.equal(fitViewport(2000, 1000, 800, 600, false).scale, 0.4);
+  assert.deepEqual(actualSizeViewport(100, 50, 800, 600), { scale: 1, offsetX: 350, offsetY: 275 });
+});
+
+test('mask paths: template variables, refusal to overwrite the image, mask files are not images', () => {
+  const ws = path.resolve('/data/ws');
+  const img = path.join(ws, 'a', 'cell 1.tif');
+  assert.equal(resolveMaskPath('${dir}/${stem}.mask.png', img, ws), path.join(ws, 'a', 'cell 1.mask.png'));
+  assert.equal(resolveMaskPath('${workspaceFolder}/masks/${relDir}/${stem}.png', img, ws), path.join(ws, 'masks', 'a', 'cell 1.png'));
+  assert.throws(() => resolveMaskPath('${dir}/${stem}.png', path.join(ws, 'x.png'), ws), /overwrite the image/);
+  assert.throws(() => resolveMaskPath('${dir}/${stem}.jpg', img, ws), /\.png/);
+  assert.throws(() => resolveMaskPath('${nope}/${stem}.png', img, ws), /unknown variable/);
+  assert.ok(isMaskFile('/x/a.mask.png'));
+  assert.ok(isMaskFile('/x/a.suggestion.png'));
+  assert.ok(!isMaskFile('/x/a.png'));
+  assert.ok(isMaskFile('/data/ws/masks/a.png', '${workspaceFolder}/masks/${stem}.png'));
+  assert.equal(suggestionPathFor('/x/a.mask.png'), '/x/a.suggestion.png');
+});
+
+test('model report: plots every version, marks the current one', () => {
+  const svg = linePlot('t', 'x', [{ name: 'a', colour: '#000', points: [{ x: 1, y: 0.5 }, { x: 2, y: 0.75 }] }], 1);
+  assert.match(svg, /<svg[^>]*>/);
+  assert.equal((svg.match(/<circle/g) ?? []).length, 2);
+  const body = reportBody(2, [
+    { version: 1, parent: null, createdAt: '2026-01-01', backend: 'wasm', accepted: true, reason: 'first', metricsAfter: { miou: 0.5, boundaryIoU: 0.3, boundaryF: 0.4 }, history: [{ epoch: 1, loss: 1 }, { epoch: 2, loss: 0.5 }] },
+    { version: 2, parent: 1, createdAt: '2026-01-02', backend: 'wasm', accepted: true, reason: 'better', metricsBefore: { miou: 0.5, boundaryIoU: 0.3 }, metricsAfter: { miou: 0.7, boundaryIoU: 0.6, boundaryF: 0.65 }, history: [{ epoch: 1, loss: 0.4 }] },
+  ]);
+  assert.match(body, /2 \(current\)/);
+  assert.match(body, /0\.500 → 0\.700/);
+  assert.match(reportBody(null, []), /No model versions yet/);
+});
