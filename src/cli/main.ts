@@ -12,6 +12,8 @@ import type { BenchResult } from '../protocol/modelProtocol';
 import { CliContext, fmt, intArg, numArg, UsageError, type CommonOptions } from './cliContext';
 import { runDemo } from './demo';
 import { simulateLoop } from './simulateLoop';
+import { exportMasks, importLabels, type FormatReport } from '../formats/formatFiles';
+import { FORMATS, type FormatName } from '../formats/formatTypes';
 
 type Opts = CommonOptions & Record<string, string | boolean | undefined>;
 
@@ -202,6 +204,45 @@ common(program.command('rollback').description('make an earlier (or any stored) 
     ctx.out(r);
     ctx.say(`version ${r.current} is now current`);
   }));
+
+program.command('import').description('import labels from another tool: one index PNG per image (named by its stem) and a labels.txt')
+  .addOption(new Option('--from <format>', 'source format').choices([...FORMATS]).makeOptionMandatory())
+  .argument('<source>', 'COCO: the annotations JSON; labelme: a JSON file or a folder of them; VOC: the dataset root (SegmentationClass/); YOLO: the dataset root (data.yaml, images/, labels/)')
+  .requiredOption('--to <dir>', 'output folder for the masks')
+  .option('--classes <file>', 'class list to map names to indices (default: the classes in the source, in order)')
+  .option('--force', 'overwrite masks that exist')
+  .option('--json', 'print JSON on stdout')
+  .action(async (source: string, o: Opts) => {
+    const report = await importLabels({ from: o.from as FormatName, source, outDir: o.to as string, classesFile: o.classes as string | undefined, force: Boolean(o.force) });
+    printFormatReport(report, Boolean(o.json), `imported ${report.written.filter((f) => f.endsWith('.png')).length} mask(s) into ${o.to as string}`);
+  });
+
+program.command('export').description('export masks to another tool\'s format')
+  .addOption(new Option('--to <format>', 'target format').choices([...FORMATS]).makeOptionMandatory())
+  .requiredOption('--images <dir>', 'image folder')
+  .requiredOption('--masks <dir>', 'mask folder (same stem as the image, .png or .mask.png)')
+  .requiredOption('--out <dest>', 'COCO: the JSON file to write; other formats: a folder')
+  .option('--classes <file>', 'class list (default: the indices seen in the masks)')
+  .option('--tolerance <px>', 'polygon simplification tolerance in pixels (default 0: exact)', '0')
+  .addOption(new Option('--coco-segmentation <kind>', 'COCO: polygons (regions with holes as RLE) or RLE for every region').choices(['polygon', 'rle']).default('polygon'))
+  .option('--force', 'overwrite files that exist')
+  .option('--json', 'print JSON on stdout')
+  .action(async (o: Opts) => {
+    const tolerance = numArg('--tolerance', o.tolerance as string) ?? 0;
+    if (tolerance < 0) throw new UsageError('--tolerance must be 0 or more');
+    const report = await exportMasks({ to: o.to as FormatName, imagesDir: o.images as string, masksDir: o.masks as string, dest: o.out as string, classesFile: o.classes as string | undefined, tolerance, cocoSegmentation: o.cocoSegmentation as 'polygon' | 'rle', force: Boolean(o.force) });
+    printFormatReport(report, Boolean(o.json), `exported ${o.to as string} to ${o.out as string}: ${report.written.length} file(s) written`);
+  });
+
+function printFormatReport(report: FormatReport, json: boolean, headline: string): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ written: report.written, skipped: report.skipped, notes: report.notes, classes: report.classes }, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(`${headline}; ${report.skipped.length} skipped\n`);
+  for (const n of report.notes) process.stdout.write(`  note: ${n}\n`);
+  for (const s of report.skipped) process.stdout.write(`  skipped ${s.item}: ${s.why}\n`);
+}
 
 program.command('demo').description('the main job on generated sample data: pre-label, correct, fine-tune, evaluate')
   .option('--dir <dir>', 'where to write the sample data', 'maskloop-demo')

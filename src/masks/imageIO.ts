@@ -67,3 +67,26 @@ export async function encodeRgbPng(image: RgbImage): Promise<Buffer> {
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0];
 }
+
+/** Width and height as decodeImage returns them (EXIF orientation applied), without decoding pixels. */
+export async function imageSize(file: string): Promise<{ width: number; height: number }> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(file, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new InputError(file, `not a readable image (${firstLine(err)})`);
+  }
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  if (!w || !h) throw new InputError(file, 'the image has no size; the file may be truncated');
+  return (meta.orientation ?? 1) >= 5 ? { width: h, height: w } : { width: w, height: h };
+}
+
+/** An image re-encoded as JPEG (quality 95), EXIF orientation applied; `target` only names it in errors. */
+export async function jpegBytes(source: string, target: string): Promise<Buffer> {
+  try {
+    return await sharp(source).rotate().removeAlpha().jpeg({ quality: 95 }).toBuffer();
+  } catch (err) {
+    throw new InputError(source, `cannot convert to JPEG for ${target} (${firstLine(err)})`);
+  }
+}

@@ -60,12 +60,23 @@ export function paintSegment(mask: MaskImage, a: Point, b: Point, size: number, 
 
 /** Fills a closed polygon (even-odd rule, sampled at pixel centres). */
 export function fillPolygon(mask: MaskImage, points: Point[], value: number, box: Box): void {
-  if (points.length < 3) return;
+  fillRings(mask, [points], value, box);
+}
+
+/**
+ * Fills several closed rings together under the even-odd rule (sampled at pixel centres): an outer ring with
+ * its holes fills exactly the region between them.
+ */
+export function fillRings(mask: MaskImage, rings: Point[][], value: number, box: Box): void {
+  const used = rings.filter((r) => r.length >= 3);
+  if (used.length === 0) return;
   let minY = Infinity;
   let maxY = -Infinity;
-  for (const p of points) {
-    minY = Math.min(minY, p.y);
-    maxY = Math.max(maxY, p.y);
+  for (const ring of used) {
+    for (const p of ring) {
+      minY = Math.min(minY, p.y);
+      maxY = Math.max(maxY, p.y);
+    }
   }
   const yStart = Math.max(0, Math.ceil(minY - 0.5));
   const yEnd = Math.min(mask.height - 1, Math.floor(maxY - 0.5));
@@ -73,11 +84,13 @@ export function fillPolygon(mask: MaskImage, points: Point[], value: number, box
   for (let y = yStart; y <= yEnd; y++) {
     const py = y + 0.5;
     xs.length = 0;
-    for (let i = 0; i < points.length; i++) {
-      const p = points[i];
-      const q = points[(i + 1) % points.length];
-      // Half-open rule: an edge counts when py is in [min, max), so shared vertices count once.
-      if ((p.y <= py && q.y > py) || (q.y <= py && p.y > py)) xs.push(p.x + ((py - p.y) / (q.y - p.y)) * (q.x - p.x));
+    for (const points of used) {
+      for (let i = 0; i < points.length; i++) {
+        const p = points[i];
+        const q = points[(i + 1) % points.length];
+        // Half-open rule: an edge counts when py is in [min, max), so shared vertices count once.
+        if ((p.y <= py && q.y > py) || (q.y <= py && p.y > py)) xs.push(p.x + ((py - p.y) / (q.y - p.y)) * (q.x - p.x));
+      }
     }
     xs.sort((u, v) => u - v);
     for (let k = 0; k + 1 < xs.length; k += 2) {

@@ -64,6 +64,7 @@ export class CodeServer {
       'files.autoSave': 'off',
       'workbench.enableExperiments': false,
       'chat.disableAIFeatures': true,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
     }, null, 2));
   }
 

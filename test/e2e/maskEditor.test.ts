@@ -31,6 +31,9 @@ before(async () => {
   checkPrerequisites();
   // A workspace with sample images and a model trained on two of them (their masks are the reviewed ones).
   const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-data-'));
+  // MASKLOOP_E2E_TRAIN_EPOCHS trains the starting model longer (used for the README screenshot); the suite's
+  // default keeps CI short, and no assertion depends on the model being good.
+  const epochs = Number(process.env.MASKLOOP_E2E_TRAIN_EPOCHS ?? 4);
   const { images, truths } = await writeSampleData(gen, 5, SIZE, 11);
   ws = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-ws-'));
   fs.mkdirSync(path.join(ws, 'images'));
@@ -49,7 +52,7 @@ before(async () => {
       modelDir: modelDir(), createIfMissing: true, classes: await readClassList(path.join(ws, 'classes.txt')),
       pairs: [3, 4, 5].map((n) => ({ image: img(n), mask: maskOf(n) })),
       datasetManifest: path.join(ws, '.maskloop', 'dataset.json'), workspaceRoot: ws,
-      settings: { epochs: 4, cropSize: 64, force: true },
+      settings: { epochs, cropSize: 64, force: true },
     });
     firstSuggestion = (await client.request('predict', { modelDir: modelDir(), image: img(1) })).classMap;
   } finally {
