@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { fineTuneCommand } from './commands/fineTuneCommand';
+import { exportMasksCommand, importLabelsCommand } from './commands/formatCommands';
 import { ModelHub } from './commands/modelHub';
 import { editorCommands, prelabelFolderCommand, rollbackCommand, showModelDetails, showModelReport } from './commands/modelCommands';
 import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
@@ -30,6 +31,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('maskloop.rollback', guard('roll back', () => rollbackCommand(hub))),
     vscode.commands.registerCommand('maskloop.showModelReport', guard('model report', () => showModelReport(hub))),
     vscode.commands.registerCommand('maskloop.showModelDetails', guard('model details', () => showModelDetails(hub))),
+    vscode.commands.registerCommand('maskloop.importLabels', guard('import', () => importLabelsCommand(hub))),
+    vscode.commands.registerCommand('maskloop.exportMasks', guard('export', () => exportMasksCommand(hub))),
     vscode.commands.registerCommand('maskloop.prelabelFolder', guard('pre-label folder', (uri?: vscode.Uri) => prelabelFolderCommand(hub, uri))),
   );
   hub.log(`MaskLoop ${String(context.extension.packageJSON.version)} activated; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}`);

@@ -228,8 +228,8 @@ program.command('export').description('export masks to another tool\'s format')
   .option('--force', 'overwrite files that exist')
   .option('--json', 'print JSON on stdout')
   .action(async (o: Opts) => {
-    const tolerance = numArg('--tolerance', o.tolerance as string) ?? 0;
-    if (tolerance < 0) throw new UsageError('--tolerance must be 0 or more');
+    const tolerance = Number(o.tolerance);
+    if (!Number.isFinite(tolerance) || tolerance < 0) throw new UsageError(`--tolerance must be 0 or more, got "${String(o.tolerance)}"`);
     const report = await exportMasks({ to: o.to as FormatName, imagesDir: o.images as string, masksDir: o.masks as string, dest: o.out as string, classesFile: o.classes as string | undefined, tolerance, cocoSegmentation: o.cocoSegmentation as 'polygon' | 'rle', force: Boolean(o.force) });
     printFormatReport(report, Boolean(o.json), `exported ${o.to as string} to ${o.out as string}: ${report.written.length} file(s) written`);
   });

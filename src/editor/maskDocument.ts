@@ -11,9 +11,14 @@ import { emptyMask, resizeMaskNearest, type MaskImage, type RgbImage } from '../
 import { decodeMaskPng, encodeMaskPng } from '../masks/maskIO';
 import { labelRegion, paintSelection, type Point } from '../masks/rasterTools';
 import type { HostToWebview, SuggestionState } from '../protocol/editorProtocol';
+import type { ClassInfo } from '../masks/classList';
+import { classListFromNames } from '../formats/formatTypes';
+import { labelmeLabels, labelmeToMask } from '../formats/labelme';
 
 export interface MaskDocumentOptions {
   maskFile: string;
+  /** The class palette, to read a labelme JSON beside the image when no mask exists. */
+  classes: ClassInfo[];
   /** Asked when the saved mask's size differs from the image's. */
   onSizeMismatch: (mask: MaskImage, image: RgbImage) => Promise<'resize' | 'empty' | 'cancel'>;
 }
@@ -38,6 +43,8 @@ export class MaskDocument implements vscode.CustomDocument {
   readonly onDidDispose = this.disposed.event;
 
   suggestion: SuggestionState = { state: 'none', reason: 'No suggestion yet.' };
+  /** A starting mask offered from a labelme JSON beside the image (applied as one undoable edit once shown). */
+  startingMask: { mask: MaskImage; source: string; skipped: number } | null = null;
   private nextEditId = 1;
   private currentEdit = 0;
   private savedEdit = 0;
@@ -102,6 +109,7 @@ export class MaskDocument implements vscode.CustomDocument {
     }
     const doc = new MaskDocument(uri, options.maskFile, image, null, mask, restored);
     doc.diskHash = diskHash;
+    if (!fromDisk && !restored) doc.startingMask = await labelmeBeside(uri.fsPath, image, options.classes);
     return doc;
   }
 
@@ -253,6 +261,30 @@ export class MaskDocument implements vscode.CustomDocument {
     this.changed.dispose();
     this.toViews.dispose();
     this.disposed.dispose();
+  }
+}
+
+/** A labelme JSON beside the image (`a.png` -> `a.json`) that describes this image, rasterised. */
+async function labelmeBeside(imageFile: string, image: RgbImage, classes: ClassInfo[]): Promise<MaskDocument['startingMask']> {
+  const json = imageFile.replace(/\.[^.\/]+$/, '.json');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.promises.readFile(json, 'utf8'));
+  } catch {
+    return null;
+  }
+  try {
+    const known = classListFromNames(labelmeLabels(parsed));
+    // Names in the palette keep their index; new names are appended after the palette's last class.
+    const merged = [...classes];
+    for (const c of known) if (!merged.some((m) => m.name === c.name) && c.index !== 0) merged.push({ ...c, index: Math.max(...merged.map((m) => m.index)) + 1 });
+    const r = labelmeToMask(parsed, json, merged);
+    if (r.mask.width !== image.width || r.mask.height !== image.height) return null;
+    return { mask: r.mask, source: json, skipped: r.skipped.length };
+  } catch (err) {
+    // Not a labelme file for this image: it is simply not offered.
+    console.error(`maskloop: ${json} is not usable as a starting mask: ${(err as Error).message}`);
+    return null;
   }
 }
 

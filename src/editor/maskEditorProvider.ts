@@ -66,6 +66,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     if (openContext.backupId) this.hub.log(`restoring ${path.basename(uri.fsPath)} from backup ${openContext.backupId}`);
     const doc = await MaskDocument.open(uri, openContext.untitledDocumentData ? undefined : openContext.backupId, {
       maskFile,
+      classes: settings.classes,
       onSizeMismatch: async (mask, image) => {
         const resize = 'Resize mask to image';
         const empty = 'Start with an empty mask';
@@ -78,6 +79,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         return pick === resize ? 'resize' : pick === empty ? 'empty' : 'cancel';
       },
     });
+    if (doc.startingMask) this.hub.log(`${path.basename(uri.fsPath)}: no saved mask; offering the labelme annotations in ${doc.startingMask.source} as the starting mask`);
     this.documents.add(doc);
     doc.onDidChange((e) => this.changed.fire(e));
     doc.onDidDispose(() => {
@@ -137,6 +139,14 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         }
         doc.post({ type: 'init', fileName: doc.fileName, width: image.width, height: image.height, rgba, mask: doc.mask.data.slice(), settings: this.editorSettings(doc) });
         doc.post({ type: 'suggestion', suggestion: doc.suggestion });
+        if (doc.startingMask) {
+          // Offered, not imposed: one undoable edit, and nothing is written until the person saves.
+          const start = doc.startingMask;
+          doc.startingMask = null;
+          if (doc.applyHostEdit('Start from labelme annotations', start.mask)) {
+            void vscode.window.showInformationMessage(`MaskLoop: started from the labelme annotations in ${path.basename(start.source)}${start.skipped ? ` (${start.skipped} shape(s) skipped, see the output)` : ''}. Save to keep them as this image's mask, or undo.`);
+          }
+        }
         if (doc.suggestion.state === 'none' && readSettings(doc.uri).prelabelOnOpen) void this.predict(doc);
         break;
       }

@@ -14,7 +14,7 @@ export function stemOf(file: string): string {
   return path.basename(file, path.extname(file));
 }
 
-/** Lists images in a folder (not recursive), sorted by name; mask sidecars (*.mask.png) are not images. */
+/** Lists images in a folder (not recursive), sorted by name; mask and suggestion sidecars are not images. */
 export async function listImages(dir: string): Promise<string[]> {
   let names: string[];
   try {
@@ -23,7 +23,7 @@ export async function listImages(dir: string): Promise<string[]> {
     throw new InputError(dir, `cannot list the folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   return names
-    .filter((n) => isImageFile(n) && !n.toLowerCase().endsWith('.mask.png') && !n.startsWith('.'))
+    .filter((n) => isImageFile(n) && !/\.(mask|suggestion)\.png$/i.test(n) && !n.startsWith('.'))
     .sort()
     .map((n) => path.join(dir, n));
 }

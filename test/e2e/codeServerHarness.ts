@@ -19,6 +19,7 @@ export function checkPrerequisites(): void {
   const missing: string[] = [];
   if (!fs.existsSync(ENTRY) || !fs.existsSync(NODE24)) missing.push('code-server (run: bash scripts/install-code-server.sh)');
   if (!fs.existsSync(VSIX)) missing.push('maskloop.vsix (run: npm run package)');
+  else if (fs.statSync(VSIX).mtimeMs < fs.statSync(path.join(ROOT, 'dist', 'extension.js')).mtimeMs) missing.push('a maskloop.vsix newer than the build (run: npm run package)');
   if (!fs.existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (apt-get install chromium)`);
   if (missing.length) throw new Error(`the end-to-end suite needs: ${missing.join('; ')}`);
 }

@@ -9,6 +9,9 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame } from 'playwright-core';
 import { writeSampleData } from '../../src/cli/demo';
+import { maskToLabelme } from '../../src/formats/labelme';
+import { readClassList } from '../../src/masks/classList';
+import type { MaskImage } from '../../src/masks/maskImage';
 import { readMask } from '../../src/masks/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
 import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
@@ -17,6 +20,7 @@ const SIZE = 96;
 let ws: string;
 let cs: CodeServer;
 let firstSuggestion: Uint8Array;
+let labelmeTruth: MaskImage;
 const shots = path.join(ROOT, 'test-output', 'e2e');
 const modelDir = (): string => path.join(ws, '.maskloop', 'model');
 const img = (n: number): string => path.join(ws, 'images', `sample_00${n}.png`);
@@ -41,13 +45,17 @@ before(async () => {
   images.forEach((f, i) => fs.copyFileSync(f, img(i + 1)));
   fs.copyFileSync(path.join(gen, 'classes.txt'), path.join(ws, 'classes.txt'));
   for (const n of [3, 4, 5]) fs.copyFileSync(truths[n - 1], maskOf(n));
+  // An image with a labelme JSON beside it and no mask: the editor offers the JSON as the starting mask.
+  fs.copyFileSync(images[1], path.join(ws, 'images', 'from_labelme.png'));
+  labelmeTruth = await readMask(truths[1]);
+  const classList = await readClassList(path.join(gen, 'classes.txt'));
+  fs.writeFileSync(path.join(ws, 'images', 'from_labelme.json'), JSON.stringify(maskToLabelme(labelmeTruth, 'from_labelme.png', classList.classes, 0)));
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, 1024, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'maskloop.fineTune.epochs': 2, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' }, null, 2));
   const client = new ModelClient({ serverPath: path.join(ROOT, 'dist', 'modelServer.js'), backend: 'wasm' });
   try {
-    const { readClassList } = await import('../../src/masks/classList');
     await client.request('fineTune', {
       modelDir: modelDir(), createIfMissing: true, classes: await readClassList(path.join(ws, 'classes.txt')),
       pairs: [3, 4, 5].map((n) => ({ image: img(n), mask: maskOf(n) })),
@@ -224,6 +232,15 @@ test('painting goes on while the model predicts; a model-process crash mid-predi
   const count = await suggestionCount(frame);
   await frame.click('[data-action="predict"]');
   await waitSuggestion(frame, count);
+});
+
+test('a labelme JSON beside an image without a mask is offered as the starting mask; saving keeps it', async () => {
+  const frame = await openInMaskEditor('from_labelme.png');
+  await waitFor('the editor to be dirty with the labelme shapes', () => cs.page.$('.tab.dirty'), 30_000);
+  const maskFile = path.join(ws, 'images', 'from_labelme.mask.png');
+  assert.equal(fs.existsSync(maskFile), false, 'nothing written before the person saves');
+  await save(frame, maskFile, 0);
+  assert.deepEqual((await readMask(maskFile)).data, labelmeTruth.data);
 });
 
 test('a corrupt image shows the error view that says why', async () => {
