@@ -104,6 +104,19 @@ async function pagePoint(frame: Frame, x: number, y: number): Promise<{ x: numbe
   return { x: frameBox!.x + inner.x, y: frameBox!.y + inner.y };
 }
 
+/** One brush stroke in the editor from one image point to another, with class `classKey` (a digit key). */
+async function stroke(frame: Frame, classKey: string, from: { x: number; y: number }, to: { x: number; y: number }, steps = 5): Promise<void> {
+  await frame.click('[data-action="tool-brush"]');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press(classKey);
+  const a = await pagePoint(frame, from.x, from.y);
+  const b = await pagePoint(frame, to.x, to.y);
+  await cs.page.mouse.move(a.x, a.y);
+  await cs.page.mouse.down();
+  await cs.page.mouse.move(b.x, b.y, { steps });
+  await cs.page.mouse.up();
+}
+
 async function save(frame: Frame, file: string, previousMtime: number): Promise<void> {
   await frame.focus('canvas.view');
   await cs.page.keyboard.press('Control+S');
@@ -130,16 +143,8 @@ test('open an image in the mask editor, a suggestion appears, accept and save: t
 
 test('paint a correction with the brush and save: the painted pixels are on disk', async () => {
   const frame = await cs.editorFrame('sample_001.png');
-  await frame.click('[data-action="tool-brush"]');
   // Class 2 (rectangle) with the digit key, then a stroke across the top rows.
-  await frame.focus('canvas.view');
-  await cs.page.keyboard.press('2');
-  const a = await pagePoint(frame, 10.5, 6.5);
-  const b = await pagePoint(frame, 80.5, 6.5);
-  await cs.page.mouse.move(a.x, a.y);
-  await cs.page.mouse.down();
-  await cs.page.mouse.move(b.x, b.y, { steps: 10 });
-  await cs.page.mouse.up();
+  await stroke(frame, '2', { x: 10.5, y: 6.5 }, { x: 80.5, y: 6.5 }, 10);
   await cs.screenshot('02-corrected');
   const before = mtime(maskOf(1));
   await save(frame, maskOf(1), before);
@@ -178,15 +183,7 @@ test('fine-tune from the command palette: a new model version on disk, open edit
 test('hot exit: unsaved strokes come back after the window reloads', async () => {
   const frame = await openInMaskEditor('sample_002.png');
   await waitSuggestion(frame);
-  await frame.click('[data-action="tool-brush"]');
-  await frame.focus('canvas.view');
-  await cs.page.keyboard.press('1');
-  const a = await pagePoint(frame, 20.5, 50.5);
-  const b = await pagePoint(frame, 70.5, 50.5);
-  await cs.page.mouse.move(a.x, a.y);
-  await cs.page.mouse.down();
-  await cs.page.mouse.move(b.x, b.y, { steps: 5 });
-  await cs.page.mouse.up();
+  await stroke(frame, '1', { x: 20.5, y: 50.5 }, { x: 70.5, y: 50.5 });
   cs.browserLog.push(`${new Date().toISOString()} test: stroke done`);
   await waitFor('the dirty marker', () => cs.page.$('.tab.dirty'));
   // Give the backup tracker time to write the backup, then reload the whole window.
@@ -207,15 +204,7 @@ test('painting goes on while the model predicts; a model-process crash mid-predi
   // A 1024x1024 image: its prediction takes seconds here, so the crash lands mid-prediction.
   const frame = await openInMaskEditor('large.png');
   await waitFor('the prediction to be running', async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'pending', 20_000);
-  await frame.click('[data-action="tool-brush"]');
-  await frame.focus('canvas.view');
-  await cs.page.keyboard.press('1');
-  const a = await pagePoint(frame, 100.5, 500.5);
-  const b = await pagePoint(frame, 900.5, 500.5);
-  await cs.page.mouse.move(a.x, a.y);
-  await cs.page.mouse.down();
-  await cs.page.mouse.move(b.x, b.y, { steps: 5 });
-  await cs.page.mouse.up();
+  await stroke(frame, '1', { x: 100.5, y: 500.5 }, { x: 900.5, y: 500.5 });
   assert.equal(await frame.getAttribute('#app', 'data-suggestion'), 'pending', 'the stroke was painted while the prediction ran');
   // The model process of the installed extension (its path is inside this run's extensions folder).
   const pids = execSync('ps -eo pid=,args=', { encoding: 'utf8' }).split('\n')
