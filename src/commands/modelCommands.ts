@@ -3,7 +3,7 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { writeMask } from '../masks/maskIO';
+import { MODEL_VERSION_KEY, writeMask } from '../masks/maskIO';
 import { EDITOR_VIEW_TYPE, type MaskEditorProvider } from '../editor/maskEditorProvider';
 import { suggestionPathFor } from '../editor/maskPath';
 import { readSettings } from '../editor/settings';
@@ -82,7 +82,7 @@ export async function prelabelFolderCommand(hub: ModelHub, folderArg?: vscode.Ur
       try {
         const r = await hub.request('predict', { modelDir: s.modelFolder, image: item.image }, { signal: controller.signal });
         // Unreviewed: a `.suggestion.png` beside where the mask would go, never the mask itself.
-        await writeMask(suggestionPathFor(item.mask), { width: r.width, height: r.height, data: r.classMap });
+        await writeMask(suggestionPathFor(item.mask), { width: r.width, height: r.height, data: r.classMap }, { [MODEL_VERSION_KEY]: String(r.modelVersion) });
         written++;
       } catch (err) {
         if (err instanceof ModelRequestError && err.kind === 'cancelled') break;

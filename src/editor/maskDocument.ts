@@ -8,7 +8,8 @@ import { writeFileAtomic } from '../masks/atomicWrite';
 import { decodeImage } from '../masks/imageIO';
 import { applyDiff, checkDiff, diffMasks, emptyBox, maskMatchesDiff, type MaskDiff } from '../masks/maskDiff';
 import { emptyMask, resizeMaskNearest, type MaskImage, type RgbImage } from '../masks/maskImage';
-import { decodeMaskPng, encodeMaskPng } from '../masks/maskIO';
+import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngText } from '../masks/maskIO';
+import { suggestionPathFor } from './maskPath';
 import { labelRegion, paintSelection, type Point } from '../masks/rasterTools';
 import type { HostToWebview, SuggestionState } from '../protocol/editorProtocol';
 import type { ClassInfo } from '../masks/classList';
@@ -110,6 +111,7 @@ export class MaskDocument implements vscode.CustomDocument {
     const doc = new MaskDocument(uri, options.maskFile, image, null, mask, restored);
     doc.diskHash = diskHash;
     if (!fromDisk && !restored) doc.startingMask = await labelmeBeside(uri.fsPath, image, options.classes);
+    doc.suggestion = (await suggestionFile(options.maskFile, image)) ?? doc.suggestion;
     return doc;
   }
 
@@ -261,6 +263,25 @@ export class MaskDocument implements vscode.CustomDocument {
     this.changed.dispose();
     this.toViews.dispose();
     this.disposed.dispose();
+  }
+}
+
+/** An unreviewed suggestion written by "Pre-label Folder" (`*.suggestion.png`), with the model version it records. */
+async function suggestionFile(maskFile: string, image: RgbImage): Promise<SuggestionState | null> {
+  const file = suggestionPathFor(maskFile);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch {
+    return null;
+  }
+  try {
+    const m = decodeMaskPng(bytes, file);
+    if (m.width !== image.width || m.height !== image.height) return null;
+    const version = Number(pngText(bytes)[MODEL_VERSION_KEY]);
+    return { state: 'ready', modelVersion: Number.isInteger(version) ? version : 0, trained: true, classMap: m.data, confidence: null, file: path.basename(file) };
+  } catch {
+    return null;
   }
 }
 

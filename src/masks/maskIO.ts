@@ -76,13 +76,25 @@ export async function readMask(file: string): Promise<MaskImage> {
   return decodeMaskPng(bytes, file);
 }
 
-/** Encodes a mask as a single-channel 8-bit PNG: pixel value = class index. */
-export function encodeMaskPng(mask: MaskImage): Uint8Array {
+/** Encodes a mask as a single-channel 8-bit PNG: pixel value = class index; `text` goes in tEXt chunks. */
+export function encodeMaskPng(mask: MaskImage, text?: Record<string, string>): Uint8Array {
   if (mask.data.length !== mask.width * mask.height) throw new Error(`mask data has ${mask.data.length} bytes for ${mask.width}x${mask.height}`);
-  return encode({ width: mask.width, height: mask.height, data: mask.data, channels: 1, depth: 8 });
+  return encode({ width: mask.width, height: mask.height, data: mask.data, channels: 1, depth: 8, ...(text ? { text } : {}) });
 }
 
 /** Writes a mask PNG atomically: what was on disk stays intact until the new file is complete. */
-export async function writeMask(file: string, mask: MaskImage): Promise<void> {
-  await writeFileAtomic(file, encodeMaskPng(mask));
+export async function writeMask(file: string, mask: MaskImage, text?: Record<string, string>): Promise<void> {
+  await writeFileAtomic(file, encodeMaskPng(mask, text));
 }
+
+/** The tEXt chunks of a PNG (empty when it has none or is not a PNG). */
+export function pngText(bytes: Uint8Array): Record<string, string> {
+  try {
+    return decode(bytes).text ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** The tEXt key under which a suggestion file records the model version that made it. */
+export const MODEL_VERSION_KEY = 'maskloop:modelVersion';

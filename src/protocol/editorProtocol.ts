@@ -25,8 +25,10 @@ export interface SuggestionData {
   modelVersion: number;
   trained: boolean;
   classMap: Uint8Array;
-  /** Per-pixel confidence of the predicted class, 0..255. */
-  confidence: Uint8Array;
+  /** Per-pixel confidence of the predicted class, 0..255; null for a suggestion read from a pre-label file. */
+  confidence: Uint8Array | null;
+  /** Where the suggestion came from when not from a live prediction (a `*.suggestion.png`). */
+  file?: string;
 }
 
 export type SuggestionState =
@@ -44,8 +46,6 @@ export type HostToWebview =
   | { type: 'suggestion'; suggestion: SuggestionState }
   | { type: 'settings'; settings: EditorSettings }
   | { type: 'saved'; maskFile: string };
-
-export type EditorAction = 'accept' | 'reject' | 'predict';
 
 export type WebviewToHost =
   | { type: 'ready' }

@@ -180,6 +180,30 @@ test('fine-tune from the command palette: a new model version on disk, open edit
   await cs.screenshot('03-after-fine-tune');
 });
 
+test('model report shows every version; roll back from the command palette, and the editor follows', async () => {
+  await cs.runCommand('MaskLoop: Show Model Report');
+  const report = await waitFor('the model report', async () => {
+    for (const f of cs.page.frames()) {
+      const text = await f.textContent('body').catch(() => null);
+      if (text && /Model report/.test(text) && /\(current\)/.test(text)) return f;
+    }
+    return null;
+  }, 30_000);
+  assert.ok((await report.$$('svg')).length >= 2, 'metric and loss plots');
+  await cs.screenshot('06-model-report');
+  await cs.page.keyboard.press('Control+W');
+  const frame = await cs.editorFrame('sample_001.png');
+  const count = await suggestionCount(frame);
+  const before = currentVersion();
+  const target = before === 1 ? 2 : 1;
+  await cs.runCommand('MaskLoop: Roll Back Model');
+  const row = cs.page.locator('.quick-input-widget .monaco-list-row', { hasText: `Version ${target}` }).first();
+  await row.waitFor({ state: 'visible', timeout: 30_000 });
+  await row.click();
+  await waitFor(`model version ${target} to be current`, () => currentVersion() === target, 30_000);
+  assert.equal(await waitSuggestion(frame, count), target, 'the open editor re-predicts with the version rolled back to');
+});
+
 test('hot exit: unsaved strokes come back after the window reloads', async () => {
   const frame = await openInMaskEditor('sample_002.png');
   await waitSuggestion(frame);

@@ -5,6 +5,7 @@ import { reportBody, linePlot } from '../../src/commands/modelReport';
 import { isMaskFile, resolveMaskPath, suggestionPathFor } from '../../src/editor/maskPath';
 import { applyDiff, changedPixels, diffMasks, emptyBox, maskMatchesDiff } from '../../src/masks/maskDiff';
 import { emptyMask, resizeMaskNearest, type MaskImage } from '../../src/masks/maskImage';
+import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngText } from '../../src/masks/maskIO';
 import { colourRegion, fillPolygon, labelRegion, paintSegment, paintSelection } from '../../src/masks/rasterTools';
 import { actualSizeViewport, fitViewport, imageToScreen, panBy, screenToImage, zoomAt } from '../../webview/src/viewport';
 
@@ -115,4 +116,13 @@ test('model report: plots every version, marks the current one', () => {
   assert.match(body, /2 \(current\)/);
   assert.match(body, /0\.500 → 0\.700/);
   assert.match(reportBody(null, []), /No model versions yet/);
+});
+
+test('a pre-label suggestion file records its model version in a tEXt chunk and stays a plain index PNG', () => {
+  const m: MaskImage = { width: 3, height: 2, data: new Uint8Array([0, 1, 2, 3, 255, 0]) };
+  const bytes = encodeMaskPng(m, { [MODEL_VERSION_KEY]: '7' });
+  assert.equal(pngText(bytes)[MODEL_VERSION_KEY], '7');
+  assert.deepEqual(decodeMaskPng(bytes, 'a.suggestion.png').data, m.data);
+  assert.deepEqual(pngText(encodeMaskPng(m)), {});
+  assert.deepEqual(pngText(new Uint8Array([1, 2, 3])), {});
 });

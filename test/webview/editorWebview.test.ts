@@ -314,6 +314,10 @@ test('a suggestion shows with its model version; the confidence toggle and layer
   assert.equal(await page.getAttribute('[data-action="showConfidence"]', 'aria-pressed'), 'true');
   await page.keyboard.press('m');
   assert.equal(await page.getAttribute('[data-action="showMask"]', 'aria-pressed'), 'false');
+  // A suggestion read from a pre-label file has no confidence, and says where it came from.
+  await page.evaluate(() => window.postMessage({ type: 'suggestion', suggestion: { state: 'ready', modelVersion: 3, trained: true, classMap: new Uint8Array(256), confidence: null, file: 'a.suggestion.png' } }, '*'));
+  await page.waitForSelector('#app[data-suggestion-version="3"]');
+  assert.match((await page.textContent('.suggestion-info')) ?? '', /pre-labelled: a\.suggestion\.png.*no confidence/);
   await page.close();
 });
 

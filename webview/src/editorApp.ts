@@ -347,7 +347,7 @@ export class EditorApp {
   private redrawSuggestion(): void {
     const s = this.suggestion;
     const info =
-      s.state === 'ready' ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}` :
+      s.state === 'ready' ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}` :
       s.state === 'pending' ? s.message :
       s.state === 'none' ? s.reason :
       `Suggestion failed: ${s.message}`;
@@ -362,6 +362,7 @@ export class EditorApp {
     this.suggestionLayer.ctx.clearRect(0, 0, this.width, this.height);
     if (s.state === 'ready' && s.classMap.length === this.width * this.height) {
       const px = suggestionPixels(s.classMap, this.width, this.height, this.lut, this.state.showConfidence ? s.confidence : null);
+      // (A pre-labelled suggestion has no confidence: it is drawn as usual and the info bar says so.)
       this.suggestionLayer.ctx.putImageData(new ImageData(px, this.width, this.height), 0, 0);
     }
     this.requestFrame();
