@@ -12,7 +12,7 @@ import { writeSampleData } from '../../src/cli/demo';
 import { maskToLabelme } from '../../src/formats/labelme';
 import { readClassList } from '../../src/masks/classList';
 import type { MaskImage } from '../../src/masks/maskImage';
-import { readMask } from '../../src/masks/maskIO';
+import { readMask, writeMask } from '../../src/masks/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
 import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
 
@@ -50,6 +50,9 @@ before(async () => {
   labelmeTruth = await readMask(truths[1]);
   const classList = await readClassList(path.join(gen, 'classes.txt'));
   fs.writeFileSync(path.join(ws, 'images', 'from_labelme.json'), JSON.stringify(maskToLabelme(labelmeTruth, 'from_labelme.png', classList.classes, 0)));
+  // An image whose saved mask has another size: the editor must ask, never overwrite silently.
+  fs.copyFileSync(images[0], path.join(ws, 'images', 'mismatch.png'));
+  await writeMask(path.join(ws, 'images', 'mismatch.mask.png'), { width: SIZE / 2, height: SIZE / 2, data: new Uint8Array((SIZE / 2) ** 2).fill(1) });
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, 1024, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
@@ -254,6 +257,41 @@ test('a labelme JSON beside an image without a mask is offered as the starting m
   assert.equal(fs.existsSync(maskFile), false, 'nothing written before the person saves');
   await save(frame, maskFile, 0);
   assert.deepEqual((await readMask(maskFile)).data, labelmeTruth.data);
+});
+
+test('a mask whose size differs from its image: the editor asks; resize keeps the labels, nothing written until saved', async () => {
+  const maskFile = path.join(ws, 'images', 'mismatch.mask.png');
+  const before = fs.readFileSync(maskFile);
+  await cs.quickOpen('mismatch.png');
+  await cs.page.waitForTimeout(500);
+  await cs.runCommand('MaskLoop: Open in Mask Editor');
+  const button = cs.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Resize mask to image' });
+  await button.waitFor({ state: 'visible', timeout: 30_000 });
+  await cs.screenshot('07-size-mismatch');
+  assert.deepEqual(fs.readFileSync(maskFile), before, 'the mask file is untouched while the person decides');
+  await button.click();
+  const frame = await cs.editorFrame('mismatch.png');
+  assert.deepEqual(fs.readFileSync(maskFile), before, 'still untouched after choosing');
+  await stroke(frame, '2', { x: 5.5, y: 5.5 }, { x: 6.5, y: 5.5 });
+  await save(frame, maskFile, fs.statSync(maskFile).mtimeMs);
+  const saved = await readMask(maskFile);
+  assert.equal(saved.width, SIZE);
+  assert.equal(saved.data[90 * SIZE + 90], 1, 'the resized labels are kept');
+});
+
+test('a clean editor reloads its mask when the file changes on disk', async () => {
+  const frame = await openInMaskEditor('sample_004.png');
+  const maskFile = maskOf(4);
+  const changed = await readMask(maskFile);
+  changed.data.fill(2, 0, SIZE * 3);
+  await writeMask(maskFile, changed);
+  await waitFor('the editor to reload the mask', async () => /changed on disk: reloaded/.test((await frame.textContent('.status')) ?? ''), 30_000);
+  // Saving now writes what was reloaded, not a stale copy.
+  await stroke(frame, '1', { x: 40.5, y: 60.5 }, { x: 41.5, y: 60.5 });
+  await save(frame, maskFile, fs.statSync(maskFile).mtimeMs);
+  const saved = await readMask(maskFile);
+  assert.ok(saved.data.subarray(0, SIZE * 3).every((v) => v === 2), 'the outside change survives');
+  assert.equal(saved.data[60 * SIZE + 40], 1);
 });
 
 test('a corrupt image shows the error view that says why', async () => {
