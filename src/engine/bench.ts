@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BenchResult, RequestMap } from '../protocol/modelProtocol';
+import type { BenchResult, FineTuneRoundResult, RequestMap } from '../protocol/modelProtocol';
+import { syntheticSample } from '../masks/syntheticShapes';
+import { DEFAULT_FINE_TUNE, fineTune } from './fineTune';
 import { SeededRandom } from '../masks/seededRandom';
 import { segmentationLoss } from './losses';
 import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
@@ -19,7 +21,35 @@ function peakRssMiB(): number {
  * Measures pre-label latency per image size (median of repeats, tiled as in use) and training
  * throughput (median step time) of the default network on the running backend, with achieved GFLOP/s.
  */
+/**
+ * The default fine-tune round as a person meets it: `images` generated images of size x size (shapes on
+ * textured noise), a fresh default model, the default settings, one in five images held out for validation.
+ */
+export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs): Promise<FineTuneRoundResult> {
+  const network = { ...DEFAULT_NETWORK, numClasses: 3 };
+  const model = buildResUNet(network);
+  try {
+    const samples = Array.from({ length: images }, (_, i) => ({ id: `bench_${i}`, ...syntheticSample({ width: size, height: size, numClasses: 3, seed: 9000 + i }) }));
+    const validation = samples.filter((_, i) => i % 5 === 4);
+    const train = samples.filter((_, i) => i % 5 !== 4);
+    const tiles = { ...DEFAULT_TILES, stride: networkStride(network) };
+    const started = performance.now();
+    const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs }, tiles, { signal });
+    return {
+      images, size, trainImages: train.length, validationImages: validation.length,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(1)), steps: r.steps, epochs: r.history.length,
+      peakRssMiB: Math.round(peakRssMiB()),
+      changedFractionBefore: r.metricsBefore?.changedFraction ?? null, changedFractionAfter: r.metricsAfter?.changedFraction ?? null,
+      boundaryIoUBefore: r.metricsBefore?.boundaryIoU ?? null, boundaryIoUAfter: r.metricsAfter?.boundaryIoU ?? null,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
 export async function runBench(backend: string, p: RequestMap['bench']['params'], signal: AbortSignal): Promise<BenchResult> {
+  // The round first, so the peak RSS it reports is its own and not the 4096x4096 pre-label's.
+  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs) : undefined;
   const network = { ...DEFAULT_NETWORK, numClasses: 2 };
   const model = buildResUNet(network);
   const stride = networkStride(network);
@@ -81,6 +111,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       prelabelGflops,
       train: { cropSize: c, batchSize: n, steps: stepMs.length, medianStepMs: Math.round(med), cropsPerSecond: Number((n / (med / 1000)).toFixed(2)), gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)) },
       peakRssMiB: Math.round(peakRssMiB()),
+      ...(fineTuneRound ? { fineTuneRound } : {}),
     };
   } finally {
     model.dispose();

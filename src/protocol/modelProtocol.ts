@@ -48,7 +48,7 @@ export interface RequestMap {
   };
   versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
-  bench: { params: { sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number }; result: BenchResult };
+  bench: { params: { sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number } }; result: BenchResult };
 }
 
 export interface BenchResult {
@@ -58,6 +58,25 @@ export interface BenchResult {
   prelabelGflops: Record<string, number>;
   train: { cropSize: number; batchSize: number; steps: number; medianStepMs: number; cropsPerSecond: number; gflops: number };
   peakRssMiB: number;
+  /** The default fine-tune round on generated images (measured first, in a fresh model process). */
+  fineTuneRound?: FineTuneRoundResult;
+}
+
+export interface FineTuneRoundResult {
+  images: number;
+  size: number;
+  trainImages: number;
+  validationImages: number;
+  seconds: number;
+  steps: number;
+  epochs: number;
+  /** Peak RSS of the model process by the end of the round. */
+  peakRssMiB: number;
+  /** Held-out pixels to correct (changed-pixel fraction) before and after the round. */
+  changedFractionBefore: number | null;
+  changedFractionAfter: number | null;
+  boundaryIoUBefore: number | null;
+  boundaryIoUAfter: number | null;
 }
 
 export type RequestType = keyof RequestMap;

@@ -72,7 +72,10 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.equal(sim.fineTunes.length, 2);
   for (const s of sim.steps) assert.ok(s.changedFraction >= 0 && s.changedFraction <= 1);
 
-  const bench = json<{ backend: string; prelabelMs: Record<string, number>; train: { cropsPerSecond: number }; peakRssMiB: number; machine: { cpus: number } }>(['bench', '--sizes', '64,128', '--repeats', '1', '--train-steps', '1']);
+  const bench = json<{ backend: string; prelabelMs: Record<string, number>; train: { cropsPerSecond: number }; peakRssMiB: number; machine: { cpus: number }; fineTuneRound: { images: number; seconds: number; peakRssMiB: number; steps: number; trainImages: number; validationImages: number } }>(['bench', '--sizes', '64,128', '--repeats', '1', '--train-steps', '1', '--round', '5', '--round-size', '64', '--round-epochs', '1']);
+  assert.equal(bench.fineTuneRound.images, 5);
+  assert.deepEqual([bench.fineTuneRound.trainImages, bench.fineTuneRound.validationImages], [4, 1]);
+  assert.ok(bench.fineTuneRound.seconds > 0 && bench.fineTuneRound.peakRssMiB > 0 && bench.fineTuneRound.steps >= 4);
   assert.equal(bench.backend, 'wasm');
   assert.ok(bench.prelabelMs['64'] > 0 && bench.prelabelMs['128'] > 0);
   assert.ok(bench.train.cropsPerSecond > 0 && bench.peakRssMiB > 0 && bench.machine.cpus > 0);
