@@ -153,6 +153,7 @@ common(program.command('bench').description('pre-label latency and fine-tune thr
   .option('--round <images>', 'images in the timed default fine-tune round (default 20; 0 skips it)')
   .option('--round-size <px>', 'size of the round\'s generated images (default 512)')
   .option('--round-epochs <n>', 'epochs of the round (default: the default fine-tune\'s)')
+  .option('--round-crop <px>', 'training crop size of the round (default: the default fine-tune\'s)')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
     const roundImages = intArg('--round', o.round as string | undefined, 0) ?? 20;
     const roundSize = intArg('--round-size', o.roundSize as string | undefined, 32) ?? 512;
@@ -171,7 +172,8 @@ common(program.command('bench').description('pre-label latency and fine-tune thr
         // Pure JS is about 23x slower than wasm: beside faster backends it is measured on small work only.
         const reduced = backend === 'cpu' && order.length > 1;
         const roundEpochs = intArg('--round-epochs', o.roundEpochs as string | undefined, 1);
-        const fineTuneRound = !reduced && roundImages > 0 ? { images: roundImages, size: roundSize, ...(roundEpochs ? { epochs: roundEpochs } : {}) } : undefined;
+        const roundCrop = intArg('--round-crop', o.roundCrop as string | undefined, 16);
+        const fineTuneRound = !reduced && roundImages > 0 ? { images: roundImages, size: roundSize, ...(roundEpochs ? { epochs: roundEpochs } : {}), ...(roundCrop ? { cropSize: roundCrop } : {}) } : undefined;
         if (fineTuneRound && !ctx.json) process.stderr.write(`${backend}: timing the default fine-tune round on ${roundImages} generated ${roundSize}x${roundSize} images...\n`);
         const r = await client.request('bench', { sizes: reduced ? sizes.filter((s) => s <= 256) : sizes, repeats: reduced ? 1 : repeats, trainSteps: reduced ? 1 : trainSteps, cropSize: reduced ? 32 : 128, batchSize: 2, fineTuneRound });
         results.push({ ...r, backendReport: info.backend, sizesNote: reduced ? 'pure-JS backend: sizes up to 256, one training step on 32x32 crops' : undefined });
@@ -195,7 +197,7 @@ common(program.command('bench').description('pre-label latency and fine-tune thr
       ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
       const f = r.fineTuneRound;
       if (f) {
-        ctx.say(`  default fine-tune round: ${f.images} images of ${f.size}x${f.size} (${f.trainImages} train / ${f.validationImages} held out), ${f.epochs} epochs, ${f.steps} steps in ${f.seconds} s; peak RSS ${f.peakRssMiB} MiB`);
+        ctx.say(`  default fine-tune round: ${f.images} images of ${f.size}x${f.size}, crops ${f.cropSize}x${f.cropSize} (${f.trainImages} train / ${f.validationImages} held out), ${f.epochs} epochs, ${f.steps} steps in ${f.seconds} s; peak RSS ${f.peakRssMiB} MiB`);
         ctx.say(`    held-out pixels to correct ${fmt(f.changedFractionBefore)} -> ${fmt(f.changedFractionAfter)}, boundary IoU ${fmt(f.boundaryIoUBefore)} -> ${fmt(f.boundaryIoUAfter)}`);
       }
     }

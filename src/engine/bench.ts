@@ -25,7 +25,7 @@ function peakRssMiB(): number {
  * The default fine-tune round as a person meets it: `images` generated images of size x size (shapes on
  * textured noise), a fresh default model, the default settings, one in five images held out for validation.
  */
-export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs): Promise<FineTuneRoundResult> {
+export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs, cropSize = DEFAULT_FINE_TUNE.cropSize): Promise<FineTuneRoundResult> {
   const network = { ...DEFAULT_NETWORK, numClasses: 3 };
   const model = buildResUNet(network);
   try {
@@ -34,9 +34,9 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
     const train = samples.filter((_, i) => i % 5 !== 4);
     const tiles = { ...DEFAULT_TILES, stride: networkStride(network) };
     const started = performance.now();
-    const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs }, tiles, { signal });
+    const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs, cropSize }, tiles, { signal });
     return {
-      images, size, trainImages: train.length, validationImages: validation.length,
+      images, size, cropSize, trainImages: train.length, validationImages: validation.length,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)), steps: r.steps, epochs: r.history.length,
       peakRssMiB: Math.round(peakRssMiB()),
       changedFractionBefore: r.metricsBefore?.changedFraction ?? null, changedFractionAfter: r.metricsAfter?.changedFraction ?? null,
@@ -49,7 +49,7 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
 
 export async function runBench(backend: string, p: RequestMap['bench']['params'], signal: AbortSignal): Promise<BenchResult> {
   // The round first, so the peak RSS it reports is its own and not the 4096x4096 pre-label's.
-  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs) : undefined;
+  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs, p.fineTuneRound.cropSize) : undefined;
   const network = { ...DEFAULT_NETWORK, numClasses: 2 };
   const model = buildResUNet(network);
   const stride = networkStride(network);

@@ -48,7 +48,7 @@ export interface RequestMap {
   };
   versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
-  bench: { params: { sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number } }; result: BenchResult };
+  bench: { params: { sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number } }; result: BenchResult };
 }
 
 export interface BenchResult {
@@ -65,6 +65,7 @@ export interface BenchResult {
 export interface FineTuneRoundResult {
   images: number;
   size: number;
+  cropSize: number;
   trainImages: number;
   validationImages: number;
   seconds: number;
