@@ -61,6 +61,16 @@ const cases: { name: string; xs: number[]; ws: number[]; f: (x: tf.Tensor, w: tf
     xs: [2, 3, 4, 2], ws: [2, 6, 8, 2],
     f: (x, w) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 8]), w)),
   },
+  {
+    // Batch norm in training mode: statistics from the batch, so the gradient flows through mean and variance.
+    name: 'batch norm with batch statistics (maskloop\'s FusedBatchNorm gradient)',
+    xs: [2, 5, 4, 3], ws: [3],
+    f: (x, w) => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      const y = tf.batchNorm(x as tf.Tensor4D, mean, variance, tf.fill([3], 0.1) as tf.Tensor1D, w as tf.Tensor1D, 1e-3);
+      return tf.sum(tf.mul(y, tf.randomUniform(x.shape, -1, 1, 'float32', 9)));
+    },
+  },
 ];
 
 test('gradients agree across wasm and cpu and with finite differences', async (t) => {
