@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BenchResult, FineTuneRoundResult, RequestMap } from '../protocol/modelProtocol';
 import { syntheticSample } from '../masks/syntheticShapes';
 import { DEFAULT_FINE_TUNE, fineTune } from './fineTune';
+import { releaseFolded } from './foldedInference';
 import { SeededRandom } from '../masks/seededRandom';
 import { segmentationLoss } from './losses';
 import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
@@ -43,6 +44,7 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
       boundaryIoUBefore: r.metricsBefore?.boundaryIoU ?? null, boundaryIoUAfter: r.metricsAfter?.boundaryIoU ?? null,
     };
   } finally {
+    releaseFolded(model);
     model.dispose();
   }
 }
@@ -114,6 +116,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       ...(fineTuneRound ? { fineTuneRound } : {}),
     };
   } finally {
+    releaseFolded(model);
     model.dispose();
   }
 }

@@ -13,6 +13,7 @@ import { resolveBackend, type BackendChoice, type BackendReport } from './backen
 import { runBench } from './bench';
 import { assignSplits, readDatasetManifest, writeDatasetManifest } from './datasetManifest';
 import { DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fineTune';
+import { releaseFolded } from './foldedInference';
 import { ModelStore, type ModelMeta } from './modelStore';
 import { countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, predictImage, type TileOptions } from './tiledPredict';
@@ -37,6 +38,12 @@ export const DEFAULT_CLASSES: ClassList = {
     { index: 1, name: 'object', color: vocColor(1) },
   ],
 };
+
+/** Disposes a model and the folded inference weights cached for it. */
+function dropModel(model: tfl.LayersModel): void {
+  releaseFolded(model);
+  model.dispose();
+}
 
 async function sha256(file: string): Promise<string> {
   return createHash('sha256').update(await fs.promises.readFile(file)).digest('hex');
@@ -74,7 +81,7 @@ export class ModelService {
     if (store.exists()) {
       const mtimeMs = (await fs.promises.stat(store.currentFile)).mtimeMs;
       if (cached && cached.mtimeMs === mtimeMs) return { ...cached, created: false };
-      cached?.model.dispose();
+      if (cached) dropModel(cached.model);
       this.cache.delete(store.dir);
       await store.cleanStale();
       const { model, meta } = await store.loadCurrent();
@@ -92,7 +99,8 @@ export class ModelService {
 
   private forget(modelDir: string): void {
     const dir = path.resolve(modelDir);
-    this.cache.get(dir)?.model.dispose();
+    const cached = this.cache.get(dir);
+    if (cached) dropModel(cached.model);
     this.cache.delete(dir);
   }
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { cachedFoldedForward } from './foldedInference';
 import { normalizePixel } from './augment';
 import type { RgbImage } from '../masks/maskImage';
 
@@ -54,11 +55,8 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
 }
 
 /** Probabilities [h, w, K] of one window. */
-async function predictWindow(model: tfl.LayersModel, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
-  const probs = tf.tidy(() => {
-    const input = windowTensor(image, x0, y0, w, h, stride);
-    return model.predict(input) as tf.Tensor4D;
-  });
+async function predictWindow(forward: (x: tf.Tensor4D) => tf.Tensor4D, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
+  const probs = tf.tidy(() => forward(windowTensor(image, x0, y0, w, h, stride)));
   try {
     const pw = probs.shape[2];
     return { probs: (await probs.data()) as Float32Array, pw };
@@ -95,10 +93,18 @@ export interface PredictHooks {
  * no seams show. Only one row of tiles is held at a time, so memory stays bounded for huge images.
  */
 export async function predictImage(model: tfl.LayersModel, image: RgbImage, options: TileOptions, hooks: PredictHooks = {}): Promise<Prediction> {
-  const { width: W, height: H } = image;
   const { stride, tileSize, overlap, margin } = options;
   if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
   if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
+  // Batch norm folded into the convolutions (same outputs to float rounding, faster); the layers model as is
+  // when it has layers the folding does not know.
+  const folded = cachedFoldedForward(model);
+  return predictTiles(folded ?? ((x) => model.predict(x) as tf.Tensor4D), image, options, hooks);
+}
+
+async function predictTiles(forward: (x: tf.Tensor4D) => tf.Tensor4D, image: RgbImage, options: TileOptions, hooks: PredictHooks): Promise<Prediction> {
+  const { width: W, height: H } = image;
+  const { stride, tileSize, overlap, margin } = options;
   const classMap = new Uint8Array(W * H);
   const confidence = new Uint8Array(W * H);
   const xs = tileOrigins(W, tileSize, tileSize - overlap, stride);
@@ -134,7 +140,7 @@ export async function predictImage(model: tfl.LayersModel, image: RgbImage, opti
     for (let tx = 0; tx < xs.length; tx++) {
       const x0 = xs[tx];
       const tw = tx === xs.length - 1 ? W - x0 : tileSize;
-      const { probs, pw } = await predictWindow(model, image, x0, y0, tw, th, stride);
+      const { probs, pw } = await predictWindow(forward, image, x0, y0, tw, th, stride);
       const kk = probs.length / (pw * Math.ceil(th / stride) * stride);
       if (k === 0) {
         k = kk;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
 import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/fineTune';
+import { releaseFolded } from '../../src/engine/foldedInference';
 import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/resUNet';
 import { syntheticSample } from '../../src/masks/syntheticShapes';
 
@@ -30,6 +31,8 @@ test('many training steps: no leaked tensors, and the heap stops growing after w
       if (p.phase === 'train') heapAt.set(p.step, backendBytes());
     },
   });
+  // Validation predictions keep the model's folded inference weights cached; they go with the model.
+  releaseFolded(model);
   const tensorsAfter = tf.memory().numTensors;
   if (process.env.MASKLOOP_MEMORY_TRACE) process.stdout.write(`# heap by step: ${[...heapAt].filter(([k]) => k % 20 === 0).map(([k, v]) => `${k}:${(v / 2 ** 20).toFixed(0)}`).join(' ')}\n`);
   const warm = heapAt.get(settled)!;
