@@ -50,9 +50,7 @@ before(async () => {
   labelmeTruth = await readMask(truths[1]);
   const classList = await readClassList(path.join(gen, 'classes.txt'));
   fs.writeFileSync(path.join(ws, 'images', 'from_labelme.json'), JSON.stringify(maskToLabelme(labelmeTruth, 'from_labelme.png', classList.classes, 0)));
-  // An image whose saved mask has another size: the editor must ask, never overwrite silently.
   fs.copyFileSync(images[0], path.join(ws, 'images', 'mismatch.png'));
-  await writeMask(path.join(ws, 'images', 'mismatch.mask.png'), { width: SIZE / 2, height: SIZE / 2, data: new Uint8Array((SIZE / 2) ** 2).fill(1) });
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, 1024, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
@@ -174,7 +172,11 @@ test('fine-tune from the command palette: a new model version on disk, open edit
   const versionsDir = path.join(modelDir(), 'versions');
   const versionsBefore = fs.readdirSync(versionsDir).length;
   await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
-  await waitFor('a new model version on disk', () => fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).length > versionsBefore, 600_000);
+  await waitFor('a new model version on disk', async () => {
+    const failed = await cs.page.locator('.notification-list-item-message', { hasText: 'fine-tune failed' }).first().textContent({ timeout: 100 }).catch(() => null);
+    if (failed) throw new Error(`the fine-tune command failed: ${failed}`);
+    return fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).length > versionsBefore;
+  }, 600_000);
   const version = await waitSuggestion(frame, count);
   assert.equal(version, currentVersion(), 'the editor shows a suggestion of the current model');
   const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, fs.readdirSync(versionsDir).sort().at(-1)!, 'manifest.json'), 'utf8')) as { train: { mask: string }[]; validation: { mask: string }[] };
@@ -260,7 +262,9 @@ test('a labelme JSON beside an image without a mask is offered as the starting m
 });
 
 test('a mask whose size differs from its image: the editor asks; resize keeps the labels, nothing written until saved', async () => {
+  // Written here, not in the set-up: a saved mask of the wrong size stops a fine-tune (it names the file).
   const maskFile = path.join(ws, 'images', 'mismatch.mask.png');
+  await writeMask(maskFile, { width: SIZE / 2, height: SIZE / 2, data: new Uint8Array((SIZE / 2) ** 2).fill(1) });
   const before = fs.readFileSync(maskFile);
   await cs.quickOpen('mismatch.png');
   await cs.page.waitForTimeout(500);
