@@ -2,7 +2,10 @@
 // the model process, a new model version under the engine's acceptance rule, then fresh suggestions.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { imageSize } from '../masks/imageIO';
+import { readPngSize } from '../masks/maskIO';
 import type { MetricSummary } from '../masks/segmentationMetrics';
+import type { PairRef } from '../protocol/modelProtocol';
 import { ModelRequestError } from '../modelServer/modelClient';
 import type { MaskEditorProvider } from '../editor/maskEditorProvider';
 import { readSettings } from '../editor/settings';
@@ -11,6 +14,24 @@ import { findWorkspaceImages } from './workspaceMasks';
 
 function fmt(m: MetricSummary | null, key: 'miou' | 'boundaryIoU'): string {
   return m ? m[key].toFixed(3) : 'n/a';
+}
+
+async function misfitMasks(pairs: PairRef[]): Promise<{ mask: string; why: string }[]> {
+  const out: { mask: string; why: string }[] = [];
+  for (const p of pairs) {
+    try {
+      const m = await readPngSize(p.mask);
+      if (!m) {
+        out.push({ mask: p.mask, why: 'not a PNG' });
+        continue;
+      }
+      const i = await imageSize(p.image);
+      if (m.width !== i.width || m.height !== i.height) out.push({ mask: p.mask, why: `${m.width}x${m.height}, image ${i.width}x${i.height}` });
+    } catch (err) {
+      out.push({ mask: p.mask, why: (err as Error).message });
+    }
+  }
+  return out;
 }
 
 export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider): Promise<void> {
@@ -30,7 +51,18 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
     if (!pick) return;
     if (pick === save) await vscode.workspace.saveAll(false);
   }
-  const { reviewed } = await findWorkspaceImages();
+  const found = await findWorkspaceImages();
+  // A saved mask whose size differs from its image would stop the whole fine-tune: name it and offer to go on.
+  const misfits = await misfitMasks(found.reviewed);
+  let reviewed = found.reviewed;
+  if (misfits.length > 0) {
+    const goOn = 'Fine-tune without them';
+    const list = misfits.slice(0, 3).map((m) => `${path.basename(m.mask)} (${m.why})`).join('; ');
+    const pick = await vscode.window.showWarningMessage(`${misfits.length} saved mask(s) cannot be learned from: ${list}${misfits.length > 3 ? '; ...' : ''}. Open their images in the mask editor to resize or redo them.`, goOn);
+    for (const m of misfits) hub.log(`not learned from: ${m.mask}: ${m.why}`);
+    if (pick !== goOn) return;
+    reviewed = reviewed.filter((r) => !misfits.some((m) => m.mask === r.mask));
+  }
   if (reviewed.length === 0) {
     void vscode.window.showWarningMessage('No saved masks in this workspace yet: accept or paint a mask in the mask editor, save it, then fine-tune.');
     return;

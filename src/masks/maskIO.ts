@@ -98,3 +98,22 @@ export function pngText(bytes: Uint8Array): Record<string, string> {
 
 /** The tEXt key under which a suggestion file records the model version that made it. */
 export const MODEL_VERSION_KEY = 'maskloop:modelVersion';
+
+/** Width and height from a PNG's IHDR chunk, without decoding it; null when the bytes are not a PNG. */
+export function pngSize(head: Uint8Array): { width: number; height: number } | null {
+  if (head.length < 24 || PNG_SIGNATURE.some((b, i) => head[i] !== b) || String.fromCharCode(...head.subarray(12, 16)) !== 'IHDR') return null;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** pngSize of a file, reading only its first 24 bytes. */
+export async function readPngSize(file: string): Promise<{ width: number; height: number } | null> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const head = new Uint8Array(24);
+    const { bytesRead } = await fh.read(head, 0, 24, 0);
+    return pngSize(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}

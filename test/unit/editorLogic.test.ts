@@ -5,7 +5,7 @@ import { reportBody, linePlot } from '../../src/commands/modelReport';
 import { isMaskFile, resolveMaskPath, suggestionPathFor } from '../../src/editor/maskPath';
 import { applyDiff, changedPixels, diffMasks, emptyBox, maskMatchesDiff } from '../../src/masks/maskDiff';
 import { emptyMask, resizeMaskNearest, type MaskImage } from '../../src/masks/maskImage';
-import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngText } from '../../src/masks/maskIO';
+import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngSize, pngText } from '../../src/masks/maskIO';
 import { colourRegion, fillPolygon, labelRegion, paintSegment, paintSelection } from '../../src/masks/rasterTools';
 import { actualSizeViewport, fitViewport, imageToScreen, panBy, screenToImage, zoomAt } from '../../webview/src/viewport';
 
@@ -125,4 +125,11 @@ test('a pre-label suggestion file records its model version in a tEXt chunk and 
   assert.deepEqual(decodeMaskPng(bytes, 'a.suggestion.png').data, m.data);
   assert.deepEqual(pngText(encodeMaskPng(m)), {});
   assert.deepEqual(pngText(new Uint8Array([1, 2, 3])), {});
+});
+
+test('a PNG\'s size comes from its header alone (the fine-tune command checks masks against images with it)', () => {
+  const bytes = encodeMaskPng({ width: 300, height: 7, data: new Uint8Array(2100) });
+  assert.deepEqual(pngSize(bytes.subarray(0, 24)), { width: 300, height: 7 });
+  assert.equal(pngSize(new Uint8Array(24)), null);
+  assert.equal(pngSize(bytes.subarray(0, 10)), null);
 });
