@@ -31,7 +31,8 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
   const root = scope ? workspaceRootFor(scope) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
   const modelFolder = path.resolve(root, c.get<string>('modelFolder', '.maskloop/model'));
   return {
-    classes: resolveClasses(c.get<{ name: string; color?: string }[]>('classes', []), root, modelFolder),
+    // In restricted mode nothing is read from the model folder, not even its class list.
+    classes: resolveClasses(c.get<{ name: string; color?: string }[]>('classes', []), root, vscode.workspace.isTrusted ? modelFolder : null),
     maskPath: c.get<string>('maskPath', DEFAULT_MASK_TEMPLATE),
     modelFolder,
     backend: BACKENDS.includes(backend as BackendChoice) ? (backend as BackendChoice) : 'auto',
@@ -52,11 +53,12 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
  * The class palette: the `maskloop.classes` setting when set (index = position, 0 = background); else the
  * current model's classes; else labels.txt or classes.txt at the workspace root; else background + object.
  */
-export function resolveClasses(setting: { name: string; color?: string }[], root: string, modelFolder: string): ClassInfo[] {
+export function resolveClasses(setting: { name: string; color?: string }[], root: string, modelFolder: string | null): ClassInfo[] {
   if (Array.isArray(setting) && setting.length > 0) {
     return setting.map((c, index) => ({ index, name: String(c.name ?? `class ${index}`), color: /^#[0-9a-f]{6}$/i.test(c.color ?? '') ? c.color! : vocColor(index) }));
   }
   try {
+    if (!modelFolder) throw new Error('restricted');
     const model = JSON.parse(fs.readFileSync(path.join(modelFolder, 'model.json'), 'utf8')) as { userDefinedMetadata?: { maskloop?: { classes?: { classes?: ClassInfo[] } } } };
     const classes = model.userDefinedMetadata?.maskloop?.classes?.classes;
     if (Array.isArray(classes) && classes.length > 1) return classes;

@@ -46,14 +46,16 @@ export class CodeServer {
   readonly userDataDir: string;
   readonly extensionsDir: string;
 
-  constructor(readonly workspace: string, readonly screenshotDir: string) {
+  /** `trust: false` runs with workspace trust on, so the folder opens in restricted mode once declined. */
+  constructor(readonly workspace: string, readonly screenshotDir: string, readonly trust = true) {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-'));
     this.userDataDir = path.join(base, 'user');
     this.extensionsDir = path.join(base, 'extensions');
     fs.mkdirSync(path.join(this.userDataDir, 'User'), { recursive: true });
     fs.mkdirSync(screenshotDir, { recursive: true });
     fs.writeFileSync(path.join(this.userDataDir, 'User', 'settings.json'), JSON.stringify({
-      'security.workspace.trust.enabled': false,
+      'security.workspace.trust.enabled': !trust,
+      'security.workspace.trust.startupPrompt': 'always',
       'workbench.startupEditor': 'none',
       'workbench.tips.enabled': false,
       'telemetry.telemetryLevel': 'off',
@@ -84,7 +86,7 @@ export class CodeServer {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    this.proc = spawn(NODE24, [ENTRY, ...this.common(), '--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', ...(process.env.MASKLOOP_E2E_TRACE ? ['--log', 'trace'] : []), this.workspace], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(NODE24, [ENTRY, ...this.common(), '--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`, '--disable-telemetry', '--disable-update-check', ...(this.trust ? ['--disable-workspace-trust'] : []), ...(process.env.MASKLOOP_E2E_TRACE ? ['--log', 'trace'] : []), this.workspace], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       this.log.push(d.toString());
     };
