@@ -156,6 +156,35 @@ export class CodeServer {
     await input.press('Enter');
   }
 
+  /**
+   * Runs a command that shows a quick pick and picks the row holding `rowText` by typing it and pressing Enter.
+   * A quick pick closes when focus moves (an editor regaining focus after another one closed can do that while it
+   * opens), so the whole command is run again when the pick disappears before the row is chosen.
+   */
+  async runCommandAndPick(title: string, rowText: string): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await this.runCommand(title);
+      const row = widget.locator('.monaco-list-row', { hasText: rowText }).first();
+      try {
+        await row.waitFor({ state: 'visible', timeout: 20_000 });
+        const input = widget.locator('input');
+        await input.fill(rowText);
+        await row.waitFor({ state: 'visible', timeout: 5_000 });
+        await input.press('Enter');
+        await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+        return;
+      } catch (err) {
+        lastError = err;
+        this.browserLog.push(`${new Date().toISOString()} harness: quick pick of "${title}" closed before "${rowText}" was picked; again`);
+        await this.page.keyboard.press('Escape');
+      }
+    }
+    const shot = await this.screenshot('quick-pick-failed').catch(() => 'none');
+    throw new Error(`could not pick "${rowText}" from "${title}" (screenshot ${shot}): ${String(lastError)}`);
+  }
+
   /** Opens a workspace file by name with Quick Open. */
   async quickOpen(name: string): Promise<void> {
     const input = await this.openQuickInput('Control+P');

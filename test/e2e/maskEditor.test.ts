@@ -201,10 +201,7 @@ test('model report shows every version; roll back from the command palette, and 
   const count = await suggestionCount(frame);
   const before = currentVersion();
   const target = before === 1 ? 2 : 1;
-  await cs.runCommand('MaskLoop: Roll Back Model');
-  const row = cs.page.locator('.quick-input-widget .monaco-list-row', { hasText: `Version ${target}` }).first();
-  await row.waitFor({ state: 'visible', timeout: 30_000 });
-  await row.click();
+  await cs.runCommandAndPick('MaskLoop: Roll Back Model', `Version ${target}`);
   await waitFor(`model version ${target} to be current`, () => currentVersion() === target, 30_000);
   assert.equal(await waitSuggestion(frame, count), target, 'the open editor re-predicts with the version rolled back to');
 });
