@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { isBackendChoice, type BackendChoice } from '../engine/backends';
+import { isEncoderKind, type EncoderKind } from '../engine/encoderKind';
 import { readClassList, type ClassList } from '../masks/classList';
 import { ModelClient } from '../modelServer/modelClient';
 import { ProgressReporter } from './progressReporter';
@@ -12,6 +13,7 @@ export interface CommonOptions {
   backend?: string;
   json?: boolean;
   classes?: string;
+  encoder?: string;
 }
 
 /** What every command shares: the model client, the model folder, output mode and progress. */
@@ -28,7 +30,12 @@ export class CliContext {
     this.progress = new ProgressReporter(this.json);
     this.client = new ModelClient({ backend: backend as BackendChoice, log: process.env.MASKLOOP_DEBUG ? (l) => process.stderr.write(`[model] ${l}\n`) : undefined });
     this.modelDir = path.resolve(options.model ?? path.join('.maskloop', 'model'));
+    if (options.encoder !== undefined && !isEncoderKind(options.encoder)) throw new UsageError(`--encoder ${options.encoder}: choose mobilenetv2 or scratch`);
+    this.encoder = options.encoder;
   }
+
+  /** The encoder of a model this command creates; undefined = the default. */
+  readonly encoder: EncoderKind | undefined;
 
   /** The dataset manifest sits beside the model folder (`.maskloop/dataset.json` by default). */
   get datasetManifest(): string {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_ENCODER } from '../engine/encoderKind';
 import { DEFAULT_FINE_TUNE, type FineTuneSettings } from '../engine/fineTune';
 import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
@@ -11,6 +12,7 @@ import { ModelClient, ModelRequestError } from '../modelServer/modelClient';
 import type { BenchResult } from '../protocol/modelProtocol';
 import { CliContext, fmt, intArg, numArg, UsageError, type CommonOptions } from './cliContext';
 import { runDemo } from './demo';
+import { readSceneLibrary, writeSceneData } from './sceneData';
 import { simulateLoop } from './simulateLoop';
 import { exportMasks, importLabels, type FormatReport } from '../formats/formatFiles';
 import { FORMATS, type FormatName } from '../formats/formatTypes';
@@ -21,6 +23,7 @@ function common(cmd: Command, withModel = true): Command {
   if (withModel) cmd.option('--model <dir>', 'model folder (default .maskloop/model under the current folder)');
   return cmd
     .addOption(new Option('--backend <name>', 'force a backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--encoder <kind>', `encoder of a model created by this command (default ${DEFAULT_ENCODER}: the shipped pretrained MobileNetV2; scratch: random residual encoder)`).choices(['mobilenetv2', 'scratch']))
     .option('--json', 'print JSON on stdout');
 }
 
@@ -75,7 +78,9 @@ common(program.command('info').description('backend in use and why, versions, mo
   for (const a of info.backend.attempts) ctx.say(`  ${a.ok ? 'used   ' : 'skipped'} ${a.backend}: ${a.reason}`);
   ctx.say(`tfjs ${info.backend.tfjsVersion}, node ${info.node}`);
   if (model) {
-    ctx.say(`model: ${ctx.modelDir} version ${model.meta.version}${model.meta.trained ? '' : ' (untrained)'}, ${model.meta.network.residual ? 'residual' : 'plain'} U-Net, ${model.parameters} parameters, ${model.gflopsAt512.toFixed(2)} GFLOP per 512x512 image`);
+    const kind = (model.meta.network.encoder ?? 'scratch') === 'mobilenetv2' ? 'pretrained MobileNetV2 encoder under a residual decoder' : `${model.meta.network.residual ? 'residual' : 'plain'} U-Net`;
+    ctx.say(`model: ${ctx.modelDir} version ${model.meta.version}${model.meta.trained ? '' : ' (untrained)'}, ${kind}, ${model.parameters} parameters, ${model.gflopsAt512.toFixed(2)} GFLOP per 512x512 image`);
+    ctx.say(`encoder weights: ${model.meta.encoder}`);
     ctx.say(`classes: ${model.meta.classes.classes.map((c) => `${c.index}=${c.name}`).join(', ')}`);
   } else {
     ctx.say(`model: none at ${ctx.modelDir} (a fine-tune creates one)`);
@@ -108,7 +113,7 @@ trainingOptions(common(program.command('finetune').description('fine-tune the mo
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`);
     ctx.say(`Fine-tuning on ${pairs.length} corrected masks (${unlabelled.length} images without a mask skipped)`);
     const r = await ctx.client.request('fineTune', {
-      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, settings: settingsFrom(o),
+      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, settings: settingsFrom(o),
     }, { onProgress: ctx.progress.handle });
     ctx.progress.stop();
     ctx.out(r);
@@ -138,7 +143,7 @@ trainingOptions(common(program.command('simulate').description('simulate the lab
     const classes = (await ctx.classes()) ?? classListFromMasks(await Promise.all(pairs.map((p) => readMask(p.mask))));
     ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
     const r = await simulateLoop(ctx.client, pairs, {
-      every, settings: settingsFrom(o), classes, workDir: o.work ? path.resolve(o.work as string) : undefined,
+      every, settings: settingsFrom(o), classes, encoder: ctx.encoder, workDir: o.work ? path.resolve(o.work as string) : undefined,
       onStep: (s) => { ctx.progress.stop(); ctx.say(`${s.image.padEnd(28)}${String(s.modelVersion).padStart(6)}${(100 * s.changedFraction).toFixed(2).padStart(9)}%${fmt(s.boundaryIoU).padStart(8)}`); },
       onProgress: ctx.progress.handle,
     });
@@ -175,7 +180,7 @@ common(program.command('bench').description('pre-label latency and fine-tune thr
         const roundCrop = intArg('--round-crop', o.roundCrop as string | undefined, 16);
         const fineTuneRound = !reduced && roundImages > 0 ? { images: roundImages, size: roundSize, ...(roundEpochs ? { epochs: roundEpochs } : {}), ...(roundCrop ? { cropSize: roundCrop } : {}) } : undefined;
         if (fineTuneRound && !ctx.json) process.stderr.write(`${backend}: timing the default fine-tune round on ${roundImages} generated ${roundSize}x${roundSize} images...\n`);
-        const r = await client.request('bench', { sizes: reduced ? sizes.filter((s) => s <= 256) : sizes, repeats: reduced ? 1 : repeats, trainSteps: reduced ? 1 : trainSteps, cropSize: reduced ? 32 : 128, batchSize: 2, fineTuneRound });
+        const r = await client.request('bench', { encoder: ctx.encoder, sizes: reduced ? sizes.filter((s) => s <= 256) : sizes, repeats: reduced ? 1 : repeats, trainSteps: reduced ? 1 : trainSteps, cropSize: reduced ? 32 : 128, batchSize: 2, fineTuneRound });
         results.push({ ...r, backendReport: info.backend, sizesNote: reduced ? 'pure-JS backend: sizes up to 256, one training step on 32x32 crops' : undefined });
       } catch (err) {
         skipped.push({ backend, reason: (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/^Error: /, '') });
@@ -259,6 +264,21 @@ function printFormatReport(report: FormatReport, json: boolean, headline: string
   for (const s of report.skipped) process.stdout.write(`  skipped ${s.item}: ${s.why}\n`);
 }
 
+program.command('scenes').description('write composite scenes (objects with exact masks on real photographs) for benchmarks')
+  .option('--photos <dir>', 'photograph library: backgrounds/, textures/, silhouettes/ (scripts/fetch-photos.sh)', path.join('.cache', 'photos'))
+  .option('--out <dir>', 'where to write images/, truth/ and classes.txt', 'maskloop-scenes')
+  .option('--images <n>', 'number of scenes', '24')
+  .option('--size <px>', 'scene size', '256')
+  .option('--seed <n>', 'seed', '1')
+  .option('--json', 'print JSON on stdout')
+  .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const library = await readSceneLibrary(path.resolve(o.photos as string));
+    const out = path.resolve(o.out as string);
+    const r = await writeSceneData(out, library, intArg('--images', o.images as string, 1) as number, intArg('--size', o.size as string, 32) as number, intArg('--seed', o.seed as string, 0) as number);
+    ctx.out({ dir: out, images: r.images.length });
+    ctx.say(`${r.images.length} scenes in ${out} (images/, truth/, classes.txt); try: maskloop simulate --images ${path.join(out, 'images')} --masks ${path.join(out, 'truth')} --classes ${path.join(out, 'classes.txt')}`);
+  }));
+
 program.command('demo').description('the main job on generated sample data: pre-label, correct, fine-tune, evaluate')
   .option('--dir <dir>', 'where to write the sample data', 'maskloop-demo')
   .option('--images <n>', 'number of sample images', '16')
@@ -267,6 +287,7 @@ program.command('demo').description('the main job on generated sample data: pre-
   .option('--epochs <n>', 'fine-tune epochs (default: the product default)')
   .option('--seed <n>', 'seed of the generated data', '1')
   .addOption(new Option('--backend <name>', 'force a backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+  .addOption(new Option('--encoder <kind>', `encoder of the demo's model (default ${DEFAULT_ENCODER})`).choices(['mobilenetv2', 'scratch']))
   .option('--json', 'print JSON on stdout')
   .action(async (o: Opts) => withContext(o, (ctx) => runDemo(ctx, {
     dir: o.dir as string,

@@ -80,6 +80,7 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
         return hub.request('fineTune', {
           modelDir: settings.modelFolder,
           createIfMissing: true,
+          encoder: settings.encoder,
           classes: { classes: settings.classes },
           pairs: reviewed,
           datasetManifest: path.join(path.dirname(settings.modelFolder), 'dataset.json'),

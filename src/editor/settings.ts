@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendChoice } from '../engine/backends';
+import { DEFAULT_ENCODER, isEncoderKind, type EncoderKind } from '../engine/encoderKind';
 import type { FineTuneSettings } from '../engine/fineTune';
 import { parseClassList, vocColor, type ClassInfo } from '../masks/classList';
 import { DEFAULT_MASK_TEMPLATE } from './maskPath';
@@ -12,6 +13,8 @@ export interface MaskloopSettings {
   maskPath: string;
   modelFolder: string;
   backend: BackendChoice;
+  /** Encoder of a model the fine-tune command creates (an existing model keeps its own). */
+  encoder: EncoderKind;
   prelabelOnOpen: boolean;
   maskOpacity: number;
   wandTolerance: number;
@@ -28,6 +31,7 @@ export function workspaceRootFor(file: vscode.Uri): string {
 export function readSettings(scope?: vscode.Uri): MaskloopSettings {
   const c = vscode.workspace.getConfiguration('maskloop', scope);
   const backend = c.get<string>('backend', 'auto');
+  const encoder = c.get<string>('encoder', DEFAULT_ENCODER);
   const root = scope ? workspaceRootFor(scope) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
   const modelFolder = path.resolve(root, c.get<string>('modelFolder', '.maskloop/model'));
   return {
@@ -36,6 +40,7 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
     maskPath: c.get<string>('maskPath', DEFAULT_MASK_TEMPLATE),
     modelFolder,
     backend: BACKENDS.includes(backend as BackendChoice) ? (backend as BackendChoice) : 'auto',
+    encoder: isEncoderKind(encoder) ? encoder : DEFAULT_ENCODER,
     prelabelOnOpen: c.get<boolean>('prelabelOnOpen', true),
     maskOpacity: Math.min(1, Math.max(0, c.get<number>('maskOpacity', 0.5))),
     wandTolerance: Math.min(255, Math.max(0, c.get<number>('wandTolerance', 24))),

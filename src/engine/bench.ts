@@ -5,7 +5,9 @@ import { DEFAULT_FINE_TUNE, fineTune } from './fineTune';
 import { releaseFolded } from './foldedInference';
 import { SeededRandom } from '../masks/seededRandom';
 import { segmentationLoss } from './losses';
-import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
+import { DEFAULT_ENCODER, type EncoderKind } from './encoderKind';
+import { buildNetwork, networkFor } from './networks';
+import { countParameters, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, predictImage, tileOrigins } from './tiledPredict';
 
 export function median(values: number[]): number {
@@ -26,9 +28,9 @@ function peakRssMiB(): number {
  * The default fine-tune round as a person meets it: `images` generated images of size x size (shapes on
  * textured noise), a fresh default model, the default settings, one in five images held out for validation.
  */
-export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs, cropSize = DEFAULT_FINE_TUNE.cropSize): Promise<FineTuneRoundResult> {
-  const network = { ...DEFAULT_NETWORK, numClasses: 3 };
-  const model = buildResUNet(network);
+export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs, cropSize = DEFAULT_FINE_TUNE.cropSize, encoder: EncoderKind = DEFAULT_ENCODER): Promise<FineTuneRoundResult> {
+  const network = networkFor(encoder, 3);
+  const model = await buildNetwork(network);
   try {
     const samples = Array.from({ length: images }, (_, i) => ({ id: `bench_${i}`, ...syntheticSample({ width: size, height: size, numClasses: 3, seed: 9000 + i }) }));
     const validation = samples.filter((_, i) => i % 5 === 4);
@@ -51,9 +53,10 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
 
 export async function runBench(backend: string, p: RequestMap['bench']['params'], signal: AbortSignal): Promise<BenchResult> {
   // The round first, so the peak RSS it reports is its own and not the 4096x4096 pre-label's.
-  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs, p.fineTuneRound.cropSize) : undefined;
-  const network = { ...DEFAULT_NETWORK, numClasses: 2 };
-  const model = buildResUNet(network);
+  const encoder = p.encoder ?? DEFAULT_ENCODER;
+  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs, p.fineTuneRound.cropSize, encoder) : undefined;
+  const network = networkFor(encoder, 2);
+  const model = await buildNetwork(network);
   const stride = networkStride(network);
   const tiles = { ...DEFAULT_TILES, stride };
   const rng = new SeededRandom(7);
@@ -104,11 +107,13 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
     tf.dispose([x, y, band]);
     optimizer.dispose();
     const med = median(stepMs);
-    // Forward + backward ~ 3x the forward FLOPs.
-    const trainFlops = 3 * n * estimateFlops(model, c, c);
+    // Forward, plus backward (~2x forward) through the trainable layers only: a frozen encoder has no backward.
+    const trainFlops = n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
     return {
       backend,
+      encoder,
       parameters: countParameters(model).total,
+      trainableParameters: countParameters(model).trainable,
       prelabelMs,
       prelabelGflops,
       train: { cropSize: c, batchSize: n, steps: stepMs.length, medianStepMs: Math.round(med), cropsPerSecond: Number((n / (med / 1000)).toFixed(2)), gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)) },

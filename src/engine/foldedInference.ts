@@ -15,7 +15,7 @@ interface LayerLike {
   inboundNodes: { inboundLayers: LayerLike[] }[];
 }
 
-const HANDLED = new Set(['InputLayer', 'Conv2D', 'BatchNormalization', 'ReLU', 'Add', 'UpSampling2D', 'Concatenate', 'Softmax']);
+const HANDLED = new Set(['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'ZeroPadding2D', 'Add', 'UpSampling2D', 'Concatenate', 'Softmax']);
 
 function inputsOf(layer: LayerLike): LayerLike[] {
   return layer.inboundNodes[0]?.inboundLayers ?? [];
@@ -46,10 +46,13 @@ export function foldedForward(model: tfl.LayersModel): Forward | null {
     const cfg = layer.getConfig();
     const ins = inputsOf(layer).map((l) => l.name);
     if (cls === 'InputLayer') continue;
-    if (cls === 'Conv2D') {
+    if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
+      const depthwise = cls === 'DepthwiseConv2D';
       const strides = cfg.strides as [number, number];
       const padding = cfg.padding as 'same' | 'valid';
-      if ((cfg.dilation_rate as number[] | undefined)?.some((d) => d !== 1) || cfg.data_format === 'channels_first' || (cfg.activation && cfg.activation !== 'linear')) return null;
+      // tfjs-layers' getConfig keys are camelCase.
+      if ((cfg.dilationRate as number[] | undefined)?.some((d) => d !== 1) || cfg.dataFormat === 'channels_first' || (cfg.activation && cfg.activation !== 'linear')) return null;
+      if (depthwise && cfg.depthMultiplier !== 1) return null;
       const [kernel, convBias] = layer.getWeights() as [tf.Tensor4D, tf.Tensor1D | undefined];
       const bn = only(layer, 'BatchNormalization');
       let filter = kernel;
@@ -68,17 +71,20 @@ export function foldedForward(model: tfl.LayersModel): Forward | null {
           const mean = w[k++];
           const variance = w[k++];
           const s = tf.div(gamma, tf.sqrt(tf.add(variance, tf.scalar(bcfg.epsilon as number))));
-          return [tf.mul(kernel, s) as tf.Tensor4D, tf.sub(beta, tf.mul(convBias ? tf.sub(mean, convBias) : mean, s)) as tf.Tensor1D];
+          // A depthwise kernel is [kh, kw, channels, 1]: its channels are on the third axis.
+          const scaled = depthwise ? tf.mul(kernel, tf.reshape(s, [1, 1, -1, 1])) : tf.mul(kernel, s);
+          return [scaled as tf.Tensor4D, tf.sub(beta, tf.mul(convBias ? tf.sub(mean, convBias) : mean, s)) as tf.Tensor1D];
         });
         held.push(filter, bias);
         last = bn.name;
         covers.push(bn.name);
       }
-      let activation: 'relu' | 'linear' = 'linear';
+      let activation: 'relu' | 'relu6' | 'linear' = 'linear';
       const lastLayer = bn ?? layer;
       const relu = only(lastLayer, 'ReLU');
-      if (relu && relu.getConfig().max_value == null && bias) {
-        activation = 'relu';
+      const maxValue = relu?.getConfig().maxValue as number | null | undefined;
+      if (relu && bias && (maxValue == null || maxValue === 6)) {
+        activation = maxValue === 6 ? 'relu6' : 'relu';
         last = relu.name;
         covers.push(relu.name);
       }
@@ -87,9 +93,11 @@ export function foldedForward(model: tfl.LayersModel): Forward | null {
       const b = bias;
       steps.push({
         output: last, covers,
-        run: (get) => (b || activation !== 'linear'
-          ? tf.fused.conv2d({ x: get(ins[0]) as tf.Tensor4D, filter: f, strides, pad: padding, bias: b, activation })
-          : tf.conv2d(get(ins[0]) as tf.Tensor4D, f, strides, padding)),
+        run: depthwise
+          ? (get) => tf.fused.depthwiseConv2d({ x: get(ins[0]) as tf.Tensor4D, filter: f, strides, pad: padding, bias: b, activation })
+          : (get) => (b || activation !== 'linear'
+            ? tf.fused.conv2d({ x: get(ins[0]) as tf.Tensor4D, filter: f, strides, pad: padding, bias: b, activation })
+            : tf.conv2d(get(ins[0]) as tf.Tensor4D, f, strides, padding)),
       });
       continue;
     }
@@ -105,7 +113,12 @@ export function foldedForward(model: tfl.LayersModel): Forward | null {
       continue;
     }
     const run: Step['run'] | null =
-      cls === 'ReLU' ? (get) => tf.relu(get(ins[0])) :
+      cls === 'ReLU' && cfg.maxValue == null ? (get) => tf.relu(get(ins[0])) :
+      cls === 'ReLU' && cfg.maxValue === 6 ? (get) => tf.relu6(get(ins[0])) :
+      cls === 'ZeroPadding2D' && cfg.dataFormat !== 'channels_first' ? (get) => {
+        const [[top, bottom], [left, right]] = cfg.padding as [[number, number], [number, number]];
+        return tf.pad(get(ins[0]), [[0, 0], [top, bottom], [left, right], [0, 0]]);
+      } :
       cls === 'Add' ? (get) => tf.addN(ins.map(get)) :
       cls === 'Concatenate' ? (get) => tf.concat(ins.map(get), (cfg.axis as number) ?? -1) :
       cls === 'Softmax' ? (get) => tf.softmax(get(ins[0]), (cfg.axis as number) ?? -1) :

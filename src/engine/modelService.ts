@@ -15,7 +15,9 @@ import { assignSplits, readDatasetManifest, writeDatasetManifest } from './datas
 import { DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fineTune';
 import { releaseFolded } from './foldedInference';
 import { ModelStore, type ModelMeta } from './modelStore';
-import { countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from './resUNet';
+import { DEFAULT_ENCODER } from './encoderKind';
+import { networkFor } from './networks';
+import { countParameters, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, predictImage, type TileOptions } from './tiledPredict';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
@@ -91,7 +93,7 @@ export class ModelService {
     }
     if (!ref.createIfMissing) throw new InputError(store.currentFile, 'no model here; run a fine-tune first (it creates one) or point --model at a model folder');
     const classes = ref.classes ?? (classesForNew ? await classesForNew() : DEFAULT_CLASSES);
-    const { model, meta } = await store.createInitial({ ...DEFAULT_NETWORK, numClasses: classes.classes.length }, classes, this.backend?.backend ?? 'unknown');
+    const { model, meta } = await store.createInitial(networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length), classes, this.backend?.backend ?? 'unknown');
     const loaded = { model, meta, mtimeMs: (await fs.promises.stat(store.currentFile)).mtimeMs };
     this.cache.set(store.dir, loaded);
     return { ...loaded, created: true };

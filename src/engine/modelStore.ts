@@ -5,7 +5,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { syncDir, writeFileAtomic, writeJsonAtomic } from '../masks/atomicWrite';
 import type { ClassList } from '../masks/classList';
 import { stableStringify } from '../masks/stableJson';
-import { buildResUNet, type NetworkConfig } from './resUNet';
+import { buildNetwork, encoderProvenance } from './networks';
+import type { NetworkConfig } from './resUNet';
 
 /** What maskloop records about a model, inside its model.json (userDefinedMetadata.maskloop). */
 export interface ModelMeta {
@@ -207,16 +208,16 @@ export class ModelStore {
     return (await this.readModelJson(this.currentFile)).userDefinedMetadata.maskloop;
   }
 
-  /** Cold start: builds the default network untrained and stores it as version 0 (current). */
+  /** Cold start: builds the network (pretrained encoder or not) with an untrained decoder and stores it as version 0 (current). */
   async createInitial(network: NetworkConfig, classes: ClassList, backend: string): Promise<{ model: tfl.LayersModel; meta: ModelMeta }> {
-    const model = buildResUNet(network);
+    const model = await buildNetwork(network);
     const meta: ModelMeta = {
       format: 'maskloop-model', formatVersion: 1, version: 0, parent: null, createdAt: new Date().toISOString(),
-      network, classes, encoder: 'residual basic blocks, random initialisation (He normal)', trained: false,
+      network, classes, encoder: encoderProvenance(network), trained: false,
     };
     await this.writeVersion(model, meta, {
       version: 0, parent: null, createdAt: meta.createdAt, backend, accepted: true,
-      reason: 'initial untrained model (cold start): suggestions become useful after the first fine-tune',
+      reason: 'initial model with an untrained decoder (cold start): suggestions become useful after the first fine-tune',
     });
     await this.setCurrent(0);
     return { model, meta };

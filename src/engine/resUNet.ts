@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { EncoderKind } from './encoderKind';
 
 /** Architecture of the segmentation network; stored in every model's metadata. */
 export interface NetworkConfig {
@@ -16,7 +17,16 @@ export interface NetworkConfig {
   bnMomentum: number;
   /** Seed of the weight initialisers. */
   seed: number;
+  /**
+   * Encoder: 'scratch' (absent in models written before it existed) builds the residual encoder above from
+   * random weights; 'mobilenetv2' puts the shipped pretrained MobileNetV2 under the same residual decoder
+   * (`pretrainedUNet.ts`), and then `stageWidths` are the decoder's widths at strides 2, 4, 8 and 16.
+   */
+  encoder?: EncoderKind;
+  /** Pretrained encoder only: its stages (from the deepest) whose weights train; 0 = frozen. */
+  encoderTrainableStages?: number;
 }
+
 
 export const DEFAULT_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
   stemWidth: 8,
@@ -32,7 +42,7 @@ export function networkStride(config: Pick<NetworkConfig, 'stageWidths'>): numbe
   return 2 ** config.stageWidths.length;
 }
 
-class Builder {
+export class Builder {
   private seedCounter: number;
   constructor(private readonly config: NetworkConfig) {
     this.seedCounter = config.seed * 1000;
@@ -112,18 +122,15 @@ export function buildResUNet(config: NetworkConfig): tfl.LayersModel {
 
 /** Count of trainable and non-trainable parameters. */
 export function countParameters(model: tfl.LayersModel): { trainable: number; total: number } {
-  let trainable = 0;
-  let total = 0;
-  for (const w of model.weights) {
-    const n = w.shape.reduce((a: number, d) => a * (d ?? 1), 1);
-    total += n;
-    if (w.trainable) trainable += n;
-  }
+  // A frozen layer's variables keep trainable = true: the model's trainableWeights is what training uses.
+  const size = (w: tfl.LayerVariable): number => w.shape.reduce((a: number, d) => a * (d ?? 1), 1);
+  const total = model.weights.reduce((n, w) => n + size(w), 0);
+  const trainable = model.trainableWeights.reduce((n, w) => n + size(w), 0);
   return { trainable, total };
 }
 
-/** Multiply-add FLOPs (2 per MAC) of the convolutions for an HxW input. */
-export function estimateFlops(model: tfl.LayersModel, height: number, width: number): number {
+/** Multiply-add FLOPs (2 per MAC) of the convolutions for an HxW input (only of the layers `count` accepts). */
+export function estimateFlops(model: tfl.LayersModel, height: number, width: number, count: (layer: tfl.layers.Layer) => boolean = () => true): number {
   let flops = 0;
   // Spatial size of every symbolic tensor, following the stride chain from the input.
   const sizes = new Map<string, [number, number]>();
@@ -132,11 +139,12 @@ export function estimateFlops(model: tfl.LayersModel, height: number, width: num
     const inSize = sizes.get(inputs[0].name) ?? [height, width];
     let outSize = inSize;
     const cls = layer.getClassName();
-    if (cls === 'Conv2D') {
-      const cfg = layer.getConfig() as { strides: number[]; kernelSize: number[]; filters: number };
+    if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
+      const cfg = layer.getConfig() as { strides: number[]; kernelSize: number[]; filters?: number };
       outSize = [Math.ceil(inSize[0] / cfg.strides[0]), Math.ceil(inSize[1] / cfg.strides[1])];
       const cin = inputs[0].shape[3] as number;
-      flops += 2 * outSize[0] * outSize[1] * cfg.kernelSize[0] * cfg.kernelSize[1] * cin * cfg.filters;
+      // A depthwise convolution has one filter per input channel.
+      if (count(layer)) flops += 2 * outSize[0] * outSize[1] * cfg.kernelSize[0] * cfg.kernelSize[1] * cin * (cfg.filters ?? 1);
     } else if (cls === 'UpSampling2D') {
       outSize = [inSize[0] * 2, inSize[1] * 2];
     }

@@ -6,6 +6,7 @@ import type { BackendReport } from '../engine/backends';
 import type { FineTuneProgress, FineTuneSettings } from '../engine/fineTune';
 import type { ModelMeta, VersionManifest } from '../engine/modelStore';
 import type { ClassList } from '../masks/classList';
+import type { EncoderKind } from '../engine/encoderKind';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
 export interface PairRef {
@@ -20,6 +21,8 @@ export interface ModelRef {
   createIfMissing?: boolean;
   /** Class list for a model created here; absent, the classes seen in the masks, or background + 1. */
   classes?: ClassList;
+  /** Encoder of a model created here; absent, the default (the shipped pretrained MobileNetV2). */
+  encoder?: EncoderKind;
 }
 
 export interface ModelSummary {
@@ -48,12 +51,15 @@ export interface RequestMap {
   };
   versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
-  bench: { params: { sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number } }; result: BenchResult };
+  bench: { params: { encoder?: EncoderKind; sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number } }; result: BenchResult };
 }
 
 export interface BenchResult {
   backend: string;
+  /** The encoder of the benchmarked network (the default one unless asked). */
+  encoder: EncoderKind;
   parameters: number;
+  trainableParameters: number;
   prelabelMs: Record<string, number>;
   prelabelGflops: Record<string, number>;
   train: { cropSize: number; batchSize: number; steps: number; medianStepMs: number; cropsPerSecond: number; gflops: number };

@@ -1,0 +1,11 @@
+// The encoder choices, without TensorFlow: the CLI and the extension host name them too.
+
+/** 'mobilenetv2': the shipped pretrained MobileNetV2 under the residual decoder; 'scratch': the residual encoder from random weights. */
+export type EncoderKind = 'scratch' | 'mobilenetv2';
+
+/** The encoder a new model starts from unless the person chooses (`maskloop.encoder`, `--encoder`). */
+export const DEFAULT_ENCODER: EncoderKind = 'mobilenetv2';
+
+export function isEncoderKind(v: unknown): v is EncoderKind {
+  return v === 'scratch' || v === 'mobilenetv2';
+}

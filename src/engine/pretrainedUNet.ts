@@ -1,0 +1,161 @@
+// The pretrained encoder route: the shipped MobileNetV2 (models/encoders/mobilenetv2/, made by
+// scripts/extract-encoder.mjs from nsfwjs@4.4.0) under the engine's residual decoder. MobileNetV2 is itself
+// residual (inverted residual blocks with identity shortcuts); its expand-ReLU6 outputs are the skips at
+// strides 2, 4, 8 and 16. Its batch norms are folded into the convolutions when the network is built, so a
+// frozen encoder is exactly the shipped one and has no batch statistics that a fine-tune could move.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { Builder, type NetworkConfig } from './resUNet';
+
+export const ENCODER_FOLDER = path.join('models', 'encoders', 'mobilenetv2');
+/** Feature layers of the shipped encoder, from stride 2 to stride 16. */
+export const ENCODER_FEATURES = ['block_1_expand_relu', 'block_3_expand_relu', 'block_6_expand_relu', 'block_13_expand_relu'];
+/** The encoder's stages, from the input: a layer belongs to the stage of the last feature at or after it. */
+const STAGE_ENDS = ENCODER_FEATURES;
+
+/** Pretrained-encoder network defaults: decoder widths at strides 2, 4, 8, 16 and an 8-wide full-resolution head. */
+export const PRETRAINED_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
+  stemWidth: 8,
+  stageWidths: [8, 16, 32, 32],
+  blocksPerStage: 1,
+  residual: true,
+  bnMomentum: 0.9,
+  seed: 1,
+  encoder: 'mobilenetv2',
+  encoderTrainableStages: 0,
+};
+
+export const PRETRAINED_PROVENANCE = 'MobileNetV2 (Keras ImageNet weights as shipped, uint8-quantized, in nsfwjs@4.4.0, MIT; blocks 11-13 fine-tuned there as an image classifier), layers up to block_13_expand_relu, batch norm folded';
+
+/** The folder holding the shipped encoder: searched upwards from this bundle (dist/, dist-test/..., src/...). */
+export function findEncoderFolder(start = __dirname): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, ENCODER_FOLDER);
+    if (fs.existsSync(path.join(candidate, 'model.json'))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`the pretrained encoder (${ENCODER_FOLDER}/model.json) was not found above ${start}; the installation is incomplete`);
+  }
+}
+
+/** Loads the shipped encoder as it was extracted (batch norms not folded), from local files only. */
+export async function loadShippedEncoder(folder = findEncoderFolder()): Promise<tfl.LayersModel> {
+  const jsonFile = path.join(folder, 'model.json');
+  const json = JSON.parse(await fs.promises.readFile(jsonFile, 'utf8')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  const group = json.weightsManifest[0];
+  const bytes = await fs.promises.readFile(path.join(folder, group.paths[0]));
+  const expected = group.weights.reduce((n, w) => n + 4 * w.shape.reduce((a, d) => a * d, 1), 0);
+  if (bytes.length !== expected) throw new Error(`${path.join(folder, group.paths[0])}: ${bytes.length} bytes, the manifest needs ${expected}; reinstall the extension`);
+  const weightData = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: group.weights, weightData }));
+}
+
+interface KerasLayer {
+  name: string;
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+  getWeights(): tf.Tensor[];
+  inboundNodes: { inboundLayers: KerasLayer[] }[];
+}
+
+/** Kernel and bias of a convolution with the batch norm after it folded in: W * s and beta - mean * s. */
+function foldBatchNorm(kernel: tf.Tensor, bn: KerasLayer, depthwise: boolean): [tf.Tensor, tf.Tensor] {
+  const cfg = bn.getConfig();
+  const [gamma, beta, mean, variance] = bn.getWeights();
+  return tf.tidy(() => {
+    const s = tf.div(gamma, tf.sqrt(tf.add(variance, tf.scalar(cfg.epsilon as number))));
+    // A depthwise kernel is [kh, kw, channels, 1]: the scale runs along its third axis.
+    const scaled = depthwise ? tf.mul(kernel, tf.reshape(s, [1, 1, -1, 1])) : tf.mul(kernel, s);
+    return [scaled, tf.sub(beta, tf.mul(mean, s))];
+  });
+}
+
+/**
+ * Builds the pretrained-encoder U-Net: the shipped MobileNetV2 layers (batch norm folded, frozen unless
+ * `encoderTrainableStages` says otherwise) feed a decoder of residual basic blocks that upsamples from stride
+ * 16, adds each skip (brought to the same width by a 1x1 convolution) and ends at full resolution, where a thin
+ * stem of the image itself brings back the exact edges. Inputs are normalised to [-1, 1], as MobileNetV2 was trained.
+ */
+export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersModel): tfl.LayersModel {
+  if (config.numClasses < 2) throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
+  if (config.stageWidths.length !== 4) throw new Error('the pretrained encoder has 4 stages: stageWidths needs 4 decoder widths');
+  const b = new Builder(config);
+  const input = tfl.input({ shape: [null, null, 3], name: 'image' });
+  const source = encoder.layers as unknown as KerasLayer[];
+  const consumers = new Map<string, KerasLayer[]>();
+  for (const l of source) for (const i of l.inboundNodes[0]?.inboundLayers ?? []) consumers.set(i.name, [...(consumers.get(i.name) ?? []), l]);
+  const tensors = new Map<string, tfl.SymbolicTensor>();
+  const pending: { layer: tfl.layers.Layer; weights: tf.Tensor[] }[] = [];
+  const trainableFrom = STAGE_ENDS.length - (config.encoderTrainableStages ?? 0);
+  let stage = 0;
+  const folded = new Set<string>();
+  for (const layer of source) {
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig();
+    if (cls === 'InputLayer') { tensors.set(layer.name, input); continue; }
+    if (folded.has(layer.name)) continue;
+    const inputs = layer.inboundNodes[0].inboundLayers.map((l) => {
+      const t = tensors.get(l.name);
+      if (!t) throw new Error(`encoder layer ${layer.name}: input ${l.name} not built`);
+      return t;
+    });
+    const trainable = stage >= trainableFrom;
+    let out: tfl.SymbolicTensor;
+    if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
+      const next = consumers.get(layer.name) ?? [];
+      const bn = next.length === 1 && next[0].getClassName() === 'BatchNormalization' ? next[0] : null;
+      if (!bn) throw new Error(`encoder layer ${layer.name} is not followed by a batch norm`);
+      const depthwise = cls === 'DepthwiseConv2D';
+      const common = {
+        kernelSize: cfg.kernelSize as number[], strides: cfg.strides as number[], padding: cfg.padding as 'same' | 'valid',
+        useBias: true, name: layer.name, trainable,
+      };
+      const conv = depthwise ? tfl.layers.depthwiseConv2d({ ...common, kernelSize: common.kernelSize[0] }) : tfl.layers.conv2d({ ...common, filters: cfg.filters as number });
+      out = conv.apply(inputs[0]) as tfl.SymbolicTensor;
+      pending.push({ layer: conv, weights: foldBatchNorm(layer.getWeights()[0], bn, depthwise) });
+      folded.add(bn.name);
+      tensors.set(bn.name, out);
+    } else if (cls === 'ReLU') {
+      out = tfl.layers.reLU({ maxValue: cfg.maxValue as number | undefined, name: layer.name }).apply(inputs[0]) as tfl.SymbolicTensor;
+    } else if (cls === 'ZeroPadding2D') {
+      out = tfl.layers.zeroPadding2d({ padding: cfg.padding as [[number, number], [number, number]], name: layer.name }).apply(inputs[0]) as tfl.SymbolicTensor;
+    } else if (cls === 'Add') {
+      out = tfl.layers.add({ name: layer.name }).apply(inputs) as tfl.SymbolicTensor;
+    } else {
+      throw new Error(`encoder layer ${layer.name}: ${cls} is not handled`);
+    }
+    tensors.set(layer.name, out);
+    if (layer.name === STAGE_ENDS[stage]) stage++;
+  }
+  const features = ENCODER_FEATURES.map((n) => tensors.get(n) as tfl.SymbolicTensor);
+  const widths = config.stageWidths;
+  // Skips join the upsampled path by addition, not concatenation: a concat of two full-resolution maps cost
+  // 54 ms of a 380 ms 512x512 prediction on wasm (tf.profile), and the conv after it twice the input channels.
+  let x = b.relu(b.bn(b.conv(features[3], widths[3], 1, 1, 'dec_s16_reduce'), 'dec_s16_reduce_bn'), 'dec_s16_reduce_relu');
+  for (let s = 2; s >= -1; s--) {
+    const width = x.shape[3] as number;
+    const up = tfl.layers.upSampling2d({ size: [2, 2], name: `dec${s + 1}_up` }).apply(x) as tfl.SymbolicTensor;
+    // At full resolution the skip is a thin stem of the image itself: it brings back the exact edges.
+    const skip = s >= 0
+      ? b.relu(b.bn(b.conv(features[s], width, 1, 1, `dec${s + 1}_skip`), `dec${s + 1}_skip_bn`), `dec${s + 1}_skip_relu`)
+      : b.relu(b.bn(b.conv(input, width, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
+    const sum = tfl.layers.add({ name: `dec${s + 1}_merge` }).apply([up, skip]) as tfl.SymbolicTensor;
+    x = b.block(sum, s >= 0 ? widths[s] : config.stemWidth, 1, `dec${s + 1}_block`);
+  }
+  const logits = tfl.layers.conv2d({
+    filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true,
+    kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }), name: 'head',
+  }).apply(x) as tfl.SymbolicTensor;
+  const probs = tfl.layers.softmax({ axis: -1, name: 'probs' }).apply(logits) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: probs, name: 'mobilenetv2_unet' });
+  for (const p of pending) {
+    p.layer.setWeights(p.weights);
+    tf.dispose(p.weights);
+  }
+  return model;
+}
+
+/** The encoder's layers of a built network (for freezing checks): every layer named as in MobileNetV2. */
+export function encoderLayerNames(model: tfl.LayersModel): string[] {
+  return model.layers.map((l) => l.name).filter((n) => /^(Conv1|bn_Conv1|expanded_conv|block_\d+_)/.test(n));
+}

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { resolveBackend } from '../../src/engine/backends';
+import { DEFAULT_FINE_TUNE, fineTune, validate, type TrainSample } from '../../src/engine/fineTune';
+import { foldedForward } from '../../src/engine/foldedInference';
+import { buildNetwork, networkFor } from '../../src/engine/networks';
+import { buildPretrainedUNet, ENCODER_FEATURES, encoderLayerNames, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from '../../src/engine/pretrainedUNet';
+import { countParameters, networkStride } from '../../src/engine/resUNet';
+import { syntheticSample } from '../../src/masks/syntheticShapes';
+
+interface Expected {
+  weightsSha256: string;
+  featureLayers: string[];
+  input: { file: string; shape: [number, number, number, number] };
+  stats: { shape: number[]; mean: number; std: number; max: number; positive: number }[];
+}
+
+function readExpected(folder: string): Expected {
+  return JSON.parse(fs.readFileSync(path.join(folder, 'expected-features.json'), 'utf8')) as Expected;
+}
+
+function fixedInput(folder: string, e: Expected): tf.Tensor4D {
+  const bytes = fs.readFileSync(path.join(folder, e.input.file));
+  return tf.tensor4d(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), e.input.shape);
+}
+
+function stats(t: tf.Tensor): { mean: number; std: number; max: number; positive: number } {
+  const v = t.dataSync();
+  let sum = 0; let sq = 0; let max = -Infinity; let pos = 0;
+  for (const x of v) { sum += x; sq += x * x; if (x > max) max = x; if (x > 0) pos++; }
+  const mean = sum / v.length;
+  return { mean, std: Math.sqrt(Math.max(0, sq / v.length - mean * mean)), max, positive: pos / v.length };
+}
+
+function close(actual: number, expected: number, what: string, tol = 1e-4): void {
+  assert.ok(Math.abs(actual - expected) <= tol * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected} as shipped`);
+}
+
+async function encoderWeights(model: tfl.LayersModel): Promise<Map<string, Float32Array>> {
+  const names = new Set(encoderLayerNames(model));
+  const out = new Map<string, Float32Array>();
+  for (const layer of model.layers.filter((l) => names.has(l.name))) {
+    layer.getWeights().forEach((w, i) => out.set(`${layer.name}/${i}`, w.dataSync() as Float32Array));
+  }
+  return out;
+}
+
+test('the shipped encoder loads from local files and gives the features it gave when shipped', async () => {
+  await resolveBackend('auto');
+  const folder = findEncoderFolder();
+  const e = readExpected(folder);
+  const sha = createHash('sha256').update(fs.readFileSync(path.join(folder, 'weights.bin'))).digest('hex');
+  assert.equal(sha, e.weightsSha256, 'weights.bin is the file the extraction script wrote');
+  assert.deepEqual(e.featureLayers, ENCODER_FEATURES);
+  const encoder = await loadShippedEncoder(folder);
+  const x = fixedInput(folder, e);
+  const outs = encoder.predict(x) as tf.Tensor[];
+  assert.equal(outs.length, 4);
+  outs.forEach((o, i) => {
+    assert.deepEqual(o.shape, e.stats[i].shape, `${ENCODER_FEATURES[i]} shape`);
+    const s = stats(o);
+    for (const k of ['mean', 'std', 'max', 'positive'] as const) close(s[k], e.stats[i][k], `${ENCODER_FEATURES[i]} ${k}`);
+  });
+  // In the segmentation network the batch norms are folded into the convolutions: same features.
+  const net = buildPretrainedUNet({ ...PRETRAINED_NETWORK, numClasses: 3 }, encoder);
+  const probe = tfl.model({ inputs: net.inputs, outputs: ENCODER_FEATURES.map((n) => net.getLayer(n).output as tfl.SymbolicTensor) });
+  const inNet = probe.predict(x) as tf.Tensor[];
+  inNet.forEach((o, i) => {
+    const d = tf.max(tf.abs(tf.sub(o, outs[i]))).dataSync()[0];
+    assert.ok(d < 1e-3, `${ENCODER_FEATURES[i]}: folded encoder differs by ${d}`);
+  });
+  // And the folded fast path of the whole network equals model.predict.
+  const forward = foldedForward(net);
+  assert.ok(forward, 'depthwise convolutions, ReLU6 and zero padding fold too');
+  const big = tf.randomUniform([1, 64, 96, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
+  const d = tf.max(tf.abs(tf.sub(forward(big), net.predict(big) as tf.Tensor))).dataSync()[0];
+  assert.ok(d < 1e-4, `folded vs layers: ${d}`);
+  forward.dispose();
+  tf.dispose([x, big, ...outs, ...inNet]);
+  encoder.dispose();
+  net.dispose();
+});
+
+test('a frozen encoder stays bit-identical through a fine-tune; the learning test holds with it', async () => {
+  const backend = await resolveBackend('auto');
+  const samples = (from: number, n: number): TrainSample[] => Array.from({ length: n }, (_, i) => {
+    const { image, mask } = syntheticSample({ width: 96, height: 96, numClasses: 2, seed: from + i });
+    return { id: `s${from + i}`, image, mask };
+  });
+  const train = samples(100, 8);
+  const val = samples(200, 4);
+  const config = networkFor('mobilenetv2', 2);
+  const model = await buildNetwork(config);
+  const { trainable, total } = countParameters(model);
+  assert.ok(trainable < total / 5, `only the decoder trains: ${trainable} of ${total}`);
+  const frozen = await encoderWeights(model);
+  assert.ok(frozen.size > 70, `the encoder's kernels and biases: ${frozen.size}`);
+  const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
+  const before = await validate(model, val, tiles);
+  const result = await fineTune(model, train, val, { ...DEFAULT_FINE_TUNE, epochs: 12, stepsPerEpoch: 10, cropSize: 64, batchSize: 4, learningRate: 3e-3, patience: 12 }, tiles);
+  const after = await validate(model, val, tiles);
+  assert.ok(before && after);
+  process.stdout.write(`# learning with the pretrained encoder on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);
+  assert.ok(after.miou >= 0.9, `validation mIoU after fine-tuning ${after.miou}`);
+  assert.ok(result.history[result.history.length - 1].loss < result.history[0].loss, 'loss falls');
+  const afterWeights = await encoderWeights(model);
+  for (const [name, w] of frozen) {
+    const a = afterWeights.get(name) as Float32Array;
+    assert.ok(a && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength)), `${name} changed`);
+  }
+  model.dispose();
+});
+
+test('unfreezing the deepest encoder stage trains it and leaves the others bit-identical (cpu backend)', async () => {
+  // The wasm backend has no depthwise-convolution gradient kernels; the cpu backend has them.
+  const previous = tf.getBackend();
+  await tf.setBackend('cpu');
+  try {
+    const config = { ...networkFor('mobilenetv2', 2), encoderTrainableStages: 1 };
+    const model = await buildNetwork(config);
+    const before = await encoderWeights(model);
+    const { image, mask } = syntheticSample({ width: 64, height: 64, numClasses: 2, seed: 3 });
+    const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
+    await fineTune(model, [{ id: 'a', image, mask }], [], { ...DEFAULT_FINE_TUNE, epochs: 1, stepsPerEpoch: 2, cropSize: 32, batchSize: 2 }, tiles);
+    const after = await encoderWeights(model);
+    const changed = [...before].filter(([n, w]) => !Buffer.from((after.get(n) as Float32Array).buffer).equals(Buffer.from(w.buffer))).map(([n]) => n.split('/')[0]);
+    assert.ok(changed.length > 0, 'the unfrozen stage trained');
+    // Stage 4 runs from the layer after block_6_expand_relu to block_13_expand_relu.
+    const stage4 = (n: string): boolean => /^block_(6_(depthwise|project|pad)|7_|8_|9_|10_|11_|12_|13_)/.test(n);
+    assert.deepEqual(changed.filter((n) => !stage4(n)), [], 'only the deepest stage changed');
+    model.dispose();
+  } finally {
+    await tf.setBackend(previous);
+  }
+});
