@@ -4,6 +4,7 @@ import { encodeRgbPng } from '../masks/imageIO';
 import { writeMask } from '../masks/maskIO';
 import { writeFileAtomic } from '../masks/atomicWrite';
 import { syntheticSample } from '../masks/syntheticShapes';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
 import type { MetricSummary } from '../masks/segmentationMetrics';
 import { CliContext, fmt } from './cliContext';
 
@@ -16,18 +17,21 @@ export interface DemoOptions {
   seed: number;
 }
 
-/** Writes the generated sample folder: images/, truth/ (exact masks) and classes.txt. */
-export async function writeSampleData(dir: string, count: number, size: number, seed: number): Promise<{ images: string[]; truths: string[] }> {
+/** Writes a generated dataset folder: images/, truth/ (exact masks) and classes.txt (labelme style). */
+export async function writeDataset(
+  dir: string, prefix: string, classNames: readonly string[], count: number,
+  make: (i: number) => { image: RgbImage; mask: MaskImage },
+): Promise<{ images: string[]; truths: string[] }> {
   const imagesDir = path.join(dir, 'images');
   const truthDir = path.join(dir, 'truth');
   await fs.promises.mkdir(imagesDir, { recursive: true });
   await fs.promises.mkdir(truthDir, { recursive: true });
-  await writeFileAtomic(path.join(dir, 'classes.txt'), '__ignore__\n_background_\nellipse\nrectangle\n');
+  await writeFileAtomic(path.join(dir, 'classes.txt'), ['__ignore__', '_background_', ...classNames].join('\n') + '\n');
   const images: string[] = [];
   const truths: string[] = [];
   for (let i = 0; i < count; i++) {
-    const name = `sample_${String(i + 1).padStart(3, '0')}`;
-    const { image, mask } = syntheticSample({ width: size, height: size, numClasses: 3, seed: seed * 1000 + i });
+    const name = `${prefix}_${String(i + 1).padStart(3, '0')}`;
+    const { image, mask } = make(i);
     const img = path.join(imagesDir, `${name}.png`);
     const truth = path.join(truthDir, `${name}.png`);
     await writeFileAtomic(img, await encodeRgbPng(image));
@@ -36,6 +40,11 @@ export async function writeSampleData(dir: string, count: number, size: number, 
     truths.push(truth);
   }
   return { images, truths };
+}
+
+/** Writes the generated sample folder of the demo: shapes on textured noise. */
+export async function writeSampleData(dir: string, count: number, size: number, seed: number): Promise<{ images: string[]; truths: string[] }> {
+  return writeDataset(dir, 'sample', ['ellipse', 'rectangle'], count, (i) => syntheticSample({ width: size, height: size, numClasses: 3, seed: seed * 1000 + i }));
 }
 
 /**
@@ -59,7 +68,7 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
   ctx.say(`Backend: ${info.backend.label}`);
   const labelled = Math.min(o.labelled, o.images - 1);
   const heldOut = images.slice(labelled).map((image, i) => ({ image, mask: truths[labelled + i] }));
-  const before = await ctx.client.request('evaluate', { modelDir, pairs: heldOut, createIfMissing: true, classes }, { onProgress: ctx.progress.handle });
+  const before = await ctx.client.request('evaluate', { modelDir, pairs: heldOut, createIfMissing: true, classes, encoder: ctx.encoder }, { onProgress: ctx.progress.handle });
   ctx.progress.stop();
   ctx.say(`Cold-start model (version ${before.modelVersion}, untrained): suggestions become useful after the first fine-tune.`);
   // Pre-label every image (suggestions/), then the person corrects the first ones: the correction of a
