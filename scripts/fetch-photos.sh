@@ -7,13 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=".cache/photos"
-stamp="$dir/fetched-1"
+stamp="$dir/fetched-2"
 if [[ -f "$stamp" ]]; then
   echo "photographs already in $dir"
   exit 0
 fi
 rm -rf "$dir"
-mkdir -p "$dir/debs" "$dir/unpacked" "$dir/backgrounds" "$dir/textures" "$dir/silhouettes"
+mkdir -p "$dir/debs" "$dir/unpacked" "$dir/backgrounds" "$dir/textures/animal" "$dir/textures/stone" "$dir/silhouettes"
 if ! (cd "$dir/debs" && apt-get download mate-backgrounds python3-skimage 2>/dev/null); then
   apt-get update -qq
   (cd "$dir/debs" && apt-get download mate-backgrounds python3-skimage)
@@ -22,12 +22,14 @@ for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/unpacked"; done
 mate="$dir/unpacked/usr/share/backgrounds/mate/nature"
 sk="$dir/unpacked/usr/lib/python3/dist-packages/skimage/data"
 for f in Aqua Blinds Dune FreshFlower Garden GreenMeadow LadyBird RainDrops Storm TwoWings Wood YellowFlower; do cp "$mate/$f.jpg" "$dir/backgrounds/"; done
-for f in astronaut coffee motorcycle_left rocket; do cp "$sk/$f."* "$dir/backgrounds/"; done
-for f in chelsea brick grass gravel; do cp "$sk/$f.png" "$dir/textures/"; done
+for f in astronaut motorcycle_left rocket grass; do cp "$sk/$f."* "$dir/backgrounds/"; done
+# Each object kind has its own look: fur and coffee browns for animals, gravel and brick for stones.
+for f in chelsea coffee; do cp "$sk/$f.png" "$dir/textures/animal/"; done
+for f in gravel brick; do cp "$sk/$f.png" "$dir/textures/stone/"; done
 cp "$sk/horse.png" "$dir/silhouettes/"
 mkdir -p "$dir/copyright"
 cp "$dir/unpacked/usr/share/doc/mate-backgrounds/copyright" "$dir/copyright/mate-backgrounds"
 cp "$dir/unpacked/usr/share/doc/python3-skimage/copyright" "$dir/copyright/python3-skimage"
 rm -rf "$dir/unpacked" "$dir/debs"
 touch "$stamp"
-echo "photographs in $dir: $(ls "$dir/backgrounds" | wc -l) backgrounds, $(ls "$dir/textures" | wc -l) textures, $(ls "$dir/silhouettes" | wc -l) silhouette"
+echo "photographs in $dir: $(ls "$dir/backgrounds" | wc -l) backgrounds, $(find "$dir/textures" -type f | wc -l) textures, $(ls "$dir/silhouettes" | wc -l) silhouette"

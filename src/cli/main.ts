@@ -40,6 +40,7 @@ function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   set('learningRate', numArg('--lr', o.lr as string | undefined));
   set('boundaryWeight', o.boundaryWeight === undefined ? undefined : Number(o.boundaryWeight));
   if (o.optimizer) set('optimizer', o.optimizer as 'adam' | 'sgd');
+  set('encoderStages', intArg('--encoder-stages', o.encoderStages as string | undefined, 0));
   if (o.force) set('force', true);
   return s;
 }
@@ -54,6 +55,7 @@ function trainingOptions(cmd: Command): Command {
     .option('--lr <rate>', `learning rate (default ${DEFAULT_FINE_TUNE.learningRate})`)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adam', 'sgd']))
     .option('--boundary-weight <w>', `weight of the boundary loss term (default ${DEFAULT_FINE_TUNE.boundaryWeight})`)
+    .option('--encoder-stages <n>', 'full fine-tune: unfreeze this many stages of the pretrained encoder, deepest first, one at a time (default 0: frozen, the fast mode; all 4 on a GPU)')
     .option('--seed <n>', 'random seed (default 0)');
 }
 

@@ -9,15 +9,19 @@ import { writeDataset } from './demo';
 
 async function imagesIn(dir: string): Promise<RgbImage[]> {
   const names = (await fs.promises.readdir(dir).catch(() => {
-    throw new InputError(dir, 'folder missing: the photograph library needs backgrounds/, textures/ and silhouettes/ (scripts/fetch-photos.sh makes one in .cache/photos)');
+    throw new InputError(dir, `folder missing: the photograph library needs backgrounds/, textures/{${SCENE_CLASSES.join(',')}}/ and silhouettes/ (scripts/fetch-photos.sh makes one in .cache/photos)`);
   })).filter(isImageFile).sort();
   if (names.length === 0) throw new InputError(dir, 'no images in this folder of the photograph library');
   return Promise.all(names.map((n) => decodeImage(path.join(dir, n))));
 }
 
-/** Reads a photograph library folder: backgrounds/, textures/, silhouettes/. */
+/** Reads a photograph library folder: backgrounds/, textures/<kind>/ for each kind, silhouettes/. */
 export async function readSceneLibrary(photosDir: string): Promise<SceneLibrary> {
-  const [backgrounds, textures, silhouettes] = await Promise.all(['backgrounds', 'textures', 'silhouettes'].map((d) => imagesIn(path.join(photosDir, d))));
+  const [backgrounds, silhouettes, ...perKind] = await Promise.all([
+    imagesIn(path.join(photosDir, 'backgrounds')), imagesIn(path.join(photosDir, 'silhouettes')),
+    ...SCENE_CLASSES.map((k) => imagesIn(path.join(photosDir, 'textures', k))),
+  ]);
+  const textures = Object.fromEntries(SCENE_CLASSES.map((k, i) => [k, perKind[i]])) as SceneLibrary['textures'];
   return { backgrounds, textures, silhouettes };
 }
 

@@ -4,6 +4,7 @@ import { compareMasks, meanMetrics, type MetricSummary } from '../masks/segmenta
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { SeededRandom } from '../masks/seededRandom';
 import { randomCrop } from './augment';
+import { encoderStages, setEncoderTrainableStages } from './pretrainedUNet';
 import { segmentationLoss } from './losses';
 import { predictImage, type TileOptions } from './tiledPredict';
 
@@ -32,6 +33,12 @@ export interface FineTuneSettings {
   maxBoundaryDrop: number;
   /** Make the new version current whatever its validation metrics. */
   force: boolean;
+  /**
+   * Pretrained encoder only: how many of its stages a full fine-tune unfreezes, deepest first, one at a time
+   * (the epochs are split into N + 1 equal phases; phase k also trains the k deepest stages). 0 = the encoder
+   * stays frozen: the fast mode, and the default on CPU.
+   */
+  encoderStages: number;
 }
 
 export const DEFAULT_FINE_TUNE: FineTuneSettings = {
@@ -51,6 +58,7 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
   patience: 3,
   maxBoundaryDrop: 0.02,
   force: false,
+  encoderStages: 0,
 };
 
 export interface TrainSample {
@@ -123,8 +131,17 @@ export async function fineTune(
   const steps = stepsPerEpoch(settings, train.length);
   const totalSteps = steps * settings.epochs;
   const optimizer = settings.optimizer === 'adam' ? tf.train.adam(settings.learningRate) : tf.train.momentum(settings.learningRate, 0.9);
-  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
+  // The encoder's freezing as stored, restored at the end: the next fine-tune decides again.
+  const storedTrainable = [...encoderStages(model).keys()].map((name) => [name, model.getLayer(name).trainable] as const);
+  let trainable: tf.Variable[] = [];
+  let kernels: tf.Tensor[] = [];
+  const collect = (): void => {
+    // tfjs optimisers key their moments by position in this list: variables unfrozen later go at its end.
+    const now = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    trainable = [...trainable.filter((v) => now.includes(v)), ...now.filter((v) => !trainable.includes(v))];
+    kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
+  };
+  collect();
   const crop = Math.ceil(settings.cropSize / 16) * 16;
   const check = (): void => {
     if (hooks.signal?.aborted) throw new CancelledError();
@@ -139,6 +156,8 @@ export async function fineTune(
   let stoppedEarly = false;
   try {
     for (let epoch = 1; epoch <= settings.epochs; epoch++) {
+      // Full fine-tune: unfreeze the encoder stage by stage, deepest first (a no-op without a pretrained encoder).
+      if (settings.encoderStages > 0 && setEncoderTrainableStages(model, Math.min(settings.encoderStages, Math.floor((epoch - 1) * (settings.encoderStages + 1) / settings.epochs)))) collect();
       let lossSum = 0;
       for (let step = 1; step <= steps; step++) {
         // Yield so a cancel message can arrive: wasm reads resolve without giving the event loop a turn.
@@ -205,6 +224,7 @@ export async function fineTune(
     const metricsAfter = validation.length === 0 ? null : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
     return { history, metricsBefore, metricsAfter, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly };
   } finally {
+    for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();
   }

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // TF.js 4.22 gaps found when training on each backend (see the engine issue):
 // - wasm has no Conv2DBackpropFilter kernel, so no conv net can train there;
 // - wasm's Conv2DBackpropInput is correct but about 12x slower than a forward conv with the flipped filter;
+// - wasm has no depthwise convolution gradients (a pretrained MobileNetV2 encoder could not be unfrozen);
 // - cpu's ResizeNearestNeighborGrad steps through dy with the image's batch stride, so every
 //   sample after the first in a batch gets a wrong upsampling gradient.
 // Each replacement below is checked against another backend and against finite differences in tests.
@@ -152,6 +153,47 @@ export const fusedBatchNormGrad: tf.GradConfig = {
   },
 };
 
+/**
+ * Depthwise convolution gradients (channel multiplier 1), NHWC, in one JavaScript pass each: the wasm backend
+ * has neither DepthwiseConv2dNativeBackpropFilter nor ...BackpropInput, so a pretrained MobileNetV2 encoder
+ * could not be unfrozen there. dW[i, j, c] = sum over n, y, x of dy[n, y, x, c] * x[n, y*s + i*d - pt, x*s + j*d - pl, c];
+ * dx gathers the same products the other way.
+ */
+export function depthwiseGradValues(
+  xv: Float32Array | null, wv: Float32Array | null, dyv: Float32Array, info: tf.backend_util.Conv2DInfo, want: 'filter' | 'input',
+): Float32Array {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw,
+    dilationHeight: dh, dilationWidth: dw, filterHeight: kh, filterWidth: kw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const out = new Float32Array(want === 'filter' ? kh * kw * c : n * h * w * c);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < ho; y++) {
+      for (let i = 0; i < kh; i++) {
+        const iy = y * sh + i * dh - pt;
+        if (iy < 0 || iy >= h) continue;
+        for (let x = 0; x < wo; x++) {
+          const dyBase = ((b * ho + y) * wo + x) * c;
+          for (let j = 0; j < kw; j++) {
+            const ix = x * sw + j * dw - pl;
+            if (ix < 0 || ix >= w) continue;
+            const xBase = ((b * h + iy) * w + ix) * c;
+            const wBase = (i * kw + j) * c;
+            if (want === 'filter') {
+              const xs = xv as Float32Array;
+              for (let k = 0; k < c; k++) out[wBase + k] += dyv[dyBase + k] * xs[xBase + k];
+            } else {
+              const ws = wv as Float32Array;
+              for (let k = 0; k < c; k++) out[xBase + k] += dyv[dyBase + k] * ws[wBase + k];
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 let registered = false;
 
 /** Registers maskloop's corrected and missing gradient kernels for the wasm and cpu backends (idempotent). */
@@ -185,6 +227,29 @@ export function registerGradientFixes(): void {
     if (!original) throw new Error('the wasm backend has no Conv2DBackpropInput kernel for strided convolutions');
     return original(args) as tf.TensorInfo;
   });
+
+  for (const want of ['filter', 'input'] as const) {
+    const name = want === 'filter' ? 'DepthwiseConv2dNativeBackpropFilter' : 'DepthwiseConv2dNativeBackpropInput';
+    if (tf.getKernel(name, 'wasm')) continue;
+    tf.registerKernel({
+      kernelName: name, backendName: 'wasm', kernelFunc: (args: KernelArgs) => {
+        const inputs = args.inputs as { x?: tf.TensorInfo; filter?: tf.TensorInfo; dy: tf.TensorInfo };
+        const attrs = args.attrs as unknown as ConvAttrs & { filterShape?: [number, number, number, number]; inputShape?: [number, number, number, number] };
+        const backend = args.backend as tf.KernelBackend & { readSync(id: object): tf.backend_util.BackendValues };
+        const xShape = want === 'filter' ? (inputs.x as tf.TensorInfo).shape as [number, number, number, number] : attrs.inputShape as [number, number, number, number];
+        const fShape = want === 'filter' ? attrs.filterShape as [number, number, number, number] : (inputs.filter as tf.TensorInfo).shape as [number, number, number, number];
+        if (fShape[3] !== 1) throw new Error(`maskloop's depthwise gradients support a channel multiplier of 1, got ${fShape[3]}`);
+        if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') throw new Error('maskloop\'s depthwise gradients support NHWC only');
+        const info = tf.backend_util.computeConv2DInfo(xShape, fShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast');
+        const dyv = backend.readSync(inputs.dy.dataId) as Float32Array;
+        const values = want === 'filter'
+          ? depthwiseGradValues(backend.readSync((inputs.x as tf.TensorInfo).dataId) as Float32Array, null, dyv, info, 'filter')
+          : depthwiseGradValues(null, backend.readSync((inputs.filter as tf.TensorInfo).dataId) as Float32Array, dyv, info, 'input');
+        // A tensor made here is what the other registered wasm kernels return too (wasm has no makeTensorInfo).
+        return tf.tensor4d(values, want === 'filter' ? fShape : xShape);
+      },
+    });
+  }
 
   replaceKernel('ResizeNearestNeighborGrad', 'cpu', () => (args: KernelArgs) => {
     const { images, dy } = args.inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };

@@ -143,7 +143,9 @@ export class ModelService {
   }
 
   async fineTune(p: Params<'fineTune'>, ctx: CallContext): Promise<Result<'fineTune'>> {
-    const settings = { ...DEFAULT_FINE_TUNE, ...p.settings };
+    // On a GPU the whole pretrained encoder is unfrozen stage by stage unless asked otherwise; on a CPU it stays frozen.
+    const onGpu = this.backend?.backend === 'tensorflow-gpu';
+    const settings = { ...DEFAULT_FINE_TUNE, ...(onGpu ? { encoderStages: 4 } : {}), ...p.settings };
     const t0 = Date.now();
     // Load and check every pair before touching the model: a bad file fails fast and changes nothing.
     const samples: (TrainSample & { pair: PairRef })[] = [];

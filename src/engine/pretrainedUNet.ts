@@ -86,8 +86,6 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
   for (const l of source) for (const i of l.inboundNodes[0]?.inboundLayers ?? []) consumers.set(i.name, [...(consumers.get(i.name) ?? []), l]);
   const tensors = new Map<string, tfl.SymbolicTensor>();
   const pending: { layer: tfl.layers.Layer; weights: tf.Tensor[] }[] = [];
-  const trainableFrom = STAGE_ENDS.length - (config.encoderTrainableStages ?? 0);
-  let stage = 0;
   const folded = new Set<string>();
   for (const layer of source) {
     const cls = layer.getClassName();
@@ -99,7 +97,6 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
       if (!t) throw new Error(`encoder layer ${layer.name}: input ${l.name} not built`);
       return t;
     });
-    const trainable = stage >= trainableFrom;
     let out: tfl.SymbolicTensor;
     if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
       const next = consumers.get(layer.name) ?? [];
@@ -108,7 +105,7 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
       const depthwise = cls === 'DepthwiseConv2D';
       const common = {
         kernelSize: cfg.kernelSize as number[], strides: cfg.strides as number[], padding: cfg.padding as 'same' | 'valid',
-        useBias: true, name: layer.name, trainable,
+        useBias: true, name: layer.name,
       };
       const conv = depthwise ? tfl.layers.depthwiseConv2d({ ...common, kernelSize: common.kernelSize[0] }) : tfl.layers.conv2d({ ...common, filters: cfg.filters as number });
       out = conv.apply(inputs[0]) as tfl.SymbolicTensor;
@@ -125,7 +122,6 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
       throw new Error(`encoder layer ${layer.name}: ${cls} is not handled`);
     }
     tensors.set(layer.name, out);
-    if (layer.name === STAGE_ENDS[stage]) stage++;
   }
   const features = ENCODER_FEATURES.map((n) => tensors.get(n) as tfl.SymbolicTensor);
   const widths = config.stageWidths;
@@ -152,7 +148,45 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
     p.layer.setWeights(p.weights);
     tf.dispose(p.weights);
   }
+  // Cold start: a zero head kernel and a bias towards background (p = 0.8), so an untrained decoder suggests
+  // nothing rather than noise a person would have to erase (with a random head it suggested foreground on
+  // 65-89% of composite-scene pixels). The kernel still gets gradients: features times the logits' error.
+  const head = model.getLayer('head');
+  const [kernel] = head.getWeights();
+  head.setWeights([tf.zerosLike(kernel), tf.tensor1d(Array.from({ length: config.numClasses }, (_, i) => (i === 0 ? Math.log(4 * (config.numClasses - 1)) : 0)))]);
+  setEncoderTrainableStages(model, config.encoderTrainableStages ?? 0);
   return model;
+}
+
+/** Encoder stage (0 = nearest the input) of each encoder layer of a built network, by name. */
+export function encoderStages(model: tfl.LayersModel): Map<string, number> {
+  const names = new Set(encoderLayerNames(model));
+  const stages = new Map<string, number>();
+  let stage = 0;
+  // model.layers is in topological order, so the encoder's layers come in the order they compute.
+  for (const layer of model.layers) {
+    if (!names.has(layer.name)) continue;
+    stages.set(layer.name, stage);
+    if (layer.name === STAGE_ENDS[stage]) stage++;
+  }
+  return stages;
+}
+
+/**
+ * Freezes the encoder except its `count` deepest stages (0 = all frozen; 4 = all trainable). A no-op on a
+ * network without the pretrained encoder. Returns whether anything changed (the optimiser's variable list must then be rebuilt).
+ */
+export function setEncoderTrainableStages(model: tfl.LayersModel, count: number): boolean {
+  let changed = false;
+  for (const [name, stage] of encoderStages(model)) {
+    const layer = model.getLayer(name);
+    const trainable = stage >= STAGE_ENDS.length - count;
+    if (layer.trainable !== trainable) {
+      layer.trainable = trainable;
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 /** The encoder's layers of a built network (for freezing checks): every layer named as in MobileNetV2. */

@@ -7,13 +7,14 @@ import type { MaskImage, RgbImage } from './maskImage';
 
 /** The object kinds, in class order (class index = position + 1). */
 export const SCENE_CLASSES = ['animal', 'stone'] as const;
+export type SceneClass = typeof SCENE_CLASSES[number];
 
 /** Photographs and silhouettes the scenes are made from (decoded images). */
 export interface SceneLibrary {
   /** Whole photographs: a random crop of one is each scene's background. */
   backgrounds: RgbImage[];
-  /** Photographs whose crops texture the objects. */
-  textures: RgbImage[];
+  /** Photographs whose crops texture the objects, per kind (real kinds differ in look, not only in shape). */
+  textures: Record<SceneClass, RgbImage[]>;
   /** Binary silhouettes (foreground = bright) of the 'animal' kind. */
   silhouettes: RgbImage[];
 }
@@ -98,8 +99,8 @@ function blobShape(rng: SeededRandom, cx: number, cy: number, radius: number): S
 
 /** One composite scene: its image and its exact mask (0 = background, k = SCENE_CLASSES[k - 1]). */
 export function compositeScene(library: SceneLibrary, options: SceneOptions): { image: RgbImage; mask: MaskImage } {
-  if (library.backgrounds.length === 0 || library.textures.length === 0 || library.silhouettes.length === 0) {
-    throw new Error('composite scenes need at least one background, one texture and one silhouette');
+  if (library.backgrounds.length === 0 || SCENE_CLASSES.some((k) => library.textures[k].length === 0) || library.silhouettes.length === 0) {
+    throw new Error(`composite scenes need at least one background, one texture per kind (${SCENE_CLASSES.join(', ')}) and one silhouette`);
   }
   const n = options.size;
   const rng = new SeededRandom(options.seed);
@@ -144,8 +145,9 @@ export function compositeScene(library: SceneLibrary, options: SceneOptions): { 
     for (let y = sdy; y < n; y++) for (let x = sdx; x < n; x++) shifted[y * n + x] = cover[(y - sdy) * n + x - sdx];
     const shadow = boxBlur(shifted, n, n, Math.max(1, Math.round(n / 64)));
     const strength = rng.range(0.2, 0.45);
-    // Texture: a crop of another photograph, tinted per object, shaded by a linear light gradient.
-    const tex = library.textures[rng.int(0, library.textures.length)];
+    // Texture: a crop of another photograph of this kind's, tinted per object, shaded by a linear light gradient.
+    const textures = library.textures[SCENE_CLASSES[cls - 1]];
+    const tex = textures[rng.int(0, textures.length)];
     const tscale = rng.range(0.5, 2);
     const tx = rng.range(0, Math.max(1, tex.width - n * tscale));
     const ty = rng.range(0, Math.max(1, tex.height - n * tscale));

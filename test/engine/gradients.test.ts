@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
 
 // Every gradient kernel maskloop registers is checked against another backend and against finite
-// differences (float64 in JS), for the shapes the network uses: 3x3 stride 1 and 2, 1x1 stride 2,
-// and nearest-neighbour upsampling with a batch of 2.
+// differences (float64 in JS), for the shapes the networks use: 3x3 stride 1 and 2, 1x1 stride 2,
+// depthwise 3x3 stride 1 and 2, and nearest-neighbour upsampling with a batch of 2.
 
 function rand(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
@@ -56,6 +56,8 @@ const cases: { name: string; xs: number[]; ws: number[]; f: (x: tf.Tensor, w: tf
   { name: 'conv 3x3 stride 2 same (even size)', xs: [1, 8, 8, 2], ws: [3, 3, 2, 3], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))) },
   { name: 'conv 1x1 stride 2 projection', xs: [2, 8, 6, 4], ws: [1, 1, 4, 6], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))) },
   { name: 'conv 3x3 stride 1 valid', xs: [1, 7, 7, 2], ws: [3, 3, 2, 2], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'))) },
+  { name: 'depthwise 3x3 stride 1 same, batch 2', xs: [2, 7, 6, 4], ws: [3, 3, 4, 1], f: (x, w) => tf.sum(tf.square(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))) },
+  { name: 'depthwise 3x3 stride 2 valid after MobileNetV2\'s (0,1) padding', xs: [2, 8, 8, 3], ws: [3, 3, 3, 1], f: (x, w) => tf.sum(tf.square(tf.depthwiseConv2d(tf.pad(x as tf.Tensor4D, [[0, 0], [0, 1], [0, 1], [0, 0]]), w as tf.Tensor4D, 2, 'valid'))) },
   {
     name: 'nearest upsampling x2, batch 2',
     xs: [2, 3, 4, 2], ws: [2, 6, 8, 2],
