@@ -23,8 +23,6 @@ export interface NetworkConfig {
    * (`pretrainedUNet.ts`), and then `stageWidths` are the decoder's widths at strides 2, 4, 8 and 16.
    */
   encoder?: EncoderKind;
-  /** false: no batch norm in the blocks built here (convolutions get a bias instead). Absent = true. */
-  batchNorm?: boolean;
   /** Pretrained encoder only: its stages (from the deepest) whose weights train; 0 = frozen. */
   encoderTrainableStages?: number;
 }
@@ -56,13 +54,12 @@ export class Builder {
 
   conv(x: tfl.SymbolicTensor, filters: number, kernel: number, stride: number, name: string): tfl.SymbolicTensor {
     return tfl.layers.conv2d({
-      filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: this.config.batchNorm === false,
+      filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false,
       kernelInitializer: this.init(), name,
     }).apply(x) as tfl.SymbolicTensor;
   }
 
   bn(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-    if (this.config.batchNorm === false) return x;
     return tfl.layers.batchNormalization({ momentum: this.config.bnMomentum, epsilon: 1e-3, name }).apply(x) as tfl.SymbolicTensor;
   }
 
