@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 
 // Packages with native parts or wasm files stay in node_modules, where they find their own binaries.
-const nodeExternal = ['vscode', '@tensorflow/*', 'sharp'];
+const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node'];
 const common = {
   bundle: true,
   platform: 'node',

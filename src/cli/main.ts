@@ -79,6 +79,7 @@ common(program.command('info').description('backend in use and why, versions, mo
   ctx.say(`backend: ${info.backend.label} [${info.backend.backend}]${info.backend.simd !== undefined ? ` (SIMD ${info.backend.simd ? 'on' : 'off'}, ${info.backend.threads} thread)` : ''}`);
   for (const a of info.backend.attempts) ctx.say(`  ${a.ok ? 'used   ' : 'skipped'} ${a.backend}: ${a.reason}`);
   ctx.say(`tfjs ${info.backend.tfjsVersion}, node ${info.node}`);
+  ctx.say(`pre-labels with: ${info.inference.runtime} (${info.inference.reason}); fine-tunes with TF.js ${info.backend.backend}`);
   if (model) {
     const kind = (model.meta.network.encoder ?? 'scratch') === 'mobilenetv2' ? 'pretrained MobileNetV2 encoder under a residual decoder' : `${model.meta.network.residual ? 'residual' : 'plain'} U-Net`;
     ctx.say(`model: ${ctx.modelDir} version ${model.meta.version}${model.meta.trained ? '' : ' (untrained)'}, ${kind}, ${model.parameters} parameters, ${model.gflopsAt512.toFixed(2)} GFLOP per 512x512 image`);
@@ -198,7 +199,8 @@ common(program.command('bench').description('pre-label latency and fine-tune thr
     ctx.say(`machine: ${machine.cpus} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}`);
     for (const s of skipped) ctx.say(`skipped ${s.backend}: ${s.reason}`);
     for (const r of results) {
-      ctx.say(`backend ${r.backend} (${r.backendReport.label}), ${r.parameters} parameters${r.sizesNote ? ` [${r.sizesNote}]` : ''}`);
+      ctx.say(`backend ${r.backend} (${r.backendReport.label}), encoder ${r.encoder}, ${r.parameters} parameters (${r.trainableParameters} trained)${r.sizesNote ? ` [${r.sizesNote}]` : ''}`);
+      ctx.say(`  pre-labels with ${r.inference.runtime}: ${r.inference.reason}`);
       for (const s of Object.keys(r.prelabelMs)) ctx.say(`  pre-label ${s}x${s}: ${r.prelabelMs[s]} ms median (${r.prelabelGflops[s]} GFLOP/s)`);
       ctx.say(`  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`);
       ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);

@@ -3,6 +3,7 @@ import type { BenchResult, FineTuneRoundResult, RequestMap } from '../protocol/m
 import { syntheticSample } from '../masks/syntheticShapes';
 import { DEFAULT_FINE_TUNE, fineTune } from './fineTune';
 import { releaseFolded } from './foldedInference';
+import { inferenceReport, releaseOnnx } from './onnxInference';
 import { SeededRandom } from '../masks/seededRandom';
 import { segmentationLoss } from './losses';
 import { DEFAULT_ENCODER, type EncoderKind } from './encoderKind';
@@ -47,6 +48,7 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
     };
   } finally {
     releaseFolded(model);
+    await releaseOnnx(model);
     model.dispose();
   }
 }
@@ -111,6 +113,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
     const trainFlops = n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
     return {
       backend,
+      inference: inferenceReport(),
       encoder,
       parameters: countParameters(model).total,
       trainableParameters: countParameters(model).trainable,
@@ -122,6 +125,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
     };
   } finally {
     releaseFolded(model);
+    await releaseOnnx(model);
     model.dispose();
   }
 }

@@ -14,6 +14,7 @@ import { runBench } from './bench';
 import { assignSplits, readDatasetManifest, writeDatasetManifest } from './datasetManifest';
 import { DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fineTune';
 import { releaseFolded } from './foldedInference';
+import { inferenceReport, releaseOnnx } from './onnxInference';
 import { ModelStore, type ModelMeta } from './modelStore';
 import { DEFAULT_ENCODER } from './encoderKind';
 import { networkFor } from './networks';
@@ -41,9 +42,10 @@ export const DEFAULT_CLASSES: ClassList = {
   ],
 };
 
-/** Disposes a model and the folded inference weights cached for it. */
+/** Disposes a model, the folded inference weights and the onnxruntime session cached for it. */
 function dropModel(model: tfl.LayersModel): void {
   releaseFolded(model);
+  void releaseOnnx(model);
   model.dispose();
 }
 
@@ -107,7 +109,7 @@ export class ModelService {
   }
 
   async info(): Promise<Result<'info'>> {
-    return { backend: await this.init(), node: process.version, pid: process.pid };
+    return { backend: await this.init(), inference: inferenceReport(), node: process.version, pid: process.pid };
   }
 
   async describe(p: Params<'describe'>): Promise<Result<'describe'>> {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { cachedFoldedForward } from './foldedInference';
+import { onnxWindowForward, type WindowForward } from './onnxInference';
 import { normalizePixel } from './augment';
 import type { RgbImage } from '../masks/maskImage';
 
@@ -35,7 +36,7 @@ function reflect(i: number, n: number): number {
 }
 
 /** Normalised input of a window of the image, reflect-padded on the right/bottom to a multiple of the stride. */
-function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): tf.Tensor4D {
+function windowInput(image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): { x: Float32Array; ph: number; pw: number } {
   const pw = Math.ceil(w / stride) * stride;
   const ph = Math.ceil(h / stride) * stride;
   const out = new Float32Array(pw * ph * 3);
@@ -51,18 +52,25 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
       out[o + 2] = normalizePixel(image.data[si + 2]);
     }
   }
-  return tf.tensor4d(out, [1, ph, pw, 3]);
+  return { x: out, ph, pw };
+}
+
+/** A TF.js forward as a window forward. */
+function tfWindowForward(forward: (x: tf.Tensor4D) => tf.Tensor4D): WindowForward {
+  return async (x, height, width) => {
+    const probs = tf.tidy(() => forward(tf.tensor4d(x, [1, height, width, 3])));
+    try {
+      return (await probs.data()) as Float32Array;
+    } finally {
+      probs.dispose();
+    }
+  };
 }
 
 /** Probabilities [h, w, K] of one window. */
-async function predictWindow(forward: (x: tf.Tensor4D) => tf.Tensor4D, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
-  const probs = tf.tidy(() => forward(windowTensor(image, x0, y0, w, h, stride)));
-  try {
-    const pw = probs.shape[2];
-    return { probs: (await probs.data()) as Float32Array, pw };
-  } finally {
-    probs.dispose();
-  }
+async function predictWindow(forward: WindowForward, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
+  const { x, ph, pw } = windowInput(image, x0, y0, w, h, stride);
+  return { probs: await forward(x, ph, pw), pw };
 }
 
 /** Tile origins along one axis: multiples of the stride, the last one flush with the end. */
@@ -96,13 +104,13 @@ export async function predictImage(model: tfl.LayersModel, image: RgbImage, opti
   const { stride, tileSize, overlap, margin } = options;
   if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
   if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
-  // Batch norm folded into the convolutions (same outputs to float rounding, faster); the layers model as is
-  // when it has layers the folding does not know.
-  const folded = cachedFoldedForward(model);
-  return predictTiles(folded ?? ((x) => model.predict(x) as tf.Tensor4D), image, options, hooks);
+  // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
+  // into the convolutions (same outputs to float rounding, faster); else the layers model as is.
+  const forward = (await onnxWindowForward(model)) ?? tfWindowForward(cachedFoldedForward(model) ?? ((x) => model.predict(x) as tf.Tensor4D));
+  return predictTiles(forward, image, options, hooks);
 }
 
-async function predictTiles(forward: (x: tf.Tensor4D) => tf.Tensor4D, image: RgbImage, options: TileOptions, hooks: PredictHooks): Promise<Prediction> {
+async function predictTiles(forward: WindowForward, image: RgbImage, options: TileOptions, hooks: PredictHooks): Promise<Prediction> {
   const { width: W, height: H } = image;
   const { stride, tileSize, overlap, margin } = options;
   const classMap = new Uint8Array(W * H);

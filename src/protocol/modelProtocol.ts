@@ -34,7 +34,7 @@ export interface ModelSummary {
 
 /** What each request carries and what its result is. */
 export interface RequestMap {
-  info: { params: Record<string, never>; result: { backend: BackendReport; node: string; pid: number } };
+  info: { params: Record<string, never>; result: { backend: BackendReport; inference: InferenceReport; node: string; pid: number } };
   describe: { params: ModelRef; result: ModelSummary };
   predict: {
     params: ModelRef & { image: string; tileSize?: number };
@@ -54,8 +54,16 @@ export interface RequestMap {
   bench: { params: { encoder?: EncoderKind; sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number } }; result: BenchResult };
 }
 
+/** Which runtime pre-labels (onnxruntime when installed and its export checks out, else TF.js), and why. */
+export interface InferenceReport {
+  runtime: 'onnxruntime' | 'tfjs';
+  reason: string;
+}
+
 export interface BenchResult {
   backend: string;
+  /** Runtime of the pre-label timings; training always runs on the TF.js backend. */
+  inference: InferenceReport;
   /** The encoder of the benchmarked network (the default one unless asked). */
   encoder: EncoderKind;
   parameters: number;

@@ -1,0 +1,210 @@
+// ONNX export of a folded graph (foldedGraph.ts), written directly as protobuf bytes (no protobuf library):
+// the same ops, weights and shapes as the TF.js path, for onnxruntime-node. The graph takes and returns
+// channels-last tensors, as the engine does: one Transpose at each end, convolutions in between run NCHW.
+// Field numbers are those of onnx.proto (IR version 8, opset 13).
+import * as tf from '@tensorflow/tfjs-core';
+import type { FoldedGraph, FoldedOp } from './foldedGraph';
+
+/** A minimal protobuf writer: varints, length-delimited fields, fixed32 floats. */
+class Proto {
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+
+  private push(bytes: Uint8Array): void {
+    this.parts.push(bytes);
+    this.size += bytes.length;
+  }
+
+  private varint(v: number | bigint): void {
+    let n = BigInt.asUintN(64, BigInt(v));
+    const out: number[] = [];
+    do {
+      let b = Number(n & 0x7fn);
+      n >>= 7n;
+      if (n > 0n) b |= 0x80;
+      out.push(b);
+    } while (n > 0n);
+    this.push(Uint8Array.from(out));
+  }
+
+  private key(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  int(field: number, v: number): this {
+    this.key(field, 0);
+    this.varint(v);
+    return this;
+  }
+
+  float(field: number, v: number): this {
+    this.key(field, 5);
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    this.push(b);
+    return this;
+  }
+
+  bytes(field: number, data: Uint8Array): this {
+    this.key(field, 2);
+    this.varint(data.length);
+    this.push(data);
+    return this;
+  }
+
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+
+  message(field: number, m: Proto): this {
+    return this.bytes(field, m.finish());
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+const FLOAT = 1;
+const INT64 = 7;
+const ATTR_FLOAT = 1;
+const ATTR_INT = 2;
+const ATTR_STRING = 3;
+const ATTR_INTS = 7;
+
+type Attr = { name: string; f: number } | { name: string; i: number } | { name: string; s: string } | { name: string; ints: number[] };
+
+function attribute(a: Attr): Proto {
+  const p = new Proto().string(1, a.name);
+  if ('f' in a) p.float(2, a.f).int(20, ATTR_FLOAT);
+  else if ('i' in a) p.int(3, a.i).int(20, ATTR_INT);
+  else if ('s' in a) p.string(4, a.s).int(20, ATTR_STRING);
+  else {
+    for (const v of a.ints) p.int(8, v);
+    p.int(20, ATTR_INTS);
+  }
+  return p;
+}
+
+function node(op: string, inputs: string[], outputs: string[], name: string, attrs: Attr[] = []): Proto {
+  const p = new Proto();
+  inputs.forEach((i) => p.string(1, i));
+  outputs.forEach((o) => p.string(2, o));
+  p.string(3, name).string(4, op);
+  attrs.forEach((a) => p.message(5, attribute(a)));
+  return p;
+}
+
+function floatTensor(name: string, dims: number[], values: Float32Array): Proto {
+  const p = new Proto();
+  dims.forEach((d) => p.int(1, d));
+  p.int(2, FLOAT).string(8, name);
+  return p.bytes(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+}
+
+function int64Tensor(name: string, values: number[]): Proto {
+  const p = new Proto().int(1, values.length).int(2, INT64).string(8, name);
+  const raw = new BigInt64Array(values.map((v) => BigInt(v)));
+  return p.bytes(9, new Uint8Array(raw.buffer));
+}
+
+/** A float tensor value [N, H, W, C] with free N, H, W. */
+function valueInfo(name: string, channels: number): Proto {
+  const shape = new Proto();
+  for (const d of ['batch', 'height', 'width']) shape.message(1, new Proto().string(2, d));
+  shape.message(1, new Proto().int(1, channels));
+  const tensorType = new Proto().int(1, FLOAT).message(2, shape);
+  return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
+}
+
+/** TF.js filter [kh, kw, cin, cout] as ONNX [cout, cin, kh, kw]; a depthwise one [kh, kw, c, 1] as [c, 1, kh, kw]. */
+function onnxFilter(op: Extract<FoldedOp, { kind: 'conv' }>): { dims: number[]; values: Float32Array } {
+  return tf.tidy(() => {
+    const f = op.depthwise ? tf.transpose(op.filter, [2, 3, 0, 1]) : tf.transpose(op.filter, [3, 2, 0, 1]);
+    return { dims: f.shape, values: f.dataSync() as Float32Array };
+  });
+}
+
+/**
+ * The ONNX model bytes of a folded graph with `channels` output channels. The graph input and output are
+ * channels-last [N, H, W, C] float tensors named "image" and "probs"; H and W must be multiples of the
+ * network's stride, as for the TF.js path.
+ */
+export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
+  const g = new Proto().string(2, 'maskloop');
+  const nodes: Proto[] = [];
+  const inits: Proto[] = [];
+  // Tensor names inside the graph are the layer names under "t/" (a layer may be called "probs"), channels first.
+  const cf = (n: string): string => (n === graph.input ? 'image_nchw' : `t/${n}`);
+  nodes.push(node('Transpose', ['image'], ['image_nchw'], 'to_nchw', [{ name: 'perm', ints: [0, 3, 1, 2] }]));
+  for (const op of graph.ops) {
+    switch (op.kind) {
+      case 'conv': {
+        const { dims, values } = onnxFilter(op);
+        inits.push(floatTensor(`${op.output}/W`, dims, values));
+        const inputs = [cf(op.input), `${op.output}/W`];
+        if (op.bias) {
+          inits.push(floatTensor(`${op.output}/B`, [dims[0]], op.bias.dataSync() as Float32Array));
+          inputs.push(`${op.output}/B`);
+        }
+        const [kh, kw] = [op.filter.shape[0], op.filter.shape[1]];
+        const convOut = op.activation === 'linear' ? cf(op.output) : `${cf(op.output)}/conv`;
+        const attrs: Attr[] = [
+          { name: 'kernel_shape', ints: [kh, kw] }, { name: 'strides', ints: op.strides },
+          { name: 'group', i: op.depthwise ? op.filter.shape[2] : 1 },
+          // TF's 'same' puts the odd extra pixel of padding at the end, as SAME_UPPER does.
+          op.pad === 'same' ? { name: 'auto_pad', s: 'SAME_UPPER' } : { name: 'pads', ints: [0, 0, 0, 0] },
+        ];
+        nodes.push(node('Conv', inputs, [convOut], `${op.output}/Conv`, attrs));
+        if (op.activation === 'relu') nodes.push(node('Relu', [convOut], [cf(op.output)], `${op.output}/Relu`));
+        if (op.activation === 'relu6') nodes.push(node('Clip', [convOut, 'zero', 'six'], [cf(op.output)], `${op.output}/Clip`));
+        break;
+      }
+      case 'batchNorm': {
+        const n = op.mean.shape[0];
+        const scale = op.gamma ? op.gamma.dataSync() as Float32Array : new Float32Array(n).fill(1);
+        const bias = op.beta ? op.beta.dataSync() as Float32Array : new Float32Array(n);
+        inits.push(floatTensor(`${op.output}/scale`, [n], scale), floatTensor(`${op.output}/bias`, [n], bias),
+          floatTensor(`${op.output}/mean`, [n], op.mean.dataSync() as Float32Array), floatTensor(`${op.output}/var`, [n], op.variance.dataSync() as Float32Array));
+        nodes.push(node('BatchNormalization', [cf(op.input), `${op.output}/scale`, `${op.output}/bias`, `${op.output}/mean`, `${op.output}/var`], [cf(op.output)], op.output, [{ name: 'epsilon', f: op.epsilon }]));
+        break;
+      }
+      case 'relu': nodes.push(node('Relu', [cf(op.input)], [cf(op.output)], op.output)); break;
+      case 'relu6': nodes.push(node('Clip', [cf(op.input), 'zero', 'six'], [cf(op.output)], op.output)); break;
+      case 'softmax': nodes.push(node('Softmax', [cf(op.input)], [cf(op.output)], op.output, [{ name: 'axis', i: 1 }])); break;
+      case 'pad':
+        inits.push(int64Tensor(`${op.output}/pads`, [0, 0, op.top, op.left, 0, 0, op.bottom, op.right]));
+        nodes.push(node('Pad', [cf(op.input), `${op.output}/pads`], [cf(op.output)], op.output, [{ name: 'mode', s: 'constant' }]));
+        break;
+      case 'add': nodes.push(node('Sum', op.inputs.map(cf), [cf(op.output)], op.output)); break;
+      case 'concat': nodes.push(node('Concat', op.inputs.map(cf), [cf(op.output)], op.output, [{ name: 'axis', i: 1 }])); break;
+      case 'upsample':
+        inits.push(floatTensor(`${op.output}/scales`, [4], Float32Array.from([1, 1, op.scale[0], op.scale[1]])));
+        // TF.js resizeNearestNeighbor (no align corners, no half-pixel centres): source = floor(dst / scale).
+        nodes.push(node('Resize', [cf(op.input), '', `${op.output}/scales`], [cf(op.output)], op.output, [
+          { name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' },
+        ]));
+        break;
+    }
+  }
+  // Clip's bounds, when a ReLU6 needs them (an unused initializer makes onnxruntime warn).
+  if (graph.ops.some((op) => op.kind === 'relu6' || (op.kind === 'conv' && op.activation === 'relu6'))) {
+    inits.push(floatTensor('zero', [], Float32Array.of(0)), floatTensor('six', [], Float32Array.of(6)));
+  }
+  nodes.push(node('Transpose', [cf(graph.output)], ['probs'], 'to_nhwc', [{ name: 'perm', ints: [0, 2, 3, 1] }]));
+  nodes.forEach((n) => g.message(1, n));
+  inits.forEach((t) => g.message(5, t));
+  g.message(11, valueInfo('image', 3)).message(12, valueInfo('probs', channels));
+  return new Proto()
+    .int(1, 8) // ir_version
+    .string(2, 'maskloop')
+    .message(7, g)
+    .message(8, new Proto().string(1, '').int(2, 13))
+    .finish();
+}

@@ -1,0 +1,123 @@
+// Inference through onnxruntime-node when it is installed (an optionalDependency: its CPU binaries ship in the
+// npm package and it runs on both cores, where TF.js's wasm backend runs one thread under Node). The model is
+// exported from the same folded graph as the TF.js path (onnxExport.ts) and checked against TF.js on a fixed
+// input every time it is exported, that is for every set of weights: a mismatch falls back to TF.js.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type * as Ort from 'onnxruntime-node';
+import { disposeGraph, foldGraph } from './foldedGraph';
+import { foldedForward, weightsHash } from './foldedInference';
+import { exportOnnx } from './onnxExport';
+
+/** Channels-last window in, channels-last probabilities out. */
+export type WindowForward = (x: Float32Array, height: number, width: number) => Promise<Float32Array>;
+
+export type InferenceChoice = 'auto' | 'onnx' | 'tfjs';
+
+/** Largest difference from TF.js tolerated in the check of an exported model (probabilities). */
+export const ONNX_TOLERANCE = 1e-4;
+
+let choice: InferenceChoice = process.env.MASKLOOP_INFERENCE === 'tfjs' || process.env.MASKLOOP_INFERENCE === 'onnx' ? process.env.MASKLOOP_INFERENCE : 'auto';
+let ort: typeof Ort | null | undefined;
+let ortError = '';
+let lastCheck = '';
+
+export function setInferenceChoice(c: InferenceChoice): void {
+  choice = c;
+}
+
+function loadOrt(): typeof Ort | null {
+  if (ort !== undefined) return ort;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    ort = require('onnxruntime-node') as typeof Ort;
+  } catch (err) {
+    ort = null;
+    ortError = (err as Error).message.split('\n')[0];
+  }
+  return ort;
+}
+
+/** Which runtime pre-labels, and why: for `maskloop info`, the bench and the status bar details. */
+export function inferenceReport(): { runtime: 'onnxruntime' | 'tfjs'; reason: string } {
+  if (choice === 'tfjs') return { runtime: 'tfjs', reason: 'MASKLOOP_INFERENCE=tfjs' };
+  const o = loadOrt();
+  if (!o) return { runtime: 'tfjs', reason: `onnxruntime-node is not installed (${ortError})` };
+  if (lastCheck) return { runtime: 'tfjs', reason: lastCheck };
+  return { runtime: 'onnxruntime', reason: `onnxruntime-node ${o.env.versions.node ?? ''}, ${threads()} threads, each exported model checked against TF.js` };
+}
+
+function threads(): number {
+  return Math.max(1, Math.min(4, Number(process.env.MASKLOOP_THREADS) || require('node:os').availableParallelism?.() || 2));
+}
+
+interface Built { run: WindowForward; release: () => Promise<void> }
+interface Entry { hash: number; built: Promise<Built | null> }
+const cache = new WeakMap<tfl.LayersModel, Entry>();
+
+async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | null> {
+  const graph = foldGraph(model);
+  if (!graph) return null;
+  const channels = (model.outputs[0].shape[3] as number | null) ?? 0;
+  let bytes: Uint8Array;
+  try {
+    bytes = exportOnnx(graph, channels);
+  } finally {
+    disposeGraph(graph);
+  }
+  const session = await o.InferenceSession.create(bytes, { intraOpNumThreads: threads(), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const run: WindowForward = async (x, height, width) => {
+    const out = await session.run({ image: new o.Tensor('float32', x, [1, height, width, 3]) });
+    return out.probs.data as Float32Array;
+  };
+  // The check: the same fixed input through both runtimes.
+  const size = 64;
+  const probe = tf.randomUniform([1, size, size, 3], -1, 1, 'float32', 17) as tf.Tensor4D;
+  const tfForward = foldedForward(model);
+  try {
+    const ref = tfForward ? tfForward(probe) : model.predict(probe) as tf.Tensor;
+    const expected = await ref.data();
+    ref.dispose();
+    const got = await run(await probe.data() as Float32Array, size, size);
+    let diff = 0;
+    for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i] - got[i]));
+    if (!(diff <= ONNX_TOLERANCE) || got.length !== expected.length) {
+      lastCheck = `the exported model differs from TF.js by ${diff} (tolerance ${ONNX_TOLERANCE}): TF.js pre-labels`;
+      await session.release();
+      return null;
+    }
+  } finally {
+    tfForward?.dispose();
+    probe.dispose();
+  }
+  lastCheck = '';
+  return { run, release: () => session.release() };
+}
+
+/**
+ * The onnxruntime forward of a model's current weights, or null (not installed, not chosen, a layer the
+ * export does not know, or a failed check). Exported once per set of weights.
+ */
+export async function onnxWindowForward(model: tfl.LayersModel): Promise<WindowForward | null> {
+  if (choice === 'tfjs') return null;
+  const o = loadOrt();
+  if (!o) {
+    if (choice === 'onnx') throw new Error(`MASKLOOP_INFERENCE=onnx but onnxruntime-node cannot load: ${ortError}`);
+    return null;
+  }
+  const hash = weightsHash(model);
+  const hit = cache.get(model);
+  if (hit && hit.hash === hash) return (await hit.built)?.run ?? null;
+  // The session of the previous weights holds native memory: release it now, not whenever GC runs.
+  if (hit) void hit.built.then((b) => b?.release());
+  const built = build(model, o);
+  cache.set(model, { hash, built });
+  return (await built)?.run ?? null;
+}
+
+/** Releases a model's onnxruntime session (when the model itself is disposed). */
+export async function releaseOnnx(model: tfl.LayersModel): Promise<void> {
+  const hit = cache.get(model);
+  cache.delete(model);
+  await (await hit?.built)?.release();
+}
