@@ -2,6 +2,7 @@
 // npm package and it runs on both cores, where TF.js's wasm backend runs one thread under Node). The model is
 // exported from the same folded graph as the TF.js path (onnxExport.ts) and checked against TF.js on a fixed
 // input every time it is exported, that is for every set of weights: a mismatch falls back to TF.js.
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type * as Ort from 'onnxruntime-node';
@@ -48,7 +49,7 @@ export function inferenceReport(): { runtime: 'onnxruntime' | 'tfjs'; reason: st
 }
 
 function threads(): number {
-  return Math.max(1, Math.min(4, Number(process.env.MASKLOOP_THREADS) || require('node:os').availableParallelism?.() || 2));
+  return Math.max(1, Math.min(4, Number(process.env.MASKLOOP_THREADS) || os.availableParallelism()));
 }
 
 interface Built { run: WindowForward; release: () => Promise<void> }
