@@ -9,7 +9,7 @@ import { segmentationLoss } from './losses';
 import { DEFAULT_ENCODER, type EncoderKind } from './encoderKind';
 import { buildNetwork, networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
-import { DEFAULT_TILES, predictImage, tileOrigins } from './tiledPredict';
+import { DEFAULT_TILES, effectiveTileSize, predictImage, tileOrigins } from './tiledPredict';
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -80,11 +80,12 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       }
       const ms = median(times);
       // FLOPs actually computed: every tile, padded to the stride.
-      const xs = tileOrigins(size, tiles.tileSize, tiles.tileSize - tiles.overlap, stride);
+      const tileSize = effectiveTileSize(tiles, inferenceReport().runtime === 'onnxruntime');
+      const xs = tileOrigins(size, tileSize, tileSize - tiles.overlap, stride);
       let flops = 0;
       for (const y0 of xs) for (const x0 of xs) {
-        const h = Math.ceil(Math.min(tiles.tileSize + stride, size - y0) / stride) * stride;
-        const w = Math.ceil(Math.min(tiles.tileSize + stride, size - x0) / stride) * stride;
+        const h = Math.ceil(Math.min(tileSize + stride, size - y0) / stride) * stride;
+        const w = Math.ceil(Math.min(tileSize + stride, size - x0) / stride) * stride;
         flops += estimateFlops(model, h, w);
       }
       prelabelMs[String(size)] = Math.round(ms);

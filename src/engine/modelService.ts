@@ -75,7 +75,8 @@ export class ModelService {
   }
 
   private tiles(meta: ModelMeta, tileSize?: number): TileOptions {
-    return { ...DEFAULT_TILES, tileSize: tileSize ?? DEFAULT_TILES.tileSize, stride: networkStride(meta.network) };
+    // A tile size asked for (--tile) holds for either runtime.
+    return { ...DEFAULT_TILES, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), stride: networkStride(meta.network) };
   }
 
   private async model(ref: ModelRef, classesForNew?: () => Promise<ClassList>): Promise<Loaded & { created: boolean }> {

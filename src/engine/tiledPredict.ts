@@ -14,9 +14,14 @@ export interface TileOptions {
   overlap: number;
   /** Pixels at each inner tile edge given zero weight (their context is cut off by the tile). */
   margin: number;
+  /**
+   * Tile size when onnxruntime runs the model: it has the memory and the threads for larger tiles, and fewer
+   * tiles recompute fewer overlaps (a 4096x4096 pre-label: 11.6 s in 512 px tiles, 7.7 s in 1536 px tiles here).
+   */
+  onnxTileSize?: number;
 }
 
-export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32 };
+export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32, onnxTileSize: 1536 };
 
 export interface Prediction {
   width: number;
@@ -101,13 +106,20 @@ export interface PredictHooks {
  * no seams show. Only one row of tiles is held at a time, so memory stays bounded for huge images.
  */
 export async function predictImage(model: tfl.LayersModel, image: RgbImage, options: TileOptions, hooks: PredictHooks = {}): Promise<Prediction> {
-  const { stride, tileSize, overlap, margin } = options;
-  if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
-  if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
   // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
   // into the convolutions (same outputs to float rounding, faster); else the layers model as is.
-  const forward = (await onnxWindowForward(model)) ?? tfWindowForward(cachedFoldedForward(model) ?? ((x) => model.predict(x) as tf.Tensor4D));
-  return predictTiles(forward, image, options, hooks);
+  const onnx = await onnxWindowForward(model);
+  const forward = onnx ?? tfWindowForward(cachedFoldedForward(model) ?? ((x) => model.predict(x) as tf.Tensor4D));
+  const tiles = { ...options, tileSize: effectiveTileSize(options, onnx !== null) };
+  const { stride, tileSize, overlap, margin } = tiles;
+  if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
+  if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
+  return predictTiles(forward, image, tiles, hooks);
+}
+
+/** The tile size a prediction uses: the onnxruntime one when that runtime runs it. */
+export function effectiveTileSize(options: TileOptions, onnx: boolean): number {
+  return onnx && options.onnxTileSize ? options.onnxTileSize : options.tileSize;
 }
 
 async function predictTiles(forward: WindowForward, image: RgbImage, options: TileOptions, hooks: PredictHooks): Promise<Prediction> {

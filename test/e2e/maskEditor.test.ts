@@ -17,6 +17,8 @@ import { ModelClient } from '../../src/modelServer/modelClient';
 import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
 
 const SIZE = 96;
+/** Side of the image whose prediction a test interrupts: long enough to predict for seconds. */
+const LARGE = 3072;
 let ws: string;
 let cs: CodeServer;
 let firstSuggestion: Uint8Array;
@@ -51,7 +53,7 @@ before(async () => {
   const classList = await readClassList(path.join(gen, 'classes.txt'));
   fs.writeFileSync(path.join(ws, 'images', 'from_labelme.json'), JSON.stringify(maskToLabelme(labelmeTruth, 'from_labelme.png', classList.classes, 0)));
   fs.copyFileSync(images[0], path.join(ws, 'images', 'mismatch.png'));
-  const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, 1024, 12);
+  const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, LARGE, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
   fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'maskloop.fineTune.epochs': 2, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' }, null, 2));
@@ -227,7 +229,7 @@ test('hot exit: unsaved strokes come back after the window reloads', async () =>
 });
 
 test('painting goes on while the model predicts; a model-process crash mid-prediction loses nothing painted', async () => {
-  // A 1024x1024 image: its prediction takes seconds here, so the crash lands mid-prediction.
+  // A 3072x3072 image: its prediction takes seconds here even through onnxruntime, so the crash lands mid-prediction.
   const frame = await openInMaskEditor('large.png');
   await waitFor('the prediction to be running', async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'pending', 20_000);
   await stroke(frame, '1', { x: 100.5, y: 500.5 }, { x: 900.5, y: 500.5 });
@@ -243,7 +245,7 @@ test('painting goes on while the model predicts; a model-process crash mid-predi
   const largeMask = path.join(ws, 'images', 'large.mask.png');
   await save(frame, largeMask, 0);
   const saved = await readMask(largeMask);
-  for (let x = 110; x <= 890; x += 10) assert.equal(saved.data[500 * 1024 + x], 1, `stroke painted during the prediction survives the crash (${x}, 500)`);
+  for (let x = 110; x <= 890; x += 10) assert.equal(saved.data[500 * LARGE + x], 1, `stroke painted during the prediction survives the crash (${x}, 500)`);
   const count = await suggestionCount(frame);
   await frame.click('[data-action="predict"]');
   await waitSuggestion(frame, count);
