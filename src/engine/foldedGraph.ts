@@ -26,7 +26,8 @@ export interface FoldedGraph {
   held: tf.Tensor[];
 }
 
-interface LayerLike {
+/** What this reads of a layers-model layer (tfjs-layers' public types hide inboundNodes). */
+export interface LayerLike {
   name: string;
   getClassName(): string;
   getConfig(): Record<string, unknown>;

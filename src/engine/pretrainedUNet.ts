@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { LayerLike } from './foldedGraph';
 import { Builder, type NetworkConfig } from './resUNet';
 
 export const ENCODER_FOLDER = path.join('models', 'encoders', 'mobilenetv2');
@@ -50,16 +51,8 @@ export async function loadShippedEncoder(folder = findEncoderFolder()): Promise<
   return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: group.weights, weightData }));
 }
 
-interface KerasLayer {
-  name: string;
-  getClassName(): string;
-  getConfig(): Record<string, unknown>;
-  getWeights(): tf.Tensor[];
-  inboundNodes: { inboundLayers: KerasLayer[] }[];
-}
-
 /** Kernel and bias of a convolution with the batch norm after it folded in: W * s and beta - mean * s. */
-function foldBatchNorm(kernel: tf.Tensor, bn: KerasLayer, depthwise: boolean): [tf.Tensor, tf.Tensor] {
+function foldBatchNorm(kernel: tf.Tensor, bn: LayerLike, depthwise: boolean): [tf.Tensor, tf.Tensor] {
   const cfg = bn.getConfig();
   const [gamma, beta, mean, variance] = bn.getWeights();
   return tf.tidy(() => {
@@ -81,8 +74,8 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
   if (config.stageWidths.length !== 4) throw new Error('the pretrained encoder has 4 stages: stageWidths needs 4 decoder widths');
   const b = new Builder(config);
   const input = tfl.input({ shape: [null, null, 3], name: 'image' });
-  const source = encoder.layers as unknown as KerasLayer[];
-  const consumers = new Map<string, KerasLayer[]>();
+  const source = encoder.layers as unknown as LayerLike[];
+  const consumers = new Map<string, LayerLike[]>();
   for (const l of source) for (const i of l.inboundNodes[0]?.inboundLayers ?? []) consumers.set(i.name, [...(consumers.get(i.name) ?? []), l]);
   const tensors = new Map<string, tfl.SymbolicTensor>();
   const pending: { layer: tfl.layers.Layer; weights: tf.Tensor[] }[] = [];

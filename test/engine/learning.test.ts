@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, validate, type TrainSample } from '../../src/engine/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
 import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/resUNet';
 import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { LEARNING_SETTINGS, learningSamples } from './learningData';
 
 // The engine's learning test: from an untrained network (chance), a fine-tune on generated shapes on
 // textured noise lifts held-out mIoU to at least 0.9.
 test('fine-tuning lifts validation IoU from chance to at least 0.9', async () => {
   const backend = await resolveBackend('auto');
-  const samples = (from: number, n: number): TrainSample[] => Array.from({ length: n }, (_, i) => {
-    const { image, mask } = syntheticSample({ width: 96, height: 96, numClasses: 2, seed: from + i });
-    return { id: `s${from + i}`, image, mask };
-  });
-  const train = samples(100, 8);
-  const val = samples(200, 4);
+  const train = learningSamples(100, 8);
+  const val = learningSamples(200, 4);
   const net = { ...DEFAULT_NETWORK, numClasses: 2, stageWidths: [8, 16, 32] };
   const model = buildResUNet(net);
   const tiles = { stride: networkStride(net), tileSize: 512, overlap: 128, margin: 32 };
   const before = await validate(model, val, tiles);
-  const result = await fineTune(model, train, val, { ...DEFAULT_FINE_TUNE, epochs: 12, stepsPerEpoch: 10, cropSize: 64, batchSize: 4, learningRate: 3e-3, patience: 12 }, tiles);
+  const result = await fineTune(model, train, val, LEARNING_SETTINGS, tiles);
   const after = await validate(model, val, tiles);
   assert.ok(before && after);
   process.stdout.write(`# learning on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);

@@ -6,12 +6,13 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, validate, type TrainSample } from '../../src/engine/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
 import { foldedForward } from '../../src/engine/foldedInference';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
 import { buildPretrainedUNet, ENCODER_FEATURES, encoderLayerNames, encoderStages, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from '../../src/engine/pretrainedUNet';
 import { countParameters, networkStride } from '../../src/engine/resUNet';
 import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { LEARNING_SETTINGS, learningSamples } from './learningData';
 
 interface Expected {
   weightsSha256: string;
@@ -88,12 +89,8 @@ test('the shipped encoder loads from local files and gives the features it gave 
 
 test('a frozen encoder stays bit-identical through a fine-tune; the learning test holds with it', async () => {
   const backend = await resolveBackend('auto');
-  const samples = (from: number, n: number): TrainSample[] => Array.from({ length: n }, (_, i) => {
-    const { image, mask } = syntheticSample({ width: 96, height: 96, numClasses: 2, seed: from + i });
-    return { id: `s${from + i}`, image, mask };
-  });
-  const train = samples(100, 8);
-  const val = samples(200, 4);
+  const train = learningSamples(100, 8);
+  const val = learningSamples(200, 4);
   const config = networkFor('mobilenetv2', 2);
   const model = await buildNetwork(config);
   const { trainable, total } = countParameters(model);
@@ -102,7 +99,7 @@ test('a frozen encoder stays bit-identical through a fine-tune; the learning tes
   assert.ok(frozen.size > 70, `the encoder's kernels and biases: ${frozen.size}`);
   const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
   const before = await validate(model, val, tiles);
-  const result = await fineTune(model, train, val, { ...DEFAULT_FINE_TUNE, epochs: 12, stepsPerEpoch: 10, cropSize: 64, batchSize: 4, learningRate: 3e-3, patience: 12 }, tiles);
+  const result = await fineTune(model, train, val, LEARNING_SETTINGS, tiles);
   const after = await validate(model, val, tiles);
   assert.ok(before && after);
   process.stdout.write(`# learning with the pretrained encoder on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);
