@@ -150,7 +150,10 @@ export async function fineTune(
   const history: FineTuneResult['history'] = [];
   let best = metricsBefore?.boundaryIoU ?? -Infinity;
   let bestEpoch = 0;
+  // Snapshots are kept per variable: getWeights() lists trainable weights first, so its order changes when
+  // a full fine-tune unfreezes a stage, and setWeights() would then put weights into the wrong layers.
   let bestWeights: tf.Tensor[] | null = null;
+  const variables = model.weights;
   let sinceBest = 0;
   let done = 0;
   let stoppedEarly = false;
@@ -210,7 +213,7 @@ export async function fineTune(
           bestEpoch = epoch;
           sinceBest = 0;
           tf.dispose(bestWeights ?? []);
-          bestWeights = model.getWeights().map((w) => tf.clone(w));
+          bestWeights = variables.map((v) => tf.clone(v.read()));
         } else if (++sinceBest >= settings.patience) {
           stoppedEarly = epoch < settings.epochs;
           break;
@@ -220,7 +223,10 @@ export async function fineTune(
       }
     }
     // Restore the best epoch's weights (validated), unless the last epoch was the best.
-    if (bestWeights && bestEpoch !== history[history.length - 1]?.epoch) model.setWeights(bestWeights);
+    if (bestWeights && bestEpoch !== history[history.length - 1]?.epoch) {
+      const best = bestWeights;
+      variables.forEach((v, i) => v.write(best[i]));
+    }
     const metricsAfter = validation.length === 0 ? null : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
     return { history, metricsBefore, metricsAfter, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly };
   } finally {
