@@ -29,8 +29,14 @@ export interface FineTuneSettings {
   seed: number;
   /** Epochs without a better validation boundary IoU before stopping early. */
   patience: number;
-  /** The new version becomes current only if validation boundary IoU fell by at most this much. */
+  /** The new version becomes current only if validation boundary IoU fell by at most this much... */
   maxBoundaryDrop: number;
+  /**
+   * ...and its validation changed-pixel fraction (what a person would repaint) rose by at most this much. A
+   * model fine-tuned on one or two images can paint most of the next image as objects while its boundary IoU
+   * still rises from the cold start's zero; this keeps such a version from becoming current.
+   */
+  maxChangedRise: number;
   /** Make the new version current whatever its validation metrics. */
   force: boolean;
   /**
@@ -57,6 +63,7 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
   seed: 0,
   patience: 3,
   maxBoundaryDrop: 0.02,
+  maxChangedRise: 0.02,
   force: false,
   encoderStages: 0,
 };
@@ -234,4 +241,18 @@ export async function fineTune(
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();
   }
+}
+
+/** Whether a fine-tuned version becomes current, and why, from validation metrics before and after it. */
+export function acceptance(before: MetricSummary | null, after: MetricSummary | null, settings: Pick<FineTuneSettings, 'maxBoundaryDrop' | 'maxChangedRise' | 'force'>): { accepted: boolean; reason: string } {
+  if (!before || !after) return { accepted: true, reason: 'accepted: no validation images yet, so nothing to compare' };
+  const problems: string[] = [];
+  if (after.boundaryIoU < before.boundaryIoU - settings.maxBoundaryDrop) {
+    problems.push(`validation boundary IoU fell from ${before.boundaryIoU.toFixed(4)} to ${after.boundaryIoU.toFixed(4)} (allowed drop ${settings.maxBoundaryDrop})`);
+  }
+  if (after.changedFraction > before.changedFraction + settings.maxChangedRise) {
+    problems.push(`validation pixels to correct rose from ${before.changedFraction.toFixed(4)} to ${after.changedFraction.toFixed(4)} (allowed rise ${settings.maxChangedRise})`);
+  }
+  if (problems.length === 0) return { accepted: true, reason: 'accepted: validation boundary IoU and pixels to correct held or improved' };
+  return { accepted: settings.force, reason: `${settings.force ? 'accepted by --force despite' : 'rejected:'} ${problems.join('; ')}` };
 }

@@ -12,7 +12,7 @@ import type { ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/m
 import { resolveBackend, type BackendChoice, type BackendReport } from './backends';
 import { runBench } from './bench';
 import { assignSplits, readDatasetManifest, writeDatasetManifest } from './datasetManifest';
-import { DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fineTune';
+import { acceptance, DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fineTune';
 import { releaseFolded } from './foldedInference';
 import { inferenceReport, releaseOnnx } from './onnxInference';
 import { ModelStore, type ModelMeta } from './modelStore';
@@ -179,12 +179,7 @@ export class ModelService {
     }
     const before = result.metricsBefore;
     const after = result.metricsAfter;
-    let accepted = true;
-    let reason = validation.length === 0 ? 'accepted: no validation images yet, so nothing to compare' : 'accepted: validation boundary IoU held or improved';
-    if (before && after && after.boundaryIoU < before.boundaryIoU - settings.maxBoundaryDrop) {
-      accepted = settings.force;
-      reason = `${settings.force ? 'accepted by --force despite' : 'rejected:'} validation boundary IoU fell from ${before.boundaryIoU.toFixed(4)} to ${after.boundaryIoU.toFixed(4)} (allowed drop ${settings.maxBoundaryDrop})`;
-    }
+    const { accepted, reason } = acceptance(before, after, settings);
     const version = await store.nextVersion();
     const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>

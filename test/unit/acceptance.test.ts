@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { acceptance, DEFAULT_FINE_TUNE } from '../../src/engine/fineTune';
+import type { MetricSummary } from '../../src/masks/segmentationMetrics';
+
+const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, boundaryF: 0.5, changedFraction });
+
+test('a new version becomes current only when validation boundary IoU and pixels to correct hold', () => {
+  const s = DEFAULT_FINE_TUNE;
+  assert.equal(acceptance(null, null, s).accepted, true, 'nothing to compare with: accepted');
+  assert.equal(acceptance(m(0.5, 0.1), m(0.6, 0.05), s).accepted, true, 'both better');
+  assert.equal(acceptance(m(0.5, 0.1), m(0.49, 0.11), s).accepted, true, 'within both tolerances');
+  const fell = acceptance(m(0.5, 0.1), m(0.4, 0.1), s);
+  assert.equal(fell.accepted, false);
+  assert.match(fell.reason, /^rejected: validation boundary IoU fell from 0\.5000 to 0\.4000/);
+  // The cold start suggests nothing (boundary IoU 0, pixels to correct = the objects' share); a version that
+  // paints most of the image as objects raises boundary IoU a little and the repainting a lot: rejected.
+  const painted = acceptance(m(0, 0.1), m(0.05, 0.7), s);
+  assert.equal(painted.accepted, false);
+  assert.match(painted.reason, /pixels to correct rose from 0\.1000 to 0\.7000/);
+  const forced = acceptance(m(0, 0.1), m(0.05, 0.7), { ...s, force: true });
+  assert.equal(forced.accepted, true);
+  assert.match(forced.reason, /^accepted by --force despite/);
+});
