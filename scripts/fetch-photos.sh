@@ -4,15 +4,41 @@
 # dependencies pulled in, nothing written outside the project). Idempotent.
 #   mate-backgrounds (nature photographs; GPL-2+ / CC BY-SA, see its copyright file)
 #   python3-skimage  (scikit-image's sample images; BSD-3-Clause and CC0 / public domain, per image)
+# With --distill it fetches instead the photographs the distilled encoder learns from (npm run distill-encoder):
+#   plasma-workspace-wallpapers (KDE's wallpapers: 11 photographs; licences per image in its copyright file)
+# None of them is in the composite benchmark, so the distilled encoder never saw the benchmark's photographs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ "${1:-}" == "--distill" ]]; then
+  dir=".cache/photos/distill"
+  if [[ -f "$dir/fetched-1" ]]; then
+    echo "distillation photographs already in $dir"
+    exit 0
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/debs" "$dir/unpacked"
+  if ! (cd "$dir/debs" && apt-get download plasma-workspace-wallpapers 2>/dev/null); then
+    apt-get update -qq
+    (cd "$dir/debs" && apt-get download plasma-workspace-wallpapers)
+  fi
+  dpkg-deb -x "$dir"/debs/*.deb "$dir/unpacked"
+  wp="$dir/unpacked/usr/share/wallpapers"
+  for f in BytheWater ColdRipple DarkestHour EveningGlow FallenLeaf Kite OneStandsOut Path summer_1am; do cp "$wp/$f/contents/images/1920x1080.jpg" "$dir/$f.jpg"; done
+  cp "$wp/ColorfulCups/contents/images/2560x1600.jpg" "$dir/ColorfulCups.jpg"
+  cp "$wp/Volna/contents/images/5120x2880.jpg" "$dir/Volna.jpg"
+  cp "$dir/unpacked/usr/share/doc/plasma-workspace-wallpapers/copyright" "$dir/copyright.plasma-workspace-wallpapers"
+  rm -rf "$dir/unpacked" "$dir/debs"
+  touch "$dir/fetched-1"
+  echo "distillation photographs in $dir: $(ls "$dir"/*.jpg | wc -l)"
+  exit 0
+fi
 dir=".cache/photos"
 stamp="$dir/fetched-2"
 if [[ -f "$stamp" ]]; then
   echo "photographs already in $dir"
   exit 0
 fi
-rm -rf "$dir"
+rm -rf "$dir/debs" "$dir/unpacked" "$dir/backgrounds" "$dir/textures" "$dir/silhouettes" "$dir/copyright"
 mkdir -p "$dir/debs" "$dir/unpacked" "$dir/backgrounds" "$dir/textures/animal" "$dir/textures/stone" "$dir/silhouettes"
 if ! (cd "$dir/debs" && apt-get download mate-backgrounds python3-skimage 2>/dev/null); then
   apt-get update -qq

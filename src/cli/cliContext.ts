@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { isBackendChoice, type BackendChoice } from '../engine/backends';
-import { isEncoderKind, type EncoderKind } from '../engine/encoderKind';
+import { ENCODER_KINDS, isEncoderKind, type EncoderKind } from '../engine/encoderKind';
 import { readClassList, type ClassList } from '../masks/classList';
 import { ModelClient } from '../modelServer/modelClient';
 import { ProgressReporter } from './progressReporter';
@@ -30,7 +30,7 @@ export class CliContext {
     this.progress = new ProgressReporter(this.json);
     this.client = new ModelClient({ backend: backend as BackendChoice, log: process.env.MASKLOOP_DEBUG ? (l) => process.stderr.write(`[model] ${l}\n`) : undefined });
     this.modelDir = path.resolve(options.model ?? path.join('.maskloop', 'model'));
-    if (options.encoder !== undefined && !isEncoderKind(options.encoder)) throw new UsageError(`--encoder ${options.encoder}: choose mobilenetv2 or scratch`);
+    if (options.encoder !== undefined && !isEncoderKind(options.encoder)) throw new UsageError(`--encoder ${options.encoder}: choose ${ENCODER_KINDS.join(', ')}`);
     this.encoder = options.encoder;
   }
 

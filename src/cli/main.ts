@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { DEFAULT_ENCODER } from '../engine/encoderKind';
+import { DEFAULT_ENCODER, ENCODER_KINDS } from '../engine/encoderKind';
 import { DEFAULT_FINE_TUNE, type FineTuneSettings } from '../engine/fineTune';
 import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
@@ -23,7 +23,7 @@ function common(cmd: Command, withModel = true): Command {
   if (withModel) cmd.option('--model <dir>', 'model folder (default .maskloop/model under the current folder)');
   return cmd
     .addOption(new Option('--backend <name>', 'force a backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
-    .addOption(new Option('--encoder <kind>', `encoder of a model created by this command (default ${DEFAULT_ENCODER}: the shipped pretrained MobileNetV2; scratch: random residual encoder)`).choices(['mobilenetv2', 'scratch']))
+    .addOption(new Option('--encoder <kind>', `encoder of a model created by this command (default ${DEFAULT_ENCODER}: the shipped pretrained MobileNetV2; distilled-resnet: the shipped ResNet-style encoder distilled from it; scratch: random residual encoder)`).choices([...ENCODER_KINDS]))
     .option('--json', 'print JSON on stdout');
 }
 
@@ -41,6 +41,11 @@ function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   set('boundaryWeight', o.boundaryWeight === undefined ? undefined : Number(o.boundaryWeight));
   if (o.optimizer) set('optimizer', o.optimizer as 'adam' | 'sgd');
   set('encoderStages', intArg('--encoder-stages', o.encoderStages as string | undefined, 0));
+  if (o.priorCorrection !== undefined) {
+    const v = Number(o.priorCorrection);
+    if (!Number.isFinite(v) || v < 0) throw new UsageError(`--prior-correction must be 0 or more, got "${String(o.priorCorrection)}"`);
+    set('priorCorrection', v);
+  }
   if (o.force) set('force', true);
   return s;
 }
@@ -55,6 +60,7 @@ function trainingOptions(cmd: Command): Command {
     .option('--lr <rate>', `learning rate (default ${DEFAULT_FINE_TUNE.learningRate})`)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adam', 'sgd']))
     .option('--boundary-weight <w>', `weight of the boundary loss term (default ${DEFAULT_FINE_TUNE.boundaryWeight})`)
+    .option('--prior-correction <strength>', 'class-prior correction of the suggestions after training on boundary-biased crops (default 1; 0 = off)')
     .option('--encoder-stages <n>', 'full fine-tune: unfreeze this many stages of the pretrained encoder, deepest first, one at a time (default 0: frozen, the fast mode; all 4 on a GPU)')
     .option('--seed <n>', 'random seed (default 0)');
 }
@@ -81,7 +87,8 @@ common(program.command('info').description('backend in use and why, versions, mo
   ctx.say(`tfjs ${info.backend.tfjsVersion}, node ${info.node}`);
   ctx.say(`pre-labels with: ${info.inference.runtime} (${info.inference.reason}); fine-tunes with TF.js ${info.backend.backend}`);
   if (model) {
-    const kind = (model.meta.network.encoder ?? 'scratch') === 'mobilenetv2' ? 'pretrained MobileNetV2 encoder under a residual decoder' : `${model.meta.network.residual ? 'residual' : 'plain'} U-Net`;
+    const encoder = model.meta.network.encoder ?? 'scratch';
+    const kind = encoder === 'mobilenetv2' ? 'pretrained MobileNetV2 encoder under a residual decoder' : encoder === 'distilled-resnet' ? 'distilled ResNet-style encoder under a residual decoder' : `${model.meta.network.residual ? 'residual' : 'plain'} U-Net`;
     ctx.say(`model: ${ctx.modelDir} version ${model.meta.version}${model.meta.trained ? '' : ' (untrained)'}, ${kind}, ${model.parameters} parameters, ${model.gflopsAt512.toFixed(2)} GFLOP per 512x512 image`);
     ctx.say(`encoder weights: ${model.meta.encoder}`);
     ctx.say(`classes: ${model.meta.classes.classes.map((c) => `${c.index}=${c.name}`).join(', ')}`);
@@ -291,7 +298,7 @@ program.command('demo').description('the main job on generated sample data: pre-
   .option('--epochs <n>', 'fine-tune epochs (default: the product default)')
   .option('--seed <n>', 'seed of the generated data', '1')
   .addOption(new Option('--backend <name>', 'force a backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
-  .addOption(new Option('--encoder <kind>', `encoder of the demo's model (default ${DEFAULT_ENCODER})`).choices(['mobilenetv2', 'scratch']))
+  .addOption(new Option('--encoder <kind>', `encoder of the demo's model (default ${DEFAULT_ENCODER})`).choices([...ENCODER_KINDS]))
   .option('--json', 'print JSON on stdout')
   .action(async (o: Opts) => withContext(o, (ctx) => runDemo(ctx, {
     dir: o.dir as string,

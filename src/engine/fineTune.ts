@@ -45,6 +45,13 @@ export interface FineTuneSettings {
    * stays frozen: the fast mode, and the default on CPU.
    */
   encoderStages: number;
+  /**
+   * Strength of the class-prior correction (0 = off, 1 = the full correction). Training crops are biased
+   * toward class boundaries, so they hold more object pixels than the images do, and a model trained on them
+   * paints objects too readily. After training, log(image prior / crop prior) of each class, times this
+   * strength, is added to the head's bias (logit adjustment for a known sampling shift).
+   */
+  priorCorrection: number;
 }
 
 export const DEFAULT_FINE_TUNE: FineTuneSettings = {
@@ -66,6 +73,7 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
   maxChangedRise: 0.02,
   force: false,
   encoderStages: 0,
+  priorCorrection: 1,
 };
 
 export interface TrainSample {
@@ -93,12 +101,48 @@ export interface FineTuneResult {
   steps: number;
   seconds: number;
   stoppedEarly: boolean;
+  /** What was added to the head's bias per class (the class-prior correction); the next fine-tune takes it off first. */
+  priorCorrection: number[];
 }
 
 export class CancelledError extends Error {
   constructor() {
     super('cancelled');
     this.name = 'CancelledError';
+  }
+}
+
+/**
+ * The class-prior correction of the head's logits: strength * log(image prior / crop prior) per class, from
+ * pixel counts (add-one smoothed, so a class missing from either count gets a finite correction).
+ */
+export function priorCorrection(imageCounts: ArrayLike<number>, cropCounts: ArrayLike<number>, strength: number): number[] {
+  const n = imageCounts.length;
+  const total = (counts: ArrayLike<number>): number => Array.from(counts).reduce((a, b) => a + b, 0) + n;
+  const imageTotal = total(imageCounts);
+  const cropTotal = total(cropCounts);
+  return Array.from({ length: n }, (_, c) => strength * Math.log(((imageCounts[c] + 1) / imageTotal) / ((cropCounts[c] + 1) / cropTotal)));
+}
+
+function headBias(model: tfl.LayersModel): tfl.LayerVariable {
+  const bias = model.getLayer('head').weights.find((w) => w.name.includes('bias'));
+  if (!bias) throw new Error('the network\'s head has no bias');
+  return bias;
+}
+
+/** Adds `delta` (per class) to the bias of the network's 'head' layer. */
+export function addToHeadBias(model: tfl.LayersModel, delta: number[]): void {
+  if (delta.every((d) => d === 0)) return;
+  const bias = headBias(model);
+  const next = tf.tidy(() => tf.add(bias.read(), tf.tensor1d(delta)));
+  bias.write(next);
+  next.dispose();
+}
+
+function classCounts(labels: ArrayLike<number>, counts: Float64Array): void {
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i];
+    if (v < counts.length) counts[v]++;
   }
 }
 
@@ -130,9 +174,26 @@ export async function fineTune(
   validation: TrainSample[],
   settings: FineTuneSettings,
   tiles: TileOptions,
-  hooks: { onProgress?: (p: FineTuneProgress) => void; signal?: AbortSignal } = {},
+  hooks: { onProgress?: (p: FineTuneProgress) => void; signal?: AbortSignal; previousCorrection?: number[] } = {},
 ): Promise<FineTuneResult> {
   if (train.length === 0) throw new Error('no training images: save at least one corrected mask first');
+  const numClasses = model.outputs[0].shape[3] as number;
+  const imageCounts = new Float64Array(numClasses);
+  for (const s of train) classCounts(s.mask.data, imageCounts);
+  const cropCounts = new Float64Array(numClasses);
+  // Validation sees the model as a person would: with the correction for the crops seen so far.
+  const correctedValidate = async (): Promise<MetricSummary | null> => {
+    if (validation.length === 0) return null;
+    const bias = headBias(model);
+    const saved = tf.clone(bias.read());
+    addToHeadBias(model, priorCorrection(imageCounts, cropCounts, settings.priorCorrection));
+    try {
+      return await validate(model, validation, tiles);
+    } finally {
+      bias.write(saved);
+      saved.dispose();
+    }
+  };
   const start = Date.now();
   const rng = new SeededRandom(settings.seed);
   const steps = stepsPerEpoch(settings, train.length);
@@ -154,6 +215,8 @@ export async function fineTune(
     if (hooks.signal?.aborted) throw new CancelledError();
   };
   const metricsBefore = await validate(model, validation, tiles);
+  // Train without the previous fine-tune's correction; a new one is computed from this round's crops.
+  if (hooks.previousCorrection) addToHeadBias(model, hooks.previousCorrection.map((d) => -d));
   const history: FineTuneResult['history'] = [];
   let best = metricsBefore?.boundaryIoU ?? -Infinity;
   let bestEpoch = 0;
@@ -177,6 +240,7 @@ export async function fineTune(
         for (let b = 0; b < settings.batchSize; b++) {
           const s = train[rng.int(0, train.length)];
           crops.push(randomCrop(s.image, s.mask, rng, { size: crop, boundaryBias: settings.boundaryBias, boundaryRadius: settings.boundaryRadius, colorJitter: settings.colorJitter }));
+          classCounts(crops[crops.length - 1].y, cropCounts);
         }
         const n = crops.length;
         const xs = new Float32Array(n * crop * crop * 3);
@@ -209,7 +273,7 @@ export async function fineTune(
         hooks.onProgress?.({ phase: 'train', epoch, epochs: settings.epochs, step, steps, loss, etaSeconds: (elapsed / done) * (totalSteps - done) });
       }
       check();
-      const val = await validate(model, validation, tiles);
+      const val = await correctedValidate();
       const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
       history.push(entry);
       const elapsed = (Date.now() - start) / 1000;
@@ -235,7 +299,9 @@ export async function fineTune(
       variables.forEach((v, i) => v.write(best[i]));
     }
     const metricsAfter = validation.length === 0 ? null : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
-    return { history, metricsBefore, metricsAfter, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly };
+    const correction = priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
+    addToHeadBias(model, correction);
+    return { history, metricsBefore, metricsAfter, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);

@@ -170,6 +170,7 @@ export class ModelService {
     try {
       result = await fineTune(model, train, validation, settings, this.tiles(meta), {
         signal: ctx.signal,
+        previousCorrection: meta.priorCorrection,
         onProgress: (progress) => ctx.progress({ type: 'fineTune', progress }),
       });
     } catch (err) {
@@ -181,7 +182,7 @@ export class ModelService {
     const after = result.metricsAfter;
     const { accepted, reason } = acceptance(before, after, settings);
     const version = await store.nextVersion();
-    const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted };
+    const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
       Promise.all(list.map(async (s) => ({ image: s.id, mask: path.relative(p.workspaceRoot, s.pair.mask).split(path.sep).join('/'), sha256: createHash('sha256').update(await sha256(s.pair.image)).update(await sha256(s.pair.mask)).digest('hex') })));
     const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);

@@ -21,6 +21,8 @@ export interface ModelMeta {
   encoder: string;
   /** false until a fine-tune has been accepted in this model's lineage. */
   trained: boolean;
+  /** The class-prior correction in the head's bias (absent: none), taken off before the next fine-tune. */
+  priorCorrection?: number[];
 }
 
 /** The per-version record in versions/NNNN/manifest.json. */

@@ -1,20 +1,42 @@
-// The pretrained encoder route: the shipped MobileNetV2 (models/encoders/mobilenetv2/, made by
-// scripts/extract-encoder.mjs from nsfwjs@4.4.0) under the engine's residual decoder. MobileNetV2 is itself
-// residual (inverted residual blocks with identity shortcuts); its expand-ReLU6 outputs are the skips at
-// strides 2, 4, 8 and 16. Its batch norms are folded into the convolutions when the network is built, so a
-// frozen encoder is exactly the shipped one and has no batch statistics that a fine-tune could move.
+// The pretrained encoder routes: a shipped encoder (batch norms folded into its convolutions when the
+// network is built, so a frozen encoder is exactly the shipped one and has no batch statistics that a
+// fine-tune could move) under the engine's residual decoder. Two encoders ship:
+// - 'mobilenetv2': MobileNetV2 (models/encoders/mobilenetv2/, made by scripts/extract-encoder.mjs from
+//   nsfwjs@4.4.0). It is itself residual (inverted residual blocks with identity shortcuts); its expand-ReLU6
+//   outputs are the skips at strides 2, 4, 8 and 16.
+// - 'distilled-resnet': a ResNet-style encoder of the engine's basic blocks, distilled from that MobileNetV2's
+//   features on photographs (models/encoders/distilled-resnet/, made by `npm run distill-encoder`).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type { PretrainedEncoderKind } from './encoderKind';
 import type { LayerLike } from './foldedGraph';
 import { Builder, type NetworkConfig } from './resUNet';
 
-export const ENCODER_FOLDER = path.join('models', 'encoders', 'mobilenetv2');
-/** Feature layers of the shipped encoder, from stride 2 to stride 16. */
-export const ENCODER_FEATURES = ['block_1_expand_relu', 'block_3_expand_relu', 'block_6_expand_relu', 'block_13_expand_relu'];
-/** The encoder's stages, from the input: a layer belongs to the stage of the last feature at or after it. */
-const STAGE_ENDS = ENCODER_FEATURES;
+export interface EncoderSpec {
+  /** Folder of the shipped files, relative to the extension's root. */
+  folder: string;
+  /** Feature layers, from stride 2 to stride 16; they also end the encoder's four stages. */
+  features: string[];
+  provenance: string;
+}
+
+export const ENCODERS: Record<PretrainedEncoderKind, EncoderSpec> = {
+  mobilenetv2: {
+    folder: path.join('models', 'encoders', 'mobilenetv2'),
+    features: ['block_1_expand_relu', 'block_3_expand_relu', 'block_6_expand_relu', 'block_13_expand_relu'],
+    provenance: 'MobileNetV2 (Keras ImageNet weights as shipped, uint8-quantized, in nsfwjs@4.4.0, MIT; blocks 11-13 fine-tuned there as an image classifier), layers up to block_13_expand_relu, batch norm folded',
+  },
+  'distilled-resnet': {
+    folder: path.join('models', 'encoders', 'distilled-resnet'),
+    features: ['rn_s1_b1_out', 'rn_s2_b1_out', 'rn_s3_b1_out', 'rn_s4_b2_out'],
+    provenance: 'ResNet-style encoder (residual basic blocks, widths 16/32/64/128 at strides 2/4/8/16) distilled from the shipped MobileNetV2\'s features on Debian photographs by npm run distill-encoder (see distill-report.json), batch norm folded',
+  },
+};
+
+/** Feature layers of the shipped MobileNetV2, from stride 2 to stride 16. */
+export const ENCODER_FEATURES = ENCODERS.mobilenetv2.features;
 
 /** Pretrained-encoder network defaults: decoder widths at strides 2, 4, 8, 16 and an 8-wide full-resolution head. */
 export const PRETRAINED_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
@@ -28,18 +50,17 @@ export const PRETRAINED_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
   encoderTrainableStages: 0,
 };
 
-export const PRETRAINED_PROVENANCE = 'MobileNetV2 (Keras ImageNet weights as shipped, uint8-quantized, in nsfwjs@4.4.0, MIT; blocks 11-13 fine-tuned there as an image classifier), layers up to block_13_expand_relu, batch norm folded';
-
-/** The folder holding the shipped encoder: searched upwards from this bundle (dist/, dist-test/..., src/...). */
-export function findEncoderFolder(start = __dirname): string {
+/** The folder holding a shipped encoder: searched upwards from this bundle (dist/, dist-test/..., src/...). */
+export function findEncoderFolder(kind: PretrainedEncoderKind = 'mobilenetv2', start = __dirname): string {
+  const folder = ENCODERS[kind].folder;
   for (let dir = start; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, ENCODER_FOLDER);
+    const candidate = path.join(dir, folder);
     if (fs.existsSync(path.join(candidate, 'model.json'))) return candidate;
-    if (path.dirname(dir) === dir) throw new Error(`the pretrained encoder (${ENCODER_FOLDER}/model.json) was not found above ${start}; the installation is incomplete`);
+    if (path.dirname(dir) === dir) throw new Error(`the pretrained encoder (${folder}/model.json) was not found above ${start}; the installation is incomplete`);
   }
 }
 
-/** Loads the shipped encoder as it was extracted (batch norms not folded), from local files only. */
+/** Loads a shipped encoder as it was written (batch norms not folded), from local files only. */
 export async function loadShippedEncoder(folder = findEncoderFolder()): Promise<tfl.LayersModel> {
   const jsonFile = path.join(folder, 'model.json');
   const json = JSON.parse(await fs.promises.readFile(jsonFile, 'utf8')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
@@ -64,16 +85,11 @@ function foldBatchNorm(kernel: tf.Tensor, bn: LayerLike, depthwise: boolean): [t
 }
 
 /**
- * Builds the pretrained-encoder U-Net: the shipped MobileNetV2 layers (batch norm folded, frozen unless
- * `encoderTrainableStages` says otherwise) feed a decoder of residual basic blocks that upsamples from stride
- * 16, adds each skip (brought to the same width by a 1x1 convolution) and ends at full resolution, where a thin
- * stem of the image itself brings back the exact edges. Inputs are normalised to [-1, 1], as MobileNetV2 was trained.
+ * Rebuilds a shipped encoder's layers on `input` with each batch norm folded into the convolution before it.
+ * Returns every layer's output by name and a function that sets the folded weights (call it once the model
+ * holding the layers is built).
  */
-export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersModel): tfl.LayersModel {
-  if (config.numClasses < 2) throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
-  if (config.stageWidths.length !== 4) throw new Error('the pretrained encoder has 4 stages: stageWidths needs 4 decoder widths');
-  const b = new Builder(config);
-  const input = tfl.input({ shape: [null, null, 3], name: 'image' });
+function copyEncoder(encoder: tfl.LayersModel, input: tfl.SymbolicTensor): { tensors: Map<string, tfl.SymbolicTensor>; setWeights: () => void } {
   const source = encoder.layers as unknown as LayerLike[];
   const consumers = new Map<string, LayerLike[]>();
   for (const l of source) for (const i of l.inboundNodes[0]?.inboundLayers ?? []) consumers.set(i.name, [...(consumers.get(i.name) ?? []), l]);
@@ -116,7 +132,46 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
     }
     tensors.set(layer.name, out);
   }
-  const features = ENCODER_FEATURES.map((n) => tensors.get(n) as tfl.SymbolicTensor);
+  return {
+    tensors,
+    setWeights: () => {
+      for (const p of pending) {
+        p.layer.setWeights(p.weights);
+        tf.dispose(p.weights);
+      }
+    },
+  };
+}
+
+/** A shipped encoder with its batch norms folded, whose outputs are its four feature maps (the distillation's teacher). */
+export function buildFoldedEncoder(encoder: tfl.LayersModel, kind: PretrainedEncoderKind): tfl.LayersModel {
+  const input = tfl.input({ shape: [null, null, 3], name: 'image' });
+  const { tensors, setWeights } = copyEncoder(encoder, input);
+  const model = tfl.model({ inputs: input, outputs: ENCODERS[kind].features.map((n) => tensors.get(n) as tfl.SymbolicTensor), name: `${kind}_folded` });
+  setWeights();
+  model.trainable = false;
+  return model;
+}
+
+/**
+ * Builds the pretrained-encoder U-Net: the shipped MobileNetV2 layers (batch norm folded, frozen unless
+ * `encoderTrainableStages` says otherwise) feed a decoder of residual basic blocks that upsamples from stride
+ * 16, adds each skip (brought to the same width by a 1x1 convolution) and ends at full resolution, where a thin
+ * stem of the image itself brings back the exact edges. Inputs are normalised to [-1, 1], as MobileNetV2 was trained.
+ */
+export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersModel): tfl.LayersModel {
+  if (config.numClasses < 2) throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
+  if (config.stageWidths.length !== 4) throw new Error('the pretrained encoder has 4 stages: stageWidths needs 4 decoder widths');
+  const b = new Builder(config);
+  const input = tfl.input({ shape: [null, null, 3], name: 'image' });
+  const kind = config.encoder === 'scratch' || config.encoder === undefined ? null : config.encoder;
+  if (!kind) throw new Error('buildPretrainedUNet needs a pretrained encoder kind');
+  const { tensors, setWeights } = copyEncoder(encoder, input);
+  const features = ENCODERS[kind].features.map((n) => {
+    const t = tensors.get(n);
+    if (!t) throw new Error(`the ${kind} encoder has no feature layer ${n}`);
+    return t;
+  });
   const widths = config.stageWidths;
   // Skips join the upsampled path by addition, not concatenation: a concat of two full-resolution maps cost
   // 54 ms of a 380 ms 512x512 prediction on wasm (tf.profile), and the conv after it twice the input channels.
@@ -136,11 +191,8 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
     kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }), name: 'head',
   }).apply(x) as tfl.SymbolicTensor;
   const probs = tfl.layers.softmax({ axis: -1, name: 'probs' }).apply(logits) as tfl.SymbolicTensor;
-  const model = tfl.model({ inputs: input, outputs: probs, name: 'mobilenetv2_unet' });
-  for (const p of pending) {
-    p.layer.setWeights(p.weights);
-    tf.dispose(p.weights);
-  }
+  const model = tfl.model({ inputs: input, outputs: probs, name: `${kind}_unet` });
+  setWeights();
   // Cold start: a zero head kernel and a bias towards background (p = 0.8), so an untrained decoder suggests
   // nothing rather than noise a person would have to erase (with a random head it suggested foreground on
   // 65-89% of composite-scene pixels). The kernel still gets gradients: features times the logits' error.
@@ -155,12 +207,13 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
 export function encoderStages(model: tfl.LayersModel): Map<string, number> {
   const names = new Set(encoderLayerNames(model));
   const stages = new Map<string, number>();
+  const ends = Object.values(ENCODERS).find((e) => model.layers.some((l) => l.name === e.features[3]))?.features ?? [];
   let stage = 0;
   // model.layers is in topological order, so the encoder's layers come in the order they compute.
   for (const layer of model.layers) {
     if (!names.has(layer.name)) continue;
     stages.set(layer.name, stage);
-    if (layer.name === STAGE_ENDS[stage]) stage++;
+    if (layer.name === ends[stage]) stage++;
   }
   return stages;
 }
@@ -173,7 +226,7 @@ export function setEncoderTrainableStages(model: tfl.LayersModel, count: number)
   let changed = false;
   for (const [name, stage] of encoderStages(model)) {
     const layer = model.getLayer(name);
-    const trainable = stage >= STAGE_ENDS.length - count;
+    const trainable = stage >= 4 - count;
     if (layer.trainable !== trainable) {
       layer.trainable = trainable;
       changed = true;
@@ -182,7 +235,7 @@ export function setEncoderTrainableStages(model: tfl.LayersModel, count: number)
   return changed;
 }
 
-/** The encoder's layers of a built network (for freezing checks): every layer named as in MobileNetV2. */
+/** The encoder's layers of a built network (for freezing checks): every layer named as in MobileNetV2 or the distilled ResNet. */
 export function encoderLayerNames(model: tfl.LayersModel): string[] {
-  return model.layers.map((l) => l.name).filter((n) => /^(Conv1|bn_Conv1|expanded_conv|block_\d+_)/.test(n));
+  return model.layers.map((l) => l.name).filter((n) => /^(Conv1|bn_Conv1|expanded_conv|block_\d+_|rn_)/.test(n));
 }

@@ -19,8 +19,8 @@ export interface NetworkConfig {
   seed: number;
   /**
    * Encoder: 'scratch' (absent in models written before it existed) builds the residual encoder above from
-   * random weights; 'mobilenetv2' puts the shipped pretrained MobileNetV2 under the same residual decoder
-   * (`pretrainedUNet.ts`), and then `stageWidths` are the decoder's widths at strides 2, 4, 8 and 16.
+   * random weights; 'mobilenetv2' and 'distilled-resnet' put a shipped pretrained encoder under the same
+   * residual decoder (`pretrainedUNet.ts`), and then `stageWidths` are the decoder's widths at strides 2, 4, 8 and 16.
    */
   encoder?: EncoderKind;
   /** Pretrained encoder only: its stages (from the deepest) whose weights train; 0 = frozen. */

@@ -47,3 +47,39 @@ test('fine-tuning is repeatable with a seed and cancellable', async () => {
   await assert.rejects(fineTune(m, train, [], settings, tiles, { signal: ctrl.signal, onProgress: () => ctrl.abort() }), { name: 'CancelledError' });
   m.dispose();
 });
+
+test('the class-prior correction only moves the head bias, and the next fine-tune takes it off first', async () => {
+  await resolveBackend('auto');
+  const { image, mask } = syntheticSample({ width: 48, height: 48, seed: 6 });
+  const train = [{ id: 'a', image, mask }];
+  const net = { ...DEFAULT_NETWORK, numClasses: 2, stageWidths: [8, 16] };
+  const tiles = { stride: networkStride(net), tileSize: 512, overlap: 128, margin: 32 };
+  const settings = { ...DEFAULT_FINE_TUNE, epochs: 1, stepsPerEpoch: 2, cropSize: 32 };
+  // By position: a second model's variables get suffixed names (stem_conv/kernel_1).
+  const weights = (m: ReturnType<typeof buildResUNet>): Map<string, Float32Array> => new Map(m.weights.map((w, i) => [`${i} ${m.weights[i].originalName}`, w.read().dataSync() as Float32Array]));
+  const corrected = buildResUNet(net);
+  const plain = buildResUNet(net);
+  const r1 = await fineTune(corrected, train, [], settings, tiles);
+  await fineTune(plain, train, [], { ...settings, priorCorrection: 0 }, tiles);
+  assert.ok(r1.priorCorrection.length === 2 && r1.priorCorrection.some((v) => v !== 0), `a correction from this round's crops (${r1.priorCorrection.join(', ')})`);
+  const a = weights(corrected);
+  const b = weights(plain);
+  for (const [name, w] of a) {
+    const other = b.get(name) as Float32Array;
+    if (name.endsWith(' head/bias')) {
+      w.forEach((v, c) => assert.ok(Math.abs(v - other[c] - r1.priorCorrection[c]) < 1e-5, `head bias ${c}: ${v} = ${other[c]} + ${r1.priorCorrection[c]}`));
+    } else {
+      assert.deepEqual(w, other, `${name} is untouched by the correction`);
+    }
+  }
+  // A second round from each: the corrected model first takes its correction off, so both train identically.
+  await fineTune(corrected, train, [], { ...settings, priorCorrection: 0, seed: 1 }, tiles, { previousCorrection: r1.priorCorrection });
+  await fineTune(plain, train, [], { ...settings, priorCorrection: 0, seed: 1 }, tiles);
+  const a2 = weights(corrected);
+  for (const [name, w] of weights(plain)) {
+    const other = a2.get(name) as Float32Array;
+    w.forEach((v, i) => assert.ok(Math.abs(v - other[i]) < 1e-4, `${name}[${i}]: ${other[i]} vs ${v}`));
+  }
+  corrected.dispose();
+  plain.dispose();
+});

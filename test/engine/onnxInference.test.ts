@@ -38,10 +38,11 @@ async function maxDiff(model: tfl.LayersModel, session: ort.InferenceSession, h:
   return d;
 }
 
-test('the ONNX export of both networks gives what TF.js gives (onnxruntime-node)', async () => {
+test('the ONNX export of every network gives what TF.js gives (onnxruntime-node)', async () => {
   await resolveBackend('auto');
   const networks: [string, tfl.LayersModel][] = [
     ['pretrained encoder (depthwise convs, ReLU6, zero padding, added skips)', await buildNetwork(networkFor('mobilenetv2', 3))],
+    ['distilled ResNet encoder (strided same convs, projection shortcuts)', await buildNetwork(networkFor('distilled-resnet', 3))],
     ['scratch residual U-Net (strided same convs, concatenated skips)', buildResUNet({ ...DEFAULT_NETWORK, numClasses: 4, stageWidths: [16, 32, 48] })],
   ];
   for (const [what, model] of networks) {

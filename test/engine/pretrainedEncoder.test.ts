@@ -7,9 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
 import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
+import { featureStats, type FeatureStats } from '../../src/engine/featureStats';
 import { foldedForward } from '../../src/engine/foldedInference';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
-import { buildPretrainedUNet, ENCODER_FEATURES, encoderLayerNames, encoderStages, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from '../../src/engine/pretrainedUNet';
+import { buildPretrainedUNet, ENCODERS, encoderLayerNames, encoderStages, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from '../../src/engine/pretrainedUNet';
 import { countParameters, networkStride } from '../../src/engine/resUNet';
 import { syntheticSample } from '../../src/masks/syntheticShapes';
 import { LEARNING_SETTINGS, learningSamples } from './learningData';
@@ -30,12 +31,8 @@ function fixedInput(folder: string, e: Expected): tf.Tensor4D {
   return tf.tensor4d(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), e.input.shape);
 }
 
-function stats(t: tf.Tensor): { mean: number; std: number; max: number; positive: number } {
-  const v = t.dataSync();
-  let sum = 0; let sq = 0; let max = -Infinity; let pos = 0;
-  for (const x of v) { sum += x; sq += x * x; if (x > max) max = x; if (x > 0) pos++; }
-  const mean = sum / v.length;
-  return { mean, std: Math.sqrt(Math.max(0, sq / v.length - mean * mean)), max, positive: pos / v.length };
+function stats(t: tf.Tensor): FeatureStats {
+  return featureStats(t.dataSync());
 }
 
 function close(actual: number, expected: number, what: string, tol = 1e-4): void {
@@ -51,33 +48,34 @@ async function encoderWeights(model: tfl.LayersModel): Promise<Map<string, Float
   return out;
 }
 
-test('the shipped encoder loads from local files and gives the features it gave when shipped', async () => {
+for (const kind of ['mobilenetv2', 'distilled-resnet'] as const) test(`the shipped ${kind} encoder loads from local files and gives the features it gave when shipped`, async () => {
   await resolveBackend('auto');
-  const folder = findEncoderFolder();
+  const folder = findEncoderFolder(kind);
+  const features = ENCODERS[kind].features;
   const e = readExpected(folder);
   const sha = createHash('sha256').update(fs.readFileSync(path.join(folder, 'weights.bin'))).digest('hex');
-  assert.equal(sha, e.weightsSha256, 'weights.bin is the file the extraction script wrote');
-  assert.deepEqual(e.featureLayers, ENCODER_FEATURES);
+  assert.equal(sha, e.weightsSha256, 'weights.bin is the file the extraction (or distillation) script wrote');
+  assert.deepEqual(e.featureLayers, features);
   const encoder = await loadShippedEncoder(folder);
   const x = fixedInput(folder, e);
   const outs = encoder.predict(x) as tf.Tensor[];
   assert.equal(outs.length, 4);
   outs.forEach((o, i) => {
-    assert.deepEqual(o.shape, e.stats[i].shape, `${ENCODER_FEATURES[i]} shape`);
+    assert.deepEqual(o.shape, e.stats[i].shape, `${features[i]} shape`);
     const s = stats(o);
-    for (const k of ['mean', 'std', 'max', 'positive'] as const) close(s[k], e.stats[i][k], `${ENCODER_FEATURES[i]} ${k}`);
+    for (const k of ['mean', 'std', 'max', 'positive'] as const) close(s[k], e.stats[i][k], `${features[i]} ${k}`);
   });
   // In the segmentation network the batch norms are folded into the convolutions: same features.
-  const net = buildPretrainedUNet({ ...PRETRAINED_NETWORK, numClasses: 3 }, encoder);
-  const probe = tfl.model({ inputs: net.inputs, outputs: ENCODER_FEATURES.map((n) => net.getLayer(n).output as tfl.SymbolicTensor) });
+  const net = buildPretrainedUNet({ ...PRETRAINED_NETWORK, encoder: kind, numClasses: 3 }, encoder);
+  const probe = tfl.model({ inputs: net.inputs, outputs: features.map((n) => net.getLayer(n).output as tfl.SymbolicTensor) });
   const inNet = probe.predict(x) as tf.Tensor[];
   inNet.forEach((o, i) => {
     const d = tf.max(tf.abs(tf.sub(o, outs[i]))).dataSync()[0];
-    assert.ok(d < 1e-3, `${ENCODER_FEATURES[i]}: folded encoder differs by ${d}`);
+    assert.ok(d < 1e-3, `${features[i]}: folded encoder differs by ${d}`);
   });
   // And the folded fast path of the whole network equals model.predict.
   const forward = foldedForward(net);
-  assert.ok(forward, 'depthwise convolutions, ReLU6 and zero padding fold too');
+  assert.ok(forward, 'every encoder layer folds (depthwise convolutions, ReLU6, zero padding)');
   const big = tf.randomUniform([1, 64, 96, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
   const d = tf.max(tf.abs(tf.sub(forward(big), net.predict(big) as tf.Tensor))).dataSync()[0];
   assert.ok(d < 1e-4, `folded vs layers: ${d}`);
@@ -87,22 +85,23 @@ test('the shipped encoder loads from local files and gives the features it gave 
   net.dispose();
 });
 
-test('a frozen encoder stays bit-identical through a fine-tune; the learning test holds with it', async () => {
+for (const kind of ['mobilenetv2', 'distilled-resnet'] as const) test(`a frozen ${kind} encoder stays bit-identical through a fine-tune; the learning test holds with it`, async () => {
   const backend = await resolveBackend('auto');
   const train = learningSamples(100, 8);
   const val = learningSamples(200, 4);
-  const config = networkFor('mobilenetv2', 2);
+  const config = networkFor(kind, 2);
   const model = await buildNetwork(config);
   const { trainable, total } = countParameters(model);
   assert.ok(trainable < total / 5, `only the decoder trains: ${trainable} of ${total}`);
   const frozen = await encoderWeights(model);
-  assert.ok(frozen.size > 70, `the encoder's kernels and biases: ${frozen.size}`);
+  // Folded kernels and biases: 52 convolutions in MobileNetV2, 14 in the distilled ResNet.
+  assert.ok(frozen.size >= 28, `the encoder's kernels and biases: ${frozen.size}`);
   const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
   const before = await validate(model, val, tiles);
   const result = await fineTune(model, train, val, LEARNING_SETTINGS, tiles);
   const after = await validate(model, val, tiles);
   assert.ok(before && after);
-  process.stdout.write(`# learning with the pretrained encoder on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);
+  process.stdout.write(`# learning with the frozen ${kind} encoder on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);
   assert.ok(after.miou >= 0.9, `validation mIoU after fine-tuning ${after.miou}`);
   assert.ok(result.history[result.history.length - 1].loss < result.history[0].loss, 'loss falls');
   const afterWeights = await encoderWeights(model);

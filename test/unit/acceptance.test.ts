@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acceptance, DEFAULT_FINE_TUNE } from '../../src/engine/fineTune';
+import { acceptance, DEFAULT_FINE_TUNE, priorCorrection } from '../../src/engine/fineTune';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
 const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, boundaryF: 0.5, changedFraction });
@@ -21,4 +21,18 @@ test('a new version becomes current only when validation boundary IoU and pixels
   const forced = acceptance(m(0, 0.1), m(0.05, 0.7), { ...s, force: true });
   assert.equal(forced.accepted, true);
   assert.match(forced.reason, /^accepted by --force despite/);
+});
+
+test('the class-prior correction lowers the logits of classes that training crops over-represent', () => {
+  // Images: 90% background, 10% object; boundary-biased crops: 70% / 30%.
+  const c = priorCorrection([900, 100], [700, 300], 1);
+  assert.ok(Math.abs(c[0] - Math.log((901 / 1002) / (701 / 1002))) < 1e-12);
+  assert.ok(c[1] < -1 && c[1] > -1.2, `object logit lowered by about log(3): ${c[1]}`);
+  assert.ok(c[0] > 0, 'background raised');
+  assert.ok(priorCorrection([900, 100], [700, 300], 0).every((v) => v === 0), 'strength 0: off');
+  const half = priorCorrection([900, 100], [700, 300], 0.5);
+  assert.ok(Math.abs(half[1] - c[1] / 2) < 1e-12, 'the strength scales it');
+  // A class missing from the crops or the images still gets a finite correction.
+  assert.ok(priorCorrection([900, 0, 100], [700, 0, 300], 1).every(Number.isFinite));
+  assert.ok(priorCorrection([1000, 0], [700, 300], 1)[1] < -5, 'a class absent from the images is pushed far down');
 });
