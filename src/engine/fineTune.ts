@@ -97,6 +97,9 @@ export interface FineTuneResult {
   history: { epoch: number; loss: number; val?: MetricSummary }[];
   metricsBefore: MetricSummary | null;
   metricsAfter: MetricSummary | null;
+  /** Per validation image, in the validation list's order: before, and at the kept epoch (for the acceptance check). */
+  perImageBefore: MetricSummary[];
+  perImageAfter: MetricSummary[];
   bestEpoch: number;
   steps: number;
   seconds: number;
@@ -151,15 +154,19 @@ export function stepsPerEpoch(settings: FineTuneSettings, trainImages: number): 
   return Math.min(16, Math.max(4, Math.ceil((trainImages * 2) / settings.batchSize)));
 }
 
-/** Mean metrics of the model's predictions on validation samples. */
-export async function validate(model: tfl.LayersModel, samples: TrainSample[], tiles: TileOptions): Promise<MetricSummary | null> {
-  if (samples.length === 0) return null;
-  const per = [];
+/** Metrics of the model's predictions on each validation sample. */
+export async function validatePerImage(model: tfl.LayersModel, samples: TrainSample[], tiles: TileOptions): Promise<MetricSummary[]> {
+  const per: MetricSummary[] = [];
   for (const s of samples) {
     const pred = await predictImage(model, s.image, tiles);
-    per.push(compareMasks(s.mask, { width: pred.width, height: pred.height, data: pred.classMap }));
+    per.push(meanMetrics([compareMasks(s.mask, { width: pred.width, height: pred.height, data: pred.classMap })]));
   }
-  return meanMetrics(per);
+  return per;
+}
+
+/** Mean metrics of the model's predictions on validation samples. */
+export async function validate(model: tfl.LayersModel, samples: TrainSample[], tiles: TileOptions): Promise<MetricSummary | null> {
+  return samples.length === 0 ? null : meanMetrics(await validatePerImage(model, samples, tiles));
 }
 
 /**
@@ -180,15 +187,25 @@ export async function fineTune(
   const numClasses = model.outputs[0].shape[3] as number;
   const imageCounts = new Float64Array(numClasses);
   for (const s of train) classCounts(s.mask.data, imageCounts);
+  const crop = Math.ceil(settings.cropSize / 16) * 16;
+  const cropOptions = { size: crop, boundaryBias: settings.boundaryBias, boundaryRadius: settings.boundaryRadius, colorJitter: settings.colorJitter };
+  // The crops' class prior, estimated once from the labels of 256 crops drawn as training draws them (with
+  // their own seed, so training's crops are unchanged): every validation and the stored model use the same correction.
   const cropCounts = new Float64Array(numClasses);
-  // Validation sees the model as a person would: with the correction for the crops seen so far.
-  const correctedValidate = async (): Promise<MetricSummary | null> => {
-    if (validation.length === 0) return null;
+  const priorRng = new SeededRandom(settings.seed + 7919);
+  for (let k = 0; k < 256; k++) {
+    const s = train[priorRng.int(0, train.length)];
+    classCounts(randomCrop(s.image, s.mask, priorRng, cropOptions).y, cropCounts);
+  }
+  const correction = priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
+  // Validation sees the model as a person would: corrected.
+  const correctedValidate = async (): Promise<MetricSummary[]> => {
+    if (validation.length === 0) return [];
     const bias = headBias(model);
     const saved = tf.clone(bias.read());
-    addToHeadBias(model, priorCorrection(imageCounts, cropCounts, settings.priorCorrection));
+    addToHeadBias(model, correction);
     try {
-      return await validate(model, validation, tiles);
+      return await validatePerImage(model, validation, tiles);
     } finally {
       bias.write(saved);
       saved.dispose();
@@ -210,11 +227,11 @@ export async function fineTune(
     kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
   };
   collect();
-  const crop = Math.ceil(settings.cropSize / 16) * 16;
   const check = (): void => {
     if (hooks.signal?.aborted) throw new CancelledError();
   };
-  const metricsBefore = await validate(model, validation, tiles);
+  const perImageBefore = await validatePerImage(model, validation, tiles);
+  const metricsBefore = validation.length === 0 ? null : meanMetrics(perImageBefore);
   // Train without the previous fine-tune's correction; a new one is computed from this round's crops.
   if (hooks.previousCorrection) addToHeadBias(model, hooks.previousCorrection.map((d) => -d));
   const history: FineTuneResult['history'] = [];
@@ -225,6 +242,8 @@ export async function fineTune(
   let bestWeights: tf.Tensor[] | null = null;
   const variables = model.weights;
   let sinceBest = 0;
+  let perImageAfter: MetricSummary[] = [];
+  let lastPerImage: MetricSummary[] = [];
   let done = 0;
   let stoppedEarly = false;
   try {
@@ -239,8 +258,7 @@ export async function fineTune(
         const crops = [];
         for (let b = 0; b < settings.batchSize; b++) {
           const s = train[rng.int(0, train.length)];
-          crops.push(randomCrop(s.image, s.mask, rng, { size: crop, boundaryBias: settings.boundaryBias, boundaryRadius: settings.boundaryRadius, colorJitter: settings.colorJitter }));
-          classCounts(crops[crops.length - 1].y, cropCounts);
+          crops.push(randomCrop(s.image, s.mask, rng, cropOptions));
         }
         const n = crops.length;
         const xs = new Float32Array(n * crop * crop * 3);
@@ -273,7 +291,9 @@ export async function fineTune(
         hooks.onProgress?.({ phase: 'train', epoch, epochs: settings.epochs, step, steps, loss, etaSeconds: (elapsed / done) * (totalSteps - done) });
       }
       check();
-      const val = await correctedValidate();
+      const perImage = await correctedValidate();
+      const val = perImage.length === 0 ? null : meanMetrics(perImage);
+      lastPerImage = perImage;
       const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
       history.push(entry);
       const elapsed = (Date.now() - start) / 1000;
@@ -282,6 +302,7 @@ export async function fineTune(
         if (val.boundaryIoU > best) {
           best = val.boundaryIoU;
           bestEpoch = epoch;
+          perImageAfter = perImage;
           sinceBest = 0;
           tf.dispose(bestWeights ?? []);
           bestWeights = variables.map((v) => tf.clone(v.read()));
@@ -299,9 +320,8 @@ export async function fineTune(
       variables.forEach((v, i) => v.write(best[i]));
     }
     const metricsAfter = validation.length === 0 ? null : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
-    const correction = priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
     addToHeadBias(model, correction);
-    return { history, metricsBefore, metricsAfter, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction };
+    return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);
@@ -309,16 +329,51 @@ export async function fineTune(
   }
 }
 
-/** Whether a fine-tuned version becomes current, and why, from validation metrics before and after it. */
-export function acceptance(before: MetricSummary | null, after: MetricSummary | null, settings: Pick<FineTuneSettings, 'maxBoundaryDrop' | 'maxChangedRise' | 'force'>): { accepted: boolean; reason: string } {
+/** One-sided 95% quantiles of Student's t, by degrees of freedom (1-30; beyond, the normal's 1.645). */
+const T95 = [6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.74, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697];
+
+/**
+ * Whether a per-image paired worsening (each value: how much worse the new version is on one validation
+ * image) goes beyond `tolerance` by more than the noise of so few images: a one-sided paired t-test at 95%.
+ * With one image there is no noise estimate, and any mean beyond the tolerance counts.
+ */
+export function significantlyWorse(worsening: readonly number[], tolerance: number): { worse: boolean; t: number } {
+  const n = worsening.length;
+  const mean = worsening.reduce((a, b) => a + b, 0) / n;
+  if (!(mean > tolerance)) return { worse: false, t: 0 };
+  if (n < 2) return { worse: true, t: Infinity };
+  const sd = Math.sqrt(worsening.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  const t = sd === 0 ? Infinity : (mean - tolerance) / (sd / Math.sqrt(n));
+  return { worse: t > (T95[n - 2] ?? 1.645), t };
+}
+
+/**
+ * Whether a fine-tuned version becomes current, and why, from validation metrics before and after it: it is
+ * kept back when validation boundary IoU fell, or pixels to correct rose, beyond the tolerances. Given the
+ * per-image metrics, a change must also exceed the noise of the few validation images (`significantlyWorse`):
+ * with three images, one unlucky image must not keep back a version trained on twice the data.
+ */
+export function acceptance(
+  before: MetricSummary | null,
+  after: MetricSummary | null,
+  settings: Pick<FineTuneSettings, 'maxBoundaryDrop' | 'maxChangedRise' | 'force'>,
+  perImage?: { before: readonly MetricSummary[]; after: readonly MetricSummary[] },
+): { accepted: boolean; reason: string } {
   if (!before || !after) return { accepted: true, reason: 'accepted: no validation images yet, so nothing to compare' };
+  const paired = perImage && perImage.before.length === perImage.after.length && perImage.before.length > 0 ? perImage : null;
   const problems: string[] = [];
-  if (after.boundaryIoU < before.boundaryIoU - settings.maxBoundaryDrop) {
-    problems.push(`validation boundary IoU fell from ${before.boundaryIoU.toFixed(4)} to ${after.boundaryIoU.toFixed(4)} (allowed drop ${settings.maxBoundaryDrop})`);
+  const noise: string[] = [];
+  const check = (what: string, from: number, to: number, worsening: number[], tolerance: number, direction: 'fell' | 'rose'): void => {
+    const { worse, t } = significantlyWorse(worsening, tolerance);
+    const change = `validation ${what} ${direction} from ${from.toFixed(4)} to ${to.toFixed(4)}`;
+    if (worse) problems.push(`${change} (allowed ${direction === 'fell' ? 'drop' : 'rise'} ${tolerance})`);
+    else if (Math.abs(to - from) > tolerance && (direction === 'fell' ? to < from : to > from)) noise.push(`${change}, within the noise of ${worsening.length} images (t = ${t.toFixed(2)})`);
+  };
+  const diffs = (key: keyof MetricSummary, sign: number): number[] => (paired ? paired.before.map((b, i) => sign * (paired.after[i][key] - b[key])) : [sign * (after[key] - before[key])]);
+  check('boundary IoU', before.boundaryIoU, after.boundaryIoU, diffs('boundaryIoU', -1), settings.maxBoundaryDrop, 'fell');
+  check('pixels to correct', before.changedFraction, after.changedFraction, diffs('changedFraction', 1), settings.maxChangedRise, 'rose');
+  if (problems.length === 0) {
+    return { accepted: true, reason: noise.length === 0 ? 'accepted: validation boundary IoU and pixels to correct held or improved' : `accepted: ${noise.join('; ')}` };
   }
-  if (after.changedFraction > before.changedFraction + settings.maxChangedRise) {
-    problems.push(`validation pixels to correct rose from ${before.changedFraction.toFixed(4)} to ${after.changedFraction.toFixed(4)} (allowed rise ${settings.maxChangedRise})`);
-  }
-  if (problems.length === 0) return { accepted: true, reason: 'accepted: validation boundary IoU and pixels to correct held or improved' };
   return { accepted: settings.force, reason: `${settings.force ? 'accepted by --force despite' : 'rejected:'} ${problems.join('; ')}` };
 }

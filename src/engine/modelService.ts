@@ -180,7 +180,7 @@ export class ModelService {
     }
     const before = result.metricsBefore;
     const after = result.metricsAfter;
-    const { accepted, reason } = acceptance(before, after, settings);
+    const { accepted, reason } = acceptance(before, after, settings, { before: result.perImageBefore, after: result.perImageAfter });
     const version = await store.nextVersion();
     const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>

@@ -87,7 +87,7 @@ export function compareMasks(truth: MaskImage, pred: MaskImage, options: MetricO
 export type MetricSummary = Omit<MaskMetrics, 'perClassIoU'>;
 
 /** Means over images of every scalar metric. */
-export function meanMetrics(items: MaskMetrics[]): MetricSummary {
+export function meanMetrics(items: readonly MetricSummary[]): MetricSummary {
   const keys: (keyof MetricSummary)[] = ['pixelAccuracy', 'miou', 'dice', 'boundaryIoU', 'boundaryF', 'changedFraction'];
   const out = {} as MetricSummary;
   for (const k of keys) out[k] = items.length === 0 ? NaN : items.reduce((s, m) => s + m[k], 0) / items.length;

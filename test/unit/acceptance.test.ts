@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acceptance, DEFAULT_FINE_TUNE, priorCorrection } from '../../src/engine/fineTune';
+import { acceptance, DEFAULT_FINE_TUNE, priorCorrection, significantlyWorse } from '../../src/engine/fineTune';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
 const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, boundaryF: 0.5, changedFraction });
@@ -35,4 +35,32 @@ test('the class-prior correction lowers the logits of classes that training crop
   // A class missing from the crops or the images still gets a finite correction.
   assert.ok(priorCorrection([900, 0, 100], [700, 0, 300], 1).every(Number.isFinite));
   assert.ok(priorCorrection([1000, 0], [700, 300], 1)[1] < -5, 'a class absent from the images is pushed far down');
+});
+
+test('with per-image validation metrics, a change must exceed the noise of the few images to keep a version back', () => {
+  const s = DEFAULT_FINE_TUNE;
+  // Three images: one unlucky image drags mean boundary IoU down by 0.033, the other two improved.
+  const before = [m(0.2, 0.1), m(0.1, 0.1), m(0.05, 0.1)];
+  const after = [m(0.05, 0.09), m(0.12, 0.08), m(0.08, 0.1)];
+  const mean = (xs: MetricSummary[]): MetricSummary => m(xs.reduce((a, x) => a + x.boundaryIoU, 0) / xs.length, xs.reduce((a, x) => a + x.changedFraction, 0) / xs.length);
+  const noisy = acceptance(mean(before), mean(after), s, { before, after });
+  assert.equal(noisy.accepted, true, noisy.reason);
+  assert.match(noisy.reason, /boundary IoU fell from 0\.1167 to 0\.0833, within the noise of 3 images/);
+  assert.equal(acceptance(mean(before), mean(after), s).accepted, false, 'the means alone would keep it back');
+  // A consistent rise in pixels to correct on every image is kept back.
+  const painted = [m(0.1, 0.5), m(0.1, 0.6), m(0.05, 0.55)];
+  const consistent = acceptance(mean(before), mean(painted), s, { before, after: painted });
+  assert.equal(consistent.accepted, false);
+  assert.match(consistent.reason, /pixels to correct rose from 0\.1000 to 0\.5500/);
+});
+
+test('the paired test: mean beyond the tolerance and t beyond the 95% quantile', () => {
+  assert.equal(significantlyWorse([0.01, 0.015], 0.02).worse, false, 'within the tolerance');
+  assert.equal(significantlyWorse([0.5], 0.02).worse, true, 'one image: the mean decides');
+  assert.equal(significantlyWorse([0.1, 0.1, 0.1], 0.02).worse, true, 'no spread: significant');
+  // Mean 0.1 over tolerance 0.02 with spread: t = 0.08 / (sd / sqrt(n)).
+  const r = significantlyWorse([0.3, -0.1, 0.1], 0.02);
+  assert.ok(Math.abs(r.t - 0.08 / (0.2 / Math.sqrt(3))) < 1e-9, `t ${r.t}`);
+  assert.equal(r.worse, false, 't = 0.69 is below 2.92 for 2 degrees of freedom');
+  assert.equal(significantlyWorse([0.12, 0.1, 0.11, 0.09, 0.1, 0.13, 0.1, 0.1], 0.02).worse, true);
 });
