@@ -117,7 +117,7 @@ common(program.command('predict').description('pre-label images: one index PNG p
   }));
 
 trainingOptions(common(program.command('finetune').description('fine-tune the model in place on corrected masks: a new model version').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'corrected masks (same stem as the image)')))
-  .option('--force', 'make the new version current even if validation boundary IoU fell')
+  .option('--force', 'make the new version current even if validation boundary IoU fell or pixels to correct rose')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
     const { pairs, unlabelled } = await pairImagesWithMasks(o.images as string, o.masks as string);
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`);
@@ -145,6 +145,7 @@ common(program.command('eval').description('evaluate the model against masks').r
 trainingOptions(common(program.command('simulate').description('simulate the labelling loop and print the effort curve').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'true masks'), false))
   .option('--every <k>', 'fine-tune after every K images (default 4)')
   .option('--work <dir>', 'keep the simulation model here (default: a temporary folder)')
+  .option('--force', 'make every fine-tuned version current, whatever its validation metrics (the loop without the acceptance check)')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
     const { pairs } = await pairImagesWithMasks(o.images as string, o.masks as string);
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);

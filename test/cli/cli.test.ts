@@ -66,9 +66,10 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.equal(json<{ current: number }>(['rollback', '--to', '0']).current, 0);
   assert.equal(json<{ current: number }>(['versions']).current, 0);
 
-  const sim = json<{ steps: { image: string; modelVersion: number; changedFraction: number; boundaryIoU: number }[]; fineTunes: unknown[] }>(['simulate', '--images', images, '--masks', truth, '--every', '2', ...fast]);
+  const sim = json<{ steps: { image: string; modelVersion: number; changedFraction: number; boundaryIoU: number }[]; fineTunes: unknown[] }>(['simulate', '--images', images, '--masks', truth, '--every', '2', '--force', ...fast]);
   assert.equal(sim.steps.length, 5);
   assert.deepEqual(sim.steps.map((s) => s.modelVersion), [0, 0, 1, 1, 2]);
+  // --force: every version becomes current, whatever two training steps did to the validation metrics.
   assert.equal(sim.fineTunes.length, 2);
   for (const s of sim.steps) assert.ok(s.changedFraction >= 0 && s.changedFraction <= 1);
 
