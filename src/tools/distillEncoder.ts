@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     options: {
       photos: { type: 'string', default: path.join('.cache', 'photos', 'distill') },
       out: { type: 'string', default: ENCODERS['distilled-resnet'].folder },
-      steps: { type: 'string', default: '1200' },
+      steps: { type: 'string', default: '2400' },
       batch: { type: 'string', default: '8' },
       crop: { type: 'string', default: '128' },
       lr: { type: 'string', default: '0.002' },
