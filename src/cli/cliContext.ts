@@ -72,9 +72,14 @@ export function intArg(name: string, value: string | undefined, min = 0): number
   return n;
 }
 
-export function numArg(name: string, value: string | undefined): number | undefined {
+/** A number argument: positive by default, or within [min, max] when a minimum is given. */
+export function numArg(name: string, value: string | undefined, min?: number, max = Infinity): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${value}"`);
+  if (min === undefined) {
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${value}"`);
+  } else if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`${name} must be a number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, got "${value}"`);
+  }
   return n;
 }

@@ -102,7 +102,7 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
       },
     );
     const metrics = `validation mIoU ${fmt(r.metricsBefore, 'miou')} → ${fmt(r.metricsAfter, 'miou')}, boundary IoU ${fmt(r.metricsBefore, 'boundaryIoU')} → ${fmt(r.metricsAfter, 'boundaryIoU')}`;
-    hub.log(`fine-tune: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s`);
+    hub.log(`fine-tune: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s; ${r.augmentation}`);
     hub.modelChanged(settings.modelFolder, r.current);
     if (r.accepted) void vscode.window.showInformationMessage(`MaskLoop: model version ${r.version} is now current (${r.seconds.toFixed(0)} s). ${metrics}.`);
     else void vscode.window.showWarningMessage(`MaskLoop: version ${r.version} was kept aside, version ${r.current} stays current: ${r.reason}. ${metrics}.`);

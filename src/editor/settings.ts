@@ -50,6 +50,8 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
       cropSize: c.get<number>('fineTune.cropSize', 128),
       batchSize: c.get<number>('fineTune.batchSize', 2),
       boundaryWeight: c.get<number>('fineTune.boundaryLossWeight', 1),
+      // Unset: automatic (off when the classes differ in colour, else 0.5).
+      ...(typeof c.get('fineTune.hueJitter') === 'number' ? { hueJitter: Math.min(1, Math.max(0, c.get<number>('fineTune.hueJitter', 0))) } : {}),
       // Unset: the engine's default (frozen on CPU, every stage on a GPU).
       ...(c.get<number | null>('fineTune.encoderStages', null) !== null ? { encoderStages: c.get<number>('fineTune.encoderStages') } : {}),
     },

@@ -188,7 +188,7 @@ export class ModelService {
     const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);
     await store.writeVersion(model, newMeta, {
       version, parent: meta.version, createdAt: newMeta.createdAt, backend: this.backend?.backend ?? 'unknown', accepted, reason,
-      settings: { ...settings }, train: await hashed(train), validation: await hashed(validation),
+      settings: { ...settings, hueJitter: result.hueJitter.value }, augmentation: result.hueJitter.reason, train: await hashed(train), validation: await hashed(validation),
       metricsBefore: summary(before), metricsAfter: summary(after),
       history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, val: h.val ? { ...h.val } : undefined })),
       seconds: result.seconds,
@@ -200,7 +200,7 @@ export class ModelService {
     return {
       version, parent: meta.version, accepted, reason, current: accepted ? version : meta.version,
       metricsBefore: before, metricsAfter: after, trainImages: train.length, validationImages: validation.length,
-      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length,
+      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length, augmentation: result.hueJitter.reason,
     };
   }
 

@@ -34,6 +34,8 @@ export interface VersionManifest {
   accepted: boolean;
   reason: string;
   settings?: Record<string, unknown>;
+  /** How the fine-tune chose its colour augmentation (the automatic hue jitter says what it found). */
+  augmentation?: string;
   train?: { image: string; mask: string; sha256: string }[];
   validation?: { image: string; mask: string; sha256: string }[];
   metricsBefore?: Record<string, number> | null;

@@ -47,6 +47,8 @@ export interface RequestMap {
       version: number; parent: number; accepted: boolean; reason: string; current: number;
       metricsBefore: MetricSummary | null; metricsAfter: MetricSummary | null;
       trainImages: number; validationImages: number; seconds: number; steps: number; epochs: number;
+      /** The colour augmentation used, and why (the automatic hue jitter says what it found). */
+      augmentation: string;
     };
   };
   versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };
