@@ -38,14 +38,16 @@ function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   set('batchSize', intArg('--batch', o.batch as string | undefined, 1));
   set('cropSize', intArg('--crop', o.crop as string | undefined, 16));
   set('learningRate', numArg('--lr', o.lr as string | undefined));
-  set('boundaryWeight', o.boundaryWeight === undefined ? undefined : Number(o.boundaryWeight));
+  set('boundaryWeight', numArg('--boundary-weight', o.boundaryWeight as string | undefined, 0));
+  set('boundaryBias', numArg('--boundary-bias', o.boundaryBias as string | undefined, 0, 1));
+  set('diceWeight', numArg('--dice-weight', o.diceWeight as string | undefined, 0));
+  set('weightDecay', numArg('--weight-decay', o.weightDecay as string | undefined, 0));
+  set('colorJitter', numArg('--color-jitter', o.colorJitter as string | undefined, 0, 1));
+  set('hueJitter', o.hueJitter === 'auto' ? 'auto' : numArg('--hue-jitter', o.hueJitter as string | undefined, 0, 1));
+  set('patience', intArg('--patience', o.patience as string | undefined, 1));
   if (o.optimizer) set('optimizer', o.optimizer as 'adam' | 'sgd');
   set('encoderStages', intArg('--encoder-stages', o.encoderStages as string | undefined, 0));
-  if (o.priorCorrection !== undefined) {
-    const v = Number(o.priorCorrection);
-    if (!Number.isFinite(v) || v < 0) throw new UsageError(`--prior-correction must be 0 or more, got "${String(o.priorCorrection)}"`);
-    set('priorCorrection', v);
-  }
+  set('priorCorrection', numArg('--prior-correction', o.priorCorrection as string | undefined, 0));
   if (o.force) set('force', true);
   return s;
 }
@@ -60,6 +62,12 @@ function trainingOptions(cmd: Command): Command {
     .option('--lr <rate>', `learning rate (default ${DEFAULT_FINE_TUNE.learningRate})`)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adam', 'sgd']))
     .option('--boundary-weight <w>', `weight of the boundary loss term (default ${DEFAULT_FINE_TUNE.boundaryWeight})`)
+    .option('--boundary-bias <share>', `share of training crops centred on a class edge, 0-1 (default ${DEFAULT_FINE_TUNE.boundaryBias})`)
+    .option('--dice-weight <w>', `weight of the soft Dice loss term (default ${DEFAULT_FINE_TUNE.diceWeight})`)
+    .option('--weight-decay <w>', `L2 weight decay on convolution kernels (default ${DEFAULT_FINE_TUNE.weightDecay})`)
+    .option('--color-jitter <amount>', `brightness/contrast jitter of training crops, 0-1 (default ${DEFAULT_FINE_TUNE.colorJitter})`)
+    .option('--hue-jitter <amount>', 'hue/saturation jitter of training crops, 0-1: turn colours by up to this share of 180 degrees (default auto: 0 when two classes differ in colour across the training masks, else 0.5)')
+    .option('--patience <n>', `epochs without a better validation boundary IoU before stopping early (default ${DEFAULT_FINE_TUNE.patience})`)
     .option('--prior-correction <strength>', 'class-prior correction of the suggestions after training on boundary-biased crops (default 1; 0 = off)')
     .option('--encoder-stages <n>', 'full fine-tune: unfreeze this many stages of the pretrained encoder, deepest first, one at a time (default 0: frozen, the fast mode; all 4 on a GPU)')
     .option('--seed <n>', 'random seed (default 0)');
@@ -119,15 +127,17 @@ common(program.command('predict').description('pre-label images: one index PNG p
 trainingOptions(common(program.command('finetune').description('fine-tune the model in place on corrected masks: a new model version').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'corrected masks (same stem as the image)')))
   .option('--force', 'make the new version current even if validation boundary IoU fell or pixels to correct rose')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
+    const settings = settingsFrom(o);
     const { pairs, unlabelled } = await pairImagesWithMasks(o.images as string, o.masks as string);
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`);
     ctx.say(`Fine-tuning on ${pairs.length} corrected masks (${unlabelled.length} images without a mask skipped)`);
     const r = await ctx.client.request('fineTune', {
-      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, settings: settingsFrom(o),
+      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, settings,
     }, { onProgress: ctx.progress.handle });
     ctx.progress.stop();
     ctx.out(r);
     ctx.say(`version ${r.version} (parent ${r.parent}) ${r.accepted ? 'is now current' : 'was stored but NOT made current'}: ${r.reason}`);
+    ctx.say(r.augmentation);
     ctx.say(`${r.trainImages} train / ${r.validationImages} validation images, ${r.epochs} epochs, ${r.steps} steps, ${r.seconds.toFixed(1)} s`);
     if (r.metricsBefore && r.metricsAfter) ctx.say(`validation mIoU ${fmt(r.metricsBefore.miou)} -> ${fmt(r.metricsAfter.miou)}, boundary IoU ${fmt(r.metricsBefore.boundaryIoU)} -> ${fmt(r.metricsAfter.boundaryIoU)}`);
   }));
@@ -160,6 +170,9 @@ trainingOptions(common(program.command('simulate').description('simulate the lab
     });
     ctx.out(r);
     for (const f of r.fineTunes) ctx.say(`fine-tune after ${f.afterImages} images: version ${f.version}${f.accepted ? '' : ' (not accepted)'}, ${f.seconds.toFixed(1)} s`);
+    const m = r.summary;
+    const pc = (v: number): string => `${(100 * v).toFixed(1)}%`;
+    ctx.say(`from image ${m.fromImage} on (${m.images} images): pixels to repaint ${pc(m.changedFraction)} (median image ${pc(m.medianChangedFraction)}), boundary IoU ${fmt(m.boundaryIoU)}; an empty suggestion: ${pc(m.emptyFraction)}; rejecting a suggestion whenever an empty one costs less: ${pc(m.withRejectFraction)}; fine-tunes ${m.fineTuneSeconds.toFixed(0)} s`);
   }));
 
 common(program.command('bench').description('pre-label latency and fine-tune throughput on this machine'), false)

@@ -13,9 +13,32 @@ import type { ProgressEvent } from '../protocol/modelProtocol';
 export interface SimStep {
   image: string;
   modelVersion: number;
+  /** Share of pixels to repaint from the suggestion. */
   changedFraction: number;
   boundaryIoU: number;
   miou: number;
+  /** Share of pixels to paint from an empty suggestion (the objects' share): the cost of Reject Suggestion. */
+  emptyFraction: number;
+}
+
+/** The effort curve in a few figures, over the images from `fromImage` (1-based) on. */
+export interface SimSummary {
+  fromImage: number;
+  images: number;
+  /** Mean share of pixels to repaint from the suggestions. */
+  changedFraction: number;
+  /** The median image's share. */
+  medianChangedFraction: number;
+  boundaryIoU: number;
+  /** Mean share an empty suggestion would cost. */
+  emptyFraction: number;
+  /**
+   * Mean of min(suggestion, empty) per image: a person who rejects a suggestion whenever painting from nothing
+   * is less work (a lower bound: it assumes they can tell at a glance).
+   */
+  withRejectFraction: number;
+  /** CPU time of all the fine-tunes. */
+  fineTuneSeconds: number;
 }
 
 export interface SimFineTune {
@@ -32,6 +55,25 @@ export interface SimResult {
   modelDir: string;
   steps: SimStep[];
   fineTunes: SimFineTune[];
+  summary: SimSummary;
+}
+
+/** Summarises a simulated loop from the `fromImage`-th image on (the issue's measure starts at the 3rd). */
+export function summarizeSimulation(steps: readonly SimStep[], fineTunes: readonly SimFineTune[], fromImage = 3): SimSummary {
+  const from = steps.length >= fromImage ? steps.slice(fromImage - 1) : steps;
+  const mean = (f: (s: SimStep) => number): number => (from.length === 0 ? 0 : from.reduce((a, s) => a + f(s), 0) / from.length);
+  const sorted = from.map((s) => s.changedFraction).sort((a, b) => a - b);
+  const median = sorted.length === 0 ? 0 : (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
+  return {
+    fromImage: steps.length >= fromImage ? fromImage : 1,
+    images: from.length,
+    changedFraction: mean((s) => s.changedFraction),
+    medianChangedFraction: median,
+    boundaryIoU: mean((s) => s.boundaryIoU),
+    emptyFraction: mean((s) => s.emptyFraction),
+    withRejectFraction: mean((s) => Math.min(s.changedFraction, s.emptyFraction)),
+    fineTuneSeconds: fineTunes.reduce((a, f) => a + f.seconds, 0),
+  };
 }
 
 /**
@@ -55,7 +97,8 @@ export async function simulateLoop(
     const pred = await client.request('predict', { modelDir, image: pair.image, createIfMissing: true, classes: options.classes, encoder: options.encoder }, { onProgress: options.onProgress });
     if (pred.width !== truth.width || pred.height !== truth.height) throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${pair.image} is ${pred.width}x${pred.height}`);
     const m = compareMasks(truth, { width: pred.width, height: pred.height, data: pred.classMap });
-    const step = { image: path.basename(pair.image), modelVersion: pred.modelVersion, changedFraction: m.changedFraction, boundaryIoU: m.boundaryIoU, miou: m.miou };
+    const empty = compareMasks(truth, { width: truth.width, height: truth.height, data: new Uint8Array(truth.width * truth.height) });
+    const step = { image: path.basename(pair.image), modelVersion: pred.modelVersion, changedFraction: m.changedFraction, boundaryIoU: m.boundaryIoU, miou: m.miou, emptyFraction: empty.changedFraction };
     steps.push(step);
     options.onStep?.(step);
     accepted.push(pair);
@@ -67,5 +110,5 @@ export async function simulateLoop(
       fineTunes.push({ afterImages: accepted.length, version: r.version, accepted: r.accepted, seconds: r.seconds, trainImages: r.trainImages, validationImages: r.validationImages });
     }
   }
-  return { every: options.every, modelDir, steps, fineTunes };
+  return { every: options.every, modelDir, steps, fineTunes, summary: summarizeSimulation(steps, fineTunes) };
 }

@@ -66,12 +66,19 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.equal(json<{ current: number }>(['rollback', '--to', '0']).current, 0);
   assert.equal(json<{ current: number }>(['versions']).current, 0);
 
-  const sim = json<{ steps: { image: string; modelVersion: number; changedFraction: number; boundaryIoU: number }[]; fineTunes: unknown[] }>(['simulate', '--images', images, '--masks', truth, '--every', '2', '--force', ...fast]);
+  const sim = json<{ steps: { image: string; modelVersion: number; changedFraction: number; boundaryIoU: number; emptyFraction: number }[]; fineTunes: { seconds: number }[]; summary: { fromImage: number; images: number; changedFraction: number; withRejectFraction: number; emptyFraction: number; fineTuneSeconds: number } }>(['simulate', '--images', images, '--masks', truth, '--every', '2', '--force', ...fast]);
   assert.equal(sim.steps.length, 5);
   assert.deepEqual(sim.steps.map((s) => s.modelVersion), [0, 0, 1, 1, 2]);
   // --force: every version becomes current, whatever two training steps did to the validation metrics.
   assert.equal(sim.fineTunes.length, 2);
   for (const s of sim.steps) assert.ok(s.changedFraction >= 0 && s.changedFraction <= 1);
+  // Version 0 suggests nothing, so its images cost exactly what an empty suggestion costs.
+  for (const s of sim.steps.filter((x) => x.modelVersion === 0)) assert.ok(Math.abs(s.changedFraction - s.emptyFraction) < 1e-9, `${s.image}: ${s.changedFraction} vs ${s.emptyFraction}`);
+  assert.deepEqual([sim.summary.fromImage, sim.summary.images], [3, 3]);
+  const later = sim.steps.slice(2);
+  assert.ok(Math.abs(sim.summary.changedFraction - later.reduce((a, s) => a + s.changedFraction, 0) / 3) < 1e-9);
+  assert.ok(Math.abs(sim.summary.withRejectFraction - later.reduce((a, s) => a + Math.min(s.changedFraction, s.emptyFraction), 0) / 3) < 1e-9);
+  assert.ok(Math.abs(sim.summary.fineTuneSeconds - sim.fineTunes.reduce((a, f) => a + f.seconds, 0)) < 1e-9);
 
   const bench = json<{ backend: string; prelabelMs: Record<string, number>; train: { cropsPerSecond: number }; peakRssMiB: number; machine: { cpus: number }; fineTuneRound: { images: number; seconds: number; peakRssMiB: number; steps: number; trainImages: number; validationImages: number } }>(['bench', '--sizes', '64,128', '--repeats', '1', '--train-steps', '1', '--round', '5', '--round-size', '64', '--round-epochs', '1']);
   assert.equal(bench.fineTuneRound.images, 5);
@@ -94,6 +101,9 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   const badNumber = run(['finetune', '--images', images, '--masks', truth, '--epochs', 'many']);
   assert.equal(badNumber.code, 2);
   assert.match(badNumber.stderr, /--epochs must be a whole number/);
+  const outOfRange = run(['finetune', '--images', images, '--masks', truth, '--hue-jitter', '1.5']);
+  assert.equal(outOfRange.code, 2);
+  assert.match(outOfRange.stderr, /--hue-jitter must be a number from 0 to 1, got "1\.5"/);
 
   const noModel = run(['predict', images, '--out', path.join(dir, 'o'), '--model', model]);
   assert.equal(noModel.code, 1);
