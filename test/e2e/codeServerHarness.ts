@@ -145,8 +145,18 @@ export class CodeServer {
 
   /** Runs a command from the command palette by its title. */
   async runCommand(title: string): Promise<void> {
-    const input = await this.openQuickInput('F1');
-    await input.fill(`>${title}`);
+    // The palette can close again right after it opened (focus moving to an editor that is still opening):
+    // typing then waits on a hidden input, so it is reopened, up to three times.
+    let input = await this.openQuickInput('F1');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await input.fill(`>${title}`, { timeout: 5000 });
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw new Error(`the command palette closed before "${title}" could be typed, ${attempt} times: ${(err as Error).message}`);
+        input = await this.openQuickInput('F1');
+      }
+    }
     const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
     await row.waitFor({ state: 'visible', timeout: 20_000 }).catch(async (err: Error) => {
       const shot = await this.screenshot(`command-not-found`).catch(() => 'none');
