@@ -99,6 +99,7 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
     return;
   }
   ctx.say(`Fine-tune: version ${ft.version} ${ft.accepted ? 'is now current' : 'was not made current'} (${ft.reason}); ${ft.trainImages} train / ${ft.validationImages} validation images, ${ft.epochs} epochs, ${ft.steps} steps, ${ft.seconds.toFixed(1)} s on ${info.backend.backend}.`);
+  ctx.say(`Augmentation: ${ft.augmentation}.`);
   ctx.say('');
   ctx.say(`Suggestions on ${heldOut.length} held-out images (mean):`);
   ctx.say(`  ${'metric'.padEnd(20)}${'before'.padStart(10)}${'after'.padStart(10)}`);
