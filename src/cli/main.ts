@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_ENCODER, ENCODER_KINDS } from '../engine/encoderKind';
-import { DEFAULT_FINE_TUNE, type FineTuneSettings } from '../engine/fineTune';
+import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../engine/fineTune';
 import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
 import { InputError } from '../masks/inputError';
@@ -58,7 +58,7 @@ function trainingOptions(cmd: Command): Command {
     .option('--epochs <n>', `epochs (default ${DEFAULT_FINE_TUNE.epochs})`)
     .option('--steps <n>', 'optimiser steps per epoch (default: automatic)')
     .option('--batch <n>', `crops per step (default ${DEFAULT_FINE_TUNE.batchSize})`)
-    .option('--crop <px>', `crop size (default ${DEFAULT_FINE_TUNE.cropSize})`)
+    .option('--crop <px>', `training crop size (default: automatic, ${PRETRAINED_CROP} with a pretrained encoder, ${SCRATCH_CROP} from scratch)`)
     .option('--lr <rate>', `learning rate (default ${DEFAULT_FINE_TUNE.learningRate})`)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adam', 'sgd']))
     .option('--boundary-weight <w>', `weight of the boundary loss term (default ${DEFAULT_FINE_TUNE.boundaryWeight})`)

@@ -47,7 +47,8 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
     fineTune: {
       epochs: c.get<number>('fineTune.epochs', 8),
       learningRate: c.get<number>('fineTune.learningRate', 0.002),
-      cropSize: c.get<number>('fineTune.cropSize', 128),
+      // Unset: automatic (256 with a pretrained encoder, 128 from scratch).
+      ...(typeof c.get('fineTune.cropSize') === 'number' ? { cropSize: Math.max(32, c.get<number>('fineTune.cropSize', 0)) } : {}),
       batchSize: c.get<number>('fineTune.batchSize', 2),
       boundaryWeight: c.get<number>('fineTune.boundaryLossWeight', 1),
       // Unset: automatic (off when the classes differ in colour, else 0.5).

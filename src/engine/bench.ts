@@ -40,7 +40,7 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
     const started = performance.now();
     const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs, cropSize }, tiles, { signal });
     return {
-      images, size, cropSize, trainImages: train.length, validationImages: validation.length,
+      images, size, cropSize: r.cropSize, trainImages: train.length, validationImages: validation.length,
       seconds: Number(((performance.now() - started) / 1000).toFixed(1)), steps: r.steps, epochs: r.history.length,
       peakRssMiB: Math.round(peakRssMiB()),
       changedFractionBefore: r.metricsBefore?.changedFraction ?? null, changedFractionAfter: r.metricsAfter?.changedFraction ?? null,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune, PRETRAINED_CROP, resolveCropSize, SCRATCH_CROP, validate } from '../../src/engine/fineTune';
 import { featureStats, type FeatureStats } from '../../src/engine/featureStats';
 import { foldedForward } from '../../src/engine/foldedInference';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
@@ -145,4 +145,26 @@ test('a full fine-tune unfreezes the encoder stage by stage, deepest first, and 
   assert.deepEqual([...changedStages].sort(), [2, 3], 'the two deepest stages trained, the two first did not');
   assert.equal(model.layers.filter((l) => stages.has(l.name) && l.trainable).length, 0, 'the encoder is frozen again for the stored model');
   model.dispose();
+});
+
+test('the automatic crop size: 256 pixels under a pretrained encoder, 128 from scratch, at most the largest image; a set size is rounded to 16', async () => {
+  assert.equal(resolveCropSize(0, true), PRETRAINED_CROP);
+  assert.equal(resolveCropSize(0, false), SCRATCH_CROP);
+  assert.equal(resolveCropSize(0, true, 1000), PRETRAINED_CROP);
+  assert.equal(resolveCropSize(0, true, 190), 192);
+  assert.equal(resolveCropSize(0, false, 100), 112);
+  assert.equal(resolveCropSize(100, true), 112);
+  assert.equal(resolveCropSize(300, false, 64), 304);
+  await resolveBackend('auto');
+  const { image, mask } = syntheticSample({ width: 300, height: 140, numClasses: 2, seed: 5 });
+  const used: number[] = [];
+  for (const encoder of ['mobilenetv2', 'scratch'] as const) {
+    const config = networkFor(encoder, 2);
+    const model = await buildNetwork(config);
+    const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
+    const r = await fineTune(model, [{ id: 'a', image, mask }], [], { ...DEFAULT_FINE_TUNE, epochs: 1, stepsPerEpoch: 1, batchSize: 1 }, tiles);
+    used.push(r.cropSize);
+    model.dispose();
+  }
+  assert.deepEqual(used, [PRETRAINED_CROP, SCRATCH_CROP]);
 });
