@@ -14,7 +14,8 @@ export interface FineTuneSettings {
   /**
    * Optimiser steps per epoch; 0 = automatic: two crops per training image, at least 16 steps (a few images
    * need that many to be learnt at all: with 4 steps of 2 crops, 9 composite scenes gave 7.0% pixels to
-   * correct on the next 8, with 16 steps 4.3%) and at most 32.
+   * correct on the next 8, with 16 steps 4.3%) and at most 32; half that with 256-pixel crops (see
+   * stepsPerEpoch).
    */
   stepsPerEpoch: number;
   batchSize: number;
@@ -184,9 +185,12 @@ function classCounts(labels: ArrayLike<number>, counts: Float64Array): void {
   }
 }
 
-export function stepsPerEpoch(settings: FineTuneSettings, trainImages: number): number {
+export function stepsPerEpoch(settings: FineTuneSettings, trainImages: number, cropSize = SCRATCH_CROP): number {
   if (settings.stepsPerEpoch > 0) return settings.stepsPerEpoch;
-  return Math.min(32, Math.max(16, Math.ceil((trainImages * 2) / settings.batchSize)));
+  const steps = Math.min(32, Math.max(16, Math.ceil((trainImages * 2) / settings.batchSize)));
+  // Crops larger than 128 pixels: an epoch holds at most twice the pixels of 128-pixel crops' epoch (256-pixel
+  // crops: half the steps), so the default round stays within its time (README, "Measured here").
+  return Math.ceil(steps * Math.min(1, 2 * (SCRATCH_CROP / cropSize) ** 2));
 }
 
 /** Metrics of the model's predictions on each validation sample. */
@@ -249,7 +253,7 @@ export async function fineTune(
   };
   const start = Date.now();
   const rng = new SeededRandom(settings.seed);
-  const steps = stepsPerEpoch(settings, train.length);
+  const steps = stepsPerEpoch(settings, train.length, crop);
   const totalSteps = steps * settings.epochs;
   const optimizer = settings.optimizer === 'adam' ? tf.train.adam(settings.learningRate) : tf.train.momentum(settings.learningRate, 0.9);
   // The encoder's freezing as stored, restored at the end: the next fine-tune decides again.

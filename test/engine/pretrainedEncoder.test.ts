@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, PRETRAINED_CROP, resolveCropSize, SCRATCH_CROP, validate } from '../../src/engine/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune, PRETRAINED_CROP, resolveCropSize, SCRATCH_CROP, stepsPerEpoch, validate } from '../../src/engine/fineTune';
 import { featureStats, type FeatureStats } from '../../src/engine/featureStats';
 import { foldedForward } from '../../src/engine/foldedInference';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
@@ -167,4 +167,13 @@ test('the automatic crop size: 256 pixels under a pretrained encoder, 128 from s
     model.dispose();
   }
   assert.deepEqual(used, [PRETRAINED_CROP, SCRATCH_CROP]);
+});
+
+test('automatic steps per epoch: two crops per image, 16-32 steps, half as many with 256-pixel crops; a set number is kept', () => {
+  const steps = (images: number, crop?: number, set = 0): number => stepsPerEpoch({ ...DEFAULT_FINE_TUNE, stepsPerEpoch: set }, images, crop);
+  assert.deepEqual([steps(3), steps(16), steps(19), steps(40)], [16, 16, 19, 32]);
+  assert.deepEqual([steps(3, 256), steps(16, 256), steps(19, 256), steps(40, 256)], [8, 8, 10, 16]);
+  assert.equal(steps(3, 192), 15);
+  assert.equal(steps(3, 64), 16);
+  assert.equal(steps(19, 256, 5), 5);
 });
