@@ -136,10 +136,10 @@ export const SCRATCH_CROP = 128;
  * beyond a 128-pixel crop (stride 16, a receptive field of over 200 pixels), so on such a crop they are not
  * the features the whole image gives at inference, and a decoder trained on them misreads the whole image
  * (README, "Measured here": 256-pixel crops needed fewer corrections on all three composite sets). The
- * scratch network keeps 128 pixels. Automatic crops are no larger than the largest training image.
+ * scratch network keeps 128 pixels. Automatic crops are no larger than the largest training image (a larger
+ * crop would only pad it).
  */
 export function resolveCropSize(setting: number, pretrained: boolean, largestSide = Infinity): number {
-  // Automatic crops are no larger than the largest training image (a larger crop would only pad it).
   const size = setting > 0 ? setting : Math.min(pretrained ? PRETRAINED_CROP : SCRATCH_CROP, largestSide);
   return Math.ceil(size / 16) * 16;
 }
