@@ -4,12 +4,14 @@ import { compareMasks, meanMetrics, type MetricSummary } from '../masks/segmenta
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { SeededRandom } from '../masks/seededRandom';
 import { randomCrop, resolveHueJitter } from './augment';
+import { DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, type ContextFitResult } from './contextHead';
 import { encoderStages, setEncoderTrainableStages } from './pretrainedUNet';
 import { segmentationLoss } from './losses';
 import { predictImage, type TileOptions } from './tiledPredict';
 
 /** The product's default fine-tune round; every field can be set from the CLI or the extension. */
 export interface FineTuneSettings {
+  /** Epochs of decoder training; 0 = fit only the context head (the fast fine-tune; contextHead.ts). */
   epochs: number;
   /**
    * Optimiser steps per epoch; 0 = automatic: two crops per training image, at least 16 steps (a few images
@@ -125,6 +127,8 @@ export interface FineTuneResult {
   hueJitter: { value: number; reason: string };
   /** The training crop size used. */
   cropSize: number;
+  /** The context head's fit (cells, loss, seconds), or null for a network without one. */
+  context: ContextFitResult | null;
 }
 
 /** The automatic crop size under a frozen pretrained encoder, and from scratch. */
@@ -223,6 +227,8 @@ export async function fineTune(
   hooks: { onProgress?: (p: FineTuneProgress) => void; signal?: AbortSignal; previousCorrection?: number[] } = {},
 ): Promise<FineTuneResult> {
   if (train.length === 0) throw new Error('no training images: save at least one corrected mask first');
+  const contextOnly = settings.epochs === 0;
+  if (contextOnly && !hasContextHead(model)) throw new Error('0 epochs fits only the context head, and this model has none (it was created without a pretrained encoder, or before the context head existed): set 1 epoch or more');
   const numClasses = model.outputs[0].shape[3] as number;
   const imageCounts = new Float64Array(numClasses);
   for (const s of train) classCounts(s.mask.data, imageCounts);
@@ -237,7 +243,8 @@ export async function fineTune(
     const s = train[priorRng.int(0, train.length)];
     classCounts(randomCrop(s.image, s.mask, priorRng, cropOptions).y, cropCounts);
   }
-  const correction = priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
+  // The context head alone is fitted on whole images, not crops: no crop prior to correct for.
+  const correction = contextOnly ? new Array<number>(numClasses).fill(0) : priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
   // Validation sees the model as a person would: corrected.
   const correctedValidate = async (): Promise<MetricSummary[]> => {
     if (validation.length === 0) return [];
@@ -274,6 +281,8 @@ export async function fineTune(
   const metricsBefore = validation.length === 0 ? null : meanMetrics(perImageBefore);
   // Train without the previous fine-tune's correction; a new one is computed from this round's crops.
   if (hooks.previousCorrection) addToHeadBias(model, hooks.previousCorrection.map((d) => -d));
+  // The context head is fitted first, on whole images; the decoder then trains on top of it.
+  const context = hasContextHead(model) ? await fitContextHead(model, train, { ...DEFAULT_CONTEXT_FIT, seed: settings.seed }, check) : null;
   const history: FineTuneResult['history'] = [];
   let best = metricsBefore?.boundaryIoU ?? -Infinity;
   let bestEpoch = 0;
@@ -359,9 +368,10 @@ export async function fineTune(
       const best = bestWeights;
       variables.forEach((v, i) => v.write(best[i]));
     }
-    const metricsAfter = validation.length === 0 ? null : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
+    if (contextOnly) lastPerImage = await correctedValidate();
+    const metricsAfter = validation.length === 0 ? null : contextOnly ? meanMetrics(lastPerImage) : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
     addToHeadBias(model, correction);
-    return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction, hueJitter, cropSize: crop };
+    return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction, hueJitter, cropSize: crop, context };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);

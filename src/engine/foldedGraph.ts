@@ -4,6 +4,7 @@
 // exactly the same graph. A model with a layer kind not handled here has no folded graph.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { BilinearUpsample } from './contextHead';
 
 export type Activation = 'linear' | 'relu' | 'relu6';
 
@@ -13,9 +14,9 @@ export type FoldedOp =
   | { kind: 'relu' | 'relu6'; input: string; output: string }
   | { kind: 'softmax'; input: string; output: string }
   | { kind: 'pad'; input: string; output: string; top: number; bottom: number; left: number; right: number }
-  | { kind: 'add'; inputs: string[]; output: string }
+  | { kind: 'add' | 'mul'; inputs: string[]; output: string }
   | { kind: 'concat'; inputs: string[]; output: string }
-  | { kind: 'upsample'; input: string; output: string; scale: [number, number] };
+  | { kind: 'upsample'; input: string; output: string; scale: [number, number]; mode: 'nearest' | 'bilinear' };
 
 export interface FoldedGraph {
   input: string;
@@ -35,7 +36,7 @@ export interface LayerLike {
   inboundNodes: { inboundLayers: LayerLike[] }[];
 }
 
-const HANDLED = new Set(['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'ZeroPadding2D', 'Add', 'UpSampling2D', 'Concatenate', 'Softmax']);
+const HANDLED = new Set(['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'ZeroPadding2D', 'Add', 'Multiply', 'UpSampling2D', 'Concatenate', 'Softmax', BilinearUpsample.className]);
 
 function inputsOf(layer: LayerLike): LayerLike[] {
   return layer.inboundNodes[0]?.inboundLayers ?? [];
@@ -128,12 +129,16 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
       op = { kind: 'pad', input: ins[0], output: layer.name, top, bottom, left, right };
     } else if (cls === 'Add') {
       op = { kind: 'add', inputs: ins, output: layer.name };
+    } else if (cls === 'Multiply' && ins.length === 2) {
+      op = { kind: 'mul', inputs: ins, output: layer.name };
     } else if (cls === 'Concatenate' && (cfg.axis === -1 || cfg.axis === 3)) {
       op = { kind: 'concat', inputs: ins, output: layer.name };
     } else if (cls === 'Softmax' && (cfg.axis === -1 || cfg.axis === 3 || cfg.axis === undefined)) {
       op = { kind: 'softmax', input: ins[0], output: layer.name };
     } else if (cls === 'UpSampling2D' && (cfg.interpolation ?? 'nearest') === 'nearest' && cfg.dataFormat !== 'channels_first') {
-      op = { kind: 'upsample', input: ins[0], output: layer.name, scale: cfg.size as [number, number] };
+      op = { kind: 'upsample', input: ins[0], output: layer.name, scale: cfg.size as [number, number], mode: 'nearest' };
+    } else if (cls === BilinearUpsample.className) {
+      op = { kind: 'upsample', input: ins[0], output: layer.name, scale: [cfg.factor as number, cfg.factor as number], mode: 'bilinear' };
     }
     if (!op) return fail();
     ops.push(op);

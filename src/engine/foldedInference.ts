@@ -20,10 +20,12 @@ function runOp(op: FoldedOp, get: (name: string) => tf.Tensor): tf.Tensor {
     case 'softmax': return tf.softmax(get(op.input), -1);
     case 'pad': return tf.pad(get(op.input), [[0, 0], [op.top, op.bottom], [op.left, op.right], [0, 0]]);
     case 'add': return tf.addN(op.inputs.map(get));
+    case 'mul': return tf.mul(get(op.inputs[0]), get(op.inputs[1]));
     case 'concat': return tf.concat(op.inputs.map(get), -1);
     case 'upsample': {
       const t = get(op.input) as tf.Tensor4D;
-      return tf.image.resizeNearestNeighbor(t, [t.shape[1] * op.scale[0], t.shape[2] * op.scale[1]]);
+      const size: [number, number] = [t.shape[1] * op.scale[0], t.shape[2] * op.scale[1]];
+      return op.mode === 'bilinear' ? tf.image.resizeBilinear(t, size, false, true) : tf.image.resizeNearestNeighbor(t, size);
     }
   }
 }

@@ -185,11 +185,12 @@ export class ModelService {
     const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
       Promise.all(list.map(async (s) => ({ image: s.id, mask: path.relative(p.workspaceRoot, s.pair.mask).split(path.sep).join('/'), sha256: createHash('sha256').update(await sha256(s.pair.image)).update(await sha256(s.pair.mask)).digest('hex') })));
-    const augmentation = `${result.cropSize}x${result.cropSize} crops; ${result.hueJitter.reason}`;
+    const context = result.context ? `; context head fitted on ${result.context.cells} cells of whole images in ${result.context.seconds.toFixed(1)} s` : '';
+    const augmentation = `${result.cropSize}x${result.cropSize} crops; ${result.hueJitter.reason}${context}`;
     const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);
     await store.writeVersion(model, newMeta, {
       version, parent: meta.version, createdAt: newMeta.createdAt, backend: this.backend?.backend ?? 'unknown', accepted, reason,
-      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize }, augmentation, train: await hashed(train), validation: await hashed(validation),
+      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize }, augmentation, ...(result.context ? { contextHead: { ...result.context } } : {}), train: await hashed(train), validation: await hashed(validation),
       metricsBefore: summary(before), metricsAfter: summary(after),
       history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, val: h.val ? { ...h.val } : undefined })),
       seconds: result.seconds,

@@ -34,8 +34,10 @@ export interface VersionManifest {
   accepted: boolean;
   reason: string;
   settings?: Record<string, unknown>;
-  /** How the fine-tune chose its colour augmentation (the automatic hue jitter says what it found). */
+  /** The fine-tune's crop size and colour augmentation, and why (the automatic hue jitter says what it found); the context head's fit, if any. */
   augmentation?: string;
+  /** The context head's fit: stride-8 cells of whole images, its final loss, its time. */
+  contextHead?: { cells: number; loss: number; seconds: number };
   train?: { image: string; mask: string; sha256: string }[];
   validation?: { image: string; mask: string; sha256: string }[];
   metricsBefore?: Record<string, number> | null;

@@ -183,13 +183,15 @@ export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
         nodes.push(node('Pad', [cf(op.input), `${op.output}/pads`], [cf(op.output)], op.output, [{ name: 'mode', s: 'constant' }]));
         break;
       case 'add': nodes.push(node('Sum', op.inputs.map(cf), [cf(op.output)], op.output)); break;
+      case 'mul': nodes.push(node('Mul', op.inputs.map(cf), [cf(op.output)], op.output)); break;
       case 'concat': nodes.push(node('Concat', op.inputs.map(cf), [cf(op.output)], op.output, [{ name: 'axis', i: 1 }])); break;
       case 'upsample':
         inits.push(floatTensor(`${op.output}/scales`, [4], Float32Array.from([1, 1, op.scale[0], op.scale[1]])));
         // TF.js resizeNearestNeighbor (no align corners, no half-pixel centres): source = floor(dst / scale).
-        nodes.push(node('Resize', [cf(op.input), '', `${op.output}/scales`], [cf(op.output)], op.output, [
-          { name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' },
-        ]));
+        // The context head's bilinear upsampling has half-pixel centres (clamped at the border in both).
+        nodes.push(node('Resize', [cf(op.input), '', `${op.output}/scales`], [cf(op.output)], op.output, op.mode === 'bilinear'
+          ? [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: 'half_pixel' }]
+          : [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]));
         break;
     }
   }

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { PretrainedEncoderKind } from './encoderKind';
 import type { LayerLike } from './foldedGraph';
+import { BilinearUpsample, CONTEXT_LAYERS } from './contextHead';
 import { Builder, type NetworkConfig } from './resUNet';
 
 export interface EncoderSpec {
@@ -48,6 +49,7 @@ export const PRETRAINED_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
   seed: 1,
   encoder: 'mobilenetv2',
   encoderTrainableStages: 0,
+  contextHead: true,
 };
 
 /** The folder holding a shipped encoder: searched upwards from this bundle (dist/, dist-test/..., src/...). */
@@ -190,7 +192,30 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
     filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true,
     kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }), name: 'head',
   }).apply(x) as tfl.SymbolicTensor;
-  const probs = tfl.layers.softmax({ axis: -1, name: 'probs' }).apply(logits) as tfl.SymbolicTensor;
+  let outLogits = logits;
+  if (config.contextHead) {
+    // The context head (contextHead.ts): 1x1 read-outs of the stride-8 and stride-16 features, upsampled
+    // bilinearly and added to the decoder's logits. It is fitted, not trained by gradient, so it is frozen here.
+    const readOut = (f: tfl.SymbolicTensor, name: string, useBias: boolean): tfl.SymbolicTensor => tfl.layers.conv2d({
+      filters: config.numClasses, kernelSize: 1, padding: 'same', useBias, kernelInitializer: 'zeros', trainable: false, name,
+    }).apply(f) as tfl.SymbolicTensor;
+    const up16 = new BilinearUpsample({ factor: 2, name: CONTEXT_LAYERS.up16 }).apply(readOut(features[3], CONTEXT_LAYERS.s16, false)) as tfl.SymbolicTensor;
+    const sum = tfl.layers.add({ name: CONTEXT_LAYERS.sum }).apply([readOut(features[2], CONTEXT_LAYERS.s8, true), up16]) as tfl.SymbolicTensor;
+    const context = new BilinearUpsample({ factor: 8, name: CONTEXT_LAYERS.up }).apply(sum) as tfl.SymbolicTensor;
+    // The decoder's logits count where the read-out is unsure: times the square of g = 2 (1 - sum of p^2), twice
+    // the Gini impurity of the read-out's probabilities (1 where two classes are even; at p = 0.9, g^2 = 0.13).
+    // Ungated, a decoder fitted to a few images painted whole regions of new images (README, "The context head").
+    const p = tfl.layers.softmax({ axis: -1, name: CONTEXT_LAYERS.probs }).apply(context) as tfl.SymbolicTensor;
+    const p2 = tfl.layers.multiply({ name: CONTEXT_LAYERS.squared }).apply([p, p]) as tfl.SymbolicTensor;
+    const gate = tfl.layers.conv2d({
+      filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true, trainable: false, name: CONTEXT_LAYERS.gate,
+      kernelInitializer: tfl.initializers.constant({ value: -2 }), biasInitializer: tfl.initializers.constant({ value: 2 }),
+    }).apply(p2) as tfl.SymbolicTensor;
+    const gate2 = tfl.layers.multiply({ name: CONTEXT_LAYERS.gateSquared }).apply([gate, gate]) as tfl.SymbolicTensor;
+    const gated = tfl.layers.multiply({ name: CONTEXT_LAYERS.gated }).apply([logits, gate2]) as tfl.SymbolicTensor;
+    outLogits = tfl.layers.add({ name: CONTEXT_LAYERS.logits }).apply([gated, context]) as tfl.SymbolicTensor;
+  }
+  const probs = tfl.layers.softmax({ axis: -1, name: 'probs' }).apply(outLogits) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: probs, name: `${kind}_unet` });
   setWeights();
   // Cold start: a zero head kernel and a bias towards background (p = 0.8), so an untrained decoder suggests

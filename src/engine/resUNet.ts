@@ -25,6 +25,12 @@ export interface NetworkConfig {
   encoder?: EncoderKind;
   /** Pretrained encoder only: its stages (from the deepest) whose weights train; 0 = frozen. */
   encoderTrainableStages?: number;
+  /**
+   * Pretrained encoder only: a context head (contextHead.ts), a linear read-out of the encoder's stride-8 and
+   * stride-16 features fitted on whole training images, added to the decoder's logits. Absent = none (models
+   * written before it existed).
+   */
+  contextHead?: boolean;
 }
 
 

@@ -47,7 +47,7 @@ export interface RequestMap {
       version: number; parent: number; accepted: boolean; reason: string; current: number;
       metricsBefore: MetricSummary | null; metricsAfter: MetricSummary | null;
       trainImages: number; validationImages: number; seconds: number; steps: number; epochs: number;
-      /** The colour augmentation used, and why (the automatic hue jitter says what it found). */
+      /** The crop size and colour augmentation used, and why (the automatic hue jitter says what it found); the context head's fit, if any. */
       augmentation: string;
     };
   };

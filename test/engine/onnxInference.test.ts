@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import { resolveBackend } from '../../src/engine/backends';
+import { CONTEXT_LAYERS } from '../../src/engine/contextHead';
 import { disposeGraph, foldGraph } from '../../src/engine/foldedGraph';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
 import { exportOnnx } from '../../src/engine/onnxExport';
@@ -12,14 +13,14 @@ import { DEFAULT_NETWORK, buildResUNet } from '../../src/engine/resUNet';
 import { predictImage } from '../../src/engine/tiledPredict';
 import { syntheticSample } from '../../src/masks/syntheticShapes';
 
-/** Non-trivial weights everywhere a fresh network has trivial ones: batch-norm statistics and the zero head. */
+/** Non-trivial weights everywhere a fresh network has trivial ones: batch-norm statistics, the zero head and the context head's read-outs. */
 function perturb(model: tfl.LayersModel): void {
   let seed = 1;
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     if (cls === 'BatchNormalization') {
       layer.setWeights(layer.getWeights().map((w, i) => (i === 3 ? tf.randomUniform(w.shape, 0.5, 2, 'float32', seed++) : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', seed++))));
-    } else if (layer.name === 'head') {
+    } else if (layer.name === 'head' || layer.name === CONTEXT_LAYERS.s8 || layer.name === CONTEXT_LAYERS.s16) {
       layer.setWeights(layer.getWeights().map((w) => tf.randomUniform(w.shape, -0.3, 0.3, 'float32', seed++)));
     }
   }
@@ -41,7 +42,7 @@ async function maxDiff(model: tfl.LayersModel, session: ort.InferenceSession, h:
 test('the ONNX export of every network gives what TF.js gives (onnxruntime-node)', async () => {
   await resolveBackend('auto');
   const networks: [string, tfl.LayersModel][] = [
-    ['pretrained encoder (depthwise convs, ReLU6, zero padding, added skips)', await buildNetwork(networkFor('mobilenetv2', 3))],
+    ['pretrained encoder (depthwise convs, ReLU6, zero padding, added skips, context head: bilinear upsampling, gate)', await buildNetwork(networkFor('mobilenetv2', 3))],
     ['distilled ResNet encoder (strided same convs, projection shortcuts)', await buildNetwork(networkFor('distilled-resnet', 3))],
     ['scratch residual U-Net (strided same convs, concatenated skips)', buildResUNet({ ...DEFAULT_NETWORK, numClasses: 4, stageWidths: [16, 32, 48] })],
   ];

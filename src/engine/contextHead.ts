@@ -1,0 +1,249 @@
+// The context head of the pretrained-encoder network: a linear classifier on the frozen encoder's stride-8
+// and stride-16 features, fitted (full-batch, L2-regularised softmax regression) on the features of whole
+// training images; its logits are bilinearly upsampled and added to the decoder's, which are gated to count
+// where the read-out is unsure (pretrainedUNet.ts).
+// Why: the decoder, trained on crops, over-painted whole regions of new images after a few masks (0.4M
+// weights fitted to 2-3 images). A regularised linear read-out over-fits far less, and it is fitted on the
+// features inference sees (whole images, not crops). The decoder then mostly refines the read-out's edges.
+// Measured in the README ("The context head").
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
+import { SeededRandom } from '../masks/seededRandom';
+import { normalizePixel } from './augment';
+
+/** Names of the context head's layers in a built network. */
+export const CONTEXT_LAYERS = { s8: 'context_s8', s16: 'context_s16', up16: 'context_s16_up', sum: 'context_sum', up: 'context_up', probs: 'context_probs', squared: 'context_p2', gate: 'context_gate', gateSquared: 'context_gate2', gated: 'decoder_gated', logits: 'logits_sum' } as const;
+
+/**
+ * Bilinear upsampling by an integer factor with half-pixel centres (pixel centres map to pixel centres, as
+ * ONNX's 'half_pixel' Resize does). Keras's UpSampling2D 'bilinear' maps pixel corners, which would shift an
+ * 8x upsampled map by 3.5 pixels toward the top-left.
+ */
+export class BilinearUpsample extends tfl.layers.Layer {
+  static className = 'MaskloopBilinearUpsample';
+  readonly factor: number;
+
+  constructor(args: { factor: number; name?: string; trainable?: boolean }) {
+    super(args);
+    this.factor = args.factor;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const up = (d: number | null): number | null => (d === null ? null : d * this.factor);
+    return [s[0], up(s[1]), up(s[2]), s[3]];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    return upsampleBilinear(x, this.factor);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), factor: this.factor };
+  }
+}
+tf.serialization.registerClass(BilinearUpsample);
+
+/** Half-pixel-centred bilinear upsampling of an NHWC tensor by an integer factor. */
+export function upsampleBilinear(x: tf.Tensor4D, factor: number): tf.Tensor4D {
+  return tf.image.resizeBilinear(x, [x.shape[1] * factor, x.shape[2] * factor], false, true);
+}
+
+/** Whether a built network has the context head. */
+export function hasContextHead(model: tfl.LayersModel): boolean {
+  return model.layers.some((l) => l.name === CONTEXT_LAYERS.s8);
+}
+
+export interface ContextFitSettings {
+  /** L2 penalty on the standardised weights. */
+  l2: number;
+  /** Full-batch Adam steps and their learning rate. */
+  steps: number;
+  learningRate: number;
+  /** Stride-8 cells drawn per image at most, and in all. */
+  cellsPerImage: number;
+  maxCells: number;
+  /** Images larger than this (either side) are read through one window of this size, as inference tiles them. */
+  window: number;
+  seed: number;
+}
+
+export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, seed: 0 };
+
+/** Normalised input of a window, padded (by reflection) to a multiple of 16 as inference pads it. */
+function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: number): tf.Tensor4D {
+  const pw = Math.ceil(w / 16) * 16;
+  const ph = Math.ceil(h / 16) * 16;
+  const reflect = (i: number, n: number): number => (i < n ? i : Math.max(0, 2 * (n - 1) - i));
+  const out = new Float32Array(pw * ph * 3);
+  for (let y = 0; y < ph; y++) {
+    const sy = reflect(y0 + y, image.height);
+    for (let x = 0; x < pw; x++) {
+      const si = (sy * image.width + reflect(x0 + x, image.width)) * 3;
+      const o = (y * pw + x) * 3;
+      for (let c = 0; c < 3; c++) out[o + c] = normalizePixel(image.data[si + c]);
+    }
+  }
+  return tf.tensor4d(out, [1, ph, pw, 3]);
+}
+
+/**
+ * Rows of the context head's design matrix for one image: the stride-8 features and the stride-16 features
+ * upsampled to stride 8 (the head is linear, so that upsampling commutes with it), one row per 8x8 cell, and
+ * each cell's class fractions (ignored pixels left out; cells with no labelled pixel dropped).
+ */
+function imageRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, numClasses: number, s: ContextFitSettings, rng: SeededRandom): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
+  const w = Math.min(image.width, s.window);
+  const h = Math.min(image.height, s.window);
+  const x0 = rng.int(0, image.width - w + 1);
+  const y0 = rng.int(0, image.height - h + 1);
+  const feats = tf.tidy(() => {
+    const [f8, f16] = features.predict(windowTensor(image, x0, y0, w, h)) as tf.Tensor4D[];
+    return tf.concat([f8, upsampleBilinear(f16, 2)], 3);
+  });
+  const [, gh, gw, dims] = feats.shape;
+  const data = feats.dataSync() as Float32Array;
+  feats.dispose();
+  const cells: number[] = [];
+  const fractions: number[][] = [];
+  for (let cy = 0; cy < gh; cy++) {
+    for (let cx = 0; cx < gw; cx++) {
+      const counts = new Array<number>(numClasses).fill(0);
+      let n = 0;
+      for (let y = cy * 8; y < Math.min(cy * 8 + 8, h); y++) {
+        for (let x = cx * 8; x < Math.min(cx * 8 + 8, w); x++) {
+          const v = mask.data[(y0 + y) * mask.width + x0 + x];
+          if (v < numClasses) {
+            counts[v]++;
+            n++;
+          }
+        }
+      }
+      if (n === 0) continue;
+      cells.push(cy * gw + cx);
+      fractions.push(counts.map((c) => c / n));
+    }
+  }
+  // A seeded subsample when the image has more cells than its share.
+  for (let i = cells.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    [cells[i], cells[j]] = [cells[j], cells[i]];
+    [fractions[i], fractions[j]] = [fractions[j], fractions[i]];
+  }
+  const rows = Math.min(cells.length, s.cellsPerImage);
+  const x = new Float32Array(rows * dims);
+  const y = new Float32Array(rows * numClasses);
+  for (let r = 0; r < rows; r++) {
+    x.set(data.subarray(cells[r] * dims, cells[r] * dims + dims), r * dims);
+    y.set(fractions[r], r * numClasses);
+  }
+  return { x, y, rows, dims };
+}
+
+export interface ContextFitResult {
+  cells: number;
+  /** Mean cross-entropy of the fitted head on its cells (soft labels). */
+  loss: number;
+  seconds: number;
+}
+
+/**
+ * Fits the context head of `model` on whole training images (one window each when larger than the inference
+ * tile) and writes its weights: standardised features, L2-regularised softmax regression, full batch, Adam;
+ * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
+ * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
+ */
+export async function fitContextHead(model: tfl.LayersModel, train: { image: RgbImage; mask: MaskImage }[], settings: ContextFitSettings = DEFAULT_CONTEXT_FIT, check: () => void = () => undefined): Promise<ContextFitResult> {
+  const start = Date.now();
+  const s8 = model.getLayer(CONTEXT_LAYERS.s8);
+  const s16 = model.getLayer(CONTEXT_LAYERS.s16);
+  const numClasses = model.outputs[0].shape[3] as number;
+  const features = tfl.model({ inputs: model.inputs, outputs: [s8.input as tfl.SymbolicTensor, s16.input as tfl.SymbolicTensor] });
+  const rng = new SeededRandom(settings.seed + 104729);
+  const perImage = Math.max(64, Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length)));
+  const parts: { x: Float32Array; y: Float32Array; rows: number }[] = [];
+  let dims = 0;
+  for (const t of train) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    check();
+    const r = imageRows(features, t.image, t.mask, numClasses, { ...settings, cellsPerImage: perImage }, rng);
+    dims = r.dims;
+    parts.push(r);
+  }
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  if (rows === 0) throw new Error('no labelled pixels to fit the context head on');
+  const xs = new Float32Array(rows * dims);
+  const ys = new Float32Array(rows * numClasses);
+  let r0 = 0;
+  for (const p of parts) {
+    xs.set(p.x, r0 * dims);
+    ys.set(p.y, r0 * numClasses);
+    r0 += p.rows;
+  }
+  const X = tf.tensor2d(xs, [rows, dims]);
+  const Y = tf.tensor2d(ys, [rows, numClasses]);
+  const { mean, variance } = tf.moments(X, 0);
+  const std = tf.tidy(() => tf.add(tf.sqrt(variance), 1e-3));
+  const Xn = tf.tidy(() => tf.div(tf.sub(X, mean), std)) as tf.Tensor2D;
+  const prior = tf.tidy(() => tf.log(tf.add(tf.mean(Y, 0), 1e-3)));
+  // Full-batch Adam with the gradient written out (softmax regression: dL/dlogits = (P - Y) / rows) and the
+  // transposed design matrix made once: tfjs's autodiff transposed the 17k x 768 matrix at every step, and
+  // 300 steps on 17 images took about 60 s here.
+  const XnT = tf.transpose(Xn) as tf.Tensor2D;
+  let W: tf.Tensor = tf.zeros([dims, numClasses]);
+  let b = prior.clone();
+  let mW = tf.zerosLike(W);
+  let vW = tf.zerosLike(W);
+  let mb = tf.zerosLike(b);
+  let vb = tf.zerosLike(b);
+  const [beta1, beta2, eps] = [0.9, 0.999, 1e-7];
+  let loss = NaN;
+  try {
+    for (let step = 1; step <= settings.steps; step++) {
+      if (step % 25 === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        check();
+      }
+      const next = tf.tidy(() => {
+        const g = tf.div(tf.sub(tf.softmax(tf.add(tf.matMul(Xn, W), b)), Y), rows);
+        const gW = tf.add(tf.matMul(XnT, g), tf.mul(W, 2 * settings.l2));
+        const gb = tf.sum(g, 0);
+        const update = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: tf.Tensor): tf.Tensor[] => {
+          const m2 = tf.add(tf.mul(m, beta1), tf.mul(grad, 1 - beta1));
+          const v2 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(grad), 1 - beta2));
+          const lr = settings.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
+          return [tf.sub(p, tf.div(tf.mul(m2, lr), tf.add(tf.sqrt(v2), eps))), m2, v2];
+        };
+        return [...update(W, mW, vW, gW), ...update(b, mb, vb, gb)];
+      });
+      tf.dispose([W, mW, vW, b, mb, vb]);
+      [W, mW, vW, b, mb, vb] = next;
+    }
+    loss = tf.tidy(() => tf.add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(Xn, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2)).dataSync()[0]);
+    // Fold the standardisation: W' = W / std, b' = b - sum(mean * W / std); split W' into the two 1x1 kernels.
+    const [k8, k16, bias] = tf.tidy(() => {
+      const scaled = tf.div(W, tf.reshape(std, [dims, 1]));
+      const folded = tf.sub(b, tf.sum(tf.mul(scaled, tf.reshape(mean, [dims, 1])), 0));
+      const c8 = s8.getWeights()[0].shape[2] as number;
+      return [
+        tf.reshape(tf.slice(scaled, [0, 0], [c8, numClasses]), [1, 1, c8, numClasses]),
+        tf.reshape(tf.slice(scaled, [c8, 0], [dims - c8, numClasses]), [1, 1, dims - c8, numClasses]),
+        folded,
+      ];
+    });
+    s8.setWeights([k8, bias]);
+    s16.setWeights([k16]);
+    // The decoder's bias (the cold start's lean to background) would shift the fitted read-out where the gate
+    // lets the decoder count; the decoder learns its own again.
+    const head = model.getLayer('head');
+    const [kernel, decoderBias] = head.getWeights();
+    const zero = tf.zerosLike(decoderBias);
+    head.setWeights([kernel, zero]);
+    tf.dispose([k8, k16, bias, zero]);
+  } finally {
+    tf.dispose([X, Y, mean, variance, std, Xn, XnT, prior, W, b, mW, vW, mb, vb]);
+  }
+  return { cells: rows, loss, seconds: (Date.now() - start) / 1000 };
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { resolveBackend } from '../../src/engine/backends';
+import { BilinearUpsample, CONTEXT_LAYERS, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, upsampleBilinear } from '../../src/engine/contextHead';
+import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
+import { buildNetwork, networkFor } from '../../src/engine/networks';
+import { networkStride } from '../../src/engine/resUNet';
+import { learningSamples } from './learningData';
+
+test('bilinear upsampling has half-pixel centres, clamped at the border, and the layer survives serialisation', async () => {
+  await resolveBackend('auto');
+  // One row [0, 8]: output pixel centres at source -0.25, 0.25, 0.75, 1.25.
+  const up = upsampleBilinear(tf.tensor4d([0, 8], [1, 1, 2, 1]), 2);
+  assert.deepEqual(Array.from(up.dataSync()).slice(0, 4), [0, 2, 6, 8]);
+  // A constant map stays constant to the border (zero padding would shrink it there).
+  const flat = upsampleBilinear(tf.fill([1, 3, 5, 2], 1.5) as tf.Tensor4D, 8);
+  assert.deepEqual(flat.shape, [1, 24, 40, 2]);
+  assert.ok(Array.from(flat.dataSync()).every((v) => Math.abs(v - 1.5) < 1e-6));
+  const input = tfl.input({ shape: [null, null, 2] });
+  const model = tfl.model({ inputs: input, outputs: new BilinearUpsample({ factor: 4, name: 'up' }).apply(input) as tfl.SymbolicTensor });
+  const copy = await tfl.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as object } as tf.io.ModelJSON);
+  const x = tf.randomUniform([1, 3, 4, 2], -1, 1, 'float32', 1);
+  const d = tf.max(tf.abs(tf.sub(copy.predict(x) as tf.Tensor, upsampleBilinear(x as tf.Tensor4D, 4)))).dataSync()[0];
+  assert.equal(d, 0);
+  tf.dispose([up, flat, x]);
+});
+
+test('the context head, fitted on whole images alone, turns an empty suggestion into one that needs few corrections; same seed, same weights', async () => {
+  await resolveBackend('auto');
+  const config = networkFor('mobilenetv2', 2);
+  assert.ok(config.contextHead, 'new pretrained-encoder networks have the context head');
+  const model = await buildNetwork(config);
+  assert.ok(hasContextHead(model));
+  const train = learningSamples(100, 6);
+  const val = learningSamples(200, 4);
+  const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
+  const before = await validate(model, val, tiles);
+  const fit = await fitContextHead(model, train);
+  const after = await validate(model, val, tiles);
+  assert.ok(before && after);
+  process.stdout.write(`# context head alone (decoder untouched): pixels to correct ${before.changedFraction.toFixed(3)} -> ${after.changedFraction.toFixed(3)}, mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}; ${fit.cells} cells, loss ${fit.loss.toFixed(3)}, ${fit.seconds.toFixed(1)} s\n`);
+  assert.equal(fit.cells, 6 * (96 / 8) ** 2, 'every 8x8 cell of the six 96x96 images');
+  assert.ok(after.changedFraction < before.changedFraction / 2, `pixels to correct ${before.changedFraction} -> ${after.changedFraction}`);
+  const weights = (m: tfl.LayersModel): Float32Array[] => [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16].flatMap((n) => m.getLayer(n).getWeights().map((w) => w.dataSync() as Float32Array));
+  const first = weights(model);
+  await fitContextHead(model, train);
+  weights(model).forEach((w, i) => assert.deepEqual(w, first[i], 'a second fit with the same seed gives the same weights'));
+  // Cancelling between images stops the fit.
+  await assert.rejects(fitContextHead(model, train, DEFAULT_CONTEXT_FIT, () => {
+    throw new Error('cancelled');
+  }), /cancelled/);
+  model.dispose();
+});
+
+test('the decoder counts where the context head is unsure: its logits are gated by the square of 2 (1 - sum p^2)', async () => {
+  await resolveBackend('auto');
+  const model = await buildNetwork(networkFor('mobilenetv2', 3));
+  // Give the read-outs non-trivial weights so the gate spans sure and unsure pixels.
+  for (const name of [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16]) {
+    const layer = model.getLayer(name);
+    layer.setWeights(layer.getWeights().map((w, i) => tf.randomUniform(w.shape, -0.5, 0.5, 'float32', 10 + i)));
+  }
+  const probe = tfl.model({ inputs: model.inputs, outputs: [CONTEXT_LAYERS.probs, CONTEXT_LAYERS.gateSquared].map((n) => model.getLayer(n).output as tfl.SymbolicTensor) });
+  const x = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 4);
+  const [p, g2] = probe.predict(x) as tf.Tensor[];
+  const expected = tf.tidy(() => tf.square(tf.mul(2, tf.sub(1, tf.sum(tf.square(p), -1, true)))));
+  const d = tf.max(tf.abs(tf.sub(g2, expected))).dataSync()[0];
+  assert.ok(d < 1e-5, `gate differs by ${d}`);
+  const values = g2.dataSync();
+  assert.ok(Math.min(...values) < 0.5 && Math.max(...values) > 0.9, `the gate spans sure and unsure pixels: ${Math.min(...values)}-${Math.max(...values)}`);
+  tf.dispose([x, p, g2, expected]);
+  model.dispose();
+});
+
+test('0 epochs is the fast fine-tune: the context head is fitted and validated, the decoder is left as it was; a network without a context head refuses it', async () => {
+  await resolveBackend('auto');
+  const config = networkFor('mobilenetv2', 2);
+  const model = await buildNetwork(config);
+  const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
+  const decoder = (): Map<string, Float32Array> => new Map(model.layers.filter((l) => /^dec|^stem/.test(l.name)).flatMap((l) => l.getWeights().map((w, i) => [`${l.name}/${i}`, w.dataSync() as Float32Array] as const)));
+  const before = decoder();
+  const result = await fineTune(model, learningSamples(100, 6), learningSamples(200, 3), { ...DEFAULT_FINE_TUNE, epochs: 0 }, tiles);
+  assert.equal(result.steps, 0);
+  assert.ok(result.context && result.context.cells > 0, 'the context head was fitted');
+  assert.ok(result.metricsBefore && result.metricsAfter, 'validated before and after');
+  assert.ok(result.metricsAfter.changedFraction < result.metricsBefore.changedFraction / 2, `pixels to correct ${result.metricsBefore.changedFraction} -> ${result.metricsAfter.changedFraction}`);
+  assert.equal(result.perImageAfter.length, 3);
+  assert.deepEqual(result.priorCorrection, [0, 0], 'no crops, so no crop prior to correct');
+  const after = decoder();
+  assert.ok(before.size > 10);
+  for (const [name, w] of before) assert.deepEqual(after.get(name), w, `${name} unchanged`);
+  model.dispose();
+  const scratch = await buildNetwork(networkFor('scratch', 2));
+  await assert.rejects(fineTune(scratch, learningSamples(100, 2), [], { ...DEFAULT_FINE_TUNE, epochs: 0 }, { ...tiles, stride: 16 }), /0 epochs fits only the context head/);
+  scratch.dispose();
+});
