@@ -32,7 +32,7 @@ function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   const set = <K extends keyof FineTuneSettings>(k: K, v: FineTuneSettings[K] | undefined): void => {
     if (v !== undefined) s[k] = v;
   };
-  set('epochs', intArg('--epochs', o.epochs as string | undefined, 1));
+  set('epochs', intArg('--epochs', o.epochs as string | undefined, 0));
   set('seed', intArg('--seed', o.seed as string | undefined));
   set('stepsPerEpoch', intArg('--steps', o.steps as string | undefined, 1));
   set('batchSize', intArg('--batch', o.batch as string | undefined, 1));
@@ -55,7 +55,7 @@ function settingsFrom(o: Opts): Partial<FineTuneSettings> {
 function trainingOptions(cmd: Command): Command {
   return cmd
     .option('--classes <file>', "class list (labelme labels.txt: __ignore__, _background_, then one name a line)")
-    .option('--epochs <n>', `epochs (default ${DEFAULT_FINE_TUNE.epochs})`)
+    .option('--epochs <n>', `epochs of decoder training (default ${DEFAULT_FINE_TUNE.epochs}); 0 fits only the context head of a pretrained-encoder model, in seconds`)
     .option('--steps <n>', 'optimiser steps per epoch (default: automatic)')
     .option('--batch <n>', `crops per step (default ${DEFAULT_FINE_TUNE.batchSize})`)
     .option('--crop <px>', `training crop size (default: automatic, ${PRETRAINED_CROP} with a pretrained encoder, ${SCRATCH_CROP} from scratch)`)
