@@ -28,6 +28,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     ...editorCommands(editors),
     vscode.commands.registerCommand('maskloop.fineTune', guard('fine-tune', () => fineTuneCommand(hub, editors))),
+    vscode.commands.registerCommand('maskloop.fineTuneQuick', guard('quick fine-tune', () => fineTuneCommand(hub, editors, { quick: true }))),
     vscode.commands.registerCommand('maskloop.rollback', guard('roll back', () => rollbackCommand(hub))),
     vscode.commands.registerCommand('maskloop.showModelReport', guard('model report', () => showModelReport(hub))),
     vscode.commands.registerCommand('maskloop.showModelDetails', guard('model details', () => showModelDetails(hub))),

@@ -1,5 +1,7 @@
 // "MaskLoop: Fine-tune Model on Corrected Masks": every saved mask in the workspace, one cancellable run in
 // the model process, a new model version under the engine's acceptance rule, then fresh suggestions.
+// "MaskLoop: Quick Fine-tune (Context Head Only)" is the same with 0 epochs: only the pretrained network's
+// context head is fitted, in seconds (contextHead.ts).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { imageSize } from '../masks/imageIO';
@@ -34,7 +36,7 @@ async function misfitMasks(pairs: PairRef[]): Promise<{ mask: string; why: strin
   return out;
 }
 
-export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider): Promise<void> {
+export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider, options: { quick?: boolean } = {}): Promise<void> {
   if (!hub.trusted) {
     void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
     return;
@@ -68,11 +70,13 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
     return;
   }
   const settings = readSettings(folder.uri);
+  const fineTuneSettings = options.quick ? { ...settings.fineTune, epochs: 0 } : settings.fineTune;
+  const what = options.quick ? 'quick fine-tune (context head only)' : 'fine-tune';
   const root = folder.uri.fsPath;
-  hub.log(`fine-tune on ${reviewed.length} saved masks into ${settings.modelFolder}`);
+  hub.log(`${what} on ${reviewed.length} saved masks into ${settings.modelFolder}`);
   try {
     const r = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `MaskLoop: fine-tuning on ${reviewed.length} masks`, cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: `MaskLoop: ${options.quick ? 'quick fine-tune' : 'fine-tuning'} on ${reviewed.length} masks`, cancellable: true },
       async (progress, token) => {
         const controller = new AbortController();
         token.onCancellationRequested(() => controller.abort());
@@ -84,7 +88,7 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
           classes: { classes: settings.classes },
           pairs: reviewed,
           datasetManifest: path.join(path.dirname(settings.modelFolder), 'dataset.json'),
-          settings: settings.fineTune,
+          settings: fineTuneSettings,
           workspaceRoot: root,
         }, {
           signal: controller.signal,
@@ -102,7 +106,7 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
       },
     );
     const metrics = `validation mIoU ${fmt(r.metricsBefore, 'miou')} → ${fmt(r.metricsAfter, 'miou')}, boundary IoU ${fmt(r.metricsBefore, 'boundaryIoU')} → ${fmt(r.metricsAfter, 'boundaryIoU')}`;
-    hub.log(`fine-tune: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s; ${r.augmentation}`);
+    hub.log(`${what}: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s; ${r.augmentation}`);
     hub.modelChanged(settings.modelFolder, r.current);
     if (r.accepted) void vscode.window.showInformationMessage(`MaskLoop: model version ${r.version} is now current (${r.seconds.toFixed(0)} s). ${metrics}.`);
     else void vscode.window.showWarningMessage(`MaskLoop: version ${r.version} was kept aside, version ${r.current} stays current: ${r.reason}. ${metrics}.`);
@@ -111,6 +115,6 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
       void vscode.window.showInformationMessage('MaskLoop: fine-tune cancelled; the current model is unchanged.');
       return;
     }
-    void vscode.window.showErrorMessage(`MaskLoop: fine-tune failed: ${(err as Error).message}`);
+    void vscode.window.showErrorMessage(`MaskLoop: ${what} failed: ${(err as Error).message}`);
   }
 }

@@ -187,6 +187,23 @@ test('fine-tune from the command palette: a new model version on disk, open edit
   await cs.screenshot('03-after-fine-tune');
 });
 
+test('quick fine-tune from the command palette: a new version that fitted only the context head', async () => {
+  const versionsDir = path.join(modelDir(), 'versions');
+  const done = (): string[] => fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).sort();
+  const before = done().length;
+  await cs.runCommand('MaskLoop: Quick Fine-tune (Context Head Only)');
+  await waitFor('a new model version on disk', async () => {
+    const failed = await cs.page.locator('.notification-list-item-message', { hasText: 'failed' }).first().textContent({ timeout: 100 }).catch(() => null);
+    if (failed) throw new Error(`the quick fine-tune command failed: ${failed}`);
+    return done().length > before;
+  }, 300_000);
+  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8')) as { settings: { epochs: number }; history: unknown[]; contextHead?: { cells: number }; augmentation: string };
+  assert.equal(manifest.settings.epochs, 0, 'no decoder epochs');
+  assert.equal(manifest.history.length, 0);
+  assert.ok(manifest.contextHead && manifest.contextHead.cells > 0, 'the context head was fitted');
+  assert.match(manifest.augmentation, /context head fitted on \d+ cells/);
+});
+
 test('model report shows every version; roll back from the command palette, and the editor follows', async () => {
   await cs.runCommand('MaskLoop: Show Model Report');
   const report = await waitFor('the model report', async () => {
