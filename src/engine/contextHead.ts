@@ -144,7 +144,7 @@ function imageRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, 
 
 export interface ContextFitResult {
   cells: number;
-  /** Mean cross-entropy of the fitted head on its cells (soft labels). */
+  /** The fitted head's final loss on its cells: mean cross-entropy with the soft labels, plus the L2 term. */
   loss: number;
   seconds: number;
 }
@@ -187,6 +187,8 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
   const { mean, variance } = tf.moments(X, 0);
   const std = tf.tidy(() => tf.add(tf.sqrt(variance), 1e-3));
   const Xn = tf.tidy(() => tf.div(tf.sub(X, mean), std)) as tf.Tensor2D;
+  // Up to 16,384 x 768 floats (48 MiB) each: the raw matrix is not needed past here.
+  X.dispose();
   const prior = tf.tidy(() => tf.log(tf.add(tf.mean(Y, 0), 1e-3)));
   // Full-batch Adam with the gradient written out (softmax regression: dL/dlogits = (P - Y) / rows) and the
   // transposed design matrix made once: tfjs's autodiff transposed the 17k x 768 matrix at every step, and
@@ -243,7 +245,7 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
     head.setWeights([kernel, zero]);
     tf.dispose([k8, k16, bias, zero]);
   } finally {
-    tf.dispose([X, Y, mean, variance, std, Xn, XnT, prior, W, b, mW, vW, mb, vb]);
+    tf.dispose([Y, mean, variance, std, Xn, XnT, prior, W, b, mW, vW, mb, vb]);
   }
   return { cells: rows, loss, seconds: (Date.now() - start) / 1000 };
 }
