@@ -1,6 +1,7 @@
 // The context head of the pretrained-encoder network: a linear classifier on the frozen encoder's stride-8
-// and stride-16 features, fitted (full-batch, L2-regularised softmax regression) on the features of whole
-// training images; its logits are bilinearly upsampled and added to the decoder's, which are gated to count
+// and stride-16 features (and, for MobileNetV2, a stride-16 layer before the blocks nsfwjs re-trained), fitted
+// (full-batch, L2-regularised softmax regression) on the features of whole training images and of their
+// mirror images; its logits are bilinearly upsampled and added to the decoder's, which are gated to count
 // where the read-out is unsure (pretrainedUNet.ts).
 // Why: the decoder, trained on crops, over-painted whole regions of new images after a few masks (0.4M
 // weights fitted to 2-3 images). A regularised linear read-out over-fits far less, and it is fitted on the
@@ -13,7 +14,7 @@ import { SeededRandom } from '../masks/seededRandom';
 import { normalizePixel } from './augment';
 
 /** Names of the context head's layers in a built network. */
-export const CONTEXT_LAYERS = { s8: 'context_s8', s16: 'context_s16', up16: 'context_s16_up', sum: 'context_sum', up: 'context_up', probs: 'context_probs', squared: 'context_p2', gate: 'context_gate', gateSquared: 'context_gate2', gated: 'decoder_gated', logits: 'logits_sum' } as const;
+export const CONTEXT_LAYERS = { s8: 'context_s8', s16: 'context_s16', s16b: 'context_s16b', sum16: 'context_s16_sum', up16: 'context_s16_up', sum: 'context_sum', up: 'context_up', probs: 'context_probs', squared: 'context_p2', gate: 'context_gate', gateSquared: 'context_gate2', gated: 'decoder_gated', logits: 'logits_sum' } as const;
 
 /**
  * Bilinear upsampling by an integer factor with half-pixel centres (pixel centres map to pixel centres, as
@@ -67,21 +68,29 @@ export interface ContextFitSettings {
   maxCells: number;
   /** Images larger than this (either side) are read through one window of this size, as inference tiles them. */
   window: number;
+  /** Also fit on each window mirrored left-right (its cells share the image's budget). */
+  mirror: boolean;
   seed: number;
 }
 
-export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, seed: 0 };
+export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, mirror: true, seed: 0 };
 
-/** Normalised input of a window, padded (by reflection) to a multiple of 16 as inference pads it. */
-function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: number): tf.Tensor4D {
+/**
+ * Normalised input of a window, padded (by reflection at the image's border) to a multiple of 16 as inference
+ * pads it; of the image mirrored left-right when asked (the window then covers the same pixels, mirrored).
+ */
+function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: number, mirror: boolean): tf.Tensor4D {
   const pw = Math.ceil(w / 16) * 16;
   const ph = Math.ceil(h / 16) * 16;
   const reflect = (i: number, n: number): number => (i < n ? i : Math.max(0, 2 * (n - 1) - i));
+  // Column c of the mirrored image is column W - 1 - c of the image; its window starts at W - x0 - w.
+  const vx0 = mirror ? image.width - x0 - w : x0;
+  const column = (c: number): number => (mirror ? image.width - 1 - c : c);
   const out = new Float32Array(pw * ph * 3);
   for (let y = 0; y < ph; y++) {
     const sy = reflect(y0 + y, image.height);
     for (let x = 0; x < pw; x++) {
-      const si = (sy * image.width + reflect(x0 + x, image.width)) * 3;
+      const si = (sy * image.width + column(reflect(vx0 + x, image.width))) * 3;
       const o = (y * pw + x) * 3;
       for (let c = 0; c < 3; c++) out[o + c] = normalizePixel(image.data[si + c]);
     }
@@ -90,18 +99,17 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
 }
 
 /**
- * Rows of the context head's design matrix for one image: the stride-8 features and the stride-16 features
- * upsampled to stride 8 (the head is linear, so that upsampling commutes with it), one row per 8x8 cell, and
- * each cell's class fractions (ignored pixels left out; cells with no labelled pixel dropped).
+ * Rows of the context head's design matrix for one view of an image's window (mirrored or not): the read-outs'
+ * features, each upsampled bilinearly to the stride-8 grid (the head is linear, so that upsampling commutes
+ * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
+ * labelled pixel dropped).
  */
-function imageRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, numClasses: number, s: ContextFitSettings, rng: SeededRandom): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
-  const w = Math.min(image.width, s.window);
-  const h = Math.min(image.height, s.window);
-  const x0 = rng.int(0, image.width - w + 1);
-  const y0 = rng.int(0, image.height - h + 1);
+function viewRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, numClasses: number, cellsPerView: number, window: { x0: number; y0: number; w: number; h: number }, mirror: boolean, rng: SeededRandom): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
+  const { x0, y0, w, h } = window;
   const feats = tf.tidy(() => {
-    const [f8, f16] = features.predict(windowTensor(image, x0, y0, w, h)) as tf.Tensor4D[];
-    return tf.concat([f8, upsampleBilinear(f16, 2)], 3);
+    const maps = features.predict(windowTensor(image, x0, y0, w, h, mirror)) as tf.Tensor4D[];
+    const grid = maps[0].shape[1];
+    return tf.concat(maps.map((m) => (m.shape[1] === grid ? m : upsampleBilinear(m, grid / m.shape[1]))), 3);
   });
   const [, gh, gw, dims] = feats.shape;
   const data = feats.dataSync() as Float32Array;
@@ -113,8 +121,9 @@ function imageRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, 
       const counts = new Array<number>(numClasses).fill(0);
       let n = 0;
       for (let y = cy * 8; y < Math.min(cy * 8 + 8, h); y++) {
-        for (let x = cx * 8; x < Math.min(cx * 8 + 8, w); x++) {
-          const v = mask.data[(y0 + y) * mask.width + x0 + x];
+        for (let u = cx * 8; u < Math.min(cx * 8 + 8, w); u++) {
+          // Column u of the view is column x0 + u of the image, or x0 + w - 1 - u when the view is mirrored.
+          const v = mask.data[(y0 + y) * mask.width + x0 + (mirror ? w - 1 - u : u)];
           if (v < numClasses) {
             counts[v]++;
             n++;
@@ -126,13 +135,13 @@ function imageRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, 
       fractions.push(counts.map((c) => c / n));
     }
   }
-  // A seeded subsample when the image has more cells than its share.
+  // A seeded subsample when the view has more cells than its share.
   for (let i = cells.length - 1; i > 0; i--) {
     const j = rng.int(0, i + 1);
     [cells[i], cells[j]] = [cells[j], cells[i]];
     [fractions[i], fractions[j]] = [fractions[j], fractions[i]];
   }
-  const rows = Math.min(cells.length, s.cellsPerImage);
+  const rows = Math.min(cells.length, cellsPerView);
   const x = new Float32Array(rows * dims);
   const y = new Float32Array(rows * numClasses);
   for (let r = 0; r < rows; r++) {
@@ -151,26 +160,33 @@ export interface ContextFitResult {
 
 /**
  * Fits the context head of `model` on whole training images (one window each when larger than the inference
- * tile) and writes its weights: standardised features, L2-regularised softmax regression, full batch, Adam;
+ * tile), and on their mirror images unless settings say otherwise, and writes its weights: standardised
+ * features, L2-regularised softmax regression, full batch, Adam;
  * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
  * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
  */
 export async function fitContextHead(model: tfl.LayersModel, train: { image: RgbImage; mask: MaskImage }[], settings: ContextFitSettings = DEFAULT_CONTEXT_FIT, check: () => void = () => undefined): Promise<ContextFitResult> {
   const start = Date.now();
-  const s8 = model.getLayer(CONTEXT_LAYERS.s8);
-  const s16 = model.getLayer(CONTEXT_LAYERS.s16);
+  // The read-outs present, stride 8 first: models made before the extra stride-16 read-out have two.
+  const readOuts = [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].filter((n) => model.layers.some((l) => l.name === n)).map((n) => model.getLayer(n));
   const numClasses = model.outputs[0].shape[3] as number;
-  const features = tfl.model({ inputs: model.inputs, outputs: [s8.input as tfl.SymbolicTensor, s16.input as tfl.SymbolicTensor] });
+  const features = tfl.model({ inputs: model.inputs, outputs: readOuts.map((l) => l.input as tfl.SymbolicTensor) });
   const rng = new SeededRandom(settings.seed + 104729);
-  const perImage = Math.max(64, Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length)));
+  const views = settings.mirror ? 2 : 1;
+  const perView = Math.max(32, Math.floor(Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length)) / views));
   const parts: { x: Float32Array; y: Float32Array; rows: number }[] = [];
   let dims = 0;
   for (const t of train) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    check();
-    const r = imageRows(features, t.image, t.mask, numClasses, { ...settings, cellsPerImage: perImage }, rng);
-    dims = r.dims;
-    parts.push(r);
+    const w = Math.min(t.image.width, settings.window);
+    const h = Math.min(t.image.height, settings.window);
+    const window = { x0: rng.int(0, t.image.width - w + 1), y0: rng.int(0, t.image.height - h + 1), w, h };
+    for (let v = 0; v < views; v++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      check();
+      const r = viewRows(features, t.image, t.mask, numClasses, perView, window, v === 1, rng);
+      dims = r.dims;
+      parts.push(r);
+    }
   }
   const rows = parts.reduce((n, p) => n + p.rows, 0);
   if (rows === 0) throw new Error('no labelled pixels to fit the context head on');
@@ -224,26 +240,29 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
       [W, mW, vW, b, mb, vb] = next;
     }
     loss = tf.tidy(() => tf.add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(Xn, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2)).dataSync()[0]);
-    // Fold the standardisation: W' = W / std, b' = b - sum(mean * W / std); split W' into the two 1x1 kernels.
-    const [k8, k16, bias] = tf.tidy(() => {
+    // Fold the standardisation: W' = W / std, b' = b - sum(mean * W / std); split W' into the 1x1 kernels by
+    // their input channels (the stride-8 read-out carries the bias).
+    const folded = tf.tidy(() => {
       const scaled = tf.div(W, tf.reshape(std, [dims, 1]));
-      const folded = tf.sub(b, tf.sum(tf.mul(scaled, tf.reshape(mean, [dims, 1])), 0));
-      const c8 = s8.getWeights()[0].shape[2] as number;
-      return [
-        tf.reshape(tf.slice(scaled, [0, 0], [c8, numClasses]), [1, 1, c8, numClasses]),
-        tf.reshape(tf.slice(scaled, [c8, 0], [dims - c8, numClasses]), [1, 1, dims - c8, numClasses]),
-        folded,
-      ];
+      const bias = tf.sub(b, tf.sum(tf.mul(scaled, tf.reshape(mean, [dims, 1])), 0));
+      let c0 = 0;
+      const kernels = readOuts.map((l) => {
+        const c = l.getWeights()[0].shape[2] as number;
+        const k = tf.reshape(tf.slice(scaled, [c0, 0], [c, numClasses]), [1, 1, c, numClasses]);
+        c0 += c;
+        return k;
+      });
+      return { kernels, bias };
     });
-    s8.setWeights([k8, bias]);
-    s16.setWeights([k16]);
+    readOuts.forEach((l, i) => l.setWeights(i === 0 ? [folded.kernels[i], folded.bias] : [folded.kernels[i]]));
+    tf.dispose([...folded.kernels, folded.bias]);
     // The decoder's bias (the cold start's lean to background) would shift the fitted read-out where the gate
     // lets the decoder count; the decoder learns its own again.
     const head = model.getLayer('head');
     const [kernel, decoderBias] = head.getWeights();
     const zero = tf.zerosLike(decoderBias);
     head.setWeights([kernel, zero]);
-    tf.dispose([k8, k16, bias, zero]);
+    zero.dispose();
   } finally {
     tf.dispose([Y, mean, variance, std, Xn, XnT, prior, W, b, mW, vW, mb, vb]);
   }

@@ -20,6 +20,11 @@ export interface EncoderSpec {
   folder: string;
   /** Feature layers, from stride 2 to stride 16; they also end the encoder's four stages. */
   features: string[];
+  /**
+   * A further stride-16 layer the context head reads (contextHead.ts), when the encoder has one worth reading:
+   * for MobileNetV2, a layer before the blocks nsfwjs fine-tuned as a classifier.
+   */
+  contextExtra?: string;
   provenance: string;
 }
 
@@ -27,6 +32,7 @@ export const ENCODERS: Record<PretrainedEncoderKind, EncoderSpec> = {
   mobilenetv2: {
     folder: path.join('models', 'encoders', 'mobilenetv2'),
     features: ['block_1_expand_relu', 'block_3_expand_relu', 'block_6_expand_relu', 'block_13_expand_relu'],
+    contextExtra: 'block_10_depthwise_relu',
     provenance: 'MobileNetV2 (Keras ImageNet weights as shipped, uint8-quantized, in nsfwjs@4.4.0, MIT; blocks 11-13 fine-tuned there as an image classifier), layers up to block_13_expand_relu, batch norm folded',
   },
   'distilled-resnet': {
@@ -194,12 +200,20 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
   }).apply(x) as tfl.SymbolicTensor;
   let outLogits = logits;
   if (config.contextHead) {
-    // The context head (contextHead.ts): 1x1 read-outs of the stride-8 and stride-16 features, upsampled
-    // bilinearly and added to the decoder's logits. It is fitted, not trained by gradient, so it is frozen here.
+    // The context head (contextHead.ts): 1x1 read-outs of the stride-8 and stride-16 features (and of the
+    // encoder's further stride-16 layer, if it names one), upsampled bilinearly and added to the decoder's
+    // logits. It is fitted, not trained by gradient, so it is frozen here.
     const readOut = (f: tfl.SymbolicTensor, name: string, useBias: boolean): tfl.SymbolicTensor => tfl.layers.conv2d({
       filters: config.numClasses, kernelSize: 1, padding: 'same', useBias, kernelInitializer: 'zeros', trainable: false, name,
     }).apply(f) as tfl.SymbolicTensor;
-    const up16 = new BilinearUpsample({ factor: 2, name: CONTEXT_LAYERS.up16 }).apply(readOut(features[3], CONTEXT_LAYERS.s16, false)) as tfl.SymbolicTensor;
+    let s16 = readOut(features[3], CONTEXT_LAYERS.s16, false);
+    const extraName = ENCODERS[kind].contextExtra;
+    if (extraName) {
+      const extra = tensors.get(extraName);
+      if (!extra) throw new Error(`the ${kind} encoder has no layer ${extraName}`);
+      s16 = tfl.layers.add({ name: CONTEXT_LAYERS.sum16 }).apply([s16, readOut(extra, CONTEXT_LAYERS.s16b, false)]) as tfl.SymbolicTensor;
+    }
+    const up16 = new BilinearUpsample({ factor: 2, name: CONTEXT_LAYERS.up16 }).apply(s16) as tfl.SymbolicTensor;
     const sum = tfl.layers.add({ name: CONTEXT_LAYERS.sum }).apply([readOut(features[2], CONTEXT_LAYERS.s8, true), up16]) as tfl.SymbolicTensor;
     const context = new BilinearUpsample({ factor: 8, name: CONTEXT_LAYERS.up }).apply(sum) as tfl.SymbolicTensor;
     // The decoder's logits count where the read-out is unsure: times the square of g = 2 (1 - sum of p^2), twice

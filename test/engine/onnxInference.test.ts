@@ -20,7 +20,7 @@ function perturb(model: tfl.LayersModel): void {
     const cls = layer.getClassName();
     if (cls === 'BatchNormalization') {
       layer.setWeights(layer.getWeights().map((w, i) => (i === 3 ? tf.randomUniform(w.shape, 0.5, 2, 'float32', seed++) : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', seed++))));
-    } else if (layer.name === 'head' || layer.name === CONTEXT_LAYERS.s8 || layer.name === CONTEXT_LAYERS.s16) {
+    } else if (layer.name === 'head' || layer.name === CONTEXT_LAYERS.s8 || layer.name === CONTEXT_LAYERS.s16 || layer.name === CONTEXT_LAYERS.s16b) {
       layer.setWeights(layer.getWeights().map((w) => tf.randomUniform(w.shape, -0.3, 0.3, 'float32', seed++)));
     }
   }
