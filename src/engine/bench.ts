@@ -9,7 +9,7 @@ import { segmentationLoss } from './losses';
 import { DEFAULT_ENCODER, type EncoderKind } from './encoderKind';
 import { buildNetwork, networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
-import { DEFAULT_TILES, effectiveTileSize, predictImage, tileOrigins } from './tiledPredict';
+import { DEFAULT_TILES, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from './tiledPredict';
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -86,7 +86,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       for (const y0 of xs) for (const x0 of xs) {
         const h = Math.ceil(Math.min(tileSize + stride, size - y0) / stride) * stride;
         const w = Math.ceil(Math.min(tileSize + stride, size - x0) / stride) * stride;
-        flops += estimateFlops(model, h, w);
+        flops += estimateFlops(model, h, w) * (mirrorsImage(tiles, size, size) ? 2 : 1);
       }
       prelabelMs[String(size)] = Math.round(ms);
       prelabelGflops[String(size)] = Number((flops / 1e9 / (ms / 1000)).toFixed(2));

@@ -74,9 +74,9 @@ export class ModelService {
     return this.backend;
   }
 
-  private tiles(meta: ModelMeta, tileSize?: number): TileOptions {
+  private tiles(meta: ModelMeta, tileSize?: number, mirror?: boolean): TileOptions {
     // A tile size asked for (--tile) holds for either runtime.
-    return { ...DEFAULT_TILES, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), stride: networkStride(meta.network) };
+    return { ...DEFAULT_TILES, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), ...(mirror === undefined ? {} : { mirror }), stride: networkStride(meta.network) };
   }
 
   private async model(ref: ModelRef, classesForNew?: () => Promise<ClassList>): Promise<Loaded & { created: boolean }> {
@@ -122,7 +122,7 @@ export class ModelService {
     const { model, meta } = await this.model(p);
     const image = await decodeImage(p.image);
     const t0 = Date.now();
-    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize), {
+    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror), {
       onTile: (done, total) => {
         if (ctx.signal.aborted) throw new Error('cancelled');
         if (total > 1) ctx.progress({ type: 'tiles', done, total });

@@ -19,9 +19,23 @@ export interface TileOptions {
    * tiles recompute fewer overlaps (a 4096x4096 pre-label: 11.6 s in 512 px tiles, 7.7 s in 1536 px tiles here).
    */
   onnxTileSize?: number;
+  /**
+   * Average each window's probabilities with those of its mirror image (flipped left-right, predicted, flipped
+   * back): twice the compute, fewer corrections (README, "Mirror averaging"). 'auto': for images of at most
+   * MIRROR_AUTO_MAX_PIXELS, so a very large image keeps its single-pass time.
+   */
+  mirror?: boolean | 'auto';
 }
 
-export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32, onnxTileSize: 1536 };
+/** Up to this many pixels (2048 x 2048), 'auto' mirror-averages a prediction. */
+export const MIRROR_AUTO_MAX_PIXELS = 2048 * 2048;
+
+export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32, onnxTileSize: 1536, mirror: 'auto' };
+
+/** Whether a prediction of a width x height image is mirror-averaged under these options. */
+export function mirrorsImage(options: Pick<TileOptions, 'mirror'>, width: number, height: number): boolean {
+  return options.mirror === true || (options.mirror === 'auto' && width * height <= MIRROR_AUTO_MAX_PIXELS);
+}
 
 export interface Prediction {
   width: number;
@@ -72,6 +86,28 @@ function tfWindowForward(forward: (x: tf.Tensor4D) => tf.Tensor4D): WindowForwar
   };
 }
 
+/** Mirrors an interleaved [h, w, c] array left-right. */
+export function mirrorColumns(a: Float32Array, height: number, width: number, channels: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const src = (y * width + x) * channels;
+      out.set(a.subarray(src, src + channels), (y * width + width - 1 - x) * channels);
+    }
+  }
+  return out;
+}
+
+/** A window forward that averages the probabilities of the window and of its mirror image (mirrored back). */
+export function mirrorAveraged(forward: WindowForward): WindowForward {
+  return async (x, height, width) => {
+    const direct = await forward(x, height, width);
+    const mirrored = mirrorColumns(await forward(mirrorColumns(x, height, width, 3), height, width), height, width, direct.length / (height * width));
+    for (let i = 0; i < direct.length; i++) direct[i] = (direct[i] + mirrored[i]) / 2;
+    return direct;
+  };
+}
+
 /** Probabilities [h, w, K] of one window. */
 async function predictWindow(forward: WindowForward, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
   const { x, ph, pw } = windowInput(image, x0, y0, w, h, stride);
@@ -109,7 +145,8 @@ export async function predictImage(model: tfl.LayersModel, image: RgbImage, opti
   // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
   // into the convolutions (same outputs to float rounding, faster); else the layers model as is.
   const onnx = await onnxWindowForward(model);
-  const forward = onnx ?? tfWindowForward(cachedFoldedForward(model) ?? ((x) => model.predict(x) as tf.Tensor4D));
+  const single = onnx ?? tfWindowForward(cachedFoldedForward(model) ?? ((x) => model.predict(x) as tf.Tensor4D));
+  const forward = mirrorsImage(options, image.width, image.height) ? mirrorAveraged(single) : single;
   const tiles = { ...options, tileSize: effectiveTileSize(options, onnx !== null) };
   const { stride, tileSize, overlap, margin } = tiles;
   if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);

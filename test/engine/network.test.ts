@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
 import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from '../../src/engine/resUNet';
-import { predictImage, tileOrigins } from '../../src/engine/tiledPredict';
+import { MIRROR_AUTO_MAX_PIXELS, mirrorColumns, mirrorsImage, predictImage, tileOrigins } from '../../src/engine/tiledPredict';
 import { SeededRandom } from '../../src/masks/seededRandom';
 
 test('the residual U-Net has an identity or projection add in every block; the plain variant has none', async () => {
@@ -81,5 +81,45 @@ test('tiled prediction equals whole-image prediction away from tile edges, and t
   assert.ok(new Set(whole.classMap).size > 1, 'the test image must produce more than one class');
   assert.equal(differ, 0, `${differ} pixels differ between tiled and whole-image prediction`);
   assert.ok(confDiff <= 1, `confidence differs by ${confDiff}/255`);
+  model.dispose();
+});
+
+test('mirror averaging: the suggestion for a mirrored image is the mirror of the suggestion, which a single pass is not', async () => {
+  await resolveBackend('wasm');
+  assert.deepEqual(Array.from(mirrorColumns(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]), 2, 3, 2)), [5, 6, 3, 4, 1, 2, 11, 12, 9, 10, 7, 8]);
+  const net = { ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [8, 16], seed: 5 };
+  const model = buildResUNet(net);
+  model.setWeights(model.getWeights().map((w, i) => (w.shape.length === 1 && w.shape[0] !== 3 ? tf.add(w, tf.randomUniform(w.shape, 0, 0.5, 'float32', i)) : w)));
+  const stride = networkStride(net);
+  const rng = new SeededRandom(12);
+  // Sides on the stride: no padding, so a mirrored image is exactly the mirrored input.
+  const W = stride * 36;
+  const H = stride * 28;
+  const data = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) data[(y * W + x) * 3 + c] = Math.max(0, Math.min(255, 128 + 90 * Math.sin(x / 7 + c) * Math.cos(y / 11) + rng.int(-30, 30)));
+  const image = { width: W, height: H, data };
+  const mirroredData = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) mirroredData.set(data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3), (y * W + W - 1 - x) * 3);
+  const mirrored = { width: W, height: H, data: mirroredData };
+  const asymmetry = async (mirror: boolean): Promise<{ differ: number; classes: number }> => {
+    const tiles = { stride, tileSize: 512, overlap: 128, margin: 32, mirror };
+    const a = await predictImage(model, image, tiles);
+    const b = await predictImage(model, mirrored, tiles);
+    let differ = 0;
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (a.classMap[y * W + x] !== b.classMap[y * W + W - 1 - x]) differ++;
+    return { differ, classes: new Set(a.classMap).size };
+  };
+  const single = await asymmetry(false);
+  const averaged = await asymmetry(true);
+  assert.ok(single.classes > 1 && averaged.classes > 1, 'the test image must produce more than one class');
+  assert.ok(single.differ > 0, 'a single pass of this untrained net is not mirror-symmetric (else this test could not fail)');
+  assert.equal(averaged.differ, 0, `${averaged.differ} pixels break the mirror symmetry`);
+  // 'auto' (the default) mirrors images up to 2048 x 2048 pixels, so a very large one keeps its single-pass time.
+  assert.equal(MIRROR_AUTO_MAX_PIXELS, 2048 * 2048);
+  assert.ok(mirrorsImage({ mirror: 'auto' }, 2048, 2048) && !mirrorsImage({ mirror: 'auto' }, 4096, 4096));
+  assert.ok(mirrorsImage({ mirror: true }, 4096, 4096) && !mirrorsImage({ mirror: false }, 256, 256) && !mirrorsImage({}, 256, 256));
+  const auto = await predictImage(model, mirrored, { stride, tileSize: 512, overlap: 128, margin: 32, mirror: 'auto' });
+  const always = await predictImage(model, mirrored, { stride, tileSize: 512, overlap: 128, margin: 32, mirror: true });
+  assert.deepEqual(auto.classMap, always.classMap);
   model.dispose();
 });
