@@ -70,10 +70,12 @@ export interface ContextFitSettings {
   window: number;
   /** Also fit on each window mirrored left-right (its cells share the image's budget). */
   mirror: boolean;
+  /** Also fit on each window resized by these factors (and on their mirror images): objects seen at other sizes. */
+  scales: readonly number[];
   seed: number;
 }
 
-export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, mirror: true, seed: 0 };
+export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, mirror: true, scales: [0.75, 1.5], seed: 0 };
 
 /**
  * Normalised input of a window, padded (by reflection at the image's border) to a multiple of 16 as inference
@@ -96,6 +98,37 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
     }
   }
   return tf.tensor4d(out, [1, ph, pw, 3]);
+}
+
+/**
+ * A window of an image and its mask resized by `scale`: the image bilinearly (half-pixel centres, as the
+ * network's own resizing), the mask by nearest neighbour (labels never blend).
+ */
+export function scaledWindow(image: RgbImage, mask: MaskImage, window: { x0: number; y0: number; w: number; h: number }, scale: number): { image: RgbImage; mask: MaskImage } {
+  const { x0, y0, w, h } = window;
+  const sw = Math.max(1, Math.round(w * scale));
+  const sh = Math.max(1, Math.round(h * scale));
+  const data = new Uint8Array(sw * sh * 3);
+  const labels = new Uint8Array(sw * sh);
+  const source = (i: number, n: number, size: number): { lo: number; hi: number; t: number; near: number } => {
+    const f = Math.min(n - 1, Math.max(0, ((i + 0.5) * n) / size - 0.5));
+    const lo = Math.floor(f);
+    return { lo, hi: Math.min(n - 1, lo + 1), t: f - lo, near: Math.min(n - 1, Math.floor(((i + 0.5) * n) / size)) };
+  };
+  for (let y = 0; y < sh; y++) {
+    const sy = source(y, h, sh);
+    for (let x = 0; x < sw; x++) {
+      const sx = source(x, w, sw);
+      const at = (yy: number, xx: number, c: number): number => image.data[((y0 + yy) * image.width + x0 + xx) * 3 + c];
+      for (let c = 0; c < 3; c++) {
+        const top = at(sy.lo, sx.lo, c) * (1 - sx.t) + at(sy.lo, sx.hi, c) * sx.t;
+        const bottom = at(sy.hi, sx.lo, c) * (1 - sx.t) + at(sy.hi, sx.hi, c) * sx.t;
+        data[(y * sw + x) * 3 + c] = Math.round(top * (1 - sy.t) + bottom * sy.t);
+      }
+      labels[y * sw + x] = mask.data[(y0 + sy.near) * mask.width + x0 + sx.near];
+    }
+  }
+  return { image: { width: sw, height: sh, data }, mask: { width: sw, height: sh, data: labels } };
 }
 
 /**
@@ -172,7 +205,7 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
   const numClasses = model.outputs[0].shape[3] as number;
   const features = tfl.model({ inputs: model.inputs, outputs: readOuts.map((l) => l.input as tfl.SymbolicTensor) });
   const rng = new SeededRandom(settings.seed + 104729);
-  const views = settings.mirror ? 2 : 1;
+  const views = (settings.mirror ? 2 : 1) * (1 + settings.scales.length);
   const perView = Math.max(32, Math.floor(Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length)) / views));
   const parts: { x: Float32Array; y: Float32Array; rows: number }[] = [];
   let dims = 0;
@@ -180,12 +213,16 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
     const w = Math.min(t.image.width, settings.window);
     const h = Math.min(t.image.height, settings.window);
     const window = { x0: rng.int(0, t.image.width - w + 1), y0: rng.int(0, t.image.height - h + 1), w, h };
-    for (let v = 0; v < views; v++) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      check();
-      const r = viewRows(features, t.image, t.mask, numClasses, perView, window, v === 1, rng);
-      dims = r.dims;
-      parts.push(r);
+    for (const scale of [1, ...settings.scales]) {
+      const pair = scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
+      const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
+      for (const mirror of settings.mirror ? [false, true] : [false]) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        check();
+        const r = viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
+        dims = r.dims;
+        parts.push(r);
+      }
     }
   }
   const rows = parts.reduce((n, p) => n + p.rows, 0);

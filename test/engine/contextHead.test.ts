@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { BilinearUpsample, CONTEXT_LAYERS, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, upsampleBilinear } from '../../src/engine/contextHead';
+import { BilinearUpsample, CONTEXT_LAYERS, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/contextHead';
 import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
 import { networkStride } from '../../src/engine/resUNet';
@@ -41,7 +41,8 @@ test('the context head, fitted on whole images alone, turns an empty suggestion 
   const after = await validate(model, val, tiles);
   assert.ok(before && after);
   process.stdout.write(`# context head alone (decoder untouched): pixels to correct ${before.changedFraction.toFixed(3)} -> ${after.changedFraction.toFixed(3)}, mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}; ${fit.cells} cells, loss ${fit.loss.toFixed(3)}, ${fit.seconds.toFixed(1)} s\n`);
-  assert.equal(fit.cells, 2 * 6 * (96 / 8) ** 2, 'every 8x8 cell of the six 96x96 images and of their mirror images');
+  assert.deepEqual(DEFAULT_CONTEXT_FIT.scales, [0.75, 1.5]);
+  assert.equal(fit.cells, 2 * 6 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2), 'every 8x8 cell of the six 96x96 images, of them at 72x72 and 144x144, and of their mirror images');
   assert.ok(after.changedFraction < before.changedFraction / 2, `pixels to correct ${before.changedFraction} -> ${after.changedFraction}`);
   const weights = (m: tfl.LayersModel): Float32Array[] => [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().map((w) => w.dataSync() as Float32Array));
   const first = weights(model);
@@ -111,9 +112,9 @@ test('the context head\'s mirrored cells carry their own labels: fitting an imag
   const plain = samples.map((s) => ({ image: crop(s.image, 3, false), mask: crop(s.mask, 1, false) }));
   const both = [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, true) }))];
   const weights = (m: tfl.LayersModel): Float32Array => Float32Array.from([CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().flatMap((w) => Array.from(w.dataSync()))));
-  const mirroredFit = await fitContextHead(model, plain, { ...DEFAULT_CONTEXT_FIT, mirror: true });
+  const mirroredFit = await fitContextHead(model, plain, { ...DEFAULT_CONTEXT_FIT, mirror: true, scales: [] });
   const a = weights(model);
-  const bothFit = await fitContextHead(model, both, { ...DEFAULT_CONTEXT_FIT, mirror: false });
+  const bothFit = await fitContextHead(model, both, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
   const b = weights(model);
   assert.equal(mirroredFit.cells, bothFit.cells);
   // Mislabelled mirrored cells (labels not mirrored, or the padding counted) would give a different fit; here
@@ -125,8 +126,59 @@ test('the context head\'s mirrored cells carry their own labels: fitting an imag
     scale = Math.max(scale, Math.abs(b[i]));
   }
   assert.ok(diff < 1e-3 * scale, `largest weight difference ${diff} (largest weight ${scale})`);
-  const unmirroredLabels = await fitContextHead(model, [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, false) }))], { ...DEFAULT_CONTEXT_FIT, mirror: false });
+  const unmirroredLabels = await fitContextHead(model, [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, false) }))], { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
   assert.equal(unmirroredLabels.cells, bothFit.cells);
+  const c = weights(model);
+  let wrong = 0;
+  for (let i = 0; i < a.length; i++) wrong = Math.max(wrong, Math.abs(c[i] - b[i]));
+  assert.ok(wrong > 100 * diff, `wrong labels change the fit (${wrong}), far more than row order does (${diff})`);
+  model.dispose();
+});
+
+test('a resized window: the image bilinear with half-pixel centres, the mask nearest, from the window\'s own pixels', () => {
+  // One row of four pixels, grey levels 0, 40, 80, 120 (all three channels), labels 1, 1, 2, 255; the window
+  // is its last three pixels.
+  const image = { width: 4, height: 1, data: Uint8Array.from([0, 40, 80, 120].flatMap((v) => [v, v, v])) };
+  const mask = { width: 4, height: 1, data: Uint8Array.from([1, 1, 2, 255]) };
+  const up = scaledWindow(image, mask, { x0: 1, y0: 0, w: 3, h: 1 }, 2);
+  assert.deepEqual([up.image.width, up.image.height], [6, 2]);
+  // Output centres at source -0.25 (clamped to 0), 0.25, 0.75, 1.25, 1.75, 2.25 (clamped to 2) of 40, 80, 120;
+  // both rows are copies of the one source row.
+  const grey = [40, 50, 70, 90, 110, 120];
+  assert.deepEqual(Array.from(up.image.data.filter((_, i) => i % 3 === 0)), [...grey, ...grey]);
+  assert.deepEqual(Array.from(up.mask.data), [1, 1, 2, 2, 255, 255, 1, 1, 2, 2, 255, 255]);
+  const down = scaledWindow(image, mask, { x0: 0, y0: 0, w: 4, h: 1 }, 0.5);
+  assert.deepEqual([down.image.width, down.image.height], [2, 1]);
+  // Centres at source 0.5 and 2.5: the means of the pairs; labels of the pixels the centres fall in.
+  assert.deepEqual(Array.from(down.image.data.filter((_, i) => i % 3 === 0)), [20, 100]);
+  assert.deepEqual(Array.from(down.mask.data), [1, 255]);
+});
+
+test('the context head\'s resized views carry their own labels: fitting with scales equals fitting the resized images as images', async () => {
+  await resolveBackend('auto');
+  const model = await buildNetwork(networkFor('mobilenetv2', 2));
+  const plain = learningSamples(400, 2);
+  const whole = (s: (typeof plain)[number]) => ({ x0: 0, y0: 0, w: s.image.width, h: s.image.height });
+  const weights = (m: tfl.LayersModel): Float32Array => Float32Array.from([CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().flatMap((w) => Array.from(w.dataSync()))));
+  const scales = [0.75, 1.5];
+  const scaledFit = await fitContextHead(model, plain, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales });
+  const a = weights(model);
+  const explicit = [...plain, ...scales.flatMap((f) => plain.map((s) => scaledWindow(s.image, s.mask, whole(s), f)))];
+  const explicitFit = await fitContextHead(model, explicit, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
+  const b = weights(model);
+  assert.equal(scaledFit.cells, explicitFit.cells);
+  assert.equal(scaledFit.cells, 2 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2));
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  assert.ok(diff < 1e-3 * scale, `largest weight difference ${diff} (largest weight ${scale})`);
+  // The resized images with their masks mirrored (labels that do not match the pixels) fit otherwise.
+  const mirrored = (m: { width: number; height: number; data: Uint8Array }) => ({ ...m, data: Uint8Array.from(m.data, (_, i) => m.data[i - (i % m.width) + m.width - 1 - (i % m.width)]) });
+  const misplaced = [...plain, ...explicit.slice(plain.length).map((s) => ({ image: s.image, mask: mirrored(s.mask) }))];
+  await fitContextHead(model, misplaced, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
   const c = weights(model);
   let wrong = 0;
   for (let i = 0; i < a.length; i++) wrong = Math.max(wrong, Math.abs(c[i] - b[i]));
