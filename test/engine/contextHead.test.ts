@@ -9,6 +9,22 @@ import { buildNetwork, networkFor } from '../../src/engine/networks';
 import { networkStride } from '../../src/engine/resUNet';
 import { learningSamples } from './learningData';
 
+/** The context head's read-out weights, flattened. */
+function headWeights(m: tfl.LayersModel): Float32Array {
+  return Float32Array.from([CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().flatMap((w) => Array.from(w.dataSync()))));
+}
+
+/** The largest absolute difference between two weight vectors, and the largest weight of the second. */
+function largestDifference(a: Float32Array, b: Float32Array): { diff: number; scale: number } {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return { diff, scale };
+}
+
 test('bilinear upsampling has half-pixel centres, clamped at the border, and the layer survives serialisation', async () => {
   await resolveBackend('auto');
   // One row [0, 8]: output pixel centres at source -0.25, 0.25, 0.75, 1.25.
@@ -111,26 +127,19 @@ test('the context head\'s mirrored cells carry their own labels: fitting an imag
   const samples = learningSamples(300, 2);
   const plain = samples.map((s) => ({ image: crop(s.image, 3, false), mask: crop(s.mask, 1, false) }));
   const both = [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, true) }))];
-  const weights = (m: tfl.LayersModel): Float32Array => Float32Array.from([CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().flatMap((w) => Array.from(w.dataSync()))));
   const mirroredFit = await fitContextHead(model, plain, { ...DEFAULT_CONTEXT_FIT, mirror: true, scales: [] });
-  const a = weights(model);
+  const a = headWeights(model);
   const bothFit = await fitContextHead(model, both, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
-  const b = weights(model);
+  const b = headWeights(model);
   assert.equal(mirroredFit.cells, bothFit.cells);
   // Mislabelled mirrored cells (labels not mirrored, or the padding counted) would give a different fit; here
   // only the rows' order and so float rounding differ.
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
+  const { diff, scale } = largestDifference(a, b);
   assert.ok(diff < 1e-3 * scale, `largest weight difference ${diff} (largest weight ${scale})`);
   const unmirroredLabels = await fitContextHead(model, [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, false) }))], { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
   assert.equal(unmirroredLabels.cells, bothFit.cells);
-  const c = weights(model);
-  let wrong = 0;
-  for (let i = 0; i < a.length; i++) wrong = Math.max(wrong, Math.abs(c[i] - b[i]));
+  const c = headWeights(model);
+  const wrong = largestDifference(c, b).diff;
   assert.ok(wrong > 100 * diff, `wrong labels change the fit (${wrong}), far more than row order does (${diff})`);
   model.dispose();
 });
@@ -159,29 +168,22 @@ test('the context head\'s resized views carry their own labels: fitting with sca
   const model = await buildNetwork(networkFor('mobilenetv2', 2));
   const plain = learningSamples(400, 2);
   const whole = (s: (typeof plain)[number]) => ({ x0: 0, y0: 0, w: s.image.width, h: s.image.height });
-  const weights = (m: tfl.LayersModel): Float32Array => Float32Array.from([CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().flatMap((w) => Array.from(w.dataSync()))));
   const scales = [0.75, 1.5];
   const scaledFit = await fitContextHead(model, plain, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales });
-  const a = weights(model);
+  const a = headWeights(model);
   const explicit = [...plain, ...scales.flatMap((f) => plain.map((s) => scaledWindow(s.image, s.mask, whole(s), f)))];
   const explicitFit = await fitContextHead(model, explicit, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
-  const b = weights(model);
+  const b = headWeights(model);
   assert.equal(scaledFit.cells, explicitFit.cells);
   assert.equal(scaledFit.cells, 2 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2));
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
+  const { diff, scale } = largestDifference(a, b);
   assert.ok(diff < 1e-3 * scale, `largest weight difference ${diff} (largest weight ${scale})`);
   // The resized images with their masks mirrored (labels that do not match the pixels) fit otherwise.
   const mirrored = (m: { width: number; height: number; data: Uint8Array }) => ({ ...m, data: Uint8Array.from(m.data, (_, i) => m.data[i - (i % m.width) + m.width - 1 - (i % m.width)]) });
   const misplaced = [...plain, ...explicit.slice(plain.length).map((s) => ({ image: s.image, mask: mirrored(s.mask) }))];
   await fitContextHead(model, misplaced, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
-  const c = weights(model);
-  let wrong = 0;
-  for (let i = 0; i < a.length; i++) wrong = Math.max(wrong, Math.abs(c[i] - b[i]));
+  const c = headWeights(model);
+  const wrong = largestDifference(c, b).diff;
   assert.ok(wrong > 100 * diff, `wrong labels change the fit (${wrong}), far more than row order does (${diff})`);
   model.dispose();
 });
