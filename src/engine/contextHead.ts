@@ -1,7 +1,7 @@
 // The context head of the pretrained-encoder network: a linear classifier on the frozen encoder's stride-8
 // and stride-16 features (and, for MobileNetV2, a stride-16 layer before the blocks nsfwjs re-trained), fitted
-// (full-batch, L2-regularised softmax regression) on the features of whole training images and of their
-// mirror images; its logits are bilinearly upsampled and added to the decoder's, which are gated to count
+// (full-batch, L2-regularised softmax regression) on the features of whole training images, of them resized
+// by 0.75 and 1.5, and of the mirror images of all three; its logits are bilinearly upsampled and added to the decoder's, which are gated to count
 // where the read-out is unsure (pretrainedUNet.ts).
 // Why: the decoder, trained on crops, over-painted whole regions of new images after a few masks (0.4M
 // weights fitted to 2-3 images). A regularised linear read-out over-fits far less, and it is fitted on the
@@ -193,7 +193,8 @@ export interface ContextFitResult {
 
 /**
  * Fits the context head of `model` on whole training images (one window each when larger than the inference
- * tile), and on their mirror images unless settings say otherwise, and writes its weights: standardised
+ * tile), on that window resized by each of `settings.scales`, and on the mirror images of these views unless
+ * settings say otherwise, and writes its weights: standardised
  * features, L2-regularised softmax regression, full batch, Adam;
  * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
  * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
