@@ -78,6 +78,16 @@ export interface ContextFitSettings {
 export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, mirror: true, scales: [0.75, 1.5], seed: 0 };
 
 /**
+ * The context head's fit inside a fine-tune. The resized views are used when the head is the whole fine-tune
+ * (0 epochs), not when the decoder trains on top of it: in the composite loop they cut the fast fine-tune's
+ * corrections on all three scene sets, but the default's decoder then over-painted more on two of them
+ * (README, "Measured here").
+ */
+export function contextFitFor(epochs: number, seed: number): ContextFitSettings {
+  return { ...DEFAULT_CONTEXT_FIT, scales: epochs === 0 ? DEFAULT_CONTEXT_FIT.scales : [], seed };
+}
+
+/**
  * Normalised input of a window, padded (by reflection at the image's border) to a multiple of 16 as inference
  * pads it; of the image mirrored left-right when asked (the window then covers the same pixels, mirrored).
  */

@@ -4,7 +4,7 @@ import { compareMasks, meanMetrics, type MetricSummary } from '../masks/segmenta
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { SeededRandom } from '../masks/seededRandom';
 import { randomCrop, resolveHueJitter } from './augment';
-import { DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, type ContextFitResult } from './contextHead';
+import { contextFitFor, fitContextHead, hasContextHead, type ContextFitResult } from './contextHead';
 import { encoderStages, setEncoderTrainableStages } from './pretrainedUNet';
 import { segmentationLoss } from './losses';
 import { predictImage, type TileOptions } from './tiledPredict';
@@ -282,7 +282,7 @@ export async function fineTune(
   // Train without the previous fine-tune's correction; a new one is computed from this round's crops.
   if (hooks.previousCorrection) addToHeadBias(model, hooks.previousCorrection.map((d) => -d));
   // The context head is fitted first, on whole images; the decoder then trains on top of it.
-  const context = hasContextHead(model) ? await fitContextHead(model, train, { ...DEFAULT_CONTEXT_FIT, seed: settings.seed }, check) : null;
+  const context = hasContextHead(model) ? await fitContextHead(model, train, contextFitFor(settings.epochs, settings.seed), check) : null;
   const history: FineTuneResult['history'] = [];
   let best = metricsBefore?.boundaryIoU ?? -Infinity;
   let bestEpoch = 0;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { BilinearUpsample, CONTEXT_LAYERS, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/contextHead';
+import { BilinearUpsample, CONTEXT_LAYERS, contextFitFor, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/contextHead';
 import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
 import { networkStride } from '../../src/engine/resUNet';
@@ -100,7 +100,11 @@ test('0 epochs is the fast fine-tune: the context head is fitted and validated, 
   const before = decoder();
   const result = await fineTune(model, learningSamples(100, 6), learningSamples(200, 3), { ...DEFAULT_FINE_TUNE, epochs: 0 }, tiles);
   assert.equal(result.steps, 0);
-  assert.ok(result.context && result.context.cells > 0, 'the context head was fitted');
+  assert.ok(result.context, 'the context head was fitted');
+  assert.equal(result.context.cells, 2 * 6 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2), 'with the resized views, mirrored too');
+  // The resized views only when the head is the whole fine-tune; under a training decoder, the image and its mirror.
+  assert.deepEqual(contextFitFor(0, 3), { ...DEFAULT_CONTEXT_FIT, seed: 3 });
+  assert.deepEqual(contextFitFor(DEFAULT_FINE_TUNE.epochs, 3), { ...DEFAULT_CONTEXT_FIT, scales: [], seed: 3 });
   assert.ok(result.metricsBefore && result.metricsAfter, 'validated before and after');
   assert.ok(result.metricsAfter.changedFraction < result.metricsBefore.changedFraction / 2, `pixels to correct ${result.metricsBefore.changedFraction} -> ${result.metricsAfter.changedFraction}`);
   assert.equal(result.perImageAfter.length, 3);
