@@ -108,6 +108,7 @@ common(program.command('info').description('backend in use and why, versions, mo
 common(program.command('predict').description('pre-label images: one index PNG per image').argument('<images...>', 'image files or folders').requiredOption('--out <dir>', 'output folder'))
   .option('--tile <px>', 'tile size for large images (default 512)')
   .option('--no-mirror', 'do not average with the mirror image\'s prediction (half the compute; by default images up to 2048x2048 pixels are)')
+  .option('--no-refine', 'do not refine the suggestion\'s edges with the guided filter (by default images up to 2048x2048 pixels are)')
   .action(async (images: string[], o: Opts) => withContext(o, async (ctx) => {
     const files = await expandImageArgs(images);
     if (files.length === 0) throw new InputError(images.join(' '), 'no images found (PNG, JPEG, WebP, TIFF, GIF)');
@@ -115,7 +116,7 @@ common(program.command('predict').description('pre-label images: one index PNG p
     await fs.promises.mkdir(out, { recursive: true });
     const written = [];
     for (const [i, file] of files.entries()) {
-      const r = await ctx.client.request('predict', { modelDir: ctx.modelDir, image: file, tileSize: intArg('--tile', o.tile as string | undefined, 32), ...(o.mirror === false ? { mirror: false } : {}) }, { onProgress: ctx.progress.handle });
+      const r = await ctx.client.request('predict', { modelDir: ctx.modelDir, image: file, tileSize: intArg('--tile', o.tile as string | undefined, 32), ...(o.mirror === false ? { mirror: false } : {}), ...(o.refine === false ? { refine: false } : {}) }, { onProgress: ctx.progress.handle });
       const target = path.join(out, `${stemOf(file)}.png`);
       await writeMask(target, { width: r.width, height: r.height, data: r.classMap });
       written.push({ image: file, mask: target, modelVersion: r.modelVersion, seconds: r.seconds });

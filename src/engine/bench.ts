@@ -9,7 +9,7 @@ import { segmentationLoss } from './losses';
 import { DEFAULT_ENCODER, type EncoderKind } from './encoderKind';
 import { buildNetwork, networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
-import { DEFAULT_TILES, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from './tiledPredict';
+import { DEFAULT_TILES, defaultRefine, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from './tiledPredict';
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -36,7 +36,7 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
     const samples = Array.from({ length: images }, (_, i) => ({ id: `bench_${i}`, ...syntheticSample({ width: size, height: size, numClasses: 3, seed: 9000 + i }) }));
     const validation = samples.filter((_, i) => i % 5 === 4);
     const train = samples.filter((_, i) => i % 5 !== 4);
-    const tiles = { ...DEFAULT_TILES, stride: networkStride(network) };
+    const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride: networkStride(network) };
     const started = performance.now();
     const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs, cropSize }, tiles, { signal });
     return {
@@ -60,7 +60,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
   const network = networkFor(encoder, 2);
   const model = await buildNetwork(network);
   const stride = networkStride(network);
-  const tiles = { ...DEFAULT_TILES, stride };
+  const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride };
   const rng = new SeededRandom(7);
   const prelabelMs: Record<string, number> = {};
   const prelabelGflops: Record<string, number> = {};

@@ -19,7 +19,7 @@ import { ModelStore, type ModelMeta } from './modelStore';
 import { DEFAULT_ENCODER } from './encoderKind';
 import { networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
-import { DEFAULT_TILES, predictImage, type TileOptions } from './tiledPredict';
+import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from './tiledPredict';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
 type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
@@ -74,9 +74,11 @@ export class ModelService {
     return this.backend;
   }
 
-  private tiles(meta: ModelMeta, tileSize?: number, mirror?: boolean): TileOptions {
-    // A tile size asked for (--tile) holds for either runtime.
-    return { ...DEFAULT_TILES, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), ...(mirror === undefined ? {} : { mirror }), stride: networkStride(meta.network) };
+  private tiles(meta: ModelMeta, tileSize?: number, mirror?: boolean, refine?: boolean): TileOptions {
+    // A tile size asked for (--tile) holds for either runtime. Edge refinement is on by default under a
+    // pretrained encoder only: in the composite loop it made the from-scratch network's suggestions worse.
+    const refineDefault = defaultRefine(meta.network.encoder ?? 'scratch');
+    return { ...DEFAULT_TILES, refine: refine ?? refineDefault, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), ...(mirror === undefined ? {} : { mirror }), stride: networkStride(meta.network) };
   }
 
   private async model(ref: ModelRef, classesForNew?: () => Promise<ClassList>): Promise<Loaded & { created: boolean }> {
@@ -122,7 +124,7 @@ export class ModelService {
     const { model, meta } = await this.model(p);
     const image = await decodeImage(p.image);
     const t0 = Date.now();
-    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror), {
+    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
       onTile: (done, total) => {
         if (ctx.signal.aborted) throw new Error('cancelled');
         if (total > 1) ctx.progress({ type: 'tiles', done, total });

@@ -3,7 +3,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { cachedFoldedForward } from './foldedInference';
 import { onnxWindowForward, type WindowForward } from './onnxInference';
 import { normalizePixel } from './augment';
+import { guidedFilterProbabilities, type GuidedFilterSettings } from './guidedFilter';
 import type { RgbImage } from '../masks/maskImage';
+import type { EncoderKind } from './encoderKind';
 
 export interface TileOptions {
   /** Stride the network needs: tiles start on multiples of it and are padded to it. */
@@ -22,19 +24,44 @@ export interface TileOptions {
   /**
    * Average each window's probabilities with those of its mirror image (flipped left-right, predicted, flipped
    * back): twice the compute, fewer corrections (README, "Mirror averaging"). 'auto': for images of at most
-   * MIRROR_AUTO_MAX_PIXELS, so a very large image keeps its single-pass time.
+   * AUTO_MAX_PIXELS, so a very large image keeps its single-pass time.
    */
   mirror?: boolean | 'auto';
+  /**
+   * Refine the image's blended probabilities with the colour guided filter (`guided`) before the argmax, so a
+   * suggestion predicted at the network's coarse strides follows the image's colour edges (README, "Edge
+   * refinement"). The whole image's probabilities are then held at once. 'auto': for images of at most
+   * AUTO_MAX_PIXELS, as the mirror averaging.
+   */
+  refine?: boolean | 'auto';
+  /** The guided filter's settings (default DEFAULT_GUIDED). */
+  guided?: GuidedFilterSettings;
 }
 
-/** Up to this many pixels (2048 x 2048), 'auto' mirror-averages a prediction. */
-export const MIRROR_AUTO_MAX_PIXELS = 2048 * 2048;
+/** The guided filter's defaults. */
+export const DEFAULT_GUIDED: GuidedFilterSettings = { radius: 24, eps: 0.001, subsample: 4 };
 
-export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32, onnxTileSize: 1536, mirror: 'auto' };
+/** Up to this many pixels (2048 x 2048), 'auto' mirror-averages and refines a prediction. */
+export const AUTO_MAX_PIXELS = 2048 * 2048;
+
+export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32, onnxTileSize: 1536, mirror: 'auto', refine: 'auto', guided: DEFAULT_GUIDED };
 
 /** Whether a prediction of a width x height image is mirror-averaged under these options. */
 export function mirrorsImage(options: Pick<TileOptions, 'mirror'>, width: number, height: number): boolean {
-  return options.mirror === true || (options.mirror === 'auto' && width * height <= MIRROR_AUTO_MAX_PIXELS);
+  return options.mirror === true || (options.mirror === 'auto' && width * height <= AUTO_MAX_PIXELS);
+}
+
+/**
+ * A model's default `refine`: 'auto' under a pretrained encoder; off from scratch, whose suggestions it made
+ * worse in the composite loop (README, "Edge refinement").
+ */
+export function defaultRefine(encoder: EncoderKind): TileOptions['refine'] {
+  return encoder === 'scratch' ? false : 'auto';
+}
+
+/** Whether a prediction of a width x height image is refined by the guided filter under these options. */
+export function refinesImage(options: Pick<TileOptions, 'refine'>, width: number, height: number): boolean {
+  return options.refine === true || (options.refine === 'auto' && width * height <= AUTO_MAX_PIXELS);
 }
 
 export interface Prediction {
@@ -139,7 +166,8 @@ export interface PredictHooks {
 /**
  * Predicts a class map for an image of any size. Small images go through the network whole; large ones
  * in overlapping tiles whose probabilities are blended with weights that vanish at inner tile edges, so
- * no seams show. Only one row of tiles is held at a time, so memory stays bounded for huge images.
+ * no seams show. Only one row of tiles is held at a time, so memory stays bounded for huge images; with the
+ * guided filter (`refine`), the whole image's probabilities are held and refined at the end.
  */
 export async function predictImage(model: tfl.LayersModel, image: RgbImage, options: TileOptions, hooks: PredictHooks = {}): Promise<Prediction> {
   // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
@@ -151,7 +179,7 @@ export async function predictImage(model: tfl.LayersModel, image: RgbImage, opti
   const { stride, tileSize, overlap, margin } = tiles;
   if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
   if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
-  return predictTiles(forward, image, tiles, hooks);
+  return predictTiles(forward, image, tiles, hooks, refinesImage(options, image.width, image.height) ? options.guided ?? DEFAULT_GUIDED : null);
 }
 
 /** The tile size a prediction uses: the onnxruntime one when that runtime runs it. */
@@ -159,7 +187,7 @@ export function effectiveTileSize(options: TileOptions, onnx: boolean): number {
   return onnx && options.onnxTileSize ? options.onnxTileSize : options.tileSize;
 }
 
-async function predictTiles(forward: WindowForward, image: RgbImage, options: TileOptions, hooks: PredictHooks): Promise<Prediction> {
+async function predictTiles(forward: WindowForward, image: RgbImage, options: TileOptions, hooks: PredictHooks, guided: GuidedFilterSettings | null): Promise<Prediction> {
   const { width: W, height: H } = image;
   const { stride, tileSize, overlap, margin } = options;
   const classMap = new Uint8Array(W * H);
@@ -174,9 +202,19 @@ async function predictTiles(forward: WindowForward, image: RgbImage, options: Ti
   let acc = new Float32Array(0);
   let wsum = new Float32Array(0);
   let accY0 = 0;
+  // With the guided filter, the blended probabilities of the whole image, refined once all rows are in.
+  let full: Float32Array | null = null;
   const finalize = (rowsToEmit: number): void => {
     for (let r = 0; r < rowsToEmit; r++) {
       const y = accY0 + r;
+      if (full) {
+        for (let x = 0; x < W; x++) {
+          const a = r * W + x;
+          const inv = wsum[a] > 0 ? 1 / wsum[a] : 0;
+          for (let c = 0; c < k; c++) full[(y * W + x) * k + c] = acc[a * k + c] * inv;
+        }
+        continue;
+      }
       for (let x = 0; x < W; x++) {
         const a = r * W + x;
         let best = 0;
@@ -205,6 +243,7 @@ async function predictTiles(forward: WindowForward, image: RgbImage, options: Ti
         acc = new Float32Array(accRows * W * k);
         wsum = new Float32Array(accRows * W);
         accY0 = y0;
+        if (guided) full = new Float32Array(W * H * k);
       }
       const innerLeft = tx > 0;
       const innerRight = tx < xs.length - 1;
@@ -238,6 +277,15 @@ async function predictTiles(forward: WindowForward, image: RgbImage, options: Ti
     wsum.copyWithin(0, emit * W, (emit + keep) * W);
     wsum.fill(0, keep * W);
     accY0 = nextY0;
+  }
+  if (full) {
+    const refined = guidedFilterProbabilities(image.data, full, H, W, k, guided ?? DEFAULT_GUIDED, 1 / 255, 0);
+    for (let i = 0; i < W * H; i++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (refined[i * k + c] > refined[i * k + best]) best = c;
+      classMap[i] = best;
+      confidence[i] = Math.round(255 * refined[i * k + best]);
+    }
   }
   return { width: W, height: H, classMap, confidence };
 }

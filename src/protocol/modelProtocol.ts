@@ -37,7 +37,7 @@ export interface RequestMap {
   info: { params: Record<string, never>; result: { backend: BackendReport; inference: InferenceReport; node: string; pid: number } };
   describe: { params: ModelRef; result: ModelSummary };
   predict: {
-    params: ModelRef & { image: string; tileSize?: number; /** Average with the mirror image's prediction: always, never; default: up to 2048 x 2048 pixels. */ mirror?: boolean };
+    params: ModelRef & { image: string; tileSize?: number; /** Average with the mirror image's prediction: always, never; default: up to 2048 x 2048 pixels. */ mirror?: boolean; /** Refine the edges with the guided filter: always, never; default: up to 2048 x 2048 pixels. */ refine?: boolean };
     result: { width: number; height: number; classMap: Uint8Array; confidence: Uint8Array; modelVersion: number; trained: boolean; seconds: number };
   };
   evaluate: { params: ModelRef & { pairs: PairRef[] }; result: { modelVersion: number; perImage: (MaskMetrics & { image: string })[]; mean: MetricSummary } };

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
 import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from '../../src/engine/resUNet';
-import { MIRROR_AUTO_MAX_PIXELS, mirrorColumns, mirrorsImage, predictImage, tileOrigins } from '../../src/engine/tiledPredict';
+import { AUTO_MAX_PIXELS, DEFAULT_GUIDED, DEFAULT_TILES, defaultRefine, mirrorColumns, mirrorsImage, predictImage, refinesImage, tileOrigins } from '../../src/engine/tiledPredict';
+import { guidedFilterProbabilities } from '../../src/engine/guidedFilter';
+import { normalizePixel } from '../../src/engine/augment';
 import { SeededRandom } from '../../src/masks/seededRandom';
 
 test('the residual U-Net has an identity or projection add in every block; the plain variant has none', async () => {
@@ -115,11 +118,61 @@ test('mirror averaging: the suggestion for a mirrored image is the mirror of the
   assert.ok(single.differ > 0, 'a single pass of this untrained net is not mirror-symmetric (else this test could not fail)');
   assert.equal(averaged.differ, 0, `${averaged.differ} pixels break the mirror symmetry`);
   // 'auto' (the default) mirrors images up to 2048 x 2048 pixels, so a very large one keeps its single-pass time.
-  assert.equal(MIRROR_AUTO_MAX_PIXELS, 2048 * 2048);
+  assert.equal(AUTO_MAX_PIXELS, 2048 * 2048);
   assert.ok(mirrorsImage({ mirror: 'auto' }, 2048, 2048) && !mirrorsImage({ mirror: 'auto' }, 4096, 4096));
   assert.ok(mirrorsImage({ mirror: true }, 4096, 4096) && !mirrorsImage({ mirror: false }, 256, 256) && !mirrorsImage({}, 256, 256));
   const auto = await predictImage(model, mirrored, { stride, tileSize: 512, overlap: 128, margin: 32, mirror: 'auto' });
   const always = await predictImage(model, mirrored, { stride, tileSize: 512, overlap: 128, margin: 32, mirror: true });
   assert.deepEqual(auto.classMap, always.classMap);
+  model.dispose();
+});
+
+test('edge refinement: the suggestion is the argmax of the guided filter over the network\'s probabilities, guided by the image', async () => {
+  await resolveBackend('wasm');
+  // A coarse network, as a read-out at stride 8 is: 8x8 average pooling, a 1x1 softmax, bilinear upsampling.
+  const input = tfl.input({ shape: [null, null, 3] });
+  const pooled = tfl.layers.averagePooling2d({ poolSize: 8, strides: 8 }).apply(input) as tfl.SymbolicTensor;
+  const logits = tfl.layers.conv2d({ filters: 3, kernelSize: 1, activation: 'softmax', kernelInitializer: tfl.initializers.randomNormal({ stddev: 3, seed: 6 }) }).apply(pooled) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: tfl.layers.upSampling2d({ size: [8, 8], interpolation: 'bilinear' }).apply(logits) as tfl.SymbolicTensor });
+  const stride = 8;
+  const W = stride * 24;
+  const H = stride * 16;
+  // Flat colour regions (a disc and a bar on a background) with noise: edges for the filter to follow.
+  const rng = new SeededRandom(4);
+  const data = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const colour = (x - 70) ** 2 + (y - 80) ** 2 < 40 ** 2 ? [200, 60, 40] : x > 140 && y < 60 ? [40, 90, 210] : [90, 150, 80];
+      for (let c = 0; c < 3; c++) data[(y * W + x) * 3 + c] = Math.max(0, Math.min(255, colour[c] + rng.int(-20, 20)));
+    }
+  }
+  const image = { width: W, height: H, data };
+  const probs = tf.tidy(() => model.predict(tf.tensor4d(Float32Array.from(data, normalizePixel), [1, H, W, 3])) as tf.Tensor4D);
+  const p = (await probs.data()) as Float32Array;
+  probs.dispose();
+  const refined = guidedFilterProbabilities(data, p, H, W, 3, DEFAULT_GUIDED, 1 / 255, 0);
+  const argmax = (q: Float32Array, i: number): number => (q[i * 3 + 1] > q[i * 3] ? (q[i * 3 + 2] > q[i * 3 + 1] ? 2 : 1) : q[i * 3 + 2] > q[i * 3] ? 2 : 0);
+  const tiles = { stride, tileSize: 512, overlap: 128, margin: 32, mirror: false };
+  const plain = await predictImage(model, image, tiles);
+  const withFilter = await predictImage(model, image, { ...tiles, refine: true });
+  let agree = 0;
+  let changed = 0;
+  let plainAgree = 0;
+  for (let i = 0; i < W * H; i++) {
+    if (withFilter.classMap[i] === argmax(refined, i)) agree++;
+    if (plain.classMap[i] === argmax(p, i)) plainAgree++;
+    if (argmax(refined, i) !== argmax(p, i)) changed++;
+  }
+  // The runtime (onnxruntime when installed) rounds differently from TF.js: near-ties may flip.
+  assert.ok(plainAgree >= 0.995 * W * H, `unrefined: ${plainAgree} of ${W * H} pixels as TF.js`);
+  assert.ok(agree >= 0.995 * W * H, `refined: ${agree} of ${W * H} pixels as the filter over TF.js's probabilities`);
+  assert.ok(changed > 0.01 * W * H, `the filter changes ${changed} pixels (else this test could not fail)`);
+  assert.ok(withFilter.classMap.some((v, i) => v !== plain.classMap[i]));
+  // 'auto' (the default) refines images up to 2048 x 2048 pixels, as the mirror averaging.
+  assert.equal(DEFAULT_TILES.refine, 'auto');
+  assert.ok(refinesImage({ refine: 'auto' }, 2048, 2048) && !refinesImage({ refine: 'auto' }, 4096, 4096));
+  assert.ok(refinesImage({ refine: true }, 4096, 4096) && !refinesImage({ refine: false }, 256, 256) && !refinesImage({}, 256, 256));
+  // By default under a pretrained encoder only.
+  assert.deepEqual([defaultRefine('mobilenetv2'), defaultRefine('distilled-resnet'), defaultRefine('scratch')], ['auto', 'auto', false]);
   model.dispose();
 });
