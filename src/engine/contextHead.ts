@@ -66,7 +66,10 @@ export interface ContextFitSettings {
   /** Stride-8 cells drawn per image at most, and in all. */
   cellsPerImage: number;
   maxCells: number;
-  /** Images larger than this (either side) are read through one window of this size, as inference tiles them. */
+  /**
+   * Images larger than this (either side) are read through windows of this size that tile the whole image (the
+   * last flush with its far edge), so every labelled pixel counts, objects at every border included.
+   */
   window: number;
   /** Also fit on each window mirrored left-right (its cells share the image's budget). */
   mirror: boolean;
@@ -75,7 +78,7 @@ export interface ContextFitSettings {
   seed: number;
 }
 
-export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 512, mirror: true, scales: [0.75, 1.5], seed: 0 };
+export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 1024, mirror: true, scales: [0.75, 1.5], seed: 0 };
 
 /**
  * The context head's fit inside a fine-tune. The resized views are used when the head is the whole fine-tune
@@ -142,6 +145,24 @@ export function scaledWindow(image: RgbImage, mask: MaskImage, window: { x0: num
 }
 
 /**
+ * Windows of at most `size` pixels a side that together cover a width x height image: one when it fits, else a
+ * grid of evenly spread windows, the first at the image's near edge and the last flush with its far edge. Reading one window of a larger image missed its objects (a car at the right
+ * border of a 1000x563 frame) and fitted the head to background alone.
+ */
+export function coveringWindows(width: number, height: number, size: number): { x0: number; y0: number; w: number; h: number }[] {
+  const origins = (n: number): number[] => {
+    if (n <= size) return [0];
+    const count = Math.ceil(n / size);
+    const last = n - size;
+    // Evenly spread, so neighbours overlap by less than a window and never leave a gap.
+    return Array.from({ length: count }, (_, i) => Math.round((i * last) / (count - 1)));
+  };
+  const w = Math.min(width, size);
+  const h = Math.min(height, size);
+  return origins(height).flatMap((y0) => origins(width).map((x0) => ({ x0, y0, w, h })));
+}
+
+/**
  * Rows of the context head's design matrix for one view of an image's window (mirrored or not): the read-outs'
  * features, each upsampled bilinearly to the stride-8 grid (the head is linear, so that upsampling commutes
  * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
@@ -202,9 +223,9 @@ export interface ContextFitResult {
 }
 
 /**
- * Fits the context head of `model` on whole training images (one window each when larger than the inference
- * tile), on that window resized by each of `settings.scales`, and on the mirror images of these views unless
- * settings say otherwise, and writes its weights: standardised
+ * Fits the context head of `model` on whole training images (in windows that cover each image when it is larger
+ * than `settings.window`), on those windows resized by each of `settings.scales`, and on the mirror images of
+ * these views unless settings say otherwise, and writes its weights: standardised
  * features, L2-regularised softmax regression, full batch, Adam;
  * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
  * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
@@ -217,14 +238,14 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
   const features = tfl.model({ inputs: model.inputs, outputs: readOuts.map((l) => l.input as tfl.SymbolicTensor) });
   const rng = new SeededRandom(settings.seed + 104729);
   const views = (settings.mirror ? 2 : 1) * (1 + settings.scales.length);
-  const perView = Math.max(32, Math.floor(Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length)) / views));
+  const perImage = Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length));
   const parts: { x: Float32Array; y: Float32Array; rows: number }[] = [];
   let dims = 0;
   for (const t of train) {
-    const w = Math.min(t.image.width, settings.window);
-    const h = Math.min(t.image.height, settings.window);
-    const window = { x0: rng.int(0, t.image.width - w + 1), y0: rng.int(0, t.image.height - h + 1), w, h };
-    for (const scale of [1, ...settings.scales]) {
+    const windows = coveringWindows(t.image.width, t.image.height, settings.window);
+    // The image's cell budget is shared by its windows and views.
+    const perView = Math.max(32, Math.floor(perImage / (views * windows.length)));
+    for (const window of windows) for (const scale of [1, ...settings.scales]) {
       const pair = scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
       const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
       for (const mirror of settings.mirror ? [false, true] : [false]) {

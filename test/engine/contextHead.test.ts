@@ -3,10 +3,12 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { BilinearUpsample, CONTEXT_LAYERS, contextFitFor, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/contextHead';
+import { BilinearUpsample, CONTEXT_LAYERS, contextFitFor, coveringWindows, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/contextHead';
 import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
 import { buildNetwork, networkFor } from '../../src/engine/networks';
 import { networkStride } from '../../src/engine/resUNet';
+import { predictImage } from '../../src/engine/tiledPredict';
+import { SeededRandom } from '../../src/masks/seededRandom';
 import { learningSamples } from './learningData';
 
 /** The context head's read-out weights, flattened. */
@@ -189,5 +191,60 @@ test('the context head\'s resized views carry their own labels: fitting with sca
   const c = headWeights(model);
   const wrong = largestDifference(c, b).diff;
   assert.ok(wrong > 100 * diff, `wrong labels change the fit (${wrong}), far more than row order does (${diff})`);
+  model.dispose();
+});
+
+test('covering windows: one for an image that fits, else a grid that reaches every pixel, the last flush with the far edges', () => {
+  assert.deepEqual(coveringWindows(300, 200, 512), [{ x0: 0, y0: 0, w: 300, h: 200 }]);
+  for (const [w, h, size] of [[1000, 563, 512], [3068, 700, 1024], [2048, 1024, 1024], [513, 97, 96]]) {
+    const windows = coveringWindows(w, h, size);
+    const covered = new Uint8Array(w * h);
+    for (const win of windows) {
+      assert.ok(win.x0 >= 0 && win.y0 >= 0 && win.x0 + win.w <= w && win.y0 + win.h <= h, `window inside the ${w}x${h} image`);
+      assert.deepEqual([win.w, win.h], [Math.min(w, size), Math.min(h, size)]);
+      for (let y = win.y0; y < win.y0 + win.h; y++) covered.fill(1, y * w + win.x0, y * w + win.x0 + win.w);
+    }
+    assert.equal(covered.indexOf(0), -1, `every pixel of ${w}x${h} covered by windows of ${size}`);
+    assert.equal(windows.length, Math.ceil(w / size) * Math.ceil(h / size), 'no more windows than needed');
+  }
+});
+
+test('the context head learns small objects at every border of a non-square image larger than its window', async () => {
+  await resolveBackend('auto');
+  // A 320x192 grey-noise image with a 24x24 square touching each of its four borders (each 0.9% of the
+  // pixels), fitted through 128-pixel windows: one window could not hold all four, and missed most of them.
+  const [W, H] = [320, 192];
+  const rng = new SeededRandom(5);
+  const data = new Uint8Array(W * H * 3);
+  const labels = new Uint8Array(W * H);
+  for (let i = 0; i < W * H; i++) {
+    const g = 110 + rng.int(0, 40);
+    data.set([g, g, g], i * 3);
+  }
+  // Each square has its own colour, so seeing one does not teach the others.
+  const squares = [{ x: 0, y: 80, rgb: [220, 40, 40] }, { x: W - 24, y: 30, rgb: [40, 200, 40] }, { x: 200, y: 0, rgb: [40, 40, 220] }, { x: 60, y: H - 24, rgb: [230, 220, 30] }];
+  for (const q of squares) {
+    for (let y = q.y; y < q.y + 24; y++) {
+      for (let x = q.x; x < q.x + 24; x++) {
+        data.set(q.rgb.map((v) => v - 20 + rng.int(0, 25)), (y * W + x) * 3);
+        labels[y * W + x] = 1;
+      }
+    }
+  }
+  const sample = { image: { width: W, height: H, data }, mask: { width: W, height: H, data: labels } };
+  const config = networkFor('mobilenetv2', 2);
+  const model = await buildNetwork(config);
+  const settings = { ...DEFAULT_CONTEXT_FIT, window: 128, mirror: false, scales: [] };
+  const fit = await fitContextHead(model, [sample], settings);
+  assert.equal(fit.cells, 6 * (128 / 8) ** 2, 'the 3 x 2 windows\' cells (the budget is larger than the image)');
+  const pred = await predictImage(model, sample.image, { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32, mirror: false, refine: false });
+  for (const q of squares) {
+    let hit = 0;
+    for (let y = q.y; y < q.y + 24; y++) for (let x = q.x; x < q.x + 24; x++) hit += pred.classMap[y * W + x];
+    assert.ok(hit > 0.5 * 24 * 24, `the square at (${q.x}, ${q.y}) is found: ${hit} of ${24 * 24} pixels`);
+  }
+  let false1 = 0;
+  for (let i = 0; i < W * H; i++) if (!labels[i] && pred.classMap[i]) false1++;
+  assert.ok(false1 < 0.03 * W * H, `background painted as object: ${false1} pixels`);
   model.dispose();
 });
