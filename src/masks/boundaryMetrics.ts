@@ -1,24 +1,28 @@
 import { squaredDistanceTo } from './distanceTransform';
 
 /**
- * Inner boundary band of a binary region (Cheng et al., Boundary IoU, CVPR 2021): the region's pixels
- * within `band` pixels (Euclidean) of a pixel outside it. Outside the image counts as outside the
- * region, as in the paper's zero-padded erosion.
+ * Inner boundary band of a binary region, as the Boundary IoU reference implementation computes it (Cheng et
+ * al., CVPR 2021, boundary-iou-api `mask_to_boundary`): the region minus its erosion by a 3x3 square iterated
+ * `band` times, after padding the mask with one pixel of zeros. So: the region's pixels within Chebyshev
+ * distance `band` of a pixel outside it, the image's border counting as outside.
  */
 export function innerBand(region: Uint8Array, width: number, height: number, band: number): Uint8Array {
-  const pw = width + 2;
-  const ph = height + 2;
-  const outside = new Uint8Array(pw * ph).fill(1);
+  // A pixel survives the erosion when the (2 band + 1)-pixel square around it lies in the region and inside
+  // the image: a row pass then a column pass of "all set within band", with prefix counts of unset pixels.
+  const rowOk = new Uint8Array(width * height);
+  const holes = new Int32Array(Math.max(width, height) + 1);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) outside[(y + 1) * pw + x + 1] = region[y * width + x] ? 0 : 1;
+    for (let x = 0; x < width; x++) holes[x + 1] = holes[x] + (region[y * width + x] ? 0 : 1);
+    for (let x = band; x < width - band; x++) rowOk[y * width + x] = holes[x + band + 1] - holes[x - band] === 0 ? 1 : 0;
   }
-  const dist = squaredDistanceTo(outside, pw, ph);
   const out = new Uint8Array(width * height);
-  const b2 = band * band;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++) holes[y + 1] = holes[y] + (rowOk[y * width + x] ? 0 : 1);
+    for (let y = 0; y < height; y++) {
       const i = y * width + x;
-      if (region[i] && dist[(y + 1) * pw + x + 1] <= b2) out[i] = 1;
+      if (!region[i]) continue;
+      const eroded = y >= band && y < height - band && holes[y + band + 1] - holes[y - band] === 0;
+      if (!eroded) out[i] = 1;
     }
   }
   return out;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { acceptance, DEFAULT_FINE_TUNE, priorCorrection, significantlyWorse } from '../../src/engine/fineTune';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
-const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, boundaryF: 0.5, changedFraction });
+const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, foregroundBoundaryIoU: boundaryIoU, boundaryF: 0.5, changedFraction });
 
 test('a new version becomes current only when validation boundary IoU and pixels to correct hold', () => {
   const s = DEFAULT_FINE_TUNE;

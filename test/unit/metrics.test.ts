@@ -61,7 +61,10 @@ test('empty masks: both empty is perfect, one empty is zero', () => {
   const some = mask(['010', '000']);
   const missed = compareMasks(some, empty);
   assert.equal(missed.dice, 0);
-  assert.equal(missed.boundaryIoU, 0);
+  assert.equal(missed.foregroundBoundaryIoU, 0);
+  // Background's band (the whole 3x2 image is within one pixel of its border) is its region: 5 of 6 shared;
+  // the object's is 0; Boundary IoU averages the two present classes, as mIoU does.
+  assert.equal(missed.boundaryIoU, (5 / 6 + 0) / 2);
   assert.equal(missed.boundaryF, 0);
   assert.equal(missed.perClassIoU[1], 0);
   const allIgnore = compareMasks(mask(['xx']), mask(['11']));
@@ -77,6 +80,30 @@ test('inner band of a square follows the zero-padded erosion of the paper', () =
   assert.equal(b2.reduce((s, v) => s + v, 0), 36 - 4);
   const full = rect(4, 4, 0, 0, 4, 4); // touching the image border: the border is an edge
   assert.equal(innerBand(full, 4, 4, 1).reduce((s, v) => s + v, 0), 12);
+});
+
+test('inner band is the reference erosion by a square (Chebyshev distance), not a Euclidean disc', () => {
+  // A 13x13 region with a one-pixel hole at its centre, band 2: the border ring (pixels within 2 of the
+  // zero padding: 169 - 9 x 9 = 88) and the 5x5 square around the hole less the hole (24); a Euclidean band
+  // would take only the 12 pixels within distance 2 of the hole.
+  const full = rect(13, 13, 0, 0, 13, 13);
+  full[6 * 13 + 6] = 0;
+  const band = innerBand(full, 13, 13, 2);
+  assert.equal(band.reduce((s, v) => s + v, 0), 88 + 24);
+  assert.equal(band[4 * 13 + 4], 1, 'the pixel two steps diagonally from the hole is in the band');
+  assert.equal(band[3 * 13 + 6], 0, 'three rows above the hole is not');
+});
+
+test('Boundary IoU averages every present class, background included; the foreground figure apart', () => {
+  // 6x6, band 1. Truth: columns 0-2 background, 3-5 class 1; prediction: class 1 from column 4.
+  const truth = mask(Array.from({ length: 6 }, () => '000111'));
+  const pred = mask(Array.from({ length: 6 }, () => '000011'));
+  const m = compareMasks(truth, pred, { bandPixels: 1 });
+  // Background: truth band 14 (columns 0 and 2, column 1 at the top and bottom rows), prediction band 16
+  // (columns 0 and 3, columns 1-2 at the top and bottom rows), 10 shared: 10 / 20. Class 1: truth band 14,
+  // prediction band 12 (all of its two columns), 8 shared: 8 / 18.
+  assert.ok(Math.abs(m.boundaryIoU - (10 / 20 + 8 / 18) / 2) < 1e-12, `${m.boundaryIoU}`);
+  assert.ok(Math.abs(m.foregroundBoundaryIoU - 8 / 18) < 1e-12);
 });
 
 test('boundary IoU by hand: a square shifted by one pixel', () => {
