@@ -7,6 +7,7 @@ import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
 import { InputError } from '../masks/inputError';
 import { readMask, writeMask } from '../masks/maskIO';
+import { parseValueMap } from '../masks/maskValueMap';
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../engine/backends';
 import { ModelClient, ModelRequestError } from '../modelServer/modelClient';
 import type { BenchResult } from '../protocol/modelProtocol';
@@ -15,7 +16,7 @@ import { runDemo } from './demo';
 import { readSceneLibrary, writeSceneData } from './sceneData';
 import { simulateLoop } from './simulateLoop';
 import { exportMasks, importLabels, type FormatReport } from '../formats/formatFiles';
-import { FORMATS, type FormatName } from '../formats/formatTypes';
+import { FORMATS, IMPORT_SOURCES, type FormatName, type ImportSource } from '../formats/formatTypes';
 
 type Opts = CommonOptions & Record<string, string | boolean | undefined>;
 
@@ -253,14 +254,23 @@ common(program.command('rollback').description('make an earlier (or any stored) 
   }));
 
 program.command('import').description('import labels from another tool: one index PNG per image (named by its stem) and a labels.txt')
-  .addOption(new Option('--from <format>', 'source format').choices([...FORMATS]).makeOptionMandatory())
-  .argument('<source>', 'COCO: the annotations JSON; labelme: a JSON file or a folder of them; VOC: the dataset root (SegmentationClass/); YOLO: the dataset root (data.yaml, images/, labels/)')
+  .addOption(new Option('--from <format>', 'source format; masks: grey or palette PNG masks from elsewhere, renumbered by --map').choices([...IMPORT_SOURCES]).makeOptionMandatory())
+  .argument('<source>', 'COCO: the annotations JSON; labelme: a JSON file or a folder of them; VOC: the dataset root (SegmentationClass/); YOLO: the dataset root (data.yaml, images/, labels/); masks: a PNG or a folder of them')
   .requiredOption('--to <dir>', 'output folder for the masks')
   .option('--classes <file>', 'class list to map names to indices (default: the classes in the source, in order)')
+  .option('--map <pairs>', 'masks: VALUE=CLASS pairs, e.g. 0=1,255=0 for a 0/255 mask whose 0 is the object (CLASS may be "ignore"); a value not listed is an error')
   .option('--force', 'overwrite masks that exist')
   .option('--json', 'print JSON on stdout')
   .action(async (source: string, o: Opts) => {
-    const report = await importLabels({ from: o.from as FormatName, source, outDir: o.to as string, classesFile: o.classes as string | undefined, force: Boolean(o.force) });
+    if (o.map !== undefined && o.from !== 'masks') throw new UsageError('--map goes with --from masks');
+    if (o.map !== undefined) {
+      try {
+        parseValueMap(o.map as string);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const report = await importLabels({ from: o.from as ImportSource, source, outDir: o.to as string, classesFile: o.classes as string | undefined, map: o.map as string | undefined, force: Boolean(o.force) });
     printFormatReport(report, Boolean(o.json), `imported ${report.written.filter((f) => f.endsWith('.png')).length} mask(s) into ${o.to as string}`);
   });
 

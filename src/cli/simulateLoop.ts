@@ -6,6 +6,7 @@ import type { FineTuneSettings } from '../engine/fineTune';
 import { compareMasks } from '../masks/segmentationMetrics';
 import type { ImageMaskPair } from '../masks/datasetPairs';
 import { readMask } from '../masks/maskIO';
+import { checkMaskUsable } from '../masks/maskValueMap';
 import type { ClassList } from '../masks/classList';
 import type { ModelClient } from '../modelServer/modelClient';
 import type { ProgressEvent } from '../protocol/modelProtocol';
@@ -94,6 +95,7 @@ export async function simulateLoop(
   const accepted: ImageMaskPair[] = [];
   for (const pair of pairs) {
     const truth = await readMask(pair.mask);
+    checkMaskUsable(truth, pair.mask);
     const pred = await client.request('predict', { modelDir, image: pair.image, createIfMissing: true, classes: options.classes, encoder: options.encoder }, { onProgress: options.onProgress });
     if (pred.width !== truth.width || pred.height !== truth.height) throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${pair.image} is ${pred.width}x${pred.height}`);
     const m = compareMasks(truth, { width: pred.width, height: pred.height, data: pred.classMap });

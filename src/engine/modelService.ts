@@ -6,6 +6,7 @@ import { checkMaskClasses, classListFromMasks, vocColor, type ClassList } from '
 import { decodeImage } from '../masks/imageIO';
 import { InputError } from '../masks/inputError';
 import { readMask } from '../masks/maskIO';
+import { checkMaskUsable } from '../masks/maskValueMap';
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { compareMasks, meanMetrics } from '../masks/segmentationMetrics';
 import type { ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
@@ -59,6 +60,7 @@ export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: 
   if (image.width !== mask.width || image.height !== mask.height) {
     throw new InputError(pair.mask, `the mask is ${mask.width}x${mask.height} but its image ${pair.image} is ${image.width}x${image.height}`);
   }
+  checkMaskUsable(mask, pair.mask);
   return { image, mask };
 }
 

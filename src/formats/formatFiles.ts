@@ -10,8 +10,9 @@ import { imageSize, isImageFile, jpegBytes } from '../masks/imageIO';
 import { InputError } from '../masks/inputError';
 import type { MaskImage } from '../masks/maskImage';
 import { decodeMaskPng, readMask, writeMask } from '../masks/maskIO';
+import { applyValueMap, checkMaskUsable, parseValueMap } from '../masks/maskValueMap';
 import { cocoToMasks, masksToCoco } from './coco';
-import { classListFromNames, classListText, type FormatName, type ImportedMask, type Skipped } from './formatTypes';
+import { classListFromNames, classListText, type FormatName, type ImportedMask, type ImportSource, type Skipped } from './formatTypes';
 import { labelmeLabels, labelmeToMask, maskToLabelme } from './labelme';
 import { encodeVocPng, objectMap } from './voc';
 import { dataYaml, maskToYolo, parseDataYaml, yoloToMask } from './yolo';
@@ -90,10 +91,13 @@ async function listFiles(dir: string, keep: (name: string) => boolean): Promise<
 }
 
 export interface ImportOptions {
-  from: FormatName;
+  /** A format, or 'masks': a folder of grey or palette PNG masks (or one), with `map` to renumber their values. */
+  from: ImportSource;
   source: string;
   outDir: string;
   classesFile?: string;
+  /** 'masks' only: the value map (`0=1,255=0`); values it lacks are errors. */
+  map?: string;
   force: boolean;
   onProgress?: Progress;
 }
@@ -144,6 +148,25 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
         masks.push({ imageName: `${stemOf(f)}.jpg`, mask: decodeMaskPng(bytes, f) });
       }
       if (report.classes.length === 0) report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
+      break;
+    }
+    case 'masks': {
+      const map = o.map === undefined ? null : parseValueMap(o.map);
+      const stat = await fs.promises.stat(o.source).catch(() => null);
+      if (!stat) throw new InputError(o.source, 'no such file or folder');
+      const files = stat.isDirectory() ? await listFiles(o.source, (n) => n.toLowerCase().endsWith('.png')) : [o.source];
+      for (const f of files) {
+        try {
+          const read = await readMask(f);
+          const mask = map ? applyValueMap(read, map, f) : read;
+          checkMaskUsable(mask, f);
+          masks.push({ imageName: path.basename(f), mask });
+        } catch (err) {
+          if (!(err instanceof InputError)) throw err;
+          report.skipped.push({ item: f, why: err.message.replace(`${f}: `, '') });
+        }
+      }
+      if (report.classes.length === 0 && masks.length > 0) report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
       break;
     }
     case 'yolo': {

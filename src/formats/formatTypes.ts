@@ -4,6 +4,9 @@ import { IGNORE_INDEX, type MaskImage } from '../masks/maskImage';
 
 export type FormatName = 'coco' | 'labelme' | 'voc' | 'yolo';
 export const FORMATS: readonly FormatName[] = ['coco', 'labelme', 'voc', 'yolo'];
+/** What `import` reads: a format, or plain mask PNGs whose values a map renumbers (binary 0/255 masks). */
+export type ImportSource = FormatName | 'masks';
+export const IMPORT_SOURCES: readonly ImportSource[] = [...FORMATS, 'masks'];
 
 export interface ImportedMask {
   /** The image's file name as the source names it (its stem names the mask written). */
