@@ -53,9 +53,17 @@ function unitHash(key: string): number {
 }
 
 /**
+ * The first images a person labels all train: with two or three masks, holding one out halves what the model
+ * learns from, and one validation image is too noisy to judge a version by (on CamVid frames, two of three
+ * early fine-tunes were rejected that way). Until then the fine-tune's own check on its training images
+ * (fineTune.ts, trainingCheck) is what keeps a version that learned nothing from becoming current.
+ */
+export const TRAIN_BEFORE_VALIDATION = 4;
+
+/**
  * Assigns a split to every image not yet in the manifest and returns the split of each. An image,
- * once assigned, never moves. New images go to validation by a stable hash of their path; while the
- * validation set is empty, the second image seen goes there, so a small dataset still gets validated.
+ * once assigned, never moves. The first TRAIN_BEFORE_VALIDATION images train; after them new images go to
+ * validation by a stable hash of their path, and while the validation set is empty the next image goes there.
  */
 export function assignSplits(manifest: DatasetManifest, keys: string[]): Map<string, Split> {
   const out = new Map<string, Split>();
@@ -64,8 +72,8 @@ export function assignSplits(manifest: DatasetManifest, keys: string[]): Map<str
   for (const key of keys) {
     let entry = manifest.images[key];
     if (!entry) {
-      // The first image always trains; after it, the hash decides, and an empty validation set takes the next one.
-      const split: Split = count >= 1 && (!hasValidation || unitHash(key) < manifest.validationFraction) ? 'validation' : 'train';
+      // The first images always train; after them, the hash decides, and an empty validation set takes the next one.
+      const split: Split = count >= TRAIN_BEFORE_VALIDATION && (!hasValidation || unitHash(key) < manifest.validationFraction) ? 'validation' : 'train';
       entry = { split };
       manifest.images[key] = entry;
       count++;

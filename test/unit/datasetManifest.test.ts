@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assignSplits, emptyManifest } from '../../src/engine/datasetManifest';
+import { assignSplits, emptyManifest, TRAIN_BEFORE_VALIDATION } from '../../src/engine/datasetManifest';
 
-test('splits are fixed once assigned and the first image trains', () => {
+test('splits are fixed once assigned and the first images train', () => {
   const m = emptyManifest(0.2);
   const first = assignSplits(m, ['a.png']);
   assert.equal(first.get('a.png'), 'train');
-  const second = assignSplits(m, ['a.png', 'b.png']);
-  assert.equal(second.get('b.png'), 'validation', 'an empty validation set takes the second image');
+  const early = ['b.png', 'c.png', 'd.png'];
+  const second = assignSplits(m, ['a.png', ...early]);
+  assert.equal(TRAIN_BEFORE_VALIDATION, 4);
+  for (const n of early) assert.equal(second.get(n), 'train', `${n}: the first ${TRAIN_BEFORE_VALIDATION} images all train`);
+  const fifth = assignSplits(m, ['e.png']);
+  assert.equal(fifth.get('e.png'), 'validation', 'an empty validation set takes the next image');
   const names = Array.from({ length: 50 }, (_, i) => `img_${i}.png`);
   const all = assignSplits(m, names);
   const again = assignSplits(JSON.parse(JSON.stringify(m)), [...names].reverse());
