@@ -32,8 +32,8 @@ await Promise.all([
   build({ ...common, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
-  // Tools that make shipped files (not in the VSIX): the encoder distillation.
-  build({ ...common, entryPoints: { distillEncoder: 'src/tools/distillEncoder.ts' }, outdir: 'dist-tools' }),
+  // Tools outside the VSIX: the encoder distillation, and the real-data benchmark.
+  build({ ...common, entryPoints: { distillEncoder: 'src/tools/distillEncoder.ts', benchReal: 'src/tools/benchReal.ts' }, outdir: 'dist-tools' }),
   build({ ...common, external: [...nodeExternal, 'playwright-core'], entryPoints: listTests('test'), outdir: 'dist-test', outbase: 'test' }),
   // The mask editor webview: a browser bundle, no Node APIs.
   build({ entryPoints: { webview: 'webview/src/main.ts' }, outdir: 'dist', bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', sourcemap: 'linked', logLevel: 'warning' }),
