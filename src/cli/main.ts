@@ -141,6 +141,7 @@ trainingOptions(common(program.command('finetune').description('fine-tune the mo
     ctx.out(r);
     ctx.say(`version ${r.version} (parent ${r.parent}) ${r.accepted ? 'is now current' : 'was stored but NOT made current'}: ${r.reason}`);
     ctx.say(r.augmentation);
+    if (!r.trainingFit.learnedNothing) ctx.say(`version ${r.version} ${r.trainingFit.reason}`);
     ctx.say(`${r.trainImages} train / ${r.validationImages} validation images, ${r.epochs} epochs, ${r.steps} steps, ${r.seconds.toFixed(1)} s`);
     if (r.metricsBefore && r.metricsAfter) ctx.say(`validation mIoU ${fmt(r.metricsBefore.miou)} -> ${fmt(r.metricsAfter.miou)}, boundary IoU ${fmt(r.metricsBefore.boundaryIoU)} -> ${fmt(r.metricsAfter.boundaryIoU)}`);
   }));
@@ -152,7 +153,7 @@ common(program.command('eval').description('evaluate the model against masks').r
     const r = await ctx.client.request('evaluate', { modelDir: ctx.modelDir, pairs }, { onProgress: ctx.progress.handle });
     ctx.progress.stop();
     ctx.out({ images: pairs.length, modelVersion: r.modelVersion, ...r.mean, perImage: r.perImage });
-    ctx.say(`${pairs.length} images, model version ${r.modelVersion}: mIoU ${fmt(r.mean.miou)}, Dice ${fmt(r.mean.dice)}, boundary IoU ${fmt(r.mean.boundaryIoU)}, boundary F ${fmt(r.mean.boundaryF)}, pixel accuracy ${fmt(r.mean.pixelAccuracy)}`);
+    ctx.say(`${pairs.length} images, model version ${r.modelVersion}: mIoU ${fmt(r.mean.miou)}, Dice ${fmt(r.mean.dice)}, boundary IoU ${fmt(r.mean.boundaryIoU)} (foreground classes only ${fmt(r.mean.foregroundBoundaryIoU)}), boundary F ${fmt(r.mean.boundaryF)}, pixel accuracy ${fmt(r.mean.pixelAccuracy)}`);
   }));
 
 trainingOptions(common(program.command('simulate').description('simulate the labelling loop and print the effort curve').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'true masks'), false))

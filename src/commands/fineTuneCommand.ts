@@ -109,6 +109,7 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
     hub.log(`${what}: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s; ${r.augmentation}`);
     hub.modelChanged(settings.modelFolder, r.current);
     if (r.accepted) void vscode.window.showInformationMessage(`MaskLoop: model version ${r.version} is now current (${r.seconds.toFixed(0)} s). ${metrics}.`);
+    else if (r.trainingFit.learnedNothing) void vscode.window.showWarningMessage(`MaskLoop: the ${what} learned nothing; version ${r.version} was kept aside and version ${r.current} stays current. ${r.trainingFit.reason.replace(/^learned nothing: /, '')}.`);
     else void vscode.window.showWarningMessage(`MaskLoop: version ${r.version} was kept aside, version ${r.current} stays current: ${r.reason}. ${metrics}.`);
   } catch (err) {
     if (err instanceof ModelRequestError && err.kind === 'cancelled') {

@@ -7,6 +7,7 @@ import { randomCrop, resolveHueJitter } from './augment';
 import { contextFitFor, fitContextHead, hasContextHead, type ContextFitResult } from './contextHead';
 import { encoderStages, setEncoderTrainableStages } from './pretrainedUNet';
 import { segmentationLoss } from './losses';
+import { trainingCheck, type TrainingFit } from './trainingCheck';
 import { predictImage, type TileOptions } from './tiledPredict';
 
 /** The product's default fine-tune round; every field can be set from the CLI or the extension. */
@@ -129,7 +130,12 @@ export interface FineTuneResult {
   cropSize: number;
   /** The context head's fit (cells, loss, seconds), or null for a network without one. */
   context: ContextFitResult | null;
+  /** The new version on its own training images: whether it learned anything (trainingCheck.ts). */
+  trainingFit: TrainingFit;
 }
+
+/** Training images the post-training check predicts at most (evenly spread over the list). */
+export const TRAINING_CHECK_IMAGES = 8;
 
 /** The automatic crop size under a frozen pretrained encoder, and from scratch. */
 export const PRETRAINED_CROP = 256;
@@ -371,7 +377,16 @@ export async function fineTune(
     if (contextOnly) lastPerImage = await correctedValidate();
     const metricsAfter = validation.length === 0 ? null : contextOnly ? meanMetrics(lastPerImage) : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
     addToHeadBias(model, correction);
-    return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction, hueJitter, cropSize: crop, context };
+    // The version as it will be stored, on (up to 8 of) its own training images.
+    const checked: { truth: MaskImage; suggestion: MaskImage }[] = [];
+    const every = Math.max(1, Math.ceil(train.length / TRAINING_CHECK_IMAGES));
+    for (let i = 0; i < train.length; i += every) {
+      check();
+      const pred = await predictImage(model, train[i].image, tiles);
+      checked.push({ truth: train[i].mask, suggestion: { width: pred.width, height: pred.height, data: pred.classMap } });
+    }
+    const trainingFit = trainingCheck(checked, history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined);
+    return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction, hueJitter, cropSize: crop, context, trainingFit };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);

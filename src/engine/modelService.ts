@@ -184,7 +184,10 @@ export class ModelService {
     }
     const before = result.metricsBefore;
     const after = result.metricsAfter;
-    const { accepted, reason } = acceptance(before, after, settings, { before: result.perImageBefore, after: result.perImageAfter });
+    const validated = acceptance(before, after, settings, { before: result.perImageBefore, after: result.perImageAfter });
+    // A version that does not reproduce its own training masks learned nothing, whatever validation says.
+    const fit = result.trainingFit;
+    const { accepted, reason } = !fit.learnedNothing ? validated : { accepted: settings.force, reason: settings.force ? `accepted by --force although it ${fit.reason}` : fit.reason };
     const version = await store.nextVersion();
     const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
@@ -194,7 +197,7 @@ export class ModelService {
     const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);
     await store.writeVersion(model, newMeta, {
       version, parent: meta.version, createdAt: newMeta.createdAt, backend: this.backend?.backend ?? 'unknown', accepted, reason,
-      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize }, augmentation, ...(result.context ? { contextHead: { ...result.context } } : {}), train: await hashed(train), validation: await hashed(validation),
+      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize }, augmentation, ...(result.context ? { contextHead: { ...result.context } } : {}), trainingFit: { ...fit }, train: await hashed(train), validation: await hashed(validation),
       metricsBefore: summary(before), metricsAfter: summary(after),
       history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, val: h.val ? { ...h.val } : undefined })),
       seconds: result.seconds,
@@ -206,7 +209,7 @@ export class ModelService {
     return {
       version, parent: meta.version, accepted, reason, current: accepted ? version : meta.version,
       metricsBefore: before, metricsAfter: after, trainImages: train.length, validationImages: validation.length,
-      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length, augmentation,
+      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length, augmentation, trainingFit: { ...fit },
     };
   }
 

@@ -7,6 +7,7 @@ import type { ClassList } from '../masks/classList';
 import { stableStringify } from '../masks/stableJson';
 import { buildNetwork, encoderProvenance } from './networks';
 import type { NetworkConfig } from './resUNet';
+import type { TrainingFit } from './trainingCheck';
 
 /** What maskloop records about a model, inside its model.json (userDefinedMetadata.maskloop). */
 export interface ModelMeta {
@@ -38,6 +39,8 @@ export interface VersionManifest {
   augmentation?: string;
   /** The context head's fit: stride-8 cells of whole images, its final loss, its time. */
   contextHead?: { cells: number; loss: number; seconds: number };
+  /** The version on its own training images: whether it learned anything, with the figures (trainingCheck.ts). */
+  trainingFit?: TrainingFit;
   train?: { image: string; mask: string; sha256: string }[];
   validation?: { image: string; mask: string; sha256: string }[];
   metricsBefore?: Record<string, number> | null;

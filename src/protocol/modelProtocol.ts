@@ -5,6 +5,7 @@
 import type { BackendReport } from '../engine/backends';
 import type { FineTuneProgress, FineTuneSettings } from '../engine/fineTune';
 import type { ModelMeta, VersionManifest } from '../engine/modelStore';
+import type { TrainingFit } from '../engine/trainingCheck';
 import type { ClassList } from '../masks/classList';
 import type { EncoderKind } from '../engine/encoderKind';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
@@ -49,6 +50,8 @@ export interface RequestMap {
       trainImages: number; validationImages: number; seconds: number; steps: number; epochs: number;
       /** The crop size and colour augmentation used, and why (the automatic hue jitter says what it found); the context head's fit, if any. */
       augmentation: string;
+      /** The new version on its own training images; `learnedNothing` keeps it aside (unless forced) and `reason` says why and what to do. */
+      trainingFit: TrainingFit;
     };
   };
   versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };

@@ -145,6 +145,32 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   assert.match(r5.stderr, /high\/sample_001\.png: pixel 8,1 has class 7/);
   const before = fs.readFileSync(path.join(model, 'model.json'), 'utf8');
 
+  // Masks as a data set ships them (0/255): refused with the command that converts them, which then works.
+  const binary = path.join(dir, 'binary');
+  fs.mkdirSync(binary);
+  const truthMasks = fs.readdirSync(truth).filter((n) => n.endsWith('.png'));
+  for (const n of truthMasks) await writeMask(path.join(binary, n), { width: 32, height: 32, data: new Uint8Array(32 * 32).map((_, i) => (i % 32 < 16 ? 255 : 0)) });
+  const r8 = run(['finetune', '--images', images, '--masks', binary, '--model', model]);
+  assert.equal(r8.code, 1);
+  assert.match(r8.stderr, /binary\/sample_00\d\.png: the mask holds only 0 and 255.*maskloop import --from masks/);
+  assert.equal(run(['import', '--from', 'coco', binary, '--to', path.join(dir, 'x'), '--map', '0=1']).code, 2, '--map goes with --from masks');
+  assert.equal(run(['import', '--from', 'masks', binary, '--to', path.join(dir, 'x'), '--map', '0=1,25']).code, 2);
+  const converted = path.join(dir, 'converted');
+  const imported = json<{ written: string[]; skipped: unknown[] }>(['import', '--from', 'masks', binary, '--to', converted, '--map', '0=0,255=1']);
+  assert.equal(imported.skipped.length, 0);
+  assert.equal(imported.written.filter((f) => f.endsWith('.png')).length, truthMasks.length);
+  assert.deepEqual(fs.readFileSync(path.join(converted, 'labels.txt'), 'utf8').trim().split('\n').map((l) => l.split(' ')[0]), ['__ignore__', '_background_', 'class_1']);
+  assert.equal(run(['eval', '--images', images, '--masks', converted, '--model', model]).code, 0);
+
+  // A fine-tune that learns nothing (a learning rate of 1e-9 from a new scratch model) says so and stays aside.
+  const still = path.join(dir, 'still');
+  const nothing = run(['finetune', '--images', images, '--masks', truth, '--model', still, '--encoder', 'scratch', '--lr', '1e-9', ...fast, '--json']);
+  assert.equal(nothing.code, 0, nothing.stderr);
+  const n = JSON.parse(nothing.stdout) as { accepted: boolean; current: number; reason: string; trainingFit: { learnedNothing: boolean; objectRecall: number } };
+  assert.deepEqual([n.accepted, n.current, n.trainingFit.learnedNothing], [false, 0, true]);
+  assert.match(n.reason, /^learned nothing: on its 2 training image\(s\)/);
+  assert.equal(json<{ current: number }>(['versions', '--model', still]).current, 0);
+
   // A corrupt model: the error names the file and the way back; rollback repairs it.
   fs.writeFileSync(path.join(model, 'model.json'), '{ not json');
   const r6 = run(['eval', '--images', images, '--masks', truth, '--model', model]);
