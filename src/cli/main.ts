@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_ENCODER, ENCODER_KINDS } from '../engine/encoderKind';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../engine/fineTune';
+import type { NetworkOptions } from '../engine/resUNet';
 import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
 import { InputError } from '../masks/inputError';
@@ -71,7 +72,15 @@ function trainingOptions(cmd: Command): Command {
     .option('--patience <n>', `epochs without a better validation boundary IoU before stopping early (default ${DEFAULT_FINE_TUNE.patience})`)
     .option('--prior-correction <strength>', 'class-prior correction of the suggestions after training on boundary-biased crops (default 1; 0 = off)')
     .option('--encoder-stages <n>', 'full fine-tune: unfreeze this many stages of the pretrained encoder, deepest first, one at a time (default 0: frozen, the fast mode; all 4 on a GPU)')
-    .option('--seed <n>', 'random seed (default 0)');
+    .option('--seed <n>', 'random seed (default 0)')
+    .option('--no-residual', 'a model created by this command: decoder blocks without their identity shortcuts (the ablation)')
+    .option('--decoder-dropout <rate>', 'a model created by this command: spatial dropout in the decoder blocks while training, 0-0.9 (default 0)');
+}
+
+/** Architecture options of a model this command creates. */
+function networkFrom(o: Opts): NetworkOptions {
+  const dropout = numArg('--decoder-dropout', o.decoderDropout as string | undefined, 0, 0.9);
+  return { ...(o.residual === false ? { residual: false } : {}), ...(dropout !== undefined ? { decoderDropout: dropout } : {}) };
 }
 
 async function withContext(o: Opts, fn: (ctx: CliContext) => Promise<void>): Promise<void> {
@@ -135,7 +144,7 @@ trainingOptions(common(program.command('finetune').description('fine-tune the mo
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`);
     ctx.say(`Fine-tuning on ${pairs.length} corrected masks (${unlabelled.length} images without a mask skipped)`);
     const r = await ctx.client.request('fineTune', {
-      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, settings,
+      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, network: networkFrom(o), settings,
     }, { onProgress: ctx.progress.handle });
     ctx.progress.stop();
     ctx.out(r);
@@ -168,7 +177,7 @@ trainingOptions(common(program.command('simulate').description('simulate the lab
     const classes = (await ctx.classes()) ?? classListFromMasks(await Promise.all(pairs.map((p) => readMask(p.mask))));
     ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
     const r = await simulateLoop(ctx.client, pairs, {
-      every, settings: settingsFrom(o), classes, encoder: ctx.encoder, workDir: o.work ? path.resolve(o.work as string) : undefined,
+      every, settings: settingsFrom(o), classes, encoder: ctx.encoder, network: networkFrom(o), workDir: o.work ? path.resolve(o.work as string) : undefined,
       onStep: (s) => { ctx.progress.stop(); ctx.say(`${s.image.padEnd(28)}${String(s.modelVersion).padStart(6)}${(100 * s.changedFraction).toFixed(2).padStart(9)}%${fmt(s.boundaryIoU).padStart(8)}`); },
       onProgress: ctx.progress.handle,
     });

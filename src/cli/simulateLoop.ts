@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EncoderKind } from '../engine/encoderKind';
+import type { NetworkOptions } from '../engine/resUNet';
 import type { FineTuneSettings } from '../engine/fineTune';
 import { compareMasks } from '../masks/segmentationMetrics';
 import type { ImageMaskPair } from '../masks/datasetPairs';
@@ -85,7 +86,7 @@ export function summarizeSimulation(steps: readonly SimStep[], fineTunes: readon
 export async function simulateLoop(
   client: ModelClient,
   pairs: ImageMaskPair[],
-  options: { every: number; settings: Partial<FineTuneSettings>; classes?: ClassList; encoder?: EncoderKind; workDir?: string; onStep?: (s: SimStep) => void; onProgress?: (e: ProgressEvent) => void },
+  options: { every: number; settings: Partial<FineTuneSettings>; classes?: ClassList; encoder?: EncoderKind; network?: NetworkOptions; workDir?: string; onStep?: (s: SimStep) => void; onProgress?: (e: ProgressEvent) => void },
 ): Promise<SimResult> {
   const work = options.workDir ?? (await fs.promises.mkdtemp(path.join(os.tmpdir(), 'maskloop-sim-')));
   const modelDir = path.join(work, 'model');
@@ -96,7 +97,7 @@ export async function simulateLoop(
   for (const pair of pairs) {
     const truth = await readMask(pair.mask);
     checkMaskUsable(truth, pair.mask);
-    const pred = await client.request('predict', { modelDir, image: pair.image, createIfMissing: true, classes: options.classes, encoder: options.encoder }, { onProgress: options.onProgress });
+    const pred = await client.request('predict', { modelDir, image: pair.image, createIfMissing: true, classes: options.classes, encoder: options.encoder, network: options.network }, { onProgress: options.onProgress });
     if (pred.width !== truth.width || pred.height !== truth.height) throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${pair.image} is ${pred.width}x${pred.height}`);
     const m = compareMasks(truth, { width: pred.width, height: pred.height, data: pred.classMap });
     const empty = compareMasks(truth, { width: truth.width, height: truth.height, data: new Uint8Array(truth.width * truth.height) });

@@ -36,7 +36,7 @@ export interface LayerLike {
   inboundNodes: { inboundLayers: LayerLike[] }[];
 }
 
-const HANDLED = new Set(['InputLayer', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'ZeroPadding2D', 'Add', 'Multiply', 'UpSampling2D', 'Concatenate', 'Softmax', BilinearUpsample.className]);
+const HANDLED = new Set(['InputLayer', 'Dropout', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'ZeroPadding2D', 'Add', 'Multiply', 'UpSampling2D', 'Concatenate', 'Softmax', BilinearUpsample.className]);
 
 function inputsOf(layer: LayerLike): LayerLike[] {
   return layer.inboundNodes[0]?.inboundLayers ?? [];
@@ -80,6 +80,11 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
     const ins = inputsOf(layer).map(name);
     if (cls === 'InputLayer') {
       input = layer.name;
+      continue;
+    }
+    // Dropout is an identity at inference: its output is its input.
+    if (cls === 'Dropout') {
+      alias.set(layer.name, ins[0]);
       continue;
     }
     if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {

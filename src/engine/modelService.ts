@@ -100,7 +100,7 @@ export class ModelService {
     }
     if (!ref.createIfMissing) throw new InputError(store.currentFile, 'no model here; run a fine-tune first (it creates one) or point --model at a model folder');
     const classes = ref.classes ?? (classesForNew ? await classesForNew() : DEFAULT_CLASSES);
-    const { model, meta } = await store.createInitial(networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length), classes, this.backend?.backend ?? 'unknown');
+    const { model, meta } = await store.createInitial(networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length, ref.network), classes, this.backend?.backend ?? 'unknown');
     const loaded = { model, meta, mtimeMs: (await fs.promises.stat(store.currentFile)).mtimeMs };
     this.cache.set(store.dir, loaded);
     return { ...loaded, created: true };

@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildPretrainedUNet, ENCODERS, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from './pretrainedUNet';
 import type { EncoderKind } from './encoderKind';
-import { buildResUNet, DEFAULT_NETWORK, type NetworkConfig } from './resUNet';
+import { buildResUNet, DEFAULT_NETWORK, type NetworkConfig, type NetworkOptions } from './resUNet';
 
-/** The network config of a new model with this encoder: both shipped encoders get the same decoder. */
-export function networkFor(encoder: EncoderKind, numClasses: number): NetworkConfig {
-  return encoder === 'scratch' ? { ...DEFAULT_NETWORK, encoder: 'scratch', numClasses } : { ...PRETRAINED_NETWORK, encoder, numClasses };
+/** The network config of a new model with this encoder (and options): both shipped encoders get the same decoder. */
+export function networkFor(encoder: EncoderKind, numClasses: number, options: NetworkOptions = {}): NetworkConfig {
+  const base = encoder === 'scratch' ? { ...DEFAULT_NETWORK, encoder: 'scratch' as const } : { ...PRETRAINED_NETWORK, encoder };
+  return { ...base, ...options, numClasses };
 }
 
 /** Builds a network from its config: a pretrained encoder's weights are read from the shipped files. */

@@ -192,7 +192,7 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
       ? b.relu(b.bn(b.conv(features[s], width, 1, 1, `dec${s + 1}_skip`), `dec${s + 1}_skip_bn`), `dec${s + 1}_skip_relu`)
       : b.relu(b.bn(b.conv(input, width, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
     const sum = tfl.layers.add({ name: `dec${s + 1}_merge` }).apply([up, skip]) as tfl.SymbolicTensor;
-    x = b.block(sum, s >= 0 ? widths[s] : config.stemWidth, 1, `dec${s + 1}_block`);
+    x = b.block(sum, s >= 0 ? widths[s] : config.stemWidth, 1, `dec${s + 1}_block`, config.decoderDropout ?? 0);
   }
   const logits = tfl.layers.conv2d({
     filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true,

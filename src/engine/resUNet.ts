@@ -31,7 +31,15 @@ export interface NetworkConfig {
    * written before it existed).
    */
   contextHead?: boolean;
+  /**
+   * Spatial dropout rate in the decoder's blocks (whole channels dropped while training, between the block's two
+   * convolutions); absent or 0 = none. An option against over-fitting a handful of images (README, "Real data").
+   */
+  decoderDropout?: number;
 }
+
+/** The architecture options a person may set on a new model (the ablations of the real-data benchmark). */
+export type NetworkOptions = Partial<Pick<NetworkConfig, 'residual' | 'decoderDropout'>>;
 
 
 export const DEFAULT_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
@@ -77,10 +85,16 @@ export class Builder {
    * Residual basic block: conv3x3-BN-ReLU-conv3x3-BN, plus the identity (or a 1x1 projection with BN
    * when channels or stride change), then ReLU: y = relu(F(x) + x).
    */
-  block(x: tfl.SymbolicTensor, filters: number, stride: number, name: string): tfl.SymbolicTensor {
+  block(x: tfl.SymbolicTensor, filters: number, stride: number, name: string, dropout = 0): tfl.SymbolicTensor {
     const inChannels = x.shape[3] as number;
     let f = this.conv(x, filters, 3, stride, `${name}_conv1`);
     f = this.relu(this.bn(f, `${name}_bn1`), `${name}_relu1`);
+    if (dropout > 0) {
+      // Spatial dropout: one draw per sample and channel (noise shape [batch, 1, 1, channels]), as Keras's
+      // SpatialDropout2D, which tfjs-layers lacks; an identity at inference.
+      const noiseShape = [null, 1, 1, null] as unknown as number[];
+      f = tfl.layers.dropout({ rate: dropout, noiseShape, seed: this.seedCounter++, name: `${name}_dropout` }).apply(f) as tfl.SymbolicTensor;
+    }
     f = this.conv(f, filters, 3, 1, `${name}_conv2`);
     f = this.bn(f, `${name}_bn2`);
     if (!this.config.residual) return this.relu(f, `${name}_out`);
@@ -116,7 +130,7 @@ export function buildResUNet(config: NetworkConfig): tfl.LayersModel {
     const width = s === 0 ? config.stemWidth : config.stageWidths[s - 1];
     const up = tfl.layers.upSampling2d({ size: [2, 2], name: `dec${s + 1}_up` }).apply(x) as tfl.SymbolicTensor;
     const cat = tfl.layers.concatenate({ axis: -1, name: `dec${s + 1}_cat` }).apply([up, skip]) as tfl.SymbolicTensor;
-    x = b.block(cat, width, 1, `dec${s + 1}_block`);
+    x = b.block(cat, width, 1, `dec${s + 1}_block`, config.decoderDropout ?? 0);
   }
   const logits = tfl.layers.conv2d({
     filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true,

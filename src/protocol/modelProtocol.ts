@@ -8,6 +8,7 @@ import type { ModelMeta, VersionManifest } from '../engine/modelStore';
 import type { TrainingFit } from '../engine/trainingCheck';
 import type { ClassList } from '../masks/classList';
 import type { EncoderKind } from '../engine/encoderKind';
+import type { NetworkOptions } from '../engine/resUNet';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
 export interface PairRef {
@@ -24,6 +25,8 @@ export interface ModelRef {
   classes?: ClassList;
   /** Encoder of a model created here; absent, the default (the shipped pretrained MobileNetV2). */
   encoder?: EncoderKind;
+  /** Architecture options of a model created here (ablations); absent, the defaults. */
+  network?: NetworkOptions;
 }
 
 export interface ModelSummary {

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { simulateLoop, summarizeSimulation, type SimStep } from '../cli/simulateLoop';
 import type { EncoderKind } from '../engine/encoderKind';
 import type { FineTuneSettings } from '../engine/fineTune';
+import type { NetworkOptions } from '../engine/resUNet';
 import { importLabels } from '../formats/formatFiles';
 import { readClassList, type ClassList } from '../masks/classList';
 import { pairImagesWithMasks, type ImageMaskPair } from '../masks/datasetPairs';
@@ -40,12 +41,16 @@ function realSets(data: string): RealSet[] {
   ];
 }
 
-type Mode = 'empty' | 'copy' | 'default' | 'fast' | 'scratch';
-const MODES: readonly Mode[] = ['empty', 'copy', 'default', 'fast', 'scratch'];
-const LOOP: Record<Exclude<Mode, 'empty' | 'copy'>, { settings: Partial<FineTuneSettings>; encoder?: EncoderKind }> = {
+type Mode = 'empty' | 'copy' | 'default' | 'fast' | 'scratch' | 'plain' | 'dropout' | 'nodecay';
+const MODES: readonly Mode[] = ['empty', 'copy', 'default', 'fast', 'scratch', 'plain', 'dropout', 'nodecay'];
+/** The loops: the defaults, the fast fine-tune, from scratch, and the ablations (no shortcuts, dropout, no L2). */
+const LOOP: Record<Exclude<Mode, 'empty' | 'copy'>, { settings: Partial<FineTuneSettings>; encoder?: EncoderKind; network?: NetworkOptions }> = {
   default: { settings: {} },
   fast: { settings: { epochs: 0 } },
   scratch: { settings: {}, encoder: 'scratch' },
+  plain: { settings: {}, network: { residual: false } },
+  dropout: { settings: {}, network: { decoderDropout: 0.1 } },
+  nodecay: { settings: { weightDecay: 0 } },
 };
 
 interface Row {
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
         if (mode === 'empty' || mode === 'copy') {
           steps = await baseline(pairs, mode);
         } else {
-          const r = await simulateLoop(client, pairs, { every, settings: LOOP[mode].settings, classes, encoder: LOOP[mode].encoder, workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)) });
+          const r = await simulateLoop(client, pairs, { every, settings: LOOP[mode].settings, classes, encoder: LOOP[mode].encoder, network: LOOP[mode].network, workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)) });
           steps = r.steps;
           fineTunes = r.fineTunes.map((f) => ({ afterImages: f.afterImages, accepted: f.accepted, seconds: f.seconds, trainImages: f.trainImages, validationImages: f.validationImages }));
         }

@@ -41,3 +41,36 @@ test('folded inference equals model.predict, and is folded again when the weight
   releaseFolded(model);
   model.dispose();
 });
+
+test('decoder dropout: whole channels dropped while training, an identity at inference (folded too)', async () => {
+  await resolveBackend('auto');
+  const model = buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [16, 32], decoderDropout: 0.5 });
+  const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout');
+  assert.equal(dropouts.length, 2, 'one in each of the two decoder blocks, none in the encoder');
+  assert.equal(buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [16, 32] }).layers.filter((l) => l.getClassName() === 'Dropout').length, 0);
+  const x = tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
+  const forward = foldedForward(model);
+  assert.ok(forward, 'a network with dropout folds');
+  const ref = model.predict(x) as tf.Tensor;
+  assert.ok((await maxDiff(ref, forward(x))) < 1e-4, 'folded inference equals predict');
+  // While training the outputs change; a dropped channel is zero over the whole map of a sample.
+  const block = model.getLayer('dec1_block_dropout');
+  const probe = (await import('@tensorflow/tfjs-layers')).model({ inputs: model.inputs, outputs: block.output as never });
+  const trained = probe.apply(x, { training: true }) as tf.Tensor4D;
+  const plain = probe.predict(x) as tf.Tensor4D;
+  const [t, p] = [await trained.data(), await plain.data()];
+  const channels = trained.shape[3];
+  let dropped = 0;
+  for (let c = 0; c < channels; c++) {
+    let zero = true;
+    let live = false;
+    for (let i = c; i < t.length; i += channels) {
+      if (t[i] !== 0) zero = false;
+      if (p[i] !== 0) live = true;
+    }
+    if (zero && live) dropped++;
+  }
+  assert.ok(dropped > 0 && dropped < channels, `${dropped} of ${channels} channels dropped whole`);
+  assert.ok((await maxDiff(model.apply(x, { training: true }) as tf.Tensor, ref)) > 1e-3, 'training outputs differ');
+  releaseFolded(model);
+});
