@@ -107,6 +107,34 @@ function removeCollinear(loop: Point[]): Point[] {
   return out;
 }
 
+/**
+ * A corner loop (pixel edges, region on the right) moved half a pixel toward the pixels it should fill (`side`:
+ * the region on its right, or on its left for a hole) and into pixel-centre coordinates (pixel x at x, not
+ * x + 0.5): its vertices are the centres of the boundary pixels. Pillow, and so labelme, fills a polygon with
+ * its edge pixels, so such a loop fills exactly the pixels the corner loop encloses. Needs axis-aligned edges
+ * (an unsimplified loop).
+ */
+export function pixelCentreLoop(loop: Point[], side: 'right' | 'left'): Point[] {
+  const sign = side === 'right' ? 1 : -1;
+  const normal = (a: Point, b: Point): Point => {
+    // The unit normal to the right of the walk a -> b on screen (y down): (-dy, dx), or to its left.
+    const dx = Math.sign(b.x - a.x);
+    const dy = Math.sign(b.y - a.y);
+    return { x: -dy * sign, y: dx * sign };
+  };
+  return loop.map((b, i) => {
+    const a = loop[(i - 1 + loop.length) % loop.length];
+    const c = loop[(i + 1) % loop.length];
+    const n1 = normal(a, b);
+    const n2 = normal(b, c);
+    // Corners turn by a right angle: both edges move by half a pixel, so the corner moves by both halves.
+    const perpendicular = n1.x * n2.x + n1.y * n2.y === 0;
+    const ox = perpendicular ? (n1.x + n2.x) / 2 : n1.x / 2;
+    const oy = perpendicular ? (n1.y + n2.y) / 2 : n1.y / 2;
+    return { x: b.x + ox - 0.5, y: b.y + oy - 0.5 };
+  });
+}
+
 /** Douglas-Peucker on a closed loop; tolerance in pixels (0 keeps every corner). */
 export function simplifyLoop(loop: Point[], tolerance: number): Point[] {
   if (tolerance <= 0 || loop.length <= 4) return loop;
@@ -151,9 +179,9 @@ export function simplifyLoop(loop: Point[], tolerance: number): Point[] {
 /**
  * Every 4-connected region of every class in a mask (background 0 excluded; ignore 255 included as its own
  * class), with exact outer loop and holes, largest bounding box first (so a region inside another's hole
- * comes after it).
+ * comes after it). `place` moves each exact loop before simplification (pixelCentreLoop for labelme).
  */
-export function maskRegions(mask: MaskImage, tolerance = 0): Region[] {
+export function maskRegions(mask: MaskImage, tolerance = 0, place: (loop: Point[], side: 'right' | 'left') => Point[] = (loop) => loop): Region[] {
   const seen = new Uint8Array(mask.width * mask.height);
   const regions: Region[] = [];
   for (let i = 0; i < mask.data.length; i++) {
@@ -169,7 +197,7 @@ export function maskRegions(mask: MaskImage, tolerance = 0): Region[] {
     const holes = loops.filter((l) => signedArea(l) < 0);
     // A 4-connected region has exactly one outer loop.
     const outer = outerLoops.sort((a, b) => signedArea(b) - signedArea(a))[0];
-    regions.push({ classIndex: c, outer: simplifyLoop(outer, tolerance), holes: holes.map((h) => simplifyLoop(h, tolerance)), area: sel.count, box: sel.box, selection: sel });
+    regions.push({ classIndex: c, outer: simplifyLoop(place(outer, 'right'), tolerance), holes: holes.map((h) => simplifyLoop(place(h, 'left'), tolerance)), area: sel.count, box: sel.box, selection: sel });
   }
   const boxArea = (r: Region): number => (r.box.x1 - r.box.x0) * (r.box.y1 - r.box.y0);
   return regions.sort((a, b) => boxArea(b) - boxArea(a));

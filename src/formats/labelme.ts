@@ -4,8 +4,9 @@ import { decode } from 'fast-png';
 import type { ClassInfo } from '../masks/classList';
 import { emptyMask, type MaskImage } from '../masks/maskImage';
 import { emptyBox } from '../masks/maskDiff';
-import { fillRings, paintSegment, type Point } from '../masks/rasterTools';
-import { maskRegions } from './contours';
+import { paintSegment, type Point } from '../masks/rasterTools';
+import { pilFillPolygon, pilFillRectangle } from './pilDraw';
+import { maskRegions, pixelCentreLoop } from './contours';
 import { classIndexFor, classNameFor, type Skipped } from './formatTypes';
 
 export interface LabelmeShape {
@@ -62,19 +63,14 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
       const box = emptyBox();
       switch (shape.shape_type ?? 'polygon') {
         case 'polygon':
+          // As labelme's shape_to_mask draws it: Pillow's polygon fill (pilDraw.ts), its edge pixels included.
           need(3);
-          fillRings(mask, [pts], value, box);
+          pilFillPolygon(mask, pts, value);
           break;
-        case 'rectangle': {
+        case 'rectangle':
           need(2);
-          // Both corner pixels included, as labelme draws it.
-          const x0 = Math.round(Math.min(pts[0].x, pts[1].x));
-          const x1 = Math.round(Math.max(pts[0].x, pts[1].x));
-          const y0 = Math.round(Math.min(pts[0].y, pts[1].y));
-          const y1 = Math.round(Math.max(pts[0].y, pts[1].y));
-          fillRings(mask, [[{ x: x0, y: y0 }, { x: x1 + 1, y: y0 }, { x: x1 + 1, y: y1 + 1 }, { x: x0, y: y1 + 1 }]], value, box);
+          pilFillRectangle(mask, pts[0], pts[1], value);
           break;
-        }
         case 'circle': {
           need(2);
           const r = Math.hypot(pts[1].x - pts[0].x, pts[1].y - pts[0].y);
@@ -132,7 +128,8 @@ function centre(p: Point): Point {
 export function maskToLabelme(mask: MaskImage, imagePath: string, classes: ClassInfo[], tolerance: number): LabelmeFile {
   const shapes: LabelmeShape[] = [];
   const poly = (label: string, loop: Point[]): LabelmeShape => ({ label, points: loop.map((p) => [p.x, p.y]), group_id: null, description: '', shape_type: 'polygon', flags: {}, mask: null });
-  for (const r of maskRegions(mask, tolerance)) {
+  // Vertices on the boundary pixels' centres: labelme (Pillow) fills them back to exactly these pixels.
+  for (const r of maskRegions(mask, tolerance, pixelCentreLoop)) {
     shapes.push(poly(classNameFor(r.classIndex, classes), r.outer));
     for (const h of r.holes) shapes.push(poly(classNameFor(0, classes), h));
   }

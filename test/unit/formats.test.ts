@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { SeededRandom } from '../../src/masks/seededRandom';
 import { test } from 'node:test';
 import { cocoToMasks, masksToCoco } from '../../src/formats/coco';
 import { decodeRle, encodeRle, rleFromString, rleToString } from '../../src/formats/cocoRle';
@@ -154,6 +155,27 @@ test('labelme: export then import is exact, holes and nested regions and ignore 
   assert.deepEqual(back.skipped, []);
   assert.deepEqual(back.mask.data, HARD.data);
   assert.equal(back.imagePath, '../img/a.png');
+});
+
+test('labelme: export then import is exact on 40 random masks (blobs, holes, one-pixel lines, corner contacts)', () => {
+  const rng = new SeededRandom(11);
+  for (let k = 0; k < 40; k++) {
+    const [w, h] = [rng.int(5, 30), rng.int(5, 30)];
+    const data = new Uint8Array(w * h);
+    // Random rectangles and single pixels of 3 classes: thin parts, holes and diagonal contacts arise by chance.
+    for (let n = rng.int(1, 12); n > 0; n--) {
+      const c = rng.int(0, 4);
+      const [x0, y0] = [rng.int(0, w), rng.int(0, h)];
+      const [x1, y1] = rng.next() < 0.3 ? [x0 + 1, y0 + 1] : [Math.min(w, x0 + rng.int(1, 10)), Math.min(h, y0 + rng.int(1, 10))];
+      for (let y = y0; y < y1; y++) data.fill(c, y * w + x0, y * w + x1);
+    }
+    for (let n = rng.int(0, 15); n > 0; n--) data[rng.int(0, w * h)] = rng.int(0, 4);
+    const mask = { width: w, height: h, data };
+    const back = labelmeToMask(JSON.parse(JSON.stringify(maskToLabelme(mask, 'a.png', CLASSES, 0))), 'a.json', CLASSES);
+    const differ = [];
+    for (let i = 0; i < w * h; i++) if (back.mask.data[i] !== data[i]) differ.push(`${i % w},${Math.floor(i / w)}`);
+    assert.deepEqual(differ, [], `random mask ${k} (${w}x${h})`);
+  }
 });
 
 test('labelme import: rectangle, circle, line, point and mask shapes; bad shapes skipped with why', () => {
