@@ -1,9 +1,9 @@
 // COCO instance annotations <-> maskloop masks. Pure: JSON objects in, masks out, and back.
 import type { ClassInfo } from '../masks/classList';
 import { emptyMask, IGNORE_INDEX, type MaskImage } from '../masks/maskImage';
-import { emptyBox } from '../masks/maskDiff';
-import { fillRings, type Point } from '../masks/rasterTools';
+import type { Point } from '../masks/rasterTools';
 import { decodeRle, encodeRle, parseCocoRle, rleToString } from './cocoRle';
+import { cocoPolygonCounts } from './cocoPolygon';
 import { maskRegions } from './contours';
 import { classIndexFor, type ImportedMask, type Skipped } from './formatTypes';
 
@@ -87,8 +87,11 @@ export function cocoToMasks(json: unknown, file: string, classes: ClassInfo[]): 
           if (outside) throw new Error(`polygon ${k} has the point (${outside.x}, ${outside.y}) outside the ${mask.width}x${mask.height} image`);
           return pts;
         });
-        // COCO polygons of one annotation are a union: each is filled on its own.
-        for (const ring of rings) fillRings(mask, [ring], value, emptyBox());
+        // COCO polygons of one annotation are a union: each is filled on its own, as pycocotools fills it.
+        for (const ring of rings) {
+          const inside = decodeRle({ size: [mask.height, mask.width], counts: cocoPolygonCounts(ring.flatMap((q) => [q.x, q.y]), mask.height, mask.width) });
+          for (let q = 0; q < inside.length; q++) if (inside[q]) mask.data[q] = value;
+        }
       } else if (isObject(seg)) {
         const rle = parseCocoRle(seg, where);
         if (rle.size[0] !== mask.height || rle.size[1] !== mask.width) throw new Error(`RLE size ${rle.size[0]}x${rle.size[1]} (height x width) does not match the image ${mask.height}x${mask.width}`);
