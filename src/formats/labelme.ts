@@ -3,9 +3,8 @@
 import { decode } from 'fast-png';
 import type { ClassInfo } from '../masks/classList';
 import { emptyMask, type MaskImage } from '../masks/maskImage';
-import { emptyBox } from '../masks/maskDiff';
-import { paintSegment, type Point } from '../masks/rasterTools';
-import { pilFillPolygon, pilFillRectangle } from './pilDraw';
+import type { Point } from '../masks/rasterTools';
+import { pilFillEllipse, pilFillPolygon, pilFillRectangle, pilWideLine } from './pilDraw';
 import { maskRegions, pixelCentreLoop } from './contours';
 import { classIndexFor, classNameFor, type Skipped } from './formatTypes';
 
@@ -60,7 +59,6 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
       const need = (n: number): void => {
         if (pts.length < n) throw new Error(`a ${shape.shape_type} needs at least ${n} points, it has ${pts.length}`);
       };
-      const box = emptyBox();
       switch (shape.shape_type ?? 'polygon') {
         case 'polygon':
           // As labelme's shape_to_mask draws it: Pillow's polygon fill (pilDraw.ts), its edge pixels included.
@@ -73,20 +71,18 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
           break;
         case 'circle': {
           need(2);
-          const r = Math.hypot(pts[1].x - pts[0].x, pts[1].y - pts[0].y);
-          paintSegment(mask, centre(pts[0]), centre(pts[0]), 2 * r, value, box);
+          const d = Math.sqrt((pts[0].x - pts[1].x) ** 2 + (pts[0].y - pts[1].y) ** 2);
+          pilFillEllipse(mask, { x0: pts[0].x - d, y0: pts[0].y - d, x1: pts[0].x + d, y1: pts[0].y + d }, value);
           break;
         }
         case 'line':
-        case 'linestrip': {
+        case 'linestrip':
           need(2);
-          const list = shape.shape_type === 'line' ? pts.slice(0, 2) : pts;
-          for (let k = 0; k + 1 < list.length; k++) paintSegment(mask, centre(list[k]), centre(list[k + 1]), LINE_WIDTH, value, box);
+          pilWideLine(mask, shape.shape_type === 'line' ? pts.slice(0, 2) : pts, LINE_WIDTH, value);
           break;
-        }
         case 'point':
           need(1);
-          paintSegment(mask, centre(pts[0]), centre(pts[0]), 2 * POINT_RADIUS + 1, value, box);
+          pilFillEllipse(mask, { x0: pts[0].x - POINT_RADIUS, y0: pts[0].y - POINT_RADIUS, x1: pts[0].x + POINT_RADIUS, y1: pts[0].y + POINT_RADIUS }, value);
           break;
         case 'mask': {
           need(2);
@@ -113,11 +109,6 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
     }
   });
   return { imagePath: typeof j.imagePath === 'string' ? j.imagePath : '', mask, skipped };
-}
-
-/** labelme's pixel coordinates name pixel centres at integers; maskloop's painting names them at +0.5. */
-function centre(p: Point): Point {
-  return { x: p.x + 0.5, y: p.y + 0.5 };
 }
 
 /**

@@ -158,3 +158,133 @@ export function pilFillRectangle(mask: MaskImage, a: { x: number; y: number }, b
   if (y1 > mask.height) y1 = mask.height;
   for (let y = y0; y <= y1; y++) hline(mask, x0, y, x1, value);
 }
+
+/** Pillow's ROUND_UP and ROUND_DOWN of a double (its + 0.5F promoted to double). */
+const roundUpD = (v: number): number => (v >= 0 ? Math.floor(v + 0.5) : -Math.floor(Math.abs(v) + 0.5));
+const roundDownD = (v: number): number => (v >= 0 ? Math.ceil(v - 0.5) : -Math.ceil(Math.abs(v) - 0.5));
+
+/**
+ * Paints `value` where Pillow's ImageDraw.line(points, width=...) would draw (width > 1: each segment a filled
+ * quadrilateral, no joints), as labelme draws `line` and `linestrip` shapes (width 10).
+ */
+export function pilWideLine(mask: MaskImage, points: readonly { x: number; y: number }[], width: number, value: number, variant: PillowVariant = 'pillow12'): void {
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [x0, y0, x1, y1] = [cInt(points[i].x), cInt(points[i].y), cInt(points[i + 1].x), cInt(points[i + 1].y)];
+    const dx = x1 - x0;
+    const dy = y1 - y0;
+    if (dx === 0 && dy === 0) {
+      hline(mask, x0, y0, x0, value);
+      continue;
+    }
+    const big = Math.sqrt(dx * dx + dy * dy);
+    const small = (width - 1) / 2;
+    const ratioMax = roundUpD(small) / big;
+    const ratioMin = roundDownD(small) / big;
+    const dxmin = roundDownD(ratioMin * dy);
+    const dxmax = roundDownD(ratioMax * dy);
+    const dymin = roundDownD(ratioMin * dx);
+    const dymax = roundDownD(ratioMax * dx);
+    const v = [[x0 - dxmin, y0 + dymax], [x1 - dxmin, y1 + dymax], [x1 + dxmax, y1 - dymin], [x0 + dxmax, y0 - dymin]];
+    fillEdges(mask, v.map((p, k) => edge(p[0], p[1], v[(k + 1) % 4][0], v[(k + 1) % 4][1])), value, variant);
+  }
+}
+
+/** One quarter of an ellipse on Pillow's doubled grid (quarter_state in Draw.c); integer arithmetic, as there. */
+class Quarter {
+  finished = false;
+  private cx = 0;
+  private cy = 0;
+  private ex = 0;
+  private ey = 0;
+  private a2 = 0n;
+  private b2 = 0n;
+  private a2b2 = 0n;
+
+  constructor(a: number, b: number) {
+    if (a < 0 || b < 0) {
+      this.finished = true;
+      return;
+    }
+    [this.cx, this.cy, this.ex, this.ey] = [a, b % 2, a % 2, b];
+    this.a2 = BigInt(a) * BigInt(a);
+    this.b2 = BigInt(b) * BigInt(b);
+    this.a2b2 = this.a2 * this.b2;
+  }
+
+  private delta(x: number, y: number): bigint {
+    const d = this.a2 * BigInt(y) * BigInt(y) + this.b2 * BigInt(x) * BigInt(x) - this.a2b2;
+    return d < 0n ? -d : d;
+  }
+
+  /** The next point, or null when the quarter is done. */
+  next(): [number, number] | null {
+    if (this.finished) return null;
+    const out: [number, number] = [this.cx, this.cy];
+    if (this.cx === this.ex && this.cy === this.ey) {
+      this.finished = true;
+      return out;
+    }
+    let nx = this.cx;
+    let ny = this.cy + 2;
+    let nd = this.delta(nx, ny);
+    if (nx > 1) {
+      let d = this.delta(this.cx - 2, this.cy + 2);
+      if (nd > d) {
+        nx = this.cx - 2;
+        ny = this.cy + 2;
+        nd = d;
+      }
+      d = this.delta(this.cx - 2, this.cy);
+      if (nd > d) {
+        nx = this.cx - 2;
+        ny = this.cy;
+      }
+    }
+    this.cx = nx;
+    this.cy = ny;
+    return out;
+  }
+}
+
+/**
+ * Paints `value` where Pillow's ImageDraw.ellipse([x0, y0, x1, y1], fill=...) would draw (ellipseNew in
+ * Draw.c: the bounding box truncated to integers, two quarter walks on a doubled grid, horizontal spans), as
+ * labelme draws `circle` and `point` shapes.
+ */
+export function pilFillEllipse(mask: MaskImage, box: { x0: number; y0: number; x1: number; y1: number }, value: number): void {
+  const [x0, y0] = [cInt(box.x0), cInt(box.y0)];
+  const a = cInt(box.x1) - x0;
+  const b = cInt(box.y1) - y0;
+  if (a < 0 || b < 0) return;
+  const width = a + b;
+  // ellipse_init
+  const outer = new Quarter(a, b);
+  const first = outer.next();
+  if (width < 1 || !first) return;
+  let [pr, py] = first;
+  let finished = false;
+  const inner = new Quarter(a - 2 * (width - 1), b - 2 * (width - 1));
+  const leftmost = a % 2;
+  let pl = leftmost;
+  const span = (l: number, y: number, r: number): void => hline(mask, x0 + Math.trunc((l + a) / 2), y0 + Math.trunc((y + b) / 2), x0 + Math.trunc((r + a) / 2), value);
+  // ellipse_next, its four buffered spans per step drawn at once (the order does not matter for a fill).
+  while (!finished) {
+    const y = py;
+    let l = pl;
+    const r = pr;
+    let p = outer.next();
+    while (p && p[1] <= y) p = outer.next();
+    if (!p) finished = true;
+    else [pr, py] = p;
+    let q = inner.next();
+    while (q && q[1] <= y) {
+      l = q[0];
+      q = inner.next();
+    }
+    pl = q ? q[0] : leftmost;
+    if ((l > 0 || l < r) && y > 0) span(l === 0 ? 2 : l, y, r);
+    if (y > 0) span(-r, y, -l);
+    if (l > 0 || l < r) span(l === 0 ? 2 : l, -y, r);
+    span(-r, -y, -l);
+  }
+}

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { pilFillPolygon, pilFillRectangle, type PillowVariant } from '../../src/formats/pilDraw';
+import { pilFillEllipse, pilFillPolygon, pilFillRectangle, pilWideLine, type PillowVariant } from '../../src/formats/pilDraw';
 import type { MaskImage } from '../../src/masks/maskImage';
 
 interface Fixture {
   pillow: string;
   width: number;
   height: number;
-  cases: { kind: 'polygon' | 'rectangle'; points: [number, number][]; runs: number[] }[];
+  cases: { kind: 'polygon' | 'rectangle' | 'circle' | 'point' | 'line' | 'linestrip'; points: [number, number][]; runs: number[] }[];
 }
 
 // Drawn by Pillow 9.4.0 itself (test/fixtures/pil/make-fixtures.py says how).
@@ -28,14 +28,21 @@ function fromRuns(runs: number[], n: number): Uint8Array {
 function draw(c: Fixture['cases'][number], variant: PillowVariant): MaskImage {
   const mask = { width: fixture.width, height: fixture.height, data: new Uint8Array(fixture.width * fixture.height) };
   const pts = c.points.map(([x, y]) => ({ x, y }));
+  // As labelme's shape_to_mask draws each shape type.
   if (c.kind === 'polygon') pilFillPolygon(mask, pts, 1, variant);
-  else pilFillRectangle(mask, pts[0], pts[1], 1);
+  else if (c.kind === 'rectangle') pilFillRectangle(mask, pts[0], pts[1], 1);
+  else if (c.kind === 'circle') {
+    const d = Math.sqrt((pts[0].x - pts[1].x) ** 2 + (pts[0].y - pts[1].y) ** 2);
+    pilFillEllipse(mask, { x0: pts[0].x - d, y0: pts[0].y - d, x1: pts[0].x + d, y1: pts[0].y + d }, 1);
+  } else if (c.kind === 'point') pilFillEllipse(mask, { x0: pts[0].x - 5, y0: pts[0].y - 5, x1: pts[0].x + 5, y1: pts[0].y + 5 }, 1);
+  else pilWideLine(mask, pts, 10, 1, variant);
   return mask;
 }
 
-test('polygons and rectangles fill exactly the pixels Pillow 9.4 fills (124 shapes, float and integer vertices)', () => {
+test('labelme\'s shapes fill exactly the pixels Pillow 9.4 fills (184 polygons, rectangles, circles, points, lines)', () => {
   assert.equal(fixture.pillow, '9.4.0');
-  assert.equal(fixture.cases.length, 124);
+  assert.equal(fixture.cases.length, 184);
+  assert.deepEqual([...new Set(fixture.cases.map((c) => c.kind))].sort(), ['circle', 'line', 'linestrip', 'point', 'polygon', 'rectangle']);
   let filled = 0;
   for (const [k, c] of fixture.cases.entries()) {
     const want = fromRuns(c.runs, fixture.width * fixture.height);
