@@ -167,6 +167,7 @@ common(program.command('eval').description('evaluate the model against masks').r
 
 trainingOptions(common(program.command('simulate').description('simulate the labelling loop and print the effort curve').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'true masks'), false))
   .option('--every <k>', 'fine-tune after every K images (default 4)')
+  .option('--first-after <n>', 'also fine-tune after the first N images (e.g. 2: as soon as two masks exist)')
   .option('--work <dir>', 'keep the simulation model here (default: a temporary folder)')
   .option('--force', 'make every fine-tuned version current, whatever its validation metrics (the loop without the acceptance check)')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
@@ -177,7 +178,7 @@ trainingOptions(common(program.command('simulate').description('simulate the lab
     const classes = (await ctx.classes()) ?? classListFromMasks(await Promise.all(pairs.map((p) => readMask(p.mask))));
     ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
     const r = await simulateLoop(ctx.client, pairs, {
-      every, settings: settingsFrom(o), classes, encoder: ctx.encoder, network: networkFrom(o), workDir: o.work ? path.resolve(o.work as string) : undefined,
+      every, firstAfter: intArg('--first-after', o.firstAfter as string | undefined, 1), settings: settingsFrom(o), classes, encoder: ctx.encoder, network: networkFrom(o), workDir: o.work ? path.resolve(o.work as string) : undefined,
       onStep: (s) => { ctx.progress.stop(); ctx.say(`${s.image.padEnd(28)}${String(s.modelVersion).padStart(6)}${(100 * s.changedFraction).toFixed(2).padStart(9)}%${fmt(s.boundaryIoU).padStart(8)}`); },
       onProgress: ctx.progress.handle,
     });

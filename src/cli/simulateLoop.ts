@@ -81,12 +81,13 @@ export function summarizeSimulation(steps: readonly SimStep[], fineTunes: readon
 /**
  * The labelling loop, simulated: each image in name order is pre-labelled by the current model, the
  * effort to correct it is measured against the truth, the truth is accepted as the corrected mask,
- * and the model is fine-tuned after every `every` images. Starts from a fresh model in its own folder.
+ * and the model is fine-tuned after every `every` images (and after the first `firstAfter`, when set: a person
+ * who fine-tunes as soon as two masks exist). Starts from a fresh model in its own folder.
  */
 export async function simulateLoop(
   client: ModelClient,
   pairs: ImageMaskPair[],
-  options: { every: number; settings: Partial<FineTuneSettings>; classes?: ClassList; encoder?: EncoderKind; network?: NetworkOptions; workDir?: string; onStep?: (s: SimStep) => void; onProgress?: (e: ProgressEvent) => void },
+  options: { every: number; firstAfter?: number; settings: Partial<FineTuneSettings>; classes?: ClassList; encoder?: EncoderKind; network?: NetworkOptions; workDir?: string; onStep?: (s: SimStep) => void; onProgress?: (e: ProgressEvent) => void },
 ): Promise<SimResult> {
   const work = options.workDir ?? (await fs.promises.mkdtemp(path.join(os.tmpdir(), 'maskloop-sim-')));
   const modelDir = path.join(work, 'model');
@@ -105,7 +106,8 @@ export async function simulateLoop(
     steps.push(step);
     options.onStep?.(step);
     accepted.push(pair);
-    if (accepted.length % options.every === 0 && accepted.length < pairs.length) {
+    const due = accepted.length % options.every === 0 || accepted.length === options.firstAfter;
+    if (due && accepted.length < pairs.length) {
       const r = await client.request('fineTune', {
         modelDir, datasetManifest, workspaceRoot: path.dirname(pairs[0].image), pairs: accepted.map((p) => ({ image: p.image, mask: p.mask })),
         settings: options.settings, classes: options.classes,

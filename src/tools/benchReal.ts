@@ -90,6 +90,7 @@ async function main(): Promise<void> {
       modes: { type: 'string', default: MODES.join(',') },
       part: { type: 'string', default: 'second' },
       every: { type: 'string', default: '4' },
+      'first-after': { type: 'string' },
       out: { type: 'string' },
     },
   });
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   const part = values.part as string;
   if (!['first', 'second', 'all'].includes(part)) throw new Error('--part: first, second or all');
   const every = Number(values.every);
+  const firstAfter = values['first-after'] === undefined ? undefined : Number(values['first-after']);
   const wanted = (values.sets as string).split(',');
   const sets = realSets(values.data as string).filter((s) => wanted.includes(s.name));
   if (!fs.existsSync(values.data as string)) throw new Error(`${values.data}: no data folder (the real data live in ../shared/data beside the checkout)`);
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
         if (mode === 'empty' || mode === 'copy') {
           steps = await baseline(pairs, mode);
         } else {
-          const r = await simulateLoop(client, pairs, { every, settings: LOOP[mode].settings, classes, encoder: LOOP[mode].encoder, network: LOOP[mode].network, workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)) });
+          const r = await simulateLoop(client, pairs, { every, firstAfter, settings: LOOP[mode].settings, classes, encoder: LOOP[mode].encoder, network: LOOP[mode].network, workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)) });
           steps = r.steps;
           fineTunes = r.fineTunes.map((f) => ({ afterImages: f.afterImages, accepted: f.accepted, seconds: f.seconds, trainImages: f.trainImages, validationImages: f.validationImages }));
         }
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
     await fs.promises.rm(work, { recursive: true, force: true });
   }
   const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, backend: info.backend.backend, inference: info.inference.runtime };
-  const report = { machine, every, part, rows };
+  const report = { machine, every, firstAfter, part, rows };
   if (values.out) await fs.promises.writeFile(values.out as string, JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, training on ${machine.backend}, pre-labels with ${machine.inference}\n`);
 }

@@ -80,6 +80,11 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.ok(Math.abs(sim.summary.withRejectFraction - later.reduce((a, s) => a + Math.min(s.changedFraction, s.emptyFraction), 0) / 3) < 1e-9);
   assert.ok(Math.abs(sim.summary.fineTuneSeconds - sim.fineTunes.reduce((a, f) => a + f.seconds, 0)) < 1e-9);
 
+  // --first-after 1: a fine-tune after the first image too, then after every 3rd.
+  const early = json<{ steps: { modelVersion: number }[]; fineTunes: { afterImages: number }[] }>(['simulate', '--images', images, '--masks', truth, '--every', '3', '--first-after', '1', '--force', ...fast]);
+  assert.deepEqual(early.fineTunes.map((f) => f.afterImages), [1, 3]);
+  assert.deepEqual(early.steps.map((s) => s.modelVersion), [0, 1, 1, 2, 2]);
+
   const bench = json<{ backend: string; prelabelMs: Record<string, number>; train: { cropsPerSecond: number }; peakRssMiB: number; machine: { cpus: number }; fineTuneRound: { images: number; seconds: number; peakRssMiB: number; steps: number; trainImages: number; validationImages: number } }>(['bench', '--sizes', '64,128', '--repeats', '1', '--train-steps', '1', '--round', '5', '--round-size', '64', '--round-epochs', '1']);
   assert.equal(bench.fineTuneRound.images, 5);
   assert.deepEqual([bench.fineTuneRound.trainImages, bench.fineTuneRound.validationImages], [4, 1]);
