@@ -45,6 +45,7 @@ test('the ONNX export of every network gives what TF.js gives (onnxruntime-node)
     ['pretrained encoder (depthwise convs, ReLU6, zero padding, added skips, context head: bilinear upsampling, gate)', await buildNetwork(networkFor('mobilenetv2', 3))],
     ['distilled ResNet encoder (strided same convs, projection shortcuts)', await buildNetwork(networkFor('distilled-resnet', 3))],
     ['scratch residual U-Net (strided same convs, concatenated skips)', buildResUNet({ ...DEFAULT_NETWORK, numClasses: 4, stageWidths: [16, 32, 48] })],
+    ['pretrained encoder, plain decoder with dropout (the ablations: no shortcuts, dropout an identity)', await buildNetwork(networkFor('mobilenetv2', 3, { residual: false, decoderDropout: 0.2 }))],
   ];
   for (const [what, model] of networks) {
     perturb(model);
