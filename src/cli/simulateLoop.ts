@@ -47,6 +47,8 @@ export interface SimFineTune {
   afterImages: number;
   version: number;
   accepted: boolean;
+  /** Why it was (not) made current: the acceptance check's or the training check's words. */
+  reason: string;
   seconds: number;
   trainImages: number;
   validationImages: number;
@@ -112,7 +114,7 @@ export async function simulateLoop(
         modelDir, datasetManifest, workspaceRoot: path.dirname(pairs[0].image), pairs: accepted.map((p) => ({ image: p.image, mask: p.mask })),
         settings: options.settings, classes: options.classes,
       }, { onProgress: options.onProgress });
-      fineTunes.push({ afterImages: accepted.length, version: r.version, accepted: r.accepted, seconds: r.seconds, trainImages: r.trainImages, validationImages: r.validationImages });
+      fineTunes.push({ afterImages: accepted.length, version: r.version, accepted: r.accepted, reason: r.reason, seconds: r.seconds, trainImages: r.trainImages, validationImages: r.validationImages });
     }
   }
   return { every: options.every, modelDir, steps, fineTunes, summary: summarizeSimulation(steps, fineTunes) };

@@ -63,7 +63,7 @@ interface Row {
   boundaryIoU: number;
   miou: number;
   fineTuneSeconds: number;
-  fineTunes: { afterImages: number; accepted: boolean; seconds: number; trainImages: number; validationImages: number }[];
+  fineTunes: { afterImages: number; accepted: boolean; reason: string; seconds: number; trainImages: number; validationImages: number }[];
   steps: SimStep[];
 }
 
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
         } else {
           const r = await simulateLoop(client, pairs, { every, firstAfter, settings: LOOP[mode].settings, classes, encoder: LOOP[mode].encoder, network: LOOP[mode].network, workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)) });
           steps = r.steps;
-          fineTunes = r.fineTunes.map((f) => ({ afterImages: f.afterImages, accepted: f.accepted, seconds: f.seconds, trainImages: f.trainImages, validationImages: f.validationImages }));
+          fineTunes = r.fineTunes.map((f) => ({ afterImages: f.afterImages, accepted: f.accepted, reason: f.reason, seconds: f.seconds, trainImages: f.trainImages, validationImages: f.validationImages }));
         }
         const s = summarizeSimulation(steps, fineTunes.map((f) => ({ ...f, version: 0 })));
         const row: Row = { set: set.name, part, mode, frames: pairs.length, changedFraction: s.changedFraction, boundaryIoU: s.boundaryIoU, miou: steps.slice(2).reduce((a, x) => a + x.miou, 0) / Math.max(1, steps.length - 2), fineTuneSeconds: s.fineTuneSeconds, fineTunes, steps };
