@@ -146,8 +146,9 @@ export function scaledWindow(image: RgbImage, mask: MaskImage, window: { x0: num
 
 /**
  * Windows of at most `size` pixels a side that together cover a width x height image: one when it fits, else a
- * grid of evenly spread windows, the first at the image's near edge and the last flush with its far edge. Reading one window of a larger image missed its objects (a car at the right
- * border of a 1000x563 frame) and fitted the head to background alone.
+ * grid of evenly spread windows, the first at the image's near edge and the last flush with its far edge.
+ * Reading one window of a larger image missed its objects (a car at the right border of a 1000x563 frame) and
+ * fitted the head to background alone.
  */
 export function coveringWindows(width: number, height: number, size: number): { x0: number; y0: number; w: number; h: number }[] {
   const origins = (n: number): number[] => {
