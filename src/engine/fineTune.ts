@@ -385,7 +385,7 @@ export async function fineTune(
       const pred = await predictImage(model, train[i].image, tiles);
       checked.push({ truth: train[i].mask, suggestion: { width: pred.width, height: pred.height, data: pred.classMap } });
     }
-    const trainingFit = trainingCheck(checked, history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined);
+    const trainingFit = trainingCheck(checked, { loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined, contextOnly });
     return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction, hueJitter, cropSize: crop, context, trainingFit };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
