@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { cocoPolygonCounts } from '../../src/formats/cocoPolygon';
 import { cocoToMasks } from '../../src/formats/coco';
+import { decodeRle } from '../../src/formats/cocoRle';
 
 interface Fixture {
   height: number;
@@ -28,18 +29,8 @@ test('COCO import paints each annotation\'s polygons as pycocotools does, and th
   };
   const { masks, skipped } = cocoToMasks(dataset, 'x.json', [{ index: 0, name: '_background_', color: '#000000' }, { index: 1, name: 'thing', color: '#ff0000' }]);
   assert.deepEqual(skipped, []);
-  const n = fixture.width * fixture.height;
-  const expected = new Uint8Array(n);
-  for (const c of [a, b]) {
-    let at = 0;
-    c.counts.forEach((run, i) => {
-      for (let j = 0; j < run && i % 2 === 1; j++) {
-        const p = at + j;
-        expected[(p % fixture.height) * fixture.width + Math.floor(p / fixture.height)] = 1;
-      }
-      at += run;
-    });
-  }
+  const expected = new Uint8Array(fixture.width * fixture.height);
+  for (const c of [a, b]) decodeRle({ size: [fixture.height, fixture.width], counts: c.counts }).forEach((v, i) => { if (v) expected[i] = 1; });
   assert.ok(expected.some((v) => v), 'the two polygons cover pixels');
   assert.deepEqual(masks[0].mask.data, expected);
 });
