@@ -79,11 +79,23 @@ after(async () => {
   await cs?.stop();
 });
 
+/**
+ * Opens an image with Quick Open, then in the mask editor. The command acts on the active tab, so it runs only once
+ * the image's tab is active: on a loaded machine the previous editor can stay active for seconds, and the command
+ * would then open that one again. The whole step is tried twice when the editor does not appear.
+ */
 async function openInMaskEditor(name: string): Promise<Frame> {
-  await cs.quickOpen(name);
-  await cs.page.waitForTimeout(500);
-  await cs.runCommand('MaskLoop: Open in Mask Editor');
-  return cs.editorFrame(name);
+  for (let attempt = 1; ; attempt++) {
+    await cs.quickOpen(name);
+    await cs.page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await cs.runCommand('MaskLoop: Open in Mask Editor');
+    try {
+      return await cs.editorFrame(name, attempt === 1 ? 60_000 : 90_000);
+    } catch (err) {
+      if (attempt >= 2) throw err;
+      cs.browserLog.push(`${new Date().toISOString()} test: the mask editor for ${name} did not appear; opening it again`);
+    }
+  }
 }
 
 async function suggestionCount(frame: Frame): Promise<number> {
