@@ -5,6 +5,7 @@ import { ModelHub } from './commands/modelHub';
 import { editorCommands, prelabelFolderCommand, rollbackCommand, showModelDetails, showModelReport } from './commands/modelCommands';
 import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
 import { readSettings } from './editor/settings';
+import { errorText } from './masks/fsErrors';
 
 // The extension host never runs tensor work: everything goes through the model process, started lazily.
 export function activate(context: vscode.ExtensionContext): void {
@@ -16,7 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
       await fn(...args);
     } catch (err) {
       hub.log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
-      void vscode.window.showErrorMessage(`MaskLoop: ${name} failed: ${(err as Error).message}`);
+      void vscode.window.showErrorMessage(`MaskLoop: ${name} failed: ${errorText(err)}`);
     }
   };
   context.subscriptions.push(

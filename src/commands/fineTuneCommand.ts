@@ -4,6 +4,7 @@
 // context head is fitted, in seconds (contextHead.ts).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { errorText } from '../masks/fsErrors';
 import { imageSize } from '../masks/imageIO';
 import { readPngSize } from '../masks/maskIO';
 import type { MetricSummary } from '../masks/segmentationMetrics';
@@ -116,6 +117,7 @@ export async function fineTuneCommand(hub: ModelHub, editors: MaskEditorProvider
       void vscode.window.showInformationMessage('MaskLoop: fine-tune cancelled; the current model is unchanged.');
       return;
     }
-    void vscode.window.showErrorMessage(`MaskLoop: ${what} failed: ${(err as Error).message}`);
+    hub.log(`${what} failed: ${(err as Error).stack ?? String(err)}${err instanceof ModelRequestError ? `\n${err.message}` : ''}`);
+    void vscode.window.showErrorMessage(`MaskLoop: ${what} failed: ${errorText(err)}`);
   }
 }

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeFileAtomic } from '../masks/atomicWrite';
+import { errorText } from '../masks/fsErrors';
 import { decodeImage } from '../masks/imageIO';
 import { applyDiff, checkDiff, diffMasks, emptyBox, maskMatchesDiff, type MaskDiff } from '../masks/maskDiff';
 import { emptyMask, resizeMaskNearest, type MaskImage, type RgbImage } from '../masks/maskImage';
@@ -204,9 +205,16 @@ export class MaskDocument implements vscode.CustomDocument {
 
   private async writeTo(file: string): Promise<void> {
     const bytes = encodeMaskPng(this.mask);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const before = this.diskHash;
     this.diskHash = sha(bytes);
-    await writeFileAtomic(file, bytes);
+    try {
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, bytes);
+    } catch (err) {
+      // The mask on disk is as it was (atomic write) and the edits stay unsaved; VS Code shows this text.
+      this.diskHash = before;
+      throw new Error(errorText(err));
+    }
   }
 
   /** Back to the mask on disk (or empty if none was saved). */

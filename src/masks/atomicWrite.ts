@@ -17,17 +17,18 @@ export function tempPathFor(target: string): string {
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
-  const handle = await fs.promises.open(tmp, 'w');
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await fs.promises.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.promises.rename(tmp, target);
   } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
+    // A full disk, a read-only folder or a folder at the target: the old file stays, and so must no temp file.
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
   await syncDir(path.dirname(target));
@@ -48,5 +49,24 @@ export async function syncDir(dir: string): Promise<void> {
     }
   } catch {
     // Some filesystems refuse fsync on directories; the rename itself is still atomic.
+  }
+}
+
+/**
+ * Fails now, with the file system's own error, when `dir` (created if missing) cannot take a new file: a
+ * read-only folder, a full disk, a file where the folder should be. Leaves nothing behind.
+ */
+export async function probeWritable(dir: string): Promise<void> {
+  await fs.promises.mkdir(dir, { recursive: true });
+  const probe = tempPathFor(path.join(dir, 'write-probe'));
+  try {
+    const handle = await fs.promises.open(probe, 'w');
+    try {
+      await handle.writeFile('maskloop write probe\n');
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await fs.promises.rm(probe, { force: true }).catch(() => undefined);
   }
 }

@@ -4,6 +4,7 @@ import { isBackendChoice } from '../engine/backends';
 import { CancelledError } from '../engine/fineTune';
 import { ModelService, type CallContext } from '../engine/modelService';
 import { ModelStoreError } from '../engine/modelStore';
+import { describeFsError, fsErrorCode } from '../masks/fsErrors';
 import { InputError } from '../masks/inputError';
 import type { ErrorKind, HostMessage, ModelMessage, ModelRequest, RequestMap, RequestType } from '../protocol/modelProtocol';
 
@@ -40,7 +41,7 @@ function dispatch(req: ModelRequest, ctx: CallContext): Promise<RequestMap[Reque
 
 function classify(err: unknown, signal: AbortSignal): ErrorKind {
   if (err instanceof CancelledError || signal.aborted) return 'cancelled';
-  if (err instanceof InputError) return 'input';
+  if (err instanceof InputError || fsErrorCode(err)) return 'input';
   if (err instanceof ModelStoreError) return 'model';
   return 'internal';
 }
@@ -59,7 +60,7 @@ async function pump(): Promise<void> {
         send({ kind: 'result', id, result });
       } catch (err) {
         const errorKind = classify(err, controller.signal);
-        const message = errorKind === 'cancelled' ? 'cancelled' : err instanceof Error ? (errorKind === 'internal' ? err.stack ?? err.message : err.message) : String(err);
+        const message = errorKind === 'cancelled' ? 'cancelled' : (describeFsError(err) ?? (err instanceof Error ? (errorKind === 'internal' ? err.stack ?? err.message : err.message) : String(err)));
         send({ kind: 'error', id, errorKind, message });
       } finally {
         controllers.delete(id);
