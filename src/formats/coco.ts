@@ -1,6 +1,7 @@
 // COCO instance annotations <-> maskloop masks. Pure: JSON objects in, masks out, and back.
 import type { ClassInfo } from '../masks/classList';
 import { emptyMask, IGNORE_INDEX, type MaskImage } from '../masks/maskImage';
+import { maxPixels, PIXEL_LIMIT_HINT } from '../masks/pixelLimit';
 import type { Point } from '../masks/rasterTools';
 import { decodeRle, encodeRle, parseCocoRle, rleToString } from './cocoRle';
 import { cocoPolygonCounts } from './cocoPolygon';
@@ -50,6 +51,10 @@ export function cocoToMasks(json: unknown, file: string, classes: ClassInfo[]): 
       continue;
     }
     const image = im as unknown as CocoImage;
+    if (image.width * image.height > maxPixels()) {
+      skipped.push({ item: `${file} images[${i}] (${image.file_name})`, why: `${image.width}x${image.height} is over the pixel limit of ${maxPixels()}; ${PIXEL_LIMIT_HINT}` });
+      continue;
+    }
     const mask = emptyMask(image.width, image.height);
     byImage.set(image.id, { image, mask });
     out.push({ imageName: image.file_name, mask });
@@ -65,7 +70,11 @@ export function cocoToMasks(json: unknown, file: string, classes: ClassInfo[]): 
       skipped.push({ item: where, why: `image_id ${String(raw.image_id)} is not in "images"` });
       continue;
     }
-    const name = categories.get(raw.category_id as number);
+    if (typeof raw.category_id !== 'number') {
+      skipped.push({ item: where, why: `category_id must be a number, got ${raw.category_id === undefined ? 'none' : `${typeof raw.category_id} ${JSON.stringify(raw.category_id)}`}` });
+      continue;
+    }
+    const name = categories.get(raw.category_id);
     if (name === undefined) {
       skipped.push({ item: where, why: `category_id ${String(raw.category_id)} is not in "categories"` });
       continue;

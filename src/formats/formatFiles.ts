@@ -127,6 +127,14 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
       for (const p of parsed) {
         try {
           const r = labelmeToMask(p.json, p.file, report.classes);
+          // The image beside the file, where it is, has the last word on the size: a mask of another size is useless.
+          const image = r.imagePath ? path.resolve(path.dirname(p.file), r.imagePath.replace(/\\/g, '/')) : undefined;
+          if (image && (await exists(image))) {
+            const size = await imageSize(image);
+            if (size.width !== r.mask.width || size.height !== r.mask.height) {
+              throw new Error(`states the image is ${r.mask.width}x${r.mask.height}, but ${image} is ${size.width}x${size.height}: correct "imageWidth" and "imageHeight" (or re-save the file in labelme)`);
+            }
+          }
           masks.push({ imageName: r.imagePath ? path.basename(r.imagePath.replace(/\\/g, '/')) : path.basename(p.file, '.json') + '.png', mask: r.mask });
           report.skipped.push(...r.skipped);
         } catch (err) {
@@ -147,7 +155,10 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
         const bytes = await fs.promises.readFile(f);
         masks.push({ imageName: `${stemOf(f)}.jpg`, mask: decodeMaskPng(bytes, f) });
       }
-      if (report.classes.length === 0) report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
+      if (report.classes.length === 0) {
+        report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
+        report.notes.push(`no class_names.txt in ${o.source}: the classes are named by their values (${report.classes.map((c) => c.name).join(', ')}); pass --classes to name them`);
+      }
       break;
     }
     case 'masks': {
@@ -237,8 +248,8 @@ export interface ExportOptions {
 
 /** Exports every image that has a mask. */
 export async function exportMasks(o: ExportOptions): Promise<FormatReport> {
-  const { pairs, unlabelled } = await pairImagesWithMasks(o.imagesDir, o.masksDir);
-  const report: FormatReport = { written: [], skipped: unlabelled.map((u) => ({ item: u, why: 'no mask' })), notes: [], classes: [] };
+  const { pairs, unlabelled, orphans } = await pairImagesWithMasks(o.imagesDir, o.masksDir);
+  const report: FormatReport = { written: [], skipped: [...unlabelled.map((u) => ({ item: u, why: 'no mask', expected: true })), ...orphans.map((m) => ({ item: m, why: `no image of the same stem in ${o.imagesDir}` }))], notes: [], classes: [] };
   const loaded: { image: string; stem: string; mask: MaskImage }[] = [];
   for (const [i, p] of pairs.entries()) {
     o.onProgress?.(i, pairs.length * 2, path.basename(p.image));

@@ -18,6 +18,13 @@ export interface ImportedMask {
 export interface Skipped {
   item: string;
   why: string;
+  /** Set where skipping is expected (an image not labelled yet), not a bad item: the command still exits 0. */
+  expected?: boolean;
+}
+
+/** Skipped items that were bad input or in the way: a batch with any of them exits 1 once the rest is done. */
+export function failedItems(skipped: Skipped[]): Skipped[] {
+  return skipped.filter((s) => !s.expected);
 }
 
 const BACKGROUND_NAMES = new Set(['_background_', 'background', '__background__']);

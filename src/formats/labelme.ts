@@ -3,6 +3,7 @@
 import { decode } from 'fast-png';
 import type { ClassInfo } from '../masks/classList';
 import { emptyMask, type MaskImage } from '../masks/maskImage';
+import { checkPixelCount } from '../masks/pixelLimit';
 import type { Point } from '../masks/rasterTools';
 import { pilFillEllipse, pilFillPolygon, pilFillRectangle, pilWideLine } from './pilDraw';
 import { maskRegions, pixelCentreLoop } from './contours';
@@ -43,6 +44,7 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
   const j = json as Partial<LabelmeFile>;
   if (typeof j !== 'object' || j === null || !Array.isArray(j.shapes)) throw new Error(`${file}: not a labelme file (no "shapes" list)`);
   if (!Number.isInteger(j.imageWidth) || !Number.isInteger(j.imageHeight) || j.imageWidth! <= 0 || j.imageHeight! <= 0) throw new Error(`${file}: "imageWidth" and "imageHeight" must be positive integers`);
+  checkPixelCount(j.imageWidth!, j.imageHeight!, file);
   const mask = emptyMask(j.imageWidth!, j.imageHeight!);
   const skipped: Skipped[] = [];
   j.shapes.forEach((shape, i) => {
@@ -51,6 +53,7 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
       if (typeof shape !== 'object' || shape === null || typeof shape.label !== 'string') throw new Error('needs a "label"');
       const value = classIndexFor(shape.label, classes);
       if (value === null) throw new Error(`label "${shape.label}" is not in the class list`);
+      if (shape.points !== undefined && !Array.isArray(shape.points)) throw new Error('"points" must be a list of [x, y] pairs');
       const pts = (shape.points ?? []).map((p, k) => {
         if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => typeof n === 'number' && Number.isFinite(n))) throw new Error(`point ${k} is not [x, y]`);
         if (p[0] < -1 || p[1] < -1 || p[0] > mask.width + 1 || p[1] > mask.height + 1) throw new Error(`point ${k} (${p[0]}, ${p[1]}) is outside the ${mask.width}x${mask.height} image`);

@@ -46,9 +46,11 @@ export async function expandImageArgs(items: string[]): Promise<string[]> {
 
 /**
  * Matches images to masks by file stem: for image `a.jpg` the mask is `a.png` or `a.mask.png` in the
- * masks folder. Images without a mask are returned separately (they are not yet labelled).
+ * masks folder. Images without a mask are returned separately (they are not yet labelled), and so are masks
+ * without an image (`orphans`: a typo or a moved image, for the caller to report). Two images with one stem
+ * (`a.png` and `a.jpg`) and a mask for that stem are an error: the mask cannot say which picture it labels.
  */
-export async function pairImagesWithMasks(imagesDir: string, masksDir: string): Promise<{ pairs: ImageMaskPair[]; unlabelled: string[] }> {
+export async function pairImagesWithMasks(imagesDir: string, masksDir: string): Promise<{ pairs: ImageMaskPair[]; unlabelled: string[]; orphans: string[] }> {
   const images = await listImages(imagesDir);
   let maskNames: Set<string>;
   try {
@@ -58,13 +60,33 @@ export async function pairImagesWithMasks(imagesDir: string, masksDir: string): 
   }
   const pairs: ImageMaskPair[] = [];
   const unlabelled: string[] = [];
+  const used = new Set<string>();
   const sameDir = path.resolve(imagesDir) === path.resolve(masksDir);
+  const byStem = new Map<string, string[]>();
+  for (const image of images) byStem.set(stemOf(image), [...(byStem.get(stemOf(image)) ?? []), image]);
   for (const image of images) {
     const stem = stemOf(image);
     const candidates = sameDir ? [`${stem}.mask.png`] : [`${stem}.mask.png`, `${stem}.png`];
     const found = candidates.find((c) => maskNames.has(c));
-    if (found) pairs.push({ image, mask: path.join(masksDir, found), stem });
-    else unlabelled.push(image);
+    const twins = byStem.get(stem) ?? [];
+    if (found && twins.length > 1) {
+      throw new InputError(path.join(masksDir, found), `${twins.map((t) => path.basename(t)).join(' and ')} share the stem "${stem}", so this mask could belong to either: rename one of the images (and its mask)`);
+    }
+    if (found) {
+      pairs.push({ image, mask: path.join(masksDir, found), stem });
+      used.add(found);
+    } else unlabelled.push(image);
   }
-  return { pairs, unlabelled };
+  const orphans = [...maskNames]
+    .filter((n) => !used.has(n) && !n.startsWith('.') && (sameDir ? /\.mask\.png$/i.test(n) : /\.png$/i.test(n) && !/\.suggestion\.png$/i.test(n)))
+    .sort()
+    .map((n) => path.join(masksDir, n));
+  return { pairs, unlabelled, orphans };
+}
+
+/** One line naming masks that have no image beside them, or '' when there are none. */
+export function orphanNote(orphans: string[], imagesDir: string): string {
+  if (orphans.length === 0) return '';
+  const shown = orphans.slice(0, 5).map((o) => path.basename(o)).join(', ');
+  return `${orphans.length} mask(s) have no image of the same stem in ${imagesDir} and were left out: ${shown}${orphans.length > 5 ? ', ...' : ''}`;
 }

@@ -1,14 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { maxPixels, PIXEL_LIMIT_HINT } from './pixelLimit';
 import { InputError } from './inputError';
 import type { RgbImage } from './maskImage';
 
 /** Image files maskloop labels. */
+export { DEFAULT_MAX_PIXELS, maxPixels } from './pixelLimit';
+
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif'];
 
-/** Default pixel limit: guards against decompression bombs (a few KB of PNG that inflate to gigabytes). */
-export const DEFAULT_MAX_PIXELS = 16384 * 16384;
 
 export function isImageFile(file: string): boolean {
   return IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase());
@@ -24,7 +25,7 @@ export interface DecodeOptions {
  * before their pixels are decoded.
  */
 export async function decodeImage(file: string, options: DecodeOptions = {}): Promise<RgbImage> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const limit = options.maxPixels ?? maxPixels();
   let input: Buffer;
   try {
     input = await fs.promises.readFile(file);
@@ -40,11 +41,9 @@ export async function decodeImage(file: string, options: DecodeOptions = {}): Pr
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   if (!w || !h) throw new InputError(file, 'the image has no size; the file may be truncated');
-  if (w * h > maxPixels) {
-    throw new InputError(file, `${w}x${h} = ${w * h} pixels is over the limit of ${maxPixels}; raise the pixel limit if this image is trusted`);
-  }
+  if (w * h > limit) throw new InputError(file, `${w}x${h} = ${w * h} pixels is over the limit of ${limit}; ${PIXEL_LIMIT_HINT}`);
   try {
-    const { data, info } = await sharp(input, { limitInputPixels: maxPixels, pages: 1, page: 0 })
+    const { data, info } = await sharp(input, { limitInputPixels: limit, pages: 1, page: 0 })
       .rotate()
       .removeAlpha()
       .toColourspace('srgb')

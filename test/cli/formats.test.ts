@@ -59,7 +59,8 @@ test('every format: export, import back, same masks (YOLO: where no holes were f
 
   // Nothing that exists is overwritten without --force.
   const again = run(['export', '--to', 'labelme', '--images', images, '--masks', truth, '--out', targets.labelme]);
-  assert.equal(again.code, 0);
+  assert.equal(again.code, 1, 'files in the way: the batch did the rest and exits 1');
+  assert.match(again.stderr, /item\(s\) skipped/);
   assert.match(again.stdout, /skipped .*sample_001\.json: already exists \(use --force to overwrite\)/);
   assert.equal(run(['export', '--to', 'coco', '--images', images, '--masks', truth, '--out', targets.coco]).code, 1);
   const forced = json(['export', '--to', 'labelme', '--images', images, '--masks', truth, '--out', targets.labelme, '--force']);
