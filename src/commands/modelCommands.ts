@@ -19,7 +19,8 @@ function settingsHere(): ReturnType<typeof readSettings> {
 export async function rollbackCommand(hub: ModelHub): Promise<void> {
   if (!hub.trusted) return void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
   const s = settingsHere();
-  const { current, versions } = await hub.request('versions', { modelDir: s.modelFolder });
+  const { current, versions, unreadable } = await hub.request('versions', { modelDir: s.modelFolder });
+  for (const u of unreadable) void vscode.window.showWarningMessage(`MaskLoop: ${u.reason}`);
   const choices = versions
     .filter((v) => v.version !== current)
     .sort((a, b) => b.version - a.version)
@@ -40,7 +41,8 @@ export async function rollbackCommand(hub: ModelHub): Promise<void> {
 export async function showModelReport(hub: ModelHub): Promise<void> {
   if (!hub.trusted) return void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
   const s = settingsHere();
-  const { current, versions } = await hub.request('versions', { modelDir: s.modelFolder });
+  const { current, versions, unreadable } = await hub.request('versions', { modelDir: s.modelFolder });
+  for (const u of unreadable) void vscode.window.showWarningMessage(`MaskLoop: ${u.reason}`);
   const panel = vscode.window.createWebviewPanel('maskloop.modelReport', 'MaskLoop Model Report', vscode.ViewColumn.Active, { enableScripts: false });
   panel.webview.html = reportHtml(panel.webview.cspSource, crypto.randomBytes(16).toString('base64'), `Model report: ${path.basename(path.dirname(s.modelFolder))}/${path.basename(s.modelFolder)}, current version ${current ?? 'none'}`, reportBody(current, versions));
 }

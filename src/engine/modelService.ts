@@ -5,6 +5,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { checkMaskClasses, classListFromMasks, vocColor, type ClassList } from '../masks/classList';
 import { decodeImage } from '../masks/imageIO';
 import { InputError } from '../masks/inputError';
+import { probeWritable } from '../masks/atomicWrite';
 import { readMask } from '../masks/maskIO';
 import { checkMaskUsable } from '../masks/maskValueMap';
 import type { MaskImage, RgbImage } from '../masks/maskImage';
@@ -98,7 +99,9 @@ export class ModelService {
       this.cache.set(store.dir, loaded);
       return { ...loaded, created: false };
     }
+    await store.checkNotOrphaned();
     if (!ref.createIfMissing) throw new InputError(store.currentFile, 'no model here; run a fine-tune first (it creates one) or point --model at a model folder');
+    await probeWritable(store.dir);
     const classes = ref.classes ?? (classesForNew ? await classesForNew() : DEFAULT_CLASSES);
     const { model, meta } = await store.createInitial(networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length, ref.network), classes, this.backend?.backend ?? 'unknown');
     const loaded = { model, meta, mtimeMs: (await fs.promises.stat(store.currentFile)).mtimeMs };
@@ -163,13 +166,20 @@ export class ModelService {
       ctx.progress({ type: 'prepare', message: `loading ${path.basename(pair.image)}`, done: i + 1, total: p.pairs.length });
     }
     if (samples.length === 0) throw new InputError(p.modelDir, 'no corrected masks to learn from: save at least one mask first');
-    const { model, meta } = await this.model({ ...p, createIfMissing: p.createIfMissing ?? true }, async () => classListFromMasks(samples.map((s) => s.mask)));
+    const { model, meta, created } = await this.model({ ...p, createIfMissing: p.createIfMissing ?? true }, async () => classListFromMasks(samples.map((s) => s.mask)));
+    if (p.classes && !created) checkSameClasses(meta.classes, p.classes, p.modelDir);
     for (const s of samples) checkMaskClasses(s.mask, meta.classes, s.pair.mask);
     const manifest = await readDatasetManifest(p.datasetManifest);
     const splits = assignSplits(manifest, samples.map((s) => s.id));
     const train = samples.filter((s) => splits.get(s.id) === 'train');
     const validation = samples.filter((s) => splits.get(s.id) === 'validation');
+    if (train.length === 0) {
+      throw new InputError(p.datasetManifest, `all ${validation.length} corrected masks belong to images this dataset holds out for validation (they check each fine-tune, so they never train): save corrected masks of more images (a new image trains), or delete this file to split the images again`);
+    }
     const store = new ModelStore(p.modelDir);
+    // A model folder or manifest that cannot be written is found now, not after the whole training ran.
+    await probeWritable(p.modelDir);
+    await probeWritable(path.dirname(p.datasetManifest));
     let result;
     try {
       result = await fineTune(model, train, validation, settings, this.tiles(meta), {
@@ -188,6 +198,8 @@ export class ModelService {
     // A version that does not reproduce its own training masks learned nothing, whatever validation says.
     const fit = result.trainingFit;
     const { accepted, reason } = !fit.learnedNothing ? validated : { accepted: settings.force, reason: settings.force ? `accepted by --force although it ${fit.reason}` : fit.reason };
+    // The splits first: a manifest that cannot be written then stops the fine-tune before the model changes.
+    await writeDatasetManifest(p.datasetManifest, manifest);
     const version = await store.nextVersion();
     const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
@@ -203,7 +215,6 @@ export class ModelService {
       seconds: result.seconds,
     });
     if (accepted) await store.setCurrent(version);
-    await writeDatasetManifest(p.datasetManifest, manifest);
     // Reload from disk next time (the in-memory model is the new version when accepted, else stale).
     this.forget(p.modelDir);
     return {
@@ -215,11 +226,24 @@ export class ModelService {
 
   async versions(p: Params<'versions'>): Promise<Result<'versions'>> {
     const store = new ModelStore(p.modelDir);
+    // One damaged manifest or model.json must not hide the others: each is listed as unreadable, with why.
     const versions = [];
-    for (const v of await store.listVersions()) versions.push(await store.readVersionManifest(v));
+    const unreadable: { version: number | null; reason: string }[] = [];
+    for (const v of await store.listVersions()) {
+      try {
+        versions.push(await store.readVersionManifest(v));
+      } catch (err) {
+        unreadable.push({ version: v, reason: (err as Error).message });
+      }
+    }
     let current: number | null = null;
-    if (store.exists()) current = (await store.currentMeta()).version;
-    return { current, versions };
+    try {
+      if (store.exists()) current = (await store.currentMeta()).version;
+      else await store.checkNotOrphaned();
+    } catch (err) {
+      unreadable.push({ version: null, reason: (err as Error).message });
+    }
+    return { current, versions, unreadable };
   }
 
   async rollback(p: Params<'rollback'>): Promise<Result<'rollback'>> {
@@ -236,3 +260,13 @@ export class ModelService {
   }
 }
 
+/**
+ * A class list given for an existing model must name the model's classes at the same indices: a model cannot
+ * take new or renamed classes in place, and ignoring the list would train names onto the wrong indices.
+ */
+function checkSameClasses(model: ClassList, given: ClassList, modelDir: string): void {
+  const names = (l: ClassList): string => [...l.classes].sort((a, b) => a.index - b.index).map((c) => `${c.index}=${c.name}`).join(', ');
+  if (names(model) !== names(given)) {
+    throw new InputError(modelDir, `this model's classes are ${names(model)}, but the class list given is ${names(given)}: use the model's class list, or start a new model in another folder (--model) for the new classes`);
+  }
+}

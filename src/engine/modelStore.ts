@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,6 +25,8 @@ export interface ModelMeta {
   trained: boolean;
   /** The class-prior correction in the head's bias (absent: none), taken off before the next fine-tune. */
   priorCorrection?: number[];
+  /** SHA-256 of the version's weights.bin, checked on every load (absent in models written before it existed). */
+  weightsSha256?: string;
 }
 
 /** The per-version record in versions/NNNN/manifest.json. */
@@ -47,6 +50,13 @@ export interface VersionManifest {
   metricsAfter?: Record<string, number> | null;
   history?: { epoch: number; loss: number; val?: Record<string, number> }[];
   seconds?: number;
+}
+
+/** Whether every float32 in a weights buffer (float32 throughout, as the size check above requires) is finite. */
+function finiteFloats(bytes: Uint8Array): boolean {
+  const floats = new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 4));
+  for (let i = 0; i < floats.length; i++) if (!Number.isFinite(floats[i])) return false;
+  return true;
 }
 
 export class ModelStoreError extends Error {
@@ -196,9 +206,15 @@ export class ModelStore {
     const weightData = new Uint8Array(total);
     let off = 0;
     for (const b of buffers) { weightData.set(b, off); off += b.byteLength; }
+    const meta = json.userDefinedMetadata.maskloop;
+    if (meta.weightsSha256 !== undefined && createHash('sha256').update(weightData).digest('hex') !== meta.weightsSha256) {
+      throw new ModelStoreError(`${file}: the weights do not match their checksum (changed or damaged on disk since they were written); ${this.wayBack()}`);
+    }
+    // A weight that is not finite would make every suggestion background.
+    if (!finiteFloats(weightData)) throw new ModelStoreError(`${file}: the weights hold a value that is not a number (NaN or infinity); ${this.wayBack()}`);
     try {
       const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer }));
-      return { model, meta: json.userDefinedMetadata.maskloop };
+      return { model, meta };
     } catch (err) {
       throw new ModelStoreError(`${file}: the model could not be built (${(err as Error).message}); ${this.wayBack()}`);
     }
@@ -215,6 +231,18 @@ export class ModelStore {
 
   async currentMeta(): Promise<ModelMeta> {
     return (await this.readModelJson(this.currentFile)).userDefinedMetadata.maskloop;
+  }
+
+  /**
+   * model.json is missing while versions are stored (deleted by hand, or lost): a new model would collide with
+   * version 0, so the way back is named instead.
+   */
+  async checkNotOrphaned(): Promise<void> {
+    if (this.exists()) return;
+    const versions = await this.listVersions();
+    if (versions.length > 0) {
+      throw new ModelStoreError(`${this.currentFile}: missing, but ${versions.length} version(s) are stored in ${this.versionsDir} (latest ${versions[versions.length - 1]}): run "maskloop rollback --to ${versions[versions.length - 1]} --model ${this.dir}" to make one current, or move ${this.dir} away to start a new model`);
+    }
   }
 
   /** Cold start: builds the network (pretrained encoder or not) with an untrained decoder and stores it as version 0 (current). */
@@ -242,6 +270,8 @@ export class ModelStore {
   async writeVersion(model: tfl.LayersModel, meta: ModelMeta, manifest: VersionManifest): Promise<void> {
     const artifacts = await captureArtifacts(model);
     const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+    if (!finiteFloats(weights)) throw new ModelStoreError(`version ${meta.version} was not stored: its weights hold a value that is not a number (the training diverged; try a lower --lr)`);
+    meta = { ...meta, weightsSha256: createHash('sha256').update(weights).digest('hex') };
     const finalDir = path.join(this.versionsDir, versionName(meta.version));
     if (fs.existsSync(finalDir)) throw new ModelStoreError(`${finalDir} already exists; another fine-tune may be writing to this model`);
     await fs.promises.mkdir(this.versionsDir, { recursive: true });
@@ -262,11 +292,17 @@ export class ModelStore {
         await h.close();
       }
     };
-    await writeSynced('weights.bin', weights);
-    await writeSynced('model.json', stableStringify(modelJson) + '\n');
-    await writeSynced('manifest.json', stableStringify(manifest) + '\n');
-    await syncDir(tmpDir);
-    await fs.promises.rename(tmpDir, finalDir);
+    try {
+      await writeSynced('weights.bin', weights);
+      await writeSynced('model.json', stableStringify(modelJson) + '\n');
+      await writeSynced('manifest.json', stableStringify(manifest) + '\n');
+      await syncDir(tmpDir);
+      await fs.promises.rename(tmpDir, finalDir);
+    } catch (err) {
+      // A full disk or a refused write: the half-written version goes, the stored ones and model.json stay.
+      await fs.promises.rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
     await syncDir(this.versionsDir);
   }
 

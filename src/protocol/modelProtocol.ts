@@ -57,7 +57,7 @@ export interface RequestMap {
       trainingFit: TrainingFit;
     };
   };
-  versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[] } };
+  versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[]; unreadable: { version: number | null; reason: string }[] } };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
   bench: { params: { encoder?: EncoderKind; sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number } }; result: BenchResult };
 }
