@@ -8,6 +8,9 @@ import { ProgressReporter } from './progressReporter';
 /** A usage mistake: exit code 2. */
 export class UsageError extends Error {}
 
+/** A batch that finished what it could but skipped bad items (each already reported): exit code 1. */
+export class BatchIncomplete extends Error {}
+
 export interface CommonOptions {
   model?: string;
   backend?: string;
@@ -42,6 +45,14 @@ export class CliContext {
     return path.join(path.dirname(this.modelDir), 'dataset.json');
   }
 
+  /**
+   * The folder the dataset manifest keys images by: the one holding `.maskloop/` (the model folder's
+   * grandparent), never the current folder, so the same images keep their splits from wherever the command runs.
+   */
+  get datasetRoot(): string {
+    return path.dirname(path.dirname(this.modelDir));
+  }
+
   async classes(): Promise<ClassList | undefined> {
     return this.options.classes ? readClassList(this.options.classes) : undefined;
   }
@@ -49,6 +60,11 @@ export class CliContext {
   /** Human text on stdout unless --json. */
   say(text: string): void {
     if (!this.json) process.stdout.write(text + '\n');
+  }
+
+  /** A warning on stderr (kept out of --json's stdout); nothing for an empty text. */
+  warn(text: string): void {
+    if (text) process.stderr.write(`maskloop: warning: ${text}\n`);
   }
 
   out(value: unknown): void {

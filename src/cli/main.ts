@@ -5,19 +5,20 @@ import { DEFAULT_ENCODER, ENCODER_KINDS } from '../engine/encoderKind';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../engine/fineTune';
 import type { NetworkOptions } from '../engine/resUNet';
 import { classListFromMasks } from '../masks/classList';
-import { expandImageArgs, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
+import { expandImageArgs, orphanNote, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
+import { describeFsError } from '../masks/fsErrors';
 import { InputError } from '../masks/inputError';
 import { readMask, writeMask } from '../masks/maskIO';
 import { parseValueMap } from '../masks/maskValueMap';
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../engine/backends';
 import { ModelClient, ModelRequestError } from '../modelServer/modelClient';
 import type { BenchResult } from '../protocol/modelProtocol';
-import { CliContext, fmt, intArg, numArg, UsageError, type CommonOptions } from './cliContext';
+import { BatchIncomplete, CliContext, fmt, intArg, numArg, UsageError, type CommonOptions } from './cliContext';
 import { runDemo } from './demo';
 import { readSceneLibrary, writeSceneData } from './sceneData';
 import { simulateLoop } from './simulateLoop';
 import { exportMasks, importLabels, type FormatReport } from '../formats/formatFiles';
-import { FORMATS, IMPORT_SOURCES, type FormatName, type ImportSource } from '../formats/formatTypes';
+import { failedItems, FORMATS, IMPORT_SOURCES, type FormatName, type ImportSource } from '../formats/formatTypes';
 
 type Opts = CommonOptions & Record<string, string | boolean | undefined>;
 
@@ -119,32 +120,69 @@ common(program.command('predict').description('pre-label images: one index PNG p
   .option('--tile <px>', 'tile size for large images (default 512)')
   .option('--no-mirror', 'do not average with the mirror image\'s prediction (half the compute; by default images up to 2048x2048 pixels are)')
   .option('--no-refine', 'do not refine the suggestion\'s edges with the guided filter (by default images up to 2048x2048 pixels are)')
+  .option('--force', 'overwrite masks that exist in the output folder')
   .action(async (images: string[], o: Opts) => withContext(o, async (ctx) => {
     const files = await expandImageArgs(images);
     if (files.length === 0) throw new InputError(images.join(' '), 'no images found (PNG, JPEG, WebP, TIFF, GIF)');
     const out = path.resolve(o.out as string);
+    const targets = await predictTargets(files, out, Boolean(o.force));
     await fs.promises.mkdir(out, { recursive: true });
+    const tileSize = intArg('--tile', o.tile as string | undefined, 32);
     const written = [];
+    const failed: { image: string; why: string }[] = [];
     for (const [i, file] of files.entries()) {
-      const r = await ctx.client.request('predict', { modelDir: ctx.modelDir, image: file, tileSize: intArg('--tile', o.tile as string | undefined, 32), ...(o.mirror === false ? { mirror: false } : {}), ...(o.refine === false ? { refine: false } : {}) }, { onProgress: ctx.progress.handle });
-      const target = path.join(out, `${stemOf(file)}.png`);
-      await writeMask(target, { width: r.width, height: r.height, data: r.classMap });
-      written.push({ image: file, mask: target, modelVersion: r.modelVersion, seconds: r.seconds });
-      ctx.progress.stop();
-      ctx.say(`[${i + 1}/${files.length}] ${file} -> ${target} (model version ${r.modelVersion}${r.trained ? '' : ', untrained'}, ${r.seconds.toFixed(2)} s)`);
+      try {
+        const r = await ctx.client.request('predict', { modelDir: ctx.modelDir, image: file, tileSize, ...(o.mirror === false ? { mirror: false } : {}), ...(o.refine === false ? { refine: false } : {}) }, { onProgress: ctx.progress.handle });
+        await writeMask(targets[i], { width: r.width, height: r.height, data: r.classMap });
+        written.push({ image: file, mask: targets[i], modelVersion: r.modelVersion, seconds: r.seconds });
+        ctx.progress.stop();
+        ctx.say(`[${i + 1}/${files.length}] ${file} -> ${targets[i]} (model version ${r.modelVersion}${r.trained ? '' : ', untrained'}, ${r.seconds.toFixed(2)} s)`);
+      } catch (err) {
+        // A bad image is reported and the rest are done; no model, a crash or a cancel stops the batch.
+        ctx.progress.stop();
+        const why = err instanceof ModelRequestError && err.kind === 'input' ? err.message : err instanceof InputError ? err.message : describeFsError(err);
+        if (why === undefined || files.length === 1) throw err;
+        failed.push({ image: file, why });
+        process.stderr.write(`maskloop: [${i + 1}/${files.length}] skipped ${why}\n`);
+      }
     }
-    ctx.out({ written });
+    ctx.out({ written, failed });
+    if (failed.length > 0) throw new BatchIncomplete(`${failed.length} of ${files.length} image(s) could not be pre-labelled (listed above); the other ${written.length} were`);
   }));
+
+/**
+ * Where `predict` writes each image's mask, checked before anything runs: never onto an input image or into an
+ * input image's folder, never two images onto one mask, and never over an existing file without --force.
+ */
+async function predictTargets(files: string[], out: string, force: boolean): Promise<string[]> {
+  const inputs = new Set(files.map((f) => path.resolve(f)));
+  const inputDirs = new Set(files.map((f) => path.dirname(path.resolve(f))));
+  if (inputDirs.has(out)) throw new InputError(out, 'holds the input images: masks written there would replace images or be read as images; choose another --out folder');
+  const targets = files.map((f) => path.join(out, `${stemOf(f)}.png`));
+  const seen = new Map<string, string>();
+  for (const [i, t] of targets.entries()) {
+    if (inputs.has(t)) throw new InputError(t, 'is an input image; predicting into it would replace the picture with its mask: choose another --out folder');
+    const other = seen.get(t);
+    if (other !== undefined) throw new InputError(t, `${other} and ${files[i]} would both be written here (same stem): predict them into separate folders, or rename one`);
+    seen.set(t, files[i]);
+  }
+  if (!force) {
+    const existing = targets.filter((t) => fs.existsSync(t));
+    if (existing.length > 0) throw new InputError(existing[0], `exists${existing.length > 1 ? ` (and ${existing.length - 1} more of the masks this would write)` : ''}; a mask there may be someone's corrections: use --force to overwrite, or choose another --out folder`);
+  }
+  return targets;
+}
 
 trainingOptions(common(program.command('finetune').description('fine-tune the model in place on corrected masks: a new model version').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'corrected masks (same stem as the image)')))
   .option('--force', 'make the new version current even if validation boundary IoU fell or pixels to correct rose')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
     const settings = settingsFrom(o);
-    const { pairs, unlabelled } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    const { pairs, unlabelled, orphans } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    ctx.warn(orphanNote(orphans, o.images as string));
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`);
     ctx.say(`Fine-tuning on ${pairs.length} corrected masks (${unlabelled.length} images without a mask skipped)`);
     const r = await ctx.client.request('fineTune', {
-      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: process.cwd(), pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, network: networkFrom(o), settings,
+      modelDir: ctx.modelDir, datasetManifest: ctx.datasetManifest, workspaceRoot: ctx.datasetRoot, pairs, classes: await ctx.classes(), createIfMissing: true, encoder: ctx.encoder, network: networkFrom(o), settings,
     }, { onProgress: ctx.progress.handle });
     ctx.progress.stop();
     ctx.out(r);
@@ -157,7 +195,8 @@ trainingOptions(common(program.command('finetune').description('fine-tune the mo
 
 common(program.command('eval').description('evaluate the model against masks').requiredOption('--images <dir>', 'image folder').requiredOption('--masks <dir>', 'true masks'))
   .action(async (o: Opts) => withContext(o, async (ctx) => {
-    const { pairs } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    const { pairs, orphans } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    ctx.warn(orphanNote(orphans, o.images as string));
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);
     const r = await ctx.client.request('evaluate', { modelDir: ctx.modelDir, pairs }, { onProgress: ctx.progress.handle });
     ctx.progress.stop();
@@ -171,7 +210,8 @@ trainingOptions(common(program.command('simulate').description('simulate the lab
   .option('--work <dir>', 'keep the simulation model here (default: a temporary folder)')
   .option('--force', 'make every fine-tuned version current, whatever its validation metrics (the loop without the acceptance check)')
   .action(async (o: Opts) => withContext(o, async (ctx) => {
-    const { pairs } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    const { pairs, orphans } = await pairImagesWithMasks(o.images as string, o.masks as string);
+    ctx.warn(orphanNote(orphans, o.images as string));
     if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);
     const every = intArg('--every', o.every as string | undefined, 1) ?? 4;
     // The person sets up their classes before labelling: take them from the list, or from the masks.
@@ -251,10 +291,12 @@ common(program.command('versions').description('list model versions'))
   .action(async (o: Opts) => withContext(o, async (ctx) => {
     const r = await ctx.client.request('versions', { modelDir: ctx.modelDir });
     ctx.out(r);
-    if (r.versions.length === 0) ctx.say(`no versions in ${ctx.modelDir}`);
+    if (r.versions.length === 0 && r.unreadable.length === 0) ctx.say(`no versions in ${ctx.modelDir}`);
+    for (const u of r.unreadable) ctx.warn(u.reason);
     for (const v of r.versions) {
       ctx.say(`${v.version === r.current ? '*' : ' '} ${String(v.version).padStart(4, '0')} parent ${v.parent ?? '-'} ${v.createdAt} ${v.accepted ? 'accepted' : 'rejected'}${v.metricsAfter ? ` val bIoU ${fmt(v.metricsAfter.boundaryIoU)}` : ''} - ${v.reason}`);
     }
+    if (r.unreadable.length > 0) throw new BatchIncomplete(`${r.unreadable.length} part(s) of the model store could not be read (above); the versions listed are intact`);
   }));
 
 common(program.command('rollback').description('make an earlier (or any stored) model version current').requiredOption('--to <version>', 'version number'))
@@ -305,11 +347,13 @@ program.command('export').description('export masks to another tool\'s format')
 function printFormatReport(report: FormatReport, json: boolean, headline: string): void {
   if (json) {
     process.stdout.write(JSON.stringify({ written: report.written, skipped: report.skipped, notes: report.notes, classes: report.classes }, null, 2) + '\n');
-    return;
+  } else {
+    process.stdout.write(`${headline}; ${report.skipped.length} skipped\n`);
+    for (const n of report.notes) process.stdout.write(`  note: ${n}\n`);
+    for (const s of report.skipped) process.stdout.write(`  skipped ${s.item}: ${s.why}\n`);
   }
-  process.stdout.write(`${headline}; ${report.skipped.length} skipped\n`);
-  for (const n of report.notes) process.stdout.write(`  note: ${n}\n`);
-  for (const s of report.skipped) process.stdout.write(`  skipped ${s.item}: ${s.why}\n`);
+  const failed = failedItems(report.skipped);
+  if (failed.length > 0) throw new BatchIncomplete(`${failed.length} item(s) skipped (listed above): fix them, or use --force where a file is in the way, and run it again`);
 }
 
 program.command('scenes').description('write composite scenes (objects with exact masks on real photographs) for benchmarks')
@@ -352,6 +396,10 @@ async function main(): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof BatchIncomplete) {
+      process.stderr.write(`maskloop: ${err.message}\n`);
+      return 1;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`maskloop: ${err.message}\n`);
       return 2;
@@ -360,7 +408,15 @@ async function main(): Promise<number> {
       process.stderr.write(`maskloop: ${err.message}\n`);
       return 1;
     }
-    process.stderr.write(`maskloop: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    const fsMessage = describeFsError(err);
+    if (fsMessage) {
+      process.stderr.write(`maskloop: ${fsMessage}\n`);
+      return 1;
+    }
+    // A bug, not the person's input: one line, the stack trace only when asked for.
+    const message = err instanceof Error ? err.message : String(err);
+    if (process.env.MASKLOOP_DEBUG) process.stderr.write(`maskloop: internal error: ${message}\n${err instanceof Error ? err.stack ?? '' : ''}\n`);
+    else process.stderr.write(`maskloop: internal error: ${message.split('\n')[0].replace(/^\w*Error: /, '')} (a bug: run again with MASKLOOP_DEBUG=1 for the stack trace, and report it)\n`);
     return 1;
   }
 }
