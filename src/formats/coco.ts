@@ -37,14 +37,26 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * match the image size.
  */
 export function cocoToMasks(json: unknown, file: string, classes: ClassInfo[]): { masks: ImportedMask[]; skipped: Skipped[] } {
+  const source = cocoMaskSource(json, file, classes);
+  const masks = [...source.masks()];
+  return { masks, skipped: source.skipped };
+}
+
+/**
+ * The same, one image at a time: the annotations are checked and grouped by image first (no pixels), then
+ * `masks()` paints and yields each image's mask in the order of "images", so a caller that writes each mask
+ * before taking the next holds one mask in memory, not one per image. Annotations whose segmentation turns
+ * out bad are added to `skipped` while `masks()` runs.
+ */
+export function cocoMaskSource(json: unknown, file: string, classes: ClassInfo[]): { total: number; skipped: Skipped[]; masks: () => Generator<ImportedMask> } {
   if (!isObject(json) || !Array.isArray(json.images) || !Array.isArray(json.annotations) || !Array.isArray(json.categories)) {
     throw new Error(`${file}: not a COCO file (needs "images", "annotations" and "categories" lists)`);
   }
   const skipped: Skipped[] = [];
   const categories = new Map<number, string>();
   for (const c of json.categories as unknown[]) if (isObject(c) && typeof c.id === 'number' && typeof c.name === 'string') categories.set(c.id, c.name);
-  const byImage = new Map<number, { image: CocoImage; mask: MaskImage }>();
-  const out: ImportedMask[] = [];
+  const images: CocoImage[] = [];
+  const byImage = new Map<number, { where: string; value: number; seg: unknown }[]>();
   for (const [i, im] of (json.images as unknown[]).entries()) {
     if (!isObject(im) || typeof im.id !== 'number' || typeof im.file_name !== 'string' || !Number.isInteger(im.width) || !Number.isInteger(im.height) || (im.width as number) <= 0 || (im.height as number) <= 0) {
       skipped.push({ item: `${file} images[${i}]`, why: 'needs a numeric id, a file_name and a positive width and height' });
@@ -55,9 +67,8 @@ export function cocoToMasks(json: unknown, file: string, classes: ClassInfo[]): 
       skipped.push({ item: `${file} images[${i}] (${image.file_name})`, why: `${image.width}x${image.height} is over the pixel limit of ${maxPixels()}; ${PIXEL_LIMIT_HINT}` });
       continue;
     }
-    const mask = emptyMask(image.width, image.height);
-    byImage.set(image.id, { image, mask });
-    out.push({ imageName: image.file_name, mask });
+    images.push(image);
+    byImage.set(image.id, []);
   }
   for (const [i, raw] of (json.annotations as unknown[]).entries()) {
     const where = `${file} annotations[${i}]${isObject(raw) && raw.id !== undefined ? ` (id ${String(raw.id)})` : ''}`;
@@ -84,36 +95,48 @@ export function cocoToMasks(json: unknown, file: string, classes: ClassInfo[]): 
       skipped.push({ item: where, why: `category "${name}" is not in the class list` });
       continue;
     }
-    const { mask } = target;
-    const seg = raw.segmentation;
-    try {
-      if (Array.isArray(seg)) {
-        const rings: Point[][] = seg.map((poly, k) => {
-          if (!Array.isArray(poly) || poly.length < 6 || poly.length % 2 !== 0 || !poly.every((n) => typeof n === 'number' && Number.isFinite(n))) throw new Error(`polygon ${k} must be a flat list of at least 3 x, y pairs`);
-          const pts: Point[] = [];
-          for (let j = 0; j < poly.length; j += 2) pts.push({ x: poly[j], y: poly[j + 1] });
-          const outside = pts.find((p) => p.x < -1 || p.y < -1 || p.x > mask.width + 1 || p.y > mask.height + 1);
-          if (outside) throw new Error(`polygon ${k} has the point (${outside.x}, ${outside.y}) outside the ${mask.width}x${mask.height} image`);
-          return pts;
-        });
-        // COCO polygons of one annotation are a union: each is filled on its own, as pycocotools fills it.
-        for (const ring of rings) {
-          const inside = decodeRle({ size: [mask.height, mask.width], counts: cocoPolygonCounts(ring.flatMap((q) => [q.x, q.y]), mask.height, mask.width) });
-          for (let q = 0; q < inside.length; q++) if (inside[q]) mask.data[q] = value;
+    target.push({ where, value, seg: raw.segmentation });
+  }
+  function* masks(): Generator<ImportedMask> {
+    for (const image of images) {
+      const mask = emptyMask(image.width, image.height);
+      for (const { where, value, seg } of byImage.get(image.id) ?? []) {
+        try {
+          paintSegmentation(mask, seg, value, where);
+        } catch (err) {
+          skipped.push({ item: where, why: (err as Error).message.replace(`${where}: `, '') });
         }
-      } else if (isObject(seg)) {
-        const rle = parseCocoRle(seg, where);
-        if (rle.size[0] !== mask.height || rle.size[1] !== mask.width) throw new Error(`RLE size ${rle.size[0]}x${rle.size[1]} (height x width) does not match the image ${mask.height}x${mask.width}`);
-        const inside = decodeRle(rle);
-        for (let p = 0; p < inside.length; p++) if (inside[p]) mask.data[p] = value;
-      } else {
-        throw new Error('"segmentation" must be polygons or an RLE object');
       }
-    } catch (err) {
-      skipped.push({ item: where, why: (err as Error).message.replace(`${where}: `, '') });
+      yield { imageName: image.file_name, mask };
     }
   }
-  return { masks: out, skipped };
+  return { total: images.length, skipped, masks };
+}
+
+/** Paints one annotation's segmentation (polygons, as pycocotools fills them, or an RLE) with `value`. */
+function paintSegmentation(mask: MaskImage, seg: unknown, value: number, where: string): void {
+  if (Array.isArray(seg)) {
+    const rings: Point[][] = seg.map((poly, k) => {
+      if (!Array.isArray(poly) || poly.length < 6 || poly.length % 2 !== 0 || !poly.every((n) => typeof n === 'number' && Number.isFinite(n))) throw new Error(`polygon ${k} must be a flat list of at least 3 x, y pairs`);
+      const pts: Point[] = [];
+      for (let j = 0; j < poly.length; j += 2) pts.push({ x: poly[j], y: poly[j + 1] });
+      const outside = pts.find((p) => p.x < -1 || p.y < -1 || p.x > mask.width + 1 || p.y > mask.height + 1);
+      if (outside) throw new Error(`polygon ${k} has the point (${outside.x}, ${outside.y}) outside the ${mask.width}x${mask.height} image`);
+      return pts;
+    });
+    // COCO polygons of one annotation are a union: each is filled on its own, as pycocotools fills it.
+    for (const ring of rings) {
+      const inside = decodeRle({ size: [mask.height, mask.width], counts: cocoPolygonCounts(ring.flatMap((q) => [q.x, q.y]), mask.height, mask.width) });
+      for (let q = 0; q < inside.length; q++) if (inside[q]) mask.data[q] = value;
+    }
+  } else if (isObject(seg)) {
+    const rle = parseCocoRle(seg, where);
+    if (rle.size[0] !== mask.height || rle.size[1] !== mask.width) throw new Error(`RLE size ${rle.size[0]}x${rle.size[1]} (height x width) does not match the image ${mask.height}x${mask.width}`);
+    const inside = decodeRle(rle);
+    for (let p = 0; p < inside.length; p++) if (inside[p]) mask.data[p] = value;
+  } else {
+    throw new Error('"segmentation" must be polygons or an RLE object');
+  }
 }
 
 export interface CocoExportOptions {

@@ -11,7 +11,7 @@ import { InputError } from '../masks/inputError';
 import type { MaskImage } from '../masks/maskImage';
 import { decodeMaskPng, readMask, writeMask } from '../masks/maskIO';
 import { applyValueMap, checkMaskUsable, parseValueMap } from '../masks/maskValueMap';
-import { cocoToMasks, masksToCoco } from './coco';
+import { cocoMaskSource, masksToCoco } from './coco';
 import { classListFromNames, classListText, type FormatName, type ImportedMask, type ImportSource, type Skipped } from './formatTypes';
 import { labelmeLabels, labelmeToMask, maskToLabelme } from './labelme';
 import { encodeVocPng, objectMap } from './voc';
@@ -106,15 +106,15 @@ export interface ImportOptions {
 export async function importLabels(o: ImportOptions): Promise<FormatReport> {
   const given = await readClasses(o.classesFile);
   const report: FormatReport = { written: [], skipped: [], notes: [], classes: given ?? [] };
-  let masks: ImportedMask[] = [];
+  const masks: ImportedMask[] = [];
+  // COCO streams: each image's mask is painted as it is written, so one mask is in memory at a time.
+  let stream: { total: number; skipped: Skipped[]; masks: () => Generator<ImportedMask> } | undefined;
   switch (o.from) {
     case 'coco': {
       const json = await readJson(o.source);
       const cats = (json as { categories?: { id: number; name: string }[] }).categories;
       report.classes = given ?? classListFromNames(Array.isArray(cats) ? [...cats].sort((a, b) => a.id - b.id).map((c) => c.name) : []);
-      const r = asInput(o.source, () => cocoToMasks(json, o.source, report.classes));
-      masks = r.masks;
-      report.skipped.push(...r.skipped);
+      stream = asInput(o.source, () => cocoMaskSource(json, o.source, report.classes));
       break;
     }
     case 'labelme': {
@@ -212,8 +212,10 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
   }
   await fs.promises.mkdir(o.outDir, { recursive: true });
   const seen = new Set<string>();
-  for (const [i, m] of masks.entries()) {
-    o.onProgress?.(i, masks.length, m.imageName);
+  const total = stream ? stream.total : masks.length;
+  let i = 0;
+  for (const m of stream ? stream.masks() : masks) {
+    o.onProgress?.(i++, total, m.imageName);
     const stem = stemOf(m.imageName);
     if (seen.has(stem)) {
       report.skipped.push({ item: m.imageName, why: `a second image with the stem "${stem}"; its mask would overwrite the first` });
@@ -228,6 +230,8 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
     await writeMask(target, m.mask);
     report.written.push(target);
   }
+  // COCO's skipped annotations, those found while painting included.
+  if (stream) report.skipped.push(...stream.skipped);
   if (report.classes.length > 0) await guardedWrite(path.join(o.outDir, 'labels.txt'), classListText(report.classes), o.force, report);
   return report;
 }

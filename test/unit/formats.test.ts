@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import { test } from 'node:test';
-import { cocoToMasks, masksToCoco } from '../../src/formats/coco';
+import { cocoMaskSource, cocoToMasks, masksToCoco } from '../../src/formats/coco';
 import { decodeRle, encodeRle, rleFromString, rleToString } from '../../src/formats/cocoRle';
 import { maskRegions, signedArea, simplifyLoop, traceLoops } from '../../src/formats/contours';
 import { classListFromNames } from '../../src/formats/formatTypes';
@@ -138,11 +138,13 @@ test('COCO import: uncompressed RLE, polygons, and bad annotations skipped with 
   const { masks, skipped } = cocoToMasks(json, 'ann.json', CLASSES);
   // Column-major: 3 zeros (column 0), 3 ones (column 1), then 6 zeros; then class 2 on column 3.
   assert.deepEqual([...masks[0].mask.data], [0, 1, 0, 2, 0, 1, 0, 2, 0, 1, 0, 2]);
-  assert.deepEqual(skipped.map((s) => s.item), ['ann.json annotations[2] (id 3)', 'ann.json annotations[3] (id 4)', 'ann.json annotations[4] (id 5)', 'ann.json annotations[5] (id 6)']);
-  assert.match(skipped[0].why, /"martian" is not in the class list/);
-  assert.match(skipped[1].why, /does not match the image/);
-  assert.match(skipped[2].why, /outside the 4x3 image/);
-  assert.match(skipped[3].why, /image_id 99/);
+  // Annotations are checked first and painted image by image, so those found bad while painting come last.
+  const why = new Map(skipped.map((s) => [s.item, s.why]));
+  assert.deepEqual([...why.keys()].sort(), ['ann.json annotations[2] (id 3)', 'ann.json annotations[3] (id 4)', 'ann.json annotations[4] (id 5)', 'ann.json annotations[5] (id 6)']);
+  assert.match(why.get('ann.json annotations[2] (id 3)')!, /"martian" is not in the class list/);
+  assert.match(why.get('ann.json annotations[3] (id 4)')!, /does not match the image/);
+  assert.match(why.get('ann.json annotations[4] (id 5)')!, /outside the 4x3 image/);
+  assert.match(why.get('ann.json annotations[5] (id 6)')!, /image_id 99/);
   assert.throws(() => cocoToMasks({ images: [] }, 'bad.json', CLASSES), /bad\.json: not a COCO file/);
 });
 
@@ -234,4 +236,25 @@ test('VOC: palette PNGs read back by index, 255 kept; objects numbered per regio
   const { objects, count } = objectMap(HARD);
   assert.equal(count, maskRegions(HARD).filter((r) => r.classIndex !== 255).length);
   assert.equal(objects.data[8 * 11], 255);
+});
+
+test('COCO import paints one image at a time: the next mask exists only when it is asked for', () => {
+  const json = {
+    images: [{ id: 1, file_name: 'a.png', width: 4, height: 3 }, { id: 2, file_name: 'b.png', width: 4, height: 3 }],
+    categories: [{ id: 1, name: 'c1' }],
+    annotations: [
+      { id: 1, image_id: 1, category_id: 1, segmentation: [[0, 0, 2, 0, 2, 2]] },
+      { id: 2, image_id: 2, category_id: 1, segmentation: [[0, 0, 90, 0, 2, 2]] },
+    ],
+  };
+  const source = cocoMaskSource(json, 'lazy.json', CLASSES);
+  assert.equal(source.total, 2);
+  const it = source.masks();
+  const first = it.next();
+  assert.equal(first.done, false);
+  assert.equal(first.value?.imageName, 'a.png');
+  assert.equal(source.skipped.length, 0, 'the second image is not painted yet');
+  assert.equal(it.next().value?.imageName, 'b.png');
+  assert.deepEqual(source.skipped.map((s) => s.item), ['lazy.json annotations[1] (id 2)']);
+  assert.equal(it.next().done, true);
 });
