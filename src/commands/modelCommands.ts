@@ -3,6 +3,7 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { errorText } from '../masks/fsErrors';
 import { MODEL_VERSION_KEY, writeMask } from '../masks/maskIO';
 import { EDITOR_VIEW_TYPE, type MaskEditorProvider } from '../editor/maskEditorProvider';
 import { suggestionPathFor } from '../editor/maskPath';
@@ -75,6 +76,7 @@ export async function prelabelFolderCommand(hub: ModelHub, folderArg?: vscode.Ur
   const { unlabelled, reviewed } = await findWorkspaceImages(folder);
   if (unlabelled.length === 0) return void vscode.window.showInformationMessage(`MaskLoop: every image in ${folder.fsPath} already has a reviewed mask (${reviewed.length}).`);
   let written = 0;
+  const failed: string[] = [];
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MaskLoop: pre-labelling ${unlabelled.length} images`, cancellable: true }, async (progress, token) => {
     const controller = new AbortController();
     token.onCancellationRequested(() => controller.abort());
@@ -89,10 +91,13 @@ export async function prelabelFolderCommand(hub: ModelHub, folderArg?: vscode.Ur
       } catch (err) {
         if (err instanceof ModelRequestError && err.kind === 'cancelled') break;
         hub.log(`pre-label ${item.image}: ${(err as Error).message}`);
+        failed.push(errorText(err));
       }
     }
   });
-  void vscode.window.showInformationMessage(`MaskLoop: wrote ${written} unreviewed suggestion(s) (*.suggestion.png); ${reviewed.length} image(s) with reviewed masks were left alone.`);
+  const done = `MaskLoop: wrote ${written} unreviewed suggestion(s) (*.suggestion.png); ${reviewed.length} image(s) with reviewed masks were left alone.`;
+  if (failed.length === 0) void vscode.window.showInformationMessage(done);
+  else void vscode.window.showWarningMessage(`${done} ${failed.length} image(s) could not be pre-labelled (all of them in the MaskLoop output), the first: ${failed[0]}`);
 }
 
 export function editorCommands(editors: MaskEditorProvider): vscode.Disposable[] {
