@@ -31,6 +31,8 @@ interface Setup {
   /** Fills RGBA in the page: (x, y) => [r, g, b]. Given as source text, run in the page. */
   paint?: string;
   state?: Record<string, unknown>;
+  /** The editor settings the host sends (default: opacity 0.5, tolerance 24). */
+  settings?: { maskOpacity: number; wandTolerance: number };
 }
 
 const CLASSES = [
@@ -55,7 +57,7 @@ async function openEditor(s: Setup): Promise<Page> {
     });
   }, s.state ?? null);
   await page.addScriptTag({ path: path.join(root, 'dist', 'webview.js') });
-  await page.evaluate(({ width, height, paint, classes }) => {
+  await page.evaluate(({ width, height, paint, classes, settings }) => {
     const rgba = new Uint8Array(width * height * 4);
     const f = paint ? (new Function('x', 'y', `return (${paint})(x, y);`) as (x: number, y: number) => number[]) : () => [0, 0, 0];
     for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
@@ -63,8 +65,8 @@ async function openEditor(s: Setup): Promise<Page> {
       const o = (y * width + x) * 4;
       rgba[o] = r; rgba[o + 1] = g; rgba[o + 2] = b; rgba[o + 3] = 255;
     }
-    window.postMessage({ type: 'init', fileName: 'test.png', width, height, rgba, mask: new Uint8Array(width * height), settings: { classes, maskOpacity: 0.5, wandTolerance: 24, modelNotice: null } }, '*');
-  }, { width: s.width, height: s.height, paint: s.paint ?? null, classes: CLASSES });
+    window.postMessage({ type: 'init', fileName: 'test.png', width, height, rgba, mask: new Uint8Array(width * height), settings: { classes, ...settings, modelNotice: null } }, '*');
+  }, { width: s.width, height: s.height, paint: s.paint ?? null, classes: CLASSES, settings: s.settings ?? { maskOpacity: 0.5, wandTolerance: 24 } });
   await page.waitForSelector('#app[data-ready="true"]');
   return page;
 }
@@ -188,6 +190,39 @@ test('magic wand fills the connected region of similar colour, and only it', asy
   assert.equal(list.length, 1);
   assert.deepEqual({ x: list[0].diff.x, y: list[0].diff.y, w: list[0].diff.width, h: list[0].diff.height }, { x: 10, y: 12, w: 10, h: 12 });
   assert.ok(list[0].diff.after.every((v) => v === 1));
+  await page.close();
+});
+
+test('the opacity and wand tolerance settings reach the canvas; a slider overrides them until the setting changes', async () => {
+  // A square of grey 60 on grey 20: 40 apart, more than the default tolerance of 24, less than 50.
+  const paint = '(x, y) => (x >= 10 && x < 20 && y >= 10 && y < 20) ? [60, 60, 60] : [20, 20, 20]';
+  const page = await openEditor({ width: 32, height: 32, paint, state: { ...FIXED_VIEW, tool: 'wand' }, settings: { maskOpacity: 0.25, wandTolerance: 50 } });
+  const sliders = async (): Promise<string[]> => page.evaluate(() => ['Magic wand tolerance', 'Mask opacity'].map((l) => (document.querySelector(`input[aria-label="${l}"]`) as HTMLInputElement).value));
+  assert.deepEqual(await sliders(), ['50', '25']);
+  const c = await at(page, 15.5, 15.5);
+  await page.mouse.click(c.x, c.y);
+  const [fill] = await edits(page);
+  assert.deepEqual([fill.diff.width, fill.diff.height], [32, 32], 'tolerance 50 spreads over the whole image');
+  // The mask (red, class 1) over grey 20 at opacity 0.25: red = 20 + 0.25 x (255 - 20).
+  const red = async (): Promise<number> => {
+    const s = await at(page, 5.5, 5.5);
+    const v = await view(page);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
+    return page.evaluate(([sx, sy]) => (document.querySelector('canvas.view') as HTMLCanvasElement).getContext('2d')!.getImageData(Math.floor(sx * devicePixelRatio), Math.floor(sy * devicePixelRatio), 1, 1).data[0], [s.x - v.canvasLeft, s.y - v.canvasTop]);
+  };
+  assert.ok(Math.abs((await red()) - (20 + 0.25 * 235)) <= 2, `opacity 0.25 on the canvas: red ${await red()}`);
+  // The person's slider wins over the setting, and is kept in the webview's state.
+  await page.evaluate(() => {
+    const o = document.querySelector('input[aria-label="Mask opacity"]') as HTMLInputElement;
+    o.value = '100';
+    o.dispatchEvent(new Event('input'));
+  });
+  assert.ok((await red()) >= 253, 'opacity 1 from the slider');
+  await page.evaluate((classes) => window.postMessage({ type: 'settings', settings: { classes, maskOpacity: 0.25, wandTolerance: 50, modelNotice: null } }, '*'), CLASSES);
+  assert.ok((await red()) >= 253, 'an unchanged setting does not undo the slider');
+  await page.evaluate((classes) => window.postMessage({ type: 'settings', settings: { classes, maskOpacity: 0.5, wandTolerance: 10, modelNotice: null } }, '*'), CLASSES);
+  assert.ok(Math.abs((await red()) - (20 + 0.5 * 235)) <= 2, 'a changed setting applies again');
+  assert.deepEqual(await sliders(), ['10', '50']);
   await page.close();
 });
 

@@ -17,6 +17,12 @@ export interface ViewState {
   activeClass: number;
   opacity: number;
   tolerance: number;
+  /**
+   * Whether the person moved the opacity or tolerance slider in this editor: until then the
+   * `maskloop.maskOpacity` and `maskloop.wandTolerance` settings decide, and a changed setting applies again.
+   */
+  opacityChosen: boolean;
+  toleranceChosen: boolean;
   showMask: boolean;
   showSuggestion: boolean;
   showImage: boolean;
@@ -103,6 +109,8 @@ export class EditorApp {
       activeClass: saved.activeClass ?? 1,
       opacity: saved.opacity ?? 0.5,
       tolerance: saved.tolerance ?? 24,
+      opacityChosen: saved.opacityChosen ?? false,
+      toleranceChosen: saved.toleranceChosen ?? false,
       showMask: saved.showMask ?? true,
       showSuggestion: saved.showSuggestion ?? true,
       showImage: saved.showImage ?? true,
@@ -146,6 +154,9 @@ export class EditorApp {
         this.redrawSuggestion();
         break;
       case 'settings':
+        // A changed opacity or tolerance setting is the person's newer word: it replaces what a slider chose.
+        if (message.settings.maskOpacity !== this.settings.maskOpacity) this.state.opacityChosen = false;
+        if (message.settings.wandTolerance !== this.settings.wandTolerance) this.state.toleranceChosen = false;
         this.applySettings(message.settings);
         break;
       case 'saved':
@@ -176,6 +187,10 @@ export class EditorApp {
 
   private applySettings(settings: EditorSettings): void {
     this.settings = settings;
+    if (!this.state.opacityChosen) this.state.opacity = settings.maskOpacity;
+    if (!this.state.toleranceChosen) this.state.tolerance = settings.wandTolerance;
+    this.root.dataset.opacity = String(this.state.opacity);
+    this.root.dataset.tolerance = String(this.state.tolerance);
     this.lut = colourTable(settings.classes);
     if (!settings.classes.some((c) => c.index === this.state.activeClass)) this.state.activeClass = settings.classes.find((c) => c.index > 0)?.index ?? 1;
     this.buildToolbar();
@@ -205,11 +220,15 @@ export class EditorApp {
     const tol = el('input', { type: 'range', min: '0', max: '128', value: String(s.tolerance), title: 'Magic wand tolerance', ariaLabel: 'Magic wand tolerance' });
     tol.addEventListener('input', () => {
       s.tolerance = Number(tol.value);
+      s.toleranceChosen = true;
+      this.root.dataset.tolerance = String(s.tolerance);
       this.saveState();
     });
     const opacity = el('input', { type: 'range', min: '0', max: '100', value: String(Math.round(s.opacity * 100)), title: 'Mask opacity', ariaLabel: 'Mask opacity' });
     opacity.addEventListener('input', () => {
       s.opacity = Number(opacity.value) / 100;
+      s.opacityChosen = true;
+      this.root.dataset.opacity = String(s.opacity);
       this.saveState();
       this.requestFrame();
     });
