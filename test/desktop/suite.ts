@@ -33,8 +33,14 @@ export async function run(): Promise<void> {
   const secondMask = path.join(ws, 'images', 'sample_002.mask.png');
   await waitFor('an accepted suggestion', () => {
     void vscode.commands.executeCommand('maskloop.acceptSuggestion');
-    return vscode.workspace.textDocuments.length >= 0 && vscode.window.tabGroups.activeTabGroup.activeTab?.isDirty;
+    return vscode.window.tabGroups.activeTabGroup.activeTab?.isDirty;
   });
   await vscode.commands.executeCommand('workbench.action.files.save');
   await waitFor('the saved mask', () => fs.existsSync(secondMask));
+  await waitFor('the editor to be clean after saving', () => vscode.window.tabGroups.activeTabGroup.activeTab?.isDirty === false);
+  // A PNG of the image's size (its IHDR width and height), written by the save.
+  const png = fs.readFileSync(secondMask);
+  const imagePng = fs.readFileSync(second);
+  assert.equal(png.toString('latin1', 1, 4), 'PNG');
+  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [imagePng.readUInt32BE(16), imagePng.readUInt32BE(20)]);
 }
