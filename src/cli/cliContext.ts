@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { isBackendChoice, type BackendChoice } from '../engine/backends';
-import { ENCODER_KINDS, isEncoderKind, type EncoderKind } from '../engine/encoderKind';
+import { isBackendChoice, type BackendChoice } from '../protocol/settings';
+import { ENCODER_KINDS, isEncoderKind, type EncoderKind } from '../protocol/encoderKind';
 import { readClassList, type ClassList } from '../masks/classList';
 import { ModelClient } from '../modelServer/modelClient';
 import { ProgressReporter } from './progressReporter';

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EncoderKind } from '../engine/encoderKind';
+import type { EncoderKind } from '../protocol/encoderKind';
 import type { NetworkOptions } from '../engine/resUNet';
-import type { FineTuneSettings } from '../engine/fineTune';
+import type { FineTuneSettings } from '../protocol/settings';
 import { compareMasks } from '../masks/segmentationMetrics';
 import type { ImageMaskPair } from '../masks/datasetPairs';
 import { readMask } from '../masks/maskIO';

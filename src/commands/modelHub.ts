@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BackendChoice } from '../engine/backends';
+import type { BackendChoice } from '../protocol/settings';
 import { ModelClient, type CallOptions } from '../modelServer/modelClient';
 import type { RequestMap, RequestType } from '../protocol/modelProtocol';
 

@@ -2,9 +2,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BackendChoice } from '../engine/backends';
-import { DEFAULT_ENCODER, isEncoderKind, type EncoderKind } from '../engine/encoderKind';
-import type { FineTuneSettings } from '../engine/fineTune';
+import type { BackendChoice } from '../protocol/settings';
+import { DEFAULT_ENCODER, isEncoderKind, type EncoderKind } from '../protocol/encoderKind';
+import type { FineTuneSettings } from '../protocol/settings';
 import { parseClassList, vocColor, type ClassInfo } from '../masks/classList';
 import { DEFAULT_MASK_TEMPLATE } from './maskPath';
 

@@ -4,28 +4,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import * as path from 'node:path';
 import { registerGradientFixes } from './gradientKernels';
+import { BACKEND_ORDER, isBackendChoice, type BackendAttempt, type BackendChoice, type BackendName, type BackendReport } from '../protocol/settings';
 
-/** The backends maskloop can run on, fastest first. */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_ORDER)[number];
-export type BackendChoice = BackendName | 'auto';
-
-export interface BackendAttempt {
-  backend: BackendName;
-  ok: boolean;
-  reason: string;
-}
-
-export interface BackendReport {
-  backend: BackendName;
-  /** The tfjs backend name actually set ("tensorflow", "wasm", "cpu"). */
-  tfBackend: string;
-  label: string;
-  attempts: BackendAttempt[];
-  simd?: boolean;
-  threads?: number;
-  tfjsVersion: string;
-}
+export { BACKEND_ORDER, isBackendChoice, type BackendAttempt, type BackendChoice, type BackendName, type BackendReport };
 
 const LABELS: Record<BackendName, string> = {
   'tensorflow-gpu': 'GPU (TensorFlow native, CUDA)',
@@ -34,9 +15,6 @@ const LABELS: Record<BackendName, string> = {
   cpu: 'CPU (pure JavaScript)',
 };
 
-export function isBackendChoice(value: string): value is BackendChoice {
-  return value === 'auto' || (BACKEND_ORDER as readonly string[]).includes(value);
-}
 
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

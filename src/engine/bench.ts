@@ -6,7 +6,7 @@ import { releaseFolded } from './foldedInference';
 import { inferenceReport, releaseOnnx } from './onnxInference';
 import { SeededRandom } from '../masks/seededRandom';
 import { segmentationLoss } from './losses';
-import { DEFAULT_ENCODER, type EncoderKind } from './encoderKind';
+import { DEFAULT_ENCODER, type EncoderKind } from '../protocol/encoderKind';
 import { buildNetwork, networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, defaultRefine, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from './tiledPredict';

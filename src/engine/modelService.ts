@@ -18,7 +18,7 @@ import { acceptance, DEFAULT_FINE_TUNE, fineTune, type TrainSample } from './fin
 import { releaseFolded } from './foldedInference';
 import { inferenceReport, releaseOnnx } from './onnxInference';
 import { ModelStore, type ModelMeta } from './modelStore';
-import { DEFAULT_ENCODER } from './encoderKind';
+import { DEFAULT_ENCODER } from '../protocol/encoderKind';
 import { networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from './tiledPredict';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildPretrainedUNet, ENCODERS, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from './pretrainedUNet';
-import type { EncoderKind } from './encoderKind';
+import type { EncoderKind } from '../protocol/encoderKind';
 import { buildResUNet, DEFAULT_NETWORK, type NetworkConfig, type NetworkOptions } from './resUNet';
 
 /** The network config of a new model with this encoder (and options): both shipped encoders get the same decoder. */

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { PretrainedEncoderKind } from './encoderKind';
+import type { PretrainedEncoderKind } from '../protocol/encoderKind';
 import type { LayerLike } from './foldedGraph';
 import { BilinearUpsample, CONTEXT_LAYERS } from './contextHead';
 import { Builder, type NetworkConfig } from './resUNet';

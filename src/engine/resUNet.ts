@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { EncoderKind } from './encoderKind';
+import type { EncoderKind } from '../protocol/encoderKind';
 
 /** Architecture of the segmentation network; stored in every model's metadata. */
 export interface NetworkConfig {

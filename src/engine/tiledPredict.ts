@@ -5,7 +5,7 @@ import { onnxWindowForward, type WindowForward } from './onnxInference';
 import { normalizePixel } from './augment';
 import { guidedFilterProbabilities, type GuidedFilterSettings } from './guidedFilter';
 import type { RgbImage } from '../masks/maskImage';
-import type { EncoderKind } from './encoderKind';
+import type { EncoderKind } from '../protocol/encoderKind';
 
 export interface TileOptions {
   /** Stride the network needs: tiles start on multiples of it and are padded to it. */

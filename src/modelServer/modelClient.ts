@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BackendChoice } from '../engine/backends';
+import type { BackendChoice } from '../protocol/settings';
 import type { ErrorKind, HostMessage, ModelMessage, ProgressEvent, RequestMap, RequestType } from '../protocol/modelProtocol';
 
 export class ModelRequestError extends Error {

@@ -2,12 +2,12 @@
 // id; the process answers each with exactly one `result` or `error`, and may stream `progress` before.
 // Binary data travels as typed arrays (the channel uses structured-clone serialisation), never number[].
 
-import type { BackendReport } from '../engine/backends';
-import type { FineTuneProgress, FineTuneSettings } from '../engine/fineTune';
+import type { BackendReport, FineTuneSettings } from './settings';
+import type { FineTuneProgress } from '../engine/fineTune';
 import type { ModelMeta, VersionManifest } from '../engine/modelStore';
 import type { TrainingFit } from '../engine/trainingCheck';
 import type { ClassList } from '../masks/classList';
-import type { EncoderKind } from '../engine/encoderKind';
+import type { EncoderKind } from '../protocol/encoderKind';
 import type { NetworkOptions } from '../engine/resUNet';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { simulateLoop, summarizeSimulation, type SimStep } from '../cli/simulateLoop';
-import type { EncoderKind } from '../engine/encoderKind';
+import type { EncoderKind } from '../protocol/encoderKind';
 import type { FineTuneSettings } from '../engine/fineTune';
 import type { NetworkOptions } from '../engine/resUNet';
 import { importLabels } from '../formats/formatFiles';

@@ -96,6 +96,14 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.ok(bench.train.cropsPerSecond > 0 && bench.peakRssMiB > 0 && bench.machine.cpus > 0);
 });
 
+test('the CLI process loads no TensorFlow.js: all tensor work is in the model process', () => {
+  const cli = fs.readFileSync(path.resolve(__dirname, '..', '..', 'dist', 'cli.js'), 'utf8');
+  assert.doesNotMatch(cli, /require\("@tensorflow\//);
+  assert.doesNotMatch(cli, /require\("onnxruntime-node"\)/);
+  const server = fs.readFileSync(path.resolve(__dirname, '..', '..', 'dist', 'modelServer.js'), 'utf8');
+  assert.match(server, /require\("@tensorflow\/tfjs-core"\)/, 'the model process does (the check can fail)');
+});
+
 test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2', async () => {
   const dir = path.join(root, 'bad');
   await writeSampleData(dir, 2, 32, 9);
