@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_ENCODER, ENCODER_KINDS } from '../protocol/encoderKind';
-import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../protocol/settings';
+import { DEFAULT_FINE_TUNE, MIN_CROP_SIZE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../protocol/settings';
 import type { NetworkOptions } from '../engine/resUNet';
 import { classListFromMasks } from '../masks/classList';
 import { expandImageArgs, orphanNote, pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
@@ -39,7 +39,7 @@ function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   set('seed', intArg('--seed', o.seed as string | undefined));
   set('stepsPerEpoch', intArg('--steps', o.steps as string | undefined, 1));
   set('batchSize', intArg('--batch', o.batch as string | undefined, 1));
-  set('cropSize', intArg('--crop', o.crop as string | undefined, 16));
+  set('cropSize', intArg('--crop', o.crop as string | undefined, MIN_CROP_SIZE));
   set('learningRate', numArg('--lr', o.lr as string | undefined));
   set('boundaryWeight', numArg('--boundary-weight', o.boundaryWeight as string | undefined, 0));
   set('boundaryBias', numArg('--boundary-bias', o.boundaryBias as string | undefined, 0, 1));

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendChoice } from '../protocol/settings';
 import { DEFAULT_ENCODER, isEncoderKind, type EncoderKind } from '../protocol/encoderKind';
-import type { FineTuneSettings } from '../protocol/settings';
+import { DEFAULT_FINE_TUNE, EDITOR_DEFAULTS, MIN_CROP_SIZE, type FineTuneSettings } from '../protocol/settings';
 import { parseClassList, vocColor, type ClassInfo } from '../masks/classList';
 import { DEFAULT_MASK_TEMPLATE } from './maskPath';
 
@@ -42,15 +42,15 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
     backend: BACKENDS.includes(backend as BackendChoice) ? (backend as BackendChoice) : 'auto',
     encoder: isEncoderKind(encoder) ? encoder : DEFAULT_ENCODER,
     prelabelOnOpen: c.get<boolean>('prelabelOnOpen', true),
-    maskOpacity: Math.min(1, Math.max(0, c.get<number>('maskOpacity', 0.5))),
-    wandTolerance: Math.min(255, Math.max(0, c.get<number>('wandTolerance', 24))),
+    maskOpacity: Math.min(1, Math.max(0, c.get<number>('maskOpacity', EDITOR_DEFAULTS.maskOpacity))),
+    wandTolerance: Math.min(255, Math.max(0, c.get<number>('wandTolerance', EDITOR_DEFAULTS.wandTolerance))),
     fineTune: {
-      epochs: c.get<number>('fineTune.epochs', 8),
-      learningRate: c.get<number>('fineTune.learningRate', 0.002),
+      epochs: c.get<number>('fineTune.epochs', DEFAULT_FINE_TUNE.epochs),
+      learningRate: c.get<number>('fineTune.learningRate', DEFAULT_FINE_TUNE.learningRate),
       // Unset: automatic (256 with a pretrained encoder, 128 from scratch).
-      ...(typeof c.get('fineTune.cropSize') === 'number' ? { cropSize: Math.max(32, c.get<number>('fineTune.cropSize', 0)) } : {}),
-      batchSize: c.get<number>('fineTune.batchSize', 2),
-      boundaryWeight: c.get<number>('fineTune.boundaryLossWeight', 1),
+      ...(typeof c.get('fineTune.cropSize') === 'number' ? { cropSize: Math.max(MIN_CROP_SIZE, c.get<number>('fineTune.cropSize', 0)) } : {}),
+      batchSize: c.get<number>('fineTune.batchSize', DEFAULT_FINE_TUNE.batchSize),
+      boundaryWeight: c.get<number>('fineTune.boundaryLossWeight', DEFAULT_FINE_TUNE.boundaryWeight),
       // Unset: automatic (off when the classes differ in colour, else 0.5).
       ...(typeof c.get('fineTune.hueJitter') === 'number' ? { hueJitter: Math.min(1, Math.max(0, c.get<number>('fineTune.hueJitter', 0))) } : {}),
       // Unset: the engine's default (frozen on CPU, every stage on a GPU).

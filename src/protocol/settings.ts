@@ -115,3 +115,9 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
 /** The automatic crop size under a frozen pretrained encoder, and from scratch. */
 export const PRETRAINED_CROP = 256;
 export const SCRATCH_CROP = 128;
+
+/** The smallest training crop the CLI (`--crop`) and the extension (`maskloop.fineTune.cropSize`) accept. */
+export const MIN_CROP_SIZE = 16;
+
+/** The editor's defaults for `maskloop.maskOpacity` and `maskloop.wandTolerance`. */
+export const EDITOR_DEFAULTS = { maskOpacity: 0.5, wandTolerance: 24 } as const;

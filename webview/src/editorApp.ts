@@ -4,6 +4,7 @@ import { applyDiff, diffMasks, emptyBox, growBox, isEmptyBox, type Box, type Mas
 import type { MaskImage } from '../../src/masks/maskImage';
 import { colourRegion, fillPolygon, paintSegment, paintSelection, type Point } from '../../src/masks/rasterTools';
 import { assertNever, type EditorSettings, type HostToWebview, type SuggestionState, type WebviewToHost } from '../../src/protocol/editorProtocol';
+import { EDITOR_DEFAULTS } from '../../src/protocol/settings';
 import { colourTable, maskPixels, suggestionPixels } from './layers';
 import { actualSizeViewport, fitViewport, panBy, screenToImage, zoomAt, type Viewport } from './viewport';
 
@@ -75,7 +76,7 @@ export class EditorApp {
   private height = 0;
   private rgba: Uint8Array = new Uint8Array(0);
   private mask: MaskImage = { width: 0, height: 0, data: new Uint8Array(0) };
-  private settings: EditorSettings = { classes: [], maskOpacity: 0.5, wandTolerance: 24, modelNotice: null };
+  private settings: EditorSettings = { classes: [], ...EDITOR_DEFAULTS, modelNotice: null };
   private suggestion: SuggestionState = { state: 'none', reason: 'no suggestion yet' };
   private lut: Uint32Array = new Uint32Array(256);
   private state: ViewState;
@@ -107,8 +108,8 @@ export class EditorApp {
       tool: saved.tool ?? 'brush',
       brushSize: saved.brushSize ?? 12,
       activeClass: saved.activeClass ?? 1,
-      opacity: saved.opacity ?? 0.5,
-      tolerance: saved.tolerance ?? 24,
+      opacity: saved.opacity ?? EDITOR_DEFAULTS.maskOpacity,
+      tolerance: saved.tolerance ?? EDITOR_DEFAULTS.wandTolerance,
       opacityChosen: saved.opacityChosen ?? false,
       toleranceChosen: saved.toleranceChosen ?? false,
       showMask: saved.showMask ?? true,
