@@ -10,6 +10,7 @@ import { DEFAULT_ENCODER, type EncoderKind } from '../protocol/encoderKind';
 import { buildNetwork, networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, defaultRefine, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from './tiledPredict';
+import { CancelledError } from '../protocol/errors';
 
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -73,7 +74,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       const times: number[] = [];
       const repeats = size >= 2048 ? 1 : p.repeats;
       for (let r = 0; r < repeats; r++) {
-        if (signal.aborted) throw new Error('cancelled');
+        if (signal.aborted) throw new CancelledError();
         const t = performance.now();
         await predictImage(model, image, tiles);
         times.push(performance.now() - t);
@@ -100,7 +101,7 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
     const band = tf.zeros([n, c, c]) as tf.Tensor3D;
     const stepMs: number[] = [];
     for (let s = 0; s < p.trainSteps + 1; s++) {
-      if (signal.aborted) throw new Error('cancelled');
+      if (signal.aborted) throw new CancelledError();
       const t = performance.now();
       const loss = optimizer.minimize(() => segmentationLoss(model.apply(x, { training: true }) as tf.Tensor4D, y, band, { dice: 0.5, boundary: 1 }), true, trainable);
       await loss?.data();

@@ -9,6 +9,7 @@ import { encoderStages, setEncoderTrainableStages } from './pretrainedUNet';
 import { segmentationLoss } from './losses';
 import { trainingCheck, type TrainingFit } from './trainingCheck';
 import { predictImage, type TileOptions } from './tiledPredict';
+import { CancelledError } from '../protocol/errors';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../protocol/settings';
 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
@@ -70,12 +71,7 @@ export function resolveCropSize(setting: number, pretrained: boolean, largestSid
   return Math.ceil(size / 16) * 16;
 }
 
-export class CancelledError extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'CancelledError';
-  }
-}
+export { CancelledError };
 
 /**
  * The class-prior correction of the head's logits: strength * log(image prior / crop prior) per class, from

@@ -22,6 +22,7 @@ import { DEFAULT_ENCODER } from '../protocol/encoderKind';
 import { networkFor } from './networks';
 import { countParameters, estimateFlops, networkStride } from './resUNet';
 import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from './tiledPredict';
+import { CancelledError } from '../protocol/errors';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
 type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
@@ -131,7 +132,7 @@ export class ModelService {
     const t0 = Date.now();
     const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
       onTile: (done, total) => {
-        if (ctx.signal.aborted) throw new Error('cancelled');
+        if (ctx.signal.aborted) throw new CancelledError();
         if (total > 1) ctx.progress({ type: 'tiles', done, total });
       },
     });
@@ -142,7 +143,7 @@ export class ModelService {
     const { model, meta } = await this.model(p);
     const perImage: Result<'evaluate'>['perImage'] = [];
     for (const [i, pair] of p.pairs.entries()) {
-      if (ctx.signal.aborted) throw new Error('cancelled');
+      if (ctx.signal.aborted) throw new CancelledError();
       const { image, mask } = await loadPair(pair);
       checkMaskClasses(mask, meta.classes, pair.mask);
       const pred = await predictImage(model, image, this.tiles(meta));
@@ -160,7 +161,7 @@ export class ModelService {
     // Load and check every pair before touching the model: a bad file fails fast and changes nothing.
     const samples: (TrainSample & { pair: PairRef })[] = [];
     for (const [i, pair] of p.pairs.entries()) {
-      if (ctx.signal.aborted) throw new Error('cancelled');
+      if (ctx.signal.aborted) throw new CancelledError();
       const { image, mask } = await loadPair(pair);
       samples.push({ id: path.relative(p.workspaceRoot, pair.image).split(path.sep).join('/'), image, mask, pair });
       ctx.progress({ type: 'prepare', message: `loading ${path.basename(pair.image)}`, done: i + 1, total: p.pairs.length });

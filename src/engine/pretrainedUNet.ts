@@ -42,9 +42,6 @@ export const ENCODERS: Record<PretrainedEncoderKind, EncoderSpec> = {
   },
 };
 
-/** Feature layers of the shipped MobileNetV2, from stride 2 to stride 16. */
-export const ENCODER_FEATURES = ENCODERS.mobilenetv2.features;
-
 /** Pretrained-encoder network defaults: decoder widths at strides 2, 4, 8, 16 and an 8-wide full-resolution head. */
 export const PRETRAINED_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
   stemWidth: 8,

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { EncoderKind } from '../protocol/encoderKind';
 
@@ -173,7 +172,3 @@ export function estimateFlops(model: tfl.LayersModel, height: number, width: num
   return flops;
 }
 
-/** Runs the network in inference mode on a batch; caller disposes the result. */
-export function predictProbabilities(model: tfl.LayersModel, batch: tf.Tensor4D): tf.Tensor4D {
-  return model.predict(batch) as tf.Tensor4D;
-}

@@ -1,7 +1,7 @@
 // The model process: serves the engine over the typed protocol, one request at a time. A native crash
 // or out-of-memory here kills only this process; the client reports it and starts a fresh one.
 import { isBackendChoice } from '../engine/backends';
-import { CancelledError } from '../engine/fineTune';
+import { CancelledError } from '../protocol/errors';
 import { ModelService, type CallContext } from '../engine/modelService';
 import { ModelStoreError } from '../engine/modelStore';
 import { describeFsError, fsErrorCode } from '../masks/fsErrors';
