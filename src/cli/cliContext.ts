@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import { isBackendChoice, type BackendChoice } from '../protocol/settings';
 import { ENCODER_KINDS, isEncoderKind, type EncoderKind } from '../protocol/encoderKind';
-import { readClassList, type ClassList } from '../masks/classList';
+import { type ClassList } from '../masks/classList';
+import { readClassList } from '../masks/classListFile';
 import { ModelClient } from '../modelServer/modelClient';
 import { ProgressReporter } from './progressReporter';
 

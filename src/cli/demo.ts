@@ -62,7 +62,7 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
   const masksDir = path.join(dir, 'masks');
   await fs.promises.rm(masksDir, { recursive: true, force: true });
   await fs.promises.mkdir(masksDir, { recursive: true });
-  const { readClassList } = await import('../masks/classList');
+  const { readClassList } = await import('../masks/classListFile');
   const classes = await readClassList(classesFile);
   const info = await ctx.client.request('info', {});
   ctx.say(`Backend: ${info.backend.label}`);

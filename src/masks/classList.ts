@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import { InputError } from './inputError';
 import { IGNORE_INDEX, type MaskImage } from './maskImage';
 
@@ -54,16 +53,6 @@ export function parseClassList(text: string, file: string): ClassList {
   });
   if (classes.length < 2) throw new InputError(file, 'a class list needs _background_ and at least one class');
   return { classes };
-}
-
-export async function readClassList(file: string): Promise<ClassList> {
-  let text: string;
-  try {
-    text = await fs.promises.readFile(file, 'utf8');
-  } catch (err) {
-    throw new InputError(file, `cannot read the class list (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  return parseClassList(text, file);
 }
 
 /** Absent a list: classes 0..max index seen in the masks, named by number. */

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { Frame } from 'playwright-core';
 import { writeSampleData } from '../../src/cli/demo';
 import { maskToLabelme } from '../../src/formats/labelme';
-import { readClassList } from '../../src/masks/classList';
+import { readClassList } from '../../src/masks/classListFile';
 import type { MaskImage } from '../../src/masks/maskImage';
 import { readMask, writeMask } from '../../src/masks/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
