@@ -11,4 +11,16 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
   },
+  {
+    // Browser-safe rooms: the webview bundle and the pure code it (and every process) may import.
+    files: ['webview/src/**/*.ts', 'src/masks/**/*.ts', 'src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['node:*', 'fs', 'path', 'os', 'child_process', 'sharp', 'vscode', '@tensorflow/*', 'onnxruntime-node', '**/io/*', '**/engine/**', '**/modelServer/*', '**/extension/**', '**/cli/*'],
+          message: 'browser-safe code: no Node APIs, VS Code, TensorFlow.js, file I/O or process-specific rooms here',
+        }],
+      }],
+    },
+  },
 );

@@ -29,7 +29,7 @@ rmSync('dist', { recursive: true, force: true });
 rmSync('dist-test', { recursive: true, force: true });
 rmSync('dist-tools', { recursive: true, force: true });
 await Promise.all([
-  build({ ...common, entryPoints: { extension: 'src/extension.ts' }, outdir: 'dist' }),
+  build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
   // Tools outside the VSIX: the encoder distillation, and the real-data benchmark.

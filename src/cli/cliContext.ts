@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { isBackendChoice, type BackendChoice } from '../protocol/settings';
 import { ENCODER_KINDS, isEncoderKind, type EncoderKind } from '../protocol/encoderKind';
 import { type ClassList } from '../masks/classList';
-import { readClassList } from '../masks/classListFile';
+import { readClassList } from '../io/classListFile';
 import { ModelClient } from '../modelServer/modelClient';
 import { ProgressReporter } from './progressReporter';
 

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { encodeRgbPng } from '../masks/imageIO';
-import { writeMask } from '../masks/maskIO';
-import { writeFileAtomic } from '../masks/atomicWrite';
-import { syntheticSample } from '../masks/syntheticShapes';
+import { encodeRgbPng } from '../io/imageIO';
+import { writeMask } from '../io/maskIO';
+import { writeFileAtomic } from '../io/atomicWrite';
+import { syntheticSample } from '../synthetic/syntheticShapes';
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import type { MetricSummary } from '../masks/segmentationMetrics';
 import { CliContext, fmt } from './cliContext';
@@ -62,7 +62,7 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
   const masksDir = path.join(dir, 'masks');
   await fs.promises.rm(masksDir, { recursive: true, force: true });
   await fs.promises.mkdir(masksDir, { recursive: true });
-  const { readClassList } = await import('../masks/classListFile');
+  const { readClassList } = await import('../io/classListFile');
   const classes = await readClassList(classesFile);
   const info = await ctx.client.request('info', {});
   ctx.say(`Backend: ${info.backend.label}`);

@@ -1,8 +1,8 @@
 // The composite benchmark's data on disk: scenes made from the photographs fetched by scripts/fetch-photos.sh.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compositeScene, SCENE_CLASSES, type SceneLibrary } from '../masks/compositeScenes';
-import { decodeImage, isImageFile } from '../masks/imageIO';
+import { compositeScene, SCENE_CLASSES, type SceneLibrary } from '../synthetic/compositeScenes';
+import { decodeImage, isImageFile } from '../io/imageIO';
 import { InputError } from '../masks/inputError';
 import type { RgbImage } from '../masks/maskImage';
 import { writeDataset } from './demo';

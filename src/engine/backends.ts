@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 // tfjs-layers' node bundle registers every op's gradient in the global registry on load.
 import '@tensorflow/tfjs-layers';
 import * as path from 'node:path';
-import { registerGradientFixes } from './gradientKernels';
+import { registerGradientFixes } from './training/gradientKernels';
 import { BACKEND_ORDER, isBackendChoice, type BackendAttempt, type BackendChoice, type BackendName, type BackendReport } from '../protocol/settings';
 
 export { BACKEND_ORDER, isBackendChoice, type BackendAttempt, type BackendChoice, type BackendName, type BackendReport };

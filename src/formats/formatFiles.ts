@@ -3,13 +3,13 @@
 // overwritten unless `force`; every write is atomic; everything left out is reported with why.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic, writeJsonAtomic } from '../masks/atomicWrite';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomicWrite';
 import { classListFromMasks, parseClassList, vocColor, type ClassInfo } from '../masks/classList';
-import { pairImagesWithMasks, stemOf } from '../masks/datasetPairs';
-import { imageSize, isImageFile, jpegBytes } from '../masks/imageIO';
+import { pairImagesWithMasks, stemOf } from '../io/datasetPairs';
+import { imageSize, isImageFile, jpegBytes } from '../io/imageIO';
 import { InputError } from '../masks/inputError';
 import type { MaskImage } from '../masks/maskImage';
-import { decodeMaskPng, readMask, writeMask } from '../masks/maskIO';
+import { decodeMaskPng, readMask, writeMask } from '../io/maskIO';
 import { applyValueMap, checkMaskUsable, parseValueMap } from '../masks/maskValueMap';
 import { cocoMaskSource, masksToCoco } from './coco';
 import { classListFromNames, classListText, type FormatName, type ImportedMask, type ImportSource, type Skipped } from './formatTypes';

@@ -2,8 +2,8 @@
 // or out-of-memory here kills only this process; the client reports it and starts a fresh one.
 import { isBackendChoice } from '../engine/backends';
 import { CancelledError } from '../protocol/errors';
-import { ModelService, type CallContext } from '../engine/modelService';
-import { ModelStoreError } from '../engine/modelStore';
+import { ModelService, type CallContext } from './modelService';
+import { ModelStoreError } from '../engine/store/modelStore';
 import { describeFsError, fsErrorCode } from '../masks/fsErrors';
 import { InputError } from '../masks/inputError';
 import type { ErrorKind, HostMessage, ModelMessage, ModelRequest, RequestMap, RequestType } from '../protocol/modelProtocol';

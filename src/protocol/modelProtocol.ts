@@ -3,12 +3,9 @@
 // Binary data travels as typed arrays (the channel uses structured-clone serialisation), never number[].
 
 import type { BackendReport, FineTuneSettings } from './settings';
-import type { FineTuneProgress } from '../engine/fineTune';
-import type { ModelMeta, VersionManifest } from '../engine/modelStore';
-import type { TrainingFit } from '../engine/trainingCheck';
 import type { ClassList } from '../masks/classList';
-import type { EncoderKind } from '../protocol/encoderKind';
-import type { NetworkOptions } from '../engine/resUNet';
+import type { EncoderKind } from './encoderKind';
+import type { FineTuneProgress, ModelMeta, NetworkOptions, TrainingFit, VersionManifest } from './modelTypes';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
 export interface PairRef {

@@ -17,10 +17,10 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../engine/backends';
-import { featureStats } from '../engine/featureStats';
-import { normalizePixel } from '../engine/augment';
-import { buildFoldedEncoder, ENCODERS, findEncoderFolder, loadShippedEncoder } from '../engine/pretrainedUNet';
-import { Builder, countParameters } from '../engine/resUNet';
+import { featureStats } from '../engine/network/featureStats';
+import { normalizePixel } from '../engine/training/augment';
+import { buildFoldedEncoder, ENCODERS, findEncoderFolder, loadShippedEncoder } from '../engine/network/pretrainedUNet';
+import { Builder, countParameters } from '../engine/network/resUNet';
 import { SeededRandom } from '../masks/seededRandom';
 
 const STUDENT_WIDTHS = [16, 32, 64, 128];

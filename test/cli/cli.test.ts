@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
-import { writeMask } from '../../src/masks/maskIO';
+import { writeMask } from '../../src/io/maskIO';
 
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-cli-'));

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
-import { readMask, writeMask } from '../../src/masks/maskIO';
+import { readMask, writeMask } from '../../src/io/maskIO';
 
 const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
 const injector = path.resolve(__dirname, 'faultInjector.helper.js');

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { encodeRgbPng } from '../../src/masks/imageIO';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { encodeRgbPng } from '../../src/io/imageIO';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { ModelClient, ModelRequestError } from '../../src/modelServer/modelClient';
 
 const serverPath = path.resolve(__dirname, '..', '..', 'dist', 'modelServer.js');

@@ -10,9 +10,9 @@ import { after, before, test } from 'node:test';
 import type { Frame } from 'playwright-core';
 import { writeSampleData } from '../../src/cli/demo';
 import { maskToLabelme } from '../../src/formats/labelme';
-import { readClassList } from '../../src/masks/classListFile';
+import { readClassList } from '../../src/io/classListFile';
 import type { MaskImage } from '../../src/masks/maskImage';
-import { readMask, writeMask } from '../../src/masks/maskIO';
+import { readMask, writeMask } from '../../src/io/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
 import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
 

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { BilinearUpsample, CONTEXT_LAYERS, contextFitFor, coveringWindows, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/contextHead';
-import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
-import { buildNetwork, networkFor } from '../../src/engine/networks';
-import { networkStride } from '../../src/engine/resUNet';
-import { predictImage } from '../../src/engine/tiledPredict';
+import { BilinearUpsample, CONTEXT_LAYERS, contextFitFor, coveringWindows, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/network/contextHead';
+import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/training/fineTune';
+import { buildNetwork, networkFor } from '../../src/engine/network/networks';
+import { networkStride } from '../../src/engine/network/resUNet';
+import { predictImage } from '../../src/engine/inference/tiledPredict';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import { learningSamples } from './learningData';
 

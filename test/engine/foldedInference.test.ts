@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
-import { cachedFoldedForward, foldedForward, releaseFolded } from '../../src/engine/foldedInference';
-import { buildResUNet, DEFAULT_NETWORK } from '../../src/engine/resUNet';
+import { cachedFoldedForward, foldedForward, releaseFolded } from '../../src/engine/inference/foldedInference';
+import { buildResUNet, DEFAULT_NETWORK } from '../../src/engine/network/resUNet';
 
 async function maxDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
   const [x, y] = [await a.data(), await b.data()];

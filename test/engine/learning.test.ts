@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/fineTune';
-import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/resUNet';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/training/fineTune';
+import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/network/resUNet';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { LEARNING_SETTINGS, learningSamples } from './learningData';
 
 // The engine's learning test: from an untrained network (chance), a fine-tune on generated shapes on

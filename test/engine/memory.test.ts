@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/fineTune';
-import { releaseFolded } from '../../src/engine/foldedInference';
-import { buildNetwork, networkFor } from '../../src/engine/networks';
-import { releaseOnnx } from '../../src/engine/onnxInference';
-import { networkStride } from '../../src/engine/resUNet';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/training/fineTune';
+import { releaseFolded } from '../../src/engine/inference/foldedInference';
+import { buildNetwork, networkFor } from '../../src/engine/network/networks';
+import { releaseOnnx } from '../../src/engine/inference/onnxInference';
+import { networkStride } from '../../src/engine/network/resUNet';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 
 /** Bytes the backend has taken from the system: the wasm heap (which never shrinks), else tensor bytes. */
 function backendBytes(): number {

@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { resolveBackend } from '../../src/engine/backends';
-import { ModelStore } from '../../src/engine/modelStore';
-import { DEFAULT_NETWORK } from '../../src/engine/resUNet';
+import { ModelStore } from '../../src/engine/store/modelStore';
+import { DEFAULT_NETWORK } from '../../src/engine/network/resUNet';
 
 const classes = { classes: [{ index: 0, name: '_background_', color: '#000000' }, { index: 1, name: 'a', color: '#800000' }] };
 const network = { ...DEFAULT_NETWORK, numClasses: 2, stageWidths: [8, 16] };

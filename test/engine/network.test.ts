@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from '../../src/engine/resUNet';
-import { AUTO_MAX_PIXELS, DEFAULT_GUIDED, DEFAULT_TILES, defaultRefine, mirrorColumns, mirrorsImage, predictImage, refinesImage, tileOrigins } from '../../src/engine/tiledPredict';
-import { guidedFilterProbabilities } from '../../src/engine/guidedFilter';
-import { normalizePixel } from '../../src/engine/augment';
+import { buildResUNet, countParameters, DEFAULT_NETWORK, estimateFlops, networkStride } from '../../src/engine/network/resUNet';
+import { AUTO_MAX_PIXELS, DEFAULT_GUIDED, DEFAULT_TILES, defaultRefine, mirrorColumns, mirrorsImage, predictImage, refinesImage, tileOrigins } from '../../src/engine/inference/tiledPredict';
+import { guidedFilterProbabilities } from '../../src/engine/inference/guidedFilter';
+import { normalizePixel } from '../../src/engine/training/augment';
 import { SeededRandom } from '../../src/masks/seededRandom';
 
 test('the residual U-Net has an identity or projection add in every block; the plain variant has none', async () => {

@@ -4,14 +4,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import { resolveBackend } from '../../src/engine/backends';
-import { CONTEXT_LAYERS } from '../../src/engine/contextHead';
-import { disposeGraph, foldGraph } from '../../src/engine/foldedGraph';
-import { buildNetwork, networkFor } from '../../src/engine/networks';
-import { exportOnnx } from '../../src/engine/onnxExport';
-import { inferenceReport, onnxWindowForward, releaseOnnx, setInferenceChoice } from '../../src/engine/onnxInference';
-import { DEFAULT_NETWORK, buildResUNet } from '../../src/engine/resUNet';
-import { predictImage } from '../../src/engine/tiledPredict';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
+import { disposeGraph, foldGraph } from '../../src/engine/inference/foldedGraph';
+import { buildNetwork, networkFor } from '../../src/engine/network/networks';
+import { exportOnnx } from '../../src/engine/inference/onnxExport';
+import { inferenceReport, onnxWindowForward, releaseOnnx, setInferenceChoice } from '../../src/engine/inference/onnxInference';
+import { DEFAULT_NETWORK, buildResUNet } from '../../src/engine/network/resUNet';
+import { predictImage } from '../../src/engine/inference/tiledPredict';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 
 /** Non-trivial weights everywhere a fresh network has trivial ones: batch-norm statistics, the zero head and the context head's read-outs. */
 function perturb(model: tfl.LayersModel): void {

@@ -6,13 +6,13 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, PRETRAINED_CROP, resolveCropSize, SCRATCH_CROP, stepsPerEpoch, validate } from '../../src/engine/fineTune';
-import { featureStats, type FeatureStats } from '../../src/engine/featureStats';
-import { foldedForward } from '../../src/engine/foldedInference';
-import { buildNetwork, networkFor } from '../../src/engine/networks';
-import { buildPretrainedUNet, ENCODERS, encoderLayerNames, encoderStages, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from '../../src/engine/pretrainedUNet';
-import { countParameters, networkStride } from '../../src/engine/resUNet';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { DEFAULT_FINE_TUNE, fineTune, PRETRAINED_CROP, resolveCropSize, SCRATCH_CROP, stepsPerEpoch, validate } from '../../src/engine/training/fineTune';
+import { featureStats, type FeatureStats } from '../../src/engine/network/featureStats';
+import { foldedForward } from '../../src/engine/inference/foldedInference';
+import { buildNetwork, networkFor } from '../../src/engine/network/networks';
+import { buildPretrainedUNet, ENCODERS, encoderLayerNames, encoderStages, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from '../../src/engine/network/pretrainedUNet';
+import { countParameters, networkStride } from '../../src/engine/network/resUNet';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { LEARNING_SETTINGS, learningSamples } from './learningData';
 
 interface Expected {

@@ -1,7 +1,7 @@
 // Child process for the kill test: writes model versions and switches the current one in a loop.
 import { resolveBackend } from '../../src/engine/backends';
-import { ModelStore } from '../../src/engine/modelStore';
-import { buildResUNet, DEFAULT_NETWORK } from '../../src/engine/resUNet';
+import { ModelStore } from '../../src/engine/store/modelStore';
+import { buildResUNet, DEFAULT_NETWORK } from '../../src/engine/network/resUNet';
 
 void (async () => {
   await resolveBackend('cpu');

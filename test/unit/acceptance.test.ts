@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acceptance, DEFAULT_FINE_TUNE, priorCorrection, significantlyWorse } from '../../src/engine/fineTune';
+import { acceptance, DEFAULT_FINE_TUNE, priorCorrection, significantlyWorse } from '../../src/engine/training/fineTune';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
 const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, foregroundBoundaryIoU: boundaryIoU, boundaryF: 0.5, changedFraction });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AUTO_HUE_JITTER, COLOUR_CUE_SEPARATION, colourSeparation, hueSaturationMatrix, normalizePixel, randomCrop, resolveHueJitter, type AugmentOptions } from '../../src/engine/augment';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { AUTO_HUE_JITTER, COLOUR_CUE_SEPARATION, colourSeparation, hueSaturationMatrix, normalizePixel, randomCrop, resolveHueJitter, type AugmentOptions } from '../../src/engine/training/augment';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { MaskImage, RgbImage } from '../../src/masks/maskImage';
 

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { readSceneLibrary } from '../../src/cli/sceneData';
-import { compositeScene, SCENE_CLASSES, type SceneLibrary } from '../../src/masks/compositeScenes';
+import { compositeScene, SCENE_CLASSES, type SceneLibrary } from '../../src/synthetic/compositeScenes';
 import type { RgbImage } from '../../src/masks/maskImage';
 
 function flat(width: number, height: number, rgb: [number, number, number]): RgbImage {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assignSplits, emptyManifest, TRAIN_BEFORE_VALIDATION } from '../../src/engine/datasetManifest';
+import { assignSplits, emptyManifest, TRAIN_BEFORE_VALIDATION } from '../../src/engine/training/datasetManifest';
 
 test('splits are fixed once assigned and the first images train', () => {
   const m = emptyManifest(0.2);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { reportBody, linePlot } from '../../src/commands/modelReport';
-import { isMaskFile, resolveMaskPath, suggestionPathFor } from '../../src/editor/maskPath';
+import { reportBody, linePlot } from '../../src/extension/commands/modelReport';
+import { isMaskFile, resolveMaskPath, suggestionPathFor } from '../../src/extension/editor/maskPath';
 import { applyDiff, changedPixels, diffMasks, emptyBox, maskMatchesDiff } from '../../src/masks/maskDiff';
 import { emptyMask, resizeMaskNearest, type MaskImage } from '../../src/masks/maskImage';
-import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngSize, pngText } from '../../src/masks/maskIO';
+import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngSize, pngText } from '../../src/io/maskIO';
 import { colourRegion, fillPolygon, labelRegion, paintSegment, paintSelection } from '../../src/masks/rasterTools';
 import { actualSizeViewport, fitViewport, imageToScreen, panBy, screenToImage, zoomAt } from '../../webview/src/viewport';
 

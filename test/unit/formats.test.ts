@@ -11,9 +11,9 @@ import { dataYaml, maskToYolo, parseDataYaml, yoloToMask } from '../../src/forma
 import type { ClassInfo } from '../../src/masks/classList';
 import { emptyBox } from '../../src/masks/maskDiff';
 import { emptyMask, type MaskImage } from '../../src/masks/maskImage';
-import { decodeMaskPng } from '../../src/masks/maskIO';
+import { decodeMaskPng } from '../../src/io/maskIO';
 import { fillRings } from '../../src/masks/rasterTools';
-import { syntheticSample } from '../../src/masks/syntheticShapes';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 
 function mask(rows: string[]): MaskImage {
   const height = rows.length;

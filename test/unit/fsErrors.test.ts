@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { probeWritable, writeFileAtomic } from '../../src/masks/atomicWrite';
-import { orphanNote, pairImagesWithMasks } from '../../src/masks/datasetPairs';
+import { probeWritable, writeFileAtomic } from '../../src/io/atomicWrite';
+import { orphanNote, pairImagesWithMasks } from '../../src/io/datasetPairs';
 import { describeFsError, errorText, fsErrorCode } from '../../src/masks/fsErrors';
 import { failedItems } from '../../src/formats/formatTypes';
 

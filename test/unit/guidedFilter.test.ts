@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { boxMean, guidedFilterProbabilities } from '../../src/engine/guidedFilter';
+import { boxMean, guidedFilterProbabilities } from '../../src/engine/inference/guidedFilter';
 import { SeededRandom } from '../../src/masks/seededRandom';
 
 /** The window of radius r around (x, y), clipped at the borders. */

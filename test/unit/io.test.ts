@@ -5,10 +5,10 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { encode } from 'fast-png';
 import sharp from 'sharp';
-import { writeFileAtomic } from '../../src/masks/atomicWrite';
-import { pairImagesWithMasks } from '../../src/masks/datasetPairs';
-import { decodeImage } from '../../src/masks/imageIO';
-import { decodeMaskPng, readMask, writeMask } from '../../src/masks/maskIO';
+import { writeFileAtomic } from '../../src/io/atomicWrite';
+import { pairImagesWithMasks } from '../../src/io/datasetPairs';
+import { decodeImage } from '../../src/io/imageIO';
+import { decodeMaskPng, readMask, writeMask } from '../../src/io/maskIO';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-io-'));
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { trainingCheck } from '../../src/engine/trainingCheck';
+import { trainingCheck } from '../../src/engine/training/trainingCheck';
 import type { MaskImage } from '../../src/masks/maskImage';
 
 function mask(rows: string[]): MaskImage {

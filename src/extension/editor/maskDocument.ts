@@ -1,0 +1,329 @@
+// The document behind a mask editor: the image, the mask being edited, and the model's suggestion. The host
+// owns it; webviews only show it and send edits. Every change is one VS Code edit with undo and redo.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { writeFileAtomic } from '../../io/atomicWrite';
+import { errorText } from '../../masks/fsErrors';
+import { decodeImage } from '../../io/imageIO';
+import { applyDiff, checkDiff, diffMasks, emptyBox, maskMatchesDiff, type MaskDiff } from '../../masks/maskDiff';
+import { emptyMask, resizeMaskNearest, type MaskImage, type RgbImage } from '../../masks/maskImage';
+import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngText } from '../../io/maskIO';
+import { suggestionPathFor } from './maskPath';
+import { labelRegion, paintSelection, type Point } from '../../masks/rasterTools';
+import type { HostToWebview, SuggestionState } from '../../protocol/editorProtocol';
+import type { ClassInfo } from '../../masks/classList';
+import { classListFromNames } from '../../formats/formatTypes';
+import { labelmeLabels, labelmeToMask } from '../../formats/labelme';
+
+export interface MaskDocumentOptions {
+  maskFile: string;
+  /** The class palette, to read a labelme JSON beside the image when no mask exists. */
+  classes: ClassInfo[];
+  /** Asked when the saved mask's size differs from the image's. */
+  onSizeMismatch: (mask: MaskImage, image: RgbImage) => Promise<'resize' | 'empty' | 'cancel'>;
+}
+
+interface EditRecord {
+  id: number;
+  previous: number;
+}
+
+function sha(bytes: Uint8Array): string {
+  return crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
+export class MaskDocument implements vscode.CustomDocument {
+  private readonly changed = new vscode.EventEmitter<vscode.CustomDocumentEditEvent<MaskDocument>>();
+  private readonly toViews = new vscode.EventEmitter<HostToWebview>();
+  private readonly disposed = new vscode.EventEmitter<void>();
+  /** VS Code listens here for undoable edits. */
+  readonly onDidChange = this.changed.event;
+  /** Webviews of this document listen here. */
+  readonly onDidUpdateViews = this.toViews.event;
+  readonly onDidDispose = this.disposed.event;
+
+  suggestion: SuggestionState = { state: 'none', reason: 'No suggestion yet.' };
+  /** A starting mask offered from a labelme JSON beside the image (applied as one undoable edit once shown). */
+  startingMask: { mask: MaskImage; source: string; skipped: number } | null = null;
+  private nextEditId = 1;
+  private currentEdit = 0;
+  private savedEdit = 0;
+  /** Hash of the mask bytes last read from or written to disk: our own saves do not count as outside changes. */
+  private diskHash: string | null = null;
+
+  private constructor(
+    readonly uri: vscode.Uri,
+    readonly maskFile: string,
+    readonly image: RgbImage | null,
+    readonly loadError: string | null,
+    public mask: MaskImage,
+    private restoredFromBackup: boolean,
+  ) {}
+
+  /** A document that shows only why it cannot be edited. */
+  static failed(uri: vscode.Uri, reason: string): MaskDocument {
+    return new MaskDocument(uri, '', null, reason, emptyMask(1, 1), false);
+  }
+
+  static async open(uri: vscode.Uri, backupId: string | undefined, options: MaskDocumentOptions): Promise<MaskDocument> {
+    let image: RgbImage;
+    try {
+      if (uri.scheme !== 'file') throw new Error(`only files on disk can be labelled (this one is ${uri.scheme}:)`);
+      image = await decodeImage(uri.fsPath);
+    } catch (err) {
+      return new MaskDocument(uri, options.maskFile, null, (err as Error).message, emptyMask(1, 1), false);
+    }
+    let diskHash: string | null = null;
+    let mask = emptyMask(image.width, image.height);
+    let fromDisk: Awaited<ReturnType<typeof readMaskFile>>;
+    try {
+      fromDisk = await readMaskFile(options.maskFile);
+    } catch (err) {
+      return new MaskDocument(uri, options.maskFile, null, `${(err as Error).message}. The mask file was left untouched; fix or remove it and reopen the image.`, emptyMask(1, 1), false);
+    }
+    if (fromDisk) {
+      diskHash = fromDisk.hash;
+      if (fromDisk.mask.width === image.width && fromDisk.mask.height === image.height) mask = fromDisk.mask;
+      else {
+        const choice = await options.onSizeMismatch(fromDisk.mask, image);
+        if (choice === 'cancel') {
+          return new MaskDocument(uri, options.maskFile, null, `the mask ${options.maskFile} is ${fromDisk.mask.width}x${fromDisk.mask.height} but the image is ${image.width}x${image.height}; it was left untouched`, emptyMask(1, 1), false);
+        }
+        if (choice === 'resize') mask = resizeMaskNearest(fromDisk.mask, image.width, image.height);
+      }
+    }
+    let restored = false;
+    if (backupId) {
+      // Hot exit: the unsaved mask comes back from the backup, and the document starts dirty.
+      // The backup location may be on any file system VS Code serves, so it is read through workspace.fs.
+      const backupUri = vscode.Uri.parse(backupId);
+      try {
+        const backup = decodeMaskPng(await vscode.workspace.fs.readFile(backupUri), backupUri.toString());
+        if (backup.width === image.width && backup.height === image.height) {
+          mask = backup;
+          restored = true;
+        }
+      } catch {
+        // No readable backup: the saved mask stands.
+      }
+    }
+    const doc = new MaskDocument(uri, options.maskFile, image, null, mask, restored);
+    doc.diskHash = diskHash;
+    if (!fromDisk && !restored) doc.startingMask = await labelmeBeside(uri.fsPath, image, options.classes);
+    doc.suggestion = (await suggestionFile(options.maskFile, image)) ?? doc.suggestion;
+    return doc;
+  }
+
+  get isDirty(): boolean {
+    return this.restoredFromBackup || this.currentEdit !== this.savedEdit;
+  }
+
+  get fileName(): string {
+    return path.basename(this.uri.fsPath);
+  }
+
+  post(message: HostToWebview): void {
+    this.toViews.fire(message);
+  }
+
+  /** An edit made in a webview. Returns false (and resyncs the webviews) if it no longer fits the mask. */
+  applyWebviewEdit(label: string, diff: MaskDiff): boolean {
+    checkDiff(this.mask, diff);
+    if (!maskMatchesDiff(this.mask, diff, 'before')) {
+      // The webview painted over a state the host has since changed (an accept or undo crossed the edit).
+      this.post({ type: 'replaceMask', mask: this.mask.data.slice(), reason: 'Resynchronised with the document' });
+      return false;
+    }
+    applyDiff(this.mask, diff, 'after');
+    this.record(label, diff);
+    return true;
+  }
+
+  /** An edit made by the host (accept, reload): applied here and sent to the webviews. */
+  applyHostEdit(label: string, after: MaskImage): boolean {
+    const diff = diffMasks(this.mask, after);
+    if (!diff) return false;
+    applyDiff(this.mask, diff, 'after');
+    this.post({ type: 'applyDiff', diff, side: 'after' });
+    this.record(label, diff);
+    return true;
+  }
+
+  private record(label: string, diff: MaskDiff): void {
+    const edit: EditRecord = { id: this.nextEditId++, previous: this.currentEdit };
+    this.currentEdit = edit.id;
+    this.changed.fire({
+      document: this,
+      label,
+      undo: () => {
+        applyDiff(this.mask, diff, 'before');
+        this.currentEdit = edit.previous;
+        this.post({ type: 'applyDiff', diff, side: 'before' });
+      },
+      redo: () => {
+        applyDiff(this.mask, diff, 'after');
+        this.currentEdit = edit.id;
+        this.post({ type: 'applyDiff', diff, side: 'after' });
+      },
+    });
+  }
+
+  /** Accept the whole suggestion, or only the connected suggested region under `seed`. */
+  accept(seed?: Point): string {
+    const s = this.suggestion;
+    if (s.state !== 'ready') return 'There is no suggestion to accept.';
+    const labels: MaskImage = { width: this.mask.width, height: this.mask.height, data: s.classMap };
+    const after: MaskImage = { ...this.mask, data: this.mask.data.slice() };
+    if (seed) {
+      const region = labelRegion(labels, seed);
+      if (region.count === 0) return 'Alt+click inside the image to accept one region.';
+      paintSelection(after, region, labels, emptyBox());
+    } else {
+      after.data.set(s.classMap);
+    }
+    return this.applyHostEdit(seed ? 'Accept suggested region' : 'Accept suggestion', after) ? '' : 'The mask already equals the suggestion there.';
+  }
+
+  setSuggestion(s: SuggestionState): void {
+    this.suggestion = s;
+    this.post({ type: 'suggestion', suggestion: s });
+  }
+
+  async save(): Promise<void> {
+    await this.writeTo(this.maskFile);
+    this.savedEdit = this.currentEdit;
+    this.restoredFromBackup = false;
+    this.post({ type: 'saved', maskFile: this.maskFile });
+  }
+
+  async saveAs(target: vscode.Uri): Promise<void> {
+    if (!target.fsPath.toLowerCase().endsWith('.png')) throw new Error(`a mask is saved as a PNG; ${target.fsPath} is not a .png file`);
+    await writeFileAtomic(target.fsPath, encodeMaskPng(this.mask));
+  }
+
+  private async writeTo(file: string): Promise<void> {
+    const bytes = encodeMaskPng(this.mask);
+    const before = this.diskHash;
+    this.diskHash = sha(bytes);
+    try {
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      await writeFileAtomic(file, bytes);
+    } catch (err) {
+      // The mask on disk is as it was (atomic write) and the edits stay unsaved; VS Code shows this text.
+      this.diskHash = before;
+      throw new Error(errorText(err));
+    }
+  }
+
+  /** Back to the mask on disk (or empty if none was saved). */
+  async revert(): Promise<void> {
+    if (!this.image) return;
+    const fromDisk = await readMaskFile(this.maskFile);
+    const mask = fromDisk && fromDisk.mask.width === this.image.width && fromDisk.mask.height === this.image.height ? fromDisk.mask : emptyMask(this.image.width, this.image.height);
+    this.diskHash = fromDisk?.hash ?? null;
+    this.mask = mask;
+    this.savedEdit = this.currentEdit;
+    this.restoredFromBackup = false;
+    this.post({ type: 'replaceMask', mask: mask.data.slice(), reason: 'Reverted to the saved mask' });
+  }
+
+  /** Hot exit: the current mask, written atomically to VS Code's backup location. */
+  async backup(destination: vscode.Uri): Promise<vscode.CustomDocumentBackup> {
+    const bytes = encodeMaskPng(this.mask);
+    if (destination.scheme === 'file') {
+      await fs.promises.mkdir(path.dirname(destination.fsPath), { recursive: true });
+      await writeFileAtomic(destination.fsPath, bytes);
+    } else {
+      await vscode.workspace.fs.writeFile(destination, bytes);
+    }
+    return {
+      id: destination.toString(),
+      delete: () => void Promise.resolve(vscode.workspace.fs.delete(destination)).catch(() => undefined),
+    };
+  }
+
+  /**
+   * The mask file changed on disk. Our own saves are recognised by their hash. A clean document reloads; a
+   * dirty one asks first and, if told to, reloads as one undoable edit, so nothing painted is lost.
+   */
+  async onDiskChange(askReload: () => Promise<boolean>): Promise<void> {
+    if (!this.image) return;
+    const fromDisk = await readMaskFile(this.maskFile).catch(() => null);
+    if ((fromDisk?.hash ?? null) === this.diskHash) return;
+    if (fromDisk && (fromDisk.mask.width !== this.image.width || fromDisk.mask.height !== this.image.height)) return;
+    const next = fromDisk?.mask ?? emptyMask(this.image.width, this.image.height);
+    if (!this.isDirty) {
+      this.diskHash = fromDisk?.hash ?? null;
+      this.mask = next;
+      this.post({ type: 'replaceMask', mask: next.data.slice(), reason: `${path.basename(this.maskFile)} changed on disk: reloaded` });
+      return;
+    }
+    if (await askReload()) {
+      this.diskHash = fromDisk?.hash ?? null;
+      this.applyHostEdit('Reload mask from disk', next);
+    }
+  }
+
+  dispose(): void {
+    this.disposed.fire();
+    this.changed.dispose();
+    this.toViews.dispose();
+    this.disposed.dispose();
+  }
+}
+
+/** An unreviewed suggestion written by "Pre-label Folder" (`*.suggestion.png`), with the model version it records. */
+async function suggestionFile(maskFile: string, image: RgbImage): Promise<SuggestionState | null> {
+  const file = suggestionPathFor(maskFile);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch {
+    return null;
+  }
+  try {
+    const m = decodeMaskPng(bytes, file);
+    if (m.width !== image.width || m.height !== image.height) return null;
+    const version = Number(pngText(bytes)[MODEL_VERSION_KEY]);
+    return { state: 'ready', modelVersion: Number.isInteger(version) ? version : 0, trained: true, classMap: m.data, confidence: null, file: path.basename(file) };
+  } catch {
+    return null;
+  }
+}
+
+/** A labelme JSON beside the image (`a.png` -> `a.json`) that describes this image, rasterised. */
+async function labelmeBeside(imageFile: string, image: RgbImage, classes: ClassInfo[]): Promise<MaskDocument['startingMask']> {
+  const json = imageFile.replace(/\.[^.\/]+$/, '.json');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await fs.promises.readFile(json, 'utf8'));
+  } catch {
+    return null;
+  }
+  try {
+    const known = classListFromNames(labelmeLabels(parsed));
+    // Names in the palette keep their index; new names are appended after the palette's last class.
+    const merged = [...classes];
+    for (const c of known) if (!merged.some((m) => m.name === c.name) && c.index !== 0) merged.push({ ...c, index: Math.max(...merged.map((m) => m.index)) + 1 });
+    const r = labelmeToMask(parsed, json, merged);
+    if (r.mask.width !== image.width || r.mask.height !== image.height) return null;
+    return { mask: r.mask, source: json, skipped: r.skipped.length };
+  } catch (err) {
+    // Not a labelme file for this image: it is simply not offered.
+    console.error(`maskloop: ${json} is not usable as a starting mask: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+async function readMaskFile(file: string): Promise<{ mask: MaskImage; hash: string } | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  return { mask: decodeMaskPng(bytes, file), hash: sha(bytes) };
+}

@@ -1,0 +1,252 @@
+// The custom editor `maskloop.maskEditor`: opens documents, connects each to its webviews, and keeps the
+// model's suggestion coming. Tensor work goes to the model process through the ModelHub, never here.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ModelRequestError } from '../../modelServer/modelClient';
+import { RESTRICTED_NOTICE, type ModelHub } from '../modelHub';
+import { assertNever, type EditorSettings, type WebviewToHost } from '../../protocol/editorProtocol';
+import { MaskDocument } from './maskDocument';
+import { isMaskFile, resolveMaskPath } from './maskPath';
+import { readSettings, workspaceRootFor } from '../settings';
+import { editorHtml, errorHtml } from './webviewHtml';
+
+export const EDITOR_VIEW_TYPE = 'maskloop.maskEditor';
+
+interface Prediction {
+  controller: AbortController;
+  serial: number;
+}
+
+export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocument> {
+  private readonly changed = new vscode.EventEmitter<vscode.CustomDocumentEditEvent<MaskDocument>>();
+  readonly onDidChangeCustomDocument = this.changed.event;
+  private readonly documents = new Set<MaskDocument>();
+  private readonly predictions = new Map<MaskDocument, Prediction>();
+  private predictionSerial = 0;
+  private active: MaskDocument | undefined;
+
+  constructor(private readonly context: vscode.ExtensionContext, private readonly hub: ModelHub) {
+    context.subscriptions.push(
+      hub.onDidChangeModel(() => {
+        for (const doc of this.documents) void this.predict(doc);
+      }),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('maskloop')) for (const doc of this.documents) doc.post({ type: 'settings', settings: this.editorSettings(doc) });
+      }),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => {
+        for (const doc of this.documents) {
+          doc.post({ type: 'settings', settings: this.editorSettings(doc) });
+          void this.predict(doc);
+        }
+      }),
+    );
+  }
+
+  /** The document of the mask editor that has focus (or was last focused). */
+  get activeDocument(): MaskDocument | undefined {
+    return this.active;
+  }
+
+  get openDocuments(): readonly MaskDocument[] {
+    return [...this.documents];
+  }
+
+  async openCustomDocument(uri: vscode.Uri, openContext: vscode.CustomDocumentOpenContext): Promise<MaskDocument> {
+    const settings = readSettings(uri);
+    const root = workspaceRootFor(uri);
+    let maskFile: string;
+    try {
+      maskFile = resolveMaskPath(settings.maskPath, uri.fsPath, root);
+    } catch (err) {
+      return MaskDocument.failed(uri, (err as Error).message);
+    }
+    if (isMaskFile(uri.fsPath, settings.maskPath)) {
+      return MaskDocument.failed(uri, 'This file is a mask (or a model suggestion), not an image to label. Open its image instead.');
+    }
+    if (openContext.backupId) this.hub.log(`restoring ${path.basename(uri.fsPath)} from backup ${openContext.backupId}`);
+    const doc = await MaskDocument.open(uri, openContext.untitledDocumentData ? undefined : openContext.backupId, {
+      maskFile,
+      classes: settings.classes,
+      onSizeMismatch: async (mask, image) => {
+        const resize = 'Resize mask to image';
+        const empty = 'Start with an empty mask';
+        const pick = await vscode.window.showWarningMessage(
+          `The mask ${path.basename(maskFile)} is ${mask.width}x${mask.height} but ${path.basename(uri.fsPath)} is ${image.width}x${image.height}.`,
+          { modal: true, detail: 'Nothing is written until you save. Cancel leaves both files as they are.' },
+          resize,
+          empty,
+        );
+        return pick === resize ? 'resize' : pick === empty ? 'empty' : 'cancel';
+      },
+    });
+    if (doc.startingMask) this.hub.log(`${path.basename(uri.fsPath)}: no saved mask; offering the labelme annotations in ${doc.startingMask.source} as the starting mask`);
+    this.documents.add(doc);
+    doc.onDidChange((e) => this.changed.fire(e));
+    doc.onDidDispose(() => {
+      this.documents.delete(doc);
+      this.predictions.get(doc)?.controller.abort();
+      this.predictions.delete(doc);
+      if (this.active === doc) this.active = undefined;
+    });
+    if (doc.image) {
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(maskFile)), path.basename(maskFile)));
+      const onDisk = (): void => {
+        void doc.onDiskChange(async () => {
+          const reload = 'Reload from disk';
+          const pick = await vscode.window.showWarningMessage(`${path.basename(maskFile)} changed on disk, and this editor has unsaved edits.`, reload, 'Keep my edits');
+          return pick === reload;
+        }).catch((err: Error) => this.hub.log(`reload of ${maskFile} failed: ${err.message}`));
+      };
+      watcher.onDidChange(onDisk);
+      watcher.onDidCreate(onDisk);
+      watcher.onDidDelete(onDisk);
+      doc.onDidDispose(() => watcher.dispose());
+    }
+    return doc;
+  }
+
+  async resolveCustomEditor(doc: MaskDocument, panel: vscode.WebviewPanel): Promise<void> {
+    const webview = panel.webview;
+    const roots = [vscode.Uri.joinPath(this.context.extensionUri, 'dist'), vscode.Uri.joinPath(this.context.extensionUri, 'media')];
+    webview.options = { enableScripts: !!doc.image, localResourceRoots: roots };
+    if (!doc.image) {
+      webview.html = errorHtml(webview, this.context.extensionUri, doc.uri.fsPath, doc.loadError ?? 'unknown error');
+      this.hub.log(`cannot open ${doc.uri.fsPath}: ${doc.loadError}`);
+      return;
+    }
+    const image = doc.image;
+    const version = String(this.context.extension.packageJSON.version ?? '0');
+    webview.html = editorHtml(webview, this.context.extensionUri, version);
+    const subs: vscode.Disposable[] = [];
+    subs.push(doc.onDidUpdateViews((m) => void webview.postMessage(m)));
+    subs.push(webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(doc, m, image)));
+    subs.push(panel.onDidChangeViewState(() => {
+      if (panel.active) this.active = doc;
+    }));
+    if (panel.active) this.active = doc;
+    panel.onDidDispose(() => subs.forEach((s) => s.dispose()));
+  }
+
+  private onMessage(doc: MaskDocument, m: WebviewToHost, image: { width: number; height: number; data: Uint8Array }): void {
+    switch (m.type) {
+      case 'ready': {
+        const rgba = new Uint8Array(image.width * image.height * 4);
+        for (let i = 0, j = 0; i < image.data.length; i += 3, j += 4) {
+          rgba[j] = image.data[i];
+          rgba[j + 1] = image.data[i + 1];
+          rgba[j + 2] = image.data[i + 2];
+          rgba[j + 3] = 255;
+        }
+        doc.post({ type: 'init', fileName: doc.fileName, width: image.width, height: image.height, rgba, mask: doc.mask.data.slice(), settings: this.editorSettings(doc) });
+        doc.post({ type: 'suggestion', suggestion: doc.suggestion });
+        if (doc.startingMask) {
+          // Offered, not imposed: one undoable edit, and nothing is written until the person saves.
+          const start = doc.startingMask;
+          doc.startingMask = null;
+          if (doc.applyHostEdit('Start from labelme annotations', start.mask)) {
+            void vscode.window.showInformationMessage(`MaskLoop: started from the labelme annotations in ${path.basename(start.source)}${start.skipped ? ` (${start.skipped} shape(s) skipped, see the output)` : ''}. Save to keep them as this image's mask, or undo.`);
+          }
+        }
+        if (doc.suggestion.state === 'none' && readSettings(doc.uri).prelabelOnOpen) void this.predict(doc);
+        break;
+      }
+      case 'edit':
+        try {
+          doc.applyWebviewEdit(m.label, m.diff);
+        } catch (err) {
+          this.hub.log(`edit rejected for ${doc.fileName}: ${(err as Error).message}`);
+          doc.post({ type: 'replaceMask', mask: doc.mask.data.slice(), reason: 'Resynchronised with the document' });
+        }
+        break;
+      case 'accept':
+        this.accept(doc, m.seed);
+        break;
+      case 'reject':
+        this.reject(doc);
+        break;
+      case 'predict':
+        void this.predict(doc);
+        break;
+      case 'log':
+        this.hub.log(`webview ${doc.fileName}: ${m.level}: ${m.message}`);
+        break;
+      default:
+        assertNever(m);
+    }
+  }
+
+  accept(doc: MaskDocument, seed?: { x: number; y: number }): void {
+    const problem = doc.accept(seed);
+    if (problem) void vscode.window.setStatusBarMessage(`MaskLoop: ${problem}`, 4000);
+  }
+
+  reject(doc: MaskDocument): void {
+    this.predictions.get(doc)?.controller.abort();
+    doc.setSuggestion({ state: 'none', reason: 'Suggestion rejected. Predict again for a new one.' });
+  }
+
+  editorSettings(doc: MaskDocument): EditorSettings {
+    const s = readSettings(doc.uri);
+    return {
+      classes: s.classes,
+      maskOpacity: s.maskOpacity,
+      wandTolerance: s.wandTolerance,
+      modelNotice: this.hub.trusted ? null : RESTRICTED_NOTICE,
+    };
+  }
+
+  /** Asks the model process for a suggestion; painting goes on meanwhile, and a newer request wins. */
+  async predict(doc: MaskDocument): Promise<void> {
+    if (!doc.image) return;
+    this.predictions.get(doc)?.controller.abort();
+    if (!this.hub.trusted) {
+      doc.setSuggestion({ state: 'none', reason: RESTRICTED_NOTICE });
+      return;
+    }
+    const settings = readSettings(doc.uri);
+    if (!this.hub.hasModel(settings.modelFolder)) {
+      doc.setSuggestion({ state: 'none', reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks".` });
+      return;
+    }
+    const job: Prediction = { controller: new AbortController(), serial: ++this.predictionSerial };
+    this.predictions.set(doc, job);
+    doc.setSuggestion({ state: 'pending', message: 'The model is predicting…' });
+    try {
+      const r = await this.hub.request('predict', { modelDir: settings.modelFolder, image: doc.uri.fsPath }, {
+        signal: job.controller.signal,
+        onProgress: (e) => {
+          if (e.type === 'tiles' && this.predictions.get(doc) === job) doc.setSuggestion({ state: 'pending', message: `The model is predicting… tile ${e.done}/${e.total}` });
+        },
+      });
+      if (this.predictions.get(doc) !== job) return;
+      this.hub.noteVersion(settings.modelFolder, r.modelVersion);
+      if (r.width !== doc.image.width || r.height !== doc.image.height) throw new Error(`prediction is ${r.width}x${r.height}, image ${doc.image.width}x${doc.image.height}`);
+      doc.setSuggestion({ state: 'ready', modelVersion: r.modelVersion, trained: r.trained, classMap: r.classMap, confidence: r.confidence });
+    } catch (err) {
+      if (this.predictions.get(doc) !== job) return;
+      if (err instanceof ModelRequestError && err.kind === 'cancelled') return;
+      doc.setSuggestion({ state: 'error', message: (err as Error).message });
+    } finally {
+      if (this.predictions.get(doc) === job) this.predictions.delete(doc);
+    }
+  }
+
+  saveCustomDocument(doc: MaskDocument): Thenable<void> {
+    return doc.save();
+  }
+
+  saveCustomDocumentAs(doc: MaskDocument, destination: vscode.Uri): Thenable<void> {
+    return doc.saveAs(destination);
+  }
+
+  revertCustomDocument(doc: MaskDocument): Thenable<void> {
+    return doc.revert();
+  }
+
+  async backupCustomDocument(doc: MaskDocument, context: vscode.CustomDocumentBackupContext): Promise<vscode.CustomDocumentBackup> {
+    this.hub.log(`backing up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);
+    const backup = await doc.backup(context.destination);
+    this.hub.log(`backed up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);
+    return backup;
+  }
+}

@@ -1,0 +1,133 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { BenchResult, FineTuneRoundResult, RequestMap } from '../protocol/modelProtocol';
+import { syntheticSample } from '../synthetic/syntheticShapes';
+import { DEFAULT_FINE_TUNE, fineTune } from '../engine/training/fineTune';
+import { releaseFolded } from '../engine/inference/foldedInference';
+import { inferenceReport, releaseOnnx } from '../engine/inference/onnxInference';
+import { SeededRandom } from '../masks/seededRandom';
+import { segmentationLoss } from '../engine/training/losses';
+import { DEFAULT_ENCODER, type EncoderKind } from '../protocol/encoderKind';
+import { buildNetwork, networkFor } from '../engine/network/networks';
+import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
+import { DEFAULT_TILES, defaultRefine, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from '../engine/inference/tiledPredict';
+import { CancelledError } from '../protocol/errors';
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Measures pre-label latency per image size (median of repeats, tiled as in use) and training
+ * throughput (median step time) of the default network on the running backend, with achieved GFLOP/s.
+ */
+/**
+ * The default fine-tune round as a person meets it: `images` generated images of size x size (shapes on
+ * textured noise), a fresh default model, the default settings, one in five images held out for validation.
+ */
+export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs, cropSize = DEFAULT_FINE_TUNE.cropSize, encoder: EncoderKind = DEFAULT_ENCODER): Promise<FineTuneRoundResult> {
+  const network = networkFor(encoder, 3);
+  const model = await buildNetwork(network);
+  try {
+    const samples = Array.from({ length: images }, (_, i) => ({ id: `bench_${i}`, ...syntheticSample({ width: size, height: size, numClasses: 3, seed: 9000 + i }) }));
+    const validation = samples.filter((_, i) => i % 5 === 4);
+    const train = samples.filter((_, i) => i % 5 !== 4);
+    const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride: networkStride(network) };
+    const started = performance.now();
+    const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs, cropSize }, tiles, { signal });
+    return {
+      images, size, cropSize: r.cropSize, trainImages: train.length, validationImages: validation.length,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(1)), steps: r.steps, epochs: r.history.length,
+      peakRssMiB: Math.round(peakRssMiB()),
+      changedFractionBefore: r.metricsBefore?.changedFraction ?? null, changedFractionAfter: r.metricsAfter?.changedFraction ?? null,
+      boundaryIoUBefore: r.metricsBefore?.boundaryIoU ?? null, boundaryIoUAfter: r.metricsAfter?.boundaryIoU ?? null,
+    };
+  } finally {
+    releaseFolded(model);
+    await releaseOnnx(model);
+    model.dispose();
+  }
+}
+
+export async function runBench(backend: string, p: RequestMap['bench']['params'], signal: AbortSignal): Promise<BenchResult> {
+  // The round first, so the peak RSS it reports is its own and not the 4096x4096 pre-label's.
+  const encoder = p.encoder ?? DEFAULT_ENCODER;
+  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs, p.fineTuneRound.cropSize, encoder) : undefined;
+  const network = networkFor(encoder, 2);
+  const model = await buildNetwork(network);
+  const stride = networkStride(network);
+  const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride };
+  const rng = new SeededRandom(7);
+  const prelabelMs: Record<string, number> = {};
+  const prelabelGflops: Record<string, number> = {};
+  try {
+    for (const size of p.sizes) {
+      const data = new Uint8Array(size * size * 3);
+      for (let i = 0; i < data.length; i++) data[i] = rng.int(0, 256);
+      const image = { width: size, height: size, data };
+      await predictImage(model, { width: 32, height: 32, data: data.subarray(0, 32 * 32 * 3) }, tiles); // warm-up
+      const times: number[] = [];
+      const repeats = size >= 2048 ? 1 : p.repeats;
+      for (let r = 0; r < repeats; r++) {
+        if (signal.aborted) throw new CancelledError();
+        const t = performance.now();
+        await predictImage(model, image, tiles);
+        times.push(performance.now() - t);
+      }
+      const ms = median(times);
+      // FLOPs actually computed: every tile, padded to the stride.
+      const tileSize = effectiveTileSize(tiles, inferenceReport().runtime === 'onnxruntime');
+      const xs = tileOrigins(size, tileSize, tileSize - tiles.overlap, stride);
+      let flops = 0;
+      for (const y0 of xs) for (const x0 of xs) {
+        const h = Math.ceil(Math.min(tileSize + stride, size - y0) / stride) * stride;
+        const w = Math.ceil(Math.min(tileSize + stride, size - x0) / stride) * stride;
+        flops += estimateFlops(model, h, w) * (mirrorsImage(tiles, size, size) ? 2 : 1);
+      }
+      prelabelMs[String(size)] = Math.round(ms);
+      prelabelGflops[String(size)] = Number((flops / 1e9 / (ms / 1000)).toFixed(2));
+    }
+    const optimizer = tf.train.adam(1e-3);
+    const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const n = p.batchSize;
+    const c = p.cropSize;
+    const x = tf.randomUniform([n, c, c, 3], -1, 1, 'float32', 3);
+    const y = tf.randomUniform([n, c, c], 0, 2, 'int32', 4) as tf.Tensor3D;
+    const band = tf.zeros([n, c, c]) as tf.Tensor3D;
+    const stepMs: number[] = [];
+    for (let s = 0; s < p.trainSteps + 1; s++) {
+      if (signal.aborted) throw new CancelledError();
+      const t = performance.now();
+      const loss = optimizer.minimize(() => segmentationLoss(model.apply(x, { training: true }) as tf.Tensor4D, y, band, { dice: 0.5, boundary: 1 }), true, trainable);
+      await loss?.data();
+      loss?.dispose();
+      if (s > 0) stepMs.push(performance.now() - t); // the first step compiles and allocates
+    }
+    tf.dispose([x, y, band]);
+    optimizer.dispose();
+    const med = median(stepMs);
+    // Forward, plus backward (~2x forward) through the trainable layers only: a frozen encoder has no backward.
+    const trainFlops = n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
+    return {
+      backend,
+      inference: inferenceReport(),
+      encoder,
+      parameters: countParameters(model).total,
+      trainableParameters: countParameters(model).trainable,
+      prelabelMs,
+      prelabelGflops,
+      train: { cropSize: c, batchSize: n, steps: stepMs.length, medianStepMs: Math.round(med), cropsPerSecond: Number((n / (med / 1000)).toFixed(2)), gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)) },
+      peakRssMiB: Math.round(peakRssMiB()),
+      ...(fineTuneRound ? { fineTuneRound } : {}),
+    };
+  } finally {
+    releaseFolded(model);
+    await releaseOnnx(model);
+    model.dispose();
+  }
+}

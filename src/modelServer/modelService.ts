@@ -1,0 +1,273 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { checkMaskClasses, classListFromMasks, vocColor, type ClassList } from '../masks/classList';
+import { decodeImage } from '../io/imageIO';
+import { InputError } from '../masks/inputError';
+import { probeWritable } from '../io/atomicWrite';
+import { readMask } from '../io/maskIO';
+import { checkMaskUsable } from '../masks/maskValueMap';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
+import { compareMasks, meanMetrics } from '../masks/segmentationMetrics';
+import type { ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
+import { resolveBackend, type BackendChoice, type BackendReport } from '../engine/backends';
+import { runBench } from './bench';
+import { assignSplits, readDatasetManifest, writeDatasetManifest } from '../engine/training/datasetManifest';
+import { acceptance, DEFAULT_FINE_TUNE, fineTune, type TrainSample } from '../engine/training/fineTune';
+import { releaseFolded } from '../engine/inference/foldedInference';
+import { inferenceReport, releaseOnnx } from '../engine/inference/onnxInference';
+import { ModelStore, type ModelMeta } from '../engine/store/modelStore';
+import { DEFAULT_ENCODER } from '../protocol/encoderKind';
+import { networkFor } from '../engine/network/networks';
+import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
+import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from '../engine/inference/tiledPredict';
+import { CancelledError } from '../protocol/errors';
+
+type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
+type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
+
+export interface CallContext {
+  signal: AbortSignal;
+  progress: (event: ProgressEvent) => void;
+}
+
+interface Loaded {
+  model: tfl.LayersModel;
+  meta: ModelMeta;
+  mtimeMs: number;
+}
+
+export const DEFAULT_CLASSES: ClassList = {
+  classes: [
+    { index: 0, name: '_background_', color: vocColor(0) },
+    { index: 1, name: 'object', color: vocColor(1) },
+  ],
+};
+
+/** Disposes a model, the folded inference weights and the onnxruntime session cached for it. */
+function dropModel(model: tfl.LayersModel): void {
+  releaseFolded(model);
+  void releaseOnnx(model);
+  model.dispose();
+}
+
+async function sha256(file: string): Promise<string> {
+  return createHash('sha256').update(await fs.promises.readFile(file)).digest('hex');
+}
+
+/** Loads an image and its mask and checks they match; errors name both files. */
+export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: MaskImage }> {
+  const [image, mask] = await Promise.all([decodeImage(pair.image), readMask(pair.mask)]);
+  if (image.width !== mask.width || image.height !== mask.height) {
+    throw new InputError(pair.mask, `the mask is ${mask.width}x${mask.height} but its image ${pair.image} is ${image.width}x${image.height}`);
+  }
+  checkMaskUsable(mask, pair.mask);
+  return { image, mask };
+}
+
+/** The engine behind the model process: one instance per process, one request at a time. */
+export class ModelService {
+  private readonly cache = new Map<string, Loaded>();
+  private backend: BackendReport | undefined;
+
+  constructor(private readonly backendChoice: BackendChoice = 'auto') {}
+
+  async init(): Promise<BackendReport> {
+    this.backend ??= await resolveBackend(this.backendChoice);
+    return this.backend;
+  }
+
+  private tiles(meta: ModelMeta, tileSize?: number, mirror?: boolean, refine?: boolean): TileOptions {
+    // A tile size asked for (--tile) holds for either runtime. Edge refinement is on by default under a
+    // pretrained encoder only: in the composite loop it made the from-scratch network's suggestions worse.
+    const refineDefault = defaultRefine(meta.network.encoder ?? 'scratch');
+    return { ...DEFAULT_TILES, refine: refine ?? refineDefault, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), ...(mirror === undefined ? {} : { mirror }), stride: networkStride(meta.network) };
+  }
+
+  private async model(ref: ModelRef, classesForNew?: () => Promise<ClassList>): Promise<Loaded & { created: boolean }> {
+    await this.init();
+    const store = new ModelStore(ref.modelDir);
+    const cached = this.cache.get(store.dir);
+    if (store.exists()) {
+      const mtimeMs = (await fs.promises.stat(store.currentFile)).mtimeMs;
+      if (cached && cached.mtimeMs === mtimeMs) return { ...cached, created: false };
+      if (cached) dropModel(cached.model);
+      this.cache.delete(store.dir);
+      await store.cleanStale();
+      const { model, meta } = await store.loadCurrent();
+      const loaded = { model, meta, mtimeMs };
+      this.cache.set(store.dir, loaded);
+      return { ...loaded, created: false };
+    }
+    await store.checkNotOrphaned();
+    if (!ref.createIfMissing) throw new InputError(store.currentFile, 'no model here; run a fine-tune first (it creates one) or point --model at a model folder');
+    await probeWritable(store.dir);
+    const classes = ref.classes ?? (classesForNew ? await classesForNew() : DEFAULT_CLASSES);
+    const { model, meta } = await store.createInitial(networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length, ref.network), classes, this.backend?.backend ?? 'unknown');
+    const loaded = { model, meta, mtimeMs: (await fs.promises.stat(store.currentFile)).mtimeMs };
+    this.cache.set(store.dir, loaded);
+    return { ...loaded, created: true };
+  }
+
+  private forget(modelDir: string): void {
+    const dir = path.resolve(modelDir);
+    const cached = this.cache.get(dir);
+    if (cached) dropModel(cached.model);
+    this.cache.delete(dir);
+  }
+
+  async info(): Promise<Result<'info'>> {
+    return { backend: await this.init(), inference: inferenceReport(), node: process.version, pid: process.pid };
+  }
+
+  async describe(p: Params<'describe'>): Promise<Result<'describe'>> {
+    const { model, meta, created } = await this.model(p);
+    return { meta, parameters: countParameters(model).total, gflopsAt512: estimateFlops(model, 512, 512) / 1e9, created };
+  }
+
+  async predict(p: Params<'predict'>, ctx: CallContext): Promise<Result<'predict'>> {
+    const { model, meta } = await this.model(p);
+    const image = await decodeImage(p.image);
+    const t0 = Date.now();
+    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
+      onTile: (done, total) => {
+        if (ctx.signal.aborted) throw new CancelledError();
+        if (total > 1) ctx.progress({ type: 'tiles', done, total });
+      },
+    });
+    return { ...pred, modelVersion: meta.version, trained: meta.trained, seconds: (Date.now() - t0) / 1000 };
+  }
+
+  async evaluate(p: Params<'evaluate'>, ctx: CallContext): Promise<Result<'evaluate'>> {
+    const { model, meta } = await this.model(p);
+    const perImage: Result<'evaluate'>['perImage'] = [];
+    for (const [i, pair] of p.pairs.entries()) {
+      if (ctx.signal.aborted) throw new CancelledError();
+      const { image, mask } = await loadPair(pair);
+      checkMaskClasses(mask, meta.classes, pair.mask);
+      const pred = await predictImage(model, image, this.tiles(meta));
+      perImage.push({ image: pair.image, ...compareMasks(mask, { width: pred.width, height: pred.height, data: pred.classMap }) });
+      ctx.progress({ type: 'prepare', message: path.basename(pair.image), done: i + 1, total: p.pairs.length });
+    }
+    return { modelVersion: meta.version, perImage, mean: meanMetrics(perImage) };
+  }
+
+  async fineTune(p: Params<'fineTune'>, ctx: CallContext): Promise<Result<'fineTune'>> {
+    // On a GPU the whole pretrained encoder is unfrozen stage by stage unless asked otherwise; on a CPU it stays frozen.
+    const onGpu = this.backend?.backend === 'tensorflow-gpu';
+    const settings = { ...DEFAULT_FINE_TUNE, ...(onGpu ? { encoderStages: 4 } : {}), ...p.settings };
+    const t0 = Date.now();
+    // Load and check every pair before touching the model: a bad file fails fast and changes nothing.
+    const samples: (TrainSample & { pair: PairRef })[] = [];
+    for (const [i, pair] of p.pairs.entries()) {
+      if (ctx.signal.aborted) throw new CancelledError();
+      const { image, mask } = await loadPair(pair);
+      samples.push({ id: path.relative(p.workspaceRoot, pair.image).split(path.sep).join('/'), image, mask, pair });
+      ctx.progress({ type: 'prepare', message: `loading ${path.basename(pair.image)}`, done: i + 1, total: p.pairs.length });
+    }
+    if (samples.length === 0) throw new InputError(p.modelDir, 'no corrected masks to learn from: save at least one mask first');
+    const { model, meta, created } = await this.model({ ...p, createIfMissing: p.createIfMissing ?? true }, async () => classListFromMasks(samples.map((s) => s.mask)));
+    if (p.classes && !created) checkSameClasses(meta.classes, p.classes, p.modelDir);
+    for (const s of samples) checkMaskClasses(s.mask, meta.classes, s.pair.mask);
+    const manifest = await readDatasetManifest(p.datasetManifest);
+    const splits = assignSplits(manifest, samples.map((s) => s.id));
+    const train = samples.filter((s) => splits.get(s.id) === 'train');
+    const validation = samples.filter((s) => splits.get(s.id) === 'validation');
+    if (train.length === 0) {
+      throw new InputError(p.datasetManifest, `all ${validation.length} corrected masks belong to images this dataset holds out for validation (they check each fine-tune, so they never train): save corrected masks of more images (a new image trains), or delete this file to split the images again`);
+    }
+    const store = new ModelStore(p.modelDir);
+    // A model folder or manifest that cannot be written is found now, not after the whole training ran.
+    await probeWritable(p.modelDir);
+    await probeWritable(path.dirname(p.datasetManifest));
+    let result;
+    try {
+      result = await fineTune(model, train, validation, settings, this.tiles(meta), {
+        signal: ctx.signal,
+        previousCorrection: meta.priorCorrection,
+        onProgress: (progress) => ctx.progress({ type: 'fineTune', progress }),
+      });
+    } catch (err) {
+      // The in-memory model is part-trained: drop it; the store on disk was never touched.
+      this.forget(p.modelDir);
+      throw err;
+    }
+    const before = result.metricsBefore;
+    const after = result.metricsAfter;
+    const validated = acceptance(before, after, settings, { before: result.perImageBefore, after: result.perImageAfter });
+    // A version that does not reproduce its own training masks learned nothing, whatever validation says.
+    const fit = result.trainingFit;
+    const { accepted, reason } = !fit.learnedNothing ? validated : { accepted: settings.force, reason: settings.force ? `accepted by --force although it ${fit.reason}` : fit.reason };
+    // The splits first: a manifest that cannot be written then stops the fine-tune before the model changes.
+    await writeDatasetManifest(p.datasetManifest, manifest);
+    const version = await store.nextVersion();
+    const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
+    const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
+      Promise.all(list.map(async (s) => ({ image: s.id, mask: path.relative(p.workspaceRoot, s.pair.mask).split(path.sep).join('/'), sha256: createHash('sha256').update(await sha256(s.pair.image)).update(await sha256(s.pair.mask)).digest('hex') })));
+    const context = result.context ? `; context head fitted on ${result.context.cells} cells of whole images in ${result.context.seconds.toFixed(1)} s` : '';
+    const augmentation = `${result.cropSize}x${result.cropSize} crops; ${result.hueJitter.reason}${context}`;
+    const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);
+    await store.writeVersion(model, newMeta, {
+      version, parent: meta.version, createdAt: newMeta.createdAt, backend: this.backend?.backend ?? 'unknown', accepted, reason,
+      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize }, augmentation, ...(result.context ? { contextHead: { ...result.context } } : {}), trainingFit: { ...fit }, train: await hashed(train), validation: await hashed(validation),
+      metricsBefore: summary(before), metricsAfter: summary(after),
+      history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, val: h.val ? { ...h.val } : undefined })),
+      seconds: result.seconds,
+    });
+    if (accepted) await store.setCurrent(version);
+    // Reload from disk next time (the in-memory model is the new version when accepted, else stale).
+    this.forget(p.modelDir);
+    return {
+      version, parent: meta.version, accepted, reason, current: accepted ? version : meta.version,
+      metricsBefore: before, metricsAfter: after, trainImages: train.length, validationImages: validation.length,
+      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length, augmentation, trainingFit: { ...fit },
+    };
+  }
+
+  async versions(p: Params<'versions'>): Promise<Result<'versions'>> {
+    const store = new ModelStore(p.modelDir);
+    // One damaged manifest or model.json must not hide the others: each is listed as unreadable, with why.
+    const versions = [];
+    const unreadable: { version: number | null; reason: string }[] = [];
+    for (const v of await store.listVersions()) {
+      try {
+        versions.push(await store.readVersionManifest(v));
+      } catch (err) {
+        unreadable.push({ version: v, reason: (err as Error).message });
+      }
+    }
+    let current: number | null = null;
+    try {
+      if (store.exists()) current = (await store.currentMeta()).version;
+      else await store.checkNotOrphaned();
+    } catch (err) {
+      unreadable.push({ version: null, reason: (err as Error).message });
+    }
+    return { current, versions, unreadable };
+  }
+
+  async rollback(p: Params<'rollback'>): Promise<Result<'rollback'>> {
+    await this.init();
+    const store = new ModelStore(p.modelDir);
+    const meta = await store.rollback(p.version);
+    this.forget(p.modelDir);
+    return { current: meta.version };
+  }
+
+  async bench(p: Params<'bench'>, ctx: CallContext): Promise<Result<'bench'>> {
+    const backend = await this.init();
+    return runBench(backend.backend, p, ctx.signal);
+  }
+}
+
+/**
+ * A class list given for an existing model must name the model's classes at the same indices: a model cannot
+ * take new or renamed classes in place, and ignoring the list would train names onto the wrong indices.
+ */
+function checkSameClasses(model: ClassList, given: ClassList, modelDir: string): void {
+  const names = (l: ClassList): string => [...l.classes].sort((a, b) => a.index - b.index).map((c) => `${c.index}=${c.name}`).join(', ');
+  if (names(model) !== names(given)) {
+    throw new InputError(modelDir, `this model's classes are ${names(model)}, but the class list given is ${names(given)}: use the model's class list, or start a new model in another folder (--model) for the new classes`);
+  }
+}
