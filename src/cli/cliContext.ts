@@ -29,12 +29,17 @@ export class CliContext {
 
   constructor(readonly options: CommonOptions) {
     const backend = options.backend ?? process.env.MASKLOOP_BACKEND ?? 'auto';
-    if (!isBackendChoice(backend)) throw new UsageError(`--backend ${backend}: choose auto, tensorflow-gpu, tensorflow, wasm or cpu`);
+    if (!isBackendChoice(backend))
+      throw new UsageError(`--backend ${backend}: choose auto, tensorflow-gpu, tensorflow, wasm or cpu`);
     this.json = Boolean(options.json);
     this.progress = new ProgressReporter(this.json);
-    this.client = new ModelClient({ backend: backend as BackendChoice, log: process.env.MASKLOOP_DEBUG ? (l) => process.stderr.write(`[model] ${l}\n`) : undefined });
+    this.client = new ModelClient({
+      backend: backend as BackendChoice,
+      log: process.env.MASKLOOP_DEBUG ? (l) => process.stderr.write(`[model] ${l}\n`) : undefined,
+    });
     this.modelDir = path.resolve(options.model ?? path.join('.maskloop', 'model'));
-    if (options.encoder !== undefined && !isEncoderKind(options.encoder)) throw new UsageError(`--encoder ${options.encoder}: choose ${ENCODER_KINDS.join(', ')}`);
+    if (options.encoder !== undefined && !isEncoderKind(options.encoder))
+      throw new UsageError(`--encoder ${options.encoder}: choose ${ENCODER_KINDS.join(', ')}`);
     this.encoder = options.encoder;
   }
 
@@ -85,7 +90,8 @@ export function fmt(v: number | undefined | null, digits = 3): string {
 export function intArg(name: string, value: string | undefined, min = 0): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be a whole number of at least ${min}, got "${value}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${name} must be a whole number of at least ${min}, got "${value}"`);
   return n;
 }
 
@@ -96,7 +102,9 @@ export function numArg(name: string, value: string | undefined, min?: number, ma
   if (min === undefined) {
     if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${value}"`);
   } else if (!Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`${name} must be a number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, got "${value}"`);
+    throw new UsageError(
+      `${name} must be a number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, got "${value}"`,
+    );
   }
   return n;
 }

@@ -19,7 +19,10 @@ export interface DemoOptions {
 
 /** Writes a generated dataset folder: images/, truth/ (exact masks) and classes.txt (labelme style). */
 export async function writeDataset(
-  dir: string, prefix: string, classNames: readonly string[], count: number,
+  dir: string,
+  prefix: string,
+  classNames: readonly string[],
+  count: number,
   make: (i: number) => { image: RgbImage; mask: MaskImage },
 ): Promise<{ images: string[]; truths: string[] }> {
   const imagesDir = path.join(dir, 'images');
@@ -43,8 +46,15 @@ export async function writeDataset(
 }
 
 /** Writes the generated sample folder of the demo: shapes on textured noise. */
-export async function writeSampleData(dir: string, count: number, size: number, seed: number): Promise<{ images: string[]; truths: string[] }> {
-  return writeDataset(dir, 'sample', ['ellipse', 'rectangle'], count, (i) => syntheticSample({ width: size, height: size, numClasses: 3, seed: seed * 1000 + i }));
+export async function writeSampleData(
+  dir: string,
+  count: number,
+  size: number,
+  seed: number,
+): Promise<{ images: string[]; truths: string[] }> {
+  return writeDataset(dir, 'sample', ['ellipse', 'rectangle'], count, (i) =>
+    syntheticSample({ width: size, height: size, numClasses: 3, seed: seed * 1000 + i }),
+  );
 }
 
 /**
@@ -54,7 +64,9 @@ export async function writeSampleData(dir: string, count: number, size: number, 
  */
 export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
   const dir = path.resolve(o.dir);
-  ctx.say(`Writing ${o.images} sample images (${o.size}x${o.size}, ellipses and rectangles on textured backgrounds) to ${dir}`);
+  ctx.say(
+    `Writing ${o.images} sample images (${o.size}x${o.size}, ellipses and rectangles on textured backgrounds) to ${dir}`,
+  );
   const { images, truths } = await writeSampleData(dir, o.images, o.size, o.seed);
   const classesFile = path.join(dir, 'classes.txt');
   const modelDir = path.join(dir, '.maskloop', 'model');
@@ -68,9 +80,15 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
   ctx.say(`Backend: ${info.backend.label}`);
   const labelled = Math.min(o.labelled, o.images - 1);
   const heldOut = images.slice(labelled).map((image, i) => ({ image, mask: truths[labelled + i] }));
-  const before = await ctx.client.request('evaluate', { modelDir, pairs: heldOut, createIfMissing: true, classes, encoder: ctx.encoder }, { onProgress: ctx.progress.handle });
+  const before = await ctx.client.request(
+    'evaluate',
+    { modelDir, pairs: heldOut, createIfMissing: true, classes, encoder: ctx.encoder },
+    { onProgress: ctx.progress.handle },
+  );
   ctx.progress.stop();
-  ctx.say(`Cold-start model (version ${before.modelVersion}, untrained): suggestions become useful after the first fine-tune.`);
+  ctx.say(
+    `Cold-start model (version ${before.modelVersion}, untrained): suggestions become useful after the first fine-tune.`,
+  );
   // Pre-label every image (suggestions/), then the person corrects the first ones: the correction of a
   // suggestion is its exact mask, saved in masks/ as a reviewed mask.
   const suggestionsDir = path.join(dir, 'suggestions');
@@ -78,7 +96,11 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
   const pairs = [];
   for (let i = 0; i < images.length; i++) {
     const pred = await ctx.client.request('predict', { modelDir, image: images[i] });
-    await writeMask(path.join(suggestionsDir, path.basename(truths[i])), { width: pred.width, height: pred.height, data: pred.classMap });
+    await writeMask(path.join(suggestionsDir, path.basename(truths[i])), {
+      width: pred.width,
+      height: pred.height,
+      data: pred.classMap,
+    });
     if (i < labelled) {
       const mask = path.join(masksDir, path.basename(truths[i]));
       await fs.promises.copyFile(truths[i], mask);
@@ -86,24 +108,42 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
     }
   }
   ctx.say(`Corrected ${labelled} masks; fine-tuning the model on them...`);
-  const ft = await ctx.client.request('fineTune', {
-    modelDir, datasetManifest: path.join(dir, '.maskloop', 'dataset.json'), workspaceRoot: dir, pairs,
-    settings: { ...(o.epochs ? { epochs: o.epochs } : {}), seed: o.seed },
-  }, { onProgress: ctx.progress.handle });
+  const ft = await ctx.client.request(
+    'fineTune',
+    {
+      modelDir,
+      datasetManifest: path.join(dir, '.maskloop', 'dataset.json'),
+      workspaceRoot: dir,
+      pairs,
+      settings: { ...(o.epochs ? { epochs: o.epochs } : {}), seed: o.seed },
+    },
+    { onProgress: ctx.progress.handle },
+  );
   ctx.progress.stop();
   const after = await ctx.client.request('evaluate', { modelDir, pairs: heldOut });
-  const rows: [string, keyof MetricSummary][] = [['mIoU', 'miou'], ['Dice', 'dice'], ['Boundary IoU', 'boundaryIoU'], ['Boundary F (2 px)', 'boundaryF'], ['pixels to correct', 'changedFraction']];
+  const rows: [string, keyof MetricSummary][] = [
+    ['mIoU', 'miou'],
+    ['Dice', 'dice'],
+    ['Boundary IoU', 'boundaryIoU'],
+    ['Boundary F (2 px)', 'boundaryF'],
+    ['pixels to correct', 'changedFraction'],
+  ];
   const table = { heldOutImages: heldOut.length, before: before.mean, after: after.mean, fineTune: ft };
   if (ctx.json) {
     ctx.out(table);
     return;
   }
-  ctx.say(`Fine-tune: version ${ft.version} ${ft.accepted ? 'is now current' : 'was not made current'} (${ft.reason}); ${ft.trainImages} train / ${ft.validationImages} validation images, ${ft.epochs} epochs, ${ft.steps} steps, ${ft.seconds.toFixed(1)} s on ${info.backend.backend}.`);
+  ctx.say(
+    `Fine-tune: version ${ft.version} ${ft.accepted ? 'is now current' : 'was not made current'} (${ft.reason}); ${ft.trainImages} train / ${ft.validationImages} validation images, ${ft.epochs} epochs, ${ft.steps} steps, ${ft.seconds.toFixed(1)} s on ${info.backend.backend}.`,
+  );
   ctx.say(`Augmentation: ${ft.augmentation}.`);
   ctx.say('');
   ctx.say(`Suggestions on ${heldOut.length} held-out images (mean):`);
   ctx.say(`  ${'metric'.padEnd(20)}${'before'.padStart(10)}${'after'.padStart(10)}`);
-  for (const [label, key] of rows) ctx.say(`  ${label.padEnd(20)}${fmt(before.mean[key]).padStart(10)}${fmt(after.mean[key]).padStart(10)}`);
+  for (const [label, key] of rows)
+    ctx.say(`  ${label.padEnd(20)}${fmt(before.mean[key]).padStart(10)}${fmt(after.mean[key]).padStart(10)}`);
   ctx.say('');
-  ctx.say(`Sample data, masks and model are in ${dir}; try: maskloop eval --images ${path.join(dir, 'images')} --masks ${path.join(dir, 'truth')} --model ${modelDir}`);
+  ctx.say(
+    `Sample data, masks and model are in ${dir}; try: maskloop eval --images ${path.join(dir, 'images')} --masks ${path.join(dir, 'truth')} --model ${modelDir}`,
+  );
 }

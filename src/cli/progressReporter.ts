@@ -23,9 +23,13 @@ export class ProgressReporter {
         const value = (p.epoch - 1) * p.steps + p.step;
         if (this.tty) {
           this.ensure(total, 'fine-tune');
-          this.bar?.update(value, { info: `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${p.val ? ` val bIoU ${p.val.boundaryIoU.toFixed(3)}` : ''} eta ${Math.round(p.etaSeconds)}s` });
+          this.bar?.update(value, {
+            info: `epoch ${p.epoch}/${p.epochs} loss ${p.loss.toFixed(4)}${p.val ? ` val bIoU ${p.val.boundaryIoU.toFixed(3)}` : ''} eta ${Math.round(p.etaSeconds)}s`,
+          });
         } else if (p.phase === 'validate') {
-          process.stderr.write(`epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(4)}${p.val ? `, validation mIoU ${p.val.miou.toFixed(3)}, boundary IoU ${p.val.boundaryIoU.toFixed(3)}` : ''}\n`);
+          process.stderr.write(
+            `epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(4)}${p.val ? `, validation mIoU ${p.val.miou.toFixed(3)}, boundary IoU ${p.val.boundaryIoU.toFixed(3)}` : ''}\n`,
+          );
         }
         break;
       }
@@ -46,7 +50,15 @@ export class ProgressReporter {
   private ensure(total: number, label: string): void {
     if (this.bar && this.barTotal === total) return;
     this.stop();
-    this.bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} {info}`, stream: process.stderr, clearOnComplete: true, hideCursor: true }, Presets.shades_classic);
+    this.bar = new SingleBar(
+      {
+        format: `${label} [{bar}] {value}/{total} {info}`,
+        stream: process.stderr,
+        clearOnComplete: true,
+        hideCursor: true,
+      },
+      Presets.shades_classic,
+    );
     this.barTotal = total;
     this.bar.start(total, 0, { info: '' });
   }

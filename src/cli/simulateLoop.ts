@@ -63,9 +63,14 @@ export interface SimResult {
 }
 
 /** Summarises a simulated loop from the `fromImage`-th image on (the issue's measure starts at the 3rd). */
-export function summarizeSimulation(steps: readonly SimStep[], fineTunes: readonly SimFineTune[], fromImage = 3): SimSummary {
+export function summarizeSimulation(
+  steps: readonly SimStep[],
+  fineTunes: readonly SimFineTune[],
+  fromImage = 3,
+): SimSummary {
   const from = steps.length >= fromImage ? steps.slice(fromImage - 1) : steps;
-  const mean = (f: (s: SimStep) => number): number => (from.length === 0 ? 0 : from.reduce((a, s) => a + f(s), 0) / from.length);
+  const mean = (f: (s: SimStep) => number): number =>
+    from.length === 0 ? 0 : from.reduce((a, s) => a + f(s), 0) / from.length;
   const sorted = from.map((s) => s.changedFraction).sort((a, b) => a - b);
   const median = sorted.length === 0 ? 0 : (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
   return {
@@ -89,7 +94,17 @@ export function summarizeSimulation(steps: readonly SimStep[], fineTunes: readon
 export async function simulateLoop(
   client: ModelClient,
   pairs: ImageMaskPair[],
-  options: { every: number; firstAfter?: number; settings: Partial<FineTuneSettings>; classes?: ClassList; encoder?: EncoderKind; network?: NetworkOptions; workDir?: string; onStep?: (s: SimStep) => void; onProgress?: (e: ProgressEvent) => void },
+  options: {
+    every: number;
+    firstAfter?: number;
+    settings: Partial<FineTuneSettings>;
+    classes?: ClassList;
+    encoder?: EncoderKind;
+    network?: NetworkOptions;
+    workDir?: string;
+    onStep?: (s: SimStep) => void;
+    onProgress?: (e: ProgressEvent) => void;
+  },
 ): Promise<SimResult> {
   const work = options.workDir ?? (await fs.promises.mkdtemp(path.join(os.tmpdir(), 'maskloop-sim-')));
   const modelDir = path.join(work, 'model');
@@ -100,21 +115,62 @@ export async function simulateLoop(
   for (const pair of pairs) {
     const truth = await readMask(pair.mask);
     checkMaskUsable(truth, pair.mask);
-    const pred = await client.request('predict', { modelDir, image: pair.image, createIfMissing: true, classes: options.classes, encoder: options.encoder, network: options.network }, { onProgress: options.onProgress });
-    if (pred.width !== truth.width || pred.height !== truth.height) throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${pair.image} is ${pred.width}x${pred.height}`);
+    const pred = await client.request(
+      'predict',
+      {
+        modelDir,
+        image: pair.image,
+        createIfMissing: true,
+        classes: options.classes,
+        encoder: options.encoder,
+        network: options.network,
+      },
+      { onProgress: options.onProgress },
+    );
+    if (pred.width !== truth.width || pred.height !== truth.height)
+      throw new Error(
+        `${pair.mask}: mask is ${truth.width}x${truth.height}, image ${pair.image} is ${pred.width}x${pred.height}`,
+      );
     const m = compareMasks(truth, { width: pred.width, height: pred.height, data: pred.classMap });
-    const empty = compareMasks(truth, { width: truth.width, height: truth.height, data: new Uint8Array(truth.width * truth.height) });
-    const step = { image: path.basename(pair.image), modelVersion: pred.modelVersion, changedFraction: m.changedFraction, boundaryIoU: m.boundaryIoU, miou: m.miou, emptyFraction: empty.changedFraction };
+    const empty = compareMasks(truth, {
+      width: truth.width,
+      height: truth.height,
+      data: new Uint8Array(truth.width * truth.height),
+    });
+    const step = {
+      image: path.basename(pair.image),
+      modelVersion: pred.modelVersion,
+      changedFraction: m.changedFraction,
+      boundaryIoU: m.boundaryIoU,
+      miou: m.miou,
+      emptyFraction: empty.changedFraction,
+    };
     steps.push(step);
     options.onStep?.(step);
     accepted.push(pair);
     const due = accepted.length % options.every === 0 || accepted.length === options.firstAfter;
     if (due && accepted.length < pairs.length) {
-      const r = await client.request('fineTune', {
-        modelDir, datasetManifest, workspaceRoot: path.dirname(pairs[0].image), pairs: accepted.map((p) => ({ image: p.image, mask: p.mask })),
-        settings: options.settings, classes: options.classes,
-      }, { onProgress: options.onProgress });
-      fineTunes.push({ afterImages: accepted.length, version: r.version, accepted: r.accepted, reason: r.reason, seconds: r.seconds, trainImages: r.trainImages, validationImages: r.validationImages });
+      const r = await client.request(
+        'fineTune',
+        {
+          modelDir,
+          datasetManifest,
+          workspaceRoot: path.dirname(pairs[0].image),
+          pairs: accepted.map((p) => ({ image: p.image, mask: p.mask })),
+          settings: options.settings,
+          classes: options.classes,
+        },
+        { onProgress: options.onProgress },
+      );
+      fineTunes.push({
+        afterImages: accepted.length,
+        version: r.version,
+        accepted: r.accepted,
+        reason: r.reason,
+        seconds: r.seconds,
+        trainImages: r.trainImages,
+        validationImages: r.validationImages,
+      });
     }
   }
   return { every: options.every, modelDir, steps, fineTunes, summary: summarizeSimulation(steps, fineTunes) };

@@ -4,9 +4,23 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import * as path from 'node:path';
 import { registerGradientFixes } from './training/gradientKernels';
-import { BACKEND_ORDER, isBackendChoice, type BackendAttempt, type BackendChoice, type BackendName, type BackendReport } from '../protocol/settings';
+import {
+  BACKEND_ORDER,
+  isBackendChoice,
+  type BackendAttempt,
+  type BackendChoice,
+  type BackendName,
+  type BackendReport,
+} from '../protocol/settings';
 
-export { BACKEND_ORDER, isBackendChoice, type BackendAttempt, type BackendChoice, type BackendName, type BackendReport };
+export {
+  BACKEND_ORDER,
+  isBackendChoice,
+  type BackendAttempt,
+  type BackendChoice,
+  type BackendName,
+  type BackendReport,
+};
 
 const LABELS: Record<BackendName, string> = {
   'tensorflow-gpu': 'GPU (TensorFlow native, CUDA)',
@@ -14,7 +28,6 @@ const LABELS: Record<BackendName, string> = {
   wasm: 'CPU (WebAssembly)',
   cpu: 'CPU (pure JavaScript)',
 };
-
 
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
@@ -92,7 +105,7 @@ export async function resolveBackend(choice: BackendChoice = 'auto'): Promise<Ba
         tfjsVersion: tf.version_core,
       };
       if (name === 'wasm') {
-        report.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT') as boolean;
+        report.simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
         report.threads = 1; // the wasm backend disables its thread pool under Node
       }
       resolved = report;

@@ -2,7 +2,13 @@ import * as vscode from 'vscode';
 import { fineTuneCommand } from './commands/fineTuneCommand';
 import { exportMasksCommand, importLabelsCommand } from './commands/formatCommands';
 import { ModelHub } from './modelHub';
-import { editorCommands, prelabelFolderCommand, rollbackCommand, showModelDetails, showModelReport } from './commands/modelCommands';
+import {
+  editorCommands,
+  prelabelFolderCommand,
+  rollbackCommand,
+  showModelDetails,
+  showModelReport,
+} from './commands/modelCommands';
 import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
 import { readSettings } from './settings';
 import { errorText } from '../masks/fsErrors';
@@ -12,14 +18,16 @@ export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('MaskLoop');
   const hub = new ModelHub(output, () => readSettings(vscode.workspace.workspaceFolders?.[0]?.uri).backend);
   const editors = new MaskEditorProvider(context, hub);
-  const guard = (name: string, fn: (...args: never[]) => Promise<void>) => async (...args: never[]): Promise<void> => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      hub.log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
-      void vscode.window.showErrorMessage(`MaskLoop: ${name} failed: ${errorText(err)}`);
-    }
-  };
+  const guard =
+    (name: string, fn: (...args: never[]) => Promise<void>) =>
+    async (...args: never[]): Promise<void> => {
+      try {
+        await fn(...args);
+      } catch (err) {
+        hub.log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+        void vscode.window.showErrorMessage(`MaskLoop: ${name} failed: ${errorText(err)}`);
+      }
+    };
   context.subscriptions.push(
     output,
     hub,
@@ -28,16 +36,42 @@ export function activate(context: vscode.ExtensionContext): void {
       supportsMultipleEditorsPerDocument: true,
     }),
     ...editorCommands(editors),
-    vscode.commands.registerCommand('maskloop.fineTune', guard('fine-tune', () => fineTuneCommand(hub, editors))),
-    vscode.commands.registerCommand('maskloop.fineTuneQuick', guard('quick fine-tune', () => fineTuneCommand(hub, editors, { quick: true }))),
-    vscode.commands.registerCommand('maskloop.rollback', guard('roll back', () => rollbackCommand(hub))),
-    vscode.commands.registerCommand('maskloop.showModelReport', guard('model report', () => showModelReport(hub))),
-    vscode.commands.registerCommand('maskloop.showModelDetails', guard('model details', () => showModelDetails(hub))),
-    vscode.commands.registerCommand('maskloop.importLabels', guard('import', () => importLabelsCommand(hub))),
-    vscode.commands.registerCommand('maskloop.exportMasks', guard('export', () => exportMasksCommand(hub))),
-    vscode.commands.registerCommand('maskloop.prelabelFolder', guard('pre-label folder', (uri?: vscode.Uri) => prelabelFolderCommand(hub, uri))),
+    vscode.commands.registerCommand(
+      'maskloop.fineTune',
+      guard('fine-tune', () => fineTuneCommand(hub, editors)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.fineTuneQuick',
+      guard('quick fine-tune', () => fineTuneCommand(hub, editors, { quick: true })),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.rollback',
+      guard('roll back', () => rollbackCommand(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.showModelReport',
+      guard('model report', () => showModelReport(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.showModelDetails',
+      guard('model details', () => showModelDetails(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.importLabels',
+      guard('import', () => importLabelsCommand(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.exportMasks',
+      guard('export', () => exportMasksCommand(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.prelabelFolder',
+      guard('pre-label folder', (uri?: vscode.Uri) => prelabelFolderCommand(hub, uri)),
+    ),
   );
-  hub.log(`MaskLoop ${String(context.extension.packageJSON.version)} activated; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}`);
+  hub.log(
+    `MaskLoop ${String(context.extension.packageJSON.version)} activated; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'restricted'}`,
+  );
 }
 
 export function deactivate(): void {

@@ -7,7 +7,8 @@ import type { BackendChoice } from '../protocol/settings';
 import { ModelClient, type CallOptions } from '../modelServer/modelClient';
 import type { RequestMap, RequestType } from '../protocol/modelProtocol';
 
-export const RESTRICTED_NOTICE = 'Restricted mode: the model is neither loaded from this workspace nor trained. Trust the workspace to get suggestions.';
+export const RESTRICTED_NOTICE =
+  'Restricted mode: the model is neither loaded from this workspace nor trained. Trust the workspace to get suggestions.';
 
 export class ModelHub implements vscode.Disposable {
   private client: ModelClient | undefined;
@@ -20,7 +21,10 @@ export class ModelHub implements vscode.Disposable {
   /** Fires after a fine-tune or rollback changed a model folder's current version. */
   readonly onDidChangeModel = this.changed.event;
 
-  constructor(readonly output: vscode.OutputChannel, private readonly backend: () => BackendChoice) {
+  constructor(
+    readonly output: vscode.OutputChannel,
+    private readonly backend: () => BackendChoice,
+  ) {
     this.statusItem = vscode.window.createStatusBarItem('maskloop.status', vscode.StatusBarAlignment.Right, 100);
     this.statusItem.name = 'MaskLoop model';
     this.statusItem.command = 'maskloop.showModelDetails';
@@ -56,7 +60,11 @@ export class ModelHub implements vscode.Disposable {
   }
 
   /** A typed request to the model process, counted as busy in the status bar. */
-  async request<K extends RequestType>(type: K, params: RequestMap[K]['params'], call: CallOptions = {}): Promise<RequestMap[K]['result']> {
+  async request<K extends RequestType>(
+    type: K,
+    params: RequestMap[K]['params'],
+    call: CallOptions = {},
+  ): Promise<RequestMap[K]['result']> {
     if (!this.trusted && type !== 'info') throw new Error(RESTRICTED_NOTICE);
     this.busy++;
     this.render();
@@ -65,7 +73,9 @@ export class ModelHub implements vscode.Disposable {
       if (!this.backendLabel) {
         const info = await this.getClient().request('info', {});
         this.backendLabel = info.backend.label;
-        this.log(`model process ${info.pid} on ${info.backend.label} (${info.backend.attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')})`);
+        this.log(
+          `model process ${info.pid} on ${info.backend.label} (${info.backend.attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')})`,
+        );
       }
       const result = await this.getClient().request(type, params, call);
       this.log(`${type} done in ${Date.now() - started} ms`);
@@ -104,7 +114,10 @@ export class ModelHub implements vscode.Disposable {
     if (version !== undefined && version !== null) parts.push(`v${version}`);
     if (!this.trusted) parts.push('restricted');
     this.statusItem.text = `${this.busy > 0 ? '$(sync~spin)' : '$(circuit-board)'} ${parts.join(' · ')}`;
-    this.statusItem.tooltip = this.busy > 0 ? 'The model process is working' : `Backend: ${this.backendLabel ?? 'starts on first use'}. Click for details.`;
+    this.statusItem.tooltip =
+      this.busy > 0
+        ? 'The model process is working'
+        : `Backend: ${this.backendLabel ?? 'starts on first use'}. Click for details.`;
     this.statusItem.show();
   }
 

@@ -25,18 +25,26 @@ const BACKENDS: BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm
 
 /** The workspace folder an image belongs to (or the image's own folder outside any workspace). */
 export function workspaceRootFor(file: vscode.Uri): string {
-  return vscode.workspace.getWorkspaceFolder(file)?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(file.fsPath);
+  return (
+    vscode.workspace.getWorkspaceFolder(file)?.uri.fsPath ??
+    vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ??
+    path.dirname(file.fsPath)
+  );
 }
 
 export function readSettings(scope?: vscode.Uri): MaskloopSettings {
   const c = vscode.workspace.getConfiguration('maskloop', scope);
   const backend = c.get<string>('backend', 'auto');
   const encoder = c.get<string>('encoder', DEFAULT_ENCODER);
-  const root = scope ? workspaceRootFor(scope) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd();
+  const root = scope ? workspaceRootFor(scope) : (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? process.cwd());
   const modelFolder = path.resolve(root, c.get<string>('modelFolder', '.maskloop/model'));
   return {
     // In restricted mode nothing is read from the model folder, not even its class list.
-    classes: resolveClasses(c.get<{ name: string; color?: string }[]>('classes', []), root, vscode.workspace.isTrusted ? modelFolder : null),
+    classes: resolveClasses(
+      c.get<{ name: string; color?: string }[]>('classes', []),
+      root,
+      vscode.workspace.isTrusted ? modelFolder : null,
+    ),
     maskPath: c.get<string>('maskPath', DEFAULT_MASK_TEMPLATE),
     modelFolder,
     backend: BACKENDS.includes(backend as BackendChoice) ? (backend as BackendChoice) : 'auto',
@@ -48,13 +56,19 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
       epochs: c.get<number>('fineTune.epochs', DEFAULT_FINE_TUNE.epochs),
       learningRate: c.get<number>('fineTune.learningRate', DEFAULT_FINE_TUNE.learningRate),
       // Unset: automatic (256 with a pretrained encoder, 128 from scratch).
-      ...(typeof c.get('fineTune.cropSize') === 'number' ? { cropSize: Math.max(MIN_CROP_SIZE, c.get<number>('fineTune.cropSize', 0)) } : {}),
+      ...(typeof c.get('fineTune.cropSize') === 'number'
+        ? { cropSize: Math.max(MIN_CROP_SIZE, c.get<number>('fineTune.cropSize', 0)) }
+        : {}),
       batchSize: c.get<number>('fineTune.batchSize', DEFAULT_FINE_TUNE.batchSize),
       boundaryWeight: c.get<number>('fineTune.boundaryLossWeight', DEFAULT_FINE_TUNE.boundaryWeight),
       // Unset: automatic (off when the classes differ in colour, else 0.5).
-      ...(typeof c.get('fineTune.hueJitter') === 'number' ? { hueJitter: Math.min(1, Math.max(0, c.get<number>('fineTune.hueJitter', 0))) } : {}),
+      ...(typeof c.get('fineTune.hueJitter') === 'number'
+        ? { hueJitter: Math.min(1, Math.max(0, c.get<number>('fineTune.hueJitter', 0))) }
+        : {}),
       // Unset: the engine's default (frozen on CPU, every stage on a GPU).
-      ...(c.get<number | null>('fineTune.encoderStages', null) !== null ? { encoderStages: c.get<number>('fineTune.encoderStages') } : {}),
+      ...(c.get<number | null>('fineTune.encoderStages', null) !== null
+        ? { encoderStages: c.get<number>('fineTune.encoderStages') }
+        : {}),
     },
   };
 }
@@ -63,13 +77,23 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
  * The class palette: the `maskloop.classes` setting when set (index = position, 0 = background); else the
  * current model's classes; else labels.txt or classes.txt at the workspace root; else background + object.
  */
-export function resolveClasses(setting: { name: string; color?: string }[], root: string, modelFolder: string | null): ClassInfo[] {
+export function resolveClasses(
+  setting: { name: string; color?: string }[],
+  root: string,
+  modelFolder: string | null,
+): ClassInfo[] {
   if (Array.isArray(setting) && setting.length > 0) {
-    return setting.map((c, index) => ({ index, name: String(c.name ?? `class ${index}`), color: /^#[0-9a-f]{6}$/i.test(c.color ?? '') ? c.color! : vocColor(index) }));
+    return setting.map((c, index) => ({
+      index,
+      name: String(c.name ?? `class ${index}`),
+      color: /^#[0-9a-f]{6}$/i.test(c.color ?? '') ? c.color! : vocColor(index),
+    }));
   }
   try {
     if (!modelFolder) throw new Error('restricted');
-    const model = JSON.parse(fs.readFileSync(path.join(modelFolder, 'model.json'), 'utf8')) as { userDefinedMetadata?: { maskloop?: { classes?: { classes?: ClassInfo[] } } } };
+    const model = JSON.parse(fs.readFileSync(path.join(modelFolder, 'model.json'), 'utf8')) as {
+      userDefinedMetadata?: { maskloop?: { classes?: { classes?: ClassInfo[] } } };
+    };
     const classes = model.userDefinedMetadata?.maskloop?.classes?.classes;
     if (Array.isArray(classes) && classes.length > 1) return classes;
   } catch {

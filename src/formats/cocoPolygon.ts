@@ -59,7 +59,7 @@ export function cocoPolygonCounts(xy: readonly number[], h: number, w: number): 
     return d;
   });
   const counts: number[] = [a[0]];
-  for (let j = 1; j < a.length; ) {
+  for (let j = 1; j < a.length;) {
     if (a[j] > 0) counts.push(a[j++]);
     else {
       j++;

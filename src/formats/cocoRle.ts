@@ -31,7 +31,8 @@ export function encodeRle(inside: Uint8Array, width: number, height: number): Rl
 export function decodeRle(rle: Rle): Uint8Array {
   const [height, width] = rle.size;
   const total = rle.counts.reduce((a, b) => a + b, 0);
-  if (total !== width * height) throw new Error(`RLE runs cover ${total} pixels, but its size ${height}x${width} has ${width * height}`);
+  if (total !== width * height)
+    throw new Error(`RLE runs cover ${total} pixels, but its size ${height}x${width} has ${width * height}`);
   const out = new Uint8Array(width * height);
   let k = 0;
   let value = 0;
@@ -101,8 +102,10 @@ export function rleFromString(s: string): number[] {
 /** COCO segmentation RLE in either form ({counts: number[]} or {counts: string}). */
 export function parseCocoRle(value: { size?: unknown; counts?: unknown }, where: string): Rle {
   const size = value.size;
-  if (!Array.isArray(size) || size.length !== 2 || !size.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`${where}: RLE "size" must be [height, width]`);
+  if (!Array.isArray(size) || size.length !== 2 || !size.every((n) => Number.isInteger(n) && n > 0))
+    throw new Error(`${where}: RLE "size" must be [height, width]`);
   const counts = typeof value.counts === 'string' ? rleFromString(value.counts) : value.counts;
-  if (!Array.isArray(counts) || !counts.every((n) => typeof n === 'number')) throw new Error(`${where}: RLE "counts" must be a list of numbers or a compressed string`);
+  if (!Array.isArray(counts) || !counts.every((n) => typeof n === 'number'))
+    throw new Error(`${where}: RLE "counts" must be a list of numbers or a compressed string`);
   return { size: [size[0] as number, size[1] as number], counts: counts as number[] };
 }

@@ -31,9 +31,15 @@ export function signedArea(loop: Point[]): number {
  * the region on the right; where two pixels touch only at a corner, the walk turns right, so diagonal
  * neighbours stay apart (4-connectivity, as the rest of maskloop).
  */
-export function traceLoops(inside: Uint8Array, width: number, height: number, box = { x0: 0, y0: 0, x1: width, y1: height }): Point[][] {
+export function traceLoops(
+  inside: Uint8Array,
+  width: number,
+  height: number,
+  box = { x0: 0, y0: 0, x1: width, y1: height },
+): Point[][] {
   const W1 = width + 1;
-  const at = (x: number, y: number): boolean => x >= 0 && y >= 0 && x < width && y < height && inside[y * width + x] === 1;
+  const at = (x: number, y: number): boolean =>
+    x >= 0 && y >= 0 && x < width && y < height && inside[y * width + x] === 1;
   // Edges as (from corner, direction): direction 0 = +x, 1 = +y, 2 = -x, 3 = -y.
   const out = new Map<number, number[]>();
   const add = (x: number, y: number, dir: number): void => {
@@ -151,7 +157,10 @@ export function simplifyLoop(loop: Point[], tolerance: number): Point[] {
   const keep = new Uint8Array(loop.length);
   keep[0] = 1;
   keep[far] = 1;
-  const stack: [number, number][] = [[0, far], [far, loop.length]];
+  const stack: [number, number][] = [
+    [0, far],
+    [far, loop.length],
+  ];
   while (stack.length) {
     const [i, j] = stack.pop()!;
     const a = loop[i];
@@ -161,7 +170,10 @@ export function simplifyLoop(loop: Point[], tolerance: number): Point[] {
     for (let k = i + 1; k < j; k++) {
       const p = loop[k];
       const len = Math.hypot(b.x - a.x, b.y - a.y);
-      const d = len === 0 ? Math.hypot(p.x - a.x, p.y - a.y) : Math.abs((b.x - a.x) * (a.y - p.y) - (a.x - p.x) * (b.y - a.y)) / len;
+      const d =
+        len === 0
+          ? Math.hypot(p.x - a.x, p.y - a.y)
+          : Math.abs((b.x - a.x) * (a.y - p.y) - (a.x - p.x) * (b.y - a.y)) / len;
       if (d > maxD) {
         maxD = d;
         idx = k;
@@ -181,7 +193,11 @@ export function simplifyLoop(loop: Point[], tolerance: number): Point[] {
  * class), with exact outer loop and holes, largest bounding box first (so a region inside another's hole
  * comes after it). `place` moves each exact loop before simplification (pixelCentreLoop for labelme).
  */
-export function maskRegions(mask: MaskImage, tolerance = 0, place: (loop: Point[], side: 'right' | 'left') => Point[] = (loop) => loop): Region[] {
+export function maskRegions(
+  mask: MaskImage,
+  tolerance = 0,
+  place: (loop: Point[], side: 'right' | 'left') => Point[] = (loop) => loop,
+): Region[] {
   const seen = new Uint8Array(mask.width * mask.height);
   const regions: Region[] = [];
   for (let i = 0; i < mask.data.length; i++) {
@@ -191,13 +207,21 @@ export function maskRegions(mask: MaskImage, tolerance = 0, place: (loop: Point[
     const y = (i - x) / mask.width;
     const sel = labelRegion(mask, { x, y });
     const { x0, y0, x1, y1 } = sel.box;
-    for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) if (sel.inside[yy * mask.width + xx]) seen[yy * mask.width + xx] = 1;
+    for (let yy = y0; yy < y1; yy++)
+      for (let xx = x0; xx < x1; xx++) if (sel.inside[yy * mask.width + xx]) seen[yy * mask.width + xx] = 1;
     const loops = traceLoops(sel.inside, mask.width, mask.height, sel.box);
     const outerLoops = loops.filter((l) => signedArea(l) > 0);
     const holes = loops.filter((l) => signedArea(l) < 0);
     // A 4-connected region has exactly one outer loop.
     const outer = outerLoops.sort((a, b) => signedArea(b) - signedArea(a))[0];
-    regions.push({ classIndex: c, outer: simplifyLoop(place(outer, 'right'), tolerance), holes: holes.map((h) => simplifyLoop(place(h, 'left'), tolerance)), area: sel.count, box: sel.box, selection: sel });
+    regions.push({
+      classIndex: c,
+      outer: simplifyLoop(place(outer, 'right'), tolerance),
+      holes: holes.map((h) => simplifyLoop(place(h, 'left'), tolerance)),
+      area: sel.count,
+      box: sel.box,
+      selection: sel,
+    });
   }
   const boxArea = (r: Region): number => (r.box.x1 - r.box.x0) * (r.box.y1 - r.box.y0);
   return regions.sort((a, b) => boxArea(b) - boxArea(a));

@@ -12,7 +12,14 @@ import type { MaskImage } from '../masks/maskImage';
 import { decodeMaskPng, readMask, writeMask } from '../io/maskIO';
 import { applyValueMap, checkMaskUsable, parseValueMap } from '../masks/maskValueMap';
 import { cocoMaskSource, masksToCoco } from './coco';
-import { classListFromNames, classListText, type FormatName, type ImportedMask, type ImportSource, type Skipped } from './formatTypes';
+import {
+  classListFromNames,
+  classListText,
+  type FormatName,
+  type ImportedMask,
+  type ImportSource,
+  type Skipped,
+} from './formatTypes';
 import { labelmeLabels, labelmeToMask, maskToLabelme } from './labelme';
 import { encodeVocPng, objectMap } from './voc';
 import { dataYaml, maskToYolo, parseDataYaml, yoloToMask } from './yolo';
@@ -65,11 +72,19 @@ async function readClasses(file: string | undefined): Promise<ClassInfo[] | unde
 }
 
 async function exists(file: string): Promise<boolean> {
-  return fs.promises.access(file).then(() => true, () => false);
+  return fs.promises.access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Writes unless the target exists and `force` is off; returns whether it wrote. */
-async function guardedWrite(target: string, data: Uint8Array | string, force: boolean, report: FormatReport): Promise<boolean> {
+async function guardedWrite(
+  target: string,
+  data: Uint8Array | string,
+  force: boolean,
+  report: FormatReport,
+): Promise<boolean> {
   if (!force && (await exists(target))) {
     report.skipped.push({ item: target, why: 'already exists (use --force to overwrite)' });
     return false;
@@ -87,7 +102,10 @@ async function listFiles(dir: string, keep: (name: string) => boolean): Promise<
   } catch (err) {
     throw new InputError(dir, `cannot list the folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  return names.filter(keep).sort().map((n) => path.join(dir, n));
+  return names
+    .filter(keep)
+    .sort()
+    .map((n) => path.join(dir, n));
 }
 
 export interface ImportOptions {
@@ -113,14 +131,18 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
     case 'coco': {
       const json = await readJson(o.source);
       const cats = (json as { categories?: { id: number; name: string }[] }).categories;
-      report.classes = given ?? classListFromNames(Array.isArray(cats) ? [...cats].sort((a, b) => a.id - b.id).map((c) => c.name) : []);
+      report.classes =
+        given ??
+        classListFromNames(Array.isArray(cats) ? [...cats].sort((a, b) => a.id - b.id).map((c) => c.name) : []);
       stream = asInput(o.source, () => cocoMaskSource(json, o.source, report.classes));
       break;
     }
     case 'labelme': {
       const stat = await fs.promises.stat(o.source).catch(() => null);
       if (!stat) throw new InputError(o.source, 'no such file or folder');
-      const files = stat.isDirectory() ? await listFiles(o.source, (n) => n.toLowerCase().endsWith('.json')) : [o.source];
+      const files = stat.isDirectory()
+        ? await listFiles(o.source, (n) => n.toLowerCase().endsWith('.json'))
+        : [o.source];
       const parsed: { file: string; json: unknown }[] = [];
       for (const f of files) parsed.push({ file: f, json: await readJson(f) });
       report.classes = given ?? classListFromNames(parsed.flatMap((p) => labelmeLabels(p.json)));
@@ -132,10 +154,17 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
           if (image && (await exists(image))) {
             const size = await imageSize(image);
             if (size.width !== r.mask.width || size.height !== r.mask.height) {
-              throw new Error(`states the image is ${r.mask.width}x${r.mask.height}, but ${image} is ${size.width}x${size.height}: correct "imageWidth" and "imageHeight" (or re-save the file in labelme)`);
+              throw new Error(
+                `states the image is ${r.mask.width}x${r.mask.height}, but ${image} is ${size.width}x${size.height}: correct "imageWidth" and "imageHeight" (or re-save the file in labelme)`,
+              );
             }
           }
-          masks.push({ imageName: r.imagePath ? path.basename(r.imagePath.replace(/\\/g, '/')) : path.basename(p.file, '.json') + '.png', mask: r.mask });
+          masks.push({
+            imageName: r.imagePath
+              ? path.basename(r.imagePath.replace(/\\/g, '/'))
+              : path.basename(p.file, '.json') + '.png',
+            mask: r.mask,
+          });
           report.skipped.push(...r.skipped);
         } catch (err) {
           report.skipped.push({ item: p.file, why: (err as Error).message.replace(`${p.file}: `, '') });
@@ -148,8 +177,15 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
       const files = await listFiles(dir, (n) => n.toLowerCase().endsWith('.png'));
       const namesFile = path.join(o.source, 'class_names.txt');
       if (!given && (await exists(namesFile))) {
-        const names = (await fs.promises.readFile(namesFile, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-        report.classes = names.map((name, index) => ({ index, name: index === 0 ? '_background_' : name, color: vocColor(index) }));
+        const names = (await fs.promises.readFile(namesFile, 'utf8'))
+          .split(/\r?\n/)
+          .map((l) => l.trim())
+          .filter(Boolean);
+        report.classes = names.map((name, index) => ({
+          index,
+          name: index === 0 ? '_background_' : name,
+          color: vocColor(index),
+        }));
       }
       for (const f of files) {
         const bytes = await fs.promises.readFile(f);
@@ -157,7 +193,9 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
       }
       if (report.classes.length === 0) {
         report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
-        report.notes.push(`no class_names.txt in ${o.source}: the classes are named by their values (${report.classes.map((c) => c.name).join(', ')}); pass --classes to name them`);
+        report.notes.push(
+          `no class_names.txt in ${o.source}: the classes are named by their values (${report.classes.map((c) => c.name).join(', ')}); pass --classes to name them`,
+        );
       }
       break;
     }
@@ -165,7 +203,9 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
       const map = o.map === undefined ? null : parseValueMap(o.map);
       const stat = await fs.promises.stat(o.source).catch(() => null);
       if (!stat) throw new InputError(o.source, 'no such file or folder');
-      const files = stat.isDirectory() ? await listFiles(o.source, (n) => n.toLowerCase().endsWith('.png')) : [o.source];
+      const files = stat.isDirectory()
+        ? await listFiles(o.source, (n) => n.toLowerCase().endsWith('.png'))
+        : [o.source];
       for (const f of files) {
         try {
           const read = await readMask(f);
@@ -177,7 +217,8 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
           report.skipped.push({ item: f, why: err.message.replace(`${f}: `, '') });
         }
       }
-      if (report.classes.length === 0 && masks.length > 0) report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
+      if (report.classes.length === 0 && masks.length > 0)
+        report.classes = classListFromMasks(masks.map((m) => m.mask)).classes;
       break;
     }
     case 'yolo': {
@@ -218,7 +259,10 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
     o.onProgress?.(i++, total, m.imageName);
     const stem = stemOf(m.imageName);
     if (seen.has(stem)) {
-      report.skipped.push({ item: m.imageName, why: `a second image with the stem "${stem}"; its mask would overwrite the first` });
+      report.skipped.push({
+        item: m.imageName,
+        why: `a second image with the stem "${stem}"; its mask would overwrite the first`,
+      });
       continue;
     }
     seen.add(stem);
@@ -232,7 +276,8 @@ export async function importLabels(o: ImportOptions): Promise<FormatReport> {
   }
   // COCO's skipped annotations, those found while painting included.
   if (stream) report.skipped.push(...stream.skipped);
-  if (report.classes.length > 0) await guardedWrite(path.join(o.outDir, 'labels.txt'), classListText(report.classes), o.force, report);
+  if (report.classes.length > 0)
+    await guardedWrite(path.join(o.outDir, 'labels.txt'), classListText(report.classes), o.force, report);
   return report;
 }
 
@@ -253,14 +298,25 @@ export interface ExportOptions {
 /** Exports every image that has a mask. */
 export async function exportMasks(o: ExportOptions): Promise<FormatReport> {
   const { pairs, unlabelled, orphans } = await pairImagesWithMasks(o.imagesDir, o.masksDir);
-  const report: FormatReport = { written: [], skipped: [...unlabelled.map((u) => ({ item: u, why: 'no mask', expected: true })), ...orphans.map((m) => ({ item: m, why: `no image of the same stem in ${o.imagesDir}` }))], notes: [], classes: [] };
+  const report: FormatReport = {
+    written: [],
+    skipped: [
+      ...unlabelled.map((u) => ({ item: u, why: 'no mask', expected: true })),
+      ...orphans.map((m) => ({ item: m, why: `no image of the same stem in ${o.imagesDir}` })),
+    ],
+    notes: [],
+    classes: [],
+  };
   const loaded: { image: string; stem: string; mask: MaskImage }[] = [];
   for (const [i, p] of pairs.entries()) {
     o.onProgress?.(i, pairs.length * 2, path.basename(p.image));
     const mask = await readMask(p.mask);
     const size = await imageSize(p.image);
     if (size.width !== mask.width || size.height !== mask.height) {
-      report.skipped.push({ item: p.mask, why: `mask is ${mask.width}x${mask.height} but ${p.image} is ${size.width}x${size.height}` });
+      report.skipped.push({
+        item: p.mask,
+        why: `mask is ${mask.width}x${mask.height} but ${p.image} is ${size.width}x${size.height}`,
+      });
       continue;
     }
     loaded.push({ image: p.image, stem: p.stem, mask });
@@ -277,19 +333,38 @@ export async function exportMasks(o: ExportOptions): Promise<FormatReport> {
   const step = (i: number, item: string): void => o.onProgress?.(loaded.length + i, loaded.length * 2, item);
   switch (o.to) {
     case 'coco': {
-      const { dataset, ignoredRegions, rleRegions } = masksToCoco(loaded.map((l) => ({ imageName: path.relative(path.dirname(path.resolve(o.dest)), l.image).split(path.sep).join('/'), mask: l.mask })), report.classes, { tolerance: o.tolerance, segmentation: o.cocoSegmentation ?? 'polygon' });
+      const { dataset, ignoredRegions, rleRegions } = masksToCoco(
+        loaded.map((l) => ({
+          imageName: path
+            .relative(path.dirname(path.resolve(o.dest)), l.image)
+            .split(path.sep)
+            .join('/'),
+          mask: l.mask,
+        })),
+        report.classes,
+        { tolerance: o.tolerance, segmentation: o.cocoSegmentation ?? 'polygon' },
+      );
       if (!o.force && (await exists(o.dest))) throw new InputError(o.dest, 'already exists (use --force to overwrite)');
       await fs.promises.mkdir(path.dirname(path.resolve(o.dest)), { recursive: true });
       await writeJsonAtomic(o.dest, dataset);
       report.written.push(o.dest);
-      if (rleRegions) report.notes.push(`${rleRegions} region(s) written as compressed RLE${o.cocoSegmentation === 'rle' ? '' : ' because they have holes, which COCO polygons (a union) cannot carry'}`);
-      if (ignoredRegions) report.notes.push(`${ignoredRegions} ignore (255) region(s) are not COCO annotations and were left out`);
+      if (rleRegions)
+        report.notes.push(
+          `${rleRegions} region(s) written as compressed RLE${o.cocoSegmentation === 'rle' ? '' : ' because they have holes, which COCO polygons (a union) cannot carry'}`,
+        );
+      if (ignoredRegions)
+        report.notes.push(`${ignoredRegions} ignore (255) region(s) are not COCO annotations and were left out`);
       break;
     }
     case 'labelme':
       for (const [i, l] of loaded.entries()) {
         step(i, l.stem);
-        const json = maskToLabelme(l.mask, path.relative(o.dest, l.image).split(path.sep).join('/'), report.classes, o.tolerance);
+        const json = maskToLabelme(
+          l.mask,
+          path.relative(o.dest, l.image).split(path.sep).join('/'),
+          report.classes,
+          o.tolerance,
+        );
         await guardedWrite(path.join(o.dest, `${l.stem}.json`), JSON.stringify(json, null, 2) + '\n', o.force, report);
       }
       await guardedWrite(path.join(o.dest, 'labels.txt'), classListText(report.classes), o.force, report);
@@ -297,15 +372,41 @@ export async function exportMasks(o: ExportOptions): Promise<FormatReport> {
     case 'voc': {
       for (const [i, l] of loaded.entries()) {
         step(i, l.stem);
-        await guardedWrite(path.join(o.dest, 'JPEGImages', `${l.stem}.jpg`), await jpegBytes(l.image, path.join(o.dest, 'JPEGImages', `${l.stem}.jpg`)), o.force, report);
-        await guardedWrite(path.join(o.dest, 'SegmentationClass', `${l.stem}.png`), encodeVocPng(l.mask), o.force, report);
+        await guardedWrite(
+          path.join(o.dest, 'JPEGImages', `${l.stem}.jpg`),
+          await jpegBytes(l.image, path.join(o.dest, 'JPEGImages', `${l.stem}.jpg`)),
+          o.force,
+          report,
+        );
+        await guardedWrite(
+          path.join(o.dest, 'SegmentationClass', `${l.stem}.png`),
+          encodeVocPng(l.mask),
+          o.force,
+          report,
+        );
         const { objects, count } = objectMap(l.mask);
-        if (count > 254) report.notes.push(`${l.stem}: ${count} objects; ids above 254 share 254 in SegmentationObject`);
-        await guardedWrite(path.join(o.dest, 'SegmentationObject', `${l.stem}.png`), encodeVocPng(objects), o.force, report);
+        if (count > 254)
+          report.notes.push(`${l.stem}: ${count} objects; ids above 254 share 254 in SegmentationObject`);
+        await guardedWrite(
+          path.join(o.dest, 'SegmentationObject', `${l.stem}.png`),
+          encodeVocPng(objects),
+          o.force,
+          report,
+        );
       }
       const sorted = [...report.classes].sort((a, b) => a.index - b.index);
-      await guardedWrite(path.join(o.dest, 'class_names.txt'), sorted.map((c) => (c.index === 0 ? 'background' : c.name)).join('\n') + '\n', o.force, report);
-      await guardedWrite(path.join(o.dest, 'ImageSets', 'Segmentation', 'default.txt'), loaded.map((l) => l.stem).join('\n') + '\n', o.force, report);
+      await guardedWrite(
+        path.join(o.dest, 'class_names.txt'),
+        sorted.map((c) => (c.index === 0 ? 'background' : c.name)).join('\n') + '\n',
+        o.force,
+        report,
+      );
+      await guardedWrite(
+        path.join(o.dest, 'ImageSets', 'Segmentation', 'default.txt'),
+        loaded.map((l) => l.stem).join('\n') + '\n',
+        o.force,
+        report,
+      );
       break;
     }
     case 'yolo': {
@@ -317,9 +418,19 @@ export async function exportMasks(o: ExportOptions): Promise<FormatReport> {
         holes += y.filledHoles;
         ignored += y.ignoredRegions;
         await guardedWrite(path.join(o.dest, 'labels', `${l.stem}.txt`), y.text, o.force, report);
-        await guardedWrite(path.join(o.dest, 'images', path.basename(l.image)), await fs.promises.readFile(l.image), o.force, report);
+        await guardedWrite(
+          path.join(o.dest, 'images', path.basename(l.image)),
+          await fs.promises.readFile(l.image),
+          o.force,
+          report,
+        );
       }
-      await guardedWrite(path.join(o.dest, 'data.yaml'), asInput(o.classesFile ?? o.masksDir, () => dataYaml(report.classes)), o.force, report);
+      await guardedWrite(
+        path.join(o.dest, 'data.yaml'),
+        asInput(o.classesFile ?? o.masksDir, () => dataYaml(report.classes)),
+        o.force,
+        report,
+      );
       if (holes) report.notes.push(`${holes} hole(s) filled: YOLO polygons cannot express holes`);
       if (ignored) report.notes.push(`${ignored} ignore (255) region(s) have no YOLO class and were left out`);
       break;

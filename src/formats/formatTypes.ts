@@ -55,7 +55,8 @@ export function classListText(classes: ClassInfo[]): string {
   const lines = ['__ignore__'];
   const sorted = [...classes].sort((a, b) => a.index - b.index);
   for (let i = 0; i < sorted.length; i++) {
-    if (sorted[i].index !== i) throw new Error(`class indices must run 0, 1, 2, ... (found ${sorted[i].index} at position ${i})`);
+    if (sorted[i].index !== i)
+      throw new Error(`class indices must run 0, 1, 2, ... (found ${sorted[i].index} at position ${i})`);
     lines.push(i === 0 ? '_background_' : `${sorted[i].name} ${sorted[i].color}`);
   }
   return lines.join('\n') + '\n';

@@ -36,27 +36,39 @@ const POINT_RADIUS = 5;
 /** The labels a labelme file uses, in order (to build a class list when none is given). */
 export function labelmeLabels(json: unknown): string[] {
   const shapes = (json as { shapes?: unknown }).shapes;
-  return Array.isArray(shapes) ? shapes.map((s) => (s as { label?: unknown }).label).filter((l): l is string => typeof l === 'string') : [];
+  return Array.isArray(shapes)
+    ? shapes.map((s) => (s as { label?: unknown }).label).filter((l): l is string => typeof l === 'string')
+    : [];
 }
 
 /** Rasterises a labelme file's shapes, in file order (later shapes paint over earlier ones). */
-export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[]): { imagePath: string; mask: MaskImage; skipped: Skipped[] } {
+export function labelmeToMask(
+  json: unknown,
+  file: string,
+  classes: ClassInfo[],
+): { imagePath: string; mask: MaskImage; skipped: Skipped[] } {
   const j = json as Partial<LabelmeFile>;
-  if (typeof j !== 'object' || j === null || !Array.isArray(j.shapes)) throw new Error(`${file}: not a labelme file (no "shapes" list)`);
-  if (!Number.isInteger(j.imageWidth) || !Number.isInteger(j.imageHeight) || j.imageWidth! <= 0 || j.imageHeight! <= 0) throw new Error(`${file}: "imageWidth" and "imageHeight" must be positive integers`);
+  if (typeof j !== 'object' || j === null || !Array.isArray(j.shapes))
+    throw new Error(`${file}: not a labelme file (no "shapes" list)`);
+  if (!Number.isInteger(j.imageWidth) || !Number.isInteger(j.imageHeight) || j.imageWidth! <= 0 || j.imageHeight! <= 0)
+    throw new Error(`${file}: "imageWidth" and "imageHeight" must be positive integers`);
   checkPixelCount(j.imageWidth!, j.imageHeight!, file);
   const mask = emptyMask(j.imageWidth!, j.imageHeight!);
   const skipped: Skipped[] = [];
   j.shapes.forEach((shape, i) => {
     const where = `${file} shapes[${i}]${shape && typeof shape.label === 'string' ? ` ("${shape.label}")` : ''}`;
     try {
-      if (typeof shape !== 'object' || shape === null || typeof shape.label !== 'string') throw new Error('needs a "label"');
+      if (typeof shape !== 'object' || shape === null || typeof shape.label !== 'string')
+        throw new Error('needs a "label"');
       const value = classIndexFor(shape.label, classes);
       if (value === null) throw new Error(`label "${shape.label}" is not in the class list`);
-      if (shape.points !== undefined && !Array.isArray(shape.points)) throw new Error('"points" must be a list of [x, y] pairs');
+      if (shape.points !== undefined && !Array.isArray(shape.points))
+        throw new Error('"points" must be a list of [x, y] pairs');
       const pts = (shape.points ?? []).map((p, k) => {
-        if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => typeof n === 'number' && Number.isFinite(n))) throw new Error(`point ${k} is not [x, y]`);
-        if (p[0] < -1 || p[1] < -1 || p[0] > mask.width + 1 || p[1] > mask.height + 1) throw new Error(`point ${k} (${p[0]}, ${p[1]}) is outside the ${mask.width}x${mask.height} image`);
+        if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => typeof n === 'number' && Number.isFinite(n)))
+          throw new Error(`point ${k} is not [x, y]`);
+        if (p[0] < -1 || p[1] < -1 || p[0] > mask.width + 1 || p[1] > mask.height + 1)
+          throw new Error(`point ${k} (${p[0]}, ${p[1]}) is outside the ${mask.width}x${mask.height} image`);
         return { x: p[0], y: p[1] };
       });
       const need = (n: number): void => {
@@ -85,7 +97,16 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
           break;
         case 'point':
           need(1);
-          pilFillEllipse(mask, { x0: pts[0].x - POINT_RADIUS, y0: pts[0].y - POINT_RADIUS, x1: pts[0].x + POINT_RADIUS, y1: pts[0].y + POINT_RADIUS }, value);
+          pilFillEllipse(
+            mask,
+            {
+              x0: pts[0].x - POINT_RADIUS,
+              y0: pts[0].y - POINT_RADIUS,
+              x1: pts[0].x + POINT_RADIUS,
+              y1: pts[0].y + POINT_RADIUS,
+            },
+            value,
+          );
           break;
         case 'mask': {
           need(2);
@@ -119,13 +140,34 @@ export function labelmeToMask(json: unknown, file: string, classes: ClassInfo[])
  * `_background_` polygons, so rasterising in file order gives back the mask (regions inside holes come later).
  * Ignore pixels become `__ignore__` polygons.
  */
-export function maskToLabelme(mask: MaskImage, imagePath: string, classes: ClassInfo[], tolerance: number): LabelmeFile {
+export function maskToLabelme(
+  mask: MaskImage,
+  imagePath: string,
+  classes: ClassInfo[],
+  tolerance: number,
+): LabelmeFile {
   const shapes: LabelmeShape[] = [];
-  const poly = (label: string, loop: Point[]): LabelmeShape => ({ label, points: loop.map((p) => [p.x, p.y]), group_id: null, description: '', shape_type: 'polygon', flags: {}, mask: null });
+  const poly = (label: string, loop: Point[]): LabelmeShape => ({
+    label,
+    points: loop.map((p) => [p.x, p.y]),
+    group_id: null,
+    description: '',
+    shape_type: 'polygon',
+    flags: {},
+    mask: null,
+  });
   // Vertices on the boundary pixels' centres: labelme (Pillow) fills them back to exactly these pixels.
   for (const r of maskRegions(mask, tolerance, pixelCentreLoop)) {
     shapes.push(poly(classNameFor(r.classIndex, classes), r.outer));
     for (const h of r.holes) shapes.push(poly(classNameFor(0, classes), h));
   }
-  return { version: '5.5.0', flags: {}, shapes, imagePath, imageData: null, imageHeight: mask.height, imageWidth: mask.width };
+  return {
+    version: '5.5.0',
+    flags: {},
+    shapes,
+    imagePath,
+    imageData: null,
+    imageHeight: mask.height,
+    imageWidth: mask.width,
+  };
 }

@@ -19,7 +19,15 @@ interface Edge {
 }
 
 function edge(x0: number, y0: number, x1: number, y1: number): Edge {
-  return { x0, y0, xmin: Math.min(x0, x1), xmax: Math.max(x0, x1), ymin: Math.min(y0, y1), ymax: Math.max(y0, y1), dx: y0 === y1 ? 0 : f32(f32(x1 - x0) / (y1 - y0)) };
+  return {
+    x0,
+    y0,
+    xmin: Math.min(x0, x1),
+    xmax: Math.max(x0, x1),
+    ymin: Math.min(y0, y1),
+    ymax: Math.max(y0, y1),
+    dx: y0 === y1 ? 0 : f32(f32(x1 - x0) / (y1 - y0)),
+  };
 }
 
 /** C's (int) of a double: truncation toward zero. */
@@ -87,8 +95,10 @@ function fillEdges(mask: MaskImage, edges: Edge[], value: number, variant: Pillo
           const adjacent = crossing(current, y + offset);
           if (y + offset >= other.ymin && y + offset <= other.ymax) {
             const adjacentOther = crossing(other, y + offset);
-            if (xx[j - 1] > f32(adjacent + 1) && xx[j - 1] > f32(adjacentOther + 1)) xx[j - 1] = f32(roundf(Math.max(adjacent, adjacentOther)) + 1);
-            else if (xx[j - 1] < f32(adjacent - 1) && xx[j - 1] < f32(adjacentOther - 1)) xx[j - 1] = f32(roundf(Math.min(adjacent, adjacentOther)) - 1);
+            if (xx[j - 1] > f32(adjacent + 1) && xx[j - 1] > f32(adjacentOther + 1))
+              xx[j - 1] = f32(roundf(Math.max(adjacent, adjacentOther)) + 1);
+            else if (xx[j - 1] < f32(adjacent - 1) && xx[j - 1] < f32(adjacentOther - 1))
+              xx[j - 1] = f32(roundf(Math.min(adjacent, adjacentOther)) - 1);
             break;
           }
         }
@@ -105,13 +115,22 @@ function joinCornerPillow9(table: Edge[], i: number, current: Edge, xx: number[]
   for (let k = 0; k < i; k++) {
     const other = table[k];
     if ((current.dx > 0 && other.dx <= 0) || (current.dx < 0 && other.dx >= 0)) continue;
-    if (!(((y === current.ymin && y === other.ymin) || (y === current.ymax && y === other.ymax)) && xx[j - 1] === crossing(other, y))) continue;
+    if (!(
+      ((y === current.ymin && y === other.ymin) || (y === current.ymax && y === other.ymax)) &&
+      xx[j - 1] === crossing(other, y)
+    ))
+      continue;
     const offset = y === ymax ? -1 : 1;
     const adjacent = crossing(current, y + offset);
     const adjacentOther = crossing(other, y + offset);
-    const joined = y === current.ymax
-      ? current.dx > 0 ? f32(Math.max(adjacent, adjacentOther) + 1) : f32(Math.min(adjacent, adjacentOther) - 1)
-      : current.dx > 0 ? f32(Math.min(adjacent, adjacentOther)) : f32(Math.max(adjacent, adjacentOther) + 1);
+    const joined =
+      y === current.ymax
+        ? current.dx > 0
+          ? f32(Math.max(adjacent, adjacentOther) + 1)
+          : f32(Math.min(adjacent, adjacentOther) - 1)
+        : current.dx > 0
+          ? f32(Math.min(adjacent, adjacentOther))
+          : f32(Math.max(adjacent, adjacentOther) + 1);
     // Past the crossings found so far the slot is written over before it is read: the write is lost.
     if (k < j) xx[k] = joined;
     return;
@@ -119,7 +138,12 @@ function joinCornerPillow9(table: Edge[], i: number, current: Edge, xx: number[]
 }
 
 /** Paints `value` where Pillow's ImageDraw.polygon(points, fill=...) would draw, on a mask of the image's size. */
-export function pilFillPolygon(mask: MaskImage, points: readonly { x: number; y: number }[], value: number, variant: PillowVariant = 'pillow12'): void {
+export function pilFillPolygon(
+  mask: MaskImage,
+  points: readonly { x: number; y: number }[],
+  value: number,
+  variant: PillowVariant = 'pillow12',
+): void {
   const xy = points.flatMap((p) => [cInt(p.x), cInt(p.y)]);
   const count = points.length;
   const edges: Edge[] = [];
@@ -139,7 +163,8 @@ export function pilFillPolygon(mask: MaskImage, points: readonly { x: number; y:
     }
     edges.push(edge(x0, y0, x1, y1));
   }
-  if (count > 0 && (xy[i * 2] !== xy[0] || xy[i * 2 + 1] !== xy[1])) edges.push(edge(xy[i * 2], xy[i * 2 + 1], xy[0], xy[1]));
+  if (count > 0 && (xy[i * 2] !== xy[0] || xy[i * 2 + 1] !== xy[1]))
+    edges.push(edge(xy[i * 2], xy[i * 2 + 1], xy[0], xy[1]));
   fillEdges(mask, edges, value, variant);
 }
 
@@ -147,7 +172,12 @@ export function pilFillPolygon(mask: MaskImage, points: readonly { x: number; y:
  * Paints `value` where Pillow's ImageDraw.rectangle([a, b], fill=...) would draw: corners truncated to integers,
  * both included. Pillow refuses corners given in the wrong order; they are put in order here.
  */
-export function pilFillRectangle(mask: MaskImage, a: { x: number; y: number }, b: { x: number; y: number }, value: number): void {
+export function pilFillRectangle(
+  mask: MaskImage,
+  a: { x: number; y: number },
+  b: { x: number; y: number },
+  value: number,
+): void {
   const x0 = cInt(Math.min(a.x, b.x));
   const x1 = cInt(Math.max(a.x, b.x));
   let y0 = cInt(Math.min(a.y, b.y));
@@ -167,7 +197,13 @@ const roundDownD = (v: number): number => (v >= 0 ? Math.ceil(v - 0.5) : -Math.c
  * Paints `value` where Pillow's ImageDraw.line(points, width=...) would draw (width > 1: each segment a filled
  * quadrilateral, no joints), as labelme draws `line` and `linestrip` shapes (width 10).
  */
-export function pilWideLine(mask: MaskImage, points: readonly { x: number; y: number }[], width: number, value: number, variant: PillowVariant = 'pillow12'): void {
+export function pilWideLine(
+  mask: MaskImage,
+  points: readonly { x: number; y: number }[],
+  width: number,
+  value: number,
+  variant: PillowVariant = 'pillow12',
+): void {
   for (let i = 0; i + 1 < points.length; i++) {
     const [x0, y0, x1, y1] = [cInt(points[i].x), cInt(points[i].y), cInt(points[i + 1].x), cInt(points[i + 1].y)];
     const dx = x1 - x0;
@@ -184,8 +220,18 @@ export function pilWideLine(mask: MaskImage, points: readonly { x: number; y: nu
     const dxmax = roundDownD(ratioMax * dy);
     const dymin = roundDownD(ratioMin * dx);
     const dymax = roundDownD(ratioMax * dx);
-    const v = [[x0 - dxmin, y0 + dymax], [x1 - dxmin, y1 + dymax], [x1 + dxmax, y1 - dymin], [x0 + dxmax, y0 - dymin]];
-    fillEdges(mask, v.map((p, k) => edge(p[0], p[1], v[(k + 1) % 4][0], v[(k + 1) % 4][1])), value, variant);
+    const v = [
+      [x0 - dxmin, y0 + dymax],
+      [x1 - dxmin, y1 + dymax],
+      [x1 + dxmax, y1 - dymin],
+      [x0 + dxmax, y0 - dymin],
+    ];
+    fillEdges(
+      mask,
+      v.map((p, k) => edge(p[0], p[1], v[(k + 1) % 4][0], v[(k + 1) % 4][1])),
+      value,
+      variant,
+    );
   }
 }
 
@@ -251,7 +297,11 @@ class Quarter {
  * Draw.c: the bounding box truncated to integers, two quarter walks on a doubled grid, horizontal spans), as
  * labelme draws `circle` and `point` shapes.
  */
-export function pilFillEllipse(mask: MaskImage, box: { x0: number; y0: number; x1: number; y1: number }, value: number): void {
+export function pilFillEllipse(
+  mask: MaskImage,
+  box: { x0: number; y0: number; x1: number; y1: number },
+  value: number,
+): void {
   const [x0, y0] = [cInt(box.x0), cInt(box.y0)];
   const a = cInt(box.x1) - x0;
   const b = cInt(box.y1) - y0;
@@ -266,7 +316,8 @@ export function pilFillEllipse(mask: MaskImage, box: { x0: number; y0: number; x
   const inner = new Quarter(a - 2 * (width - 1), b - 2 * (width - 1));
   const leftmost = a % 2;
   let pl = leftmost;
-  const span = (l: number, y: number, r: number): void => hline(mask, x0 + Math.trunc((l + a) / 2), y0 + Math.trunc((y + b) / 2), x0 + Math.trunc((r + a) / 2), value);
+  const span = (l: number, y: number, r: number): void =>
+    hline(mask, x0 + Math.trunc((l + a) / 2), y0 + Math.trunc((y + b) / 2), x0 + Math.trunc((r + a) / 2), value);
   // ellipse_next, its four buffered spans per step drawn at once (the order does not matter for a fill).
   while (!finished) {
     const y = py;

@@ -17,7 +17,14 @@ export function vocPalette(): [number, number, number][] {
 
 /** A VOC palette PNG of an index map. */
 export function encodeVocPng(indices: MaskImage): Uint8Array {
-  return encode({ width: indices.width, height: indices.height, data: indices.data, depth: 8, channels: 1, palette: vocPalette() });
+  return encode({
+    width: indices.width,
+    height: indices.height,
+    data: indices.data,
+    depth: 8,
+    channels: 1,
+    palette: vocPalette(),
+  });
 }
 
 /** SegmentationObject: each connected region of each class an object id 1, 2, ... (255 stays 255). */
@@ -27,7 +34,9 @@ export function objectMap(mask: MaskImage): { objects: MaskImage; count: number 
   for (const r of maskRegions(mask)) {
     const value = r.classIndex === IGNORE_INDEX ? IGNORE_INDEX : Math.min(254, ++id);
     const { x0, y0, x1, y1 } = r.box;
-    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (r.selection.inside[y * mask.width + x]) objects.data[y * mask.width + x] = value;
+    for (let y = y0; y < y1; y++)
+      for (let x = x0; x < x1; x++)
+        if (r.selection.inside[y * mask.width + x]) objects.data[y * mask.width + x] = value;
   }
   return { objects, count: id };
 }

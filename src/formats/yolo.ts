@@ -24,7 +24,8 @@ export function parseDataYaml(text: string, file: string): string[] {
     if (entries.every(([k, v]) => Number.isInteger(k) && k >= 0 && typeof v === 'string')) {
       const out: string[] = [];
       for (const [k, v] of entries) out[k] = v as string;
-      if (out.some((v) => v === undefined) || out.length !== entries.length) throw new Error(`${file}: "names" ids must run 0, 1, 2, ...`);
+      if (out.some((v) => v === undefined) || out.length !== entries.length)
+        throw new Error(`${file}: "names" ids must run 0, 1, 2, ...`);
       return out;
     }
   }
@@ -34,13 +35,25 @@ export function parseDataYaml(text: string, file: string): string[] {
 export function dataYaml(classes: ClassInfo[]): string {
   const names = classes.filter((c) => c.index > 0 && c.index < IGNORE_INDEX).sort((a, b) => a.index - b.index);
   names.forEach((c, i) => {
-    if (c.index !== i + 1) throw new Error(`YOLO class ids must be contiguous: class ${c.index} "${c.name}" follows ${i}`);
+    if (c.index !== i + 1)
+      throw new Error(`YOLO class ids must be contiguous: class ${c.index} "${c.name}" follows ${i}`);
   });
-  return stringifyYaml({ path: '.', train: 'images', val: 'images', names: Object.fromEntries(names.map((c, i) => [i, c.name])) });
+  return stringifyYaml({
+    path: '.',
+    train: 'images',
+    val: 'images',
+    names: Object.fromEntries(names.map((c, i) => [i, c.name])),
+  });
 }
 
 /** Rasterises a YOLO label file onto a width x height mask, in line order. */
-export function yoloToMask(text: string, file: string, width: number, height: number, classCount: number): { mask: MaskImage; skipped: Skipped[] } {
+export function yoloToMask(
+  text: string,
+  file: string,
+  width: number,
+  height: number,
+  classCount: number,
+): { mask: MaskImage; skipped: Skipped[] } {
   const mask = emptyMask(width, height);
   const skipped: Skipped[] = [];
   text.split(/\r?\n/).forEach((line, n) => {
@@ -50,7 +63,10 @@ export function yoloToMask(text: string, file: string, width: number, height: nu
     const parts = t.split(/\s+/).map(Number);
     const cls = parts[0];
     if (!Number.isInteger(cls) || cls < 0 || cls >= classCount) {
-      skipped.push({ item: where, why: `class ${t.split(/\s+/)[0]} is not one of the ${classCount} classes in data.yaml` });
+      skipped.push({
+        item: where,
+        why: `class ${t.split(/\s+/)[0]} is not one of the ${classCount} classes in data.yaml`,
+      });
       return;
     }
     const coords = parts.slice(1);
@@ -74,7 +90,10 @@ export function yoloToMask(text: string, file: string, width: number, height: nu
 }
 
 /** YOLO lines for a mask: one polygon per region's outer loop. Holes cannot be expressed and are counted. */
-export function maskToYolo(mask: MaskImage, tolerance: number): { text: string; filledHoles: number; ignoredRegions: number } {
+export function maskToYolo(
+  mask: MaskImage,
+  tolerance: number,
+): { text: string; filledHoles: number; ignoredRegions: number } {
   const lines: string[] = [];
   let filledHoles = 0;
   let ignoredRegions = 0;
@@ -85,7 +104,9 @@ export function maskToYolo(mask: MaskImage, tolerance: number): { text: string; 
       continue;
     }
     filledHoles += r.holes.length;
-    lines.push([String(r.classIndex - 1), ...r.outer.flatMap((p) => [f(p.x / mask.width), f(p.y / mask.height)])].join(' '));
+    lines.push(
+      [String(r.classIndex - 1), ...r.outer.flatMap((p) => [f(p.x / mask.width), f(p.y / mask.height)])].join(' '),
+    );
   }
   return { text: lines.length ? lines.join('\n') + '\n' : '', filledHoles, ignoredRegions };
 }

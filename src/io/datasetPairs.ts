@@ -50,13 +50,19 @@ export async function expandImageArgs(items: string[]): Promise<string[]> {
  * without an image (`orphans`: a typo or a moved image, for the caller to report). Two images with one stem
  * (`a.png` and `a.jpg`) and a mask for that stem are an error: the mask cannot say which picture it labels.
  */
-export async function pairImagesWithMasks(imagesDir: string, masksDir: string): Promise<{ pairs: ImageMaskPair[]; unlabelled: string[]; orphans: string[] }> {
+export async function pairImagesWithMasks(
+  imagesDir: string,
+  masksDir: string,
+): Promise<{ pairs: ImageMaskPair[]; unlabelled: string[]; orphans: string[] }> {
   const images = await listImages(imagesDir);
   let maskNames: Set<string>;
   try {
     maskNames = new Set(await fs.promises.readdir(masksDir));
   } catch (err) {
-    throw new InputError(masksDir, `cannot list the masks folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new InputError(
+      masksDir,
+      `cannot list the masks folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   const pairs: ImageMaskPair[] = [];
   const unlabelled: string[] = [];
@@ -70,7 +76,10 @@ export async function pairImagesWithMasks(imagesDir: string, masksDir: string): 
     const found = candidates.find((c) => maskNames.has(c));
     const twins = byStem.get(stem) ?? [];
     if (found && twins.length > 1) {
-      throw new InputError(path.join(masksDir, found), `${twins.map((t) => path.basename(t)).join(' and ')} share the stem "${stem}", so this mask could belong to either: rename one of the images (and its mask)`);
+      throw new InputError(
+        path.join(masksDir, found),
+        `${twins.map((t) => path.basename(t)).join(' and ')} share the stem "${stem}", so this mask could belong to either: rename one of the images (and its mask)`,
+      );
     }
     if (found) {
       pairs.push({ image, mask: path.join(masksDir, found), stem });
@@ -78,7 +87,12 @@ export async function pairImagesWithMasks(imagesDir: string, masksDir: string): 
     } else unlabelled.push(image);
   }
   const orphans = [...maskNames]
-    .filter((n) => !used.has(n) && !n.startsWith('.') && (sameDir ? /\.mask\.png$/i.test(n) : /\.png$/i.test(n) && !/\.suggestion\.png$/i.test(n)))
+    .filter(
+      (n) =>
+        !used.has(n) &&
+        !n.startsWith('.') &&
+        (sameDir ? /\.mask\.png$/i.test(n) : /\.png$/i.test(n) && !/\.suggestion\.png$/i.test(n)),
+    )
     .sort()
     .map((n) => path.join(masksDir, n));
   return { pairs, unlabelled, orphans };
@@ -87,6 +101,9 @@ export async function pairImagesWithMasks(imagesDir: string, masksDir: string): 
 /** One line naming masks that have no image beside them, or '' when there are none. */
 export function orphanNote(orphans: string[], imagesDir: string): string {
   if (orphans.length === 0) return '';
-  const shown = orphans.slice(0, 5).map((o) => path.basename(o)).join(', ');
+  const shown = orphans
+    .slice(0, 5)
+    .map((o) => path.basename(o))
+    .join(', ');
   return `${orphans.length} mask(s) have no image of the same stem in ${imagesDir} and were left out: ${shown}${orphans.length > 5 ? ', ...' : ''}`;
 }

@@ -10,7 +10,6 @@ export { DEFAULT_MAX_PIXELS, maxPixels } from '../masks/pixelLimit';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif'];
 
-
 export function isImageFile(file: string): boolean {
   return IMAGE_EXTENSIONS.includes(path.extname(file).toLowerCase());
 }
@@ -41,7 +40,8 @@ export async function decodeImage(file: string, options: DecodeOptions = {}): Pr
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
   if (!w || !h) throw new InputError(file, 'the image has no size; the file may be truncated');
-  if (w * h > limit) throw new InputError(file, `${w}x${h} = ${w * h} pixels is over the limit of ${limit}; ${PIXEL_LIMIT_HINT}`);
+  if (w * h > limit)
+    throw new InputError(file, `${w}x${h} = ${w * h} pixels is over the limit of ${limit}; ${PIXEL_LIMIT_HINT}`);
   try {
     const { data, info } = await sharp(input, { limitInputPixels: limit, pages: 1, page: 0 })
       .rotate()
@@ -50,7 +50,11 @@ export async function decodeImage(file: string, options: DecodeOptions = {}): Pr
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    return {
+      width: info.width,
+      height: info.height,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    };
   } catch (err) {
     throw new InputError(file, `the image could not be decoded (${firstLine(err)})`);
   }
@@ -60,7 +64,9 @@ export async function decodeImage(file: string, options: DecodeOptions = {}): Pr
 export async function encodeRgbPng(image: RgbImage): Promise<Buffer> {
   return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
     raw: { width: image.width, height: image.height, channels: 3 },
-  }).png().toBuffer();
+  })
+    .png()
+    .toBuffer();
 }
 
 function firstLine(err: unknown): string {

@@ -37,7 +37,11 @@ export function decodeMaskPng(bytes: Uint8Array, file: string): MaskImage {
     }
     for (let i = 0; i < n; i++) {
       const v = src[i * channels];
-      if (v > 255) throw new InputError(file, `pixel ${i % width},${Math.floor(i / width)} has class ${v}; mask classes must be 0-255`);
+      if (v > 255)
+        throw new InputError(
+          file,
+          `pixel ${i % width},${Math.floor(i / width)} has class ${v}; mask classes must be 0-255`,
+        );
       out[i] = v;
     }
     return { width, height, data: out };
@@ -46,7 +50,10 @@ export function decodeMaskPng(bytes: Uint8Array, file: string): MaskImage {
   for (let i = 0; i < n; i++) {
     const r = src[i * channels];
     if (src[i * channels + 1] !== r || src[i * channels + 2] !== r || r > 255) {
-      throw new InputError(file, `the mask is a colour PNG (pixel ${i % width},${Math.floor(i / width)} is not grey); save masks as single-channel class-index PNGs or palette PNGs`);
+      throw new InputError(
+        file,
+        `the mask is a colour PNG (pixel ${i % width},${Math.floor(i / width)} is not grey); save masks as single-channel class-index PNGs or palette PNGs`,
+      );
     }
     out[i] = r;
   }
@@ -78,8 +85,16 @@ export async function readMask(file: string): Promise<MaskImage> {
 
 /** Encodes a mask as a single-channel 8-bit PNG: pixel value = class index; `text` goes in tEXt chunks. */
 export function encodeMaskPng(mask: MaskImage, text?: Record<string, string>): Uint8Array {
-  if (mask.data.length !== mask.width * mask.height) throw new Error(`mask data has ${mask.data.length} bytes for ${mask.width}x${mask.height}`);
-  return encode({ width: mask.width, height: mask.height, data: mask.data, channels: 1, depth: 8, ...(text ? { text } : {}) });
+  if (mask.data.length !== mask.width * mask.height)
+    throw new Error(`mask data has ${mask.data.length} bytes for ${mask.width}x${mask.height}`);
+  return encode({
+    width: mask.width,
+    height: mask.height,
+    data: mask.data,
+    channels: 1,
+    depth: 8,
+    ...(text ? { text } : {}),
+  });
 }
 
 /** Writes a mask PNG atomically: what was on disk stays intact until the new file is complete. */
@@ -101,7 +116,12 @@ export const MODEL_VERSION_KEY = 'maskloop:modelVersion';
 
 /** Width and height from a PNG's IHDR chunk, without decoding it; null when the bytes are not a PNG. */
 export function pngSize(head: Uint8Array): { width: number; height: number } | null {
-  if (head.length < 24 || PNG_SIGNATURE.some((b, i) => head[i] !== b) || String.fromCharCode(...head.subarray(12, 16)) !== 'IHDR') return null;
+  if (
+    head.length < 24 ||
+    PNG_SIGNATURE.some((b, i) => head[i] !== b) ||
+    String.fromCharCode(...head.subarray(12, 16)) !== 'IHDR'
+  )
+    return null;
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }

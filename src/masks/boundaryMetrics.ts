@@ -13,7 +13,8 @@ export function innerBand(region: Uint8Array, width: number, height: number, ban
   const holes = new Int32Array(Math.max(width, height) + 1);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) holes[x + 1] = holes[x] + (region[y * width + x] ? 0 : 1);
-    for (let x = band; x < width - band; x++) rowOk[y * width + x] = holes[x + band + 1] - holes[x - band] === 0 ? 1 : 0;
+    for (let x = band; x < width - band; x++)
+      rowOk[y * width + x] = holes[x + band + 1] - holes[x - band] === 0 ? 1 : 0;
   }
   const out = new Uint8Array(width * height);
   for (let x = 0; x < width; x++) {
@@ -37,7 +38,14 @@ export function bandFromDiagonal(width: number, height: number, fraction: number
  * Boundary IoU of two binary regions: IoU of their inner boundary bands, over pixels where `valid`
  * is set (ignore pixels excluded). Two empty regions score 1.
  */
-export function boundaryIoU(gt: Uint8Array, pred: Uint8Array, width: number, height: number, band: number, valid?: Uint8Array): number {
+export function boundaryIoU(
+  gt: Uint8Array,
+  pred: Uint8Array,
+  width: number,
+  height: number,
+  band: number,
+  valid?: Uint8Array,
+): number {
   const g = innerBand(gt, width, height, band);
   const p = innerBand(pred, width, height, band);
   let inter = 0;
@@ -60,7 +68,13 @@ export function contourPixels(region: Uint8Array, width: number, height: number)
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
       if (!region[i]) continue;
-      if ((x > 0 && !region[i - 1]) || (x < width - 1 && !region[i + 1]) || (y > 0 && !region[i - width]) || (y < height - 1 && !region[i + width])) out[i] = 1;
+      if (
+        (x > 0 && !region[i - 1]) ||
+        (x < width - 1 && !region[i + 1]) ||
+        (y > 0 && !region[i - width]) ||
+        (y < height - 1 && !region[i + width])
+      )
+        out[i] = 1;
     }
   }
   return out;
@@ -71,15 +85,29 @@ export function contourPixels(region: Uint8Array, width: number, height: number)
  * `tolerance` of the true contour, recall the reverse; F is their harmonic mean. Both contours empty
  * scores 1; only one empty scores 0.
  */
-export function boundaryFScore(gt: Uint8Array, pred: Uint8Array, width: number, height: number, tolerance: number, valid?: Uint8Array): number {
+export function boundaryFScore(
+  gt: Uint8Array,
+  pred: Uint8Array,
+  width: number,
+  height: number,
+  tolerance: number,
+  valid?: Uint8Array,
+): number {
   const cg = contourPixels(gt, width, height);
   const cp = contourPixels(pred, width, height);
   if (valid) {
-    for (let i = 0; i < cg.length; i++) if (!valid[i]) { cg[i] = 0; cp[i] = 0; }
+    for (let i = 0; i < cg.length; i++)
+      if (!valid[i]) {
+        cg[i] = 0;
+        cp[i] = 0;
+      }
   }
   let ng = 0;
   let np = 0;
-  for (let i = 0; i < cg.length; i++) { ng += cg[i]; np += cp[i]; }
+  for (let i = 0; i < cg.length; i++) {
+    ng += cg[i];
+    np += cp[i];
+  }
   if (ng === 0 && np === 0) return 1;
   if (ng === 0 || np === 0) return 0;
   const t2 = tolerance * tolerance;

@@ -58,9 +58,11 @@ export function parseClassList(text: string, file: string): ClassList {
 /** Absent a list: classes 0..max index seen in the masks, named by number. */
 export function classListFromMasks(masks: MaskImage[]): ClassList {
   let max = 1;
-  for (const m of masks) for (let i = 0; i < m.data.length; i++) if (m.data[i] !== IGNORE_INDEX && m.data[i] > max) max = m.data[i];
+  for (const m of masks)
+    for (let i = 0; i < m.data.length; i++) if (m.data[i] !== IGNORE_INDEX && m.data[i] > max) max = m.data[i];
   const classes: ClassInfo[] = [];
-  for (let i = 0; i <= max; i++) classes.push({ index: i, name: i === 0 ? '_background_' : `class_${i}`, color: vocColor(i) });
+  for (let i = 0; i <= max; i++)
+    classes.push({ index: i, name: i === 0 ? '_background_' : `class_${i}`, color: vocColor(i) });
   return { classes };
 }
 
@@ -70,7 +72,10 @@ export function checkMaskClasses(mask: MaskImage, list: ClassList, file: string)
   for (let i = 0; i < mask.data.length; i++) {
     const v = mask.data[i];
     if (v !== IGNORE_INDEX && v >= n) {
-      throw new InputError(file, `pixel ${i % mask.width},${Math.floor(i / mask.width)} has class ${v}, but the class list has ${n} classes (0-${n - 1}) and 255 = ignore`);
+      throw new InputError(
+        file,
+        `pixel ${i % mask.width},${Math.floor(i / mask.width)} has class ${v}, but the class list has ${n} classes (0-${n - 1}) and 255 = ignore`,
+      );
     }
   }
 }

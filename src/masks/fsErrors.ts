@@ -40,5 +40,7 @@ export function describeFsError(err: unknown): string | undefined {
  * first line (a model-process bug arrives with its stack trace, which belongs in the log, not a notification).
  */
 export function errorText(err: unknown): string {
-  return describeFsError(err) ?? (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/^\w*Error: /, '');
+  return (
+    describeFsError(err) ?? (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/^\w*Error: /, '')
+  );
 }

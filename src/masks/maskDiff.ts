@@ -41,7 +41,8 @@ export function growBox(box: Box, x0: number, y0: number, x1: number, y1: number
 export function cropMask(mask: MaskImage, box: Box): Uint8Array {
   const w = box.x1 - box.x0;
   const out = new Uint8Array(w * (box.y1 - box.y0));
-  for (let y = box.y0; y < box.y1; y++) out.set(mask.data.subarray(y * mask.width + box.x0, y * mask.width + box.x1), (y - box.y0) * w);
+  for (let y = box.y0; y < box.y1; y++)
+    out.set(mask.data.subarray(y * mask.width + box.x0, y * mask.width + box.x1), (y - box.y0) * w);
   return out;
 }
 
@@ -50,7 +51,8 @@ export function cropMask(mask: MaskImage, box: Box): Uint8Array {
  * the changed pixels, so a stroke that only touched a corner costs only that corner.
  */
 export function diffMasks(before: MaskImage, after: MaskImage, within?: Box): MaskDiff | null {
-  if (before.width !== after.width || before.height !== after.height) throw new Error('diffMasks: masks differ in size');
+  if (before.width !== after.width || before.height !== after.height)
+    throw new Error('diffMasks: masks differ in size');
   const w = before.width;
   const area = within ?? { x0: 0, y0: 0, x1: w, y1: before.height };
   const box = emptyBox();
@@ -61,7 +63,14 @@ export function diffMasks(before: MaskImage, after: MaskImage, within?: Box): Ma
     }
   }
   if (isEmptyBox(box)) return null;
-  return { x: box.x0, y: box.y0, width: box.x1 - box.x0, height: box.y1 - box.y0, before: cropMask(before, box), after: cropMask(after, box) };
+  return {
+    x: box.x0,
+    y: box.y0,
+    width: box.x1 - box.x0,
+    height: box.y1 - box.y0,
+    before: cropMask(before, box),
+    after: cropMask(after, box),
+  };
 }
 
 /** Writes one side of a diff into a mask; throws if the diff does not fit the mask. */
@@ -87,11 +96,20 @@ export function maskMatchesDiff(mask: MaskImage, diff: MaskDiff, side: 'before' 
 export function checkDiff(mask: MaskImage, diff: MaskDiff): void {
   const n = diff.width * diff.height;
   if (
-    !Number.isInteger(diff.x) || !Number.isInteger(diff.y) || diff.width <= 0 || diff.height <= 0 ||
-    diff.x < 0 || diff.y < 0 || diff.x + diff.width > mask.width || diff.y + diff.height > mask.height ||
-    diff.before.length !== n || diff.after.length !== n
+    !Number.isInteger(diff.x) ||
+    !Number.isInteger(diff.y) ||
+    diff.width <= 0 ||
+    diff.height <= 0 ||
+    diff.x < 0 ||
+    diff.y < 0 ||
+    diff.x + diff.width > mask.width ||
+    diff.y + diff.height > mask.height ||
+    diff.before.length !== n ||
+    diff.after.length !== n
   ) {
-    throw new Error(`edit of ${diff.width}x${diff.height} at (${diff.x}, ${diff.y}) does not fit a ${mask.width}x${mask.height} mask`);
+    throw new Error(
+      `edit of ${diff.width}x${diff.height} at (${diff.x}, ${diff.y}) does not fit a ${mask.width}x${mask.height} mask`,
+    );
   }
 }
 

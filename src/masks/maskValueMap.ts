@@ -17,7 +17,10 @@ export function parseValueMap(text: string): ValueMap {
     const m = /^(\d+)\s*=\s*(\d+|ignore)$/.exec(pair);
     const from = m ? Number(m[1]) : NaN;
     const to = m ? (m[2] === 'ignore' ? IGNORE_INDEX : Number(m[2])) : NaN;
-    if (!m || from > 255 || to > 255) throw new Error(`--map: "${pair}" is not VALUE=CLASS with both 0-255 (CLASS may be "ignore"), e.g. --map 0=1,255=0`);
+    if (!m || from > 255 || to > 255)
+      throw new Error(
+        `--map: "${pair}" is not VALUE=CLASS with both 0-255 (CLASS may be "ignore"), e.g. --map 0=1,255=0`,
+      );
     if (map[from] !== -1) throw new Error(`--map: value ${from} is mapped twice`);
     map[from] = to;
   }
@@ -29,7 +32,11 @@ export function applyValueMap(mask: MaskImage, map: ValueMap, file: string): Mas
   const data = new Uint8Array(mask.data.length);
   for (let i = 0; i < data.length; i++) {
     const v = map[mask.data[i]];
-    if (v < 0) throw new InputError(file, `pixel ${i % mask.width},${Math.floor(i / mask.width)} has value ${mask.data[i]}, which --map does not list; add it (${mask.data[i]}=CLASS, or ${mask.data[i]}=ignore)`);
+    if (v < 0)
+      throw new InputError(
+        file,
+        `pixel ${i % mask.width},${Math.floor(i / mask.width)} has value ${mask.data[i]}, which --map does not list; add it (${mask.data[i]}=CLASS, or ${mask.data[i]}=ignore)`,
+      );
     data[i] = v;
   }
   return { width: mask.width, height: mask.height, data };
@@ -48,6 +55,14 @@ export function checkMaskUsable(mask: MaskImage, file: string): void {
     else if (v !== 0) return;
   }
   const fix = `convert the folder once: maskloop import --from masks MASKS_DIR --to NEW_DIR --map 0=0,255=1 (or the mapping the data set documents, e.g. 0=1,255=0)`;
-  if (ignored === mask.data.length) throw new InputError(file, `every pixel is 255, which maskloop reads as "ignore": nothing to learn or measure. If 255 means an object here, ${fix}`);
-  if (ignored > 0) throw new InputError(file, `the mask holds only 0 and 255; maskloop reads 255 as "ignore", so this mask has no object pixels. If it is a binary mask stored as 0/255, ${fix}`);
+  if (ignored === mask.data.length)
+    throw new InputError(
+      file,
+      `every pixel is 255, which maskloop reads as "ignore": nothing to learn or measure. If 255 means an object here, ${fix}`,
+    );
+  if (ignored > 0)
+    throw new InputError(
+      file,
+      `the mask holds only 0 and 255; maskloop reads 255 as "ignore", so this mask has no object pixels. If it is a binary mask stored as 0/255, ${fix}`,
+    );
 }

@@ -6,7 +6,8 @@ import { InputError } from './inputError';
 export const DEFAULT_MAX_PIXELS = 16384 * 16384;
 
 /** What to do about the pixel limit, for messages. */
-export const PIXEL_LIMIT_HINT = 'if the file is trusted, raise the limit with the environment variable MASKLOOP_MAX_PIXELS (e.g. MASKLOOP_MAX_PIXELS=1000000000)';
+export const PIXEL_LIMIT_HINT =
+  'if the file is trusted, raise the limit with the environment variable MASKLOOP_MAX_PIXELS (e.g. MASKLOOP_MAX_PIXELS=1000000000)';
 
 /** The pixel limit in force: MASKLOOP_MAX_PIXELS when set to a positive whole number, else the default. */
 export function maxPixels(): number {
@@ -16,5 +17,9 @@ export function maxPixels(): number {
 
 /** Refuses a stated image size over the pixel limit before anything of that size is allocated. */
 export function checkPixelCount(width: number, height: number, file: string): void {
-  if (width * height > maxPixels()) throw new InputError(file, `${width}x${height} = ${width * height} pixels is over the limit of ${maxPixels()}; ${PIXEL_LIMIT_HINT}`);
+  if (width * height > maxPixels())
+    throw new InputError(
+      file,
+      `${width}x${height} = ${width * height} pixels is over the limit of ${maxPixels()}; ${PIXEL_LIMIT_HINT}`,
+    );
 }

@@ -112,7 +112,13 @@ export interface Selection {
   count: number;
 }
 
-function floodSelect(width: number, height: number, seedX: number, seedY: number, accept: (index: number) => boolean): Selection {
+function floodSelect(
+  width: number,
+  height: number,
+  seedX: number,
+  seedY: number,
+  accept: (index: number) => boolean,
+): Selection {
   const inside = new Uint8Array(width * height);
   const box: Box = { x0: seedX, y0: seedY, x1: seedX + 1, y1: seedY + 1 };
   let count = 0;
@@ -153,7 +159,14 @@ function floodSelect(width: number, height: number, seedX: number, seedY: number
  * `tolerance` in every channel (0-255). `pixels` has `channels` interleaved bytes per pixel (RGB or RGBA;
  * alpha is not compared).
  */
-export function colourRegion(pixels: Uint8Array | Uint8ClampedArray, channels: number, width: number, height: number, seed: Point, tolerance: number): Selection {
+export function colourRegion(
+  pixels: Uint8Array | Uint8ClampedArray,
+  channels: number,
+  width: number,
+  height: number,
+  seed: Point,
+  tolerance: number,
+): Selection {
   const sx = Math.floor(seed.x);
   const sy = Math.floor(seed.y);
   const s = (sy * width + sx) * channels;
@@ -162,7 +175,11 @@ export function colourRegion(pixels: Uint8Array | Uint8ClampedArray, channels: n
   const b = pixels[s + 2];
   return floodSelect(width, height, sx, sy, (i) => {
     const o = i * channels;
-    return Math.abs(pixels[o] - r) <= tolerance && Math.abs(pixels[o + 1] - g) <= tolerance && Math.abs(pixels[o + 2] - b) <= tolerance;
+    return (
+      Math.abs(pixels[o] - r) <= tolerance &&
+      Math.abs(pixels[o + 1] - g) <= tolerance &&
+      Math.abs(pixels[o + 2] - b) <= tolerance
+    );
   });
 }
 

@@ -52,7 +52,10 @@ export function compareMasks(truth: MaskImage, pred: MaskImage, options: MetricO
     const p = pred.data[i];
     gtCount[g]++;
     predCount[p]++;
-    if (g === p) { correct++; interCount[g]++; }
+    if (g === p) {
+      correct++;
+      interCount[g]++;
+    }
   }
   const perClassIoU: Record<number, number> = {};
   const present: number[] = [];
@@ -100,7 +103,15 @@ export type MetricSummary = Omit<MaskMetrics, 'perClassIoU'>;
 
 /** Means over images of every scalar metric. */
 export function meanMetrics(items: readonly MetricSummary[]): MetricSummary {
-  const keys: (keyof MetricSummary)[] = ['pixelAccuracy', 'miou', 'dice', 'boundaryIoU', 'foregroundBoundaryIoU', 'boundaryF', 'changedFraction'];
+  const keys: (keyof MetricSummary)[] = [
+    'pixelAccuracy',
+    'miou',
+    'dice',
+    'boundaryIoU',
+    'foregroundBoundaryIoU',
+    'boundaryF',
+    'changedFraction',
+  ];
   const out = {} as MetricSummary;
   for (const k of keys) out[k] = items.length === 0 ? NaN : items.reduce((s, m) => s + m[k], 0) / items.length;
   return out;

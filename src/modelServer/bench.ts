@@ -9,7 +9,14 @@ import { segmentationLoss } from '../engine/training/losses';
 import { DEFAULT_ENCODER, type EncoderKind } from '../protocol/encoderKind';
 import { buildNetwork, networkFor } from '../engine/network/networks';
 import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
-import { DEFAULT_TILES, defaultRefine, effectiveTileSize, mirrorsImage, predictImage, tileOrigins } from '../engine/inference/tiledPredict';
+import {
+  DEFAULT_TILES,
+  defaultRefine,
+  effectiveTileSize,
+  mirrorsImage,
+  predictImage,
+  tileOrigins,
+} from '../engine/inference/tiledPredict';
 import { CancelledError } from '../protocol/errors';
 
 export function median(values: number[]): number {
@@ -30,22 +37,40 @@ function peakRssMiB(): number {
  * The default fine-tune round as a person meets it: `images` generated images of size x size (shapes on
  * textured noise), a fresh default model, the default settings, one in five images held out for validation.
  */
-export async function runFineTuneRound(images: number, size: number, signal: AbortSignal, epochs = DEFAULT_FINE_TUNE.epochs, cropSize = DEFAULT_FINE_TUNE.cropSize, encoder: EncoderKind = DEFAULT_ENCODER): Promise<FineTuneRoundResult> {
+export async function runFineTuneRound(
+  images: number,
+  size: number,
+  signal: AbortSignal,
+  epochs = DEFAULT_FINE_TUNE.epochs,
+  cropSize = DEFAULT_FINE_TUNE.cropSize,
+  encoder: EncoderKind = DEFAULT_ENCODER,
+): Promise<FineTuneRoundResult> {
   const network = networkFor(encoder, 3);
   const model = await buildNetwork(network);
   try {
-    const samples = Array.from({ length: images }, (_, i) => ({ id: `bench_${i}`, ...syntheticSample({ width: size, height: size, numClasses: 3, seed: 9000 + i }) }));
+    const samples = Array.from({ length: images }, (_, i) => ({
+      id: `bench_${i}`,
+      ...syntheticSample({ width: size, height: size, numClasses: 3, seed: 9000 + i }),
+    }));
     const validation = samples.filter((_, i) => i % 5 === 4);
     const train = samples.filter((_, i) => i % 5 !== 4);
     const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride: networkStride(network) };
     const started = performance.now();
     const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs, cropSize }, tiles, { signal });
     return {
-      images, size, cropSize: r.cropSize, trainImages: train.length, validationImages: validation.length,
-      seconds: Number(((performance.now() - started) / 1000).toFixed(1)), steps: r.steps, epochs: r.history.length,
+      images,
+      size,
+      cropSize: r.cropSize,
+      trainImages: train.length,
+      validationImages: validation.length,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+      steps: r.steps,
+      epochs: r.history.length,
       peakRssMiB: Math.round(peakRssMiB()),
-      changedFractionBefore: r.metricsBefore?.changedFraction ?? null, changedFractionAfter: r.metricsAfter?.changedFraction ?? null,
-      boundaryIoUBefore: r.metricsBefore?.boundaryIoU ?? null, boundaryIoUAfter: r.metricsAfter?.boundaryIoU ?? null,
+      changedFractionBefore: r.metricsBefore?.changedFraction ?? null,
+      changedFractionAfter: r.metricsAfter?.changedFraction ?? null,
+      boundaryIoUBefore: r.metricsBefore?.boundaryIoU ?? null,
+      boundaryIoUAfter: r.metricsAfter?.boundaryIoU ?? null,
     };
   } finally {
     releaseFolded(model);
@@ -54,10 +79,23 @@ export async function runFineTuneRound(images: number, size: number, signal: Abo
   }
 }
 
-export async function runBench(backend: string, p: RequestMap['bench']['params'], signal: AbortSignal): Promise<BenchResult> {
+export async function runBench(
+  backend: string,
+  p: RequestMap['bench']['params'],
+  signal: AbortSignal,
+): Promise<BenchResult> {
   // The round first, so the peak RSS it reports is its own and not the 4096x4096 pre-label's.
   const encoder = p.encoder ?? DEFAULT_ENCODER;
-  const fineTuneRound = p.fineTuneRound ? await runFineTuneRound(p.fineTuneRound.images, p.fineTuneRound.size, signal, p.fineTuneRound.epochs, p.fineTuneRound.cropSize, encoder) : undefined;
+  const fineTuneRound = p.fineTuneRound
+    ? await runFineTuneRound(
+        p.fineTuneRound.images,
+        p.fineTuneRound.size,
+        signal,
+        p.fineTuneRound.epochs,
+        p.fineTuneRound.cropSize,
+        encoder,
+      )
+    : undefined;
   const network = networkFor(encoder, 2);
   const model = await buildNetwork(network);
   const stride = networkStride(network);
@@ -84,11 +122,12 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       const tileSize = effectiveTileSize(tiles, inferenceReport().runtime === 'onnxruntime');
       const xs = tileOrigins(size, tileSize, tileSize - tiles.overlap, stride);
       let flops = 0;
-      for (const y0 of xs) for (const x0 of xs) {
-        const h = Math.ceil(Math.min(tileSize + stride, size - y0) / stride) * stride;
-        const w = Math.ceil(Math.min(tileSize + stride, size - x0) / stride) * stride;
-        flops += estimateFlops(model, h, w) * (mirrorsImage(tiles, size, size) ? 2 : 1);
-      }
+      for (const y0 of xs)
+        for (const x0 of xs) {
+          const h = Math.ceil(Math.min(tileSize + stride, size - y0) / stride) * stride;
+          const w = Math.ceil(Math.min(tileSize + stride, size - x0) / stride) * stride;
+          flops += estimateFlops(model, h, w) * (mirrorsImage(tiles, size, size) ? 2 : 1);
+        }
       prelabelMs[String(size)] = Math.round(ms);
       prelabelGflops[String(size)] = Number((flops / 1e9 / (ms / 1000)).toFixed(2));
     }
@@ -103,7 +142,11 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
     for (let s = 0; s < p.trainSteps + 1; s++) {
       if (signal.aborted) throw new CancelledError();
       const t = performance.now();
-      const loss = optimizer.minimize(() => segmentationLoss(model.apply(x, { training: true }) as tf.Tensor4D, y, band, { dice: 0.5, boundary: 1 }), true, trainable);
+      const loss = optimizer.minimize(
+        () => segmentationLoss(model.apply(x, { training: true }) as tf.Tensor4D, y, band, { dice: 0.5, boundary: 1 }),
+        true,
+        trainable,
+      );
       await loss?.data();
       loss?.dispose();
       if (s > 0) stepMs.push(performance.now() - t); // the first step compiles and allocates
@@ -112,7 +155,8 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
     optimizer.dispose();
     const med = median(stepMs);
     // Forward, plus backward (~2x forward) through the trainable layers only: a frozen encoder has no backward.
-    const trainFlops = n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
+    const trainFlops =
+      n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
     return {
       backend,
       inference: inferenceReport(),
@@ -121,7 +165,14 @@ export async function runBench(backend: string, p: RequestMap['bench']['params']
       trainableParameters: countParameters(model).trainable,
       prelabelMs,
       prelabelGflops,
-      train: { cropSize: c, batchSize: n, steps: stepMs.length, medianStepMs: Math.round(med), cropsPerSecond: Number((n / (med / 1000)).toFixed(2)), gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)) },
+      train: {
+        cropSize: c,
+        batchSize: n,
+        steps: stepMs.length,
+        medianStepMs: Math.round(med),
+        cropsPerSecond: Number((n / (med / 1000)).toFixed(2)),
+        gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)),
+      },
       peakRssMiB: Math.round(peakRssMiB()),
       ...(fineTuneRound ? { fineTuneRound } : {}),
     };

@@ -6,7 +6,14 @@ import { ModelService, type CallContext } from './modelService';
 import { ModelStoreError } from '../engine/store/modelStore';
 import { describeFsError, fsErrorCode } from '../masks/fsErrors';
 import { InputError } from '../masks/inputError';
-import type { ErrorKind, HostMessage, ModelMessage, ModelRequest, RequestMap, RequestType } from '../protocol/modelProtocol';
+import type {
+  ErrorKind,
+  HostMessage,
+  ModelMessage,
+  ModelRequest,
+  RequestMap,
+  RequestType,
+} from '../protocol/modelProtocol';
 
 const send = (msg: ModelMessage): void => {
   process.send?.(msg);
@@ -24,14 +31,22 @@ let busy = false;
 
 function dispatch(req: ModelRequest, ctx: CallContext): Promise<RequestMap[RequestType]['result']> {
   switch (req.type) {
-    case 'info': return service.info();
-    case 'describe': return service.describe(req.params);
-    case 'predict': return service.predict(req.params, ctx);
-    case 'evaluate': return service.evaluate(req.params, ctx);
-    case 'fineTune': return service.fineTune(req.params, ctx);
-    case 'versions': return service.versions(req.params);
-    case 'rollback': return service.rollback(req.params);
-    case 'bench': return service.bench(req.params, ctx);
+    case 'info':
+      return service.info();
+    case 'describe':
+      return service.describe(req.params);
+    case 'predict':
+      return service.predict(req.params, ctx);
+    case 'evaluate':
+      return service.evaluate(req.params, ctx);
+    case 'fineTune':
+      return service.fineTune(req.params, ctx);
+    case 'versions':
+      return service.versions(req.params);
+    case 'rollback':
+      return service.rollback(req.params);
+    case 'bench':
+      return service.bench(req.params, ctx);
     default: {
       const never: never = req;
       throw new Error(`unknown request ${JSON.stringify(never)}`);
@@ -56,11 +71,22 @@ async function pump(): Promise<void> {
       const id = req.id;
       try {
         if (controller.signal.aborted) throw new CancelledError();
-        const result = await dispatch(req, { signal: controller.signal, progress: (event) => send({ kind: 'progress', id, event }) });
+        const result = await dispatch(req, {
+          signal: controller.signal,
+          progress: (event) => send({ kind: 'progress', id, event }),
+        });
         send({ kind: 'result', id, result });
       } catch (err) {
         const errorKind = classify(err, controller.signal);
-        const message = errorKind === 'cancelled' ? 'cancelled' : (describeFsError(err) ?? (err instanceof Error ? (errorKind === 'internal' ? err.stack ?? err.message : err.message) : String(err)));
+        const message =
+          errorKind === 'cancelled'
+            ? 'cancelled'
+            : (describeFsError(err) ??
+              (err instanceof Error
+                ? errorKind === 'internal'
+                  ? (err.stack ?? err.message)
+                  : err.message
+                : String(err)));
         send({ kind: 'error', id, errorKind, message });
       } finally {
         controllers.delete(id);

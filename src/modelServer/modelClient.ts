@@ -2,10 +2,20 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendChoice } from '../protocol/settings';
-import type { ErrorKind, HostMessage, ModelMessage, ProgressEvent, RequestMap, RequestType } from '../protocol/modelProtocol';
+import type {
+  ErrorKind,
+  HostMessage,
+  ModelMessage,
+  ProgressEvent,
+  RequestMap,
+  RequestType,
+} from '../protocol/modelProtocol';
 
 export class ModelRequestError extends Error {
-  constructor(readonly kind: ErrorKind | 'crashed', message: string) {
+  constructor(
+    readonly kind: ErrorKind | 'crashed',
+    message: string,
+  ) {
     super(message);
     this.name = 'ModelRequestError';
   }
@@ -78,7 +88,12 @@ export class ModelClient {
         log?.(`model process ${child.pid} ${how}`);
       }
       for (const [id, p] of this.pending) {
-        p.reject(new ModelRequestError('crashed', `the model process ${how} during "${p.type}"; nothing on disk was changed by it, and the next request starts a fresh process`));
+        p.reject(
+          new ModelRequestError(
+            'crashed',
+            `the model process ${how} during "${p.type}"; nothing on disk was changed by it, and the next request starts a fresh process`,
+          ),
+        );
         this.pending.delete(id);
       }
     });
@@ -116,7 +131,11 @@ export class ModelClient {
   }
 
   /** Sends one request and resolves with its typed result. */
-  request<K extends RequestType>(type: K, params: RequestMap[K]['params'], call: CallOptions = {}): Promise<RequestMap[K]['result']> {
+  request<K extends RequestType>(
+    type: K,
+    params: RequestMap[K]['params'],
+    call: CallOptions = {},
+  ): Promise<RequestMap[K]['result']> {
     const child = this.start();
     const id = this.nextId++;
     return new Promise<RequestMap[K]['result']>((resolve, reject) => {
@@ -125,9 +144,13 @@ export class ModelClient {
         return;
       }
       this.pending.set(id, { type, resolve: resolve as (v: unknown) => void, reject, onProgress: call.onProgress });
-      call.signal?.addEventListener('abort', () => {
-        if (this.pending.has(id)) child.send({ kind: 'cancel', id } satisfies HostMessage);
-      }, { once: true });
+      call.signal?.addEventListener(
+        'abort',
+        () => {
+          if (this.pending.has(id)) child.send({ kind: 'cancel', id } satisfies HostMessage);
+        },
+        { once: true },
+      );
       child.send({ kind: 'request', id, type, params } as HostMessage);
     });
   }

@@ -53,14 +53,19 @@ function dropModel(model: tfl.LayersModel): void {
 }
 
 async function sha256(file: string): Promise<string> {
-  return createHash('sha256').update(await fs.promises.readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await fs.promises.readFile(file))
+    .digest('hex');
 }
 
 /** Loads an image and its mask and checks they match; errors name both files. */
 export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: MaskImage }> {
   const [image, mask] = await Promise.all([decodeImage(pair.image), readMask(pair.mask)]);
   if (image.width !== mask.width || image.height !== mask.height) {
-    throw new InputError(pair.mask, `the mask is ${mask.width}x${mask.height} but its image ${pair.image} is ${image.width}x${image.height}`);
+    throw new InputError(
+      pair.mask,
+      `the mask is ${mask.width}x${mask.height} but its image ${pair.image} is ${image.width}x${image.height}`,
+    );
   }
   checkMaskUsable(mask, pair.mask);
   return { image, mask };
@@ -82,7 +87,13 @@ export class ModelService {
     // A tile size asked for (--tile) holds for either runtime. Edge refinement is on by default under a
     // pretrained encoder only: in the composite loop it made the from-scratch network's suggestions worse.
     const refineDefault = defaultRefine(meta.network.encoder ?? 'scratch');
-    return { ...DEFAULT_TILES, refine: refine ?? refineDefault, ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}), ...(mirror === undefined ? {} : { mirror }), stride: networkStride(meta.network) };
+    return {
+      ...DEFAULT_TILES,
+      refine: refine ?? refineDefault,
+      ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}),
+      ...(mirror === undefined ? {} : { mirror }),
+      stride: networkStride(meta.network),
+    };
   }
 
   private async model(ref: ModelRef, classesForNew?: () => Promise<ClassList>): Promise<Loaded & { created: boolean }> {
@@ -101,10 +112,18 @@ export class ModelService {
       return { ...loaded, created: false };
     }
     await store.checkNotOrphaned();
-    if (!ref.createIfMissing) throw new InputError(store.currentFile, 'no model here; run a fine-tune first (it creates one) or point --model at a model folder');
+    if (!ref.createIfMissing)
+      throw new InputError(
+        store.currentFile,
+        'no model here; run a fine-tune first (it creates one) or point --model at a model folder',
+      );
     await probeWritable(store.dir);
     const classes = ref.classes ?? (classesForNew ? await classesForNew() : DEFAULT_CLASSES);
-    const { model, meta } = await store.createInitial(networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length, ref.network), classes, this.backend?.backend ?? 'unknown');
+    const { model, meta } = await store.createInitial(
+      networkFor(ref.encoder ?? DEFAULT_ENCODER, classes.classes.length, ref.network),
+      classes,
+      this.backend?.backend ?? 'unknown',
+    );
     const loaded = { model, meta, mtimeMs: (await fs.promises.stat(store.currentFile)).mtimeMs };
     this.cache.set(store.dir, loaded);
     return { ...loaded, created: true };
@@ -123,7 +142,12 @@ export class ModelService {
 
   async describe(p: Params<'describe'>): Promise<Result<'describe'>> {
     const { model, meta, created } = await this.model(p);
-    return { meta, parameters: countParameters(model).total, gflopsAt512: estimateFlops(model, 512, 512) / 1e9, created };
+    return {
+      meta,
+      parameters: countParameters(model).total,
+      gflopsAt512: estimateFlops(model, 512, 512) / 1e9,
+      created,
+    };
   }
 
   async predict(p: Params<'predict'>, ctx: CallContext): Promise<Result<'predict'>> {
@@ -147,7 +171,10 @@ export class ModelService {
       const { image, mask } = await loadPair(pair);
       checkMaskClasses(mask, meta.classes, pair.mask);
       const pred = await predictImage(model, image, this.tiles(meta));
-      perImage.push({ image: pair.image, ...compareMasks(mask, { width: pred.width, height: pred.height, data: pred.classMap }) });
+      perImage.push({
+        image: pair.image,
+        ...compareMasks(mask, { width: pred.width, height: pred.height, data: pred.classMap }),
+      });
       ctx.progress({ type: 'prepare', message: path.basename(pair.image), done: i + 1, total: p.pairs.length });
     }
     return { modelVersion: meta.version, perImage, mean: meanMetrics(perImage) };
@@ -164,18 +191,32 @@ export class ModelService {
       if (ctx.signal.aborted) throw new CancelledError();
       const { image, mask } = await loadPair(pair);
       samples.push({ id: path.relative(p.workspaceRoot, pair.image).split(path.sep).join('/'), image, mask, pair });
-      ctx.progress({ type: 'prepare', message: `loading ${path.basename(pair.image)}`, done: i + 1, total: p.pairs.length });
+      ctx.progress({
+        type: 'prepare',
+        message: `loading ${path.basename(pair.image)}`,
+        done: i + 1,
+        total: p.pairs.length,
+      });
     }
-    if (samples.length === 0) throw new InputError(p.modelDir, 'no corrected masks to learn from: save at least one mask first');
-    const { model, meta, created } = await this.model({ ...p, createIfMissing: p.createIfMissing ?? true }, async () => classListFromMasks(samples.map((s) => s.mask)));
+    if (samples.length === 0)
+      throw new InputError(p.modelDir, 'no corrected masks to learn from: save at least one mask first');
+    const { model, meta, created } = await this.model({ ...p, createIfMissing: p.createIfMissing ?? true }, async () =>
+      classListFromMasks(samples.map((s) => s.mask)),
+    );
     if (p.classes && !created) checkSameClasses(meta.classes, p.classes, p.modelDir);
     for (const s of samples) checkMaskClasses(s.mask, meta.classes, s.pair.mask);
     const manifest = await readDatasetManifest(p.datasetManifest);
-    const splits = assignSplits(manifest, samples.map((s) => s.id));
+    const splits = assignSplits(
+      manifest,
+      samples.map((s) => s.id),
+    );
     const train = samples.filter((s) => splits.get(s.id) === 'train');
     const validation = samples.filter((s) => splits.get(s.id) === 'validation');
     if (train.length === 0) {
-      throw new InputError(p.datasetManifest, `all ${validation.length} corrected masks belong to images this dataset holds out for validation (they check each fine-tune, so they never train): save corrected masks of more images (a new image trains), or delete this file to split the images again`);
+      throw new InputError(
+        p.datasetManifest,
+        `all ${validation.length} corrected masks belong to images this dataset holds out for validation (they check each fine-tune, so they never train): save corrected masks of more images (a new image trains), or delete this file to split the images again`,
+      );
     }
     const store = new ModelStore(p.modelDir);
     // A model folder or manifest that cannot be written is found now, not after the whole training ran.
@@ -195,23 +236,60 @@ export class ModelService {
     }
     const before = result.metricsBefore;
     const after = result.metricsAfter;
-    const validated = acceptance(before, after, settings, { before: result.perImageBefore, after: result.perImageAfter });
+    const validated = acceptance(before, after, settings, {
+      before: result.perImageBefore,
+      after: result.perImageAfter,
+    });
     // A version that does not reproduce its own training masks learned nothing, whatever validation says.
     const fit = result.trainingFit;
-    const { accepted, reason } = !fit.learnedNothing ? validated : { accepted: settings.force, reason: settings.force ? `accepted by --force although it ${fit.reason}` : fit.reason };
+    const { accepted, reason } = !fit.learnedNothing
+      ? validated
+      : {
+          accepted: settings.force,
+          reason: settings.force ? `accepted by --force although it ${fit.reason}` : fit.reason,
+        };
     // The splits first: a manifest that cannot be written then stops the fine-tune before the model changes.
     await writeDatasetManifest(p.datasetManifest, manifest);
     const version = await store.nextVersion();
-    const newMeta: ModelMeta = { ...meta, version, parent: meta.version, createdAt: new Date().toISOString(), trained: meta.trained || accepted, priorCorrection: result.priorCorrection };
+    const newMeta: ModelMeta = {
+      ...meta,
+      version,
+      parent: meta.version,
+      createdAt: new Date().toISOString(),
+      trained: meta.trained || accepted,
+      priorCorrection: result.priorCorrection,
+    };
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
-      Promise.all(list.map(async (s) => ({ image: s.id, mask: path.relative(p.workspaceRoot, s.pair.mask).split(path.sep).join('/'), sha256: createHash('sha256').update(await sha256(s.pair.image)).update(await sha256(s.pair.mask)).digest('hex') })));
-    const context = result.context ? `; context head fitted on ${result.context.cells} cells of whole images in ${result.context.seconds.toFixed(1)} s` : '';
+      Promise.all(
+        list.map(async (s) => ({
+          image: s.id,
+          mask: path.relative(p.workspaceRoot, s.pair.mask).split(path.sep).join('/'),
+          sha256: createHash('sha256')
+            .update(await sha256(s.pair.image))
+            .update(await sha256(s.pair.mask))
+            .digest('hex'),
+        })),
+      );
+    const context = result.context
+      ? `; context head fitted on ${result.context.cells} cells of whole images in ${result.context.seconds.toFixed(1)} s`
+      : '';
     const augmentation = `${result.cropSize}x${result.cropSize} crops; ${result.hueJitter.reason}${context}`;
     const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);
     await store.writeVersion(model, newMeta, {
-      version, parent: meta.version, createdAt: newMeta.createdAt, backend: this.backend?.backend ?? 'unknown', accepted, reason,
-      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize }, augmentation, ...(result.context ? { contextHead: { ...result.context } } : {}), trainingFit: { ...fit }, train: await hashed(train), validation: await hashed(validation),
-      metricsBefore: summary(before), metricsAfter: summary(after),
+      version,
+      parent: meta.version,
+      createdAt: newMeta.createdAt,
+      backend: this.backend?.backend ?? 'unknown',
+      accepted,
+      reason,
+      settings: { ...settings, hueJitter: result.hueJitter.value, cropSize: result.cropSize },
+      augmentation,
+      ...(result.context ? { contextHead: { ...result.context } } : {}),
+      trainingFit: { ...fit },
+      train: await hashed(train),
+      validation: await hashed(validation),
+      metricsBefore: summary(before),
+      metricsAfter: summary(after),
       history: result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, val: h.val ? { ...h.val } : undefined })),
       seconds: result.seconds,
     });
@@ -219,9 +297,20 @@ export class ModelService {
     // Reload from disk next time (the in-memory model is the new version when accepted, else stale).
     this.forget(p.modelDir);
     return {
-      version, parent: meta.version, accepted, reason, current: accepted ? version : meta.version,
-      metricsBefore: before, metricsAfter: after, trainImages: train.length, validationImages: validation.length,
-      seconds: (Date.now() - t0) / 1000, steps: result.steps, epochs: result.history.length, augmentation, trainingFit: { ...fit },
+      version,
+      parent: meta.version,
+      accepted,
+      reason,
+      current: accepted ? version : meta.version,
+      metricsBefore: before,
+      metricsAfter: after,
+      trainImages: train.length,
+      validationImages: validation.length,
+      seconds: (Date.now() - t0) / 1000,
+      steps: result.steps,
+      epochs: result.history.length,
+      augmentation,
+      trainingFit: { ...fit },
     };
   }
 
@@ -266,8 +355,15 @@ export class ModelService {
  * take new or renamed classes in place, and ignoring the list would train names onto the wrong indices.
  */
 function checkSameClasses(model: ClassList, given: ClassList, modelDir: string): void {
-  const names = (l: ClassList): string => [...l.classes].sort((a, b) => a.index - b.index).map((c) => `${c.index}=${c.name}`).join(', ');
+  const names = (l: ClassList): string =>
+    [...l.classes]
+      .sort((a, b) => a.index - b.index)
+      .map((c) => `${c.index}=${c.name}`)
+      .join(', ');
   if (names(model) !== names(given)) {
-    throw new InputError(modelDir, `this model's classes are ${names(model)}, but the class list given is ${names(given)}: use the model's class list, or start a new model in another folder (--model) for the new classes`);
+    throw new InputError(
+      modelDir,
+      `this model's classes are ${names(model)}, but the class list given is ${names(given)}: use the model's class list, or start a new model in another folder (--model) for the new classes`,
+    );
   }
 }

@@ -38,7 +38,15 @@ export type SuggestionState =
   | { state: 'error'; message: string };
 
 export type HostToWebview =
-  | { type: 'init'; fileName: string; width: number; height: number; rgba: Uint8Array; mask: Uint8Array; settings: EditorSettings }
+  | {
+      type: 'init';
+      fileName: string;
+      width: number;
+      height: number;
+      rgba: Uint8Array;
+      mask: Uint8Array;
+      settings: EditorSettings;
+    }
   /** Write one side of a diff into the webview's mask: host-made edits, undo and redo. */
   | { type: 'applyDiff'; diff: MaskDiff; side: 'before' | 'after' }
   /** The whole mask changed (revert, reload from disk, resync). */

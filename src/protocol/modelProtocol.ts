@@ -35,28 +35,79 @@ export interface ModelSummary {
 
 /** What each request carries and what its result is. */
 export interface RequestMap {
-  info: { params: Record<string, never>; result: { backend: BackendReport; inference: InferenceReport; node: string; pid: number } };
+  info: {
+    params: Record<string, never>;
+    result: { backend: BackendReport; inference: InferenceReport; node: string; pid: number };
+  };
   describe: { params: ModelRef; result: ModelSummary };
   predict: {
-    params: ModelRef & { image: string; tileSize?: number; /** Average with the mirror image's prediction: always, never; default: up to 2048 x 2048 pixels. */ mirror?: boolean; /** Refine the edges with the guided filter: always, never; default: up to 2048 x 2048 pixels. */ refine?: boolean };
-    result: { width: number; height: number; classMap: Uint8Array; confidence: Uint8Array; modelVersion: number; trained: boolean; seconds: number };
-  };
-  evaluate: { params: ModelRef & { pairs: PairRef[] }; result: { modelVersion: number; perImage: (MaskMetrics & { image: string })[]; mean: MetricSummary } };
-  fineTune: {
-    params: ModelRef & { pairs: PairRef[]; datasetManifest: string; settings?: Partial<FineTuneSettings>; workspaceRoot: string };
+    params: ModelRef & {
+      image: string;
+      tileSize?: number;
+      /** Average with the mirror image's prediction: always, never; default: up to 2048 x 2048 pixels. */ mirror?: boolean;
+      /** Refine the edges with the guided filter: always, never; default: up to 2048 x 2048 pixels. */ refine?: boolean;
+    };
     result: {
-      version: number; parent: number; accepted: boolean; reason: string; current: number;
-      metricsBefore: MetricSummary | null; metricsAfter: MetricSummary | null;
-      trainImages: number; validationImages: number; seconds: number; steps: number; epochs: number;
+      width: number;
+      height: number;
+      classMap: Uint8Array;
+      confidence: Uint8Array;
+      modelVersion: number;
+      trained: boolean;
+      seconds: number;
+    };
+  };
+  evaluate: {
+    params: ModelRef & { pairs: PairRef[] };
+    result: { modelVersion: number; perImage: (MaskMetrics & { image: string })[]; mean: MetricSummary };
+  };
+  fineTune: {
+    params: ModelRef & {
+      pairs: PairRef[];
+      datasetManifest: string;
+      settings?: Partial<FineTuneSettings>;
+      workspaceRoot: string;
+    };
+    result: {
+      version: number;
+      parent: number;
+      accepted: boolean;
+      reason: string;
+      current: number;
+      metricsBefore: MetricSummary | null;
+      metricsAfter: MetricSummary | null;
+      trainImages: number;
+      validationImages: number;
+      seconds: number;
+      steps: number;
+      epochs: number;
       /** The crop size and colour augmentation used, and why (the automatic hue jitter says what it found); the context head's fit, if any. */
       augmentation: string;
       /** The new version on its own training images; `learnedNothing` keeps it aside (unless forced) and `reason` says why and what to do. */
       trainingFit: TrainingFit;
     };
   };
-  versions: { params: { modelDir: string }; result: { current: number | null; versions: VersionManifest[]; unreadable: { version: number | null; reason: string }[] } };
+  versions: {
+    params: { modelDir: string };
+    result: {
+      current: number | null;
+      versions: VersionManifest[];
+      unreadable: { version: number | null; reason: string }[];
+    };
+  };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
-  bench: { params: { encoder?: EncoderKind; sizes: number[]; repeats: number; trainSteps: number; cropSize: number; batchSize: number; fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number } }; result: BenchResult };
+  bench: {
+    params: {
+      encoder?: EncoderKind;
+      sizes: number[];
+      repeats: number;
+      trainSteps: number;
+      cropSize: number;
+      batchSize: number;
+      fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number };
+    };
+    result: BenchResult;
+  };
 }
 
 /** Which runtime pre-labels (onnxruntime when installed and its export checks out, else TF.js), and why. */
@@ -75,7 +126,14 @@ export interface BenchResult {
   trainableParameters: number;
   prelabelMs: Record<string, number>;
   prelabelGflops: Record<string, number>;
-  train: { cropSize: number; batchSize: number; steps: number; medianStepMs: number; cropsPerSecond: number; gflops: number };
+  train: {
+    cropSize: number;
+    batchSize: number;
+    steps: number;
+    medianStepMs: number;
+    cropsPerSecond: number;
+    gflops: number;
+  };
   peakRssMiB: number;
   /** The default fine-tune round on generated images (measured first, in a fresh model process). */
   fineTuneRound?: FineTuneRoundResult;
@@ -101,7 +159,9 @@ export interface FineTuneRoundResult {
 
 export type RequestType = keyof RequestMap;
 
-export type ModelRequest = { [K in RequestType]: { kind: 'request'; id: number; type: K; params: RequestMap[K]['params'] } }[RequestType];
+export type ModelRequest = {
+  [K in RequestType]: { kind: 'request'; id: number; type: K; params: RequestMap[K]['params'] };
+}[RequestType];
 
 export type HostMessage = ModelRequest | { kind: 'cancel'; id: number };
 

@@ -7,7 +7,7 @@ import type { MaskImage, RgbImage } from '../masks/maskImage';
 
 /** The object kinds, in class order (class index = position + 1). */
 export const SCENE_CLASSES = ['animal', 'stone'] as const;
-export type SceneClass = typeof SCENE_CLASSES[number];
+export type SceneClass = (typeof SCENE_CLASSES)[number];
 
 /** Photographs and silhouettes the scenes are made from (decoded images). */
 export interface SceneLibrary {
@@ -39,7 +39,9 @@ function bilinear(img: RgbImage, x: number, y: number, c: number): number {
   const w = img.width;
   const d = img.data;
   const p = (xx: number, yy: number): number => d[(yy * w + xx) * 3 + c];
-  return (p(x0, y0) * (1 - ax) + p(x0 + 1, y0) * ax) * (1 - ay) + (p(x0, y0 + 1) * (1 - ax) + p(x0 + 1, y0 + 1) * ax) * ay;
+  return (
+    (p(x0, y0) * (1 - ax) + p(x0 + 1, y0) * ax) * (1 - ay) + (p(x0, y0 + 1) * (1 - ax) + p(x0 + 1, y0 + 1) * ax) * ay
+  );
 }
 
 /** Box blur of a float map, radius r, separable (the shadow's softness). */
@@ -86,7 +88,11 @@ function silhouetteShape(sil: RgbImage, cx: number, cy: number, scale: number, a
 
 function blobShape(rng: SeededRandom, cx: number, cy: number, radius: number): Shape {
   // A star-convex blob: radius r(phi) = R (1 + sum a_k cos(k phi + p_k)), a few low harmonics.
-  const harmonics = Array.from({ length: 4 }, (_, i) => ({ k: i + 2, a: rng.range(0, 0.22 / (i + 1)), p: rng.range(0, 2 * Math.PI) }));
+  const harmonics = Array.from({ length: 4 }, (_, i) => ({
+    k: i + 2,
+    a: rng.range(0, 0.22 / (i + 1)),
+    p: rng.range(0, 2 * Math.PI),
+  }));
   return (x, y) => {
     const dx = x - cx;
     const dy = y - cy;
@@ -99,8 +105,14 @@ function blobShape(rng: SeededRandom, cx: number, cy: number, radius: number): S
 
 /** One composite scene: its image and its exact mask (0 = background, k = SCENE_CLASSES[k - 1]). */
 export function compositeScene(library: SceneLibrary, options: SceneOptions): { image: RgbImage; mask: MaskImage } {
-  if (library.backgrounds.length === 0 || SCENE_CLASSES.some((k) => library.textures[k].length === 0) || library.silhouettes.length === 0) {
-    throw new Error(`composite scenes need at least one background, one texture per kind (${SCENE_CLASSES.join(', ')}) and one silhouette`);
+  if (
+    library.backgrounds.length === 0 ||
+    SCENE_CLASSES.some((k) => library.textures[k].length === 0) ||
+    library.silhouettes.length === 0
+  ) {
+    throw new Error(
+      `composite scenes need at least one background, one texture per kind (${SCENE_CLASSES.join(', ')}) and one silhouette`,
+    );
   }
   const n = options.size;
   const rng = new SeededRandom(options.seed);
@@ -112,7 +124,8 @@ export function compositeScene(library: SceneLibrary, options: SceneOptions): { 
   const img = new Float32Array(n * n * 3);
   for (let y = 0; y < n; y++) {
     for (let x = 0; x < n; x++) {
-      for (let c = 0; c < 3; c++) img[(y * n + x) * 3 + c] = bilinear(bg, bx + (x + 0.5) * side / n, by + (y + 0.5) * side / n, c);
+      for (let c = 0; c < 3; c++)
+        img[(y * n + x) * 3 + c] = bilinear(bg, bx + ((x + 0.5) * side) / n, by + ((y + 0.5) * side) / n, c);
     }
   }
   const mask = new Uint8Array(n * n);
@@ -124,7 +137,7 @@ export function compositeScene(library: SceneLibrary, options: SceneOptions): { 
     let shape: Shape;
     if (SCENE_CLASSES[cls - 1] === 'animal') {
       const sil = library.silhouettes[rng.int(0, library.silhouettes.length)];
-      const scale = rng.range(0.3, 0.6) * n / Math.max(sil.width, sil.height);
+      const scale = (rng.range(0.3, 0.6) * n) / Math.max(sil.width, sil.height);
       shape = silhouetteShape(sil, cx, cy, scale, rng.range(-0.35, 0.35), rng.next() < 0.5);
     } else {
       shape = blobShape(rng, cx, cy, rng.range(0.08, 0.2) * n);
@@ -134,7 +147,8 @@ export function compositeScene(library: SceneLibrary, options: SceneOptions): { 
     for (let y = 0; y < n; y++) {
       for (let x = 0; x < n; x++) {
         let k = 0;
-        for (let sy = 0; sy < SUB; sy++) for (let sx = 0; sx < SUB; sx++) if (shape(x + (sx + 0.5) / SUB, y + (sy + 0.5) / SUB)) k++;
+        for (let sy = 0; sy < SUB; sy++)
+          for (let sx = 0; sx < SUB; sx++) if (shape(x + (sx + 0.5) / SUB, y + (sy + 0.5) / SUB)) k++;
         cover[y * n + x] = k / (SUB * SUB);
       }
     }

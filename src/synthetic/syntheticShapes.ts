@@ -47,7 +47,10 @@ export function syntheticSample(options: SyntheticOptions): { image: RgbImage; m
     const angle = rng.range(0, Math.PI);
     const cos = Math.cos(angle);
     const sin = Math.sin(angle);
-    const tint = cls === 1 ? [rng.range(170, 230), rng.range(120, 180), rng.range(40, 90)] : [rng.range(40, 90), rng.range(150, 210), rng.range(170, 230)];
+    const tint =
+      cls === 1
+        ? [rng.range(170, 230), rng.range(120, 180), rng.range(40, 90)]
+        : [rng.range(40, 90), rng.range(150, 210), rng.range(170, 230)];
     const stripe = rng.range(0.3, 0.9);
     const x0 = Math.max(0, Math.floor(cx - a - b - 2));
     const x1 = Math.min(width, Math.ceil(cx + a + b + 2));

@@ -34,18 +34,31 @@ interface RealSet {
 }
 
 function realSets(data: string): RealSet[] {
-  const camvid = (name: string): RealSet => ({ name, images: path.join(data, 'camvid', name, 'images'), masks: path.join(data, 'camvid', name, 'masks'), labels: path.join(data, 'camvid', 'labels.txt') });
+  const camvid = (name: string): RealSet => ({
+    name,
+    images: path.join(data, 'camvid', name, 'images'),
+    masks: path.join(data, 'camvid', name, 'masks'),
+    labels: path.join(data, 'camvid', 'labels.txt'),
+  });
   return [
     camvid('street-1hz'),
     camvid('street-15hz'),
-    { name: 'em-membranes', images: path.join(data, 'em-membranes', 'images'), masks: path.join(data, 'em-membranes', 'masks'), map: '0=1,255=0' },
+    {
+      name: 'em-membranes',
+      images: path.join(data, 'em-membranes', 'images'),
+      masks: path.join(data, 'em-membranes', 'masks'),
+      map: '0=1,255=0',
+    },
   ];
 }
 
 type Mode = 'empty' | 'copy' | 'default' | 'fast' | 'scratch' | 'plain' | 'dropout' | 'nodecay';
 const MODES: readonly Mode[] = ['empty', 'copy', 'default', 'fast', 'scratch', 'plain', 'dropout', 'nodecay'];
 /** The loops: the defaults, the fast fine-tune, from scratch, and the ablations (no shortcuts, dropout, no L2). */
-const LOOP: Record<Exclude<Mode, 'empty' | 'copy'>, { settings: Partial<FineTuneSettings>; encoder?: EncoderKind; network?: NetworkOptions }> = {
+const LOOP: Record<
+  Exclude<Mode, 'empty' | 'copy'>,
+  { settings: Partial<FineTuneSettings>; encoder?: EncoderKind; network?: NetworkOptions }
+> = {
   default: { settings: {} },
   fast: { settings: { epochs: 0 } },
   scratch: { settings: {}, encoder: 'scratch' },
@@ -64,7 +77,14 @@ interface Row {
   boundaryIoU: number;
   miou: number;
   fineTuneSeconds: number;
-  fineTunes: { afterImages: number; accepted: boolean; reason: string; seconds: number; trainImages: number; validationImages: number }[];
+  fineTunes: {
+    afterImages: number;
+    accepted: boolean;
+    reason: string;
+    seconds: number;
+    trainImages: number;
+    validationImages: number;
+  }[];
   steps: SimStep[];
 }
 
@@ -77,7 +97,14 @@ async function baseline(pairs: ImageMaskPair[], mode: 'empty' | 'copy'): Promise
     const zeros = { width: truth.width, height: truth.height, data: new Uint8Array(truth.data.length) };
     const suggestion = mode === 'copy' && previous ? previous : zeros;
     const m = compareMasks(truth, suggestion);
-    steps.push({ image: path.basename(p.image), modelVersion: 0, changedFraction: m.changedFraction, boundaryIoU: m.boundaryIoU, miou: m.miou, emptyFraction: compareMasks(truth, zeros).changedFraction });
+    steps.push({
+      image: path.basename(p.image),
+      modelVersion: 0,
+      changedFraction: m.changedFraction,
+      boundaryIoU: m.boundaryIoU,
+      miou: m.miou,
+      emptyFraction: compareMasks(truth, zeros).changedFraction,
+    });
     previous = truth;
   }
   return steps;
@@ -103,7 +130,8 @@ async function main(): Promise<void> {
   const firstAfter = values['first-after'] === undefined ? undefined : Number(values['first-after']);
   const wanted = (values.sets as string).split(',');
   const sets = realSets(values.data as string).filter((s) => wanted.includes(s.name));
-  if (!fs.existsSync(values.data as string)) throw new Error(`${values.data}: no data folder (the real data live in ../shared/data beside the checkout)`);
+  if (!fs.existsSync(values.data as string))
+    throw new Error(`${values.data}: no data folder (the real data live in ../shared/data beside the checkout)`);
   const work = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'maskloop-bench-real-'));
   const rows: Row[] = [];
   const client = new ModelClient();
@@ -115,8 +143,14 @@ async function main(): Promise<void> {
       if (set.map) {
         masks = path.join(work, `${set.name}-masks`);
         const r = await importLabels({ from: 'masks', source: set.masks, outDir: masks, map: set.map, force: false });
-        if (r.skipped.length > 0) throw new Error(`${set.name}: import skipped ${r.skipped.map((s) => `${s.item} (${s.why})`).join('; ')}`);
-        classes = { classes: [{ index: 0, name: '_background_', color: '#000000' }, { index: 1, name: 'membrane', color: '#ff3030' }] };
+        if (r.skipped.length > 0)
+          throw new Error(`${set.name}: import skipped ${r.skipped.map((s) => `${s.item} (${s.why})`).join('; ')}`);
+        classes = {
+          classes: [
+            { index: 0, name: '_background_', color: '#000000' },
+            { index: 1, name: 'membrane', color: '#ff3030' },
+          ],
+        };
       }
       const { pairs: all } = await pairImagesWithMasks(set.images, masks);
       const half = Math.floor(all.length / 2);
@@ -128,25 +162,67 @@ async function main(): Promise<void> {
         if (mode === 'empty' || mode === 'copy') {
           steps = await baseline(pairs, mode);
         } else {
-          const r = await simulateLoop(client, pairs, { every, firstAfter, settings: LOOP[mode].settings, classes, encoder: LOOP[mode].encoder, network: LOOP[mode].network, workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)) });
+          const r = await simulateLoop(client, pairs, {
+            every,
+            firstAfter,
+            settings: LOOP[mode].settings,
+            classes,
+            encoder: LOOP[mode].encoder,
+            network: LOOP[mode].network,
+            workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)),
+          });
           steps = r.steps;
-          fineTunes = r.fineTunes.map((f) => ({ afterImages: f.afterImages, accepted: f.accepted, reason: f.reason, seconds: f.seconds, trainImages: f.trainImages, validationImages: f.validationImages }));
+          fineTunes = r.fineTunes.map((f) => ({
+            afterImages: f.afterImages,
+            accepted: f.accepted,
+            reason: f.reason,
+            seconds: f.seconds,
+            trainImages: f.trainImages,
+            validationImages: f.validationImages,
+          }));
         }
-        const s = summarizeSimulation(steps, fineTunes.map((f) => ({ ...f, version: 0 })));
-        const row: Row = { set: set.name, part, mode, frames: pairs.length, changedFraction: s.changedFraction, boundaryIoU: s.boundaryIoU, miou: steps.slice(2).reduce((a, x) => a + x.miou, 0) / Math.max(1, steps.length - 2), fineTuneSeconds: s.fineTuneSeconds, fineTunes, steps };
+        const s = summarizeSimulation(
+          steps,
+          fineTunes.map((f) => ({ ...f, version: 0 })),
+        );
+        const row: Row = {
+          set: set.name,
+          part,
+          mode,
+          frames: pairs.length,
+          changedFraction: s.changedFraction,
+          boundaryIoU: s.boundaryIoU,
+          miou: steps.slice(2).reduce((a, x) => a + x.miou, 0) / Math.max(1, steps.length - 2),
+          fineTuneSeconds: s.fineTuneSeconds,
+          fineTunes,
+          steps,
+        };
         rows.push(row);
-        const accepted = fineTunes.length ? `, fine-tunes accepted ${fineTunes.filter((f) => f.accepted).length}/${fineTunes.length}` : '';
-        process.stdout.write(`${set.name} (${part} half, ${pairs.length} frames) ${mode.padEnd(8)} pixels to change ${(100 * row.changedFraction).toFixed(1)}%, Boundary IoU ${row.boundaryIoU.toFixed(3)}, mIoU ${row.miou.toFixed(3)}, fine-tunes ${row.fineTuneSeconds.toFixed(0)} s${accepted} [${((Date.now() - t0) / 1000).toFixed(0)} s wall]\n`);
+        const accepted = fineTunes.length
+          ? `, fine-tunes accepted ${fineTunes.filter((f) => f.accepted).length}/${fineTunes.length}`
+          : '';
+        process.stdout.write(
+          `${set.name} (${part} half, ${pairs.length} frames) ${mode.padEnd(8)} pixels to change ${(100 * row.changedFraction).toFixed(1)}%, Boundary IoU ${row.boundaryIoU.toFixed(3)}, mIoU ${row.miou.toFixed(3)}, fine-tunes ${row.fineTuneSeconds.toFixed(0)} s${accepted} [${((Date.now() - t0) / 1000).toFixed(0)} s wall]\n`,
+        );
       }
     }
   } finally {
     client.dispose();
     await fs.promises.rm(work, { recursive: true, force: true });
   }
-  const machine = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, backend: info.backend.backend, inference: info.inference.runtime };
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    backend: info.backend.backend,
+    inference: info.inference.runtime,
+  };
   const report = { machine, every, firstAfter, part, rows };
   if (values.out) await fs.promises.writeFile(values.out as string, JSON.stringify(report, null, 2) + '\n');
-  process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, training on ${machine.backend}, pre-labels with ${machine.inference}\n`);
+  process.stdout.write(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, training on ${machine.backend}, pre-labels with ${machine.inference}\n`,
+  );
 }
 
 main().catch((err: unknown) => {

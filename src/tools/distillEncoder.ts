@@ -27,7 +27,15 @@ const STUDENT_WIDTHS = [16, 32, 64, 128];
 
 /** The student: the engine's residual basic blocks, features named as `ENCODERS['distilled-resnet'].features`. */
 export function buildStudentEncoder(seed: number): tfl.LayersModel {
-  const b = new Builder({ numClasses: 2, stemWidth: STUDENT_WIDTHS[0], stageWidths: STUDENT_WIDTHS, blocksPerStage: 1, residual: true, bnMomentum: 0.99, seed });
+  const b = new Builder({
+    numClasses: 2,
+    stemWidth: STUDENT_WIDTHS[0],
+    stageWidths: STUDENT_WIDTHS,
+    blocksPerStage: 1,
+    residual: true,
+    bnMomentum: 0.99,
+    seed,
+  });
   const input = tfl.input({ shape: [null, null, 3], name: 'image' });
   let x = b.relu(b.bn(b.conv(input, STUDENT_WIDTHS[0], 3, 2, 'rn_stem_conv'), 'rn_stem_bn'), 'rn_stem_relu');
   const features: tfl.SymbolicTensor[] = [];
@@ -42,7 +50,8 @@ export function buildStudentEncoder(seed: number): tfl.LayersModel {
   features.push(x);
   const model = tfl.model({ inputs: input, outputs: features, name: 'distilled_resnet_encoder' });
   const names = model.outputs.map((o) => o.name.split('/')[0]);
-  if (names.join() !== ENCODERS['distilled-resnet'].features.join()) throw new Error(`student features ${names.join()} are not the shipped names`);
+  if (names.join() !== ENCODERS['distilled-resnet'].features.join())
+    throw new Error(`student features ${names.join()} are not the shipped names`);
   return model;
 }
 
@@ -54,8 +63,12 @@ interface Photo {
 }
 
 async function loadPhotos(dir: string): Promise<Photo[]> {
-  const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
-  if (files.length < 3) throw new Error(`${dir}: ${files.length} photographs; run bash scripts/fetch-photos.sh --distill`);
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(jpe?g|png)$/i.test(f))
+    .sort();
+  if (files.length < 3)
+    throw new Error(`${dir}: ${files.length} photographs; run bash scripts/fetch-photos.sh --distill`);
   const photos: Photo[] = [];
   for (const f of files) {
     const file = path.join(dir, f);
@@ -65,8 +78,17 @@ async function loadPhotos(dir: string): Promise<Photo[]> {
     const levels = [];
     for (const s of [1, 1.5, 2, 3, 4]) {
       const width = Math.round(((meta.width ?? 1) * base) / s);
-      const { data, info } = await sharp(bytes).removeAlpha().toColourspace('srgb').resize(width).raw().toBuffer({ resolveWithObject: true });
-      levels.push({ width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+      const { data, info } = await sharp(bytes)
+        .removeAlpha()
+        .toColourspace('srgb')
+        .resize(width)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      levels.push({
+        width: info.width,
+        height: info.height,
+        data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      });
     }
     photos.push({ name: f, sha256: createHash('sha256').update(bytes).digest('hex'), levels });
   }
@@ -89,7 +111,10 @@ function sampleBatch(photos: Photo[], rng: SeededRandom, batch: number, crop: nu
         const sx = x0 + (flip ? crop - 1 - x : x);
         const si = ((y0 + y) * level.width + sx) * 3;
         const o = ((b * crop + y) * crop + x) * 3;
-        for (let c = 0; c < 3; c++) xs[o + c] = normalizePixel(Math.max(0, Math.min(255, (level.data[si + c] - 127.5) * contrast + 127.5 + brightness)));
+        for (let c = 0; c < 3; c++)
+          xs[o + c] = normalizePixel(
+            Math.max(0, Math.min(255, (level.data[si + c] - 127.5) * contrast + 127.5 + brightness)),
+          );
       }
     }
   }
@@ -102,7 +127,14 @@ interface Standardiser {
 }
 
 /** Per-channel mean and standard deviation of the teacher's features over training crops (std floored at 0.05). */
-function teacherStatistics(teacher: tfl.LayersModel, photos: Photo[], rng: SeededRandom, batches: number, batch: number, crop: number): Standardiser {
+function teacherStatistics(
+  teacher: tfl.LayersModel,
+  photos: Photo[],
+  rng: SeededRandom,
+  batches: number,
+  batch: number,
+  crop: number,
+): Standardiser {
   const sums: tf.Tensor1D[] = [];
   const squares: tf.Tensor1D[] = [];
   let n = 0;
@@ -127,7 +159,9 @@ function teacherStatistics(teacher: tfl.LayersModel, photos: Photo[], rng: Seede
   }
   // n counts the stride-2 map's positions; each map's own count is n / 4^i.
   const mean = sums.map((s, i) => tf.div(s, n / 4 ** i) as tf.Tensor1D);
-  const std = squares.map((q, i) => tf.tidy(() => tf.maximum(tf.sqrt(tf.relu(tf.sub(tf.div(q, n / 4 ** i), tf.square(mean[i])))), 0.05) as tf.Tensor1D));
+  const std = squares.map((q, i) =>
+    tf.tidy(() => tf.maximum(tf.sqrt(tf.relu(tf.sub(tf.div(q, n / 4 ** i), tf.square(mean[i])))), 0.05) as tf.Tensor1D),
+  );
   tf.dispose([...sums, ...squares]);
   return { mean, std };
 }
@@ -137,7 +171,13 @@ function standardise(outs: tf.Tensor4D[], st: Standardiser): tf.Tensor4D[] {
 }
 
 /** How much of the teacher's standardised features the student's projections explain, per stride, on fixed crops. */
-function explained(student: tfl.LayersModel, teacher: tfl.LayersModel, adaptors: tf.Variable[][], st: Standardiser, crops: tf.Tensor4D[]): number[] {
+function explained(
+  student: tfl.LayersModel,
+  teacher: tfl.LayersModel,
+  adaptors: tf.Variable[][],
+  st: Standardiser,
+  crops: tf.Tensor4D[],
+): number[] {
   const sse = [0, 0, 0, 0];
   const sst = [0, 0, 0, 0];
   for (const x of crops) {
@@ -154,24 +194,39 @@ function explained(student: tfl.LayersModel, teacher: tfl.LayersModel, adaptors:
 }
 
 function project(features: tf.Tensor4D[], adaptors: tf.Variable[][]): tf.Tensor4D[] {
-  return features.map((f, i) => tf.add(tf.conv2d(f, adaptors[i][0] as tf.Tensor4D, 1, 'same'), adaptors[i][1]) as tf.Tensor4D);
+  return features.map(
+    (f, i) => tf.add(tf.conv2d(f, adaptors[i][0] as tf.Tensor4D, 1, 'same'), adaptors[i][1]) as tf.Tensor4D,
+  );
 }
 
 /** Writes a layers model as model.json + weights.bin (float32), each through a temporary file and a rename. */
 async function saveEncoder(model: tfl.LayersModel, outDir: string, generatedBy: string): Promise<number> {
   let bytes = 0;
-  await model.save(tf.io.withSaveHandler(async (artifacts) => {
-    fs.mkdirSync(outDir, { recursive: true });
-    const weights = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
-    bytes = weights.length;
-    const modelJson = { format: 'layers-model', generatedBy, convertedBy: null, modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] };
-    for (const [file, data] of [['weights.bin', weights], ['model.json', JSON.stringify(modelJson)]] as const) {
-      const tmp = path.join(outDir, `.${file}.tmp`);
-      fs.writeFileSync(tmp, data);
-      fs.renameSync(tmp, path.join(outDir, file));
-    }
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      fs.mkdirSync(outDir, { recursive: true });
+      const weights = Buffer.from(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+      bytes = weights.length;
+      const modelJson = {
+        format: 'layers-model',
+        generatedBy,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+      };
+      for (const [file, data] of [
+        ['weights.bin', weights],
+        ['model.json', JSON.stringify(modelJson)],
+      ] as const) {
+        const tmp = path.join(outDir, `.${file}.tmp`);
+        fs.writeFileSync(tmp, data);
+        fs.renameSync(tmp, path.join(outDir, file));
+      }
+      return {
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.length },
+      };
+    }),
+  );
   return bytes;
 }
 
@@ -205,7 +260,9 @@ async function main(): Promise<void> {
   const start = Date.now();
   const photos = await loadPhotos(values.photos as string);
   // The held-out photographs, spread evenly over the sorted list.
-  const heldOutIndices = Array.from({ length: heldOutCount }, (_, k) => Math.round(((k + 1) * photos.length) / (heldOutCount + 1)));
+  const heldOutIndices = Array.from({ length: heldOutCount }, (_, k) =>
+    Math.round(((k + 1) * photos.length) / (heldOutCount + 1)),
+  );
   const heldOut = photos.filter((_, i) => heldOutIndices.includes(i));
   const train = photos.filter((p) => !heldOut.includes(p));
   const teacherFolder = findEncoderFolder('mobilenetv2');
@@ -217,7 +274,11 @@ async function main(): Promise<void> {
   const student = buildStudentEncoder(seed);
   const teacherChannels = teacher.outputs.map((o) => o.shape[3] as number);
   const adaptors = STUDENT_WIDTHS.map((w, i) => [
-    tf.variable(tf.randomNormal([1, 1, w, teacherChannels[i]], 0, Math.sqrt(1 / w), 'float32', seed * 100 + i), true, `adaptor${i}_kernel`),
+    tf.variable(
+      tf.randomNormal([1, 1, w, teacherChannels[i]], 0, Math.sqrt(1 / w), 'float32', seed * 100 + i),
+      true,
+      `adaptor${i}_kernel`,
+    ),
     tf.variable(tf.zeros([teacherChannels[i]]), true, `adaptor${i}_bias`),
   ]);
   const evalRng = new SeededRandom(seed + 1000);
@@ -228,17 +289,26 @@ async function main(): Promise<void> {
   const curve: { step: number; loss: number; seconds: number }[] = [];
   let lossSum = 0;
   const trainStart = Date.now();
-  process.stdout.write(`distilling on ${backend.backend}: ${train.length} photographs (${heldOut.length} held out: ${heldOut.map((p) => p.name).join(', ')}), ${steps} steps of ${batch} crops of ${crop} px; student ${countParameters(student).total} parameters\n`);
+  process.stdout.write(
+    `distilling on ${backend.backend}: ${train.length} photographs (${heldOut.length} held out: ${heldOut.map((p) => p.name).join(', ')}), ${steps} steps of ${batch} crops of ${crop} px; student ${countParameters(student).total} parameters\n`,
+  );
   for (let step = 1; step <= steps; step++) {
     // Linear warm-up over 50 steps, then cosine decay to zero.
     const rate = step <= 50 ? (lr * step) / 50 : lr * 0.5 * (1 + Math.cos((Math.PI * (step - 50)) / (steps - 50)));
     (optimizer as unknown as { learningRate: number }).learningRate = rate;
     const x = sampleBatch(train, rng, batch, crop);
     const targets = tf.tidy(() => standardise(teacher.predict(x) as tf.Tensor4D[], st));
-    const lossT = optimizer.minimize(() => {
-      const preds = project(student.apply(x, { training: true }) as tf.Tensor4D[], adaptors);
-      return tf.div(tf.addN(preds.map((p, i) => tf.mean(tf.square(tf.sub(p, targets[i]))))), preds.length) as tf.Scalar;
-    }, true, variables);
+    const lossT = optimizer.minimize(
+      () => {
+        const preds = project(student.apply(x, { training: true }) as tf.Tensor4D[], adaptors);
+        return tf.div(
+          tf.addN(preds.map((p, i) => tf.mean(tf.square(tf.sub(p, targets[i]))))),
+          preds.length,
+        ) as tf.Scalar;
+      },
+      true,
+      variables,
+    );
     const loss = lossT ? (await lossT.data())[0] : NaN;
     tf.dispose([x, ...targets, lossT as tf.Tensor]);
     if (!Number.isFinite(loss)) throw new Error(`the distillation loss became ${loss} at step ${step}`);
@@ -246,41 +316,83 @@ async function main(): Promise<void> {
     if (step % 25 === 0 || step === steps) {
       const seconds = (Date.now() - trainStart) / 1000;
       curve.push({ step, loss: lossSum / (step % 25 === 0 ? 25 : step % 25), seconds });
-      process.stdout.write(`step ${step}/${steps}: loss ${(lossSum / (step % 25 === 0 ? 25 : step % 25)).toFixed(4)}, ${(seconds / step).toFixed(2)} s/step, ${Math.round((seconds / step) * (steps - step))} s left\n`);
+      process.stdout.write(
+        `step ${step}/${steps}: loss ${(lossSum / (step % 25 === 0 ? 25 : step % 25)).toFixed(4)}, ${(seconds / step).toFixed(2)} s/step, ${Math.round((seconds / step) * (steps - step))} s left\n`,
+      );
       lossSum = 0;
     }
   }
   const r2HeldOut = explained(student, teacher, adaptors, st, heldOutCrops);
   const r2Train = explained(student, teacher, adaptors, st, trainCrops);
-  process.stdout.write(`R^2 of the teacher's features (strides 2, 4, 8, 16): held out ${r2HeldOut.map((v) => v.toFixed(3)).join(' ')}; training photographs ${r2Train.map((v) => v.toFixed(3)).join(' ')}\n`);
+  process.stdout.write(
+    `R^2 of the teacher's features (strides 2, 4, 8, 16): held out ${r2HeldOut.map((v) => v.toFixed(3)).join(' ')}; training photographs ${r2Train.map((v) => v.toFixed(3)).join(' ')}\n`,
+  );
   const outDir = path.resolve(values.out as string);
   const bytes = await saveEncoder(student, outDir, 'maskloop npm run distill-encoder (src/tools/distillEncoder.ts)');
   // The same fixed input as the MobileNetV2 files: the test checks the loaded features against these statistics.
-  const teacherExpected = JSON.parse(fs.readFileSync(path.join(teacherFolder, 'expected-features.json'), 'utf8')) as { input: { file: string; shape: [number, number, number, number] }; weightsSha256: string };
+  const teacherExpected = JSON.parse(fs.readFileSync(path.join(teacherFolder, 'expected-features.json'), 'utf8')) as {
+    input: { file: string; shape: [number, number, number, number] };
+    weightsSha256: string;
+  };
   fs.copyFileSync(path.join(teacherFolder, teacherExpected.input.file), path.join(outDir, 'fixed-input.bin'));
   const raw = fs.readFileSync(path.join(outDir, 'fixed-input.bin'));
-  const fixed = tf.tensor4d(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), teacherExpected.input.shape);
+  const fixed = tf.tensor4d(
+    new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)),
+    teacherExpected.input.shape,
+  );
   const features = student.predict(fixed) as tf.Tensor[];
   writeJson(path.join(outDir, 'expected-features.json'), {
-    source: 'npm run distill-encoder', featureLayers: ENCODERS['distilled-resnet'].features,
-    input: { file: 'fixed-input.bin', shape: teacherExpected.input.shape, made: 'the MobileNetV2 encoder\'s fixed input (scripts/extract-encoder.mjs), float32 little-endian' },
+    source: 'npm run distill-encoder',
+    featureLayers: ENCODERS['distilled-resnet'].features,
+    input: {
+      file: 'fixed-input.bin',
+      shape: teacherExpected.input.shape,
+      made: "the MobileNetV2 encoder's fixed input (scripts/extract-encoder.mjs), float32 little-endian",
+    },
     stats: features.map((f) => ({ shape: f.shape, ...featureStats(f.dataSync()) })),
-    weightsSha256: createHash('sha256').update(fs.readFileSync(path.join(outDir, 'weights.bin'))).digest('hex'),
+    weightsSha256: createHash('sha256')
+      .update(fs.readFileSync(path.join(outDir, 'weights.bin')))
+      .digest('hex'),
   });
   writeJson(path.join(outDir, 'distill-report.json'), {
-    teacher: { encoder: 'mobilenetv2', weightsSha256: teacherExpected.weightsSha256, features: ENCODERS.mobilenetv2.features },
-    student: { widths: STUDENT_WIDTHS, features: ENCODERS['distilled-resnet'].features, parameters: countParameters(student).total, weightBytes: bytes },
-    photographs: { source: 'Debian plasma-workspace-wallpapers 4:5.27.5-2 (bash scripts/fetch-photos.sh --distill)', train: train.map((p) => ({ name: p.name, sha256: p.sha256 })), heldOut: heldOut.map((p) => ({ name: p.name, sha256: p.sha256 })) },
-    settings: { steps, batch, crop, learningRate: lr, schedule: '50-step linear warm-up, then cosine decay', seed, scales: 'shorter side 1080, 720, 540, 360, 270 px', augmentation: 'horizontal flip, brightness and contrast +-10%', loss: 'mean squared error of 1x1 projections against per-channel standardised teacher features, averaged over the 4 strides' },
+    teacher: {
+      encoder: 'mobilenetv2',
+      weightsSha256: teacherExpected.weightsSha256,
+      features: ENCODERS.mobilenetv2.features,
+    },
+    student: {
+      widths: STUDENT_WIDTHS,
+      features: ENCODERS['distilled-resnet'].features,
+      parameters: countParameters(student).total,
+      weightBytes: bytes,
+    },
+    photographs: {
+      source: 'Debian plasma-workspace-wallpapers 4:5.27.5-2 (bash scripts/fetch-photos.sh --distill)',
+      train: train.map((p) => ({ name: p.name, sha256: p.sha256 })),
+      heldOut: heldOut.map((p) => ({ name: p.name, sha256: p.sha256 })),
+    },
+    settings: {
+      steps,
+      batch,
+      crop,
+      learningRate: lr,
+      schedule: '50-step linear warm-up, then cosine decay',
+      seed,
+      scales: 'shorter side 1080, 720, 540, 360, 270 px',
+      augmentation: 'horizontal flip, brightness and contrast +-10%',
+      loss: 'mean squared error of 1x1 projections against per-channel standardised teacher features, averaged over the 4 strides',
+    },
     result: { explainedVarianceHeldOut: r2HeldOut, explainedVarianceTrain: r2Train, curve },
     machine: { backend: backend.backend, node: process.version, seconds: (Date.now() - start) / 1000 },
   });
   fs.copyFileSync(path.join(teacherFolder, 'LICENSE.nsfwjs'), path.join(outDir, 'LICENSE.nsfwjs'));
-  process.stdout.write(`wrote ${outDir}: ${countParameters(student).total} parameters, ${bytes} bytes of weights, in ${((Date.now() - start) / 1000).toFixed(0)} s\n`);
+  process.stdout.write(
+    `wrote ${outDir}: ${countParameters(student).total} parameters, ${bytes} bytes of weights, in ${((Date.now() - start) / 1000).toFixed(0)} s\n`,
+  );
   tf.dispose([fixed, ...features, ...heldOutCrops, ...trainCrops, ...st.mean, ...st.std, ...adaptors.flat()]);
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

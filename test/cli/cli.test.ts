@@ -11,7 +11,12 @@ const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-cli-'));
 
 function run(args: string[], cwd = root): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, MASKLOOP_BACKEND: 'wasm' }, timeout: 600_000 });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, MASKLOOP_BACKEND: 'wasm' },
+    timeout: 600_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -30,7 +35,9 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   const truth = path.join(data, 'truth');
   const classes = path.join(data, 'classes.txt');
 
-  const info = json<{ backend: { backend: string; attempts: { backend: string; reason: string }[] }; model: unknown }>(['info']);
+  const info = json<{ backend: { backend: string; attempts: { backend: string; reason: string }[] }; model: unknown }>([
+    'info',
+  ]);
   assert.equal(info.backend.backend, 'wasm');
   assert.equal(info.model, null);
   const text = run(['info', '--backend', 'auto']);
@@ -39,7 +46,16 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.match(text.stdout, /^ {2}(used {3}|skipped) tensorflow-gpu: \S.*$/m);
   assert.match(text.stdout, /^ {2}(used {3}|skipped) tensorflow: \S.*$/m);
 
-  const ft = json<{ version: number; accepted: boolean; trainImages: number; validationImages: number }>(['finetune', '--images', images, '--masks', truth, '--classes', classes, ...fast]);
+  const ft = json<{ version: number; accepted: boolean; trainImages: number; validationImages: number }>([
+    'finetune',
+    '--images',
+    images,
+    '--masks',
+    truth,
+    '--classes',
+    classes,
+    ...fast,
+  ]);
   assert.equal(ft.version, 1);
   assert.equal(ft.trainImages + ft.validationImages, 5);
   assert.ok(ft.validationImages >= 1);
@@ -58,36 +74,120 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   const png = fs.readFileSync(pred.written[0].mask);
   assert.equal(png.subarray(1, 4).toString(), 'PNG');
 
-  const ev = json<{ images: number; miou: number; dice: number; boundaryIoU: number; boundaryF: number; perImage: { miou: number }[] }>(['eval', '--images', images, '--masks', truth]);
+  const ev = json<{
+    images: number;
+    miou: number;
+    dice: number;
+    boundaryIoU: number;
+    boundaryF: number;
+    perImage: { miou: number }[];
+  }>(['eval', '--images', images, '--masks', truth]);
   assert.equal(ev.images, 5);
   for (const k of ['miou', 'dice', 'boundaryIoU', 'boundaryF'] as const) assert.ok(ev[k] >= 0 && ev[k] <= 1, k);
   assert.equal(ev.perImage.length, 5);
 
   const versions = json<{ current: number; versions: { version: number }[] }>(['versions']);
-  assert.deepEqual(versions.versions.map((v) => v.version), [0, 1]);
+  assert.deepEqual(
+    versions.versions.map((v) => v.version),
+    [0, 1],
+  );
   assert.equal(json<{ current: number }>(['rollback', '--to', '0']).current, 0);
   assert.equal(json<{ current: number }>(['versions']).current, 0);
 
-  const sim = json<{ steps: { image: string; modelVersion: number; changedFraction: number; boundaryIoU: number; emptyFraction: number }[]; fineTunes: { seconds: number }[]; summary: { fromImage: number; images: number; changedFraction: number; withRejectFraction: number; emptyFraction: number; fineTuneSeconds: number } }>(['simulate', '--images', images, '--masks', truth, '--every', '2', '--force', ...fast]);
+  const sim = json<{
+    steps: {
+      image: string;
+      modelVersion: number;
+      changedFraction: number;
+      boundaryIoU: number;
+      emptyFraction: number;
+    }[];
+    fineTunes: { seconds: number }[];
+    summary: {
+      fromImage: number;
+      images: number;
+      changedFraction: number;
+      withRejectFraction: number;
+      emptyFraction: number;
+      fineTuneSeconds: number;
+    };
+  }>(['simulate', '--images', images, '--masks', truth, '--every', '2', '--force', ...fast]);
   assert.equal(sim.steps.length, 5);
-  assert.deepEqual(sim.steps.map((s) => s.modelVersion), [0, 0, 1, 1, 2]);
+  assert.deepEqual(
+    sim.steps.map((s) => s.modelVersion),
+    [0, 0, 1, 1, 2],
+  );
   // --force: every version becomes current, whatever two training steps did to the validation metrics.
   assert.equal(sim.fineTunes.length, 2);
   for (const s of sim.steps) assert.ok(s.changedFraction >= 0 && s.changedFraction <= 1);
   // Version 0 suggests nothing, so its images cost exactly what an empty suggestion costs.
-  for (const s of sim.steps.filter((x) => x.modelVersion === 0)) assert.ok(Math.abs(s.changedFraction - s.emptyFraction) < 1e-9, `${s.image}: ${s.changedFraction} vs ${s.emptyFraction}`);
+  for (const s of sim.steps.filter((x) => x.modelVersion === 0))
+    assert.ok(
+      Math.abs(s.changedFraction - s.emptyFraction) < 1e-9,
+      `${s.image}: ${s.changedFraction} vs ${s.emptyFraction}`,
+    );
   assert.deepEqual([sim.summary.fromImage, sim.summary.images], [3, 3]);
   const later = sim.steps.slice(2);
   assert.ok(Math.abs(sim.summary.changedFraction - later.reduce((a, s) => a + s.changedFraction, 0) / 3) < 1e-9);
-  assert.ok(Math.abs(sim.summary.withRejectFraction - later.reduce((a, s) => a + Math.min(s.changedFraction, s.emptyFraction), 0) / 3) < 1e-9);
+  assert.ok(
+    Math.abs(
+      sim.summary.withRejectFraction - later.reduce((a, s) => a + Math.min(s.changedFraction, s.emptyFraction), 0) / 3,
+    ) < 1e-9,
+  );
   assert.ok(Math.abs(sim.summary.fineTuneSeconds - sim.fineTunes.reduce((a, f) => a + f.seconds, 0)) < 1e-9);
 
   // --first-after 1: a fine-tune after the first image too, then after every 3rd.
-  const early = json<{ steps: { modelVersion: number }[]; fineTunes: { afterImages: number }[] }>(['simulate', '--images', images, '--masks', truth, '--every', '3', '--first-after', '1', '--force', ...fast]);
-  assert.deepEqual(early.fineTunes.map((f) => f.afterImages), [1, 3]);
-  assert.deepEqual(early.steps.map((s) => s.modelVersion), [0, 1, 1, 2, 2]);
+  const early = json<{ steps: { modelVersion: number }[]; fineTunes: { afterImages: number }[] }>([
+    'simulate',
+    '--images',
+    images,
+    '--masks',
+    truth,
+    '--every',
+    '3',
+    '--first-after',
+    '1',
+    '--force',
+    ...fast,
+  ]);
+  assert.deepEqual(
+    early.fineTunes.map((f) => f.afterImages),
+    [1, 3],
+  );
+  assert.deepEqual(
+    early.steps.map((s) => s.modelVersion),
+    [0, 1, 1, 2, 2],
+  );
 
-  const bench = json<{ backend: string; prelabelMs: Record<string, number>; train: { cropsPerSecond: number }; peakRssMiB: number; machine: { cpus: number }; fineTuneRound: { images: number; seconds: number; peakRssMiB: number; steps: number; trainImages: number; validationImages: number } }>(['bench', '--sizes', '64,128', '--repeats', '1', '--train-steps', '1', '--round', '5', '--round-size', '64', '--round-epochs', '1']);
+  const bench = json<{
+    backend: string;
+    prelabelMs: Record<string, number>;
+    train: { cropsPerSecond: number };
+    peakRssMiB: number;
+    machine: { cpus: number };
+    fineTuneRound: {
+      images: number;
+      seconds: number;
+      peakRssMiB: number;
+      steps: number;
+      trainImages: number;
+      validationImages: number;
+    };
+  }>([
+    'bench',
+    '--sizes',
+    '64,128',
+    '--repeats',
+    '1',
+    '--train-steps',
+    '1',
+    '--round',
+    '5',
+    '--round-size',
+    '64',
+    '--round-epochs',
+    '1',
+  ]);
   assert.equal(bench.fineTuneRound.images, 5);
   assert.deepEqual([bench.fineTuneRound.trainImages, bench.fineTuneRound.validationImages], [4, 1]);
   assert.ok(bench.fineTuneRound.seconds > 0 && bench.fineTuneRound.peakRssMiB > 0 && bench.fineTuneRound.steps >= 4);
@@ -164,24 +264,68 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   const binary = path.join(dir, 'binary');
   fs.mkdirSync(binary);
   const truthMasks = fs.readdirSync(truth).filter((n) => n.endsWith('.png'));
-  for (const n of truthMasks) await writeMask(path.join(binary, n), { width: 32, height: 32, data: new Uint8Array(32 * 32).map((_, i) => (i % 32 < 16 ? 255 : 0)) });
+  for (const n of truthMasks)
+    await writeMask(path.join(binary, n), {
+      width: 32,
+      height: 32,
+      data: new Uint8Array(32 * 32).map((_, i) => (i % 32 < 16 ? 255 : 0)),
+    });
   const r8 = run(['finetune', '--images', images, '--masks', binary, '--model', model]);
   assert.equal(r8.code, 1);
   assert.match(r8.stderr, /binary\/sample_00\d\.png: the mask holds only 0 and 255.*maskloop import --from masks/);
-  assert.equal(run(['import', '--from', 'coco', binary, '--to', path.join(dir, 'x'), '--map', '0=1']).code, 2, '--map goes with --from masks');
+  assert.equal(
+    run(['import', '--from', 'coco', binary, '--to', path.join(dir, 'x'), '--map', '0=1']).code,
+    2,
+    '--map goes with --from masks',
+  );
   assert.equal(run(['import', '--from', 'masks', binary, '--to', path.join(dir, 'x'), '--map', '0=1,25']).code, 2);
   const converted = path.join(dir, 'converted');
-  const imported = json<{ written: string[]; skipped: unknown[] }>(['import', '--from', 'masks', binary, '--to', converted, '--map', '0=0,255=1']);
+  const imported = json<{ written: string[]; skipped: unknown[] }>([
+    'import',
+    '--from',
+    'masks',
+    binary,
+    '--to',
+    converted,
+    '--map',
+    '0=0,255=1',
+  ]);
   assert.equal(imported.skipped.length, 0);
   assert.equal(imported.written.filter((f) => f.endsWith('.png')).length, truthMasks.length);
-  assert.deepEqual(fs.readFileSync(path.join(converted, 'labels.txt'), 'utf8').trim().split('\n').map((l) => l.split(' ')[0]), ['__ignore__', '_background_', 'class_1']);
+  assert.deepEqual(
+    fs
+      .readFileSync(path.join(converted, 'labels.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[0]),
+    ['__ignore__', '_background_', 'class_1'],
+  );
   assert.equal(run(['eval', '--images', images, '--masks', converted, '--model', model]).code, 0);
 
   // A fine-tune that learns nothing (a learning rate of 1e-9 from a new scratch model) says so and stays aside.
   const still = path.join(dir, 'still');
-  const nothing = run(['finetune', '--images', images, '--masks', truth, '--model', still, '--encoder', 'scratch', '--lr', '1e-9', ...fast, '--json']);
+  const nothing = run([
+    'finetune',
+    '--images',
+    images,
+    '--masks',
+    truth,
+    '--model',
+    still,
+    '--encoder',
+    'scratch',
+    '--lr',
+    '1e-9',
+    ...fast,
+    '--json',
+  ]);
   assert.equal(nothing.code, 0, nothing.stderr);
-  const n = JSON.parse(nothing.stdout) as { accepted: boolean; current: number; reason: string; trainingFit: { learnedNothing: boolean; objectRecall: number } };
+  const n = JSON.parse(nothing.stdout) as {
+    accepted: boolean;
+    current: number;
+    reason: string;
+    trainingFit: { learnedNothing: boolean; objectRecall: number };
+  };
   assert.deepEqual([n.accepted, n.current, n.trainingFit.learnedNothing], [false, 0, true]);
   assert.match(n.reason, /^learned nothing: on its 2 training image\(s\)/);
   assert.equal(json<{ current: number }>(['versions', '--model', still]).current, 0);
@@ -192,7 +336,11 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   assert.equal(r6.code, 1);
   assert.match(r6.stderr, /model\.json: the model file is corrupt.*maskloop rollback --to N/);
   assert.equal(run(['rollback', '--to', '1', '--model', model]).code, 0);
-  assert.equal(fs.readFileSync(path.join(model, 'model.json'), 'utf8'), before, 'rollback restores the same current model');
+  assert.equal(
+    fs.readFileSync(path.join(model, 'model.json'), 'utf8'),
+    before,
+    'rollback restores the same current model',
+  );
   const r7 = run(['rollback', '--to', '9', '--model', model]);
   assert.equal(r7.code, 1);
   assert.match(r7.stderr, /no version 9; stored versions: 0, 1/);

@@ -24,7 +24,11 @@ const model = path.join(root, 'model');
 const fast = ['--encoder', 'scratch', '--epochs', '1', '--steps', '1', '--crop', '32', '--force'];
 const mounts: string[] = [];
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function run(args: string[], o: { cwd?: string; fault?: object; env?: Record<string, string> } = {}): Run {
   const env: NodeJS.ProcessEnv = { ...process.env, MASKLOOP_BACKEND: 'wasm', ...o.env };
@@ -33,8 +37,17 @@ function run(args: string[], o: { cwd?: string; fault?: object; env?: Record<str
     env.MASKLOOP_TEST_FAULT = JSON.stringify(o.fault);
     env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${injector}`.trim();
   }
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: o.cwd ?? root, encoding: 'utf8', env, timeout: 300_000 });
-  return { code: r.status ?? (r.signal ? 128 + (os.constants.signals[r.signal] ?? 0) : -1), stdout: r.stdout, stderr: r.stderr };
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: o.cwd ?? root,
+    encoding: 'utf8',
+    env,
+    timeout: 300_000,
+  });
+  return {
+    code: r.status ?? (r.signal ? 128 + (os.constants.signals[r.signal] ?? 0) : -1),
+    stdout: r.stdout,
+    stderr: r.stderr,
+  };
 }
 
 /** Exit code and one line of stderr matching `message`, never a stack trace. */
@@ -113,19 +126,31 @@ after(() => {
 test('image: a text file named .png is named as not readable', () => {
   const d = dir('text-png');
   fs.writeFileSync(path.join(d, 'x.png'), 'this is not a PNG');
-  expectError(run(['predict', path.join(d, 'x.png'), '--out', dir('out'), '--model', model]), 1, /x\.png: not a readable image/);
+  expectError(
+    run(['predict', path.join(d, 'x.png'), '--out', dir('out'), '--model', model]),
+    1,
+    /x\.png: not a readable image/,
+  );
 });
 
 test('image: a truncated PNG', () => {
   const d = dir('truncated');
   fs.writeFileSync(path.join(d, 'x.png'), fs.readFileSync(path.join(images, 'sample_001.png')).subarray(0, 60));
-  expectError(run(['predict', path.join(d, 'x.png'), '--out', dir('out'), '--model', model]), 1, /x\.png: (not a readable image|the image could not be decoded)/);
+  expectError(
+    run(['predict', path.join(d, 'x.png'), '--out', dir('out'), '--model', model]),
+    1,
+    /x\.png: (not a readable image|the image could not be decoded)/,
+  );
 });
 
 test('image: an empty JPEG', () => {
   const d = dir('empty-jpg');
   fs.writeFileSync(path.join(d, 'x.jpg'), '');
-  expectError(run(['predict', path.join(d, 'x.jpg'), '--out', dir('out'), '--model', model]), 1, /x\.jpg: not a readable image/);
+  expectError(
+    run(['predict', path.join(d, 'x.jpg'), '--out', dir('out'), '--model', model]),
+    1,
+    /x\.jpg: not a readable image/,
+  );
 });
 
 test('image: a folder with one bad image among good ones: the rest are done, the bad one named, exit 1', () => {
@@ -139,7 +164,11 @@ test('image: a folder with one bad image among good ones: the rest are done, the
 });
 
 test('image: a path that does not exist', () => {
-  expectError(run(['predict', path.join(root, 'nowhere.png'), '--out', dir('out'), '--model', model]), 1, /nowhere\.png: no such file or folder/);
+  expectError(
+    run(['predict', path.join(root, 'nowhere.png'), '--out', dir('out'), '--model', model]),
+    1,
+    /nowhere\.png: no such file or folder/,
+  );
 });
 
 test('image: an empty folder', () => {
@@ -147,7 +176,9 @@ test('image: an empty folder', () => {
 });
 
 test('image: over the pixel limit, with the way to raise it', () => {
-  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', model], { env: { MASKLOOP_MAX_PIXELS: '100' } });
+  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', model], {
+    env: { MASKLOOP_MAX_PIXELS: '100' },
+  });
   expectError(r, 1, /sample_001\.png: 32x32 = 1024 pixels is over the limit of 100; .*MASKLOOP_MAX_PIXELS/);
 });
 
@@ -157,7 +188,11 @@ test('predict: --out the input folder is refused, nothing in it changes', () => 
   const d = dir('in-place');
   fs.cpSync(images, d, { recursive: true });
   const before = snapshot(d);
-  expectError(run(['predict', d, '--out', d, '--model', model]), 1, /holds the input images.*choose another --out folder/);
+  expectError(
+    run(['predict', d, '--out', d, '--model', model]),
+    1,
+    /holds the input images.*choose another --out folder/,
+  );
   assertUnchanged(before, d);
 });
 
@@ -165,7 +200,11 @@ test('predict: an existing mask is not overwritten without --force', async () =>
   const out = dir('existing');
   await mask(path.join(out, 'sample_001.png'), (i) => i % 3);
   const before = snapshot(out);
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model]), 1, /sample_001\.png: exists; a mask there may be someone's corrections: use --force/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model]),
+    1,
+    /sample_001\.png: exists; a mask there may be someone's corrections: use --force/,
+  );
   assertUnchanged(before, out);
 });
 
@@ -182,7 +221,11 @@ test('predict: x.png and x.jpg would write one mask: refused before anything run
   fs.copyFileSync(path.join(images, 'sample_001.png'), path.join(d, 'x.png'));
   fs.copyFileSync(path.join(images, 'sample_002.png'), path.join(d, 'x.jpg'));
   const out = path.join(dir('out'), 'masks');
-  expectError(run(['predict', d, '--out', out, '--model', model]), 1, /x\.png: .*x\.jpg and .*x\.png would both be written here|x\.png: .*x\.png and .*x\.jpg would both be written here/);
+  expectError(
+    run(['predict', d, '--out', out, '--model', model]),
+    1,
+    /x\.png: .*x\.jpg and .*x\.png would both be written here|x\.png: .*x\.png and .*x\.jpg would both be written here/,
+  );
   assert.equal(fs.existsSync(out), false, 'nothing written');
 });
 
@@ -190,17 +233,30 @@ test('predict: --out is an existing file', () => {
   const file = path.join(dir('out-file'), 'masks');
   fs.writeFileSync(file, 'a file');
   const before = snapshot(file);
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', file, '--model', model]), 1, /masks: a file is in the way where a folder is needed/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', file, '--model', model]),
+    1,
+    /masks: a file is in the way where a folder is needed/,
+  );
   assertUnchanged(before, file);
 });
 
 test('predict: no model in the folder', () => {
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', path.join(root, 'no-model')]), 1, /model\.json: no model here/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', path.join(root, 'no-model')]),
+    1,
+    /model\.json: no model here/,
+  );
 });
 
 // ---- masks ----
 
-async function fineTuneCase(name: string, prepare: (masks: string) => Promise<void>, message: RegExp, extra: string[] = []): Promise<void> {
+async function fineTuneCase(
+  name: string,
+  prepare: (masks: string) => Promise<void>,
+  message: RegExp,
+  extra: string[] = [],
+): Promise<void> {
   const d = dir(name);
   const masks = path.join(d, 'masks');
   fs.mkdirSync(masks);
@@ -212,19 +268,49 @@ async function fineTuneCase(name: string, prepare: (masks: string) => Promise<vo
   assertUnchanged(before, m, masks);
 }
 
-test('mask: the wrong size names both files', () => fineTuneCase('mask-size', (m) => mask(path.join(m, 'sample_001.png'), () => 1, 10), /sample_001\.png: the mask is 10x10 but its image .*sample_001\.png is 32x32/));
+test('mask: the wrong size names both files', () =>
+  fineTuneCase(
+    'mask-size',
+    (m) => mask(path.join(m, 'sample_001.png'), () => 1, 10),
+    /sample_001\.png: the mask is 10x10 but its image .*sample_001\.png is 32x32/,
+  ));
 
-test('mask: a class outside the list names the pixel', () => fineTuneCase('mask-class', (m) => mask(path.join(m, 'sample_002.png'), (i) => (i === 40 ? 200 : 0)), /sample_002\.png: pixel 8,1 has class 200/));
+test('mask: a class outside the list names the pixel', () =>
+  fineTuneCase(
+    'mask-class',
+    (m) => mask(path.join(m, 'sample_002.png'), (i) => (i === 40 ? 200 : 0)),
+    /sample_002\.png: pixel 8,1 has class 200/,
+  ));
 
-test('mask: every pixel "ignore" is refused, with the import command', () => fineTuneCase('mask-ignore', (m) => mask(path.join(m, 'sample_001.png'), () => 255), /sample_001\.png: every pixel is 255.*maskloop import --from masks/));
+test('mask: every pixel "ignore" is refused, with the import command', () =>
+  fineTuneCase(
+    'mask-ignore',
+    (m) => mask(path.join(m, 'sample_001.png'), () => 255),
+    /sample_001\.png: every pixel is 255.*maskloop import --from masks/,
+  ));
 
-test('mask: 0/255 as data sets ship them is refused, with the import command', () => fineTuneCase('mask-binary', (m) => mask(path.join(m, 'sample_001.png'), (i) => (i % 2 ? 255 : 0)), /sample_001\.png: the mask holds only 0 and 255.*--map/));
+test('mask: 0/255 as data sets ship them is refused, with the import command', () =>
+  fineTuneCase(
+    'mask-binary',
+    (m) => mask(path.join(m, 'sample_001.png'), (i) => (i % 2 ? 255 : 0)),
+    /sample_001\.png: the mask holds only 0 and 255.*--map/,
+  ));
 
-test('mask: not a PNG', () => fineTuneCase('mask-garbage', async (m) => fs.promises.writeFile(path.join(m, 'sample_001.png'), 'garbage'), /sample_001\.png: .*(not a PNG|PNG)/i));
+test('mask: not a PNG', () =>
+  fineTuneCase(
+    'mask-garbage',
+    async (m) => fs.promises.writeFile(path.join(m, 'sample_001.png'), 'garbage'),
+    /sample_001\.png: .*(not a PNG|PNG)/i,
+  ));
 
-test('mask: an RGB PNG is not an index mask', () => fineTuneCase('mask-rgb', async (m) => fs.promises.copyFile(path.join(images, 'sample_001.png'), path.join(m, 'sample_001.png')), /sample_001\.png: .*(single-channel|index|RGB|channel)/i));
+test('mask: an RGB PNG is not an index mask', () =>
+  fineTuneCase(
+    'mask-rgb',
+    async (m) => fs.promises.copyFile(path.join(images, 'sample_001.png'), path.join(m, 'sample_001.png')),
+    /sample_001\.png: .*(single-channel|index|RGB|channel)/i,
+  ));
 
-test('mask: x.png and x.jpg with one mask x.png: the mask could be either\'s', async () => {
+test("mask: x.png and x.jpg with one mask x.png: the mask could be either's", async () => {
   const d = dir('stem-twins');
   const imgs = path.join(d, 'images');
   const masks = path.join(d, 'masks');
@@ -233,7 +319,11 @@ test('mask: x.png and x.jpg with one mask x.png: the mask could be either\'s', a
   fs.copyFileSync(path.join(images, 'sample_001.png'), path.join(imgs, 'x.png'));
   fs.copyFileSync(path.join(images, 'sample_002.png'), path.join(imgs, 'x.jpg'));
   fs.copyFileSync(path.join(truth, 'sample_001.png'), path.join(masks, 'x.png'));
-  expectError(run(['finetune', '--images', imgs, '--masks', masks, '--model', path.join(d, 'model'), ...fast]), 1, /x\.png: x\.jpg and x\.png share the stem "x", so this mask could belong to either: rename one/);
+  expectError(
+    run(['finetune', '--images', imgs, '--masks', masks, '--model', path.join(d, 'model'), ...fast]),
+    1,
+    /x\.png: x\.jpg and x\.png share the stem "x", so this mask could belong to either: rename one/,
+  );
   assert.equal(fs.existsSync(path.join(d, 'model')), false, 'no model created');
 });
 
@@ -247,34 +337,87 @@ test('mask: masks without an image are named, not dropped silently', () => {
 });
 
 test('mask: no mask matches any image', () => {
-  expectError(run(['eval', '--images', images, '--masks', dir('no-masks'), '--model', model]), 1, /no masks match the images/);
+  expectError(
+    run(['eval', '--images', images, '--masks', dir('no-masks'), '--model', model]),
+    1,
+    /no masks match the images/,
+  );
 });
 
 // ---- class lists ----
 
 test('classes: a class list that does not exist', () => {
-  expectError(run(['finetune', '--images', images, '--masks', truth, '--model', path.join(dir('cls-missing'), 'model'), '--classes', path.join(root, 'nope.txt'), ...fast]), 1, /nope\.txt/);
+  expectError(
+    run([
+      'finetune',
+      '--images',
+      images,
+      '--masks',
+      truth,
+      '--model',
+      path.join(dir('cls-missing'), 'model'),
+      '--classes',
+      path.join(root, 'nope.txt'),
+      ...fast,
+    ]),
+    1,
+    /nope\.txt/,
+  );
 });
 
 test('classes: an empty class list', () => {
   const f = path.join(dir('cls-empty'), 'labels.txt');
   fs.writeFileSync(f, '');
-  expectError(run(['finetune', '--images', images, '--masks', truth, '--model', path.join(path.dirname(f), 'model'), '--classes', f, ...fast]), 1, /labels\.txt: /);
+  expectError(
+    run([
+      'finetune',
+      '--images',
+      images,
+      '--masks',
+      truth,
+      '--model',
+      path.join(path.dirname(f), 'model'),
+      '--classes',
+      f,
+      ...fast,
+    ]),
+    1,
+    /labels\.txt: /,
+  );
 });
 
 test('classes: a name twice', () => {
   const f = path.join(dir('cls-dup'), 'labels.txt');
   fs.writeFileSync(f, '__ignore__\n_background_\ncar\ncar\n');
-  expectError(run(['finetune', '--images', images, '--masks', truth, '--model', path.join(path.dirname(f), 'model'), '--classes', f, ...fast]), 1, /labels\.txt: .*car/);
+  expectError(
+    run([
+      'finetune',
+      '--images',
+      images,
+      '--masks',
+      truth,
+      '--model',
+      path.join(path.dirname(f), 'model'),
+      '--classes',
+      f,
+      ...fast,
+    ]),
+    1,
+    /labels\.txt: .*car/,
+  );
 });
 
-test('classes: a list that differs from the existing model\'s is refused, not ignored', () => {
+test("classes: a list that differs from the existing model's is refused, not ignored", () => {
   const d = dir('cls-other');
   const f = path.join(d, 'labels.txt');
   fs.writeFileSync(f, '__ignore__\n_background_\ncat\ndog\n');
   const m = copyModel(path.join(d, 'model'));
   const before = snapshot(m);
-  expectError(run(['finetune', '--images', images, '--masks', truth, '--model', m, '--classes', f, ...fast]), 1, /this model's classes are 0=_background_, .* but the class list given is 0=_background_, 1=cat, 2=dog/);
+  expectError(
+    run(['finetune', '--images', images, '--masks', truth, '--model', m, '--classes', f, ...fast]),
+    1,
+    /this model's classes are 0=_background_, .* but the class list given is 0=_background_, 1=cat, 2=dog/,
+  );
   assertUnchanged(before, m);
 });
 
@@ -283,7 +426,11 @@ test('classes: a list that differs from the existing model\'s is refused, not ig
 test('store: a corrupt model.json names the way back; versions still lists every version', () => {
   const m = copyModel(path.join(dir('corrupt-json'), 'model'));
   fs.writeFileSync(path.join(m, 'model.json'), '{ not json');
-  expectError(run(['eval', '--images', images, '--masks', truth, '--model', m]), 1, /model\.json: the model file is corrupt.*maskloop rollback --to N/);
+  expectError(
+    run(['eval', '--images', images, '--masks', truth, '--model', m]),
+    1,
+    /model\.json: the model file is corrupt.*maskloop rollback --to N/,
+  );
   const v = run(['versions', '--model', m]);
   expectError(v, 1, /model\.json: the model file is corrupt/);
   assert.match(v.stdout, / 0000 parent - /);
@@ -295,7 +442,11 @@ test('store: model.json deleted while versions are kept: the way back, not a col
   const m = copyModel(path.join(dir('deleted-json'), 'model'));
   fs.rmSync(path.join(m, 'model.json'));
   const before = snapshot(m);
-  expectError(run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast]), 1, /model\.json: missing, but 2 version\(s\) are stored .*maskloop rollback --to 1/);
+  expectError(
+    run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast]),
+    1,
+    /model\.json: missing, but 2 version\(s\) are stored .*maskloop rollback --to 1/,
+  );
   assertUnchanged(before, m);
 });
 
@@ -303,14 +454,22 @@ test('store: truncated weights', () => {
   const m = copyModel(path.join(dir('truncated-weights'), 'model'));
   const w = path.join(m, 'versions', '0001', 'weights.bin');
   fs.writeFileSync(w, fs.readFileSync(w).subarray(0, 100));
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', m]), 1, /the weights hold 100 bytes but the model needs \d+; the weights file is truncated/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', m]),
+    1,
+    /the weights hold 100 bytes but the model needs \d+; the weights file is truncated/,
+  );
 });
 
 test('store: weights of the right size changed on disk fail their checksum', () => {
   const m = copyModel(path.join(dir('nan-weights'), 'model'));
   const w = path.join(m, 'versions', '0001', 'weights.bin');
   fs.writeFileSync(w, Buffer.from(new Float32Array(fs.statSync(w).size / 4).fill(Number.NaN).buffer));
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', m]), 1, /model\.json: the weights do not match their checksum.*rollback/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', m]),
+    1,
+    /model\.json: the weights do not match their checksum.*rollback/,
+  );
 });
 
 test('store: NaN weights in a model written before checksums are refused too', () => {
@@ -318,11 +477,17 @@ test('store: NaN weights in a model written before checksums are refused too', (
   const w = path.join(m, 'versions', '0001', 'weights.bin');
   fs.writeFileSync(w, Buffer.from(new Float32Array(fs.statSync(w).size / 4).fill(Number.NaN).buffer));
   for (const f of [path.join(m, 'model.json'), path.join(m, 'versions', '0001', 'model.json')]) {
-    const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { userDefinedMetadata: { maskloop: { weightsSha256?: string } } };
+    const j = JSON.parse(fs.readFileSync(f, 'utf8')) as {
+      userDefinedMetadata: { maskloop: { weightsSha256?: string } };
+    };
     delete j.userDefinedMetadata.maskloop.weightsSha256;
     fs.writeFileSync(f, JSON.stringify(j));
   }
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', m]), 1, /the weights hold a value that is not a number/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', dir('out'), '--model', m]),
+    1,
+    /the weights hold a value that is not a number/,
+  );
 });
 
 test('store: one corrupt version manifest does not hide the others', () => {
@@ -334,14 +499,22 @@ test('store: one corrupt version manifest does not hide the others', () => {
 });
 
 test('store: rollback to a version that does not exist', () => {
-  expectError(run(['rollback', '--to', '9', '--model', copyModel(path.join(dir('rollback-9'), 'model'))]), 1, /no version 9; stored versions: 0, 1/);
+  expectError(
+    run(['rollback', '--to', '9', '--model', copyModel(path.join(dir('rollback-9'), 'model'))]),
+    1,
+    /no version 9; stored versions: 0, 1/,
+  );
 });
 
 test('store: the model folder is a file', () => {
   const f = path.join(dir('model-file'), 'model');
   fs.writeFileSync(f, 'x');
   const before = snapshot(f);
-  expectError(run(['finetune', '--images', images, '--masks', truth, '--model', f, ...fast]), 1, /model: a file is in the way where a folder is needed/);
+  expectError(
+    run(['finetune', '--images', images, '--masks', truth, '--model', f, ...fast]),
+    1,
+    /model: a file is in the way where a folder is needed/,
+  );
   assertUnchanged(before, f);
 });
 
@@ -354,7 +527,10 @@ test('store: the split does not depend on the folder a command runs from', () =>
   const args = ['--model', m, ...fast, '--json'];
   const inside = run(['finetune', '--images', 'images', '--masks', 'masks', ...args], { cwd: path.join(d, 'proj') });
   assert.equal(inside.code, 0, inside.stderr);
-  const outside = run(['finetune', '--images', path.join('proj', 'images'), '--masks', path.join('proj', 'masks'), ...args], { cwd: d });
+  const outside = run(
+    ['finetune', '--images', path.join('proj', 'images'), '--masks', path.join('proj', 'masks'), ...args],
+    { cwd: d },
+  );
   assert.equal(outside.code, 0, outside.stderr);
   const counts = (r: Run): number[] => {
     const j = JSON.parse(r.stdout) as { trainImages: number; validationImages: number };
@@ -374,8 +550,20 @@ test('store: every corrected image held out for validation: a clear message, not
   const imgs = path.join(d, 'images');
   fs.cpSync(images, imgs, { recursive: true });
   const manifest = path.join(d, '.maskloop', 'dataset.json');
-  fs.writeFileSync(manifest, JSON.stringify({ format: 'maskloop-dataset', formatVersion: 1, validationFraction: 0.2, images: { 'images/sample_001.png': { split: 'validation' }, 'images/sample_002.png': { split: 'validation' } } }));
-  expectError(run(['finetune', '--images', imgs, '--masks', masks, '--model', m, ...fast]), 1, /dataset\.json: all 2 corrected masks belong to images this dataset holds out for validation/);
+  fs.writeFileSync(
+    manifest,
+    JSON.stringify({
+      format: 'maskloop-dataset',
+      formatVersion: 1,
+      validationFraction: 0.2,
+      images: { 'images/sample_001.png': { split: 'validation' }, 'images/sample_002.png': { split: 'validation' } },
+    }),
+  );
+  expectError(
+    run(['finetune', '--images', imgs, '--masks', masks, '--model', m, ...fast]),
+    1,
+    /dataset\.json: all 2 corrected masks belong to images this dataset holds out for validation/,
+  );
 });
 
 // ---- the file system ----
@@ -384,7 +572,9 @@ test('fs: the disk fills while a mask is written: the old mask stays, no tempora
   const out = dir('enospc-mask');
   await mask(path.join(out, 'sample_001.png'), () => 1);
   const before = snapshot(out);
-  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force'], { fault: { op: 'write', match: '.sample_001.png.tmp-', code: 'ENOSPC' } });
+  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force'], {
+    fault: { op: 'write', match: '.sample_001.png.tmp-', code: 'ENOSPC' },
+  });
   expectError(r, 1, /sample_001\.png\.tmp-\d+-\d+: the disk is full/);
   assertUnchanged(before, out);
   assert.deepEqual(tempLeftovers(out), []);
@@ -392,7 +582,9 @@ test('fs: the disk fills while a mask is written: the old mask stays, no tempora
 
 test('fs: a folder that refuses writes (EACCES)', () => {
   const out = dir('eacces');
-  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model], { fault: { op: 'open', match: out, code: 'EACCES' } });
+  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model], {
+    fault: { op: 'open', match: out, code: 'EACCES' },
+  });
   expectError(r, 1, /permission denied: make it writable/);
   assert.deepEqual(fs.readdirSync(out), []);
 });
@@ -403,7 +595,11 @@ test('fs: a read-only file system (a real read-only mount): the old mask stays',
   await mask(path.join(out, 'sample_001.png'), () => 1);
   assert.equal(spawnSync('mount', ['-o', 'remount,ro', out]).status, 0);
   const before = snapshot(out);
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force']), 1, /the file system is read-only/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force']),
+    1,
+    /the file system is read-only/,
+  );
   assertUnchanged(before, out);
 });
 
@@ -421,7 +617,11 @@ test('fs: a really full disk (a small tmpfs filled up): the old mask stays, noth
     fs.closeSync(fd);
   }
   const before = snapshot(out);
-  expectError(run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force']), 1, /the disk is full/);
+  expectError(
+    run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force']),
+    1,
+    /the disk is full/,
+  );
   assertUnchanged(before, out);
   assert.deepEqual(tempLeftovers(out), []);
 });
@@ -429,7 +629,9 @@ test('fs: a really full disk (a small tmpfs filled up): the old mask stays, noth
 test('fs: the disk fills while a model version is written: no half version, the current model stays', () => {
   const m = copyModel(path.join(dir('enospc-version'), 'model'));
   const before = snapshot(m);
-  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], { fault: { op: 'write', match: 'weights.bin', code: 'ENOSPC' } });
+  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], {
+    fault: { op: 'write', match: 'weights.bin', code: 'ENOSPC' },
+  });
   expectError(r, 1, /weights\.bin: the disk is full/);
   assertUnchanged(before, m);
   assert.deepEqual(tempLeftovers(m), []);
@@ -438,7 +640,9 @@ test('fs: the disk fills while a model version is written: no half version, the 
 test('fs: a model folder that cannot be written is found before training', () => {
   const m = copyModel(path.join(dir('eacces-model'), 'model'));
   const before = snapshot(m);
-  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast, '--json'], { fault: { op: 'open', match: 'write-probe', code: 'EACCES' } });
+  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast, '--json'], {
+    fault: { op: 'open', match: 'write-probe', code: 'EACCES' },
+  });
   expectError(r, 1, /write-probe.*permission denied/);
   assert.equal(r.stdout, '', 'no fine-tune result');
   assertUnchanged(before, m);
@@ -448,7 +652,9 @@ test('fs: the dataset manifest cannot be written: the model stays as it was', ()
   const d = dir('enospc-manifest');
   const m = copyModel(path.join(d, 'model'));
   const before = snapshot(m);
-  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], { fault: { op: 'write', match: 'dataset.json', code: 'ENOSPC' } });
+  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], {
+    fault: { op: 'write', match: 'dataset.json', code: 'ENOSPC' },
+  });
   expectError(r, 1, /dataset\.json\.tmp-\d+-\d+: the disk is full/);
   assertUnchanged(before, m);
   assert.deepEqual(tempLeftovers(d), []);
@@ -457,7 +663,11 @@ test('fs: the dataset manifest cannot be written: the model stays as it was', ()
 test('fs: export --out is a file', () => {
   const f = path.join(dir('export-file'), 'out');
   fs.writeFileSync(f, 'x');
-  expectError(run(['export', '--to', 'labelme', '--images', images, '--masks', truth, '--out', f]), 1, /a file is in the way where a folder is needed/);
+  expectError(
+    run(['export', '--to', 'labelme', '--images', images, '--masks', truth, '--out', f]),
+    1,
+    /a file is in the way where a folder is needed/,
+  );
   assert.equal(fs.readFileSync(f, 'utf8'), 'x');
 });
 
@@ -470,7 +680,13 @@ test('fs: import --to is a file', () => {
 
 test('fs: the disk fills during an import: no temporary files are left', () => {
   const out = dir('enospc-import');
-  expectError(run(['import', '--from', 'masks', truth, '--to', out], { fault: { op: 'write', match: '.sample_002.png.tmp-', code: 'ENOSPC' } }), 1, /the disk is full/);
+  expectError(
+    run(['import', '--from', 'masks', truth, '--to', out], {
+      fault: { op: 'write', match: '.sample_002.png.tmp-', code: 'ENOSPC' },
+    }),
+    1,
+    /the disk is full/,
+  );
   assert.deepEqual(tempLeftovers(out), []);
 });
 
@@ -489,37 +705,105 @@ const coco = (over: { images?: unknown[]; annotations?: unknown[] }): unknown =>
 });
 
 test('coco: malformed JSON', () => {
-  expectError(run(['import', '--from', 'coco', writeJson('coco-bad', '{ "images": ['), '--to', dir('out')]), 1, /coco-bad\.json: .*malformed JSON/);
+  expectError(
+    run(['import', '--from', 'coco', writeJson('coco-bad', '{ "images": ['), '--to', dir('out')]),
+    1,
+    /coco-bad\.json: .*malformed JSON/,
+  );
 });
 
 test('coco: an image declared 100000x100000 is skipped by the pixel limit, not an allocation failure', () => {
-  const r = run(['import', '--from', 'coco', writeJson('coco-huge', coco({ images: [{ id: 1, file_name: 'a.png', width: 100000, height: 100000 }] })), '--to', dir('out')]);
+  const r = run([
+    'import',
+    '--from',
+    'coco',
+    writeJson('coco-huge', coco({ images: [{ id: 1, file_name: 'a.png', width: 100000, height: 100000 }] })),
+    '--to',
+    dir('out'),
+  ]);
   expectError(r, 1, /item\(s\) skipped/);
   assert.match(r.stdout, /100000x100000 is over the pixel limit of \d+; .*MASKLOOP_MAX_PIXELS/);
 });
 
 test('coco: a string category_id is called a string, not missing', () => {
-  const r = run(['import', '--from', 'coco', writeJson('coco-catstr', coco({ annotations: [{ id: 1, image_id: 1, category_id: '1', segmentation: [[1, 1, 10, 1, 10, 10]] }] })), '--to', dir('out')]);
+  const r = run([
+    'import',
+    '--from',
+    'coco',
+    writeJson(
+      'coco-catstr',
+      coco({ annotations: [{ id: 1, image_id: 1, category_id: '1', segmentation: [[1, 1, 10, 1, 10, 10]] }] }),
+    ),
+    '--to',
+    dir('out'),
+  ]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /category_id must be a number, got string "1"/);
 });
 
 test('coco: an annotation of an image not in "images"', () => {
-  const r = run(['import', '--from', 'coco', writeJson('coco-noimg', coco({ annotations: [{ id: 1, image_id: 7, category_id: 1, segmentation: [[1, 1, 10, 1, 10, 10]] }] })), '--to', dir('out')]);
+  const r = run([
+    'import',
+    '--from',
+    'coco',
+    writeJson(
+      'coco-noimg',
+      coco({ annotations: [{ id: 1, image_id: 7, category_id: 1, segmentation: [[1, 1, 10, 1, 10, 10]] }] }),
+    ),
+    '--to',
+    dir('out'),
+  ]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /image_id 7 is not in "images"/);
 });
 
 test('coco: a polygon point far outside the image', () => {
-  const r = run(['import', '--from', 'coco', writeJson('coco-outside', coco({ annotations: [{ id: 1, image_id: 1, category_id: 1, segmentation: [[1, 1, 500, 1, 10, 10]] }] })), '--to', dir('out')]);
+  const r = run([
+    'import',
+    '--from',
+    'coco',
+    writeJson(
+      'coco-outside',
+      coco({ annotations: [{ id: 1, image_id: 1, category_id: 1, segmentation: [[1, 1, 500, 1, 10, 10]] }] }),
+    ),
+    '--to',
+    dir('out'),
+  ]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /outside the 32x32 image/);
 });
 
-const labelme = (over: Record<string, unknown>): unknown => ({ version: '5.5.0', flags: {}, imagePath: 'a.png', imageData: null, imageWidth: 32, imageHeight: 32, shapes: [{ label: 'thing', points: [[1, 1], [10, 1], [10, 10]], shape_type: 'polygon', flags: {} }], ...over });
+const labelme = (over: Record<string, unknown>): unknown => ({
+  version: '5.5.0',
+  flags: {},
+  imagePath: 'a.png',
+  imageData: null,
+  imageWidth: 32,
+  imageHeight: 32,
+  shapes: [
+    {
+      label: 'thing',
+      points: [
+        [1, 1],
+        [10, 1],
+        [10, 10],
+      ],
+      shape_type: 'polygon',
+      flags: {},
+    },
+  ],
+  ...over,
+});
 
 test('labelme: "points" that are not a list', () => {
-  const r = run(['import', '--from', 'labelme', writeJson('lm-points', labelme({ shapes: [{ label: 'thing', points: 5, shape_type: 'polygon' }] })), '--to', dir('out')]);
+  const r = run([
+    'import',
+    '--from',
+    'labelme',
+    writeJson('lm-points', labelme({ shapes: [{ label: 'thing', points: 5, shape_type: 'polygon' }] })),
+    '--to',
+    dir('out'),
+  ]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /"points" must be a list of \[x, y\] pairs/);
 });
@@ -527,7 +811,16 @@ test('labelme: "points" that are not a list', () => {
 test('labelme: a label not in the class list given', () => {
   const f = path.join(dir('lm-classes'), 'labels.txt');
   fs.writeFileSync(f, '__ignore__\n_background_\nother\n');
-  const r = run(['import', '--from', 'labelme', writeJson('lm-label', labelme({})), '--to', dir('out'), '--classes', f]);
+  const r = run([
+    'import',
+    '--from',
+    'labelme',
+    writeJson('lm-label', labelme({})),
+    '--to',
+    dir('out'),
+    '--classes',
+    f,
+  ]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /label "thing" is not in the class list/);
 });
@@ -543,7 +836,14 @@ test('labelme: a stated size that differs from the image beside it', () => {
 });
 
 test('labelme: no image size', () => {
-  const r = run(['import', '--from', 'labelme', writeJson('lm-nosize', labelme({ imageWidth: undefined })), '--to', dir('out')]);
+  const r = run([
+    'import',
+    '--from',
+    'labelme',
+    writeJson('lm-nosize', labelme({ imageWidth: undefined })),
+    '--to',
+    dir('out'),
+  ]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /"imageWidth" and "imageHeight" must be positive integers/);
 });
@@ -577,7 +877,7 @@ function yoloSet(name: string, label: string): string {
   return d;
 }
 
-test('yolo: a class beyond data.yaml\'s names', () => {
+test("yolo: a class beyond data.yaml's names", () => {
   const r = run(['import', '--from', 'yolo', yoloSet('yolo-class', '3 0.1 0.1 0.5 0.1 0.5 0.5\n'), '--to', dir('out')]);
   expectError(r, 1, /skipped/);
   assert.match(r.stdout, /class 3 is not one of the 1 classes in data\.yaml/);
@@ -620,7 +920,11 @@ test('export: YOLO into a folder with a data.yaml of other classes: kept and sai
 test('export: COCO onto an existing file', () => {
   const f = path.join(dir('coco-existing'), 'annotations.json');
   fs.writeFileSync(f, '{"mine": 1}');
-  expectError(run(['export', '--to', 'coco', '--images', images, '--masks', truth, '--out', f]), 1, /annotations\.json: already exists \(use --force/);
+  expectError(
+    run(['export', '--to', 'coco', '--images', images, '--masks', truth, '--out', f]),
+    1,
+    /annotations\.json: already exists \(use --force/,
+  );
   assert.equal(fs.readFileSync(f, 'utf8'), '{"mine": 1}');
 });
 
@@ -630,25 +934,39 @@ test('export: COCO onto an existing file', () => {
 function killedFineTune(stage: string, fault: object): void {
   test(`kill: a fine-tune killed ${stage}: the current model and every version intact; the next one works`, () => {
     const m = copyModel(path.join(dir(`kill-${caseNo}`), 'model'));
-    const before = snapshot(path.join(m, 'model.json'), path.join(m, 'versions', '0000'), path.join(m, 'versions', '0001'));
+    const before = snapshot(
+      path.join(m, 'model.json'),
+      path.join(m, 'versions', '0000'),
+      path.join(m, 'versions', '0001'),
+    );
     const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], { fault });
     assert.notEqual(r.code, 0, 'the fine-tune died');
-    assertUnchanged(before, path.join(m, 'model.json'), path.join(m, 'versions', '0000'), path.join(m, 'versions', '0001'));
+    assertUnchanged(
+      before,
+      path.join(m, 'model.json'),
+      path.join(m, 'versions', '0000'),
+      path.join(m, 'versions', '0001'),
+    );
     const v = run(['versions', '--model', m]);
     assert.equal(v.code, 0, v.stderr);
     const again = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast]);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(tempLeftovers(m), [], 'the dead writer\'s temporary files are swept');
+    assert.deepEqual(tempLeftovers(m), [], "the dead writer's temporary files are swept");
   });
 }
 
 killedFineTune('while writing the new weights', { op: 'kill-on-open', match: 'weights.bin' });
 killedFineTune('while writing the version manifest', { op: 'kill-on-open', match: 'manifest.json' });
-killedFineTune('as the version folder is renamed into place', { op: 'kill-on-rename', match: `versions${path.sep}0002` });
+killedFineTune('as the version folder is renamed into place', {
+  op: 'kill-on-rename',
+  match: `versions${path.sep}0002`,
+});
 
 test('kill: a fine-tune killed as the new version becomes current: the old or the new model, whole', () => {
   const m = copyModel(path.join(dir('kill-current'), 'model'));
-  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], { fault: { op: 'kill-on-rename', match: `${path.sep}model.json` } });
+  const r = run(['finetune', '--images', images, '--masks', truth, '--model', m, ...fast], {
+    fault: { op: 'kill-on-rename', match: `${path.sep}model.json` },
+  });
   assert.notEqual(r.code, 0);
   const v = run(['versions', '--model', m, '--json']);
   assert.equal(v.code, 0, v.stderr);
@@ -661,7 +979,9 @@ test('kill: a save killed as the mask is renamed into place: the old mask stays 
   const out = dir('kill-save');
   await mask(path.join(out, 'sample_001.png'), () => 1);
   const before = snapshot(path.join(out, 'sample_001.png'));
-  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force'], { fault: { op: 'kill-on-rename', match: 'sample_001.png' } });
+  const r = run(['predict', path.join(images, 'sample_001.png'), '--out', out, '--model', model, '--force'], {
+    fault: { op: 'kill-on-rename', match: 'sample_001.png' },
+  });
   assert.notEqual(r.code, 0);
   assertUnchanged(before, path.join(out, 'sample_001.png'));
   assert.deepEqual((await readMask(path.join(out, 'sample_001.png'))).data, new Uint8Array(32 * 32).fill(1));
@@ -671,7 +991,9 @@ test('kill: an import killed mid-write: the masks already there stay whole', asy
   const out = dir('kill-import');
   await mask(path.join(out, 'sample_002.png'), () => 1);
   const before = snapshot(path.join(out, 'sample_002.png'));
-  const r = run(['import', '--from', 'masks', truth, '--to', out, '--force'], { fault: { op: 'kill-on-rename', match: 'sample_002.png' } });
+  const r = run(['import', '--from', 'masks', truth, '--to', out, '--force'], {
+    fault: { op: 'kill-on-rename', match: 'sample_002.png' },
+  });
   assert.notEqual(r.code, 0);
   assertUnchanged(before, path.join(out, 'sample_002.png'));
 });

@@ -17,7 +17,11 @@ function run(args: string[]): { code: number; stdout: string; stderr: string } {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface Report { written: string[]; skipped: { item: string; why: string }[]; notes: string[] }
+interface Report {
+  written: string[];
+  skipped: { item: string; why: string }[];
+  notes: string[];
+}
 
 function json(args: string[]): Report {
   const r = run([...args, '--json']);
@@ -35,12 +39,31 @@ test('every format: export, import back, same masks (YOLO: where no holes were f
   const first = await readMask(path.join(truth, 'sample_001.png'));
   first.data.fill(255, 0, 40);
   await writeMask(path.join(truth, 'sample_001.png'), first);
-  const truths = await Promise.all(['001', '002', '003', '004'].map((n) => readMask(path.join(truth, `sample_${n}.png`))));
+  const truths = await Promise.all(
+    ['001', '002', '003', '004'].map((n) => readMask(path.join(truth, `sample_${n}.png`))),
+  );
 
-  const targets: Record<string, string> = { coco: path.join(root, 'out', 'coco', 'annotations.json'), labelme: path.join(root, 'out', 'labelme'), voc: path.join(root, 'out', 'voc'), yolo: path.join(root, 'out', 'yolo') };
+  const targets: Record<string, string> = {
+    coco: path.join(root, 'out', 'coco', 'annotations.json'),
+    labelme: path.join(root, 'out', 'labelme'),
+    voc: path.join(root, 'out', 'voc'),
+    yolo: path.join(root, 'out', 'yolo'),
+  };
   const sources: Record<string, string> = { ...targets };
   for (const [format, dest] of Object.entries(targets)) {
-    const out = json(['export', '--to', format, '--images', images, '--masks', truth, '--out', dest, '--classes', classes]);
+    const out = json([
+      'export',
+      '--to',
+      format,
+      '--images',
+      images,
+      '--masks',
+      truth,
+      '--out',
+      dest,
+      '--classes',
+      classes,
+    ]);
     assert.equal(out.skipped.length, 0, `${format}: ${JSON.stringify(out.skipped)}`);
     const back = path.join(root, 'back', format);
     const inRep = json(['import', '--from', format, sources[format], '--to', back, '--classes', classes]);
@@ -51,7 +74,11 @@ test('every format: export, import back, same masks (YOLO: where no holes were f
       if (format === 'yolo' && out.notes.some((n) => /hole/.test(n))) continue;
       assert.deepEqual(got.data, want, `${format}: sample_00${i + 1} round trip`);
     }
-    if (format === 'coco') assert.ok(out.notes.some((n) => /ignore/.test(n)), 'COCO says the ignore region was left out');
+    if (format === 'coco')
+      assert.ok(
+        out.notes.some((n) => /ignore/.test(n)),
+        'COCO says the ignore region was left out',
+      );
   }
   assert.ok(fs.existsSync(path.join(targets.voc, 'SegmentationObject', 'sample_001.png')));
   assert.ok(fs.existsSync(path.join(targets.voc, 'JPEGImages', 'sample_001.jpg')));
@@ -63,7 +90,18 @@ test('every format: export, import back, same masks (YOLO: where no holes were f
   assert.match(again.stderr, /item\(s\) skipped/);
   assert.match(again.stdout, /skipped .*sample_001\.json: already exists \(use --force to overwrite\)/);
   assert.equal(run(['export', '--to', 'coco', '--images', images, '--masks', truth, '--out', targets.coco]).code, 1);
-  const forced = json(['export', '--to', 'labelme', '--images', images, '--masks', truth, '--out', targets.labelme, '--force']);
+  const forced = json([
+    'export',
+    '--to',
+    'labelme',
+    '--images',
+    images,
+    '--masks',
+    truth,
+    '--out',
+    targets.labelme,
+    '--force',
+  ]);
   assert.ok(forced.written.length >= 4);
 });
 

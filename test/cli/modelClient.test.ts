@@ -16,11 +16,20 @@ test('a model process that dies mid-prediction is reported, and the next request
   const client = new ModelClient({ serverPath, backend: 'wasm' });
   try {
     const modelDir = path.join(dir, 'model');
-    const first = await client.request('predict', { modelDir, image, createIfMissing: true, tileSize: 256 }, {
-      onProgress: (e) => {
-        if (e.type === 'tiles' && e.done === 2) process.kill(client.pid as number, 'SIGKILL');
-      },
-    }).then(() => 'finished', (err: unknown) => err);
+    const first = await client
+      .request(
+        'predict',
+        { modelDir, image, createIfMissing: true, tileSize: 256 },
+        {
+          onProgress: (e) => {
+            if (e.type === 'tiles' && e.done === 2) process.kill(client.pid as number, 'SIGKILL');
+          },
+        },
+      )
+      .then(
+        () => 'finished',
+        (err: unknown) => err,
+      );
     assert.ok(first instanceof ModelRequestError, `expected a crash error, got ${String(first)}`);
     assert.equal(first.kind, 'crashed');
     assert.match(first.message, /model process was killed by SIGKILL during "predict"/);
@@ -31,7 +40,11 @@ test('a model process that dies mid-prediction is reported, and the next request
     assert.ok(again.confidence instanceof Uint8Array);
     // Cancelling a request in flight.
     const ctrl = new AbortController();
-    const cancelled = client.request('predict', { modelDir, image, tileSize: 256 }, { signal: ctrl.signal, onProgress: () => ctrl.abort() });
+    const cancelled = client.request(
+      'predict',
+      { modelDir, image, tileSize: 256 },
+      { signal: ctrl.signal, onProgress: () => ctrl.abort() },
+    );
     await assert.rejects(cancelled, (e: ModelRequestError) => e.kind === 'cancelled');
     const info = await client.request('info', {});
     assert.equal(info.backend.backend, 'wasm');

@@ -11,7 +11,10 @@ async function main(): Promise<void> {
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-desktop-'));
   await writeSampleData(workspace, 3, 96, 7);
   fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'maskloop.fineTune.epochs': 1, 'maskloop.fineTune.cropSize': 64 }));
+  fs.writeFileSync(
+    path.join(workspace, '.vscode', 'settings.json'),
+    JSON.stringify({ 'maskloop.fineTune.epochs': 1, 'maskloop.fineTune.cropSize': 64 }),
+  );
   await runTests({
     extensionDevelopmentPath: root,
     extensionTestsPath: path.join(__dirname, 'suite.js'),

@@ -37,10 +37,16 @@ export async function run(): Promise<void> {
   });
   await vscode.commands.executeCommand('workbench.action.files.save');
   await waitFor('the saved mask', () => fs.existsSync(secondMask));
-  await waitFor('the editor to be clean after saving', () => vscode.window.tabGroups.activeTabGroup.activeTab?.isDirty === false);
+  await waitFor(
+    'the editor to be clean after saving',
+    () => vscode.window.tabGroups.activeTabGroup.activeTab?.isDirty === false,
+  );
   // A PNG of the image's size (its IHDR width and height), written by the save.
   const png = fs.readFileSync(secondMask);
   const imagePng = fs.readFileSync(second);
   assert.equal(png.toString('latin1', 1, 4), 'PNG');
-  assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [imagePng.readUInt32BE(16), imagePng.readUInt32BE(20)]);
+  assert.deepEqual(
+    [png.readUInt32BE(16), png.readUInt32BE(20)],
+    [imagePng.readUInt32BE(16), imagePng.readUInt32BE(20)],
+  );
 }

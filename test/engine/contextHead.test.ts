@@ -3,7 +3,17 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import { BilinearUpsample, CONTEXT_LAYERS, contextFitFor, coveringWindows, DEFAULT_CONTEXT_FIT, fitContextHead, hasContextHead, scaledWindow, upsampleBilinear } from '../../src/engine/network/contextHead';
+import {
+  BilinearUpsample,
+  CONTEXT_LAYERS,
+  contextFitFor,
+  coveringWindows,
+  DEFAULT_CONTEXT_FIT,
+  fitContextHead,
+  hasContextHead,
+  scaledWindow,
+  upsampleBilinear,
+} from '../../src/engine/network/contextHead';
 import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/training/fineTune';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { networkStride } from '../../src/engine/network/resUNet';
@@ -13,7 +23,14 @@ import { learningSamples } from './learningData';
 
 /** The context head's read-out weights, flattened. */
 function headWeights(m: tfl.LayersModel): Float32Array {
-  return Float32Array.from([CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().flatMap((w) => Array.from(w.dataSync()))));
+  return Float32Array.from(
+    [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) =>
+      m
+        .getLayer(n)
+        .getWeights()
+        .flatMap((w) => Array.from(w.dataSync())),
+    ),
+  );
 }
 
 /** The largest absolute difference between two weight vectors, and the largest weight of the second. */
@@ -37,8 +54,13 @@ test('bilinear upsampling has half-pixel centres, clamped at the border, and the
   assert.deepEqual(flat.shape, [1, 24, 40, 2]);
   assert.ok(Array.from(flat.dataSync()).every((v) => Math.abs(v - 1.5) < 1e-6));
   const input = tfl.input({ shape: [null, null, 2] });
-  const model = tfl.model({ inputs: input, outputs: new BilinearUpsample({ factor: 4, name: 'up' }).apply(input) as tfl.SymbolicTensor });
-  const copy = await tfl.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as object } as tf.io.ModelJSON);
+  const model = tfl.model({
+    inputs: input,
+    outputs: new BilinearUpsample({ factor: 4, name: 'up' }).apply(input) as tfl.SymbolicTensor,
+  });
+  const copy = await tfl.models.modelFromJSON({
+    modelTopology: model.toJSON(null, false) as object,
+  } as tf.io.ModelJSON);
   const x = tf.randomUniform([1, 3, 4, 2], -1, 1, 'float32', 1);
   const d = tf.max(tf.abs(tf.sub(copy.predict(x) as tf.Tensor, upsampleBilinear(x as tf.Tensor4D, 4)))).dataSync()[0];
   assert.equal(d, 0);
@@ -58,18 +80,38 @@ test('the context head, fitted on whole images alone, turns an empty suggestion 
   const fit = await fitContextHead(model, train);
   const after = await validate(model, val, tiles);
   assert.ok(before && after);
-  process.stdout.write(`# context head alone (decoder untouched): pixels to correct ${before.changedFraction.toFixed(3)} -> ${after.changedFraction.toFixed(3)}, mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}; ${fit.cells} cells, loss ${fit.loss.toFixed(3)}, ${fit.seconds.toFixed(1)} s\n`);
+  process.stdout.write(
+    `# context head alone (decoder untouched): pixels to correct ${before.changedFraction.toFixed(3)} -> ${after.changedFraction.toFixed(3)}, mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}; ${fit.cells} cells, loss ${fit.loss.toFixed(3)}, ${fit.seconds.toFixed(1)} s\n`,
+  );
   assert.deepEqual(DEFAULT_CONTEXT_FIT.scales, [0.75, 1.5]);
-  assert.equal(fit.cells, 2 * 6 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2), 'every 8x8 cell of the six 96x96 images, of them at 72x72 and 144x144, and of their mirror images');
-  assert.ok(after.changedFraction < before.changedFraction / 2, `pixels to correct ${before.changedFraction} -> ${after.changedFraction}`);
-  const weights = (m: tfl.LayersModel): Float32Array[] => [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) => m.getLayer(n).getWeights().map((w) => w.dataSync() as Float32Array));
+  assert.equal(
+    fit.cells,
+    2 * 6 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2),
+    'every 8x8 cell of the six 96x96 images, of them at 72x72 and 144x144, and of their mirror images',
+  );
+  assert.ok(
+    after.changedFraction < before.changedFraction / 2,
+    `pixels to correct ${before.changedFraction} -> ${after.changedFraction}`,
+  );
+  const weights = (m: tfl.LayersModel): Float32Array[] =>
+    [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) =>
+      m
+        .getLayer(n)
+        .getWeights()
+        .map((w) => w.dataSync() as Float32Array),
+    );
   const first = weights(model);
   await fitContextHead(model, train);
-  weights(model).forEach((w, i) => assert.deepEqual(w, first[i], 'a second fit with the same seed gives the same weights'));
+  weights(model).forEach((w, i) =>
+    assert.deepEqual(w, first[i], 'a second fit with the same seed gives the same weights'),
+  );
   // Cancelling between images stops the fit.
-  await assert.rejects(fitContextHead(model, train, DEFAULT_CONTEXT_FIT, () => {
-    throw new Error('cancelled');
-  }), /cancelled/);
+  await assert.rejects(
+    fitContextHead(model, train, DEFAULT_CONTEXT_FIT, () => {
+      throw new Error('cancelled');
+    }),
+    /cancelled/,
+  );
   model.dispose();
 });
 
@@ -81,14 +123,22 @@ test('the decoder counts where the context head is unsure: its logits are gated 
     const layer = model.getLayer(name);
     layer.setWeights(layer.getWeights().map((w, i) => tf.randomUniform(w.shape, -0.5, 0.5, 'float32', 10 + i)));
   }
-  const probe = tfl.model({ inputs: model.inputs, outputs: [CONTEXT_LAYERS.probs, CONTEXT_LAYERS.gateSquared].map((n) => model.getLayer(n).output as tfl.SymbolicTensor) });
+  const probe = tfl.model({
+    inputs: model.inputs,
+    outputs: [CONTEXT_LAYERS.probs, CONTEXT_LAYERS.gateSquared].map(
+      (n) => model.getLayer(n).output as tfl.SymbolicTensor,
+    ),
+  });
   const x = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 4);
   const [p, g2] = probe.predict(x) as tf.Tensor[];
   const expected = tf.tidy(() => tf.square(tf.mul(2, tf.sub(1, tf.sum(tf.square(p), -1, true)))));
   const d = tf.max(tf.abs(tf.sub(g2, expected))).dataSync()[0];
   assert.ok(d < 1e-5, `gate differs by ${d}`);
   const values = g2.dataSync();
-  assert.ok(Math.min(...values) < 0.5 && Math.max(...values) > 0.9, `the gate spans sure and unsure pixels: ${Math.min(...values)}-${Math.max(...values)}`);
+  assert.ok(
+    Math.min(...values) < 0.5 && Math.max(...values) > 0.9,
+    `the gate spans sure and unsure pixels: ${Math.min(...values)}-${Math.max(...values)}`,
+  );
   tf.dispose([x, p, g2, expected]);
   model.dispose();
 });
@@ -98,17 +148,35 @@ test('0 epochs is the fast fine-tune: the context head is fitted and validated, 
   const config = networkFor('mobilenetv2', 2);
   const model = await buildNetwork(config);
   const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32 };
-  const decoder = (): Map<string, Float32Array> => new Map(model.layers.filter((l) => /^dec|^stem/.test(l.name)).flatMap((l) => l.getWeights().map((w, i) => [`${l.name}/${i}`, w.dataSync() as Float32Array] as const)));
+  const decoder = (): Map<string, Float32Array> =>
+    new Map(
+      model.layers
+        .filter((l) => /^dec|^stem/.test(l.name))
+        .flatMap((l) => l.getWeights().map((w, i) => [`${l.name}/${i}`, w.dataSync() as Float32Array] as const)),
+    );
   const before = decoder();
-  const result = await fineTune(model, learningSamples(100, 6), learningSamples(200, 3), { ...DEFAULT_FINE_TUNE, epochs: 0 }, tiles);
+  const result = await fineTune(
+    model,
+    learningSamples(100, 6),
+    learningSamples(200, 3),
+    { ...DEFAULT_FINE_TUNE, epochs: 0 },
+    tiles,
+  );
   assert.equal(result.steps, 0);
   assert.ok(result.context, 'the context head was fitted');
-  assert.equal(result.context.cells, 2 * 6 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2), 'with the resized views, mirrored too');
+  assert.equal(
+    result.context.cells,
+    2 * 6 * ((96 / 8) ** 2 + (72 / 8) ** 2 + (144 / 8) ** 2),
+    'with the resized views, mirrored too',
+  );
   // The resized views only when the head is the whole fine-tune; under a training decoder, the image and its mirror.
   assert.deepEqual(contextFitFor(0, 3), { ...DEFAULT_CONTEXT_FIT, seed: 3 });
   assert.deepEqual(contextFitFor(DEFAULT_FINE_TUNE.epochs, 3), { ...DEFAULT_CONTEXT_FIT, scales: [], seed: 3 });
   assert.ok(result.metricsBefore && result.metricsAfter, 'validated before and after');
-  assert.ok(result.metricsAfter.changedFraction < result.metricsBefore.changedFraction / 2, `pixels to correct ${result.metricsBefore.changedFraction} -> ${result.metricsAfter.changedFraction}`);
+  assert.ok(
+    result.metricsAfter.changedFraction < result.metricsBefore.changedFraction / 2,
+    `pixels to correct ${result.metricsBefore.changedFraction} -> ${result.metricsAfter.changedFraction}`,
+  );
   assert.equal(result.perImageAfter.length, 3);
   assert.deepEqual(result.priorCorrection, [0, 0], 'no crops, so no crop prior to correct');
   const after = decoder();
@@ -116,18 +184,30 @@ test('0 epochs is the fast fine-tune: the context head is fitted and validated, 
   for (const [name, w] of before) assert.deepEqual(after.get(name), w, `${name} unchanged`);
   model.dispose();
   const scratch = await buildNetwork(networkFor('scratch', 2));
-  await assert.rejects(fineTune(scratch, learningSamples(100, 2), [], { ...DEFAULT_FINE_TUNE, epochs: 0 }, { ...tiles, stride: 16 }), /0 epochs fits only the context head/);
+  await assert.rejects(
+    fineTune(scratch, learningSamples(100, 2), [], { ...DEFAULT_FINE_TUNE, epochs: 0 }, { ...tiles, stride: 16 }),
+    /0 epochs fits only the context head/,
+  );
   scratch.dispose();
 });
 
-test('the context head\'s mirrored cells carry their own labels: fitting an image with its mirror equals fitting both unmirrored', async () => {
+test("the context head's mirrored cells carry their own labels: fitting an image with its mirror equals fitting both unmirrored", async () => {
   await resolveBackend('auto');
   const model = await buildNetwork(networkFor('mobilenetv2', 2));
   // 90 px wide: padded to 96 on the right, the mirrored view too (the padding is not mirrored with the image).
-  const crop = <T extends { width: number; height: number; data: Uint8Array }>(im: T, channels: number, mirror: boolean): T => {
+  const crop = <T extends { width: number; height: number; data: Uint8Array }>(
+    im: T,
+    channels: number,
+    mirror: boolean,
+  ): T => {
     const w = 90;
     const data = new Uint8Array(w * im.height * channels);
-    for (let y = 0; y < im.height; y++) for (let x = 0; x < w; x++) data.set(im.data.subarray((y * im.width + x) * channels, (y * im.width + x + 1) * channels), (y * w + (mirror ? w - 1 - x : x)) * channels);
+    for (let y = 0; y < im.height; y++)
+      for (let x = 0; x < w; x++)
+        data.set(
+          im.data.subarray((y * im.width + x) * channels, (y * im.width + x + 1) * channels),
+          (y * w + (mirror ? w - 1 - x : x)) * channels,
+        );
     return { ...im, width: w, data };
   };
   const samples = learningSamples(300, 2);
@@ -142,7 +222,11 @@ test('the context head\'s mirrored cells carry their own labels: fitting an imag
   // only the rows' order and so float rounding differ.
   const { diff, scale } = largestDifference(a, b);
   assert.ok(diff < 1e-3 * scale, `largest weight difference ${diff} (largest weight ${scale})`);
-  const unmirroredLabels = await fitContextHead(model, [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, false) }))], { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
+  const unmirroredLabels = await fitContextHead(
+    model,
+    [...plain, ...samples.map((s) => ({ image: crop(s.image, 3, true), mask: crop(s.mask, 1, false) }))],
+    { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] },
+  );
   assert.equal(unmirroredLabels.cells, bothFit.cells);
   const c = headWeights(model);
   const wrong = largestDifference(c, b).diff;
@@ -150,7 +234,7 @@ test('the context head\'s mirrored cells carry their own labels: fitting an imag
   model.dispose();
 });
 
-test('a resized window: the image bilinear with half-pixel centres, the mask nearest, from the window\'s own pixels', () => {
+test("a resized window: the image bilinear with half-pixel centres, the mask nearest, from the window's own pixels", () => {
   // One row of four pixels, grey levels 0, 40, 80, 120 (all three channels), labels 1, 1, 2, 255; the window
   // is its last three pixels.
   const image = { width: 4, height: 1, data: Uint8Array.from([0, 40, 80, 120].flatMap((v) => [v, v, v])) };
@@ -169,7 +253,7 @@ test('a resized window: the image bilinear with half-pixel centres, the mask nea
   assert.deepEqual(Array.from(down.mask.data), [1, 255]);
 });
 
-test('the context head\'s resized views carry their own labels: fitting with scales equals fitting the resized images as images', async () => {
+test("the context head's resized views carry their own labels: fitting with scales equals fitting the resized images as images", async () => {
   await resolveBackend('auto');
   const model = await buildNetwork(networkFor('mobilenetv2', 2));
   const plain = learningSamples(400, 2);
@@ -185,8 +269,14 @@ test('the context head\'s resized views carry their own labels: fitting with sca
   const { diff, scale } = largestDifference(a, b);
   assert.ok(diff < 1e-3 * scale, `largest weight difference ${diff} (largest weight ${scale})`);
   // The resized images with their masks mirrored (labels that do not match the pixels) fit otherwise.
-  const mirrored = (m: { width: number; height: number; data: Uint8Array }) => ({ ...m, data: Uint8Array.from(m.data, (_, i) => m.data[i - (i % m.width) + m.width - 1 - (i % m.width)]) });
-  const misplaced = [...plain, ...explicit.slice(plain.length).map((s) => ({ image: s.image, mask: mirrored(s.mask) }))];
+  const mirrored = (m: { width: number; height: number; data: Uint8Array }) => ({
+    ...m,
+    data: Uint8Array.from(m.data, (_, i) => m.data[i - (i % m.width) + m.width - 1 - (i % m.width)]),
+  });
+  const misplaced = [
+    ...plain,
+    ...explicit.slice(plain.length).map((s) => ({ image: s.image, mask: mirrored(s.mask) })),
+  ];
   await fitContextHead(model, misplaced, { ...DEFAULT_CONTEXT_FIT, mirror: false, scales: [] });
   const c = headWeights(model);
   const wrong = largestDifference(c, b).diff;
@@ -196,11 +286,19 @@ test('the context head\'s resized views carry their own labels: fitting with sca
 
 test('covering windows: one for an image that fits, else a grid that reaches every pixel, the last flush with the far edges', () => {
   assert.deepEqual(coveringWindows(300, 200, 512), [{ x0: 0, y0: 0, w: 300, h: 200 }]);
-  for (const [w, h, size] of [[1000, 563, 512], [3068, 700, 1024], [2048, 1024, 1024], [513, 97, 96]]) {
+  for (const [w, h, size] of [
+    [1000, 563, 512],
+    [3068, 700, 1024],
+    [2048, 1024, 1024],
+    [513, 97, 96],
+  ]) {
     const windows = coveringWindows(w, h, size);
     const covered = new Uint8Array(w * h);
     for (const win of windows) {
-      assert.ok(win.x0 >= 0 && win.y0 >= 0 && win.x0 + win.w <= w && win.y0 + win.h <= h, `window inside the ${w}x${h} image`);
+      assert.ok(
+        win.x0 >= 0 && win.y0 >= 0 && win.x0 + win.w <= w && win.y0 + win.h <= h,
+        `window inside the ${w}x${h} image`,
+      );
       assert.deepEqual([win.w, win.h], [Math.min(w, size), Math.min(h, size)]);
       for (let y = win.y0; y < win.y0 + win.h; y++) covered.fill(1, y * w + win.x0, y * w + win.x0 + win.w);
     }
@@ -222,11 +320,19 @@ test('the context head learns small objects at every border of a non-square imag
     data.set([g, g, g], i * 3);
   }
   // Each square has its own colour, so seeing one does not teach the others.
-  const squares = [{ x: 0, y: 80, rgb: [220, 40, 40] }, { x: W - 24, y: 30, rgb: [40, 200, 40] }, { x: 200, y: 0, rgb: [40, 40, 220] }, { x: 60, y: H - 24, rgb: [230, 220, 30] }];
+  const squares = [
+    { x: 0, y: 80, rgb: [220, 40, 40] },
+    { x: W - 24, y: 30, rgb: [40, 200, 40] },
+    { x: 200, y: 0, rgb: [40, 40, 220] },
+    { x: 60, y: H - 24, rgb: [230, 220, 30] },
+  ];
   for (const q of squares) {
     for (let y = q.y; y < q.y + 24; y++) {
       for (let x = q.x; x < q.x + 24; x++) {
-        data.set(q.rgb.map((v) => v - 20 + rng.int(0, 25)), (y * W + x) * 3);
+        data.set(
+          q.rgb.map((v) => v - 20 + rng.int(0, 25)),
+          (y * W + x) * 3,
+        );
         labels[y * W + x] = 1;
       }
     }
@@ -236,8 +342,15 @@ test('the context head learns small objects at every border of a non-square imag
   const model = await buildNetwork(config);
   const settings = { ...DEFAULT_CONTEXT_FIT, window: 128, mirror: false, scales: [] };
   const fit = await fitContextHead(model, [sample], settings);
-  assert.equal(fit.cells, 6 * (128 / 8) ** 2, 'the 3 x 2 windows\' cells (the budget is larger than the image)');
-  const pred = await predictImage(model, sample.image, { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32, mirror: false, refine: false });
+  assert.equal(fit.cells, 6 * (128 / 8) ** 2, "the 3 x 2 windows' cells (the budget is larger than the image)");
+  const pred = await predictImage(model, sample.image, {
+    stride: networkStride(config),
+    tileSize: 512,
+    overlap: 128,
+    margin: 32,
+    mirror: false,
+    refine: false,
+  });
   for (const q of squares) {
     let hit = 0;
     for (let y = q.y; y < q.y + 24; y++) for (let x = q.x; x < q.x + 24; x++) hit += pred.classMap[y * W + x];

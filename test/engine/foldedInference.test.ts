@@ -20,7 +20,11 @@ test('folded inference equals model.predict, and is folded again when the weight
   let seed = 1;
   for (const layer of model.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
     const shapes = layer.getWeights().map((w) => w.shape);
-    layer.setWeights(shapes.map((s, i) => (i === 3 ? tf.randomUniform(s, 0.5, 2, 'float32', seed++) : tf.randomUniform(s, -0.5, 0.5, 'float32', seed++))));
+    layer.setWeights(
+      shapes.map((s, i) =>
+        i === 3 ? tf.randomUniform(s, 0.5, 2, 'float32', seed++) : tf.randomUniform(s, -0.5, 0.5, 'float32', seed++),
+      ),
+    );
   }
   const x = tf.randomUniform([1, 48, 64, 3], -1, 1, 'float32', 7) as tf.Tensor4D;
   const forward = foldedForward(model);
@@ -47,7 +51,12 @@ test('decoder dropout: whole channels dropped while training, an identity at inf
   const model = buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [16, 32], decoderDropout: 0.5 });
   const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout');
   assert.equal(dropouts.length, 2, 'one in each of the two decoder blocks, none in the encoder');
-  assert.equal(buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [16, 32] }).layers.filter((l) => l.getClassName() === 'Dropout').length, 0);
+  assert.equal(
+    buildResUNet({ ...DEFAULT_NETWORK, numClasses: 3, stageWidths: [16, 32] }).layers.filter(
+      (l) => l.getClassName() === 'Dropout',
+    ).length,
+    0,
+  );
   const x = tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
   const forward = foldedForward(model);
   assert.ok(forward, 'a network with dropout folds');
@@ -55,7 +64,10 @@ test('decoder dropout: whole channels dropped while training, an identity at inf
   assert.ok((await maxDiff(ref, forward(x))) < 1e-4, 'folded inference equals predict');
   // While training the outputs change; a dropped channel is zero over the whole map of a sample.
   const block = model.getLayer('dec1_block_dropout');
-  const probe = (await import('@tensorflow/tfjs-layers')).model({ inputs: model.inputs, outputs: block.output as never });
+  const probe = (await import('@tensorflow/tfjs-layers')).model({
+    inputs: model.inputs,
+    outputs: block.output as never,
+  });
   const trained = probe.apply(x, { training: true }) as tf.Tensor4D;
   const plain = probe.predict(x) as tf.Tensor4D;
   const [t, p] = [await trained.data(), await plain.data()];

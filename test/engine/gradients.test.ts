@@ -11,7 +11,14 @@ function rand(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
 }
 
-async function gradsOn(backend: string, f: (x: tf.Tensor, w: tf.Tensor) => tf.Scalar, x: Float32Array, xs: number[], w: Float32Array, ws: number[]): Promise<[Float32Array, Float32Array]> {
+async function gradsOn(
+  backend: string,
+  f: (x: tf.Tensor, w: tf.Tensor) => tf.Scalar,
+  x: Float32Array,
+  xs: number[],
+  w: Float32Array,
+  ws: number[],
+): Promise<[Float32Array, Float32Array]> {
   await tf.setBackend(backend);
   const xt = tf.tensor(x, xs);
   const wt = tf.tensor(w, ws);
@@ -31,7 +38,16 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Central finite differences of f at a few coordinates of w, in float32 forward passes. */
-async function finiteDiff(backend: string, f: (x: tf.Tensor, w: tf.Tensor) => tf.Scalar, x: Float32Array, xs: number[], w: Float32Array, ws: number[], which: 'x' | 'w', idx: number[]): Promise<number[]> {
+async function finiteDiff(
+  backend: string,
+  f: (x: tf.Tensor, w: tf.Tensor) => tf.Scalar,
+  x: Float32Array,
+  xs: number[],
+  w: Float32Array,
+  ws: number[],
+  which: 'x' | 'w',
+  idx: number[],
+): Promise<number[]> {
   await tf.setBackend(backend);
   const eps = 1e-2;
   const out: number[] = [];
@@ -51,25 +67,84 @@ async function finiteDiff(backend: string, f: (x: tf.Tensor, w: tf.Tensor) => tf
 }
 
 const cases: { name: string; xs: number[]; ws: number[]; f: (x: tf.Tensor, w: tf.Tensor) => tf.Scalar }[] = [
-  { name: 'conv 3x3 stride 1 same', xs: [2, 9, 7, 3], ws: [3, 3, 3, 4], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))) },
-  { name: 'conv 3x3 stride 2 same (odd size)', xs: [2, 9, 7, 3], ws: [3, 3, 3, 5], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))) },
-  { name: 'conv 3x3 stride 2 same (even size)', xs: [1, 8, 8, 2], ws: [3, 3, 2, 3], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))) },
-  { name: 'conv 1x1 stride 2 projection', xs: [2, 8, 6, 4], ws: [1, 1, 4, 6], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))) },
-  { name: 'conv 3x3 stride 1 valid', xs: [1, 7, 7, 2], ws: [3, 3, 2, 2], f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'))) },
-  { name: 'depthwise 3x3 stride 1 same, batch 2', xs: [2, 7, 6, 4], ws: [3, 3, 4, 1], f: (x, w) => tf.sum(tf.square(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))) },
-  { name: 'depthwise 3x3 stride 2 valid after MobileNetV2\'s (0,1) padding', xs: [2, 8, 8, 3], ws: [3, 3, 3, 1], f: (x, w) => tf.sum(tf.square(tf.depthwiseConv2d(tf.pad(x as tf.Tensor4D, [[0, 0], [0, 1], [0, 1], [0, 0]]), w as tf.Tensor4D, 2, 'valid'))) },
+  {
+    name: 'conv 3x3 stride 1 same',
+    xs: [2, 9, 7, 3],
+    ws: [3, 3, 3, 4],
+    f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))),
+  },
+  {
+    name: 'conv 3x3 stride 2 same (odd size)',
+    xs: [2, 9, 7, 3],
+    ws: [3, 3, 3, 5],
+    f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))),
+  },
+  {
+    name: 'conv 3x3 stride 2 same (even size)',
+    xs: [1, 8, 8, 2],
+    ws: [3, 3, 2, 3],
+    f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))),
+  },
+  {
+    name: 'conv 1x1 stride 2 projection',
+    xs: [2, 8, 6, 4],
+    ws: [1, 1, 4, 6],
+    f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))),
+  },
+  {
+    name: 'conv 3x3 stride 1 valid',
+    xs: [1, 7, 7, 2],
+    ws: [3, 3, 2, 2],
+    f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid'))),
+  },
+  {
+    name: 'depthwise 3x3 stride 1 same, batch 2',
+    xs: [2, 7, 6, 4],
+    ws: [3, 3, 4, 1],
+    f: (x, w) => tf.sum(tf.square(tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))),
+  },
+  {
+    name: "depthwise 3x3 stride 2 valid after MobileNetV2's (0,1) padding",
+    xs: [2, 8, 8, 3],
+    ws: [3, 3, 3, 1],
+    f: (x, w) =>
+      tf.sum(
+        tf.square(
+          tf.depthwiseConv2d(
+            tf.pad(x as tf.Tensor4D, [
+              [0, 0],
+              [0, 1],
+              [0, 1],
+              [0, 0],
+            ]),
+            w as tf.Tensor4D,
+            2,
+            'valid',
+          ),
+        ),
+      ),
+  },
   {
     name: 'nearest upsampling x2, batch 2',
-    xs: [2, 3, 4, 2], ws: [2, 6, 8, 2],
+    xs: [2, 3, 4, 2],
+    ws: [2, 6, 8, 2],
     f: (x, w) => tf.sum(tf.mul(tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [6, 8]), w)),
   },
   {
     // Batch norm in training mode: statistics from the batch, so the gradient flows through mean and variance.
-    name: 'batch norm with batch statistics (maskloop\'s FusedBatchNorm gradient)',
-    xs: [2, 5, 4, 3], ws: [3],
+    name: "batch norm with batch statistics (maskloop's FusedBatchNorm gradient)",
+    xs: [2, 5, 4, 3],
+    ws: [3],
     f: (x, w) => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      const y = tf.batchNorm(x as tf.Tensor4D, mean, variance, tf.fill([3], 0.1) as tf.Tensor1D, w as tf.Tensor1D, 1e-3);
+      const y = tf.batchNorm(
+        x as tf.Tensor4D,
+        mean,
+        variance,
+        tf.fill([3], 0.1) as tf.Tensor1D,
+        w as tf.Tensor1D,
+        1e-3,
+      );
       return tf.sum(tf.mul(y, tf.randomUniform(x.shape, -1, 1, 'float32', 9)));
     },
   },
@@ -87,12 +162,18 @@ test('gradients agree across wasm and cpu and with finite differences', async (t
       assert.ok(maxRelDiff(ww, cw) < 1e-4, `dw wasm vs cpu: ${maxRelDiff(ww, cw)}`);
       // Finite differences at coordinates spread over the whole tensor (the last batch item included).
       const pick = (n: number): number[] => [0, Math.floor(n / 3), Math.floor(n / 2) + 1, n - 1];
-      for (const [which, analytic, n] of [['x', cx, x.length], ['w', cw, w.length]] as const) {
+      for (const [which, analytic, n] of [
+        ['x', cx, x.length],
+        ['w', cw, w.length],
+      ] as const) {
         const idx = pick(n);
         const numeric = await finiteDiff('cpu', c.f, x, c.xs, w, c.ws, which, idx);
         idx.forEach((i, k) => {
           const tol = 2e-2 * Math.max(1, Math.abs(numeric[k]));
-          assert.ok(Math.abs(analytic[i] - numeric[k]) < tol, `${which}[${i}]: analytic ${analytic[i]} vs numeric ${numeric[k]}`);
+          assert.ok(
+            Math.abs(analytic[i] - numeric[k]) < tol,
+            `${which}[${i}]: analytic ${analytic[i]} vs numeric ${numeric[k]}`,
+          );
         });
       }
     });

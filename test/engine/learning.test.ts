@@ -19,7 +19,9 @@ test('fine-tuning lifts validation IoU from chance to at least 0.9', async () =>
   const result = await fineTune(model, train, val, LEARNING_SETTINGS, tiles);
   const after = await validate(model, val, tiles);
   assert.ok(before && after);
-  process.stdout.write(`# learning on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`);
+  process.stdout.write(
+    `# learning on ${backend.backend}: mIoU ${before.miou.toFixed(3)} -> ${after.miou.toFixed(3)}, boundary IoU ${before.boundaryIoU.toFixed(3)} -> ${after.boundaryIoU.toFixed(3)} in ${result.seconds.toFixed(1)} s\n`,
+  );
   assert.ok(before.miou < 0.6, `an untrained net is near chance, got mIoU ${before.miou}`);
   assert.ok(after.miou >= 0.9, `validation mIoU after fine-tuning ${after.miou}`);
   assert.ok(result.history.length >= 1 && result.history.every((h) => Number.isFinite(h.loss)));
@@ -44,7 +46,10 @@ test('fine-tuning is repeatable with a seed and cancellable', async () => {
   assert.deepEqual(await run(), await run());
   const m = buildResUNet(net);
   const ctrl = new AbortController();
-  await assert.rejects(fineTune(m, train, [], settings, tiles, { signal: ctrl.signal, onProgress: () => ctrl.abort() }), { name: 'CancelledError' });
+  await assert.rejects(
+    fineTune(m, train, [], settings, tiles, { signal: ctrl.signal, onProgress: () => ctrl.abort() }),
+    { name: 'CancelledError' },
+  );
   m.dispose();
 });
 
@@ -56,24 +61,35 @@ test('the class-prior correction only moves the head bias, and the next fine-tun
   const tiles = { stride: networkStride(net), tileSize: 512, overlap: 128, margin: 32 };
   const settings = { ...DEFAULT_FINE_TUNE, epochs: 1, stepsPerEpoch: 2, cropSize: 32 };
   // By position: a second model's variables get suffixed names (stem_conv/kernel_1).
-  const weights = (m: ReturnType<typeof buildResUNet>): Map<string, Float32Array> => new Map(m.weights.map((w, i) => [`${i} ${m.weights[i].originalName}`, w.read().dataSync() as Float32Array]));
+  const weights = (m: ReturnType<typeof buildResUNet>): Map<string, Float32Array> =>
+    new Map(m.weights.map((w, i) => [`${i} ${m.weights[i].originalName}`, w.read().dataSync() as Float32Array]));
   const corrected = buildResUNet(net);
   const plain = buildResUNet(net);
   const r1 = await fineTune(corrected, train, [], settings, tiles);
   await fineTune(plain, train, [], { ...settings, priorCorrection: 0 }, tiles);
-  assert.ok(r1.priorCorrection.length === 2 && r1.priorCorrection.some((v) => v !== 0), `a correction from this round's crops (${r1.priorCorrection.join(', ')})`);
+  assert.ok(
+    r1.priorCorrection.length === 2 && r1.priorCorrection.some((v) => v !== 0),
+    `a correction from this round's crops (${r1.priorCorrection.join(', ')})`,
+  );
   const a = weights(corrected);
   const b = weights(plain);
   for (const [name, w] of a) {
     const other = b.get(name) as Float32Array;
     if (name.endsWith(' head/bias')) {
-      w.forEach((v, c) => assert.ok(Math.abs(v - other[c] - r1.priorCorrection[c]) < 1e-5, `head bias ${c}: ${v} = ${other[c]} + ${r1.priorCorrection[c]}`));
+      w.forEach((v, c) =>
+        assert.ok(
+          Math.abs(v - other[c] - r1.priorCorrection[c]) < 1e-5,
+          `head bias ${c}: ${v} = ${other[c]} + ${r1.priorCorrection[c]}`,
+        ),
+      );
     } else {
       assert.deepEqual(w, other, `${name} is untouched by the correction`);
     }
   }
   // A second round from each: the corrected model first takes its correction off, so both train identically.
-  await fineTune(corrected, train, [], { ...settings, priorCorrection: 0, seed: 1 }, tiles, { previousCorrection: r1.priorCorrection });
+  await fineTune(corrected, train, [], { ...settings, priorCorrection: 0, seed: 1 }, tiles, {
+    previousCorrection: r1.priorCorrection,
+  });
   await fineTune(plain, train, [], { ...settings, priorCorrection: 0, seed: 1 }, tiles);
   const a2 = weights(corrected);
   for (const [name, w] of weights(plain)) {

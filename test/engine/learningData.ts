@@ -11,4 +11,12 @@ export function learningSamples(from: number, n: number): TrainSample[] {
 }
 
 /** 12 epochs of 10 steps on 4 crops of 64x64: the learning test's fine-tune. */
-export const LEARNING_SETTINGS: FineTuneSettings = { ...DEFAULT_FINE_TUNE, epochs: 12, stepsPerEpoch: 10, cropSize: 64, batchSize: 4, learningRate: 3e-3, patience: 12 };
+export const LEARNING_SETTINGS: FineTuneSettings = {
+  ...DEFAULT_FINE_TUNE,
+  epochs: 12,
+  stepsPerEpoch: 10,
+  cropSize: 64,
+  batchSize: 4,
+  learningRate: 3e-3,
+  patience: 12,
+};

@@ -8,7 +8,12 @@ import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
 import { disposeGraph, foldGraph } from '../../src/engine/inference/foldedGraph';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { exportOnnx } from '../../src/engine/inference/onnxExport';
-import { inferenceReport, onnxWindowForward, releaseOnnx, setInferenceChoice } from '../../src/engine/inference/onnxInference';
+import {
+  inferenceReport,
+  onnxWindowForward,
+  releaseOnnx,
+  setInferenceChoice,
+} from '../../src/engine/inference/onnxInference';
 import { DEFAULT_NETWORK, buildResUNet } from '../../src/engine/network/resUNet';
 import { predictImage } from '../../src/engine/inference/tiledPredict';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
@@ -19,8 +24,21 @@ function perturb(model: tfl.LayersModel): void {
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     if (cls === 'BatchNormalization') {
-      layer.setWeights(layer.getWeights().map((w, i) => (i === 3 ? tf.randomUniform(w.shape, 0.5, 2, 'float32', seed++) : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', seed++))));
-    } else if (layer.name === 'head' || layer.name === CONTEXT_LAYERS.s8 || layer.name === CONTEXT_LAYERS.s16 || layer.name === CONTEXT_LAYERS.s16b) {
+      layer.setWeights(
+        layer
+          .getWeights()
+          .map((w, i) =>
+            i === 3
+              ? tf.randomUniform(w.shape, 0.5, 2, 'float32', seed++)
+              : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', seed++),
+          ),
+      );
+    } else if (
+      layer.name === 'head' ||
+      layer.name === CONTEXT_LAYERS.s8 ||
+      layer.name === CONTEXT_LAYERS.s16 ||
+      layer.name === CONTEXT_LAYERS.s16b
+    ) {
       layer.setWeights(layer.getWeights().map((w) => tf.randomUniform(w.shape, -0.3, 0.3, 'float32', seed++)));
     }
   }
@@ -42,10 +60,22 @@ async function maxDiff(model: tfl.LayersModel, session: ort.InferenceSession, h:
 test('the ONNX export of every network gives what TF.js gives (onnxruntime-node)', async () => {
   await resolveBackend('auto');
   const networks: [string, tfl.LayersModel][] = [
-    ['pretrained encoder (depthwise convs, ReLU6, zero padding, added skips, context head: bilinear upsampling, gate)', await buildNetwork(networkFor('mobilenetv2', 3))],
-    ['distilled ResNet encoder (strided same convs, projection shortcuts)', await buildNetwork(networkFor('distilled-resnet', 3))],
-    ['scratch residual U-Net (strided same convs, concatenated skips)', buildResUNet({ ...DEFAULT_NETWORK, numClasses: 4, stageWidths: [16, 32, 48] })],
-    ['pretrained encoder, plain decoder with dropout (the ablations: no shortcuts, dropout an identity)', await buildNetwork(networkFor('mobilenetv2', 3, { residual: false, decoderDropout: 0.2 }))],
+    [
+      'pretrained encoder (depthwise convs, ReLU6, zero padding, added skips, context head: bilinear upsampling, gate)',
+      await buildNetwork(networkFor('mobilenetv2', 3)),
+    ],
+    [
+      'distilled ResNet encoder (strided same convs, projection shortcuts)',
+      await buildNetwork(networkFor('distilled-resnet', 3)),
+    ],
+    [
+      'scratch residual U-Net (strided same convs, concatenated skips)',
+      buildResUNet({ ...DEFAULT_NETWORK, numClasses: 4, stageWidths: [16, 32, 48] }),
+    ],
+    [
+      'pretrained encoder, plain decoder with dropout (the ablations: no shortcuts, dropout an identity)',
+      await buildNetwork(networkFor('mobilenetv2', 3, { residual: false, decoderDropout: 0.2 })),
+    ],
   ];
   for (const [what, model] of networks) {
     perturb(model);
@@ -55,7 +85,10 @@ test('the ONNX export of every network gives what TF.js gives (onnxruntime-node)
     disposeGraph(graph);
     const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
     // Sizes that are multiples of 16 but not square, and one with more rows than columns.
-    for (const [h, w] of [[48, 80], [96, 32]]) {
+    for (const [h, w] of [
+      [48, 80],
+      [96, 32],
+    ]) {
       const d = await maxDiff(model, session, h, w);
       assert.ok(d < 1e-4, `${what}, ${h}x${w}: onnxruntime differs from TF.js by ${d}`);
     }
@@ -84,7 +117,8 @@ test('pre-labels through onnxruntime equal those through TF.js, and the runtime 
     // Ties between classes may break either way at float rounding; nothing more.
     assert.ok(differ <= 2, `${differ} pixels differ between the runtimes`);
     let conf = 0;
-    for (let i = 0; i < viaTf.confidence.length; i++) conf = Math.max(conf, Math.abs(viaTf.confidence[i] - viaOnnx.confidence[i]));
+    for (let i = 0; i < viaTf.confidence.length; i++)
+      conf = Math.max(conf, Math.abs(viaTf.confidence[i] - viaOnnx.confidence[i]));
     assert.ok(conf <= 1, `confidence differs by ${conf}/255`);
   } finally {
     setInferenceChoice('auto');
@@ -105,7 +139,7 @@ test('new weights are exported and checked again', async () => {
   assert.ok(second && second !== first, 'changed weights get a new export');
   const x = tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
   const ref = await (model.predict(x) as tf.Tensor).data();
-  const got = await second(await x.data() as Float32Array, 32, 32);
+  const got = await second((await x.data()) as Float32Array, 32, 32);
   let d = 0;
   for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(ref[i] - got[i]));
   assert.ok(d < 1e-4, `the new export follows the new weights (difference ${d})`);

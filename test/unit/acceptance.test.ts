@@ -3,7 +3,15 @@ import { test } from 'node:test';
 import { acceptance, DEFAULT_FINE_TUNE, priorCorrection, significantlyWorse } from '../../src/engine/training/fineTune';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
-const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({ pixelAccuracy: 1 - changedFraction, miou: 0.5, dice: 0.5, boundaryIoU, foregroundBoundaryIoU: boundaryIoU, boundaryF: 0.5, changedFraction });
+const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({
+  pixelAccuracy: 1 - changedFraction,
+  miou: 0.5,
+  dice: 0.5,
+  boundaryIoU,
+  foregroundBoundaryIoU: boundaryIoU,
+  boundaryF: 0.5,
+  changedFraction,
+});
 
 test('a new version becomes current only when validation boundary IoU and pixels to correct hold', () => {
   const s = DEFAULT_FINE_TUNE;
@@ -26,10 +34,13 @@ test('a new version becomes current only when validation boundary IoU and pixels
 test('the class-prior correction lowers the logits of classes that training crops over-represent', () => {
   // Images: 90% background, 10% object; boundary-biased crops: 70% / 30%.
   const c = priorCorrection([900, 100], [700, 300], 1);
-  assert.ok(Math.abs(c[0] - Math.log((901 / 1002) / (701 / 1002))) < 1e-12);
+  assert.ok(Math.abs(c[0] - Math.log(901 / 1002 / (701 / 1002))) < 1e-12);
   assert.ok(c[1] < -1 && c[1] > -1.2, `object logit lowered by about log(3): ${c[1]}`);
   assert.ok(c[0] > 0, 'background raised');
-  assert.ok(priorCorrection([900, 100], [700, 300], 0).every((v) => v === 0), 'strength 0: off');
+  assert.ok(
+    priorCorrection([900, 100], [700, 300], 0).every((v) => v === 0),
+    'strength 0: off',
+  );
   const half = priorCorrection([900, 100], [700, 300], 0.5);
   assert.ok(Math.abs(half[1] - c[1] / 2) < 1e-12, 'the strength scales it');
   // A class missing from the crops or the images still gets a finite correction.
@@ -42,7 +53,8 @@ test('with per-image validation metrics, a change must exceed the noise of the f
   // Three images: one unlucky image drags mean boundary IoU down by 0.033, the other two improved.
   const before = [m(0.2, 0.1), m(0.1, 0.1), m(0.05, 0.1)];
   const after = [m(0.05, 0.09), m(0.12, 0.08), m(0.08, 0.1)];
-  const mean = (xs: MetricSummary[]): MetricSummary => m(xs.reduce((a, x) => a + x.boundaryIoU, 0) / xs.length, xs.reduce((a, x) => a + x.changedFraction, 0) / xs.length);
+  const mean = (xs: MetricSummary[]): MetricSummary =>
+    m(xs.reduce((a, x) => a + x.boundaryIoU, 0) / xs.length, xs.reduce((a, x) => a + x.changedFraction, 0) / xs.length);
   const noisy = acceptance(mean(before), mean(after), s, { before, after });
   assert.equal(noisy.accepted, true, noisy.reason);
   assert.match(noisy.reason, /boundary IoU fell from 0\.1167 to 0\.0833, within the noise of 3 images/);

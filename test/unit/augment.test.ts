@@ -1,16 +1,32 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AUTO_HUE_JITTER, COLOUR_CUE_SEPARATION, colourSeparation, hueSaturationMatrix, normalizePixel, randomCrop, resolveHueJitter, type AugmentOptions } from '../../src/engine/training/augment';
+import {
+  AUTO_HUE_JITTER,
+  COLOUR_CUE_SEPARATION,
+  colourSeparation,
+  hueSaturationMatrix,
+  normalizePixel,
+  randomCrop,
+  resolveHueJitter,
+  type AugmentOptions,
+} from '../../src/engine/training/augment';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { MaskImage, RgbImage } from '../../src/masks/maskImage';
 
-const apply = (m: number[], rgb: number[]): number[] => [0, 1, 2].map((r) => m[r * 3] * rgb[0] + m[r * 3 + 1] * rgb[1] + m[r * 3 + 2] * rgb[2]);
-const close = (a: number[], b: number[], what: string): void => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-9, `${what}: ${a.join(',')} vs ${b.join(',')}`));
+const apply = (m: number[], rgb: number[]): number[] =>
+  [0, 1, 2].map((r) => m[r * 3] * rgb[0] + m[r * 3 + 1] * rgb[1] + m[r * 3 + 2] * rgb[2]);
+const close = (a: number[], b: number[], what: string): void =>
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-9, `${what}: ${a.join(',')} vs ${b.join(',')}`));
 
 test('the hue/saturation matrix keeps greys, turns hues around the grey axis and scales saturation', () => {
   close(hueSaturationMatrix(0, 1), [1, 0, 0, 0, 1, 0, 0, 0, 1], 'no turn, saturation 1: identity');
-  for (const [angle, sat] of [[0.7, 1], [-2, 0.3], [Math.PI, 1.5]]) close(apply(hueSaturationMatrix(angle, sat), [80, 80, 80]), [80, 80, 80], `grey under ${angle}, ${sat}`);
+  for (const [angle, sat] of [
+    [0.7, 1],
+    [-2, 0.3],
+    [Math.PI, 1.5],
+  ])
+    close(apply(hueSaturationMatrix(angle, sat), [80, 80, 80]), [80, 80, 80], `grey under ${angle}, ${sat}`);
   // A third of a full turn maps the primaries onto each other: red -> green -> blue -> red.
   const third = hueSaturationMatrix((2 * Math.PI) / 3, 1);
   close(apply(third, [200, 0, 0]), [0, 200, 0], 'red turns to green');
@@ -22,7 +38,10 @@ test('the hue/saturation matrix keeps greys, turns hues around the grey axis and
   assert.ok(Math.abs(turned.reduce((a, b) => a + b) - 150) < 1e-9, 'the channel sum stays');
   const dist = (c: number[]): number => Math.hypot(c[0] - 50, c[1] - 50, c[2] - 50);
   assert.ok(Math.abs(dist(turned) - dist([10, 50, 90])) < 1e-9, 'a turn keeps the distance from grey');
-  assert.ok(Math.abs(dist(apply(hueSaturationMatrix(0.9, 1.5), [10, 50, 90])) - 1.5 * dist([10, 50, 90])) < 1e-9, 'saturation scales it');
+  assert.ok(
+    Math.abs(dist(apply(hueSaturationMatrix(0.9, 1.5), [10, 50, 90])) - 1.5 * dist([10, 50, 90])) < 1e-9,
+    'saturation scales it',
+  );
 });
 
 function sample(): { image: RgbImage; mask: MaskImage } {
@@ -59,7 +78,11 @@ test('hue jitter changes crop colours but not their labels or positions; 0 leave
       const ma = (a.x[i * 3] + a.x[i * 3 + 1] + a.x[i * 3 + 2]) / 3;
       const mb = (b.x[i * 3] + b.x[i * 3 + 1] + b.x[i * 3 + 2]) / 3;
       assert.ok(Math.abs(ma - mb) < 0.25, `mean ${ma} vs ${mb}`);
-      if (Math.max(b.x[i * 3], b.x[i * 3 + 1], b.x[i * 3 + 2]) - Math.min(b.x[i * 3], b.x[i * 3 + 1], b.x[i * 3 + 2]) < normalizePixel(40) - normalizePixel(0)) greyed++;
+      if (
+        Math.max(b.x[i * 3], b.x[i * 3 + 1], b.x[i * 3 + 2]) - Math.min(b.x[i * 3], b.x[i * 3 + 1], b.x[i * 3 + 2]) <
+        normalizePixel(40) - normalizePixel(0)
+      )
+        greyed++;
     }
   }
   assert.ok(differs >= 18, `hue jitter 1 recoloured ${differs} of 20 crops`);
@@ -68,7 +91,9 @@ test('hue jitter changes crop colours but not their labels or positions; 0 leave
 
 test('automatic hue jitter: off when colour tells two classes apart, 0.5 when it does not, as set otherwise', () => {
   // Generated shapes: ellipses are orange and rectangles cyan in every image.
-  const shapes = Array.from({ length: 4 }, (_, i) => syntheticSample({ width: 64, height: 64, numClasses: 3, seed: 40 + i }));
+  const shapes = Array.from({ length: 4 }, (_, i) =>
+    syntheticSample({ width: 64, height: 64, numClasses: 3, seed: 40 + i }),
+  );
   const off = resolveHueJitter('auto', shapes, 3);
   assert.equal(off.value, 0);
   assert.match(off.reason, /^hue jitter off \(auto\): classes 1 and 2 lie [\d.]+ spreads apart in colour/);
@@ -76,16 +101,28 @@ test('automatic hue jitter: off when colour tells two classes apart, 0.5 when it
   const rng = new SeededRandom(5);
   const recoloured = shapes.map(({ image, mask }) => {
     const data = Uint8Array.from(image.data);
-    const colours = [null, [rng.int(40, 220), rng.int(40, 220), rng.int(40, 220)], [rng.int(40, 220), rng.int(40, 220), rng.int(40, 220)]];
-    for (let i = 0; i < mask.data.length; i++) { const c = colours[mask.data[i]]; if (c) data.set(c, i * 3); }
+    const colours = [
+      null,
+      [rng.int(40, 220), rng.int(40, 220), rng.int(40, 220)],
+      [rng.int(40, 220), rng.int(40, 220), rng.int(40, 220)],
+    ];
+    for (let i = 0; i < mask.data.length; i++) {
+      const c = colours[mask.data[i]];
+      if (c) data.set(c, i * 3);
+    }
     return { image: { ...image, data }, mask };
   });
   const sep = colourSeparation(recoloured, 3);
   assert.ok(sep.separation !== null && sep.separation < COLOUR_CUE_SEPARATION, `separation ${JSON.stringify(sep)}`);
   assert.deepEqual(resolveHueJitter('auto', recoloured, 3).value, AUTO_HUE_JITTER);
   // One foreground class: nothing for colour to tell apart; one image: no spread to measure.
-  const binary = Array.from({ length: 3 }, (_, i) => syntheticSample({ width: 64, height: 64, numClasses: 2, seed: 60 + i }));
-  assert.match(resolveHueJitter('auto', binary, 2).reason, /^hue jitter 0\.5 \(auto\): fewer than two foreground classes/);
+  const binary = Array.from({ length: 3 }, (_, i) =>
+    syntheticSample({ width: 64, height: 64, numClasses: 2, seed: 60 + i }),
+  );
+  assert.match(
+    resolveHueJitter('auto', binary, 2).reason,
+    /^hue jitter 0\.5 \(auto\): fewer than two foreground classes/,
+  );
   assert.match(resolveHueJitter('auto', shapes.slice(0, 1), 3).reason, /no class is in two training images yet/);
   assert.deepEqual(resolveHueJitter(0.2, shapes, 3), { value: 0.2, reason: 'hue jitter 0.2, as set' });
 });

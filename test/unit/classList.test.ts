@@ -5,7 +5,14 @@ import { InputError } from '../../src/masks/inputError';
 
 test('labels.txt convention: __ignore__ takes no index, _background_ is 0', () => {
   const list = parseClassList('__ignore__\n_background_\ncat #FF8800\n\ndog\n# comment\n', 'labels.txt');
-  assert.deepEqual(list.classes.map((c) => [c.index, c.name]), [[0, '_background_'], [1, 'cat'], [2, 'dog']]);
+  assert.deepEqual(
+    list.classes.map((c) => [c.index, c.name]),
+    [
+      [0, '_background_'],
+      [1, 'cat'],
+      [2, 'dog'],
+    ],
+  );
   assert.equal(list.classes[1].color, '#ff8800');
   assert.equal(list.classes[2].color, vocColor(2));
 });
@@ -18,7 +25,10 @@ test('VOC colour map matches the published values', () => {
 });
 
 test('bad class lists are errors naming the file', () => {
-  assert.throws(() => parseClassList('cat\ndog\n', 'l.txt'), (e: Error) => e instanceof InputError && e.message.startsWith('l.txt:') && /_background_/.test(e.message));
+  assert.throws(
+    () => parseClassList('cat\ndog\n', 'l.txt'),
+    (e: Error) => e instanceof InputError && e.message.startsWith('l.txt:') && /_background_/.test(e.message),
+  );
   assert.throws(() => parseClassList('_background_\ncat\ncat\n', 'l.txt'), /listed twice/);
   assert.throws(() => parseClassList('_background_\n', 'l.txt'), /at least one class/);
 });
@@ -31,6 +41,9 @@ test('a mask index outside the list names the file and the pixel', () => {
 });
 
 test('absent a list, the classes are the indices seen', () => {
-  const list = classListFromMasks([{ width: 2, height: 1, data: new Uint8Array([0, 3]) }, { width: 1, height: 1, data: new Uint8Array([255]) }]);
+  const list = classListFromMasks([
+    { width: 2, height: 1, data: new Uint8Array([0, 3]) },
+    { width: 1, height: 1, data: new Uint8Array([255]) },
+  ]);
   assert.equal(list.classes.length, 4);
 });

@@ -19,7 +19,11 @@ function square(): RgbImage {
   return img;
 }
 
-const tiny: SceneLibrary = { backgrounds: [flat(80, 60, [20, 40, 60])], textures: { animal: [flat(50, 50, [200, 180, 160])], stone: [flat(50, 50, [220, 220, 220])] }, silhouettes: [square()] };
+const tiny: SceneLibrary = {
+  backgrounds: [flat(80, 60, [20, 40, 60])],
+  textures: { animal: [flat(50, 50, [200, 180, 160])], stone: [flat(50, 50, [220, 220, 220])] },
+  silhouettes: [square()],
+};
 
 test('composite scenes are deterministic with a seed, and their masks hold only the scene classes', () => {
   const a = compositeScene(tiny, { size: 64, seed: 5 });
@@ -29,10 +33,19 @@ test('composite scenes are deterministic with a seed, and their masks hold only 
   assert.deepEqual(a.mask.data, b.mask.data);
   assert.notDeepEqual(a.mask.data, c.mask.data, 'another seed, another scene');
   for (const v of a.mask.data) assert.ok(v >= 0 && v <= SCENE_CLASSES.length);
-  assert.ok(a.mask.data.some((v) => v > 0), 'at least one object');
+  assert.ok(
+    a.mask.data.some((v) => v > 0),
+    'at least one object',
+  );
   // Object pixels carry the texture (bright), background pixels the photograph (dark), up to noise, shadow and shading.
-  let objectMean = 0; let n = 0;
-  a.mask.data.forEach((v, i) => { if (v > 0) { objectMean += a.image.data[i * 3]; n++; } });
+  let objectMean = 0;
+  let n = 0;
+  a.mask.data.forEach((v, i) => {
+    if (v > 0) {
+      objectMean += a.image.data[i * 3];
+      n++;
+    }
+  });
   assert.ok(objectMean / n > 100, `object pixels are textured: mean red ${objectMean / n}`);
 });
 
@@ -45,14 +58,25 @@ test('object edges are anti-aliased in the image while the mask stays hard', () 
     if (r > 60 && r < 120) mixed++;
   }
   assert.ok(mixed > 0, 'edge pixels are blends of object and background');
-  assert.ok(s.mask.data.every((v) => v === 0 || v === 1 || v === 2), 'the mask has no blends');
+  assert.ok(
+    s.mask.data.every((v) => v === 0 || v === 1 || v === 2),
+    'the mask has no blends',
+  );
 });
 
 test('scenes from the real photographs (scripts/fetch-photos.sh): deterministic, every object kind appears', async () => {
   const photos = path.resolve(__dirname, '..', '..', '.cache', 'photos');
-  assert.ok(fs.existsSync(path.join(photos, 'backgrounds')), `no photographs in ${photos}: run bash scripts/fetch-photos.sh (.ci/run does)`);
+  assert.ok(
+    fs.existsSync(path.join(photos, 'backgrounds')),
+    `no photographs in ${photos}: run bash scripts/fetch-photos.sh (.ci/run does)`,
+  );
   const library = await readSceneLibrary(photos);
-  assert.ok(library.backgrounds.length >= 10 && library.textures.animal.length >= 1 && library.textures.stone.length >= 1 && library.silhouettes.length >= 1);
+  assert.ok(
+    library.backgrounds.length >= 10 &&
+      library.textures.animal.length >= 1 &&
+      library.textures.stone.length >= 1 &&
+      library.silhouettes.length >= 1,
+  );
   const seen = new Set<number>();
   for (let seed = 0; seed < 6; seed++) {
     const a = compositeScene(library, { size: 96, seed });

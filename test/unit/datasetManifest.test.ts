@@ -9,7 +9,8 @@ test('splits are fixed once assigned and the first images train', () => {
   const early = ['b.png', 'c.png', 'd.png'];
   const second = assignSplits(m, ['a.png', ...early]);
   assert.equal(TRAIN_BEFORE_VALIDATION, 4);
-  for (const n of early) assert.equal(second.get(n), 'train', `${n}: the first ${TRAIN_BEFORE_VALIDATION} images all train`);
+  for (const n of early)
+    assert.equal(second.get(n), 'train', `${n}: the first ${TRAIN_BEFORE_VALIDATION} images all train`);
   const fifth = assignSplits(m, ['e.png']);
   assert.equal(fifth.get('e.png'), 'validation', 'an empty validation set takes the next image');
   const names = Array.from({ length: 50 }, (_, i) => `img_${i}.png`);

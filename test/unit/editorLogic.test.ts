@@ -7,7 +7,14 @@ import { applyDiff, changedPixels, diffMasks, emptyBox, maskMatchesDiff } from '
 import { emptyMask, resizeMaskNearest, type MaskImage } from '../../src/masks/maskImage';
 import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngSize, pngText } from '../../src/io/maskIO';
 import { colourRegion, fillPolygon, labelRegion, paintSegment, paintSelection } from '../../src/masks/rasterTools';
-import { actualSizeViewport, fitViewport, imageToScreen, panBy, screenToImage, zoomAt } from '../../webview/src/viewport';
+import {
+  actualSizeViewport,
+  fitViewport,
+  imageToScreen,
+  panBy,
+  screenToImage,
+  zoomAt,
+} from '../../webview/src/viewport';
 
 function rows(m: MaskImage): string[] {
   const out: string[] = [];
@@ -49,10 +56,30 @@ test('brush: a size-3 dot is a plus-free 3x3 disc; size 1 paints the pixel under
 
 test('polygon fill samples pixel centres (even-odd), clipped to the mask', () => {
   const m = emptyMask(6, 6);
-  fillPolygon(m, [{ x: 1, y: 1 }, { x: 4, y: 1 }, { x: 4, y: 4 }, { x: 1, y: 4 }], 5, emptyBox());
+  fillPolygon(
+    m,
+    [
+      { x: 1, y: 1 },
+      { x: 4, y: 1 },
+      { x: 4, y: 4 },
+      { x: 1, y: 4 },
+    ],
+    5,
+    emptyBox(),
+  );
   assert.deepEqual(rows(m), ['000000', '055500', '055500', '055500', '000000', '000000']);
   const clipped = emptyMask(4, 4);
-  fillPolygon(clipped, [{ x: -10, y: -10 }, { x: 10, y: -10 }, { x: 10, y: 10 }, { x: -10, y: 10 }], 1, emptyBox());
+  fillPolygon(
+    clipped,
+    [
+      { x: -10, y: -10 },
+      { x: 10, y: -10 },
+      { x: 10, y: 10 },
+      { x: -10, y: 10 },
+    ],
+    1,
+    emptyBox(),
+  );
   assert.ok(clipped.data.every((v) => v === 1));
 });
 
@@ -94,7 +121,10 @@ test('mask paths: template variables, refusal to overwrite the image, mask files
   const ws = path.resolve('/data/ws');
   const img = path.join(ws, 'a', 'cell 1.tif');
   assert.equal(resolveMaskPath('${dir}/${stem}.mask.png', img, ws), path.join(ws, 'a', 'cell 1.mask.png'));
-  assert.equal(resolveMaskPath('${workspaceFolder}/masks/${relDir}/${stem}.png', img, ws), path.join(ws, 'masks', 'a', 'cell 1.png'));
+  assert.equal(
+    resolveMaskPath('${workspaceFolder}/masks/${relDir}/${stem}.png', img, ws),
+    path.join(ws, 'masks', 'a', 'cell 1.png'),
+  );
   assert.throws(() => resolveMaskPath('${dir}/${stem}.png', path.join(ws, 'x.png'), ws), /overwrite the image/);
   assert.throws(() => resolveMaskPath('${dir}/${stem}.jpg', img, ws), /\.png/);
   assert.throws(() => resolveMaskPath('${nope}/${stem}.png', img, ws), /unknown variable/);
@@ -106,12 +136,48 @@ test('mask paths: template variables, refusal to overwrite the image, mask files
 });
 
 test('model report: plots every version, marks the current one', () => {
-  const svg = linePlot('t', 'x', [{ name: 'a', colour: '#000', points: [{ x: 1, y: 0.5 }, { x: 2, y: 0.75 }] }], 1);
+  const svg = linePlot(
+    't',
+    'x',
+    [
+      {
+        name: 'a',
+        colour: '#000',
+        points: [
+          { x: 1, y: 0.5 },
+          { x: 2, y: 0.75 },
+        ],
+      },
+    ],
+    1,
+  );
   assert.match(svg, /<svg[^>]*>/);
   assert.equal((svg.match(/<circle/g) ?? []).length, 2);
   const body = reportBody(2, [
-    { version: 1, parent: null, createdAt: '2026-01-01', backend: 'wasm', accepted: true, reason: 'first', metricsAfter: { miou: 0.5, boundaryIoU: 0.3, boundaryF: 0.4 }, history: [{ epoch: 1, loss: 1 }, { epoch: 2, loss: 0.5 }] },
-    { version: 2, parent: 1, createdAt: '2026-01-02', backend: 'wasm', accepted: true, reason: 'better', metricsBefore: { miou: 0.5, boundaryIoU: 0.3 }, metricsAfter: { miou: 0.7, boundaryIoU: 0.6, boundaryF: 0.65 }, history: [{ epoch: 1, loss: 0.4 }] },
+    {
+      version: 1,
+      parent: null,
+      createdAt: '2026-01-01',
+      backend: 'wasm',
+      accepted: true,
+      reason: 'first',
+      metricsAfter: { miou: 0.5, boundaryIoU: 0.3, boundaryF: 0.4 },
+      history: [
+        { epoch: 1, loss: 1 },
+        { epoch: 2, loss: 0.5 },
+      ],
+    },
+    {
+      version: 2,
+      parent: 1,
+      createdAt: '2026-01-02',
+      backend: 'wasm',
+      accepted: true,
+      reason: 'better',
+      metricsBefore: { miou: 0.5, boundaryIoU: 0.3 },
+      metricsAfter: { miou: 0.7, boundaryIoU: 0.6, boundaryF: 0.65 },
+      history: [{ epoch: 1, loss: 0.4 }],
+    },
   ]);
   assert.match(body, /2 \(current\)/);
   assert.match(body, /0\.500 → 0\.700/);
@@ -127,7 +193,7 @@ test('a pre-label suggestion file records its model version in a tEXt chunk and 
   assert.deepEqual(pngText(new Uint8Array([1, 2, 3])), {});
 });
 
-test('a PNG\'s size comes from its header alone (the fine-tune command checks masks against images with it)', () => {
+test("a PNG's size comes from its header alone (the fine-tune command checks masks against images with it)", () => {
   const bytes = encodeMaskPng({ width: 300, height: 7, data: new Uint8Array(2100) });
   assert.deepEqual(pngSize(bytes.subarray(0, 24)), { width: 300, height: 7 });
   assert.equal(pngSize(new Uint8Array(24)), null);

@@ -20,9 +20,11 @@ function mask(rows: string[]): MaskImage {
   const width = rows[0].length;
   const data = new Uint8Array(width * height);
   // '.' = 0, digits = class, 'x' = ignore (255), letters a.. = 10, 11, ...
-  rows.forEach((r, y) => [...r].forEach((ch, x) => {
-    data[y * width + x] = ch === '.' ? 0 : ch === 'x' ? 255 : /[a-w]/.test(ch) ? ch.charCodeAt(0) - 87 : Number(ch);
-  }));
+  rows.forEach((r, y) =>
+    [...r].forEach((ch, x) => {
+      data[y * width + x] = ch === '.' ? 0 : ch === 'x' ? 255 : /[a-w]/.test(ch) ? ch.charCodeAt(0) - 87 : Number(ch);
+    }),
+  );
   return { width, height, data };
 }
 
@@ -77,12 +79,20 @@ test('contours are exact: outer loops positive, holes negative; refilling gives 
   for (const r of regions) {
     const m = emptyMask(HARD.width, HARD.height);
     fillRings(m, [r.outer, ...r.holes], 1, emptyBox());
-    for (let i = 0; i < m.data.length; i++) assert.equal(m.data[i], r.selection.inside[i], `class ${r.classIndex} pixel ${i}`);
+    for (let i = 0; i < m.data.length; i++)
+      assert.equal(m.data[i], r.selection.inside[i], `class ${r.classIndex} pixel ${i}`);
   }
   // A square's loop has exactly four corners.
   const sq = new Uint8Array(16);
   for (const i of [5, 6, 9, 10]) sq[i] = 1;
-  assert.deepEqual(traceLoops(sq, 4, 4), [[{ x: 3, y: 1 }, { x: 3, y: 3 }, { x: 1, y: 3 }, { x: 1, y: 1 }]]);
+  assert.deepEqual(traceLoops(sq, 4, 4), [
+    [
+      { x: 3, y: 1 },
+      { x: 3, y: 3 },
+      { x: 1, y: 3 },
+      { x: 1, y: 1 },
+    ],
+  ]);
 });
 
 test('mask -> polygons -> mask: IoU 1 at tolerance 0 on generated shapes; simplification keeps IoU high', () => {
@@ -102,12 +112,22 @@ test('mask -> polygons -> mask: IoU 1 at tolerance 0 on generated shapes; simpli
       else assert.ok(agreement > 0.97, `seed ${seed}: ${agreement} at tolerance 1 with ${vertices} vertices`);
     }
   }
-  const zigzag = [{ x: 0, y: 0 }, { x: 5, y: 0.2 }, { x: 10, y: 0 }, { x: 10, y: 10 }, { x: 5, y: 10.2 }, { x: 0, y: 10 }];
+  const zigzag = [
+    { x: 0, y: 0 },
+    { x: 5, y: 0.2 },
+    { x: 10, y: 0 },
+    { x: 10, y: 10 },
+    { x: 5, y: 10.2 },
+    { x: 0, y: 10 },
+  ];
   assert.equal(simplifyLoop(zigzag, 0.5).length, 4);
 });
 
 test('COCO: export then import gives the mask back (ignore is not a COCO annotation); holes travel as RLE', () => {
-  const { dataset, ignoredRegions, rleRegions } = masksToCoco([{ imageName: 'a.png', mask: HARD }], CLASSES, { tolerance: 0, segmentation: 'polygon' });
+  const { dataset, ignoredRegions, rleRegions } = masksToCoco([{ imageName: 'a.png', mask: HARD }], CLASSES, {
+    tolerance: 0,
+    segmentation: 'polygon',
+  });
   assert.equal(ignoredRegions, 1);
   assert.equal(rleRegions, 1, 'the ring with a hole');
   assert.ok(dataset.categories.some((c) => c.id === 12 && c.name === 'c12'));
@@ -119,13 +139,20 @@ test('COCO: export then import gives the mask back (ignore is not a COCO annotat
   const expected = HARD.data.map((v) => (v === 255 ? 0 : v));
   assert.deepEqual(masks[0].mask.data, expected);
   const rleOnly = masksToCoco([{ imageName: 'a.png', mask: HARD }], CLASSES, { tolerance: 0, segmentation: 'rle' });
-  assert.deepEqual(cocoToMasks(JSON.parse(JSON.stringify(rleOnly.dataset)), 'b.json', CLASSES).masks[0].mask.data, expected);
+  assert.deepEqual(
+    cocoToMasks(JSON.parse(JSON.stringify(rleOnly.dataset)), 'b.json', CLASSES).masks[0].mask.data,
+    expected,
+  );
 });
 
 test('COCO import: uncompressed RLE, polygons, and bad annotations skipped with file and annotation named', () => {
   const json = {
     images: [{ id: 7, file_name: 'img/x.jpg', width: 4, height: 3 }],
-    categories: [{ id: 1, name: 'c1' }, { id: 2, name: 'c2' }, { id: 9, name: 'martian' }],
+    categories: [
+      { id: 1, name: 'c1' },
+      { id: 2, name: 'c2' },
+      { id: 9, name: 'martian' },
+    ],
     annotations: [
       { id: 1, image_id: 7, category_id: 1, segmentation: { size: [3, 4], counts: [3, 3, 6] }, iscrowd: 1 },
       { id: 2, image_id: 7, category_id: 2, segmentation: [[3, 0, 4, 0, 4, 3, 3, 3]], iscrowd: 0 },
@@ -140,7 +167,12 @@ test('COCO import: uncompressed RLE, polygons, and bad annotations skipped with 
   assert.deepEqual([...masks[0].mask.data], [0, 1, 0, 2, 0, 1, 0, 2, 0, 1, 0, 2]);
   // Annotations are checked first and painted image by image, so those found bad while painting come last.
   const why = new Map(skipped.map((s) => [s.item, s.why]));
-  assert.deepEqual([...why.keys()].sort(), ['ann.json annotations[2] (id 3)', 'ann.json annotations[3] (id 4)', 'ann.json annotations[4] (id 5)', 'ann.json annotations[5] (id 6)']);
+  assert.deepEqual([...why.keys()].sort(), [
+    'ann.json annotations[2] (id 3)',
+    'ann.json annotations[3] (id 4)',
+    'ann.json annotations[4] (id 5)',
+    'ann.json annotations[5] (id 6)',
+  ]);
   assert.match(why.get('ann.json annotations[2] (id 3)')!, /"martian" is not in the class list/);
   assert.match(why.get('ann.json annotations[3] (id 4)')!, /does not match the image/);
   assert.match(why.get('ann.json annotations[4] (id 5)')!, /outside the 4x3 image/);
@@ -152,7 +184,10 @@ test('labelme: export then import is exact, holes and nested regions and ignore 
   const file = maskToLabelme(HARD, '../img/a.png', CLASSES, 0);
   assert.equal(file.imageWidth, 11);
   assert.ok(file.shapes.some((s) => s.label === '__ignore__'));
-  assert.ok(file.shapes.some((s) => s.label === '_background_'), 'the ring hole is a background polygon');
+  assert.ok(
+    file.shapes.some((s) => s.label === '_background_'),
+    'the ring hole is a background polygon',
+  );
   const back = labelmeToMask(JSON.parse(JSON.stringify(file)), 'a.json', CLASSES);
   assert.deepEqual(back.skipped, []);
   assert.deepEqual(back.mask.data, HARD.data);
@@ -168,7 +203,8 @@ test('labelme: export then import is exact on 40 random masks (blobs, holes, one
     for (let n = rng.int(1, 12); n > 0; n--) {
       const c = rng.int(0, 4);
       const [x0, y0] = [rng.int(0, w), rng.int(0, h)];
-      const [x1, y1] = rng.next() < 0.3 ? [x0 + 1, y0 + 1] : [Math.min(w, x0 + rng.int(1, 10)), Math.min(h, y0 + rng.int(1, 10))];
+      const [x1, y1] =
+        rng.next() < 0.3 ? [x0 + 1, y0 + 1] : [Math.min(w, x0 + rng.int(1, 10)), Math.min(h, y0 + rng.int(1, 10))];
       for (let y = y0; y < y1; y++) data.fill(c, y * w + x0, y * w + x1);
     }
     for (let n = rng.int(0, 15); n > 0; n--) data[rng.int(0, w * h)] = rng.int(0, 4);
@@ -183,17 +219,71 @@ test('labelme: export then import is exact on 40 random masks (blobs, holes, one
 test('labelme import: rectangle, circle, line, point and mask shapes; bad shapes skipped with why', () => {
   const png = encodeVocPng({ width: 2, height: 2, data: new Uint8Array([1, 0, 0, 1]) });
   const json = {
-    imageWidth: 12, imageHeight: 12, imagePath: 'x.png',
+    imageWidth: 12,
+    imageHeight: 12,
+    imagePath: 'x.png',
     shapes: [
       // First: a 10 px wide line paints rows 1..11; the shapes after it paint over it.
-      { label: 'c5', shape_type: 'line', points: [[0, 6], [11, 6]] },
-      { label: 'c1', shape_type: 'rectangle', points: [[1, 1], [3, 2]] },
-      { label: 'c2', shape_type: 'circle', points: [[8, 8], [8, 10]] },
+      {
+        label: 'c5',
+        shape_type: 'line',
+        points: [
+          [0, 6],
+          [11, 6],
+        ],
+      },
+      {
+        label: 'c1',
+        shape_type: 'rectangle',
+        points: [
+          [1, 1],
+          [3, 2],
+        ],
+      },
+      {
+        label: 'c2',
+        shape_type: 'circle',
+        points: [
+          [8, 8],
+          [8, 10],
+        ],
+      },
       { label: 'c3', shape_type: 'point', points: [[0, 11]] },
-      { label: 'c4', shape_type: 'mask', points: [[10, 0], [11, 1]], mask: Buffer.from(png).toString('base64') },
-      { label: 'nope', shape_type: 'polygon', points: [[0, 0], [1, 0], [1, 1]] },
-      { label: 'c1', shape_type: 'polygon', points: [[0, 0], [1, 0]] },
-      { label: 'c1', shape_type: 'polygon', points: [[0, 0], [100, 0], [1, 1]] },
+      {
+        label: 'c4',
+        shape_type: 'mask',
+        points: [
+          [10, 0],
+          [11, 1],
+        ],
+        mask: Buffer.from(png).toString('base64'),
+      },
+      {
+        label: 'nope',
+        shape_type: 'polygon',
+        points: [
+          [0, 0],
+          [1, 0],
+          [1, 1],
+        ],
+      },
+      {
+        label: 'c1',
+        shape_type: 'polygon',
+        points: [
+          [0, 0],
+          [1, 0],
+        ],
+      },
+      {
+        label: 'c1',
+        shape_type: 'polygon',
+        points: [
+          [0, 0],
+          [100, 0],
+          [1, 1],
+        ],
+      },
     ],
   };
   const r = labelmeToMask(json, 'x.json', CLASSES);
@@ -208,7 +298,10 @@ test('labelme import: rectangle, circle, line, point and mask shapes; bad shapes
   assert.equal(at(11, 0), 0, 'mask shape reads its PNG');
   assert.equal(at(11, 1), 4);
   assert.equal(at(5, 6), 5, 'line');
-  assert.deepEqual(r.skipped.map((s) => s.item), ['x.json shapes[5] ("nope")', 'x.json shapes[6] ("c1")', 'x.json shapes[7] ("c1")']);
+  assert.deepEqual(
+    r.skipped.map((s) => s.item),
+    ['x.json shapes[5] ("nope")', 'x.json shapes[6] ("c1")', 'x.json shapes[7] ("c1")'],
+  );
   assert.match(r.skipped[1].why, /needs at least 3 points/);
   assert.match(r.skipped[2].why, /outside the 12x12 image/);
 });
@@ -226,7 +319,10 @@ test('YOLO: round trip of hole-free regions, holes filled and counted, data.yaml
   assert.throws(() => parseDataYaml('names: {0: a, 2: b}\n', 'd.yaml'), /run 0, 1, 2/);
   assert.throws(() => parseDataYaml('nc: 3\n', 'd.yaml'), /needs "names"/);
   const bad = yoloToMask('0 0.5 0.5 0.2 0.2\n7 0 0 1 0 1 1\n0 0 0 2 0 1 1\n', 'b.txt', 10, 10, 3);
-  assert.deepEqual(bad.skipped.map((s) => s.item), ['b.txt:1', 'b.txt:2', 'b.txt:3']);
+  assert.deepEqual(
+    bad.skipped.map((s) => s.item),
+    ['b.txt:1', 'b.txt:2', 'b.txt:3'],
+  );
   assert.match(bad.skipped[0].why, /detection box/);
 });
 
@@ -240,7 +336,10 @@ test('VOC: palette PNGs read back by index, 255 kept; objects numbered per regio
 
 test('COCO import paints one image at a time: the next mask exists only when it is asked for', () => {
   const json = {
-    images: [{ id: 1, file_name: 'a.png', width: 4, height: 3 }, { id: 2, file_name: 'b.png', width: 4, height: 3 }],
+    images: [
+      { id: 1, file_name: 'a.png', width: 4, height: 3 },
+      { id: 2, file_name: 'b.png', width: 4, height: 3 },
+    ],
     categories: [{ id: 1, name: 'c1' }],
     annotations: [
       { id: 1, image_id: 1, category_id: 1, segmentation: [[0, 0, 2, 0, 2, 2]] },
@@ -255,6 +354,9 @@ test('COCO import paints one image at a time: the next mask exists only when it 
   assert.equal(first.value?.imageName, 'a.png');
   assert.equal(source.skipped.length, 0, 'the second image is not painted yet');
   assert.equal(it.next().value?.imageName, 'b.png');
-  assert.deepEqual(source.skipped.map((s) => s.item), ['lazy.json annotations[1] (id 2)']);
+  assert.deepEqual(
+    source.skipped.map((s) => s.item),
+    ['lazy.json annotations[1] (id 2)'],
+  );
   assert.equal(it.next().done, true);
 });

@@ -8,10 +8,14 @@ import { orphanNote, pairImagesWithMasks } from '../../src/io/datasetPairs';
 import { describeFsError, errorText, fsErrorCode } from '../../src/masks/fsErrors';
 import { failedItems } from '../../src/formats/formatTypes';
 
-const errno = (code: string, extra: Record<string, string> = {}): NodeJS.ErrnoException => Object.assign(new Error(`${code}: x`), { code, syscall: 'open', path: '/data/m.png', ...extra });
+const errno = (code: string, extra: Record<string, string> = {}): NodeJS.ErrnoException =>
+  Object.assign(new Error(`${code}: x`), { code, syscall: 'open', path: '/data/m.png', ...extra });
 
 test('file-system errors: one line naming the path, what is wrong and what to do', () => {
-  assert.equal(describeFsError(errno('ENOSPC')), '/data/m.png: the disk is full: free some space, then run it again (nothing that existed was changed) (ENOSPC on open)');
+  assert.equal(
+    describeFsError(errno('ENOSPC')),
+    '/data/m.png: the disk is full: free some space, then run it again (nothing that existed was changed) (ENOSPC on open)',
+  );
   assert.match(describeFsError(errno('EACCES'))!, /^\/data\/m\.png: permission denied: make it writable/);
   assert.match(describeFsError(errno('EROFS'))!, /read-only/);
   assert.match(describeFsError(errno('ENOTDIR'))!, /a file is in the way where a folder is needed/);
@@ -35,12 +39,18 @@ test('an atomic write that fails leaves the old file and no temporary file; the 
   const target = path.join(dir, 'a.png');
   fs.writeFileSync(target, 'old');
   fs.mkdirSync(path.join(dir, 'folder.png'));
-  await assert.rejects(writeFileAtomic(path.join(dir, 'folder.png'), 'new'), (err: NodeJS.ErrnoException) => err.code === 'EISDIR' || err.code === 'EEXIST' || err.code === 'ENOTEMPTY');
+  await assert.rejects(
+    writeFileAtomic(path.join(dir, 'folder.png'), 'new'),
+    (err: NodeJS.ErrnoException) => err.code === 'EISDIR' || err.code === 'EEXIST' || err.code === 'ENOTEMPTY',
+  );
   assert.deepEqual(fs.readdirSync(dir).sort(), ['a.png', 'folder.png']);
   await probeWritable(path.join(dir, 'sub'));
   assert.deepEqual(fs.readdirSync(path.join(dir, 'sub')), []);
   fs.writeFileSync(path.join(dir, 'file'), 'x');
-  await assert.rejects(probeWritable(path.join(dir, 'file')), (err: NodeJS.ErrnoException) => err.code === 'EEXIST' || err.code === 'ENOTDIR');
+  await assert.rejects(
+    probeWritable(path.join(dir, 'file')),
+    (err: NodeJS.ErrnoException) => err.code === 'EEXIST' || err.code === 'ENOTDIR',
+  );
   assert.equal(fs.readFileSync(target, 'utf8'), 'old');
 });
 
@@ -51,21 +61,43 @@ test('pairing: twins of one stem with a mask are an error; masks without an imag
   fs.mkdirSync(images);
   fs.mkdirSync(masks);
   for (const n of ['a.png', 'b.jpg', 'c.png']) fs.writeFileSync(path.join(images, n), '');
-  for (const n of ['a.png', 'b.mask.png', 'typo.png', 'c.suggestion.png', '.hidden.png']) fs.writeFileSync(path.join(masks, n), '');
+  for (const n of ['a.png', 'b.mask.png', 'typo.png', 'c.suggestion.png', '.hidden.png'])
+    fs.writeFileSync(path.join(masks, n), '');
   const r = await pairImagesWithMasks(images, masks);
-  assert.deepEqual(r.pairs.map((p) => path.basename(p.mask)), ['a.png', 'b.mask.png']);
-  assert.deepEqual(r.unlabelled.map((u) => path.basename(u)), ['c.png']);
-  assert.deepEqual(r.orphans.map((o) => path.basename(o)), ['typo.png']);
-  assert.match(orphanNote(r.orphans, images), /^1 mask\(s\) have no image of the same stem in .* and were left out: typo\.png$/);
+  assert.deepEqual(
+    r.pairs.map((p) => path.basename(p.mask)),
+    ['a.png', 'b.mask.png'],
+  );
+  assert.deepEqual(
+    r.unlabelled.map((u) => path.basename(u)),
+    ['c.png'],
+  );
+  assert.deepEqual(
+    r.orphans.map((o) => path.basename(o)),
+    ['typo.png'],
+  );
+  assert.match(
+    orphanNote(r.orphans, images),
+    /^1 mask\(s\) have no image of the same stem in .* and were left out: typo\.png$/,
+  );
   assert.equal(orphanNote([], images), '');
   fs.writeFileSync(path.join(images, 'a.jpg'), '');
   await assert.rejects(pairImagesWithMasks(images, masks), /a\.png: a\.jpg and a\.png share the stem "a"/);
   // Same folder: only .mask.png files are masks; one without its image is named.
   const same = await pairImagesWithMasks(masks, masks);
-  assert.deepEqual(same.orphans.map((o) => path.basename(o)), ['b.mask.png']);
+  assert.deepEqual(
+    same.orphans.map((o) => path.basename(o)),
+    ['b.mask.png'],
+  );
 });
 
 test('a batch fails on bad items only, not on images that have no mask yet', () => {
   assert.deepEqual(failedItems([{ item: 'a', why: 'no mask', expected: true }]), []);
-  assert.equal(failedItems([{ item: 'a', why: 'no mask', expected: true }, { item: 'b', why: 'exists' }]).length, 1);
+  assert.equal(
+    failedItems([
+      { item: 'a', why: 'no mask', expected: true },
+      { item: 'b', why: 'exists' },
+    ]).length,
+    1,
+  );
 });

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bandFromDiagonal, boundaryFScore, boundaryIoU, contourPixels, innerBand } from '../../src/masks/boundaryMetrics';
+import {
+  bandFromDiagonal,
+  boundaryFScore,
+  boundaryIoU,
+  contourPixels,
+  innerBand,
+} from '../../src/masks/boundaryMetrics';
 import { squaredDistanceTo } from '../../src/masks/distanceTransform';
 import { compareMasks, meanMetrics } from '../../src/masks/segmentationMetrics';
 import type { MaskImage } from '../../src/masks/maskImage';
@@ -9,7 +15,11 @@ function mask(rows: string[]): MaskImage {
   const height = rows.length;
   const width = rows[0].length;
   const data = new Uint8Array(width * height);
-  rows.forEach((r, y) => [...r].forEach((ch, x) => { data[y * width + x] = ch === 'x' ? 255 : Number(ch); }));
+  rows.forEach((r, y) =>
+    [...r].forEach((ch, x) => {
+      data[y * width + x] = ch === 'x' ? 255 : Number(ch);
+    }),
+  );
   return { width, height, data };
 }
 
@@ -75,11 +85,20 @@ test('empty masks: both empty is perfect, one empty is zero', () => {
 test('inner band of a square follows the zero-padded erosion of the paper', () => {
   const sq = rect(8, 8, 1, 1, 7, 7); // 6x6 square
   const b1 = innerBand(sq, 8, 8, 1);
-  assert.equal(b1.reduce((s, v) => s + v, 0), 36 - 16); // ring of width 1
+  assert.equal(
+    b1.reduce((s, v) => s + v, 0),
+    36 - 16,
+  ); // ring of width 1
   const b2 = innerBand(sq, 8, 8, 2);
-  assert.equal(b2.reduce((s, v) => s + v, 0), 36 - 4);
+  assert.equal(
+    b2.reduce((s, v) => s + v, 0),
+    36 - 4,
+  );
   const full = rect(4, 4, 0, 0, 4, 4); // touching the image border: the border is an edge
-  assert.equal(innerBand(full, 4, 4, 1).reduce((s, v) => s + v, 0), 12);
+  assert.equal(
+    innerBand(full, 4, 4, 1).reduce((s, v) => s + v, 0),
+    12,
+  );
 });
 
 test('inner band is the reference erosion by a square (Chebyshev distance), not a Euclidean disc', () => {
@@ -89,7 +108,10 @@ test('inner band is the reference erosion by a square (Chebyshev distance), not 
   const full = rect(13, 13, 0, 0, 13, 13);
   full[6 * 13 + 6] = 0;
   const band = innerBand(full, 13, 13, 2);
-  assert.equal(band.reduce((s, v) => s + v, 0), 88 + 24);
+  assert.equal(
+    band.reduce((s, v) => s + v, 0),
+    88 + 24,
+  );
   assert.equal(band[4 * 13 + 4], 1, 'the pixel two steps diagonally from the hole is in the band');
   assert.equal(band[3 * 13 + 6], 0, 'three rows above the hole is not');
 });
@@ -114,7 +136,10 @@ test('boundary IoU by hand: a square shifted by one pixel', () => {
   const ringP = innerBand(p, w, w, 1);
   let inter = 0;
   let union = 0;
-  for (let i = 0; i < ringG.length; i++) { inter += ringG[i] & ringP[i]; union += ringG[i] | ringP[i]; }
+  for (let i = 0; i < ringG.length; i++) {
+    inter += ringG[i] & ringP[i];
+    union += ringG[i] | ringP[i];
+  }
   // rows y=2,5: x=3,4,5 in both (6); rows y=3,4: g's ring has x=2,5, p's has x=3,6: none shared; union 12+12-6
   assert.equal(inter, 6);
   assert.equal(union, 18);
@@ -128,7 +153,10 @@ test('boundary F-score by hand: tolerance decides what counts as a hit', () => {
   const w = 12;
   const g = rect(w, w, 2, 2, 8, 8);
   const p = rect(w, w, 2, 2, 9, 8); // right edge moved out by one
-  assert.equal(contourPixels(g, w, w).reduce((s, v) => s + v, 0), 20);
+  assert.equal(
+    contourPixels(g, w, w).reduce((s, v) => s + v, 0),
+    20,
+  );
   assert.equal(boundaryFScore(g, p, w, w, 1), 1); // every contour pixel within 1 px
   // tolerance 0: p's contour = 22 pixels, 16 shared with g's 20 (top/bottom x=2..7 and left column)
   const cg = contourPixels(g, w, w);

@@ -7,9 +7,18 @@ import { test } from 'node:test';
 import { DEFAULT_ENCODER } from '../../src/protocol/encoderKind';
 import { BACKEND_ORDER, DEFAULT_FINE_TUNE, EDITOR_DEFAULTS, MIN_CROP_SIZE } from '../../src/protocol/settings';
 
-interface Property { default?: unknown; minimum?: number; maximum?: number; enum?: unknown[] }
-const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { contributes: { configuration: { properties: Record<string, Property> } | { properties: Record<string, Property> }[] } };
-const groups = Array.isArray(pkg.contributes.configuration) ? pkg.contributes.configuration : [pkg.contributes.configuration];
+interface Property {
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  enum?: unknown[];
+}
+const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+  contributes: { configuration: { properties: Record<string, Property> } | { properties: Record<string, Property> }[] };
+};
+const groups = Array.isArray(pkg.contributes.configuration)
+  ? pkg.contributes.configuration
+  : [pkg.contributes.configuration];
 const props: Record<string, Property> = Object.assign({}, ...groups.map((g) => g.properties));
 
 test('the contributed settings have the defaults and bounds the code uses', () => {

@@ -12,7 +12,15 @@ import { fillPolygon, paintSegment } from '../../src/masks/rasterTools';
 import type { WebviewToHost } from '../../src/protocol/editorProtocol';
 
 export const CHROMIUM = process.env.MASKLOOP_CHROMIUM ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const root = path.resolve(__dirname, '..', '..');
 let browser: Browser;
@@ -45,7 +53,9 @@ async function openEditor(s: Setup): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
   const css = fs.readFileSync(path.join(root, 'media', 'editor.css'), 'utf8');
-  await page.setContent(`<!DOCTYPE html><html><head><style>${css}</style></head><body><div id="app"></div></body></html>`);
+  await page.setContent(
+    `<!DOCTYPE html><html><head><style>${css}</style></head><body><div id="app"></div></body></html>`,
+  );
   await page.evaluate((state) => {
     const w = window as unknown as { __posted: unknown[]; __state: unknown; acquireVsCodeApi: () => unknown };
     w.__posted = [];
@@ -53,40 +63,81 @@ async function openEditor(s: Setup): Promise<Page> {
     w.acquireVsCodeApi = () => ({
       postMessage: (m: unknown) => w.__posted.push(m),
       getState: () => w.__state,
-      setState: (st: unknown) => { w.__state = st; },
+      setState: (st: unknown) => {
+        w.__state = st;
+      },
     });
   }, s.state ?? null);
   await page.addScriptTag({ path: path.join(root, 'dist', 'webview.js') });
-  await page.evaluate(({ width, height, paint, classes, settings }) => {
-    const rgba = new Uint8Array(width * height * 4);
-    const f = paint ? (new Function('x', 'y', `return (${paint})(x, y);`) as (x: number, y: number) => number[]) : () => [0, 0, 0];
-    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-      const [r, g, b] = f(x, y);
-      const o = (y * width + x) * 4;
-      rgba[o] = r; rgba[o + 1] = g; rgba[o + 2] = b; rgba[o + 3] = 255;
-    }
-    window.postMessage({ type: 'init', fileName: 'test.png', width, height, rgba, mask: new Uint8Array(width * height), settings: { classes, ...settings, modelNotice: null } }, '*');
-  }, { width: s.width, height: s.height, paint: s.paint ?? null, classes: CLASSES, settings: s.settings ?? { maskOpacity: 0.5, wandTolerance: 24 } });
+  await page.evaluate(
+    ({ width, height, paint, classes, settings }) => {
+      const rgba = new Uint8Array(width * height * 4);
+      const f = paint
+        ? (new Function('x', 'y', `return (${paint})(x, y);`) as (x: number, y: number) => number[])
+        : () => [0, 0, 0];
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++) {
+          const [r, g, b] = f(x, y);
+          const o = (y * width + x) * 4;
+          rgba[o] = r;
+          rgba[o + 1] = g;
+          rgba[o + 2] = b;
+          rgba[o + 3] = 255;
+        }
+      window.postMessage(
+        {
+          type: 'init',
+          fileName: 'test.png',
+          width,
+          height,
+          rgba,
+          mask: new Uint8Array(width * height),
+          settings: { classes, ...settings, modelNotice: null },
+        },
+        '*',
+      );
+    },
+    {
+      width: s.width,
+      height: s.height,
+      paint: s.paint ?? null,
+      classes: CLASSES,
+      settings: s.settings ?? { maskOpacity: 0.5, wandTolerance: 24 },
+    },
+  );
   await page.waitForSelector('#app[data-ready="true"]');
   return page;
 }
 
 async function posted(page: Page): Promise<WebviewToHost[]> {
-  return page.evaluate(() => (window as unknown as { __posted: WebviewToHost[] }).__posted.map((m) => {
-    // Typed arrays do not cross page.evaluate; send them as plain arrays for the assertions only.
-    if (m.type === 'edit') return { ...m, diff: { ...m.diff, before: Array.from(m.diff.before), after: Array.from(m.diff.after) } } as unknown as WebviewToHost;
-    return m;
-  }));
+  return page.evaluate(() =>
+    (window as unknown as { __posted: WebviewToHost[] }).__posted.map((m) => {
+      // Typed arrays do not cross page.evaluate; send them as plain arrays for the assertions only.
+      if (m.type === 'edit')
+        return {
+          ...m,
+          diff: { ...m.diff, before: Array.from(m.diff.before), after: Array.from(m.diff.after) },
+        } as unknown as WebviewToHost;
+      return m;
+    }),
+  );
 }
 
 async function edits(page: Page): Promise<{ label: string; diff: MaskDiff }[]> {
-  return (await posted(page)).filter((m) => m.type === 'edit').map((m) => {
-    const e = m as Extract<WebviewToHost, { type: 'edit' }>;
-    return { label: e.label, diff: { ...e.diff, before: Uint8Array.from(e.diff.before), after: Uint8Array.from(e.diff.after) } };
-  });
+  return (await posted(page))
+    .filter((m) => m.type === 'edit')
+    .map((m) => {
+      const e = m as Extract<WebviewToHost, { type: 'edit' }>;
+      return {
+        label: e.label,
+        diff: { ...e.diff, before: Uint8Array.from(e.diff.before), after: Uint8Array.from(e.diff.after) },
+      };
+    });
 }
 
-async function view(page: Page): Promise<{ scale: number; offsetX: number; offsetY: number; canvasLeft: number; canvasTop: number }> {
+async function view(
+  page: Page,
+): Promise<{ scale: number; offsetX: number; offsetY: number; canvasLeft: number; canvasTop: number }> {
   return page.evaluate(() => {
     const app = document.getElementById('app')!;
     const [ox, oy] = (app.dataset.offset ?? '0,0').split(',').map(Number);
@@ -111,7 +162,9 @@ function expected(width: number, height: number, paint: (m: ReturnType<typeof em
 /** The whole mask the webview holds, rebuilt from the diffs it sent. */
 function replay(width: number, height: number, list: { diff: MaskDiff }[]): Uint8Array {
   const m = new Uint8Array(width * height);
-  for (const { diff } of list) for (let r = 0; r < diff.height; r++) m.set(diff.after.subarray(r * diff.width, (r + 1) * diff.width), (diff.y + r) * width + diff.x);
+  for (const { diff } of list)
+    for (let r = 0; r < diff.height; r++)
+      m.set(diff.after.subarray(r * diff.width, (r + 1) * diff.width), (diff.y + r) * width + diff.x);
   return m;
 }
 
@@ -153,7 +206,8 @@ test('eraser clears to background; the host sees before and after', async () => 
   assert.equal(list.length, 2);
   assert.equal(list[1].label, 'Erase');
   const erased = list[1].diff;
-  for (let i = 0; i < erased.after.length; i++) if (erased.before[i] !== erased.after[i]) assert.equal(erased.after[i], 0);
+  for (let i = 0; i < erased.after.length; i++)
+    if (erased.before[i] !== erased.after[i]) assert.equal(erased.after[i], 0);
   const final = replay(32, 32, list);
   const ring = expected(32, 32, (m) => {
     paintSegment(m, { x: 16, y: 16 }, { x: 16, y: 16 }, 9, 1, emptyBox());
@@ -167,7 +221,12 @@ test('polygon tool: clicks then Enter fill the polygon with the active class (di
   const page = await openEditor({ width: 40, height: 40, state: { ...FIXED_VIEW, tool: 'polygon' } });
   await page.keyboard.press('2');
   assert.equal(await page.getAttribute('#app', 'data-active-class'), '2');
-  const pts = [{ x: 5, y: 5 }, { x: 30, y: 8 }, { x: 25, y: 33 }, { x: 8, y: 28 }];
+  const pts = [
+    { x: 5, y: 5 },
+    { x: 30, y: 8 },
+    { x: 25, y: 33 },
+    { x: 8, y: 28 },
+  ];
   for (const p of pts) {
     const s = await at(page, p.x, p.y);
     await page.mouse.click(s.x, s.y);
@@ -176,19 +235,26 @@ test('polygon tool: clicks then Enter fill the polygon with the active class (di
   const list = await edits(page);
   assert.equal(list.length, 1);
   assert.equal(list[0].label, 'Polygon');
-  assert.deepEqual(replay(40, 40, list), expected(40, 40, (m) => fillPolygon(m, pts, 2, emptyBox())));
+  assert.deepEqual(
+    replay(40, 40, list),
+    expected(40, 40, (m) => fillPolygon(m, pts, 2, emptyBox())),
+  );
   await page.close();
 });
 
 test('magic wand fills the connected region of similar colour, and only it', async () => {
   // A bright square (10..19 x 12..23) on a dark background, plus a separate bright square that must stay out.
-  const paint = '(x, y) => ((x >= 10 && x < 20 && y >= 12 && y < 24) || (x >= 30 && y >= 30)) ? [200, 190, 210] : [20, 30, 25]';
+  const paint =
+    '(x, y) => ((x >= 10 && x < 20 && y >= 12 && y < 24) || (x >= 30 && y >= 30)) ? [200, 190, 210] : [20, 30, 25]';
   const page = await openEditor({ width: 40, height: 40, paint, state: { ...FIXED_VIEW, tool: 'wand' } });
   const s = await at(page, 15, 15);
   await page.mouse.click(s.x, s.y);
   const list = await edits(page);
   assert.equal(list.length, 1);
-  assert.deepEqual({ x: list[0].diff.x, y: list[0].diff.y, w: list[0].diff.width, h: list[0].diff.height }, { x: 10, y: 12, w: 10, h: 12 });
+  assert.deepEqual(
+    { x: list[0].diff.x, y: list[0].diff.y, w: list[0].diff.width, h: list[0].diff.height },
+    { x: 10, y: 12, w: 10, h: 12 },
+  );
   assert.ok(list[0].diff.after.every((v) => v === 1));
   await page.close();
 });
@@ -196,8 +262,19 @@ test('magic wand fills the connected region of similar colour, and only it', asy
 test('the opacity and wand tolerance settings reach the canvas; a slider overrides them until the setting changes', async () => {
   // A square of grey 60 on grey 20: 40 apart, more than the default tolerance of 24, less than 50.
   const paint = '(x, y) => (x >= 10 && x < 20 && y >= 10 && y < 20) ? [60, 60, 60] : [20, 20, 20]';
-  const page = await openEditor({ width: 32, height: 32, paint, state: { ...FIXED_VIEW, tool: 'wand' }, settings: { maskOpacity: 0.25, wandTolerance: 50 } });
-  const sliders = async (): Promise<string[]> => page.evaluate(() => ['Magic wand tolerance', 'Mask opacity'].map((l) => (document.querySelector(`input[aria-label="${l}"]`) as HTMLInputElement).value));
+  const page = await openEditor({
+    width: 32,
+    height: 32,
+    paint,
+    state: { ...FIXED_VIEW, tool: 'wand' },
+    settings: { maskOpacity: 0.25, wandTolerance: 50 },
+  });
+  const sliders = async (): Promise<string[]> =>
+    page.evaluate(() =>
+      ['Magic wand tolerance', 'Mask opacity'].map(
+        (l) => (document.querySelector(`input[aria-label="${l}"]`) as HTMLInputElement).value,
+      ),
+    );
   assert.deepEqual(await sliders(), ['50', '25']);
   const c = await at(page, 15.5, 15.5);
   await page.mouse.click(c.x, c.y);
@@ -208,7 +285,13 @@ test('the opacity and wand tolerance settings reach the canvas; a slider overrid
     const s = await at(page, 5.5, 5.5);
     const v = await view(page);
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
-    return page.evaluate(([sx, sy]) => (document.querySelector('canvas.view') as HTMLCanvasElement).getContext('2d')!.getImageData(Math.floor(sx * devicePixelRatio), Math.floor(sy * devicePixelRatio), 1, 1).data[0], [s.x - v.canvasLeft, s.y - v.canvasTop]);
+    return page.evaluate(
+      ([sx, sy]) =>
+        (document.querySelector('canvas.view') as HTMLCanvasElement)
+          .getContext('2d')!
+          .getImageData(Math.floor(sx * devicePixelRatio), Math.floor(sy * devicePixelRatio), 1, 1).data[0],
+      [s.x - v.canvasLeft, s.y - v.canvasTop],
+    );
   };
   assert.ok(Math.abs((await red()) - (20 + 0.25 * 235)) <= 2, `opacity 0.25 on the canvas: red ${await red()}`);
   // The person's slider wins over the setting, and is kept in the webview's state.
@@ -218,9 +301,23 @@ test('the opacity and wand tolerance settings reach the canvas; a slider overrid
     o.dispatchEvent(new Event('input'));
   });
   assert.ok((await red()) >= 253, 'opacity 1 from the slider');
-  await page.evaluate((classes) => window.postMessage({ type: 'settings', settings: { classes, maskOpacity: 0.25, wandTolerance: 50, modelNotice: null } }, '*'), CLASSES);
+  await page.evaluate(
+    (classes) =>
+      window.postMessage(
+        { type: 'settings', settings: { classes, maskOpacity: 0.25, wandTolerance: 50, modelNotice: null } },
+        '*',
+      ),
+    CLASSES,
+  );
   assert.ok((await red()) >= 253, 'an unchanged setting does not undo the slider');
-  await page.evaluate((classes) => window.postMessage({ type: 'settings', settings: { classes, maskOpacity: 0.5, wandTolerance: 10, modelNotice: null } }, '*'), CLASSES);
+  await page.evaluate(
+    (classes) =>
+      window.postMessage(
+        { type: 'settings', settings: { classes, maskOpacity: 0.5, wandTolerance: 10, modelNotice: null } },
+        '*',
+      ),
+    CLASSES,
+  );
   assert.ok(Math.abs((await red()) - (20 + 0.5 * 235)) <= 2, 'a changed setting applies again');
   assert.deepEqual(await sliders(), ['10', '50']);
   await page.close();
@@ -228,7 +325,12 @@ test('the opacity and wand tolerance settings reach the canvas; a slider overrid
 
 test('lasso: a drag with the polygon tool closes on release', async () => {
   const page = await openEditor({ width: 40, height: 40, state: { ...FIXED_VIEW, tool: 'polygon' } });
-  const corners = [{ x: 5, y: 5 }, { x: 30, y: 5 }, { x: 30, y: 30 }, { x: 5, y: 30 }];
+  const corners = [
+    { x: 5, y: 5 },
+    { x: 30, y: 5 },
+    { x: 30, y: 30 },
+    { x: 5, y: 30 },
+  ];
   const s0 = await at(page, corners[0].x, corners[0].y);
   await page.mouse.move(s0.x, s0.y);
   await page.mouse.down();
@@ -255,19 +357,46 @@ test('undo and redo from the host are drawn, and the next stroke starts from the
     const s = await at(page, x + 0.5, y + 0.5);
     const v = await view(page);
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(null))));
-    return page.evaluate(([sx, sy]) => {
-      const canvas = document.querySelector('canvas.view') as HTMLCanvasElement;
-      const d = canvas.getContext('2d')!.getImageData(Math.floor(sx * devicePixelRatio), Math.floor(sy * devicePixelRatio), 1, 1).data;
-      return [d[0], d[1], d[2]];
-    }, [s.x - v.canvasLeft, s.y - v.canvasTop]);
+    return page.evaluate(
+      ([sx, sy]) => {
+        const canvas = document.querySelector('canvas.view') as HTMLCanvasElement;
+        const d = canvas
+          .getContext('2d')!
+          .getImageData(Math.floor(sx * devicePixelRatio), Math.floor(sy * devicePixelRatio), 1, 1).data;
+        return [d[0], d[1], d[2]];
+      },
+      [s.x - v.canvasLeft, s.y - v.canvasTop],
+    );
   };
   const painted = await pixelColour(8, 8);
   assert.ok(painted[0] > 100 && painted[1] < 30, `painted pixel shows the class colour: ${painted}`);
   // The host undoes: it sends the diff's "before" side.
-  await page.evaluate((d) => window.postMessage({ type: 'applyDiff', diff: { ...d, before: new Uint8Array(d.before), after: new Uint8Array(d.after) }, side: 'before' }, '*'), { ...first.diff, before: Array.from(first.diff.before), after: Array.from(first.diff.after) });
+  await page.evaluate(
+    (d) =>
+      window.postMessage(
+        {
+          type: 'applyDiff',
+          diff: { ...d, before: new Uint8Array(d.before), after: new Uint8Array(d.after) },
+          side: 'before',
+        },
+        '*',
+      ),
+    { ...first.diff, before: Array.from(first.diff.before), after: Array.from(first.diff.after) },
+  );
   const undone = await pixelColour(8, 8);
   assert.deepEqual(undone, [0, 0, 0]);
-  await page.evaluate((d) => window.postMessage({ type: 'applyDiff', diff: { ...d, before: new Uint8Array(d.before), after: new Uint8Array(d.after) }, side: 'after' }, '*'), { ...first.diff, before: Array.from(first.diff.before), after: Array.from(first.diff.after) });
+  await page.evaluate(
+    (d) =>
+      window.postMessage(
+        {
+          type: 'applyDiff',
+          diff: { ...d, before: new Uint8Array(d.before), after: new Uint8Array(d.after) },
+          side: 'after',
+        },
+        '*',
+      ),
+    { ...first.diff, before: Array.from(first.diff.before), after: Array.from(first.diff.after) },
+  );
   assert.deepEqual(await pixelColour(8, 8), painted);
   await page.close();
 });
@@ -286,7 +415,10 @@ test('zoom keeps the image point under the cursor; pan moves by exactly the drag
   const zoomed = await view(page);
   assert.ok(zoomed.scale > before.scale);
   const imgAfter = { x: (sx - zoomed.offsetX) / zoomed.scale, y: (sy - zoomed.offsetY) / zoomed.scale };
-  assert.ok(Math.abs(imgAfter.x - imgBefore.x) < 1e-9 && Math.abs(imgAfter.y - imgBefore.y) < 1e-9, 'the point under the cursor stays put');
+  assert.ok(
+    Math.abs(imgAfter.x - imgBefore.x) < 1e-9 && Math.abs(imgAfter.y - imgBefore.y) < 1e-9,
+    'the point under the cursor stays put',
+  );
   // Middle-button pan by (37, -21).
   await page.mouse.move(cursor.x, cursor.y);
   await page.mouse.down({ button: 'middle' });
@@ -294,7 +426,10 @@ test('zoom keeps the image point under the cursor; pan moves by exactly the drag
   await page.mouse.up({ button: 'middle' });
   const panned = await view(page);
   assert.equal(panned.scale, zoomed.scale);
-  assert.ok(Math.abs(panned.offsetX - zoomed.offsetX - 37) < 1e-9 && Math.abs(panned.offsetY - zoomed.offsetY + 21) < 1e-9, 'pan is exact');
+  assert.ok(
+    Math.abs(panned.offsetX - zoomed.offsetX - 37) < 1e-9 && Math.abs(panned.offsetY - zoomed.offsetY + 21) < 1e-9,
+    'pan is exact',
+  );
   assert.equal(await edits(page).then((l) => l.length), 0, 'panning paints nothing');
   // Space-drag pans too.
   await page.keyboard.down(' ');
@@ -303,7 +438,9 @@ test('zoom keeps the image point under the cursor; pan moves by exactly the drag
   await page.mouse.up();
   await page.keyboard.up(' ');
   const spaced = await view(page);
-  assert.ok(Math.abs(spaced.offsetX - panned.offsetX - 10) < 1e-9 && Math.abs(spaced.offsetY - panned.offsetY - 5) < 1e-9);
+  assert.ok(
+    Math.abs(spaced.offsetX - panned.offsetX - 10) < 1e-9 && Math.abs(spaced.offsetY - panned.offsetY - 5) < 1e-9,
+  );
   assert.equal((await edits(page)).length, 0);
   // At high zoom a click paints exactly the pixel under it.
   await page.keyboard.press('o');
@@ -315,7 +452,10 @@ test('zoom keeps the image point under the cursor; pan moves by exactly the drag
   await page.mouse.click(p.x, p.y);
   const list = await edits(page);
   assert.equal(list.length, 1);
-  assert.deepEqual({ x: list[0].diff.x, y: list[0].diff.y, w: list[0].diff.width, h: list[0].diff.height }, { x: 41, y: 33, w: 1, h: 1 });
+  assert.deepEqual(
+    { x: list[0].diff.x, y: list[0].diff.y, w: list[0].diff.width, h: list[0].diff.height },
+    { x: 41, y: 33, w: 1, h: 1 },
+  );
   await page.keyboard.press('f');
   const fit = await view(page);
   assert.ok(fit.scale * 100 <= 800 + 1e-9 && fit.scale * 80 <= 600, 'fit shows the whole image');
@@ -340,8 +480,20 @@ test('a suggestion shows with its model version; the confidence toggle and layer
   const page = await openEditor({ width: 16, height: 16, state: FIXED_VIEW });
   await page.evaluate(() => {
     const classMap = new Uint8Array(256);
-    for (let i = 0; i < 256; i++) classMap[i] = (i % 16) >= 8 ? 1 : 0;
-    window.postMessage({ type: 'suggestion', suggestion: { state: 'ready', modelVersion: 7, trained: true, classMap, confidence: new Uint8Array(256).fill(200) } }, '*');
+    for (let i = 0; i < 256; i++) classMap[i] = i % 16 >= 8 ? 1 : 0;
+    window.postMessage(
+      {
+        type: 'suggestion',
+        suggestion: {
+          state: 'ready',
+          modelVersion: 7,
+          trained: true,
+          classMap,
+          confidence: new Uint8Array(256).fill(200),
+        },
+      },
+      '*',
+    );
   });
   await page.waitForSelector('#app[data-suggestion-version="7"]');
   assert.match((await page.textContent('.suggestion-info')) ?? '', /model version 7/);
@@ -350,14 +502,33 @@ test('a suggestion shows with its model version; the confidence toggle and layer
   await page.keyboard.press('m');
   assert.equal(await page.getAttribute('[data-action="showMask"]', 'aria-pressed'), 'false');
   // A suggestion read from a pre-label file has no confidence, and says where it came from.
-  await page.evaluate(() => window.postMessage({ type: 'suggestion', suggestion: { state: 'ready', modelVersion: 3, trained: true, classMap: new Uint8Array(256), confidence: null, file: 'a.suggestion.png' } }, '*'));
+  await page.evaluate(() =>
+    window.postMessage(
+      {
+        type: 'suggestion',
+        suggestion: {
+          state: 'ready',
+          modelVersion: 3,
+          trained: true,
+          classMap: new Uint8Array(256),
+          confidence: null,
+          file: 'a.suggestion.png',
+        },
+      },
+      '*',
+    ),
+  );
   await page.waitForSelector('#app[data-suggestion-version="3"]');
   assert.match((await page.textContent('.suggestion-info')) ?? '', /pre-labelled: a\.suggestion\.png.*no confidence/);
   await page.close();
 });
 
 test('a fast stroke across a 4096x4096 image leaves no gap', async () => {
-  const page = await openEditor({ width: 4096, height: 4096, state: { view: { scale: 0.125, offsetX: 10, offsetY: 10 }, tool: 'brush', brushSize: 24, activeClass: 1 } });
+  const page = await openEditor({
+    width: 4096,
+    height: 4096,
+    state: { view: { scale: 0.125, offsetX: 10, offsetY: 10 }, tool: 'brush', brushSize: 24, activeClass: 1 },
+  });
   const a = await at(page, 200, 2000);
   const b = await at(page, 3900, 2100);
   const started = Date.now();
@@ -366,7 +537,9 @@ test('a fast stroke across a 4096x4096 image leaves no gap', async () => {
   // Few, far-apart pointer events: the capsule between them must still be continuous.
   await page.mouse.move(b.x, b.y, { steps: 5 });
   await page.mouse.up();
-  await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'edit'));
+  await page.waitForFunction(() =>
+    (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'edit'),
+  );
   const ms = Date.now() - started;
   const list = await edits(page);
   assert.equal(list.length, 1);
@@ -375,6 +548,8 @@ test('a fast stroke across a 4096x4096 image leaves no gap', async () => {
     const y = Math.round(2000 + ((x - 200) / 3700) * 100);
     assert.equal(d.after[(y - d.y) * d.width + (x - d.x)], 1, `pixel (${x}, ${y}) on the stroke is painted`);
   }
-  console.log(`# 4096x4096 stroke of ${d.width}x${d.height} px from first pointer event to the edit posted: ${ms} ms (informational, not asserted)`);
+  console.log(
+    `# 4096x4096 stroke of ${d.width}x${d.height} px from first pointer event to the edit posted: ${ms} ms (informational, not asserted)`,
+  );
   await page.close();
 });

@@ -3,7 +3,13 @@
 import { applyDiff, diffMasks, emptyBox, growBox, isEmptyBox, type Box, type MaskDiff } from '../../src/masks/maskDiff';
 import type { MaskImage } from '../../src/masks/maskImage';
 import { colourRegion, fillPolygon, paintSegment, paintSelection, type Point } from '../../src/masks/rasterTools';
-import { assertNever, type EditorSettings, type HostToWebview, type SuggestionState, type WebviewToHost } from '../../src/protocol/editorProtocol';
+import {
+  assertNever,
+  type EditorSettings,
+  type HostToWebview,
+  type SuggestionState,
+  type WebviewToHost,
+} from '../../src/protocol/editorProtocol';
 import { EDITOR_DEFAULTS } from '../../src/protocol/settings';
 import { colourTable, maskPixels, suggestionPixels } from './layers';
 import { actualSizeViewport, fitViewport, panBy, screenToImage, zoomAt, type Viewport } from './viewport';
@@ -37,8 +43,18 @@ export interface HostLink {
 }
 
 const TOOL_KEYS: Record<string, Tool> = { b: 'brush', e: 'eraser', p: 'polygon', w: 'wand' };
-const TOOL_LABELS: Record<Tool, string> = { brush: 'Brush (B)', eraser: 'Eraser (E)', polygon: 'Polygon / lasso (P)', wand: 'Magic wand fill (W)' };
-const TOOL_ICONS: Record<Tool, string> = { brush: 'edit', eraser: 'clear-all', polygon: 'primitive-square', wand: 'sparkle' };
+const TOOL_LABELS: Record<Tool, string> = {
+  brush: 'Brush (B)',
+  eraser: 'Eraser (E)',
+  polygon: 'Polygon / lasso (P)',
+  wand: 'Magic wand fill (W)',
+};
+const TOOL_ICONS: Record<Tool, string> = {
+  brush: 'edit',
+  eraser: 'clear-all',
+  polygon: 'primitive-square',
+  wand: 'sparkle',
+};
 
 interface Layer {
   canvas: HTMLCanvasElement;
@@ -54,7 +70,11 @@ function layer(width: number, height: number): Layer {
   return { canvas, ctx };
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, children: (Node | string)[] = []): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {},
+  children: (Node | string)[] = [],
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   const { dataset, ...rest } = props;
   Object.assign(node, rest);
@@ -101,7 +121,10 @@ export class EditorApp {
   /** The last ready suggestion counted in data-suggestion-count (tests wait on a new one). */
   private countedSuggestion: SuggestionState | null = null;
 
-  constructor(private readonly root: HTMLElement, private readonly host: HostLink) {
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly host: HostLink,
+  ) {
     const saved = host.getState() ?? {};
     this.state = {
       view: saved.view ?? null,
@@ -126,7 +149,11 @@ export class EditorApp {
     if (!ctx) throw new Error('no 2D canvas');
     this.ctx = ctx;
     const stage = el('div', { className: 'stage' }, [this.canvas]);
-    root.append(this.toolbar, el('div', { className: 'infobar' }, [this.palette, this.suggestionInfo, this.status]), stage);
+    root.append(
+      this.toolbar,
+      el('div', { className: 'infobar' }, [this.palette, this.suggestionInfo, this.status]),
+      stage,
+    );
     root.dataset.ready = 'false';
     this.bindInput(stage);
     new ResizeObserver(() => this.resize()).observe(stage);
@@ -142,7 +169,12 @@ export class EditorApp {
       case 'applyDiff':
         this.cancelGesture();
         applyDiff(this.mask, message.diff, message.side);
-        this.markMask({ x0: message.diff.x, y0: message.diff.y, x1: message.diff.x + message.diff.width, y1: message.diff.y + message.diff.height });
+        this.markMask({
+          x0: message.diff.x,
+          y0: message.diff.y,
+          x1: message.diff.x + message.diff.width,
+          y1: message.diff.y + message.diff.height,
+        });
         break;
       case 'replaceMask':
         this.cancelGesture();
@@ -168,13 +200,24 @@ export class EditorApp {
     }
   }
 
-  private init(width: number, height: number, rgba: Uint8Array, mask: Uint8Array, settings: EditorSettings, fileName: string): void {
+  private init(
+    width: number,
+    height: number,
+    rgba: Uint8Array,
+    mask: Uint8Array,
+    settings: EditorSettings,
+    fileName: string,
+  ): void {
     this.width = width;
     this.height = height;
     this.rgba = rgba;
     this.mask = { width, height, data: mask };
     this.imageLayer = layer(width, height);
-    this.imageLayer.ctx.putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer as ArrayBuffer, rgba.byteOffset, rgba.byteLength), width, height), 0, 0);
+    this.imageLayer.ctx.putImageData(
+      new ImageData(new Uint8ClampedArray(rgba.buffer as ArrayBuffer, rgba.byteOffset, rgba.byteLength), width, height),
+      0,
+      0,
+    );
     this.maskLayer = layer(width, height);
     this.suggestionLayer = layer(width, height);
     this.root.dataset.image = fileName;
@@ -193,7 +236,8 @@ export class EditorApp {
     this.root.dataset.opacity = String(this.state.opacity);
     this.root.dataset.tolerance = String(this.state.tolerance);
     this.lut = colourTable(settings.classes);
-    if (!settings.classes.some((c) => c.index === this.state.activeClass)) this.state.activeClass = settings.classes.find((c) => c.index > 0)?.index ?? 1;
+    if (!settings.classes.some((c) => c.index === this.state.activeClass))
+      this.state.activeClass = settings.classes.find((c) => c.index > 0)?.index ?? 1;
     this.buildToolbar();
     this.markMask({ x0: 0, y0: 0, x1: this.width, y1: this.height });
     this.redrawSuggestion();
@@ -201,8 +245,16 @@ export class EditorApp {
 
   // ---- toolbar ----
 
-  private button(label: string, icon: string, onClick: () => void, pressed?: boolean, testId?: string): HTMLButtonElement {
-    const b = el('button', { title: label, ariaLabel: label, className: 'tb' + (pressed ? ' on' : '') }, [el('span', { className: `codicon codicon-${icon}` })]);
+  private button(
+    label: string,
+    icon: string,
+    onClick: () => void,
+    pressed?: boolean,
+    testId?: string,
+  ): HTMLButtonElement {
+    const b = el('button', { title: label, ariaLabel: label, className: 'tb' + (pressed ? ' on' : '') }, [
+      el('span', { className: `codicon codicon-${icon}` }),
+    ]);
     if (pressed !== undefined) b.setAttribute('aria-pressed', String(pressed));
     if (testId) b.dataset.action = testId;
     b.addEventListener('click', () => {
@@ -214,18 +266,41 @@ export class EditorApp {
 
   private buildToolbar(): void {
     const s = this.state;
-    const tools = (Object.keys(TOOL_LABELS) as Tool[]).map((t) => this.button(TOOL_LABELS[t], TOOL_ICONS[t], () => this.setTool(t), s.tool === t, `tool-${t}`));
-    const size = el('input', { type: 'range', min: '1', max: '200', value: String(s.brushSize), title: 'Brush size ([ and ])', ariaLabel: 'Brush size' });
+    const tools = (Object.keys(TOOL_LABELS) as Tool[]).map((t) =>
+      this.button(TOOL_LABELS[t], TOOL_ICONS[t], () => this.setTool(t), s.tool === t, `tool-${t}`),
+    );
+    const size = el('input', {
+      type: 'range',
+      min: '1',
+      max: '200',
+      value: String(s.brushSize),
+      title: 'Brush size ([ and ])',
+      ariaLabel: 'Brush size',
+    });
     size.addEventListener('input', () => this.setBrushSize(Number(size.value)));
     const sizeLabel = el('span', { className: 'size-label', textContent: `${s.brushSize}px` });
-    const tol = el('input', { type: 'range', min: '0', max: '128', value: String(s.tolerance), title: 'Magic wand tolerance', ariaLabel: 'Magic wand tolerance' });
+    const tol = el('input', {
+      type: 'range',
+      min: '0',
+      max: '128',
+      value: String(s.tolerance),
+      title: 'Magic wand tolerance',
+      ariaLabel: 'Magic wand tolerance',
+    });
     tol.addEventListener('input', () => {
       s.tolerance = Number(tol.value);
       s.toleranceChosen = true;
       this.root.dataset.tolerance = String(s.tolerance);
       this.saveState();
     });
-    const opacity = el('input', { type: 'range', min: '0', max: '100', value: String(Math.round(s.opacity * 100)), title: 'Mask opacity', ariaLabel: 'Mask opacity' });
+    const opacity = el('input', {
+      type: 'range',
+      min: '0',
+      max: '100',
+      value: String(Math.round(s.opacity * 100)),
+      title: 'Mask opacity',
+      ariaLabel: 'Mask opacity',
+    });
     opacity.addEventListener('input', () => {
       s.opacity = Number(opacity.value) / 100;
       s.opacityChosen = true;
@@ -233,8 +308,11 @@ export class EditorApp {
       this.saveState();
       this.requestFrame();
     });
-    const toggle = (key: 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence', label: string, icon: string): HTMLButtonElement =>
-      this.button(label, icon, () => this.toggle(key), s[key], key);
+    const toggle = (
+      key: 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence',
+      label: string,
+      icon: string,
+    ): HTMLButtonElement => this.button(label, icon, () => this.toggle(key), s[key], key);
     this.toolbar.replaceChildren(
       ...tools,
       el('span', { className: 'sep' }),
@@ -247,7 +325,13 @@ export class EditorApp {
       toggle('showSuggestion', 'Show suggestion (S)', 'lightbulb'),
       toggle('showConfidence', 'Show model confidence (C)', 'pulse'),
       el('span', { className: 'sep' }),
-      this.button('Accept suggestion (A); Alt+click accepts one region', 'check', () => this.host.post({ type: 'accept' }), undefined, 'accept'),
+      this.button(
+        'Accept suggestion (A); Alt+click accepts one region',
+        'check',
+        () => this.host.post({ type: 'accept' }),
+        undefined,
+        'accept',
+      ),
       this.button('Reject suggestion (R)', 'close', () => this.host.post({ type: 'reject' }), undefined, 'reject'),
       this.button('Predict again', 'refresh', () => this.host.post({ type: 'predict' }), undefined, 'predict'),
       el('span', { className: 'sep' }),
@@ -255,15 +339,21 @@ export class EditorApp {
       this.button('Actual size 1:1 (O)', 'zoom-in', () => this.actualSize(), undefined, 'actual-size'),
     );
     this.palette.replaceChildren(
-      ...this.settings.classes.filter((c) => c.index > 0).map((c, i) => {
-        const on = c.index === s.activeClass;
-        const b = el('button', { className: 'swatch' + (on ? ' on' : ''), title: `${c.name} (${i + 1})`, role: 'radio' }, [el('span', { className: 'chip' }), c.name]);
-        b.setAttribute('aria-checked', String(on));
-        b.dataset.classIndex = String(c.index);
-        (b.firstChild as HTMLElement).style.background = c.color;
-        b.addEventListener('click', () => this.setClass(c.index));
-        return b;
-      }),
+      ...this.settings.classes
+        .filter((c) => c.index > 0)
+        .map((c, i) => {
+          const on = c.index === s.activeClass;
+          const b = el(
+            'button',
+            { className: 'swatch' + (on ? ' on' : ''), title: `${c.name} (${i + 1})`, role: 'radio' },
+            [el('span', { className: 'chip' }), c.name],
+          );
+          b.setAttribute('aria-checked', String(on));
+          b.dataset.classIndex = String(c.index);
+          (b.firstChild as HTMLElement).style.background = c.color;
+          b.addEventListener('click', () => this.setClass(c.index));
+          return b;
+        }),
     );
     this.root.dataset.tool = s.tool;
     this.root.dataset.brushSize = String(s.brushSize);
@@ -352,7 +442,13 @@ export class EditorApp {
   }
 
   private markMask(box: Box): void {
-    growBox(this.dirtyMask, Math.max(0, box.x0), Math.max(0, box.y0), Math.min(this.width, box.x1), Math.min(this.height, box.y1));
+    growBox(
+      this.dirtyMask,
+      Math.max(0, box.x0),
+      Math.max(0, box.y0),
+      Math.min(this.width, box.x1),
+      Math.min(this.height, box.y1),
+    );
     this.requestFrame();
   }
 
@@ -367,10 +463,13 @@ export class EditorApp {
   private redrawSuggestion(): void {
     const s = this.suggestion;
     const info =
-      s.state === 'ready' ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}` :
-      s.state === 'pending' ? s.message :
-      s.state === 'none' ? s.reason :
-      `Suggestion failed: ${s.message}`;
+      s.state === 'ready'
+        ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}`
+        : s.state === 'pending'
+          ? s.message
+          : s.state === 'none'
+            ? s.reason
+            : `Suggestion failed: ${s.message}`;
     this.suggestionInfo.textContent = this.settings.modelNotice ?? info;
     this.root.dataset.suggestion = s.state;
     this.root.dataset.suggestionVersion = s.state === 'ready' ? String(s.modelVersion) : '';
@@ -381,7 +480,13 @@ export class EditorApp {
     if (!this.suggestionLayer) return;
     this.suggestionLayer.ctx.clearRect(0, 0, this.width, this.height);
     if (s.state === 'ready' && s.classMap.length === this.width * this.height) {
-      const px = suggestionPixels(s.classMap, this.width, this.height, this.lut, this.state.showConfidence ? s.confidence : null);
+      const px = suggestionPixels(
+        s.classMap,
+        this.width,
+        this.height,
+        this.lut,
+        this.state.showConfidence ? s.confidence : null,
+      );
       // (A pre-labelled suggestion has no confidence: it is drawn as usual and the info bar says so.)
       this.suggestionLayer.ctx.putImageData(new ImageData(px, this.width, this.height), 0, 0);
     }
@@ -432,7 +537,13 @@ export class EditorApp {
     if (this.pointer && (this.state.tool === 'brush' || this.state.tool === 'eraser')) {
       // The brush preview: the exact disc the brush paints, centred under the cursor.
       ctx.beginPath();
-      ctx.arc(this.pointer.x * v.scale + v.offsetX, this.pointer.y * v.scale + v.offsetY, Math.max(0.5, this.state.brushSize / 2) * v.scale, 0, Math.PI * 2);
+      ctx.arc(
+        this.pointer.x * v.scale + v.offsetX,
+        this.pointer.y * v.scale + v.offsetY,
+        Math.max(0.5, this.state.brushSize / 2) * v.scale,
+        0,
+        Math.PI * 2,
+      );
       ctx.strokeStyle = this.state.tool === 'eraser' ? '#ffffff' : colour;
       ctx.lineWidth = 1.5;
       ctx.stroke();
@@ -465,12 +576,16 @@ export class EditorApp {
       if (this.state.tool === 'polygon') this.closePolygon();
     });
     c.addEventListener('contextmenu', (e) => e.preventDefault());
-    stage.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      const { sx, sy } = this.local(e);
-      if (e.ctrlKey || !e.shiftKey) this.setView(zoomAt(this.view, Math.exp(-e.deltaY * 0.0015), sx, sy));
-      else this.setView(panBy(this.view, -e.deltaY, 0));
-    }, { passive: false });
+    stage.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        const { sx, sy } = this.local(e);
+        if (e.ctrlKey || !e.shiftKey) this.setView(zoomAt(this.view, Math.exp(-e.deltaY * 0.0015), sx, sy));
+        else this.setView(panBy(this.view, -e.deltaY, 0));
+      },
+      { passive: false },
+    );
     window.addEventListener('keydown', (e) => this.onKeyDown(e));
     window.addEventListener('keyup', (e) => {
       if (e.key === ' ') this.spaceDown = false;
@@ -495,7 +610,13 @@ export class EditorApp {
     if (tool === 'brush' || tool === 'eraser') {
       this.canvas.setPointerCapture(e.pointerId);
       const value = tool === 'eraser' ? 0 : this.state.activeClass;
-      this.stroke = { before: { ...this.mask, data: this.mask.data.slice() }, box: emptyBox(), last: p, label: tool === 'eraser' ? 'Erase' : 'Paint', value };
+      this.stroke = {
+        before: { ...this.mask, data: this.mask.data.slice() },
+        box: emptyBox(),
+        last: p,
+        label: tool === 'eraser' ? 'Erase' : 'Paint',
+        value,
+      };
       paintSegment(this.mask, p, p, this.state.brushSize, value, this.stroke.box);
       this.markMask(this.stroke.box);
     } else if (tool === 'polygon') {
@@ -529,7 +650,12 @@ export class EditorApp {
       const p = this.imagePoint(ev);
       if (this.stroke) {
         paintSegment(this.mask, this.stroke.last, p, this.state.brushSize, this.stroke.value, this.stroke.box);
-        this.markMask({ x0: Math.floor(Math.min(this.stroke.last.x, p.x) - this.state.brushSize), y0: Math.floor(Math.min(this.stroke.last.y, p.y) - this.state.brushSize), x1: Math.ceil(Math.max(this.stroke.last.x, p.x) + this.state.brushSize) + 1, y1: Math.ceil(Math.max(this.stroke.last.y, p.y) + this.state.brushSize) + 1 });
+        this.markMask({
+          x0: Math.floor(Math.min(this.stroke.last.x, p.x) - this.state.brushSize),
+          y0: Math.floor(Math.min(this.stroke.last.y, p.y) - this.state.brushSize),
+          x1: Math.ceil(Math.max(this.stroke.last.x, p.x) + this.state.brushSize) + 1,
+          y1: Math.ceil(Math.max(this.stroke.last.y, p.y) + this.state.brushSize) + 1,
+        });
         this.stroke.last = p;
       } else if (this.lassoDragging && this.polygon.length > 0) {
         const last = this.polygon[this.polygon.length - 1];
@@ -615,8 +741,10 @@ export class EditorApp {
     const tool = TOOL_KEYS[k];
     let handled = true;
     if (tool) this.setTool(tool);
-    else if (k === '[') this.setBrushSize(this.state.brushSize > 10 ? this.state.brushSize * 0.8 : this.state.brushSize - 1);
-    else if (k === ']') this.setBrushSize(this.state.brushSize >= 10 ? this.state.brushSize * 1.25 : this.state.brushSize + 1);
+    else if (k === '[')
+      this.setBrushSize(this.state.brushSize > 10 ? this.state.brushSize * 0.8 : this.state.brushSize - 1);
+    else if (k === ']')
+      this.setBrushSize(this.state.brushSize >= 10 ? this.state.brushSize * 1.25 : this.state.brushSize + 1);
     else if (/^[1-9]$/.test(k)) {
       const c = this.settings.classes.filter((x) => x.index > 0)[Number(k) - 1];
       if (c) this.setClass(c.index);

@@ -46,7 +46,12 @@ function rgba(css: string, alpha: number): number {
 }
 
 /** RGBA of the mask inside `box`, as ImageData-ready bytes. */
-export function maskPixels(mask: Uint8Array, width: number, box: Box, lut: Uint32Array): Uint8ClampedArray<ArrayBuffer> {
+export function maskPixels(
+  mask: Uint8Array,
+  width: number,
+  box: Box,
+  lut: Uint32Array,
+): Uint8ClampedArray<ArrayBuffer> {
   const w = box.x1 - box.x0;
   const h = box.y1 - box.y0;
   const out = new Uint32Array(w * h);
@@ -62,7 +67,13 @@ export function maskPixels(mask: Uint8Array, width: number, box: Box, lut: Uint3
  * four), so painted mask and suggestion never look alike. With `confidence`, low confidence shows as
  * stronger magenta, whatever the class.
  */
-export function suggestionPixels(labels: Uint8Array, width: number, height: number, lut: Uint32Array, confidence: Uint8Array | null): Uint8ClampedArray<ArrayBuffer> {
+export function suggestionPixels(
+  labels: Uint8Array,
+  width: number,
+  height: number,
+  lut: Uint32Array,
+  confidence: Uint8Array | null,
+): Uint8ClampedArray<ArrayBuffer> {
   const out = new Uint32Array(width * height);
   if (confidence) {
     for (let i = 0; i < out.length; i++) {
@@ -78,8 +89,14 @@ export function suggestionPixels(labels: Uint8Array, width: number, height: numb
       // Background is never drawn: only suggested objects, their edge solid and their inside hatched.
       if (c === 0) continue;
       const edge =
-        x === 0 || x === width - 1 || y === 0 || y === height - 1 ||
-        labels[i - 1] !== c || labels[i + 1] !== c || labels[i - width] !== c || labels[i + width] !== c;
+        x === 0 ||
+        x === width - 1 ||
+        y === 0 ||
+        y === height - 1 ||
+        labels[i - 1] !== c ||
+        labels[i + 1] !== c ||
+        labels[i - width] !== c ||
+        labels[i + width] !== c;
       if (edge) out[i] = lut[c];
       else if ((x + y) % 4 === 0) out[i] = ((lut[c] & 0x00ffffff) | (200 << 24)) >>> 0;
     }

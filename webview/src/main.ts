@@ -19,5 +19,7 @@ const app = new EditorApp(root, {
   setState: (s) => vscode.setState(s),
 });
 window.addEventListener('message', (e: MessageEvent<HostToWebview>) => app.handle(e.data));
-window.addEventListener('error', (e) => vscode.postMessage({ type: 'log', level: 'error', message: String(e.message) }));
+window.addEventListener('error', (e) =>
+  vscode.postMessage({ type: 'log', level: 'error', message: String(e.message) }),
+);
 vscode.postMessage({ type: 'ready' });

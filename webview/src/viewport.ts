@@ -15,11 +15,21 @@ export function clampScale(scale: number): number {
 }
 
 /** The whole image centred in the view, as large as fits; `allowUpscale` false keeps small images at 1:1. */
-export function fitViewport(imageW: number, imageH: number, viewW: number, viewH: number, allowUpscale = true): Viewport {
+export function fitViewport(
+  imageW: number,
+  imageH: number,
+  viewW: number,
+  viewH: number,
+  allowUpscale = true,
+): Viewport {
   let scale = Math.min(viewW / imageW, viewH / imageH);
   if (!allowUpscale) scale = Math.min(scale, 1);
   scale = clampScale(scale);
-  return { scale, offsetX: Math.round((viewW - imageW * scale) / 2), offsetY: Math.round((viewH - imageH * scale) / 2) };
+  return {
+    scale,
+    offsetX: Math.round((viewW - imageW * scale) / 2),
+    offsetY: Math.round((viewH - imageH * scale) / 2),
+  };
 }
 
 /** 1:1 with the image centre at the view centre, on whole pixels so each image pixel is one screen pixel. */

@@ -9,8 +9,27 @@ import { BilinearUpsample } from '../network/contextHead';
 export type Activation = 'linear' | 'relu' | 'relu6';
 
 export type FoldedOp =
-  | { kind: 'conv'; input: string; output: string; filter: tf.Tensor4D; bias: tf.Tensor1D | null; strides: [number, number]; pad: 'same' | 'valid'; activation: Activation; depthwise: boolean }
-  | { kind: 'batchNorm'; input: string; output: string; mean: tf.Tensor1D; variance: tf.Tensor1D; beta: tf.Tensor1D | null; gamma: tf.Tensor1D | null; epsilon: number }
+  | {
+      kind: 'conv';
+      input: string;
+      output: string;
+      filter: tf.Tensor4D;
+      bias: tf.Tensor1D | null;
+      strides: [number, number];
+      pad: 'same' | 'valid';
+      activation: Activation;
+      depthwise: boolean;
+    }
+  | {
+      kind: 'batchNorm';
+      input: string;
+      output: string;
+      mean: tf.Tensor1D;
+      variance: tf.Tensor1D;
+      beta: tf.Tensor1D | null;
+      gamma: tf.Tensor1D | null;
+      epsilon: number;
+    }
   | { kind: 'relu' | 'relu6'; input: string; output: string }
   | { kind: 'softmax'; input: string; output: string }
   | { kind: 'pad'; input: string; output: string; top: number; bottom: number; left: number; right: number }
@@ -36,14 +55,34 @@ export interface LayerLike {
   inboundNodes: { inboundLayers: LayerLike[] }[];
 }
 
-const HANDLED = new Set(['InputLayer', 'Dropout', 'Conv2D', 'DepthwiseConv2D', 'BatchNormalization', 'ReLU', 'ZeroPadding2D', 'Add', 'Multiply', 'UpSampling2D', 'Concatenate', 'Softmax', BilinearUpsample.className]);
+const HANDLED = new Set([
+  'InputLayer',
+  'Dropout',
+  'Conv2D',
+  'DepthwiseConv2D',
+  'BatchNormalization',
+  'ReLU',
+  'ZeroPadding2D',
+  'Add',
+  'Multiply',
+  'UpSampling2D',
+  'Concatenate',
+  'Softmax',
+  BilinearUpsample.className,
+]);
 
 function inputsOf(layer: LayerLike): LayerLike[] {
   return layer.inboundNodes[0]?.inboundLayers ?? [];
 }
 
 /** Keras order of a batch norm's weights: gamma (if scale), beta (if center), moving mean, moving variance. */
-function batchNormWeights(bn: LayerLike): { gamma: tf.Tensor1D | null; beta: tf.Tensor1D | null; mean: tf.Tensor1D; variance: tf.Tensor1D; epsilon: number } {
+function batchNormWeights(bn: LayerLike): {
+  gamma: tf.Tensor1D | null;
+  beta: tf.Tensor1D | null;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+  epsilon: number;
+} {
   const cfg = bn.getConfig();
   const w = bn.getWeights() as tf.Tensor1D[];
   let k = 0;
@@ -89,7 +128,12 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
     }
     if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
       const depthwise = cls === 'DepthwiseConv2D';
-      if ((cfg.dilationRate as number[] | undefined)?.some((d) => d !== 1) || cfg.dataFormat === 'channels_first' || (cfg.activation && cfg.activation !== 'linear')) return fail();
+      if (
+        (cfg.dilationRate as number[] | undefined)?.some((d) => d !== 1) ||
+        cfg.dataFormat === 'channels_first' ||
+        (cfg.activation && cfg.activation !== 'linear')
+      )
+        return fail();
       if (depthwise && cfg.depthMultiplier !== 1) return fail();
       const [kernel, convBias] = layer.getWeights() as [tf.Tensor4D, tf.Tensor1D | undefined];
       const bn = only(layer, 'BatchNormalization');
@@ -121,7 +165,17 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
       }
       const output = covers[covers.length - 1];
       covers.forEach((n) => alias.set(n, output));
-      ops.push({ kind: 'conv', input: ins[0], output, filter, bias, strides: cfg.strides as [number, number], pad: cfg.padding as 'same' | 'valid', activation, depthwise });
+      ops.push({
+        kind: 'conv',
+        input: ins[0],
+        output,
+        filter,
+        bias,
+        strides: cfg.strides as [number, number],
+        pad: cfg.padding as 'same' | 'valid',
+        activation,
+        depthwise,
+      });
       continue;
     }
     let op: FoldedOp | null = null;
@@ -140,10 +194,26 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
       op = { kind: 'concat', inputs: ins, output: layer.name };
     } else if (cls === 'Softmax' && (cfg.axis === -1 || cfg.axis === 3 || cfg.axis === undefined)) {
       op = { kind: 'softmax', input: ins[0], output: layer.name };
-    } else if (cls === 'UpSampling2D' && (cfg.interpolation ?? 'nearest') === 'nearest' && cfg.dataFormat !== 'channels_first') {
-      op = { kind: 'upsample', input: ins[0], output: layer.name, scale: cfg.size as [number, number], mode: 'nearest' };
+    } else if (
+      cls === 'UpSampling2D' &&
+      (cfg.interpolation ?? 'nearest') === 'nearest' &&
+      cfg.dataFormat !== 'channels_first'
+    ) {
+      op = {
+        kind: 'upsample',
+        input: ins[0],
+        output: layer.name,
+        scale: cfg.size as [number, number],
+        mode: 'nearest',
+      };
     } else if (cls === BilinearUpsample.className) {
-      op = { kind: 'upsample', input: ins[0], output: layer.name, scale: [cfg.factor as number, cfg.factor as number], mode: 'bilinear' };
+      op = {
+        kind: 'upsample',
+        input: ins[0],
+        output: layer.name,
+        scale: [cfg.factor as number, cfg.factor as number],
+        mode: 'bilinear',
+      };
     }
     if (!op) return fail();
     ops.push(op);

@@ -10,22 +10,46 @@ function runOp(op: FoldedOp, get: (name: string) => tf.Tensor): tf.Tensor {
   switch (op.kind) {
     case 'conv': {
       const x = get(op.input) as tf.Tensor4D;
-      const args = { x, filter: op.filter, strides: op.strides, pad: op.pad, bias: op.bias ?? undefined, activation: op.activation };
+      const args = {
+        x,
+        filter: op.filter,
+        strides: op.strides,
+        pad: op.pad,
+        bias: op.bias ?? undefined,
+        activation: op.activation,
+      };
       if (op.depthwise) return tf.fused.depthwiseConv2d(args);
-      return op.bias || op.activation !== 'linear' ? tf.fused.conv2d(args) : tf.conv2d(x, op.filter, op.strides, op.pad);
+      return op.bias || op.activation !== 'linear'
+        ? tf.fused.conv2d(args)
+        : tf.conv2d(x, op.filter, op.strides, op.pad);
     }
-    case 'batchNorm': return tf.batchNorm(get(op.input), op.mean, op.variance, op.beta ?? undefined, op.gamma ?? undefined, op.epsilon);
-    case 'relu': return tf.relu(get(op.input));
-    case 'relu6': return tf.relu6(get(op.input));
-    case 'softmax': return tf.softmax(get(op.input), -1);
-    case 'pad': return tf.pad(get(op.input), [[0, 0], [op.top, op.bottom], [op.left, op.right], [0, 0]]);
-    case 'add': return tf.addN(op.inputs.map(get));
-    case 'mul': return tf.mul(get(op.inputs[0]), get(op.inputs[1]));
-    case 'concat': return tf.concat(op.inputs.map(get), -1);
+    case 'batchNorm':
+      return tf.batchNorm(get(op.input), op.mean, op.variance, op.beta ?? undefined, op.gamma ?? undefined, op.epsilon);
+    case 'relu':
+      return tf.relu(get(op.input));
+    case 'relu6':
+      return tf.relu6(get(op.input));
+    case 'softmax':
+      return tf.softmax(get(op.input), -1);
+    case 'pad':
+      return tf.pad(get(op.input), [
+        [0, 0],
+        [op.top, op.bottom],
+        [op.left, op.right],
+        [0, 0],
+      ]);
+    case 'add':
+      return tf.addN(op.inputs.map(get));
+    case 'mul':
+      return tf.mul(get(op.inputs[0]), get(op.inputs[1]));
+    case 'concat':
+      return tf.concat(op.inputs.map(get), -1);
     case 'upsample': {
       const t = get(op.input) as tf.Tensor4D;
       const size: [number, number] = [t.shape[1] * op.scale[0], t.shape[2] * op.scale[1]];
-      return op.mode === 'bilinear' ? tf.image.resizeBilinear(t, size, false, true) : tf.image.resizeNearestNeighbor(t, size);
+      return op.mode === 'bilinear'
+        ? tf.image.resizeBilinear(t, size, false, true)
+        : tf.image.resizeNearestNeighbor(t, size);
     }
   }
 }
@@ -39,16 +63,17 @@ function runOp(op: FoldedOp, get: (name: string) => tf.Tensor): tf.Tensor {
 export function foldedForward(model: tfl.LayersModel): Forward | null {
   const graph = foldGraph(model);
   if (!graph) return null;
-  const run = (x: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => {
-    const values = new Map<string, tf.Tensor>([[graph.input, x]]);
-    const get = (name: string): tf.Tensor => {
-      const v = values.get(name);
-      if (!v) throw new Error(`folded inference: ${name} not computed yet`);
-      return v;
-    };
-    for (const op of graph.ops) values.set(op.output, runOp(op, get));
-    return get(graph.output) as tf.Tensor4D;
-  });
+  const run = (x: tf.Tensor4D): tf.Tensor4D =>
+    tf.tidy(() => {
+      const values = new Map<string, tf.Tensor>([[graph.input, x]]);
+      const get = (name: string): tf.Tensor => {
+        const v = values.get(name);
+        if (!v) throw new Error(`folded inference: ${name} not computed yet`);
+        return v;
+      };
+      for (const op of graph.ops) values.set(op.output, runOp(op, get));
+      return get(graph.output) as tf.Tensor4D;
+    });
   // The folded weights are the caller's to dispose once the predictions are done.
   return Object.assign(run, { dispose: () => disposeGraph(graph) });
 }

@@ -21,7 +21,14 @@ export interface GuidedFilterSettings {
  * Mean over the (2r+1)^2 window around each pixel, the window clipped at the image's borders (each pixel's
  * own count). Two running-sum passes: O(1) per pixel whatever the radius. `tmp` has width * height entries.
  */
-export function boxMean(src: Float32Array, width: number, height: number, r: number, out: Float32Array, tmp: Float32Array): Float32Array {
+export function boxMean(
+  src: Float32Array,
+  width: number,
+  height: number,
+  r: number,
+  out: Float32Array,
+  tmp: Float32Array,
+): Float32Array {
   // Horizontal sums into tmp.
   for (let y = 0; y < height; y++) {
     const row = y * width;
@@ -51,7 +58,16 @@ export function boxMean(src: Float32Array, width: number, height: number, r: num
  * Block means of interleaved channels: each s x s block (clipped at the borders) of channel c becomes one value
  * of out[c], mapped by value * scale + offset.
  */
-function blockMeans(src: Float32Array | Uint8Array, channels: number, width: number, height: number, s: number, scale: number, offset: number, out: Float32Array[]): void {
+function blockMeans(
+  src: Float32Array | Uint8Array,
+  channels: number,
+  width: number,
+  height: number,
+  s: number,
+  scale: number,
+  offset: number,
+  out: Float32Array[],
+): void {
   const wl = Math.ceil(width / s);
   const hl = Math.ceil(height / s);
   for (const o of out) o.fill(0);
@@ -107,8 +123,14 @@ export function guidedFilterProbabilities(
   guideOffset = 0,
 ): Float32Array {
   const n = width * height;
-  if (guide.length !== n * 3) throw new Error(`guided filter: the guide has ${guide.length} values, expected ${n * 3} for ${width}x${height} RGB`);
-  if (probs.length !== n * classes) throw new Error(`guided filter: ${probs.length} probabilities, expected ${n * classes} for ${width}x${height} and ${classes} classes`);
+  if (guide.length !== n * 3)
+    throw new Error(
+      `guided filter: the guide has ${guide.length} values, expected ${n * 3} for ${width}x${height} RGB`,
+    );
+  if (probs.length !== n * classes)
+    throw new Error(
+      `guided filter: ${probs.length} probabilities, expected ${n * classes} for ${width}x${height} and ${classes} classes`,
+    );
   const s = Math.max(1, Math.floor(settings.subsample ?? 1));
   const r = Math.max(0, Math.round(settings.radius / s));
   const wl = Math.ceil(width / s);
@@ -128,11 +150,23 @@ export function guidedFilterProbabilities(
     for (let k = 0; k < nl; k++) m[k] -= meanI[i][k] * meanI[j][k];
     return m;
   };
-  const s00 = pair(0, 0), s01 = pair(0, 1), s02 = pair(0, 2), s11 = pair(1, 1), s12 = pair(1, 2), s22 = pair(2, 2);
+  const s00 = pair(0, 0),
+    s01 = pair(0, 1),
+    s02 = pair(0, 2),
+    s11 = pair(1, 1),
+    s12 = pair(1, 2),
+    s22 = pair(2, 2);
   const eps = settings.eps;
   for (let k = 0; k < nl; k++) {
-    const a = s00[k] + eps, b = s01[k], c = s02[k], d = s11[k] + eps, e = s12[k], f = s22[k] + eps;
-    const i00 = d * f - e * e, i01 = c * e - b * f, i02 = b * e - c * d;
+    const a = s00[k] + eps,
+      b = s01[k],
+      c = s02[k],
+      d = s11[k] + eps,
+      e = s12[k],
+      f = s22[k] + eps;
+    const i00 = d * f - e * e,
+      i01 = c * e - b * f,
+      i02 = b * e - c * d;
     const det = a * i00 + b * i01 + c * i02;
     s00[k] = i00 / det;
     s01[k] = i01 / det;
@@ -160,7 +194,9 @@ export function guidedFilterProbabilities(
       for (let k = 0; k < nl; k++) cov[i][k] -= meanI[i][k] * meanP[k];
     }
     for (let k = 0; k < nl; k++) {
-      const c0 = cov[0][k], c1 = cov[1][k], c2 = cov[2][k];
+      const c0 = cov[0][k],
+        c1 = cov[1][k],
+        c2 = cov[2][k];
       const a0 = s00[k] * c0 + s01[k] * c1 + s02[k] * c2;
       const a1 = s01[k] * c0 + s11[k] * c1 + s12[k] * c2;
       const a2 = s02[k] * c0 + s12[k] * c1 + s22[k] * c2;
@@ -173,20 +209,26 @@ export function guidedFilterProbabilities(
     // Upsample the smoothed coefficients (rows first, then along the row) and apply them to the full-resolution colours.
     const [ra0, ra1, ra2, rb] = rowA;
     for (let y = 0; y < height; y++) {
-      const r0 = uy.i0[y] * wl, r1 = uy.i1[y] * wl, fy = uy.f[y];
+      const r0 = uy.i0[y] * wl,
+        r1 = uy.i1[y] * wl,
+        fy = uy.f[y];
       for (let j = 0; j < 4; j++) {
-        const sm = smooth[j], row = rowA[j];
+        const sm = smooth[j],
+          row = rowA[j];
         for (let x = 0; x < wl; x++) row[x] = sm[r0 + x] + (sm[r1 + x] - sm[r0 + x]) * fy;
       }
       let k = y * width;
       for (let x = 0; x < width; x++, k++) {
-        const x0 = ux.i0[x], x1 = ux.i1[x], fx = ux.f[x];
+        const x0 = ux.i0[x],
+          x1 = ux.i1[x],
+          fx = ux.f[x];
         const g = k * 3;
         const a0 = ra0[x0] + (ra0[x1] - ra0[x0]) * fx;
         const a1 = ra1[x0] + (ra1[x1] - ra1[x0]) * fx;
         const a2 = ra2[x0] + (ra2[x1] - ra2[x0]) * fx;
         const b = rb[x0] + (rb[x1] - rb[x0]) * fx;
-        out[k * classes + cl] = b + (a0 * guide[g] + a1 * guide[g + 1] + a2 * guide[g + 2]) * guideScale + (a0 + a1 + a2) * guideOffset;
+        out[k * classes + cl] =
+          b + (a0 * guide[g] + a1 * guide[g + 1] + a2 * guide[g + 2]) * guideScale + (a0 + a1 + a2) * guideOffset;
       }
     }
   }

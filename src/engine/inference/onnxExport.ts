@@ -78,7 +78,11 @@ const ATTR_INT = 2;
 const ATTR_STRING = 3;
 const ATTR_INTS = 7;
 
-type Attr = { name: string; f: number } | { name: string; i: number } | { name: string; s: string } | { name: string; ints: number[] };
+type Attr =
+  | { name: string; f: number }
+  | { name: string; i: number }
+  | { name: string; s: string }
+  | { name: string; ints: number[] };
 
 function attribute(a: Attr): Proto {
   const p = new Proto().string(1, a.name);
@@ -156,42 +160,87 @@ export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
         const [kh, kw] = [op.filter.shape[0], op.filter.shape[1]];
         const convOut = op.activation === 'linear' ? cf(op.output) : `${cf(op.output)}/conv`;
         const attrs: Attr[] = [
-          { name: 'kernel_shape', ints: [kh, kw] }, { name: 'strides', ints: op.strides },
+          { name: 'kernel_shape', ints: [kh, kw] },
+          { name: 'strides', ints: op.strides },
           { name: 'group', i: op.depthwise ? op.filter.shape[2] : 1 },
           // TF's 'same' puts the odd extra pixel of padding at the end, as SAME_UPPER does.
           op.pad === 'same' ? { name: 'auto_pad', s: 'SAME_UPPER' } : { name: 'pads', ints: [0, 0, 0, 0] },
         ];
         nodes.push(node('Conv', inputs, [convOut], `${op.output}/Conv`, attrs));
         if (op.activation === 'relu') nodes.push(node('Relu', [convOut], [cf(op.output)], `${op.output}/Relu`));
-        if (op.activation === 'relu6') nodes.push(node('Clip', [convOut, 'zero', 'six'], [cf(op.output)], `${op.output}/Clip`));
+        if (op.activation === 'relu6')
+          nodes.push(node('Clip', [convOut, 'zero', 'six'], [cf(op.output)], `${op.output}/Clip`));
         break;
       }
       case 'batchNorm': {
         const n = op.mean.shape[0];
-        const scale = op.gamma ? op.gamma.dataSync() as Float32Array : new Float32Array(n).fill(1);
-        const bias = op.beta ? op.beta.dataSync() as Float32Array : new Float32Array(n);
-        inits.push(floatTensor(`${op.output}/scale`, [n], scale), floatTensor(`${op.output}/bias`, [n], bias),
-          floatTensor(`${op.output}/mean`, [n], op.mean.dataSync() as Float32Array), floatTensor(`${op.output}/var`, [n], op.variance.dataSync() as Float32Array));
-        nodes.push(node('BatchNormalization', [cf(op.input), `${op.output}/scale`, `${op.output}/bias`, `${op.output}/mean`, `${op.output}/var`], [cf(op.output)], op.output, [{ name: 'epsilon', f: op.epsilon }]));
+        const scale = op.gamma ? (op.gamma.dataSync() as Float32Array) : new Float32Array(n).fill(1);
+        const bias = op.beta ? (op.beta.dataSync() as Float32Array) : new Float32Array(n);
+        inits.push(
+          floatTensor(`${op.output}/scale`, [n], scale),
+          floatTensor(`${op.output}/bias`, [n], bias),
+          floatTensor(`${op.output}/mean`, [n], op.mean.dataSync() as Float32Array),
+          floatTensor(`${op.output}/var`, [n], op.variance.dataSync() as Float32Array),
+        );
+        nodes.push(
+          node(
+            'BatchNormalization',
+            [cf(op.input), `${op.output}/scale`, `${op.output}/bias`, `${op.output}/mean`, `${op.output}/var`],
+            [cf(op.output)],
+            op.output,
+            [{ name: 'epsilon', f: op.epsilon }],
+          ),
+        );
         break;
       }
-      case 'relu': nodes.push(node('Relu', [cf(op.input)], [cf(op.output)], op.output)); break;
-      case 'relu6': nodes.push(node('Clip', [cf(op.input), 'zero', 'six'], [cf(op.output)], op.output)); break;
-      case 'softmax': nodes.push(node('Softmax', [cf(op.input)], [cf(op.output)], op.output, [{ name: 'axis', i: 1 }])); break;
+      case 'relu':
+        nodes.push(node('Relu', [cf(op.input)], [cf(op.output)], op.output));
+        break;
+      case 'relu6':
+        nodes.push(node('Clip', [cf(op.input), 'zero', 'six'], [cf(op.output)], op.output));
+        break;
+      case 'softmax':
+        nodes.push(node('Softmax', [cf(op.input)], [cf(op.output)], op.output, [{ name: 'axis', i: 1 }]));
+        break;
       case 'pad':
         inits.push(int64Tensor(`${op.output}/pads`, [0, 0, op.top, op.left, 0, 0, op.bottom, op.right]));
-        nodes.push(node('Pad', [cf(op.input), `${op.output}/pads`], [cf(op.output)], op.output, [{ name: 'mode', s: 'constant' }]));
+        nodes.push(
+          node('Pad', [cf(op.input), `${op.output}/pads`], [cf(op.output)], op.output, [
+            { name: 'mode', s: 'constant' },
+          ]),
+        );
         break;
-      case 'add': nodes.push(node('Sum', op.inputs.map(cf), [cf(op.output)], op.output)); break;
-      case 'mul': nodes.push(node('Mul', op.inputs.map(cf), [cf(op.output)], op.output)); break;
-      case 'concat': nodes.push(node('Concat', op.inputs.map(cf), [cf(op.output)], op.output, [{ name: 'axis', i: 1 }])); break;
+      case 'add':
+        nodes.push(node('Sum', op.inputs.map(cf), [cf(op.output)], op.output));
+        break;
+      case 'mul':
+        nodes.push(node('Mul', op.inputs.map(cf), [cf(op.output)], op.output));
+        break;
+      case 'concat':
+        nodes.push(node('Concat', op.inputs.map(cf), [cf(op.output)], op.output, [{ name: 'axis', i: 1 }]));
+        break;
       case 'upsample':
         inits.push(floatTensor(`${op.output}/scales`, [4], Float32Array.from([1, 1, op.scale[0], op.scale[1]])));
         // TF.js resizeNearestNeighbor (no align corners, no half-pixel centres): source = floor(dst / scale).
         // The context head's bilinear upsampling has half-pixel centres (clamped at the border in both).
-        nodes.push(node('Resize', [cf(op.input), '', `${op.output}/scales`], [cf(op.output)], op.output, op.mode === 'bilinear'
-          ? [{ name: 'mode', s: 'linear' }, { name: 'coordinate_transformation_mode', s: 'half_pixel' }]
-          : [{ name: 'mode', s: 'nearest' }, { name: 'coordinate_transformation_mode', s: 'asymmetric' }, { name: 'nearest_mode', s: 'floor' }]));
+        nodes.push(
+          node(
+            'Resize',
+            [cf(op.input), '', `${op.output}/scales`],
+            [cf(op.output)],
+            op.output,
+            op.mode === 'bilinear'
+              ? [
+                  { name: 'mode', s: 'linear' },
+                  { name: 'coordinate_transformation_mode', s: 'half_pixel' },
+                ]
+              : [
+                  { name: 'mode', s: 'nearest' },
+                  { name: 'coordinate_transformation_mode', s: 'asymmetric' },
+                  { name: 'nearest_mode', s: 'floor' },
+                ],
+          ),
+        );
         break;
     }
   }

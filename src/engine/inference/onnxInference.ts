@@ -18,7 +18,10 @@ export type InferenceChoice = 'auto' | 'onnx' | 'tfjs';
 /** Largest difference from TF.js tolerated in the check of an exported model (probabilities). */
 export const ONNX_TOLERANCE = 1e-4;
 
-let choice: InferenceChoice = process.env.MASKLOOP_INFERENCE === 'tfjs' || process.env.MASKLOOP_INFERENCE === 'onnx' ? process.env.MASKLOOP_INFERENCE : 'auto';
+let choice: InferenceChoice =
+  process.env.MASKLOOP_INFERENCE === 'tfjs' || process.env.MASKLOOP_INFERENCE === 'onnx'
+    ? process.env.MASKLOOP_INFERENCE
+    : 'auto';
 let ort: typeof Ort | null | undefined;
 let ortError = '';
 let lastCheck = '';
@@ -45,15 +48,24 @@ export function inferenceReport(): { runtime: 'onnxruntime' | 'tfjs'; reason: st
   const o = loadOrt();
   if (!o) return { runtime: 'tfjs', reason: `onnxruntime-node is not installed (${ortError})` };
   if (lastCheck) return { runtime: 'tfjs', reason: lastCheck };
-  return { runtime: 'onnxruntime', reason: `onnxruntime-node ${o.env.versions.node ?? ''}, ${threads()} threads, each exported model checked against TF.js` };
+  return {
+    runtime: 'onnxruntime',
+    reason: `onnxruntime-node ${o.env.versions.node ?? ''}, ${threads()} threads, each exported model checked against TF.js`,
+  };
 }
 
 function threads(): number {
   return Math.max(1, Math.min(4, Number(process.env.MASKLOOP_THREADS) || os.availableParallelism()));
 }
 
-interface Built { run: WindowForward; release: () => Promise<void> }
-interface Entry { hash: number; built: Promise<Built | null> }
+interface Built {
+  run: WindowForward;
+  release: () => Promise<void>;
+}
+interface Entry {
+  hash: number;
+  built: Promise<Built | null>;
+}
 const cache = new WeakMap<tfl.LayersModel, Entry>();
 
 async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | null> {
@@ -66,7 +78,13 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
   } finally {
     disposeGraph(graph);
   }
-  const session = await o.InferenceSession.create(bytes, { intraOpNumThreads: threads(), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const session = await o.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
   const run: WindowForward = async (x, height, width) => {
     const out = await session.run({ image: new o.Tensor('float32', x, [1, height, width, 3]) });
     return out.probs.data as Float32Array;
@@ -76,10 +94,10 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
   const probe = tf.randomUniform([1, size, size, 3], -1, 1, 'float32', 17) as tf.Tensor4D;
   const tfForward = foldedForward(model);
   try {
-    const ref = tfForward ? tfForward(probe) : model.predict(probe) as tf.Tensor;
+    const ref = tfForward ? tfForward(probe) : (model.predict(probe) as tf.Tensor);
     const expected = await ref.data();
     ref.dispose();
-    const got = await run(await probe.data() as Float32Array, size, size);
+    const got = await run((await probe.data()) as Float32Array, size, size);
     let diff = 0;
     for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i] - got[i]));
     if (!(diff <= ONNX_TOLERANCE) || got.length !== expected.length) {

@@ -44,7 +44,15 @@ export const DEFAULT_GUIDED: GuidedFilterSettings = { radius: 24, eps: 0.001, su
 /** Up to this many pixels (2048 x 2048), 'auto' mirror-averages and refines a prediction. */
 export const AUTO_MAX_PIXELS = 2048 * 2048;
 
-export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = { tileSize: 512, overlap: 128, margin: 32, onnxTileSize: 1536, mirror: 'auto', refine: 'auto', guided: DEFAULT_GUIDED };
+export const DEFAULT_TILES: Omit<TileOptions, 'stride'> = {
+  tileSize: 512,
+  overlap: 128,
+  margin: 32,
+  onnxTileSize: 1536,
+  mirror: 'auto',
+  refine: 'auto',
+  guided: DEFAULT_GUIDED,
+};
 
 /** Whether a prediction of a width x height image is mirror-averaged under these options. */
 export function mirrorsImage(options: Pick<TileOptions, 'mirror'>, width: number, height: number): boolean {
@@ -82,7 +90,14 @@ function reflect(i: number, n: number): number {
 }
 
 /** Normalised input of a window of the image, reflect-padded on the right/bottom to a multiple of the stride. */
-function windowInput(image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): { x: Float32Array; ph: number; pw: number } {
+function windowInput(
+  image: RgbImage,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  stride: number,
+): { x: Float32Array; ph: number; pw: number } {
   const pw = Math.ceil(w / stride) * stride;
   const ph = Math.ceil(h / stride) * stride;
   const out = new Float32Array(pw * ph * 3);
@@ -129,14 +144,27 @@ export function mirrorColumns(a: Float32Array, height: number, width: number, ch
 export function mirrorAveraged(forward: WindowForward): WindowForward {
   return async (x, height, width) => {
     const direct = await forward(x, height, width);
-    const mirrored = mirrorColumns(await forward(mirrorColumns(x, height, width, 3), height, width), height, width, direct.length / (height * width));
+    const mirrored = mirrorColumns(
+      await forward(mirrorColumns(x, height, width, 3), height, width),
+      height,
+      width,
+      direct.length / (height * width),
+    );
     for (let i = 0; i < direct.length; i++) direct[i] = (direct[i] + mirrored[i]) / 2;
     return direct;
   };
 }
 
 /** Probabilities [h, w, K] of one window. */
-async function predictWindow(forward: WindowForward, image: RgbImage, x0: number, y0: number, w: number, h: number, stride: number): Promise<{ probs: Float32Array; pw: number }> {
+async function predictWindow(
+  forward: WindowForward,
+  image: RgbImage,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  stride: number,
+): Promise<{ probs: Float32Array; pw: number }> {
   const { x, ph, pw } = windowInput(image, x0, y0, w, h, stride);
   return { probs: await forward(x, ph, pw), pw };
 }
@@ -169,7 +197,12 @@ export interface PredictHooks {
  * no seams show. Only one row of tiles is held at a time, so memory stays bounded for huge images; with the
  * guided filter (`refine`), the whole image's probabilities are held and refined at the end.
  */
-export async function predictImage(model: tfl.LayersModel, image: RgbImage, options: TileOptions, hooks: PredictHooks = {}): Promise<Prediction> {
+export async function predictImage(
+  model: tfl.LayersModel,
+  image: RgbImage,
+  options: TileOptions,
+  hooks: PredictHooks = {},
+): Promise<Prediction> {
   // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
   // into the convolutions (same outputs to float rounding, faster); else the layers model as is.
   const onnx = await onnxWindowForward(model);
@@ -177,9 +210,19 @@ export async function predictImage(model: tfl.LayersModel, image: RgbImage, opti
   const forward = mirrorsImage(options, image.width, image.height) ? mirrorAveraged(single) : single;
   const tiles = { ...options, tileSize: effectiveTileSize(options, onnx !== null) };
   const { stride, tileSize, overlap, margin } = tiles;
-  if (tileSize % stride !== 0 || overlap % stride !== 0) throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
-  if (overlap < 2 * margin || overlap >= tileSize) throw new Error(`tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`);
-  return predictTiles(forward, image, tiles, hooks, refinesImage(options, image.width, image.height) ? options.guided ?? DEFAULT_GUIDED : null);
+  if (tileSize % stride !== 0 || overlap % stride !== 0)
+    throw new Error(`tile size ${tileSize} and overlap ${overlap} must be multiples of the network stride ${stride}`);
+  if (overlap < 2 * margin || overlap >= tileSize)
+    throw new Error(
+      `tile overlap ${overlap} must be at least twice the margin ${margin} and less than the tile size ${tileSize}`,
+    );
+  return predictTiles(
+    forward,
+    image,
+    tiles,
+    hooks,
+    refinesImage(options, image.width, image.height) ? (options.guided ?? DEFAULT_GUIDED) : null,
+  );
 }
 
 /** The tile size a prediction uses: the onnxruntime one when that runtime runs it. */
@@ -187,7 +230,13 @@ export function effectiveTileSize(options: TileOptions, onnx: boolean): number {
   return onnx && options.onnxTileSize ? options.onnxTileSize : options.tileSize;
 }
 
-async function predictTiles(forward: WindowForward, image: RgbImage, options: TileOptions, hooks: PredictHooks, guided: GuidedFilterSettings | null): Promise<Prediction> {
+async function predictTiles(
+  forward: WindowForward,
+  image: RgbImage,
+  options: TileOptions,
+  hooks: PredictHooks,
+  guided: GuidedFilterSettings | null,
+): Promise<Prediction> {
   const { width: W, height: H } = image;
   const { stride, tileSize, overlap, margin } = options;
   const classMap = new Uint8Array(W * H);
@@ -221,7 +270,10 @@ async function predictTiles(forward: WindowForward, image: RgbImage, options: Ti
         let bestP = -1;
         for (let c = 0; c < k; c++) {
           const p = acc[a * k + c];
-          if (p > bestP) { bestP = p; best = c; }
+          if (p > bestP) {
+            bestP = p;
+            best = c;
+          }
         }
         const ws = wsum[a];
         classMap[y * W + x] = best;
@@ -250,11 +302,15 @@ async function predictTiles(forward: WindowForward, image: RgbImage, options: Ti
       const innerTop = ty > 0;
       const innerBottom = ty < ys.length - 1;
       for (let y = 0; y < th; y++) {
-        const wy = Math.min(innerTop ? ramp(y, margin, overlap) : 1, innerBottom ? ramp(th - 1 - y, margin, overlap) : 1);
+        const wy = Math.min(
+          innerTop ? ramp(y, margin, overlap) : 1,
+          innerBottom ? ramp(th - 1 - y, margin, overlap) : 1,
+        );
         if (wy === 0) continue;
         const row = (y0 + y - accY0) * W;
         for (let x = 0; x < tw; x++) {
-          const wgt = wy * Math.min(innerLeft ? ramp(x, margin, overlap) : 1, innerRight ? ramp(tw - 1 - x, margin, overlap) : 1);
+          const wgt =
+            wy * Math.min(innerLeft ? ramp(x, margin, overlap) : 1, innerRight ? ramp(tw - 1 - x, margin, overlap) : 1);
           if (wgt === 0) continue;
           const a = row + x0 + x;
           const src = (y * pw + x) * k;

@@ -14,7 +14,21 @@ import { SeededRandom } from '../../masks/seededRandom';
 import { normalizePixel } from '../training/augment';
 
 /** Names of the context head's layers in a built network. */
-export const CONTEXT_LAYERS = { s8: 'context_s8', s16: 'context_s16', s16b: 'context_s16b', sum16: 'context_s16_sum', up16: 'context_s16_up', sum: 'context_sum', up: 'context_up', probs: 'context_probs', squared: 'context_p2', gate: 'context_gate', gateSquared: 'context_gate2', gated: 'decoder_gated', logits: 'logits_sum' } as const;
+export const CONTEXT_LAYERS = {
+  s8: 'context_s8',
+  s16: 'context_s16',
+  s16b: 'context_s16b',
+  sum16: 'context_s16_sum',
+  up16: 'context_s16_up',
+  sum: 'context_sum',
+  up: 'context_up',
+  probs: 'context_probs',
+  squared: 'context_p2',
+  gate: 'context_gate',
+  gateSquared: 'context_gate2',
+  gated: 'decoder_gated',
+  logits: 'logits_sum',
+} as const;
 
 /**
  * Bilinear upsampling by an integer factor with half-pixel centres (pixel centres map to pixel centres, as
@@ -78,7 +92,17 @@ export interface ContextFitSettings {
   seed: number;
 }
 
-export const DEFAULT_CONTEXT_FIT: ContextFitSettings = { l2: 0.03, steps: 300, learningRate: 0.01, cellsPerImage: 4096, maxCells: 16384, window: 1024, mirror: true, scales: [0.75, 1.5], seed: 0 };
+export const DEFAULT_CONTEXT_FIT: ContextFitSettings = {
+  l2: 0.03,
+  steps: 300,
+  learningRate: 0.01,
+  cellsPerImage: 4096,
+  maxCells: 16384,
+  window: 1024,
+  mirror: true,
+  scales: [0.75, 1.5],
+  seed: 0,
+};
 
 /**
  * The context head's fit inside a fine-tune. The resized views are used when the head is the whole fine-tune
@@ -117,7 +141,12 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
  * A window of an image and its mask resized by `scale`: the image bilinearly (half-pixel centres, as the
  * network's own resizing), the mask by nearest neighbour (labels never blend).
  */
-export function scaledWindow(image: RgbImage, mask: MaskImage, window: { x0: number; y0: number; w: number; h: number }, scale: number): { image: RgbImage; mask: MaskImage } {
+export function scaledWindow(
+  image: RgbImage,
+  mask: MaskImage,
+  window: { x0: number; y0: number; w: number; h: number },
+  scale: number,
+): { image: RgbImage; mask: MaskImage } {
   const { x0, y0, w, h } = window;
   const sw = Math.max(1, Math.round(w * scale));
   const sh = Math.max(1, Math.round(h * scale));
@@ -150,7 +179,11 @@ export function scaledWindow(image: RgbImage, mask: MaskImage, window: { x0: num
  * Reading one window of a larger image missed its objects (a car at the right border of a 1000x563 frame) and
  * fitted the head to background alone.
  */
-export function coveringWindows(width: number, height: number, size: number): { x0: number; y0: number; w: number; h: number }[] {
+export function coveringWindows(
+  width: number,
+  height: number,
+  size: number,
+): { x0: number; y0: number; w: number; h: number }[] {
   const origins = (n: number): number[] => {
     if (n <= size) return [0];
     const count = Math.ceil(n / size);
@@ -169,12 +202,24 @@ export function coveringWindows(width: number, height: number, size: number): { 
  * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
  * labelled pixel dropped).
  */
-function viewRows(features: tfl.LayersModel, image: RgbImage, mask: MaskImage, numClasses: number, cellsPerView: number, window: { x0: number; y0: number; w: number; h: number }, mirror: boolean, rng: SeededRandom): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
+function viewRows(
+  features: tfl.LayersModel,
+  image: RgbImage,
+  mask: MaskImage,
+  numClasses: number,
+  cellsPerView: number,
+  window: { x0: number; y0: number; w: number; h: number },
+  mirror: boolean,
+  rng: SeededRandom,
+): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
   const { x0, y0, w, h } = window;
   const feats = tf.tidy(() => {
     const maps = features.predict(windowTensor(image, x0, y0, w, h, mirror)) as tf.Tensor4D[];
     const grid = maps[0].shape[1];
-    return tf.concat(maps.map((m) => (m.shape[1] === grid ? m : upsampleBilinear(m, grid / m.shape[1]))), 3);
+    return tf.concat(
+      maps.map((m) => (m.shape[1] === grid ? m : upsampleBilinear(m, grid / m.shape[1]))),
+      3,
+    );
   });
   const [, gh, gw, dims] = feats.shape;
   const data = feats.dataSync() as Float32Array;
@@ -231,10 +276,17 @@ export interface ContextFitResult {
  * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
  * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
  */
-export async function fitContextHead(model: tfl.LayersModel, train: { image: RgbImage; mask: MaskImage }[], settings: ContextFitSettings = DEFAULT_CONTEXT_FIT, check: () => void = () => undefined): Promise<ContextFitResult> {
+export async function fitContextHead(
+  model: tfl.LayersModel,
+  train: { image: RgbImage; mask: MaskImage }[],
+  settings: ContextFitSettings = DEFAULT_CONTEXT_FIT,
+  check: () => void = () => undefined,
+): Promise<ContextFitResult> {
   const start = Date.now();
   // The read-outs present, stride 8 first: models made before the extra stride-16 read-out have two.
-  const readOuts = [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].filter((n) => model.layers.some((l) => l.name === n)).map((n) => model.getLayer(n));
+  const readOuts = [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b]
+    .filter((n) => model.layers.some((l) => l.name === n))
+    .map((n) => model.getLayer(n));
   const numClasses = model.outputs[0].shape[3] as number;
   const features = tfl.model({ inputs: model.inputs, outputs: readOuts.map((l) => l.input as tfl.SymbolicTensor) });
   const rng = new SeededRandom(settings.seed + 104729);
@@ -246,17 +298,18 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
     const windows = coveringWindows(t.image.width, t.image.height, settings.window);
     // The image's cell budget is shared by its windows and views.
     const perView = Math.max(32, Math.floor(perImage / (views * windows.length)));
-    for (const window of windows) for (const scale of [1, ...settings.scales]) {
-      const pair = scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
-      const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
-      for (const mirror of settings.mirror ? [false, true] : [false]) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        check();
-        const r = viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
-        dims = r.dims;
-        parts.push(r);
+    for (const window of windows)
+      for (const scale of [1, ...settings.scales]) {
+        const pair = scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
+        const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
+        for (const mirror of settings.mirror ? [false, true] : [false]) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          check();
+          const r = viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
+          dims = r.dims;
+          parts.push(r);
+        }
       }
-    }
   }
   const rows = parts.reduce((n, p) => n + p.rows, 0);
   if (rows === 0) throw new Error('no labelled pixels to fit the context head on');
@@ -301,7 +354,7 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
         const update = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: tf.Tensor): tf.Tensor[] => {
           const m2 = tf.add(tf.mul(m, beta1), tf.mul(grad, 1 - beta1));
           const v2 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(grad), 1 - beta2));
-          const lr = settings.learningRate * Math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step);
+          const lr = (settings.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
           return [tf.sub(p, tf.div(tf.mul(m2, lr), tf.add(tf.sqrt(v2), eps))), m2, v2];
         };
         return [...update(W, mW, vW, gW), ...update(b, mb, vb, gb)];
@@ -309,7 +362,12 @@ export async function fitContextHead(model: tfl.LayersModel, train: { image: Rgb
       tf.dispose([W, mW, vW, b, mb, vb]);
       [W, mW, vW, b, mb, vb] = next;
     }
-    loss = tf.tidy(() => tf.add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(Xn, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2)).dataSync()[0]);
+    loss = tf.tidy(
+      () =>
+        tf
+          .add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(Xn, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2))
+          .dataSync()[0],
+    );
     // Fold the standardisation: W' = W / std, b' = b - sum(mean * W / std); split W' into the 1x1 kernels by
     // their input channels (the stride-8 read-out carries the bias).
     const folded = tf.tidy(() => {

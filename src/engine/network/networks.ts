@@ -2,13 +2,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { buildPretrainedUNet, ENCODERS, findEncoderFolder, loadShippedEncoder, PRETRAINED_NETWORK } from './pretrainedUNet';
+import {
+  buildPretrainedUNet,
+  ENCODERS,
+  findEncoderFolder,
+  loadShippedEncoder,
+  PRETRAINED_NETWORK,
+} from './pretrainedUNet';
 import type { EncoderKind } from '../../protocol/encoderKind';
 import { buildResUNet, DEFAULT_NETWORK, type NetworkConfig, type NetworkOptions } from './resUNet';
 
 /** The network config of a new model with this encoder (and options): both shipped encoders get the same decoder. */
 export function networkFor(encoder: EncoderKind, numClasses: number, options: NetworkOptions = {}): NetworkConfig {
-  const base = encoder === 'scratch' ? { ...DEFAULT_NETWORK, encoder: 'scratch' as const } : { ...PRETRAINED_NETWORK, encoder };
+  const base =
+    encoder === 'scratch' ? { ...DEFAULT_NETWORK, encoder: 'scratch' as const } : { ...PRETRAINED_NETWORK, encoder };
   return { ...base, ...options, numClasses };
 }
 
@@ -28,6 +35,8 @@ export async function buildNetwork(config: NetworkConfig): Promise<tfl.LayersMod
 export function encoderProvenance(config: NetworkConfig): string {
   const kind = config.encoder ?? 'scratch';
   if (kind === 'scratch') return 'residual basic blocks, random initialisation (He normal)';
-  const expected = JSON.parse(fs.readFileSync(path.join(findEncoderFolder(kind), 'expected-features.json'), 'utf8')) as { weightsSha256: string };
+  const expected = JSON.parse(
+    fs.readFileSync(path.join(findEncoderFolder(kind), 'expected-features.json'), 'utf8'),
+  ) as { weightsSha256: string };
   return `${ENCODERS[kind].provenance}; weights.bin sha256 ${expected.weightsSha256}`;
 }

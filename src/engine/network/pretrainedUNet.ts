@@ -33,12 +33,14 @@ export const ENCODERS: Record<PretrainedEncoderKind, EncoderSpec> = {
     folder: path.join('models', 'encoders', 'mobilenetv2'),
     features: ['block_1_expand_relu', 'block_3_expand_relu', 'block_6_expand_relu', 'block_13_expand_relu'],
     contextExtra: 'block_10_depthwise_relu',
-    provenance: 'MobileNetV2 (Keras ImageNet weights as shipped, uint8-quantized, in nsfwjs@4.4.0, MIT; blocks 11-13 fine-tuned there as an image classifier), layers up to block_13_expand_relu, batch norm folded',
+    provenance:
+      'MobileNetV2 (Keras ImageNet weights as shipped, uint8-quantized, in nsfwjs@4.4.0, MIT; blocks 11-13 fine-tuned there as an image classifier), layers up to block_13_expand_relu, batch norm folded',
   },
   'distilled-resnet': {
     folder: path.join('models', 'encoders', 'distilled-resnet'),
     features: ['rn_s1_b1_out', 'rn_s2_b1_out', 'rn_s3_b1_out', 'rn_s4_b2_out'],
-    provenance: 'ResNet-style encoder (residual basic blocks, widths 16/32/64/128 at strides 2/4/8/16) distilled from the shipped MobileNetV2\'s features on Debian photographs by npm run distill-encoder (see distill-report.json), batch norm folded',
+    provenance:
+      "ResNet-style encoder (residual basic blocks, widths 16/32/64/128 at strides 2/4/8/16) distilled from the shipped MobileNetV2's features on Debian photographs by npm run distill-encoder (see distill-report.json), batch norm folded",
   },
 };
 
@@ -61,20 +63,31 @@ export function findEncoderFolder(kind: PretrainedEncoderKind = 'mobilenetv2', s
   for (let dir = start; ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, folder);
     if (fs.existsSync(path.join(candidate, 'model.json'))) return candidate;
-    if (path.dirname(dir) === dir) throw new Error(`the pretrained encoder (${folder}/model.json) was not found above ${start}; the installation is incomplete`);
+    if (path.dirname(dir) === dir)
+      throw new Error(
+        `the pretrained encoder (${folder}/model.json) was not found above ${start}; the installation is incomplete`,
+      );
   }
 }
 
 /** Loads a shipped encoder as it was written (batch norms not folded), from local files only. */
 export async function loadShippedEncoder(folder = findEncoderFolder()): Promise<tfl.LayersModel> {
   const jsonFile = path.join(folder, 'model.json');
-  const json = JSON.parse(await fs.promises.readFile(jsonFile, 'utf8')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  const json = JSON.parse(await fs.promises.readFile(jsonFile, 'utf8')) as {
+    modelTopology: object;
+    weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  };
   const group = json.weightsManifest[0];
   const bytes = await fs.promises.readFile(path.join(folder, group.paths[0]));
   const expected = group.weights.reduce((n, w) => n + 4 * w.shape.reduce((a, d) => a * d, 1), 0);
-  if (bytes.length !== expected) throw new Error(`${path.join(folder, group.paths[0])}: ${bytes.length} bytes, the manifest needs ${expected}; reinstall the extension`);
+  if (bytes.length !== expected)
+    throw new Error(
+      `${path.join(folder, group.paths[0])}: ${bytes.length} bytes, the manifest needs ${expected}; reinstall the extension`,
+    );
   const weightData = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: group.weights, weightData }));
+  return tfl.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: group.weights, weightData }),
+  );
 }
 
 /** Kernel and bias of a convolution with the batch norm after it folded in: W * s and beta - mean * s. */
@@ -94,17 +107,25 @@ function foldBatchNorm(kernel: tf.Tensor, bn: LayerLike, depthwise: boolean): [t
  * Returns every layer's output by name and a function that sets the folded weights (call it once the model
  * holding the layers is built).
  */
-function copyEncoder(encoder: tfl.LayersModel, input: tfl.SymbolicTensor): { tensors: Map<string, tfl.SymbolicTensor>; setWeights: () => void } {
+function copyEncoder(
+  encoder: tfl.LayersModel,
+  input: tfl.SymbolicTensor,
+): { tensors: Map<string, tfl.SymbolicTensor>; setWeights: () => void } {
   const source = encoder.layers as unknown as LayerLike[];
   const consumers = new Map<string, LayerLike[]>();
-  for (const l of source) for (const i of l.inboundNodes[0]?.inboundLayers ?? []) consumers.set(i.name, [...(consumers.get(i.name) ?? []), l]);
+  for (const l of source)
+    for (const i of l.inboundNodes[0]?.inboundLayers ?? [])
+      consumers.set(i.name, [...(consumers.get(i.name) ?? []), l]);
   const tensors = new Map<string, tfl.SymbolicTensor>();
   const pending: { layer: tfl.layers.Layer; weights: tf.Tensor[] }[] = [];
   const folded = new Set<string>();
   for (const layer of source) {
     const cls = layer.getClassName();
     const cfg = layer.getConfig();
-    if (cls === 'InputLayer') { tensors.set(layer.name, input); continue; }
+    if (cls === 'InputLayer') {
+      tensors.set(layer.name, input);
+      continue;
+    }
     if (folded.has(layer.name)) continue;
     const inputs = layer.inboundNodes[0].inboundLayers.map((l) => {
       const t = tensors.get(l.name);
@@ -118,18 +139,27 @@ function copyEncoder(encoder: tfl.LayersModel, input: tfl.SymbolicTensor): { ten
       if (!bn) throw new Error(`encoder layer ${layer.name} is not followed by a batch norm`);
       const depthwise = cls === 'DepthwiseConv2D';
       const common = {
-        kernelSize: cfg.kernelSize as number[], strides: cfg.strides as number[], padding: cfg.padding as 'same' | 'valid',
-        useBias: true, name: layer.name,
+        kernelSize: cfg.kernelSize as number[],
+        strides: cfg.strides as number[],
+        padding: cfg.padding as 'same' | 'valid',
+        useBias: true,
+        name: layer.name,
       };
-      const conv = depthwise ? tfl.layers.depthwiseConv2d({ ...common, kernelSize: common.kernelSize[0] }) : tfl.layers.conv2d({ ...common, filters: cfg.filters as number });
+      const conv = depthwise
+        ? tfl.layers.depthwiseConv2d({ ...common, kernelSize: common.kernelSize[0] })
+        : tfl.layers.conv2d({ ...common, filters: cfg.filters as number });
       out = conv.apply(inputs[0]) as tfl.SymbolicTensor;
       pending.push({ layer: conv, weights: foldBatchNorm(layer.getWeights()[0], bn, depthwise) });
       folded.add(bn.name);
       tensors.set(bn.name, out);
     } else if (cls === 'ReLU') {
-      out = tfl.layers.reLU({ maxValue: cfg.maxValue as number | undefined, name: layer.name }).apply(inputs[0]) as tfl.SymbolicTensor;
+      out = tfl.layers
+        .reLU({ maxValue: cfg.maxValue as number | undefined, name: layer.name })
+        .apply(inputs[0]) as tfl.SymbolicTensor;
     } else if (cls === 'ZeroPadding2D') {
-      out = tfl.layers.zeroPadding2d({ padding: cfg.padding as [[number, number], [number, number]], name: layer.name }).apply(inputs[0]) as tfl.SymbolicTensor;
+      out = tfl.layers
+        .zeroPadding2d({ padding: cfg.padding as [[number, number], [number, number]], name: layer.name })
+        .apply(inputs[0]) as tfl.SymbolicTensor;
     } else if (cls === 'Add') {
       out = tfl.layers.add({ name: layer.name }).apply(inputs) as tfl.SymbolicTensor;
     } else {
@@ -152,7 +182,11 @@ function copyEncoder(encoder: tfl.LayersModel, input: tfl.SymbolicTensor): { ten
 export function buildFoldedEncoder(encoder: tfl.LayersModel, kind: PretrainedEncoderKind): tfl.LayersModel {
   const input = tfl.input({ shape: [null, null, 3], name: 'image' });
   const { tensors, setWeights } = copyEncoder(encoder, input);
-  const model = tfl.model({ inputs: input, outputs: ENCODERS[kind].features.map((n) => tensors.get(n) as tfl.SymbolicTensor), name: `${kind}_folded` });
+  const model = tfl.model({
+    inputs: input,
+    outputs: ENCODERS[kind].features.map((n) => tensors.get(n) as tfl.SymbolicTensor),
+    name: `${kind}_folded`,
+  });
   setWeights();
   model.trainable = false;
   return model;
@@ -165,8 +199,10 @@ export function buildFoldedEncoder(encoder: tfl.LayersModel, kind: PretrainedEnc
  * stem of the image itself brings back the exact edges. Inputs are normalised to [-1, 1], as MobileNetV2 was trained.
  */
 export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersModel): tfl.LayersModel {
-  if (config.numClasses < 2) throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
-  if (config.stageWidths.length !== 4) throw new Error('the pretrained encoder has 4 stages: stageWidths needs 4 decoder widths');
+  if (config.numClasses < 2)
+    throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
+  if (config.stageWidths.length !== 4)
+    throw new Error('the pretrained encoder has 4 stages: stageWidths needs 4 decoder widths');
   const b = new Builder(config);
   const input = tfl.input({ shape: [null, null, 3], name: 'image' });
   const kind = config.encoder === 'scratch' || config.encoder === undefined ? null : config.encoder;
@@ -180,48 +216,82 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
   const widths = config.stageWidths;
   // Skips join the upsampled path by addition, not concatenation: a concat of two full-resolution maps cost
   // 54 ms of a 380 ms 512x512 prediction on wasm (tf.profile), and the conv after it twice the input channels.
-  let x = b.relu(b.bn(b.conv(features[3], widths[3], 1, 1, 'dec_s16_reduce'), 'dec_s16_reduce_bn'), 'dec_s16_reduce_relu');
+  let x = b.relu(
+    b.bn(b.conv(features[3], widths[3], 1, 1, 'dec_s16_reduce'), 'dec_s16_reduce_bn'),
+    'dec_s16_reduce_relu',
+  );
   for (let s = 2; s >= -1; s--) {
     const width = x.shape[3] as number;
     const up = tfl.layers.upSampling2d({ size: [2, 2], name: `dec${s + 1}_up` }).apply(x) as tfl.SymbolicTensor;
     // At full resolution the skip is a thin stem of the image itself: it brings back the exact edges.
-    const skip = s >= 0
-      ? b.relu(b.bn(b.conv(features[s], width, 1, 1, `dec${s + 1}_skip`), `dec${s + 1}_skip_bn`), `dec${s + 1}_skip_relu`)
-      : b.relu(b.bn(b.conv(input, width, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
+    const skip =
+      s >= 0
+        ? b.relu(
+            b.bn(b.conv(features[s], width, 1, 1, `dec${s + 1}_skip`), `dec${s + 1}_skip_bn`),
+            `dec${s + 1}_skip_relu`,
+          )
+        : b.relu(b.bn(b.conv(input, width, 3, 1, 'stem_conv'), 'stem_bn'), 'stem_relu');
     const sum = tfl.layers.add({ name: `dec${s + 1}_merge` }).apply([up, skip]) as tfl.SymbolicTensor;
     x = b.block(sum, s >= 0 ? widths[s] : config.stemWidth, 1, `dec${s + 1}_block`, config.decoderDropout ?? 0);
   }
-  const logits = tfl.layers.conv2d({
-    filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true,
-    kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }), name: 'head',
-  }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers
+    .conv2d({
+      filters: config.numClasses,
+      kernelSize: 1,
+      padding: 'same',
+      useBias: true,
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }),
+      name: 'head',
+    })
+    .apply(x) as tfl.SymbolicTensor;
   let outLogits = logits;
   if (config.contextHead) {
     // The context head (contextHead.ts): 1x1 read-outs of the stride-8 and stride-16 features (and of the
     // encoder's further stride-16 layer, if it names one), upsampled bilinearly and added to the decoder's
     // logits. It is fitted, not trained by gradient, so it is frozen here.
-    const readOut = (f: tfl.SymbolicTensor, name: string, useBias: boolean): tfl.SymbolicTensor => tfl.layers.conv2d({
-      filters: config.numClasses, kernelSize: 1, padding: 'same', useBias, kernelInitializer: 'zeros', trainable: false, name,
-    }).apply(f) as tfl.SymbolicTensor;
+    const readOut = (f: tfl.SymbolicTensor, name: string, useBias: boolean): tfl.SymbolicTensor =>
+      tfl.layers
+        .conv2d({
+          filters: config.numClasses,
+          kernelSize: 1,
+          padding: 'same',
+          useBias,
+          kernelInitializer: 'zeros',
+          trainable: false,
+          name,
+        })
+        .apply(f) as tfl.SymbolicTensor;
     let s16 = readOut(features[3], CONTEXT_LAYERS.s16, false);
     const extraName = ENCODERS[kind].contextExtra;
     if (extraName) {
       const extra = tensors.get(extraName);
       if (!extra) throw new Error(`the ${kind} encoder has no layer ${extraName}`);
-      s16 = tfl.layers.add({ name: CONTEXT_LAYERS.sum16 }).apply([s16, readOut(extra, CONTEXT_LAYERS.s16b, false)]) as tfl.SymbolicTensor;
+      s16 = tfl.layers
+        .add({ name: CONTEXT_LAYERS.sum16 })
+        .apply([s16, readOut(extra, CONTEXT_LAYERS.s16b, false)]) as tfl.SymbolicTensor;
     }
     const up16 = new BilinearUpsample({ factor: 2, name: CONTEXT_LAYERS.up16 }).apply(s16) as tfl.SymbolicTensor;
-    const sum = tfl.layers.add({ name: CONTEXT_LAYERS.sum }).apply([readOut(features[2], CONTEXT_LAYERS.s8, true), up16]) as tfl.SymbolicTensor;
+    const sum = tfl.layers
+      .add({ name: CONTEXT_LAYERS.sum })
+      .apply([readOut(features[2], CONTEXT_LAYERS.s8, true), up16]) as tfl.SymbolicTensor;
     const context = new BilinearUpsample({ factor: 8, name: CONTEXT_LAYERS.up }).apply(sum) as tfl.SymbolicTensor;
     // The decoder's logits count where the read-out is unsure: times the square of g = 2 (1 - sum of p^2), twice
     // the Gini impurity of the read-out's probabilities (1 where two classes are even; at p = 0.9, g^2 = 0.13).
     // Ungated, a decoder fitted to a few images painted whole regions of new images (README, "The context head").
     const p = tfl.layers.softmax({ axis: -1, name: CONTEXT_LAYERS.probs }).apply(context) as tfl.SymbolicTensor;
     const p2 = tfl.layers.multiply({ name: CONTEXT_LAYERS.squared }).apply([p, p]) as tfl.SymbolicTensor;
-    const gate = tfl.layers.conv2d({
-      filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true, trainable: false, name: CONTEXT_LAYERS.gate,
-      kernelInitializer: tfl.initializers.constant({ value: -2 }), biasInitializer: tfl.initializers.constant({ value: 2 }),
-    }).apply(p2) as tfl.SymbolicTensor;
+    const gate = tfl.layers
+      .conv2d({
+        filters: config.numClasses,
+        kernelSize: 1,
+        padding: 'same',
+        useBias: true,
+        trainable: false,
+        name: CONTEXT_LAYERS.gate,
+        kernelInitializer: tfl.initializers.constant({ value: -2 }),
+        biasInitializer: tfl.initializers.constant({ value: 2 }),
+      })
+      .apply(p2) as tfl.SymbolicTensor;
     const gate2 = tfl.layers.multiply({ name: CONTEXT_LAYERS.gateSquared }).apply([gate, gate]) as tfl.SymbolicTensor;
     const gated = tfl.layers.multiply({ name: CONTEXT_LAYERS.gated }).apply([logits, gate2]) as tfl.SymbolicTensor;
     outLogits = tfl.layers.add({ name: CONTEXT_LAYERS.logits }).apply([gated, context]) as tfl.SymbolicTensor;
@@ -234,7 +304,12 @@ export function buildPretrainedUNet(config: NetworkConfig, encoder: tfl.LayersMo
   // 65-89% of composite-scene pixels). The kernel still gets gradients: features times the logits' error.
   const head = model.getLayer('head');
   const [kernel] = head.getWeights();
-  head.setWeights([tf.zerosLike(kernel), tf.tensor1d(Array.from({ length: config.numClasses }, (_, i) => (i === 0 ? Math.log(4 * (config.numClasses - 1)) : 0)))]);
+  head.setWeights([
+    tf.zerosLike(kernel),
+    tf.tensor1d(
+      Array.from({ length: config.numClasses }, (_, i) => (i === 0 ? Math.log(4 * (config.numClasses - 1)) : 0)),
+    ),
+  ]);
   setEncoderTrainableStages(model, config.encoderTrainableStages ?? 0);
   return model;
 }

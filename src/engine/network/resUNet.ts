@@ -3,9 +3,6 @@ import type { NetworkConfig, NetworkOptions } from '../../protocol/modelTypes';
 
 export type { NetworkConfig, NetworkOptions };
 
-
-
-
 export const DEFAULT_NETWORK: Omit<NetworkConfig, 'numClasses'> = {
   stemWidth: 8,
   stageWidths: [16, 32, 64, 96],
@@ -31,14 +28,23 @@ export class Builder {
   }
 
   conv(x: tfl.SymbolicTensor, filters: number, kernel: number, stride: number, name: string): tfl.SymbolicTensor {
-    return tfl.layers.conv2d({
-      filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false,
-      kernelInitializer: this.init(), name,
-    }).apply(x) as tfl.SymbolicTensor;
+    return tfl.layers
+      .conv2d({
+        filters,
+        kernelSize: kernel,
+        strides: stride,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: this.init(),
+        name,
+      })
+      .apply(x) as tfl.SymbolicTensor;
   }
 
   bn(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-    return tfl.layers.batchNormalization({ momentum: this.config.bnMomentum, epsilon: 1e-3, name }).apply(x) as tfl.SymbolicTensor;
+    return tfl.layers
+      .batchNormalization({ momentum: this.config.bnMomentum, epsilon: 1e-3, name })
+      .apply(x) as tfl.SymbolicTensor;
   }
 
   relu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
@@ -57,7 +63,9 @@ export class Builder {
       // Spatial dropout: one draw per sample and channel (noise shape [batch, 1, 1, channels]), as Keras's
       // SpatialDropout2D, which tfjs-layers lacks; an identity at inference.
       const noiseShape = [null, 1, 1, null] as unknown as number[];
-      f = tfl.layers.dropout({ rate: dropout, noiseShape, seed: this.seedCounter++, name: `${name}_dropout` }).apply(f) as tfl.SymbolicTensor;
+      f = tfl.layers
+        .dropout({ rate: dropout, noiseShape, seed: this.seedCounter++, name: `${name}_dropout` })
+        .apply(f) as tfl.SymbolicTensor;
     }
     f = this.conv(f, filters, 3, 1, `${name}_conv2`);
     f = this.bn(f, `${name}_bn2`);
@@ -77,7 +85,8 @@ export class Builder {
  * with a residual block, and a 1x1 softmax head. Height and width are free (multiples of the stride).
  */
 export function buildResUNet(config: NetworkConfig): tfl.LayersModel {
-  if (config.numClasses < 2) throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
+  if (config.numClasses < 2)
+    throw new Error(`a segmentation network needs at least 2 classes, got ${config.numClasses}`);
   if (config.stageWidths.length < 1) throw new Error('the network needs at least one encoder stage');
   const b = new Builder(config);
   const input = tfl.input({ shape: [null, null, 3], name: 'image' });
@@ -96,10 +105,16 @@ export function buildResUNet(config: NetworkConfig): tfl.LayersModel {
     const cat = tfl.layers.concatenate({ axis: -1, name: `dec${s + 1}_cat` }).apply([up, skip]) as tfl.SymbolicTensor;
     x = b.block(cat, width, 1, `dec${s + 1}_block`, config.decoderDropout ?? 0);
   }
-  const logits = tfl.layers.conv2d({
-    filters: config.numClasses, kernelSize: 1, padding: 'same', useBias: true,
-    kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }), name: 'head',
-  }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers
+    .conv2d({
+      filters: config.numClasses,
+      kernelSize: 1,
+      padding: 'same',
+      useBias: true,
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: config.seed * 1000 + 999 }),
+      name: 'head',
+    })
+    .apply(x) as tfl.SymbolicTensor;
   const probs = tfl.layers.softmax({ axis: -1, name: 'probs' }).apply(logits) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: probs, name: config.residual ? 'resunet' : 'plainunet' });
 }
@@ -114,7 +129,12 @@ export function countParameters(model: tfl.LayersModel): { trainable: number; to
 }
 
 /** Multiply-add FLOPs (2 per MAC) of the convolutions for an HxW input (only of the layers `count` accepts). */
-export function estimateFlops(model: tfl.LayersModel, height: number, width: number, count: (layer: tfl.layers.Layer) => boolean = () => true): number {
+export function estimateFlops(
+  model: tfl.LayersModel,
+  height: number,
+  width: number,
+  count: (layer: tfl.layers.Layer) => boolean = () => true,
+): number {
   let flops = 0;
   // Spatial size of every symbolic tensor, following the stride chain from the input.
   const sizes = new Map<string, [number, number]>();
@@ -128,7 +148,8 @@ export function estimateFlops(model: tfl.LayersModel, height: number, width: num
       outSize = [Math.ceil(inSize[0] / cfg.strides[0]), Math.ceil(inSize[1] / cfg.strides[1])];
       const cin = inputs[0].shape[3] as number;
       // A depthwise convolution has one filter per input channel.
-      if (count(layer)) flops += 2 * outSize[0] * outSize[1] * cfg.kernelSize[0] * cfg.kernelSize[1] * cin * (cfg.filters ?? 1);
+      if (count(layer))
+        flops += 2 * outSize[0] * outSize[1] * cfg.kernelSize[0] * cfg.kernelSize[1] * cin * (cfg.filters ?? 1);
     } else if (cls === 'UpSampling2D') {
       outSize = [inSize[0] * 2, inSize[1] * 2];
     }
@@ -136,4 +157,3 @@ export function estimateFlops(model: tfl.LayersModel, height: number, width: num
   }
   return flops;
 }
-

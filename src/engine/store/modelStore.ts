@@ -11,8 +11,6 @@ import type { ModelMeta, NetworkConfig, VersionManifest } from '../../protocol/m
 
 export type { ModelMeta, VersionManifest };
 
-
-
 /** Whether every float32 in a weights buffer (float32 throughout, as the size check above requires) is finite. */
 function finiteFloats(bytes: Uint8Array): boolean {
   const floats = new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 4));
@@ -106,7 +104,10 @@ export class ModelStore {
     } catch {
       return [];
     }
-    return names.filter((n) => /^\d{4,}$/.test(n)).map(Number).sort((a, b) => a - b);
+    return names
+      .filter((n) => /^\d{4,}$/.test(n))
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   async readVersionManifest(version: number): Promise<VersionManifest> {
@@ -128,7 +129,9 @@ export class ModelStore {
       text = await fs.promises.readFile(file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ModelStoreError(code === 'ENOENT' ? `${file}: no model here` : `${file}: cannot read the model (${code ?? String(err)})`);
+      throw new ModelStoreError(
+        code === 'ENOENT' ? `${file}: no model here` : `${file}: cannot read the model (${code ?? String(err)})`,
+      );
     }
     let json: ModelJson;
     try {
@@ -136,8 +139,14 @@ export class ModelStore {
     } catch (err) {
       throw new ModelStoreError(`${file}: the model file is corrupt (${(err as Error).message}); ${this.wayBack()}`);
     }
-    if (json.userDefinedMetadata?.maskloop?.format !== 'maskloop-model' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
-      throw new ModelStoreError(`${file}: not a maskloop model (missing topology, weights or maskloop metadata); ${this.wayBack()}`);
+    if (
+      json.userDefinedMetadata?.maskloop?.format !== 'maskloop-model' ||
+      !json.modelTopology ||
+      !Array.isArray(json.weightsManifest)
+    ) {
+      throw new ModelStoreError(
+        `${file}: not a maskloop model (missing topology, weights or maskloop metadata); ${this.wayBack()}`,
+      );
     }
     return json;
   }
@@ -155,26 +164,43 @@ export class ModelStore {
         try {
           buffers.push(await fs.promises.readFile(wfile));
         } catch (err) {
-          throw new ModelStoreError(`${wfile}: the model's weights are missing or unreadable (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${this.wayBack()}`);
+          throw new ModelStoreError(
+            `${wfile}: the model's weights are missing or unreadable (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${this.wayBack()}`,
+          );
         }
       }
     }
     const total = buffers.reduce((s, b) => s + b.byteLength, 0);
     const expected = weightSpecs.reduce((s, w) => s + w.shape.reduce((a, d) => a * d, 1) * 4, 0);
     if (total !== expected) {
-      throw new ModelStoreError(`${file}: the weights hold ${total} bytes but the model needs ${expected}; the weights file is truncated or from another model; ${this.wayBack()}`);
+      throw new ModelStoreError(
+        `${file}: the weights hold ${total} bytes but the model needs ${expected}; the weights file is truncated or from another model; ${this.wayBack()}`,
+      );
     }
     const weightData = new Uint8Array(total);
     let off = 0;
-    for (const b of buffers) { weightData.set(b, off); off += b.byteLength; }
+    for (const b of buffers) {
+      weightData.set(b, off);
+      off += b.byteLength;
+    }
     const meta = json.userDefinedMetadata.maskloop;
-    if (meta.weightsSha256 !== undefined && createHash('sha256').update(weightData).digest('hex') !== meta.weightsSha256) {
-      throw new ModelStoreError(`${file}: the weights do not match their checksum (changed or damaged on disk since they were written); ${this.wayBack()}`);
+    if (
+      meta.weightsSha256 !== undefined &&
+      createHash('sha256').update(weightData).digest('hex') !== meta.weightsSha256
+    ) {
+      throw new ModelStoreError(
+        `${file}: the weights do not match their checksum (changed or damaged on disk since they were written); ${this.wayBack()}`,
+      );
     }
     // A weight that is not finite would make every suggestion background.
-    if (!finiteFloats(weightData)) throw new ModelStoreError(`${file}: the weights hold a value that is not a number (NaN or infinity); ${this.wayBack()}`);
+    if (!finiteFloats(weightData))
+      throw new ModelStoreError(
+        `${file}: the weights hold a value that is not a number (NaN or infinity); ${this.wayBack()}`,
+      );
     try {
-      const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer }));
+      const model = await tfl.loadLayersModel(
+        tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer }),
+      );
       return { model, meta };
     } catch (err) {
       throw new ModelStoreError(`${file}: the model could not be built (${(err as Error).message}); ${this.wayBack()}`);
@@ -202,20 +228,38 @@ export class ModelStore {
     if (this.exists()) return;
     const versions = await this.listVersions();
     if (versions.length > 0) {
-      throw new ModelStoreError(`${this.currentFile}: missing, but ${versions.length} version(s) are stored in ${this.versionsDir} (latest ${versions[versions.length - 1]}): run "maskloop rollback --to ${versions[versions.length - 1]} --model ${this.dir}" to make one current, or move ${this.dir} away to start a new model`);
+      throw new ModelStoreError(
+        `${this.currentFile}: missing, but ${versions.length} version(s) are stored in ${this.versionsDir} (latest ${versions[versions.length - 1]}): run "maskloop rollback --to ${versions[versions.length - 1]} --model ${this.dir}" to make one current, or move ${this.dir} away to start a new model`,
+      );
     }
   }
 
   /** Cold start: builds the network (pretrained encoder or not) with an untrained decoder and stores it as version 0 (current). */
-  async createInitial(network: NetworkConfig, classes: ClassList, backend: string): Promise<{ model: tfl.LayersModel; meta: ModelMeta }> {
+  async createInitial(
+    network: NetworkConfig,
+    classes: ClassList,
+    backend: string,
+  ): Promise<{ model: tfl.LayersModel; meta: ModelMeta }> {
     const model = await buildNetwork(network);
     const meta: ModelMeta = {
-      format: 'maskloop-model', formatVersion: 1, version: 0, parent: null, createdAt: new Date().toISOString(),
-      network, classes, encoder: encoderProvenance(network), trained: false,
+      format: 'maskloop-model',
+      formatVersion: 1,
+      version: 0,
+      parent: null,
+      createdAt: new Date().toISOString(),
+      network,
+      classes,
+      encoder: encoderProvenance(network),
+      trained: false,
     };
     await this.writeVersion(model, meta, {
-      version: 0, parent: null, createdAt: meta.createdAt, backend, accepted: true,
-      reason: 'initial model with an untrained decoder (cold start): suggestions become useful after the first fine-tune',
+      version: 0,
+      parent: null,
+      createdAt: meta.createdAt,
+      backend,
+      accepted: true,
+      reason:
+        'initial model with an untrained decoder (cold start): suggestions become useful after the first fine-tune',
     });
     await this.setCurrent(0);
     return { model, meta };
@@ -231,15 +275,21 @@ export class ModelStore {
   async writeVersion(model: tfl.LayersModel, meta: ModelMeta, manifest: VersionManifest): Promise<void> {
     const artifacts = await captureArtifacts(model);
     const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
-    if (!finiteFloats(weights)) throw new ModelStoreError(`version ${meta.version} was not stored: its weights hold a value that is not a number (the training diverged; try a lower --lr)`);
+    if (!finiteFloats(weights))
+      throw new ModelStoreError(
+        `version ${meta.version} was not stored: its weights hold a value that is not a number (the training diverged; try a lower --lr)`,
+      );
     meta = { ...meta, weightsSha256: createHash('sha256').update(weights).digest('hex') };
     const finalDir = path.join(this.versionsDir, versionName(meta.version));
-    if (fs.existsSync(finalDir)) throw new ModelStoreError(`${finalDir} already exists; another fine-tune may be writing to this model`);
+    if (fs.existsSync(finalDir))
+      throw new ModelStoreError(`${finalDir} already exists; another fine-tune may be writing to this model`);
     await fs.promises.mkdir(this.versionsDir, { recursive: true });
     const tmpDir = path.join(this.versionsDir, `.${versionName(meta.version)}.tmp-${process.pid}-${Date.now() % 1e9}`);
     await fs.promises.mkdir(tmpDir);
     const modelJson: ModelJson = {
-      format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`, convertedBy: null,
+      format: 'layers-model',
+      generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
+      convertedBy: null,
       modelTopology: artifacts.modelTopology as object,
       weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
       userDefinedMetadata: { maskloop: meta },
@@ -271,7 +321,10 @@ export class ModelStore {
   async setCurrent(version: number): Promise<ModelMeta> {
     const vfile = path.join(this.versionsDir, versionName(version), 'model.json');
     const json = await this.readModelJson(vfile);
-    json.weightsManifest = json.weightsManifest.map((g) => ({ ...g, paths: g.paths.map((p) => `versions/${versionName(version)}/${p}`) }));
+    json.weightsManifest = json.weightsManifest.map((g) => ({
+      ...g,
+      paths: g.paths.map((p) => `versions/${versionName(version)}/${p}`),
+    }));
     await writeFileAtomic(this.currentFile, stableStringify(json) + '\n');
     return json.userDefinedMetadata.maskloop;
   }
@@ -279,7 +332,10 @@ export class ModelStore {
   /** Rolls back (or forward) to any stored version; its weights are checked before it becomes current. */
   async rollback(version: number): Promise<ModelMeta> {
     const versions = await this.listVersions();
-    if (!versions.includes(version)) throw new ModelStoreError(`${this.dir}: no version ${version}; stored versions: ${versions.join(', ') || 'none'}`);
+    if (!versions.includes(version))
+      throw new ModelStoreError(
+        `${this.dir}: no version ${version}; stored versions: ${versions.join(', ') || 'none'}`,
+      );
     const { model } = await this.loadVersion(version);
     model.dispose();
     return this.setCurrent(version);

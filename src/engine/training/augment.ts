@@ -63,7 +63,10 @@ export const COLOUR_CUE_SEPARATION = 5;
  * single image). The largest over the pairs, with the pair; no separation (and why) when fewer than two
  * foreground classes appear, or no class appears in two images (nothing to measure a spread on).
  */
-export function colourSeparation(samples: readonly { image: RgbImage; mask: MaskImage }[], numClasses: number): { separation: number; classes: [number, number] } | { separation: null; why: string } {
+export function colourSeparation(
+  samples: readonly { image: RgbImage; mask: MaskImage }[],
+  numClasses: number,
+): { separation: number; classes: [number, number] } | { separation: null; why: string } {
   const perClass: [number, number][][] = Array.from({ length: numClasses }, () => []);
   for (const { image, mask } of samples) {
     const sum = new Float64Array(numClasses * 2);
@@ -78,25 +81,41 @@ export function colourSeparation(samples: readonly { image: RgbImage; mask: Mask
       sum[c * 2 + 1] += (r + g) / 2 - b;
       count[c]++;
     }
-    for (let c = 1; c < numClasses; c++) if (count[c] > 0) perClass[c].push([sum[c * 2] / count[c], sum[c * 2 + 1] / count[c]]);
+    for (let c = 1; c < numClasses; c++)
+      if (count[c] > 0) perClass[c].push([sum[c * 2] / count[c], sum[c * 2 + 1] / count[c]]);
   }
   const stats = perClass.map((list) => {
     if (list.length === 0) return null;
-    const mean: [number, number] = [list.reduce((a, p) => a + p[0], 0) / list.length, list.reduce((a, p) => a + p[1], 0) / list.length];
-    const variance = list.length < 2 ? null : list.reduce((a, p) => a + (p[0] - mean[0]) ** 2 + (p[1] - mean[1]) ** 2, 0) / (list.length - 1);
+    const mean: [number, number] = [
+      list.reduce((a, p) => a + p[0], 0) / list.length,
+      list.reduce((a, p) => a + p[1], 0) / list.length,
+    ];
+    const variance =
+      list.length < 2
+        ? null
+        : list.reduce((a, p) => a + (p[0] - mean[0]) ** 2 + (p[1] - mean[1]) ** 2, 0) / (list.length - 1);
     return { mean, variance, n: list.length };
   });
-  if (stats.filter((st) => st !== null).length < 2) return { separation: null, why: 'fewer than two foreground classes in the training masks, so no two classes for colour to tell apart' };
-  const withSpread = stats.filter((st): st is { mean: [number, number]; variance: number; n: number } => st !== null && st.variance !== null);
-  if (withSpread.length === 0) return { separation: null, why: 'no class is in two training images yet, so colour spread cannot be measured' };
-  const pooled = withSpread.reduce((a, st) => a + st.variance * (st.n - 1), 0) / withSpread.reduce((a, st) => a + st.n - 1, 0);
+  if (stats.filter((st) => st !== null).length < 2)
+    return {
+      separation: null,
+      why: 'fewer than two foreground classes in the training masks, so no two classes for colour to tell apart',
+    };
+  const withSpread = stats.filter(
+    (st): st is { mean: [number, number]; variance: number; n: number } => st !== null && st.variance !== null,
+  );
+  if (withSpread.length === 0)
+    return { separation: null, why: 'no class is in two training images yet, so colour spread cannot be measured' };
+  const pooled =
+    withSpread.reduce((a, st) => a + st.variance * (st.n - 1), 0) / withSpread.reduce((a, st) => a + st.n - 1, 0);
   let best: { separation: number; classes: [number, number] } | null = null;
   for (let a = 1; a < numClasses; a++) {
     for (let b = a + 1; b < numClasses; b++) {
       const sa = stats[a];
       const sb = stats[b];
       if (!sa || !sb) continue;
-      const spread = sa.variance !== null && sb.variance !== null ? Math.sqrt((sa.variance + sb.variance) / 2) : Math.sqrt(pooled);
+      const spread =
+        sa.variance !== null && sb.variance !== null ? Math.sqrt((sa.variance + sb.variance) / 2) : Math.sqrt(pooled);
       const separation = Math.hypot(sa.mean[0] - sb.mean[0], sa.mean[1] - sb.mean[1]) / Math.max(spread, 1);
       if (!best || separation > best.separation) best = { separation, classes: [a, b] };
     }
@@ -110,14 +129,25 @@ export function colourSeparation(samples: readonly { image: RgbImage; mask: Mask
  * take away the cue that names them) and uses AUTO_HUE_JITTER otherwise, so that no colour shortcut is learnt
  * (a background colour seen in the first images taken for "background").
  */
-export function resolveHueJitter(setting: number | 'auto', samples: readonly { image: RgbImage; mask: MaskImage }[], numClasses: number): { value: number; reason: string } {
+export function resolveHueJitter(
+  setting: number | 'auto',
+  samples: readonly { image: RgbImage; mask: MaskImage }[],
+  numClasses: number,
+): { value: number; reason: string } {
   if (setting !== 'auto') return { value: setting, reason: `hue jitter ${setting}, as set` };
   const sep = colourSeparation(samples, numClasses);
-  if (sep.separation === null) return { value: AUTO_HUE_JITTER, reason: `hue jitter ${AUTO_HUE_JITTER} (auto): ${sep.why}` };
+  if (sep.separation === null)
+    return { value: AUTO_HUE_JITTER, reason: `hue jitter ${AUTO_HUE_JITTER} (auto): ${sep.why}` };
   if (sep.separation > COLOUR_CUE_SEPARATION) {
-    return { value: 0, reason: `hue jitter off (auto): classes ${sep.classes[0]} and ${sep.classes[1]} lie ${sep.separation.toFixed(1)} spreads apart in colour across the training images, so colour tells them apart` };
+    return {
+      value: 0,
+      reason: `hue jitter off (auto): classes ${sep.classes[0]} and ${sep.classes[1]} lie ${sep.separation.toFixed(1)} spreads apart in colour across the training images, so colour tells them apart`,
+    };
   }
-  return { value: AUTO_HUE_JITTER, reason: `hue jitter ${AUTO_HUE_JITTER} (auto): the classes lie at most ${sep.separation.toFixed(1)} spreads apart in colour (${COLOUR_CUE_SEPARATION} would mean colour tells them apart)` };
+  return {
+    value: AUTO_HUE_JITTER,
+    reason: `hue jitter ${AUTO_HUE_JITTER} (auto): the classes lie at most ${sep.separation.toFixed(1)} spreads apart in colour (${COLOUR_CUE_SEPARATION} would mean colour tells them apart)`,
+  };
 }
 
 /**
@@ -137,7 +167,11 @@ export function randomCrop(image: RgbImage, mask: MaskImage, rng: SeededRandom, 
       const y = rng.int(0, h - 1);
       const i = y * w + x;
       const v = mask.data[i];
-      if (v !== IGNORE_INDEX && ((mask.data[i + 1] !== v && mask.data[i + 1] !== IGNORE_INDEX) || (y + 1 < h && mask.data[i + w] !== v && mask.data[i + w] !== IGNORE_INDEX))) {
+      if (
+        v !== IGNORE_INDEX &&
+        ((mask.data[i + 1] !== v && mask.data[i + 1] !== IGNORE_INDEX) ||
+          (y + 1 < h && mask.data[i + w] !== v && mask.data[i + w] !== IGNORE_INDEX))
+      ) {
         cx = x;
         cy = y;
         break;

@@ -31,10 +31,14 @@ export async function readDatasetManifest(file: string): Promise<DatasetManifest
   }
   try {
     const m = JSON.parse(text) as DatasetManifest;
-    if (m.format !== 'maskloop-dataset' || typeof m.images !== 'object') throw new Error('not a maskloop dataset manifest');
+    if (m.format !== 'maskloop-dataset' || typeof m.images !== 'object')
+      throw new Error('not a maskloop dataset manifest');
     return m;
   } catch (err) {
-    throw new InputError(file, `the dataset manifest is corrupt (${(err as Error).message}); fix or delete it (images will be re-assigned)`);
+    throw new InputError(
+      file,
+      `the dataset manifest is corrupt (${(err as Error).message}); fix or delete it (images will be re-assigned)`,
+    );
   }
 }
 
@@ -73,7 +77,10 @@ export function assignSplits(manifest: DatasetManifest, keys: string[]): Map<str
     let entry = manifest.images[key];
     if (!entry) {
       // The first images always train; after them, the hash decides, and an empty validation set takes the next one.
-      const split: Split = count >= TRAIN_BEFORE_VALIDATION && (!hasValidation || unitHash(key) < manifest.validationFraction) ? 'validation' : 'train';
+      const split: Split =
+        count >= TRAIN_BEFORE_VALIDATION && (!hasValidation || unitHash(key) < manifest.validationFraction)
+          ? 'validation'
+          : 'train';
       entry = { split };
       manifest.images[key] = entry;
       count++;

@@ -21,7 +21,6 @@ export interface TrainSample {
   mask: MaskImage;
 }
 
-
 export interface FineTuneResult {
   history: { epoch: number; loss: number; val?: MetricSummary }[];
   metricsBefore: MetricSummary | null;
@@ -48,7 +47,6 @@ export interface FineTuneResult {
 /** Training images the post-training check predicts at most (evenly spread over the list). */
 export const TRAINING_CHECK_IMAGES = 8;
 
-
 /**
  * The training crop size, a multiple of 16. 0 = automatic. A pretrained encoder's deep features look far
  * beyond a 128-pixel crop (stride 16, a receptive field of over 200 pixels), so on such a crop they are not
@@ -69,17 +67,24 @@ export type { FineTuneProgress };
  * The class-prior correction of the head's logits: strength * log(image prior / crop prior) per class, from
  * pixel counts (add-one smoothed, so a class missing from either count gets a finite correction).
  */
-export function priorCorrection(imageCounts: ArrayLike<number>, cropCounts: ArrayLike<number>, strength: number): number[] {
+export function priorCorrection(
+  imageCounts: ArrayLike<number>,
+  cropCounts: ArrayLike<number>,
+  strength: number,
+): number[] {
   const n = imageCounts.length;
   const total = (counts: ArrayLike<number>): number => Array.from(counts).reduce((a, b) => a + b, 0) + n;
   const imageTotal = total(imageCounts);
   const cropTotal = total(cropCounts);
-  return Array.from({ length: n }, (_, c) => strength * Math.log(((imageCounts[c] + 1) / imageTotal) / ((cropCounts[c] + 1) / cropTotal)));
+  return Array.from(
+    { length: n },
+    (_, c) => strength * Math.log((imageCounts[c] + 1) / imageTotal / ((cropCounts[c] + 1) / cropTotal)),
+  );
 }
 
 function headBias(model: tfl.LayersModel): tfl.LayerVariable {
   const bias = model.getLayer('head').weights.find((w) => w.name.includes('bias'));
-  if (!bias) throw new Error('the network\'s head has no bias');
+  if (!bias) throw new Error("the network's head has no bias");
   return bias;
 }
 
@@ -108,7 +113,11 @@ export function stepsPerEpoch(settings: FineTuneSettings, trainImages: number, c
 }
 
 /** Metrics of the model's predictions on each validation sample. */
-export async function validatePerImage(model: tfl.LayersModel, samples: TrainSample[], tiles: TileOptions): Promise<MetricSummary[]> {
+export async function validatePerImage(
+  model: tfl.LayersModel,
+  samples: TrainSample[],
+  tiles: TileOptions,
+): Promise<MetricSummary[]> {
   const per: MetricSummary[] = [];
   for (const s of samples) {
     const pred = await predictImage(model, s.image, tiles);
@@ -118,7 +127,11 @@ export async function validatePerImage(model: tfl.LayersModel, samples: TrainSam
 }
 
 /** Mean metrics of the model's predictions on validation samples. */
-export async function validate(model: tfl.LayersModel, samples: TrainSample[], tiles: TileOptions): Promise<MetricSummary | null> {
+export async function validate(
+  model: tfl.LayersModel,
+  samples: TrainSample[],
+  tiles: TileOptions,
+): Promise<MetricSummary | null> {
   return samples.length === 0 ? null : meanMetrics(await validatePerImage(model, samples, tiles));
 }
 
@@ -138,13 +151,26 @@ export async function fineTune(
 ): Promise<FineTuneResult> {
   if (train.length === 0) throw new Error('no training images: save at least one corrected mask first');
   const contextOnly = settings.epochs === 0;
-  if (contextOnly && !hasContextHead(model)) throw new Error('0 epochs fits only the context head, and this model has none (it was created without a pretrained encoder, or before the context head existed): set 1 epoch or more');
+  if (contextOnly && !hasContextHead(model))
+    throw new Error(
+      '0 epochs fits only the context head, and this model has none (it was created without a pretrained encoder, or before the context head existed): set 1 epoch or more',
+    );
   const numClasses = model.outputs[0].shape[3] as number;
   const imageCounts = new Float64Array(numClasses);
   for (const s of train) classCounts(s.mask.data, imageCounts);
-  const crop = resolveCropSize(settings.cropSize, encoderStages(model).size > 0, Math.max(...train.map((s) => Math.max(s.image.width, s.image.height))));
+  const crop = resolveCropSize(
+    settings.cropSize,
+    encoderStages(model).size > 0,
+    Math.max(...train.map((s) => Math.max(s.image.width, s.image.height))),
+  );
   const hueJitter = resolveHueJitter(settings.hueJitter, train, numClasses);
-  const cropOptions = { size: crop, boundaryBias: settings.boundaryBias, boundaryRadius: settings.boundaryRadius, colorJitter: settings.colorJitter, hueJitter: hueJitter.value };
+  const cropOptions = {
+    size: crop,
+    boundaryBias: settings.boundaryBias,
+    boundaryRadius: settings.boundaryRadius,
+    colorJitter: settings.colorJitter,
+    hueJitter: hueJitter.value,
+  };
   // The crops' class prior, estimated once from the labels of 256 crops drawn as training draws them (with
   // their own seed, so training's crops are unchanged): every validation and the stored model use the same correction.
   const cropCounts = new Float64Array(numClasses);
@@ -154,7 +180,9 @@ export async function fineTune(
     classCounts(randomCrop(s.image, s.mask, priorRng, cropOptions).y, cropCounts);
   }
   // The context head alone is fitted on whole images, not crops: no crop prior to correct for.
-  const correction = contextOnly ? new Array<number>(numClasses).fill(0) : priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
+  const correction = contextOnly
+    ? new Array<number>(numClasses).fill(0)
+    : priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
   // Validation sees the model as a person would: corrected.
   const correctedValidate = async (): Promise<MetricSummary[]> => {
     if (validation.length === 0) return [];
@@ -172,9 +200,14 @@ export async function fineTune(
   const rng = new SeededRandom(settings.seed);
   const steps = stepsPerEpoch(settings, train.length, crop);
   const totalSteps = steps * settings.epochs;
-  const optimizer = settings.optimizer === 'adam' ? tf.train.adam(settings.learningRate) : tf.train.momentum(settings.learningRate, 0.9);
+  const optimizer =
+    settings.optimizer === 'adam'
+      ? tf.train.adam(settings.learningRate)
+      : tf.train.momentum(settings.learningRate, 0.9);
   // The encoder's freezing as stored, restored at the end: the next fine-tune decides again.
-  const storedTrainable = [...encoderStages(model).keys()].map((name) => [name, model.getLayer(name).trainable] as const);
+  const storedTrainable = [...encoderStages(model).keys()].map(
+    (name) => [name, model.getLayer(name).trainable] as const,
+  );
   let trainable: tf.Variable[] = [];
   let kernels: tf.Tensor[] = [];
   const collect = (): void => {
@@ -190,9 +223,15 @@ export async function fineTune(
   const perImageBefore = await validatePerImage(model, validation, tiles);
   const metricsBefore = validation.length === 0 ? null : meanMetrics(perImageBefore);
   // Train without the previous fine-tune's correction; a new one is computed from this round's crops.
-  if (hooks.previousCorrection) addToHeadBias(model, hooks.previousCorrection.map((d) => -d));
+  if (hooks.previousCorrection)
+    addToHeadBias(
+      model,
+      hooks.previousCorrection.map((d) => -d),
+    );
   // The context head is fitted first, on whole images; the decoder then trains on top of it.
-  const context = hasContextHead(model) ? await fitContextHead(model, train, contextFitFor(settings.epochs, settings.seed), check) : null;
+  const context = hasContextHead(model)
+    ? await fitContextHead(model, train, contextFitFor(settings.epochs, settings.seed), check)
+    : null;
   const history: FineTuneResult['history'] = [];
   let best = metricsBefore?.boundaryIoU ?? -Infinity;
   let bestEpoch = 0;
@@ -208,7 +247,14 @@ export async function fineTune(
   try {
     for (let epoch = 1; epoch <= settings.epochs; epoch++) {
       // Full fine-tune: unfreeze the encoder stage by stage, deepest first (a no-op without a pretrained encoder).
-      if (settings.encoderStages > 0 && setEncoderTrainableStages(model, Math.min(settings.encoderStages, Math.floor((epoch - 1) * (settings.encoderStages + 1) / settings.epochs)))) collect();
+      if (
+        settings.encoderStages > 0 &&
+        setEncoderTrainableStages(
+          model,
+          Math.min(settings.encoderStages, Math.floor(((epoch - 1) * (settings.encoderStages + 1)) / settings.epochs)),
+        )
+      )
+        collect();
       let lossSum = 0;
       for (let step = 1; step <= steps; step++) {
         // Yield so a cancel message can arrive: wasm reads resolve without giving the event loop a turn.
@@ -231,23 +277,39 @@ export async function fineTune(
         const x = tf.tensor4d(xs, [n, crop, crop, 3]);
         const y = tf.tensor3d(ys, [n, crop, crop], 'int32');
         const band = tf.tensor3d(bands, [n, crop, crop]);
-        const lossT = optimizer.minimize(() => {
-          const probs = model.apply(x, { training: true }) as tf.Tensor4D;
-          let loss = segmentationLoss(probs, y, band, { dice: settings.diceWeight, boundary: settings.boundaryWeight });
-          if (settings.weightDecay > 0) {
-            const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-            loss = tf.add(loss, tf.mul(l2, settings.weightDecay / 2));
-          }
-          return loss as tf.Scalar;
-        }, true, trainable);
+        const lossT = optimizer.minimize(
+          () => {
+            const probs = model.apply(x, { training: true }) as tf.Tensor4D;
+            let loss = segmentationLoss(probs, y, band, {
+              dice: settings.diceWeight,
+              boundary: settings.boundaryWeight,
+            });
+            if (settings.weightDecay > 0) {
+              const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+              loss = tf.add(loss, tf.mul(l2, settings.weightDecay / 2));
+            }
+            return loss as tf.Scalar;
+          },
+          true,
+          trainable,
+        );
         tf.dispose([x, y, band]);
         const loss = lossT ? (await lossT.data())[0] : NaN;
         lossT?.dispose();
-        if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at epoch ${epoch}, step ${step}; lower the learning rate`);
+        if (!Number.isFinite(loss))
+          throw new Error(`the loss became ${loss} at epoch ${epoch}, step ${step}; lower the learning rate`);
         lossSum += loss;
         done++;
         const elapsed = (Date.now() - start) / 1000;
-        hooks.onProgress?.({ phase: 'train', epoch, epochs: settings.epochs, step, steps, loss, etaSeconds: (elapsed / done) * (totalSteps - done) });
+        hooks.onProgress?.({
+          phase: 'train',
+          epoch,
+          epochs: settings.epochs,
+          step,
+          steps,
+          loss,
+          etaSeconds: (elapsed / done) * (totalSteps - done),
+        });
       }
       check();
       const perImage = await correctedValidate();
@@ -256,7 +318,16 @@ export async function fineTune(
       const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
       history.push(entry);
       const elapsed = (Date.now() - start) / 1000;
-      hooks.onProgress?.({ phase: 'validate', epoch, epochs: settings.epochs, step: steps, steps, loss: entry.loss, val: val ?? undefined, etaSeconds: (elapsed / done) * (totalSteps - done) });
+      hooks.onProgress?.({
+        phase: 'validate',
+        epoch,
+        epochs: settings.epochs,
+        step: steps,
+        steps,
+        loss: entry.loss,
+        val: val ?? undefined,
+        etaSeconds: (elapsed / done) * (totalSteps - done),
+      });
       if (val) {
         if (val.boundaryIoU > best) {
           best = val.boundaryIoU;
@@ -279,7 +350,14 @@ export async function fineTune(
       variables.forEach((v, i) => v.write(best[i]));
     }
     if (contextOnly) lastPerImage = await correctedValidate();
-    const metricsAfter = validation.length === 0 ? null : contextOnly ? meanMetrics(lastPerImage) : bestWeights && bestEpoch > 0 ? history[bestEpoch - 1].val ?? null : history[history.length - 1]?.val ?? null;
+    const metricsAfter =
+      validation.length === 0
+        ? null
+        : contextOnly
+          ? meanMetrics(lastPerImage)
+          : bestWeights && bestEpoch > 0
+            ? (history[bestEpoch - 1].val ?? null)
+            : (history[history.length - 1]?.val ?? null);
     addToHeadBias(model, correction);
     // The version as it will be stored, on (up to 8 of) its own training images.
     const checked: { truth: MaskImage; suggestion: MaskImage }[] = [];
@@ -287,10 +365,31 @@ export async function fineTune(
     for (let i = 0; i < train.length; i += every) {
       check();
       const pred = await predictImage(model, train[i].image, tiles);
-      checked.push({ truth: train[i].mask, suggestion: { width: pred.width, height: pred.height, data: pred.classMap } });
+      checked.push({
+        truth: train[i].mask,
+        suggestion: { width: pred.width, height: pred.height, data: pred.classMap },
+      });
     }
-    const trainingFit = trainingCheck(checked, { loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined, contextOnly });
-    return { history, metricsBefore, metricsAfter, perImageBefore, perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage, bestEpoch, steps: done, seconds: (Date.now() - start) / 1000, stoppedEarly, priorCorrection: correction, hueJitter, cropSize: crop, context, trainingFit };
+    const trainingFit = trainingCheck(checked, {
+      loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,
+      contextOnly,
+    });
+    return {
+      history,
+      metricsBefore,
+      metricsAfter,
+      perImageBefore,
+      perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage,
+      bestEpoch,
+      steps: done,
+      seconds: (Date.now() - start) / 1000,
+      stoppedEarly,
+      priorCorrection: correction,
+      hueJitter,
+      cropSize: crop,
+      context,
+      trainingFit,
+    };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);
@@ -299,7 +398,10 @@ export async function fineTune(
 }
 
 /** One-sided 95% quantiles of Student's t, by degrees of freedom (1-30; beyond, the normal's 1.645). */
-const T95 = [6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.74, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697];
+const T95 = [
+  6.314, 2.92, 2.353, 2.132, 2.015, 1.943, 1.895, 1.86, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.74,
+  1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
+];
 
 /**
  * Whether a per-image paired worsening (each value: how much worse the new version is on one validation
@@ -329,20 +431,53 @@ export function acceptance(
   perImage?: { before: readonly MetricSummary[]; after: readonly MetricSummary[] },
 ): { accepted: boolean; reason: string } {
   if (!before || !after) return { accepted: true, reason: 'accepted: no validation images yet, so nothing to compare' };
-  const paired = perImage && perImage.before.length === perImage.after.length && perImage.before.length > 0 ? perImage : null;
+  const paired =
+    perImage && perImage.before.length === perImage.after.length && perImage.before.length > 0 ? perImage : null;
   const problems: string[] = [];
   const noise: string[] = [];
-  const check = (what: string, from: number, to: number, worsening: number[], tolerance: number, direction: 'fell' | 'rose'): void => {
+  const check = (
+    what: string,
+    from: number,
+    to: number,
+    worsening: number[],
+    tolerance: number,
+    direction: 'fell' | 'rose',
+  ): void => {
     const { worse, t } = significantlyWorse(worsening, tolerance);
     const change = `validation ${what} ${direction} from ${from.toFixed(4)} to ${to.toFixed(4)}`;
     if (worse) problems.push(`${change} (allowed ${direction === 'fell' ? 'drop' : 'rise'} ${tolerance})`);
-    else if (Math.abs(to - from) > tolerance && (direction === 'fell' ? to < from : to > from)) noise.push(`${change}, within the noise of ${worsening.length} images (t = ${t.toFixed(2)})`);
+    else if (Math.abs(to - from) > tolerance && (direction === 'fell' ? to < from : to > from))
+      noise.push(`${change}, within the noise of ${worsening.length} images (t = ${t.toFixed(2)})`);
   };
-  const diffs = (key: keyof MetricSummary, sign: number): number[] => (paired ? paired.before.map((b, i) => sign * (paired.after[i][key] - b[key])) : [sign * (after[key] - before[key])]);
-  check('boundary IoU', before.boundaryIoU, after.boundaryIoU, diffs('boundaryIoU', -1), settings.maxBoundaryDrop, 'fell');
-  check('pixels to correct', before.changedFraction, after.changedFraction, diffs('changedFraction', 1), settings.maxChangedRise, 'rose');
+  const diffs = (key: keyof MetricSummary, sign: number): number[] =>
+    paired ? paired.before.map((b, i) => sign * (paired.after[i][key] - b[key])) : [sign * (after[key] - before[key])];
+  check(
+    'boundary IoU',
+    before.boundaryIoU,
+    after.boundaryIoU,
+    diffs('boundaryIoU', -1),
+    settings.maxBoundaryDrop,
+    'fell',
+  );
+  check(
+    'pixels to correct',
+    before.changedFraction,
+    after.changedFraction,
+    diffs('changedFraction', 1),
+    settings.maxChangedRise,
+    'rose',
+  );
   if (problems.length === 0) {
-    return { accepted: true, reason: noise.length === 0 ? 'accepted: validation boundary IoU and pixels to correct held or improved' : `accepted: ${noise.join('; ')}` };
+    return {
+      accepted: true,
+      reason:
+        noise.length === 0
+          ? 'accepted: validation boundary IoU and pixels to correct held or improved'
+          : `accepted: ${noise.join('; ')}`,
+    };
   }
-  return { accepted: settings.force, reason: `${settings.force ? 'accepted by --force despite' : 'rejected:'} ${problems.join('; ')}` };
+  return {
+    accepted: settings.force,
+    reason: `${settings.force ? 'accepted by --force despite' : 'rejected:'} ${problems.join('; ')}`,
+  };
 }

@@ -18,10 +18,23 @@ interface ConvAttrs {
   dilations?: number | [number, number];
 }
 
-function convInfo(xShape: [number, number, number, number], filterShape: [number, number, number, number], attrs: ConvAttrs): tf.backend_util.Conv2DInfo {
-  if (attrs.dataFormat !== 'NHWC') throw new Error(`maskloop's conv gradients support NHWC only, got ${attrs.dataFormat}`);
+function convInfo(
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: ConvAttrs,
+): tf.backend_util.Conv2DInfo {
+  if (attrs.dataFormat !== 'NHWC')
+    throw new Error(`maskloop's conv gradients support NHWC only, got ${attrs.dataFormat}`);
   return tf.backend_util.computeConv2DInfo(
-    xShape, filterShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+    xShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }
 
 /**
@@ -31,8 +44,16 @@ function convInfo(xShape: [number, number, number, number], filterShape: [number
  * training step on wasm (measured with tf.profile, 2x128x128 crops, default network).
  */
 export function im2colTransposed(
-  x: Float32Array, shape: readonly [number, number, number, number], kh: number, kw: number,
-  sh: number, sw: number, top: number, left: number, ho: number, wo: number,
+  x: Float32Array,
+  shape: readonly [number, number, number, number],
+  kh: number,
+  kw: number,
+  sh: number,
+  sw: number,
+  top: number,
+  left: number,
+  ho: number,
+  wo: number,
 ): Float32Array {
   const [n, h, w, cin] = shape;
   const p = n * ho * wo;
@@ -59,12 +80,29 @@ export function im2colTransposed(
 }
 
 /** dW of a 2-D convolution as one matrix product: the transposed im2col matrix of the input times dy. */
-export function conv2DBackpropFilterByMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], attrs: ConvAttrs): tf.Tensor4D {
+export function conv2DBackpropFilterByMatMul(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  attrs: ConvAttrs,
+): tf.Tensor4D {
   const info = convInfo(x.shape, filterShape, attrs);
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error('dilated convolutions are not supported by maskloop');
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1)
+    throw new Error('dilated convolutions are not supported by maskloop');
   const [kh, kw, cin, cout] = filterShape;
   const xValues = x.dataSync() as Float32Array;
-  const colsT = im2colTransposed(xValues, x.shape, kh, kw, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
+  const colsT = im2colTransposed(
+    xValues,
+    x.shape,
+    kh,
+    kw,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.outHeight,
+    info.outWidth,
+  );
   return tf.tidy(() => {
     const p = x.shape[0] * info.outHeight * info.outWidth;
     const dw = tf.matMul(tf.tensor2d(colsT, [kh * kw * cin, p]), tf.reshape(dy, [p, cout]));
@@ -73,13 +111,23 @@ export function conv2DBackpropFilterByMatMul(x: tf.Tensor4D, dy: tf.Tensor4D, fi
 }
 
 /** dx of a stride-1 convolution as a forward convolution of dy with the flipped, transposed filter. */
-export function conv2DBackpropInputByFlippedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: [number, number, number, number], attrs: ConvAttrs): tf.Tensor4D {
+export function conv2DBackpropInputByFlippedConv(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: [number, number, number, number],
+  attrs: ConvAttrs,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const info = convInfo(inputShape, filter.shape, attrs);
     const [kh, kw] = filter.shape;
     const { top, bottom, left, right } = info.padInfo;
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
-    const pad: tf.backend_util.ExplicitPadding = [[0, 0], [kh - 1 - top, kh - 1 - bottom], [kw - 1 - left, kw - 1 - right], [0, 0]];
+    const pad: tf.backend_util.ExplicitPadding = [
+      [0, 0],
+      [kh - 1 - top, kh - 1 - bottom],
+      [kw - 1 - left, kw - 1 - right],
+      [0, 0],
+    ];
     return tf.conv2d(dy, flipped as tf.Tensor4D, 1, pad);
   });
 }
@@ -95,7 +143,11 @@ function dilationOf(attrs: ConvAttrs): [number, number] {
 
 /** Scatter-add form of nearest-neighbour upsampling's gradient, with the forward kernel's exact index rule. */
 export function resizeNearestNeighborGradValues(
-  dy: Float32Array, dyShape: readonly number[], imageShape: readonly number[], alignCorners: boolean, halfPixelCenters: boolean,
+  dy: Float32Array,
+  dyShape: readonly number[],
+  imageShape: readonly number[],
+  alignCorners: boolean,
+  halfPixelCenters: boolean,
 ): Float32Array {
   const [batch, inH, inW, depth] = imageShape;
   const [, outH, outW] = dyShape;
@@ -115,7 +167,7 @@ export function resizeNearestNeighborGradValues(
   let k = 0;
   for (let b = 0; b < batch; b++) {
     for (let r = 0; r < outH; r++) {
-      const rowBase = ((b * inH + source(r, rowRatio, inH)) * inW) * depth;
+      const rowBase = (b * inH + source(r, rowRatio, inH)) * inW * depth;
       for (let c = 0; c < outW; c++) {
         const base = rowBase + srcCol[c] * depth;
         for (let d = 0; d < depth; d++) out[base + d] += dy[k++];
@@ -160,10 +212,26 @@ export const fusedBatchNormGrad: tf.GradConfig = {
  * dx gathers the same products the other way.
  */
 export function depthwiseGradValues(
-  xv: Float32Array | null, wv: Float32Array | null, dyv: Float32Array, info: tf.backend_util.Conv2DInfo, want: 'filter' | 'input',
+  xv: Float32Array | null,
+  wv: Float32Array | null,
+  dyv: Float32Array,
+  info: tf.backend_util.Conv2DInfo,
+  want: 'filter' | 'input',
 ): Float32Array {
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw,
-    dilationHeight: dh, dilationWidth: dw, filterHeight: kh, filterWidth: kw } = info;
+  const {
+    batchSize: n,
+    inHeight: h,
+    inWidth: w,
+    inChannels: c,
+    outHeight: ho,
+    outWidth: wo,
+    strideHeight: sh,
+    strideWidth: sw,
+    dilationHeight: dh,
+    dilationWidth: dw,
+    filterHeight: kh,
+    filterWidth: kw,
+  } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   const out = new Float32Array(want === 'filter' ? kh * kw * c : n * h * w * c);
@@ -232,19 +300,54 @@ export function registerGradientFixes(): void {
     const name = want === 'filter' ? 'DepthwiseConv2dNativeBackpropFilter' : 'DepthwiseConv2dNativeBackpropInput';
     if (tf.getKernel(name, 'wasm')) continue;
     tf.registerKernel({
-      kernelName: name, backendName: 'wasm', kernelFunc: (args: KernelArgs) => {
+      kernelName: name,
+      backendName: 'wasm',
+      kernelFunc: (args: KernelArgs) => {
         const inputs = args.inputs as { x?: tf.TensorInfo; filter?: tf.TensorInfo; dy: tf.TensorInfo };
-        const attrs = args.attrs as unknown as ConvAttrs & { filterShape?: [number, number, number, number]; inputShape?: [number, number, number, number] };
+        const attrs = args.attrs as unknown as ConvAttrs & {
+          filterShape?: [number, number, number, number];
+          inputShape?: [number, number, number, number];
+        };
         const backend = args.backend as tf.KernelBackend & { readSync(id: object): tf.backend_util.BackendValues };
-        const xShape = want === 'filter' ? (inputs.x as tf.TensorInfo).shape as [number, number, number, number] : attrs.inputShape as [number, number, number, number];
-        const fShape = want === 'filter' ? attrs.filterShape as [number, number, number, number] : (inputs.filter as tf.TensorInfo).shape as [number, number, number, number];
-        if (fShape[3] !== 1) throw new Error(`maskloop's depthwise gradients support a channel multiplier of 1, got ${fShape[3]}`);
-        if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') throw new Error('maskloop\'s depthwise gradients support NHWC only');
-        const info = tf.backend_util.computeConv2DInfo(xShape, fShape, attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true, 'channelsLast');
+        const xShape =
+          want === 'filter'
+            ? ((inputs.x as tf.TensorInfo).shape as [number, number, number, number])
+            : (attrs.inputShape as [number, number, number, number]);
+        const fShape =
+          want === 'filter'
+            ? (attrs.filterShape as [number, number, number, number])
+            : ((inputs.filter as tf.TensorInfo).shape as [number, number, number, number]);
+        if (fShape[3] !== 1)
+          throw new Error(`maskloop's depthwise gradients support a channel multiplier of 1, got ${fShape[3]}`);
+        if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC')
+          throw new Error("maskloop's depthwise gradients support NHWC only");
+        const info = tf.backend_util.computeConv2DInfo(
+          xShape,
+          fShape,
+          attrs.strides,
+          attrs.dilations ?? 1,
+          attrs.pad,
+          attrs.dimRoundingMode,
+          true,
+          'channelsLast',
+        );
         const dyv = backend.readSync(inputs.dy.dataId) as Float32Array;
-        const values = want === 'filter'
-          ? depthwiseGradValues(backend.readSync((inputs.x as tf.TensorInfo).dataId) as Float32Array, null, dyv, info, 'filter')
-          : depthwiseGradValues(null, backend.readSync((inputs.filter as tf.TensorInfo).dataId) as Float32Array, dyv, info, 'input');
+        const values =
+          want === 'filter'
+            ? depthwiseGradValues(
+                backend.readSync((inputs.x as tf.TensorInfo).dataId) as Float32Array,
+                null,
+                dyv,
+                info,
+                'filter',
+              )
+            : depthwiseGradValues(
+                null,
+                backend.readSync((inputs.filter as tf.TensorInfo).dataId) as Float32Array,
+                dyv,
+                info,
+                'input',
+              );
         // A tensor made here is what the other registered wasm kernels return too (wasm has no makeTensorInfo).
         return tf.tensor4d(values, want === 'filter' ? fShape : xShape);
       },
@@ -254,14 +357,27 @@ export function registerGradientFixes(): void {
   replaceKernel('ResizeNearestNeighborGrad', 'cpu', () => (args: KernelArgs) => {
     const { images, dy } = args.inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
     const attrs = args.attrs as unknown as { alignCorners: boolean; halfPixelCenters: boolean };
-    const backend = args.backend as tf.KernelBackend & { readSync(id: object): tf.backend_util.BackendValues; makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo };
+    const backend = args.backend as tf.KernelBackend & {
+      readSync(id: object): tf.backend_util.BackendValues;
+      makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+    };
     const dyValues = backend.readSync(dy.dataId) as Float32Array;
-    const out = resizeNearestNeighborGradValues(dyValues, dy.shape, images.shape, attrs.alignCorners, attrs.halfPixelCenters);
+    const out = resizeNearestNeighborGradValues(
+      dyValues,
+      dy.shape,
+      images.shape,
+      attrs.alignCorners,
+      attrs.halfPixelCenters,
+    );
     return backend.makeTensorInfo(images.shape, 'float32', out);
   });
 }
 
-function replaceKernel(name: string, backendName: string, make: (original: tf.KernelFunc | undefined) => tf.KernelFunc): void {
+function replaceKernel(
+  name: string,
+  backendName: string,
+  make: (original: tf.KernelFunc | undefined) => tf.KernelFunc,
+): void {
   const existing = tf.getKernel(name, backendName);
   if (existing) tf.unregisterKernel(name, backendName);
   tf.registerKernel({ kernelName: name, backendName, kernelFunc: make(existing?.kernelFunc) });

@@ -13,7 +13,12 @@ export interface LossWeights {
  * Pixels within `radius` pixels of an edge between two (non-ignore) classes: where boundary errors
  * live, and where the boundary term concentrates the loss.
  */
-export function boundaryBand(labels: Uint8Array | Int32Array, width: number, height: number, radius: number): Float32Array {
+export function boundaryBand(
+  labels: Uint8Array | Int32Array,
+  width: number,
+  height: number,
+  radius: number,
+): Float32Array {
   const edge = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -22,8 +27,14 @@ export function boundaryBand(labels: Uint8Array | Int32Array, width: number, hei
       if (v === IGNORE_INDEX) continue;
       const right = x < width - 1 ? labels[i + 1] : v;
       const down = y < height - 1 ? labels[i + width] : v;
-      if (right !== v && right !== IGNORE_INDEX) { edge[i] = 1; edge[i + 1] = 1; }
-      if (down !== v && down !== IGNORE_INDEX) { edge[i] = 1; edge[i + width] = 1; }
+      if (right !== v && right !== IGNORE_INDEX) {
+        edge[i] = 1;
+        edge[i + 1] = 1;
+      }
+      if (down !== v && down !== IGNORE_INDEX) {
+        edge[i] = 1;
+        edge[i + width] = 1;
+      }
     }
   }
   const d = squaredDistanceTo(edge, width, height);
@@ -37,7 +48,12 @@ export function boundaryBand(labels: Uint8Array | Int32Array, width: number, hei
  * Cross-entropy + soft Dice + boundary-weighted cross-entropy, ignore pixels (label 255) excluded
  * from all three. `probs` are softmax outputs [B,H,W,K]; `labels` int32 [B,H,W]; `band` [B,H,W].
  */
-export function segmentationLoss(probs: tf.Tensor4D, labels: tf.Tensor3D, band: tf.Tensor3D, weights: LossWeights): tf.Scalar {
+export function segmentationLoss(
+  probs: tf.Tensor4D,
+  labels: tf.Tensor3D,
+  band: tf.Tensor3D,
+  weights: LossWeights,
+): tf.Scalar {
   return tf.tidy(() => {
     const k = probs.shape[3];
     const valid = tf.cast(tf.notEqual(labels, tf.scalar(IGNORE_INDEX, 'int32')), 'float32');

@@ -31,8 +31,12 @@ export async function rollbackCommand(hub: ModelHub): Promise<void> {
       detail: `${v.createdAt} · mIoU ${v.metricsAfter?.miou?.toFixed(3) ?? '–'} · boundary IoU ${v.metricsAfter?.boundaryIoU?.toFixed(3) ?? '–'} · ${v.reason}`,
       version: v.version,
     }));
-  if (choices.length === 0) return void vscode.window.showInformationMessage('MaskLoop: there is no other model version to roll back to.');
-  const pick = await vscode.window.showQuickPick(choices, { title: `Roll back the model (current: version ${current ?? 'none'})`, placeHolder: 'Version to make current' });
+  if (choices.length === 0)
+    return void vscode.window.showInformationMessage('MaskLoop: there is no other model version to roll back to.');
+  const pick = await vscode.window.showQuickPick(choices, {
+    title: `Roll back the model (current: version ${current ?? 'none'})`,
+    placeHolder: 'Version to make current',
+  });
   if (!pick) return;
   const r = await hub.request('rollback', { modelDir: s.modelFolder, version: pick.version });
   hub.modelChanged(s.modelFolder, r.current);
@@ -44,8 +48,18 @@ export async function showModelReport(hub: ModelHub): Promise<void> {
   const s = settingsHere();
   const { current, versions, unreadable } = await hub.request('versions', { modelDir: s.modelFolder });
   for (const u of unreadable) void vscode.window.showWarningMessage(`MaskLoop: ${u.reason}`);
-  const panel = vscode.window.createWebviewPanel('maskloop.modelReport', 'MaskLoop Model Report', vscode.ViewColumn.Active, { enableScripts: false });
-  panel.webview.html = reportHtml(panel.webview.cspSource, crypto.randomBytes(16).toString('base64'), `Model report: ${path.basename(path.dirname(s.modelFolder))}/${path.basename(s.modelFolder)}, current version ${current ?? 'none'}`, reportBody(current, versions));
+  const panel = vscode.window.createWebviewPanel(
+    'maskloop.modelReport',
+    'MaskLoop Model Report',
+    vscode.ViewColumn.Active,
+    { enableScripts: false },
+  );
+  panel.webview.html = reportHtml(
+    panel.webview.cspSource,
+    crypto.randomBytes(16).toString('base64'),
+    `Model report: ${path.basename(path.dirname(s.modelFolder))}/${path.basename(s.modelFolder)}, current version ${current ?? 'none'}`,
+    reportBody(current, versions),
+  );
 }
 
 export async function showModelDetails(hub: ModelHub): Promise<void> {
@@ -59,7 +73,9 @@ export async function showModelDetails(hub: ModelHub): Promise<void> {
     if (hub.hasModel(s.modelFolder)) {
       const d = await hub.request('describe', { modelDir: s.modelFolder });
       hub.noteVersion(s.modelFolder, d.meta.version);
-      lines.push(`Model version ${d.meta.version}${d.meta.trained ? '' : ' (untrained)'}, ${d.parameters} parameters, ${d.gflopsAt512.toFixed(1)} GFLOP per 512x512, classes: ${d.meta.classes.classes.map((c) => c.name).join(', ')}`);
+      lines.push(
+        `Model version ${d.meta.version}${d.meta.trained ? '' : ' (untrained)'}, ${d.parameters} parameters, ${d.gflopsAt512.toFixed(1)} GFLOP per 512x512, classes: ${d.meta.classes.classes.map((c) => c.name).join(', ')}`,
+      );
     } else lines.push('No model yet: the first fine-tune creates one.');
   }
   for (const l of lines) hub.log(l);
@@ -69,35 +85,67 @@ export async function showModelDetails(hub: ModelHub): Promise<void> {
 
 export async function prelabelFolderCommand(hub: ModelHub, folderArg?: vscode.Uri): Promise<void> {
   if (!hub.trusted) return void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
-  const folder = folderArg ?? (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Pre-label this folder' }))?.[0];
+  const folder =
+    folderArg ??
+    (
+      await vscode.window.showOpenDialog({
+        canSelectFolders: true,
+        canSelectFiles: false,
+        openLabel: 'Pre-label this folder',
+      })
+    )?.[0];
   if (!folder) return;
   const s = readSettings(folder);
-  if (!hub.hasModel(s.modelFolder)) return void vscode.window.showWarningMessage('MaskLoop: no model yet. Save some corrected masks and fine-tune first.');
+  if (!hub.hasModel(s.modelFolder))
+    return void vscode.window.showWarningMessage(
+      'MaskLoop: no model yet. Save some corrected masks and fine-tune first.',
+    );
   const { unlabelled, reviewed } = await findWorkspaceImages(folder);
-  if (unlabelled.length === 0) return void vscode.window.showInformationMessage(`MaskLoop: every image in ${folder.fsPath} already has a reviewed mask (${reviewed.length}).`);
+  if (unlabelled.length === 0)
+    return void vscode.window.showInformationMessage(
+      `MaskLoop: every image in ${folder.fsPath} already has a reviewed mask (${reviewed.length}).`,
+    );
   let written = 0;
   const failed: string[] = [];
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `MaskLoop: pre-labelling ${unlabelled.length} images`, cancellable: true }, async (progress, token) => {
-    const controller = new AbortController();
-    token.onCancellationRequested(() => controller.abort());
-    for (const item of unlabelled) {
-      if (token.isCancellationRequested) break;
-      progress.report({ increment: 100 / unlabelled.length, message: path.basename(item.image) });
-      try {
-        const r = await hub.request('predict', { modelDir: s.modelFolder, image: item.image }, { signal: controller.signal });
-        // Unreviewed: a `.suggestion.png` beside where the mask would go, never the mask itself.
-        await writeMask(suggestionPathFor(item.mask), { width: r.width, height: r.height, data: r.classMap }, { [MODEL_VERSION_KEY]: String(r.modelVersion) });
-        written++;
-      } catch (err) {
-        if (err instanceof ModelRequestError && err.kind === 'cancelled') break;
-        hub.log(`pre-label ${item.image}: ${(err as Error).message}`);
-        failed.push(errorText(err));
+  await vscode.window.withProgress(
+    {
+      location: vscode.ProgressLocation.Notification,
+      title: `MaskLoop: pre-labelling ${unlabelled.length} images`,
+      cancellable: true,
+    },
+    async (progress, token) => {
+      const controller = new AbortController();
+      token.onCancellationRequested(() => controller.abort());
+      for (const item of unlabelled) {
+        if (token.isCancellationRequested) break;
+        progress.report({ increment: 100 / unlabelled.length, message: path.basename(item.image) });
+        try {
+          const r = await hub.request(
+            'predict',
+            { modelDir: s.modelFolder, image: item.image },
+            { signal: controller.signal },
+          );
+          // Unreviewed: a `.suggestion.png` beside where the mask would go, never the mask itself.
+          await writeMask(
+            suggestionPathFor(item.mask),
+            { width: r.width, height: r.height, data: r.classMap },
+            { [MODEL_VERSION_KEY]: String(r.modelVersion) },
+          );
+          written++;
+        } catch (err) {
+          if (err instanceof ModelRequestError && err.kind === 'cancelled') break;
+          hub.log(`pre-label ${item.image}: ${(err as Error).message}`);
+          failed.push(errorText(err));
+        }
       }
-    }
-  });
+    },
+  );
   const done = `MaskLoop: wrote ${written} unreviewed suggestion(s) (*.suggestion.png); ${reviewed.length} image(s) with reviewed masks were left alone.`;
   if (failed.length === 0) void vscode.window.showInformationMessage(done);
-  else void vscode.window.showWarningMessage(`${done} ${failed.length} image(s) could not be pre-labelled (all of them in the MaskLoop output), the first: ${failed[0]}`);
+  else
+    void vscode.window.showWarningMessage(
+      `${done} ${failed.length} image(s) could not be pre-labelled (all of them in the MaskLoop output), the first: ${failed[0]}`,
+    );
 }
 
 export function editorCommands(editors: MaskEditorProvider): vscode.Disposable[] {
@@ -107,13 +155,27 @@ export function editorCommands(editors: MaskEditorProvider): vscode.Disposable[]
     fn(doc);
   };
   return [
-    vscode.commands.registerCommand('maskloop.acceptSuggestion', withDoc((d) => editors.accept(d))),
-    vscode.commands.registerCommand('maskloop.rejectSuggestion', withDoc((d) => editors.reject(d))),
-    vscode.commands.registerCommand('maskloop.predict', withDoc((d) => void editors.predict(d))),
+    vscode.commands.registerCommand(
+      'maskloop.acceptSuggestion',
+      withDoc((d) => editors.accept(d)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.rejectSuggestion',
+      withDoc((d) => editors.reject(d)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.predict',
+      withDoc((d) => void editors.predict(d)),
+    ),
     vscode.commands.registerCommand('maskloop.openInMaskEditor', async (uri?: vscode.Uri) => {
       const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
       const tabUri = tab instanceof vscode.TabInputCustom || tab instanceof vscode.TabInputText ? tab.uri : undefined;
-      const target = uri ?? tabUri ?? (await vscode.window.showOpenDialog({ filters: { Images: ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'] } }))?.[0];
+      const target =
+        uri ??
+        tabUri ??
+        (
+          await vscode.window.showOpenDialog({ filters: { Images: ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'] } })
+        )?.[0];
       if (target) await vscode.commands.executeCommand('vscode.openWith', target, EDITOR_VIEW_TYPE);
     }),
   ];

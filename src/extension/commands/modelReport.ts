@@ -34,23 +34,37 @@ export function linePlot(title: string, xLabel: string, series: Series[], yMax?:
   const top = yMax ?? niceMax(ys.length ? Math.max(...ys) : 1);
   const sx = (x: number): number => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number): number => H - B - (Math.min(y, top) / top) * (H - T - B);
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">`,
+  ];
   parts.push(`<text x="${L}" y="18" class="t">${esc(title)}</text>`);
-  parts.push(`<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" class="ax"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" class="ax"/>`);
+  parts.push(
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" class="ax"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" class="ax"/>`,
+  );
   for (let i = 0; i <= 4; i++) {
     const v = (top * i) / 4;
-    parts.push(`<text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end" class="k">${+v.toPrecision(3)}</text><line x1="${L}" y1="${sy(v)}" x2="${W - R}" y2="${sy(v)}" class="g"/>`);
+    parts.push(
+      `<text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end" class="k">${+v.toPrecision(3)}</text><line x1="${L}" y1="${sy(v)}" x2="${W - R}" y2="${sy(v)}" class="g"/>`,
+    );
   }
   const xTicks = [...new Set(xs)].sort((a, b) => a - b);
   const step = Math.max(1, Math.ceil(xTicks.length / 10));
-  xTicks.filter((_, i) => i % step === 0).forEach((x) => parts.push(`<text x="${sx(x)}" y="${H - B + 14}" text-anchor="middle" class="k">${x}</text>`));
+  xTicks
+    .filter((_, i) => i % step === 0)
+    .forEach((x) => parts.push(`<text x="${sx(x)}" y="${H - B + 14}" text-anchor="middle" class="k">${x}</text>`));
   parts.push(`<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" class="k">${esc(xLabel)}</text>`);
   series.forEach((s, i) => {
     if (s.points.length === 0) return;
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"/>`);
-    s.points.forEach((p) => parts.push(`<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="2.5" fill="${s.colour}"><title>${esc(s.name)}: ${p.x}, ${p.y.toFixed(4)}</title></circle>`));
-    parts.push(`<rect x="${W - R + 10}" y="${T + i * 16}" width="10" height="10" fill="${s.colour}"/><text x="${W - R + 24}" y="${T + i * 16 + 9}" class="k">${esc(s.name)}</text>`);
+    s.points.forEach((p) =>
+      parts.push(
+        `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="2.5" fill="${s.colour}"><title>${esc(s.name)}: ${p.x}, ${p.y.toFixed(4)}</title></circle>`,
+      ),
+    );
+    parts.push(
+      `<rect x="${W - R + 10}" y="${T + i * 16}" width="10" height="10" fill="${s.colour}"/><text x="${W - R + 24}" y="${T + i * 16 + 9}" class="k">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('');
@@ -60,23 +74,44 @@ const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948
 
 /** The report body: metric-per-version plot, loss curves of the last versions, and a table. */
 export function reportBody(current: number | null, versions: VersionManifest[]): string {
-  if (versions.length === 0) return '<p>No model versions yet. Save corrected masks and run "MaskLoop: Fine-tune Model on Corrected Masks".</p>';
+  if (versions.length === 0)
+    return '<p>No model versions yet. Save corrected masks and run "MaskLoop: Fine-tune Model on Corrected Masks".</p>';
   const sorted = [...versions].sort((a, b) => a.version - b.version);
   const metric = (key: string, name: string, colour: string): Series => ({
-    name, colour,
-    points: sorted.filter((v) => v.metricsAfter && typeof v.metricsAfter[key] === 'number').map((v) => ({ x: v.version, y: v.metricsAfter![key] })),
+    name,
+    colour,
+    points: sorted
+      .filter((v) => v.metricsAfter && typeof v.metricsAfter[key] === 'number')
+      .map((v) => ({ x: v.version, y: v.metricsAfter![key] })),
   });
-  const metricsPlot = linePlot('Validation metrics after each fine-tune', 'model version', [
-    metric('miou', 'mIoU', PALETTE[0]),
-    metric('boundaryIoU', 'boundary IoU', PALETTE[1]),
-    metric('boundaryF', 'boundary F', PALETTE[2]),
-  ], 1);
+  const metricsPlot = linePlot(
+    'Validation metrics after each fine-tune',
+    'model version',
+    [
+      metric('miou', 'mIoU', PALETTE[0]),
+      metric('boundaryIoU', 'boundary IoU', PALETTE[1]),
+      metric('boundaryF', 'boundary F', PALETTE[2]),
+    ],
+    1,
+  );
   const withHistory = sorted.filter((v) => v.history && v.history.length > 0).slice(-8);
-  const lossPlot = linePlot('Training loss per epoch', 'epoch', withHistory.map((v, i) => ({
-    name: `v${v.version}`, colour: PALETTE[i % PALETTE.length], points: v.history!.map((h) => ({ x: h.epoch, y: h.loss })),
-  })));
-  const cell = (m: Record<string, number> | null | undefined, k: string): string => (m && typeof m[k] === 'number' ? m[k].toFixed(3) : '–');
-  const rows = sorted.map((v) => `<tr${v.version === current ? ' class="cur"' : ''}><td>${v.version}${v.version === current ? ' (current)' : ''}</td><td>${v.parent ?? '–'}</td><td>${esc(v.createdAt)}</td><td>${v.accepted ? 'yes' : 'no'}</td><td>${cell(v.metricsBefore, 'miou')} → ${cell(v.metricsAfter, 'miou')}</td><td>${cell(v.metricsBefore, 'boundaryIoU')} → ${cell(v.metricsAfter, 'boundaryIoU')}</td><td>${v.train?.length ?? 0}/${v.validation?.length ?? 0}</td><td>${v.seconds !== undefined ? v.seconds.toFixed(1) : '–'}</td><td>${esc(v.backend)}</td><td>${esc(v.reason)}</td></tr>`).join('');
+  const lossPlot = linePlot(
+    'Training loss per epoch',
+    'epoch',
+    withHistory.map((v, i) => ({
+      name: `v${v.version}`,
+      colour: PALETTE[i % PALETTE.length],
+      points: v.history!.map((h) => ({ x: h.epoch, y: h.loss })),
+    })),
+  );
+  const cell = (m: Record<string, number> | null | undefined, k: string): string =>
+    m && typeof m[k] === 'number' ? m[k].toFixed(3) : '–';
+  const rows = sorted
+    .map(
+      (v) =>
+        `<tr${v.version === current ? ' class="cur"' : ''}><td>${v.version}${v.version === current ? ' (current)' : ''}</td><td>${v.parent ?? '–'}</td><td>${esc(v.createdAt)}</td><td>${v.accepted ? 'yes' : 'no'}</td><td>${cell(v.metricsBefore, 'miou')} → ${cell(v.metricsAfter, 'miou')}</td><td>${cell(v.metricsBefore, 'boundaryIoU')} → ${cell(v.metricsAfter, 'boundaryIoU')}</td><td>${v.train?.length ?? 0}/${v.validation?.length ?? 0}</td><td>${v.seconds !== undefined ? v.seconds.toFixed(1) : '–'}</td><td>${esc(v.backend)}</td><td>${esc(v.reason)}</td></tr>`,
+    )
+    .join('');
   return `<div class="plots">${metricsPlot}${lossPlot}</div>
 <table><thead><tr><th>version</th><th>parent</th><th>created</th><th>accepted</th><th>mIoU before → after</th><th>boundary IoU before → after</th><th>train/val images</th><th>seconds</th><th>backend</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table>`;
 }

@@ -67,7 +67,11 @@ export class MaskDocument implements vscode.CustomDocument {
     return new MaskDocument(uri, '', null, reason, emptyMask(1, 1), false);
   }
 
-  static async open(uri: vscode.Uri, backupId: string | undefined, options: MaskDocumentOptions): Promise<MaskDocument> {
+  static async open(
+    uri: vscode.Uri,
+    backupId: string | undefined,
+    options: MaskDocumentOptions,
+  ): Promise<MaskDocument> {
     let image: RgbImage;
     try {
       if (uri.scheme !== 'file') throw new Error(`only files on disk can be labelled (this one is ${uri.scheme}:)`);
@@ -81,7 +85,14 @@ export class MaskDocument implements vscode.CustomDocument {
     try {
       fromDisk = await readMaskFile(options.maskFile);
     } catch (err) {
-      return new MaskDocument(uri, options.maskFile, null, `${(err as Error).message}. The mask file was left untouched; fix or remove it and reopen the image.`, emptyMask(1, 1), false);
+      return new MaskDocument(
+        uri,
+        options.maskFile,
+        null,
+        `${(err as Error).message}. The mask file was left untouched; fix or remove it and reopen the image.`,
+        emptyMask(1, 1),
+        false,
+      );
     }
     if (fromDisk) {
       diskHash = fromDisk.hash;
@@ -89,7 +100,14 @@ export class MaskDocument implements vscode.CustomDocument {
       else {
         const choice = await options.onSizeMismatch(fromDisk.mask, image);
         if (choice === 'cancel') {
-          return new MaskDocument(uri, options.maskFile, null, `the mask ${options.maskFile} is ${fromDisk.mask.width}x${fromDisk.mask.height} but the image is ${image.width}x${image.height}; it was left untouched`, emptyMask(1, 1), false);
+          return new MaskDocument(
+            uri,
+            options.maskFile,
+            null,
+            `the mask ${options.maskFile} is ${fromDisk.mask.width}x${fromDisk.mask.height} but the image is ${image.width}x${image.height}; it was left untouched`,
+            emptyMask(1, 1),
+            false,
+          );
         }
         if (choice === 'resize') mask = resizeMaskNearest(fromDisk.mask, image.width, image.height);
       }
@@ -183,7 +201,9 @@ export class MaskDocument implements vscode.CustomDocument {
     } else {
       after.data.set(s.classMap);
     }
-    return this.applyHostEdit(seed ? 'Accept suggested region' : 'Accept suggestion', after) ? '' : 'The mask already equals the suggestion there.';
+    return this.applyHostEdit(seed ? 'Accept suggested region' : 'Accept suggestion', after)
+      ? ''
+      : 'The mask already equals the suggestion there.';
   }
 
   setSuggestion(s: SuggestionState): void {
@@ -199,7 +219,8 @@ export class MaskDocument implements vscode.CustomDocument {
   }
 
   async saveAs(target: vscode.Uri): Promise<void> {
-    if (!target.fsPath.toLowerCase().endsWith('.png')) throw new Error(`a mask is saved as a PNG; ${target.fsPath} is not a .png file`);
+    if (!target.fsPath.toLowerCase().endsWith('.png'))
+      throw new Error(`a mask is saved as a PNG; ${target.fsPath} is not a .png file`);
     await writeFileAtomic(target.fsPath, encodeMaskPng(this.mask));
   }
 
@@ -221,7 +242,10 @@ export class MaskDocument implements vscode.CustomDocument {
   async revert(): Promise<void> {
     if (!this.image) return;
     const fromDisk = await readMaskFile(this.maskFile);
-    const mask = fromDisk && fromDisk.mask.width === this.image.width && fromDisk.mask.height === this.image.height ? fromDisk.mask : emptyMask(this.image.width, this.image.height);
+    const mask =
+      fromDisk && fromDisk.mask.width === this.image.width && fromDisk.mask.height === this.image.height
+        ? fromDisk.mask
+        : emptyMask(this.image.width, this.image.height);
     this.diskHash = fromDisk?.hash ?? null;
     this.mask = mask;
     this.savedEdit = this.currentEdit;
@@ -257,7 +281,11 @@ export class MaskDocument implements vscode.CustomDocument {
     if (!this.isDirty) {
       this.diskHash = fromDisk?.hash ?? null;
       this.mask = next;
-      this.post({ type: 'replaceMask', mask: next.data.slice(), reason: `${path.basename(this.maskFile)} changed on disk: reloaded` });
+      this.post({
+        type: 'replaceMask',
+        mask: next.data.slice(),
+        reason: `${path.basename(this.maskFile)} changed on disk: reloaded`,
+      });
       return;
     }
     if (await askReload()) {
@@ -287,14 +315,25 @@ async function suggestionFile(maskFile: string, image: RgbImage): Promise<Sugges
     const m = decodeMaskPng(bytes, file);
     if (m.width !== image.width || m.height !== image.height) return null;
     const version = Number(pngText(bytes)[MODEL_VERSION_KEY]);
-    return { state: 'ready', modelVersion: Number.isInteger(version) ? version : 0, trained: true, classMap: m.data, confidence: null, file: path.basename(file) };
+    return {
+      state: 'ready',
+      modelVersion: Number.isInteger(version) ? version : 0,
+      trained: true,
+      classMap: m.data,
+      confidence: null,
+      file: path.basename(file),
+    };
   } catch {
     return null;
   }
 }
 
 /** A labelme JSON beside the image (`a.png` -> `a.json`) that describes this image, rasterised. */
-async function labelmeBeside(imageFile: string, image: RgbImage, classes: ClassInfo[]): Promise<MaskDocument['startingMask']> {
+async function labelmeBeside(
+  imageFile: string,
+  image: RgbImage,
+  classes: ClassInfo[],
+): Promise<MaskDocument['startingMask']> {
   const json = imageFile.replace(/\.[^.\/]+$/, '.json');
   let parsed: unknown;
   try {
@@ -306,7 +345,9 @@ async function labelmeBeside(imageFile: string, image: RgbImage, classes: ClassI
     const known = classListFromNames(labelmeLabels(parsed));
     // Names in the palette keep their index; new names are appended after the palette's last class.
     const merged = [...classes];
-    for (const c of known) if (!merged.some((m) => m.name === c.name) && c.index !== 0) merged.push({ ...c, index: Math.max(...merged.map((m) => m.index)) + 1 });
+    for (const c of known)
+      if (!merged.some((m) => m.name === c.name) && c.index !== 0)
+        merged.push({ ...c, index: Math.max(...merged.map((m) => m.index)) + 1 });
     const r = labelmeToMask(parsed, json, merged);
     if (r.mask.width !== image.width || r.mask.height !== image.height) return null;
     return { mask: r.mask, source: json, skipped: r.skipped.length };

@@ -25,13 +25,17 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
   private predictionSerial = 0;
   private active: MaskDocument | undefined;
 
-  constructor(private readonly context: vscode.ExtensionContext, private readonly hub: ModelHub) {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly hub: ModelHub,
+  ) {
     context.subscriptions.push(
       hub.onDidChangeModel(() => {
         for (const doc of this.documents) void this.predict(doc);
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('maskloop')) for (const doc of this.documents) doc.post({ type: 'settings', settings: this.editorSettings(doc) });
+        if (e.affectsConfiguration('maskloop'))
+          for (const doc of this.documents) doc.post({ type: 'settings', settings: this.editorSettings(doc) });
       }),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         for (const doc of this.documents) {
@@ -61,9 +65,13 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       return MaskDocument.failed(uri, (err as Error).message);
     }
     if (isMaskFile(uri.fsPath, settings.maskPath)) {
-      return MaskDocument.failed(uri, 'This file is a mask (or a model suggestion), not an image to label. Open its image instead.');
+      return MaskDocument.failed(
+        uri,
+        'This file is a mask (or a model suggestion), not an image to label. Open its image instead.',
+      );
     }
-    if (openContext.backupId) this.hub.log(`restoring ${path.basename(uri.fsPath)} from backup ${openContext.backupId}`);
+    if (openContext.backupId)
+      this.hub.log(`restoring ${path.basename(uri.fsPath)} from backup ${openContext.backupId}`);
     const doc = await MaskDocument.open(uri, openContext.untitledDocumentData ? undefined : openContext.backupId, {
       maskFile,
       classes: settings.classes,
@@ -79,7 +87,10 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         return pick === resize ? 'resize' : pick === empty ? 'empty' : 'cancel';
       },
     });
-    if (doc.startingMask) this.hub.log(`${path.basename(uri.fsPath)}: no saved mask; offering the labelme annotations in ${doc.startingMask.source} as the starting mask`);
+    if (doc.startingMask)
+      this.hub.log(
+        `${path.basename(uri.fsPath)}: no saved mask; offering the labelme annotations in ${doc.startingMask.source} as the starting mask`,
+      );
     this.documents.add(doc);
     doc.onDidChange((e) => this.changed.fire(e));
     doc.onDidDispose(() => {
@@ -89,13 +100,21 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       if (this.active === doc) this.active = undefined;
     });
     if (doc.image) {
-      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(maskFile)), path.basename(maskFile)));
+      const watcher = vscode.workspace.createFileSystemWatcher(
+        new vscode.RelativePattern(vscode.Uri.file(path.dirname(maskFile)), path.basename(maskFile)),
+      );
       const onDisk = (): void => {
-        void doc.onDiskChange(async () => {
-          const reload = 'Reload from disk';
-          const pick = await vscode.window.showWarningMessage(`${path.basename(maskFile)} changed on disk, and this editor has unsaved edits.`, reload, 'Keep my edits');
-          return pick === reload;
-        }).catch((err: Error) => this.hub.log(`reload of ${maskFile} failed: ${err.message}`));
+        void doc
+          .onDiskChange(async () => {
+            const reload = 'Reload from disk';
+            const pick = await vscode.window.showWarningMessage(
+              `${path.basename(maskFile)} changed on disk, and this editor has unsaved edits.`,
+              reload,
+              'Keep my edits',
+            );
+            return pick === reload;
+          })
+          .catch((err: Error) => this.hub.log(`reload of ${maskFile} failed: ${err.message}`));
       };
       watcher.onDidChange(onDisk);
       watcher.onDidCreate(onDisk);
@@ -107,7 +126,10 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
 
   async resolveCustomEditor(doc: MaskDocument, panel: vscode.WebviewPanel): Promise<void> {
     const webview = panel.webview;
-    const roots = [vscode.Uri.joinPath(this.context.extensionUri, 'dist'), vscode.Uri.joinPath(this.context.extensionUri, 'media')];
+    const roots = [
+      vscode.Uri.joinPath(this.context.extensionUri, 'dist'),
+      vscode.Uri.joinPath(this.context.extensionUri, 'media'),
+    ];
     webview.options = { enableScripts: !!doc.image, localResourceRoots: roots };
     if (!doc.image) {
       webview.html = errorHtml(webview, this.context.extensionUri, doc.uri.fsPath, doc.loadError ?? 'unknown error');
@@ -120,14 +142,20 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     const subs: vscode.Disposable[] = [];
     subs.push(doc.onDidUpdateViews((m) => void webview.postMessage(m)));
     subs.push(webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(doc, m, image)));
-    subs.push(panel.onDidChangeViewState(() => {
-      if (panel.active) this.active = doc;
-    }));
+    subs.push(
+      panel.onDidChangeViewState(() => {
+        if (panel.active) this.active = doc;
+      }),
+    );
     if (panel.active) this.active = doc;
     panel.onDidDispose(() => subs.forEach((s) => s.dispose()));
   }
 
-  private onMessage(doc: MaskDocument, m: WebviewToHost, image: { width: number; height: number; data: Uint8Array }): void {
+  private onMessage(
+    doc: MaskDocument,
+    m: WebviewToHost,
+    image: { width: number; height: number; data: Uint8Array },
+  ): void {
     switch (m.type) {
       case 'ready': {
         const rgba = new Uint8Array(image.width * image.height * 4);
@@ -137,14 +165,24 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
           rgba[j + 2] = image.data[i + 2];
           rgba[j + 3] = 255;
         }
-        doc.post({ type: 'init', fileName: doc.fileName, width: image.width, height: image.height, rgba, mask: doc.mask.data.slice(), settings: this.editorSettings(doc) });
+        doc.post({
+          type: 'init',
+          fileName: doc.fileName,
+          width: image.width,
+          height: image.height,
+          rgba,
+          mask: doc.mask.data.slice(),
+          settings: this.editorSettings(doc),
+        });
         doc.post({ type: 'suggestion', suggestion: doc.suggestion });
         if (doc.startingMask) {
           // Offered, not imposed: one undoable edit, and nothing is written until the person saves.
           const start = doc.startingMask;
           doc.startingMask = null;
           if (doc.applyHostEdit('Start from labelme annotations', start.mask)) {
-            void vscode.window.showInformationMessage(`MaskLoop: started from the labelme annotations in ${path.basename(start.source)}${start.skipped ? ` (${start.skipped} shape(s) skipped, see the output)` : ''}. Save to keep them as this image's mask, or undo.`);
+            void vscode.window.showInformationMessage(
+              `MaskLoop: started from the labelme annotations in ${path.basename(start.source)}${start.skipped ? ` (${start.skipped} shape(s) skipped, see the output)` : ''}. Save to keep them as this image's mask, or undo.`,
+            );
           }
         }
         if (doc.suggestion.state === 'none' && readSettings(doc.uri).prelabelOnOpen) void this.predict(doc);
@@ -205,23 +243,38 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     }
     const settings = readSettings(doc.uri);
     if (!this.hub.hasModel(settings.modelFolder)) {
-      doc.setSuggestion({ state: 'none', reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks".` });
+      doc.setSuggestion({
+        state: 'none',
+        reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks".`,
+      });
       return;
     }
     const job: Prediction = { controller: new AbortController(), serial: ++this.predictionSerial };
     this.predictions.set(doc, job);
     doc.setSuggestion({ state: 'pending', message: 'The model is predicting…' });
     try {
-      const r = await this.hub.request('predict', { modelDir: settings.modelFolder, image: doc.uri.fsPath }, {
-        signal: job.controller.signal,
-        onProgress: (e) => {
-          if (e.type === 'tiles' && this.predictions.get(doc) === job) doc.setSuggestion({ state: 'pending', message: `The model is predicting… tile ${e.done}/${e.total}` });
+      const r = await this.hub.request(
+        'predict',
+        { modelDir: settings.modelFolder, image: doc.uri.fsPath },
+        {
+          signal: job.controller.signal,
+          onProgress: (e) => {
+            if (e.type === 'tiles' && this.predictions.get(doc) === job)
+              doc.setSuggestion({ state: 'pending', message: `The model is predicting… tile ${e.done}/${e.total}` });
+          },
         },
-      });
+      );
       if (this.predictions.get(doc) !== job) return;
       this.hub.noteVersion(settings.modelFolder, r.modelVersion);
-      if (r.width !== doc.image.width || r.height !== doc.image.height) throw new Error(`prediction is ${r.width}x${r.height}, image ${doc.image.width}x${doc.image.height}`);
-      doc.setSuggestion({ state: 'ready', modelVersion: r.modelVersion, trained: r.trained, classMap: r.classMap, confidence: r.confidence });
+      if (r.width !== doc.image.width || r.height !== doc.image.height)
+        throw new Error(`prediction is ${r.width}x${r.height}, image ${doc.image.width}x${doc.image.height}`);
+      doc.setSuggestion({
+        state: 'ready',
+        modelVersion: r.modelVersion,
+        trained: r.trained,
+        classMap: r.classMap,
+        confidence: r.confidence,
+      });
     } catch (err) {
       if (this.predictions.get(doc) !== job) return;
       if (err instanceof ModelRequestError && err.kind === 'cancelled') return;
@@ -243,7 +296,10 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     return doc.revert();
   }
 
-  async backupCustomDocument(doc: MaskDocument, context: vscode.CustomDocumentBackupContext): Promise<vscode.CustomDocumentBackup> {
+  async backupCustomDocument(
+    doc: MaskDocument,
+    context: vscode.CustomDocumentBackupContext,
+  ): Promise<vscode.CustomDocumentBackup> {
     this.hub.log(`backing up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);
     const backup = await doc.backup(context.destination);
     this.hub.log(`backed up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);

@@ -12,17 +12,25 @@ export function resolveMaskPath(template: string, image: string, workspaceFolder
   const relDir = path.relative(ws, dir) || '.';
   const out = template.replace(/\$\{(\w+)\}/g, (whole, name: string) => {
     switch (name) {
-      case 'dir': return dir;
-      case 'stem': return stem;
-      case 'ext': return ext;
-      case 'workspaceFolder': return ws;
-      case 'relDir': return relDir;
-      default: throw new Error(`maskloop.maskPath: unknown variable ${whole} in "${template}"`);
+      case 'dir':
+        return dir;
+      case 'stem':
+        return stem;
+      case 'ext':
+        return ext;
+      case 'workspaceFolder':
+        return ws;
+      case 'relDir':
+        return relDir;
+      default:
+        throw new Error(`maskloop.maskPath: unknown variable ${whole} in "${template}"`);
     }
   });
-  if (!out.toLowerCase().endsWith('.png')) throw new Error(`maskloop.maskPath must name a .png file; "${template}" gives ${out}`);
+  if (!out.toLowerCase().endsWith('.png'))
+    throw new Error(`maskloop.maskPath must name a .png file; "${template}" gives ${out}`);
   const resolved = path.resolve(ws, out);
-  if (resolved === path.resolve(image)) throw new Error(`maskloop.maskPath "${template}" would overwrite the image ${image} itself`);
+  if (resolved === path.resolve(image))
+    throw new Error(`maskloop.maskPath "${template}" would overwrite the image ${image} itself`);
   return resolved;
 }
 

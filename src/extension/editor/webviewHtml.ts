@@ -11,7 +11,8 @@ function escapeHtml(text: string): string {
 }
 
 export function editorHtml(webview: vscode.Webview, extensionUri: vscode.Uri, version: string): string {
-  const asset = (...parts: string[]): string => `${webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...parts)).toString()}?v=${encodeURIComponent(version)}`;
+  const asset = (...parts: string[]): string =>
+    `${webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...parts)).toString()}?v=${encodeURIComponent(version)}`;
   const n = nonce();
   const csp = [
     "default-src 'none'",
