@@ -6,21 +6,11 @@ import * as path from 'node:path';
 import { registerGradientFixes } from './training/gradientKernels';
 import {
   BACKEND_ORDER,
-  isBackendChoice,
   type BackendAttempt,
   type BackendChoice,
   type BackendName,
   type BackendReport,
 } from '../protocol/settings';
-
-export {
-  BACKEND_ORDER,
-  isBackendChoice,
-  type BackendAttempt,
-  type BackendChoice,
-  type BackendName,
-  type BackendReport,
-};
 
 const LABELS: Record<BackendName, string> = {
   'tensorflow-gpu': 'GPU (TensorFlow native, CUDA)',

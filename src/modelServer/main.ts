@@ -1,6 +1,6 @@
 // The model process: serves the engine over the typed protocol, one request at a time. A native crash
 // or out-of-memory here kills only this process; the client reports it and starts a fresh one.
-import { isBackendChoice } from '../engine/backends';
+import { isBackendChoice } from '../protocol/settings';
 import { CancelledError } from '../protocol/errors';
 import { ModelService, type CallContext } from './modelService';
 import { ModelStoreError } from '../engine/store/modelStore';

@@ -1,29 +1,20 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
 import { writeMask } from '../../src/io/maskIO';
+import { jsonCli, runCli, type CliRun } from './cliRun';
 
-const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-cli-'));
 
-function run(args: string[], cwd = root): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, MASKLOOP_BACKEND: 'wasm' },
-    timeout: 600_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function run(args: string[], cwd = root): CliRun {
+  return runCli(args, { cwd });
 }
 
 function json<T>(args: string[]): T {
-  const r = run([...args, '--json']);
-  assert.equal(r.code, 0, `maskloop ${args.join(' ')} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
+  return jsonCli<T>(args, { cwd: root });
 }
 
 const fast = ['--epochs', '1', '--steps', '2', '--crop', '32'];

@@ -11,8 +11,8 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
 import { readMask, writeMask } from '../../src/io/maskIO';
+import { runCli, type CliRun } from './cliRun';
 
-const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
 const injector = path.resolve(__dirname, 'faultInjector.helper.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-faults-'));
 const data = path.join(root, 'data');
@@ -24,30 +24,15 @@ const model = path.join(root, 'model');
 const fast = ['--encoder', 'scratch', '--epochs', '1', '--steps', '1', '--crop', '32', '--force'];
 const mounts: string[] = [];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function run(args: string[], o: { cwd?: string; fault?: object; env?: Record<string, string> } = {}): Run {
-  const env: NodeJS.ProcessEnv = { ...process.env, MASKLOOP_BACKEND: 'wasm', ...o.env };
-  delete env.MASKLOOP_DEBUG;
+  const env: Record<string, string | undefined> = { MASKLOOP_DEBUG: undefined, ...o.env };
   if (o.fault) {
     env.MASKLOOP_TEST_FAULT = JSON.stringify(o.fault);
     env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${injector}`.trim();
   }
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: o.cwd ?? root,
-    encoding: 'utf8',
-    env,
-    timeout: 300_000,
-  });
-  return {
-    code: r.status ?? (r.signal ? 128 + (os.constants.signals[r.signal] ?? 0) : -1),
-    stdout: r.stdout,
-    stderr: r.stderr,
-  };
+  return runCli(args, { cwd: o.cwd ?? root, env, timeoutMs: 300_000 });
 }
 
 /** Exit code and one line of stderr matching `message`, never a stack trace. */

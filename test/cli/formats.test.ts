@@ -1,20 +1,18 @@
 // `maskloop export` and `maskloop import` end to end: every format out and back in, nothing overwritten
 // without --force, bad input named.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
 import { readMask, writeMask } from '../../src/io/maskIO';
+import { jsonCli, runCli, type CliRun } from './cliRun';
 
-const bin = path.resolve(__dirname, '..', '..', 'bin', 'maskloop.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-formats-'));
 
-function run(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function run(args: string[]): CliRun {
+  return runCli(args, { cwd: root, timeoutMs: 120_000 });
 }
 
 interface Report {
@@ -24,9 +22,7 @@ interface Report {
 }
 
 function json(args: string[]): Report {
-  const r = run([...args, '--json']);
-  assert.equal(r.code, 0, `maskloop ${args.join(' ')} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Report;
+  return jsonCli<Report>(args, { cwd: root });
 }
 
 test('every format: export, import back, same masks (YOLO: where no holes were filled)', async () => {
