@@ -207,7 +207,7 @@ common(
       const files = await expandImageArgs(images);
       if (files.length === 0) throw new InputError(images.join(' '), 'no images found (PNG, JPEG, WebP, TIFF, GIF)');
       const out = path.resolve(o.out as string);
-      const targets = await predictTargets(files, out, Boolean(o.force));
+      const targets = predictTargets(files, out, Boolean(o.force));
       await fs.promises.mkdir(out, { recursive: true });
       const tileSize = intArg('--tile', o.tile as string | undefined, 32);
       const written = [];
@@ -257,10 +257,9 @@ common(
  * Where `predict` writes each image's mask, checked before anything runs: never onto an input image or into an
  * input image's folder, never two images onto one mask, and never over an existing file without --force.
  */
-async function predictTargets(files: string[], out: string, force: boolean): Promise<string[]> {
-  const inputs = new Set(files.map((f) => path.resolve(f)));
-  const inputDirs = new Set(files.map((f) => path.dirname(path.resolve(f))));
-  if (inputDirs.has(out))
+function predictTargets(files: string[], out: string, force: boolean): string[] {
+  // Every target lies in `out`, so refusing an input image's folder also keeps every input image whole.
+  if (files.some((f) => path.dirname(path.resolve(f)) === out))
     throw new InputError(
       out,
       'holds the input images: masks written there would replace images or be read as images; choose another --out folder',
@@ -268,11 +267,6 @@ async function predictTargets(files: string[], out: string, force: boolean): Pro
   const targets = files.map((f) => path.join(out, `${stemOf(f)}.png`));
   const seen = new Map<string, string>();
   for (const [i, t] of targets.entries()) {
-    if (inputs.has(t))
-      throw new InputError(
-        t,
-        'is an input image; predicting into it would replace the picture with its mask: choose another --out folder',
-      );
     const other = seen.get(t);
     if (other !== undefined)
       throw new InputError(
