@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { acceptance, DEFAULT_FINE_TUNE, priorCorrection, significantlyWorse } from '../../src/engine/training/fineTune';
+import { acceptance, significantlyWorse } from '../../src/engine/training/acceptance';
+import { DEFAULT_FINE_TUNE, priorCorrection } from '../../src/engine/training/fineTune';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
 const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({
