@@ -23,7 +23,7 @@ import { BatchIncomplete, CliContext, fmt, intArg, numArg, UsageError, type Comm
 import { runDemo } from './demo';
 import { readSceneLibrary, writeSceneData } from './sceneData';
 import { simulateLoop } from './simulateLoop';
-import { exportMasks, importLabels, type FormatReport } from '../formats/formatFiles';
+import { exportMasks, importLabels, reportLines, type FormatReport } from '../formats/formatFiles';
 import { failedItems, FORMATS, IMPORT_SOURCES, type FormatName, type ImportSource } from '../formats/formatTypes';
 
 type Opts = CommonOptions & Record<string, string | boolean | undefined>;
@@ -650,9 +650,7 @@ function printFormatReport(report: FormatReport, json: boolean, headline: string
       ) + '\n',
     );
   } else {
-    process.stdout.write(`${headline}; ${report.skipped.length} skipped\n`);
-    for (const n of report.notes) process.stdout.write(`  note: ${n}\n`);
-    for (const s of report.skipped) process.stdout.write(`  skipped ${s.item}: ${s.why}\n`);
+    for (const line of reportLines(report, headline)) process.stdout.write(line + '\n');
   }
   const failed = failedItems(report.skipped);
   if (failed.length > 0)

@@ -32,6 +32,15 @@ export interface FormatReport {
   classes: ClassInfo[];
 }
 
+/** A report as lines for a person: the headline with the count skipped, then each note and each skipped item. */
+export function reportLines(report: FormatReport, headline: string): string[] {
+  return [
+    `${headline}; ${report.skipped.length} skipped`,
+    ...report.notes.map((n) => `  note: ${n}`),
+    ...report.skipped.map((s) => `  skipped ${s.item}: ${s.why}`),
+  ];
+}
+
 export interface Progress {
   (done: number, total: number, item: string): void;
 }

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeFileAtomic } from '../../io/atomicWrite';
 import { stemOf } from '../../io/datasetPairs';
-import { exportMasks, importLabels, type FormatReport } from '../../formats/formatFiles';
+import { exportMasks, importLabels, reportLines, type FormatReport } from '../../formats/formatFiles';
 import { classListText, FORMATS, type FormatName } from '../../formats/formatTypes';
 import { resolveMaskPath } from '../editor/maskPath';
 import { readSettings, workspaceRootFor } from '../settings';
@@ -28,9 +28,7 @@ async function pickFormat(title: string): Promise<FormatName | undefined> {
 }
 
 function logReport(hub: ModelHub, title: string, r: FormatReport): void {
-  hub.log(`${title}: ${r.written.length} file(s) written, ${r.skipped.length} skipped`);
-  for (const n of r.notes) hub.log(`  note: ${n}`);
-  for (const s of r.skipped) hub.log(`  skipped ${s.item}: ${s.why}`);
+  for (const line of reportLines(r, `${title}: ${r.written.length} file(s) written`)) hub.log(line);
 }
 
 /** Imports into the mask sidecars of the workspace's images (matched by file stem). */
