@@ -11,6 +11,7 @@ import { checkMaskUsable } from '../masks/maskValueMap';
 import type { ClassList } from '../masks/classList';
 import type { ModelClient } from '../modelServer/modelClient';
 import type { ProgressEvent } from '../protocol/modelProtocol';
+import { median } from '../masks/statistics';
 
 export interface SimStep {
   image: string;
@@ -71,13 +72,12 @@ export function summarizeSimulation(
   const from = steps.length >= fromImage ? steps.slice(fromImage - 1) : steps;
   const mean = (f: (s: SimStep) => number): number =>
     from.length === 0 ? 0 : from.reduce((a, s) => a + f(s), 0) / from.length;
-  const sorted = from.map((s) => s.changedFraction).sort((a, b) => a - b);
-  const median = sorted.length === 0 ? 0 : (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
+  const middle = from.length === 0 ? 0 : median(from.map((s) => s.changedFraction));
   return {
     fromImage: steps.length >= fromImage ? fromImage : 1,
     images: from.length,
     changedFraction: mean((s) => s.changedFraction),
-    medianChangedFraction: median,
+    medianChangedFraction: middle,
     boundaryIoU: mean((s) => s.boundaryIoU),
     emptyFraction: mean((s) => s.emptyFraction),
     withRejectFraction: mean((s) => Math.min(s.changedFraction, s.emptyFraction)),

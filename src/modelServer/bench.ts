@@ -18,12 +18,7 @@ import {
   tileOrigins,
 } from '../engine/inference/tiledPredict';
 import { CancelledError } from '../protocol/errors';
-
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
+import { median } from '../masks/statistics';
 
 function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;

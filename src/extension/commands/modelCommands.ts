@@ -1,9 +1,9 @@
 // Commands around the model: roll back, report, details, pre-label a folder; and the editor commands that
 // act on the focused mask editor (accept, reject, predict again, open).
-import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { errorText } from '../../masks/fsErrors';
+import { nonce } from '../html';
 import { MODEL_VERSION_KEY, writeMask } from '../../io/maskIO';
 import { EDITOR_VIEW_TYPE, type MaskEditorProvider } from '../editor/maskEditorProvider';
 import { suggestionPathFor } from '../editor/maskPath';
@@ -56,7 +56,7 @@ export async function showModelReport(hub: ModelHub): Promise<void> {
   );
   panel.webview.html = reportHtml(
     panel.webview.cspSource,
-    crypto.randomBytes(16).toString('base64'),
+    nonce(),
     `Model report: ${path.basename(path.dirname(s.modelFolder))}/${path.basename(s.modelFolder)}, current version ${current ?? 'none'}`,
     reportBody(current, versions),
   );

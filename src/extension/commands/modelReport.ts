@@ -1,15 +1,12 @@
 // "MaskLoop: Show Model Report": the loss curves and validation metrics of every model version, as plain
 // SVG plots built here (pure functions; the report webview runs no script).
-import type { VersionManifest } from '../../engine/store/modelStore';
+import type { VersionManifest } from '../../protocol/modelTypes';
+import { escapeHtml } from '../html';
 
 export interface Series {
   name: string;
   colour: string;
   points: { x: number; y: number }[];
-}
-
-function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 function niceMax(v: number): number {
@@ -35,9 +32,9 @@ export function linePlot(title: string, xLabel: string, series: Series[], yMax?:
   const sx = (x: number): number => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number): number => H - B - (Math.min(y, top) / top) * (H - T - B);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeHtml(title)}">`,
   ];
-  parts.push(`<text x="${L}" y="18" class="t">${esc(title)}</text>`);
+  parts.push(`<text x="${L}" y="18" class="t">${escapeHtml(title)}</text>`);
   parts.push(
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" class="ax"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" class="ax"/>`,
   );
@@ -52,18 +49,18 @@ export function linePlot(title: string, xLabel: string, series: Series[], yMax?:
   xTicks
     .filter((_, i) => i % step === 0)
     .forEach((x) => parts.push(`<text x="${sx(x)}" y="${H - B + 14}" text-anchor="middle" class="k">${x}</text>`));
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" class="k">${esc(xLabel)}</text>`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle" class="k">${escapeHtml(xLabel)}</text>`);
   series.forEach((s, i) => {
     if (s.points.length === 0) return;
     const d = s.points.map((p, j) => `${j ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"/>`);
     s.points.forEach((p) =>
       parts.push(
-        `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="2.5" fill="${s.colour}"><title>${esc(s.name)}: ${p.x}, ${p.y.toFixed(4)}</title></circle>`,
+        `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="2.5" fill="${s.colour}"><title>${escapeHtml(s.name)}: ${p.x}, ${p.y.toFixed(4)}</title></circle>`,
       ),
     );
     parts.push(
-      `<rect x="${W - R + 10}" y="${T + i * 16}" width="10" height="10" fill="${s.colour}"/><text x="${W - R + 24}" y="${T + i * 16 + 9}" class="k">${esc(s.name)}</text>`,
+      `<rect x="${W - R + 10}" y="${T + i * 16}" width="10" height="10" fill="${s.colour}"/><text x="${W - R + 24}" y="${T + i * 16 + 9}" class="k">${escapeHtml(s.name)}</text>`,
     );
   });
   parts.push('</svg>');
@@ -109,7 +106,7 @@ export function reportBody(current: number | null, versions: VersionManifest[]):
   const rows = sorted
     .map(
       (v) =>
-        `<tr${v.version === current ? ' class="cur"' : ''}><td>${v.version}${v.version === current ? ' (current)' : ''}</td><td>${v.parent ?? '–'}</td><td>${esc(v.createdAt)}</td><td>${v.accepted ? 'yes' : 'no'}</td><td>${cell(v.metricsBefore, 'miou')} → ${cell(v.metricsAfter, 'miou')}</td><td>${cell(v.metricsBefore, 'boundaryIoU')} → ${cell(v.metricsAfter, 'boundaryIoU')}</td><td>${v.train?.length ?? 0}/${v.validation?.length ?? 0}</td><td>${v.seconds !== undefined ? v.seconds.toFixed(1) : '–'}</td><td>${esc(v.backend)}</td><td>${esc(v.reason)}</td></tr>`,
+        `<tr${v.version === current ? ' class="cur"' : ''}><td>${v.version}${v.version === current ? ' (current)' : ''}</td><td>${v.parent ?? '–'}</td><td>${escapeHtml(v.createdAt)}</td><td>${v.accepted ? 'yes' : 'no'}</td><td>${cell(v.metricsBefore, 'miou')} → ${cell(v.metricsAfter, 'miou')}</td><td>${cell(v.metricsBefore, 'boundaryIoU')} → ${cell(v.metricsAfter, 'boundaryIoU')}</td><td>${v.train?.length ?? 0}/${v.validation?.length ?? 0}</td><td>${v.seconds !== undefined ? v.seconds.toFixed(1) : '–'}</td><td>${escapeHtml(v.backend)}</td><td>${escapeHtml(v.reason)}</td></tr>`,
     )
     .join('');
   return `<div class="plots">${metricsPlot}${lossPlot}</div>
@@ -119,7 +116,7 @@ export function reportBody(current: number | null, versions: VersionManifest[]):
 export function reportHtml(cspSource: string, nonce: string, title: string, body: string): string {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'nonce-${nonce}' ${cspSource}; img-src ${cspSource} data:">
-<title>${esc(title)}</title>
+<title>${escapeHtml(title)}</title>
 <style nonce="${nonce}">
 body { color: var(--vscode-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-font-family); padding: 0 1em; }
 svg { background: var(--vscode-editorWidget-background); margin: 0 1em 1em 0; }
@@ -129,5 +126,5 @@ svg .ax { stroke: var(--vscode-foreground); }
 svg .g { stroke: var(--vscode-panel-border); stroke-dasharray: 2 3; }
 table { border-collapse: collapse; } td, th { border: 1px solid var(--vscode-panel-border); padding: 2px 6px; text-align: left; }
 tr.cur { font-weight: 600; }
-</style></head><body><h2>${esc(title)}</h2>${body}</body></html>`;
+</style></head><body><h2>${escapeHtml(title)}</h2>${body}</body></html>`;
 }

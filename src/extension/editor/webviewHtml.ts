@@ -1,14 +1,6 @@
 // The mask editor's HTML: a strict CSP (no inline code, nonce'd script), assets through asWebviewUri.
-import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
-
-function nonce(): string {
-  return crypto.randomBytes(16).toString('base64');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+import { escapeHtml, nonce } from '../html';
 
 export function editorHtml(webview: vscode.Webview, extensionUri: vscode.Uri, version: string): string {
   const asset = (...parts: string[]): string =>
