@@ -256,6 +256,20 @@ export class CodeServer {
     await input.press('Enter');
   }
 
+  /**
+   * Quick Open on an image, then "MaskLoop: Open in Mask Editor". The command acts on the active tab, so it
+   * runs only once the image's tab is active: on a loaded machine the previous editor can stay active for
+   * seconds, and the command would then open that one again.
+   */
+  async openWithMaskEditorCommand(imageName: string): Promise<void> {
+    await this.quickOpen(imageName);
+    await this.page
+      .locator('.tabs-container .tab.active', { hasText: imageName })
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
+    await this.runCommand('MaskLoop: Open in Mask Editor');
+  }
+
   /** The mask editor's webview frame (a nested iframe) for an image, once it is ready. */
   async editorFrame(imageName: string, timeout = 90_000): Promise<Frame> {
     const end = Date.now() + timeout;

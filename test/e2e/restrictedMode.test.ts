@@ -35,9 +35,7 @@ test('restricted mode: the editor works, no model is loaded or trained, and the 
     .locator('.monaco-dialog-box .monaco-button', { hasText: /Don't Trust|No, I don't trust/ })
     .first();
   await decline.click({ timeout: 30_000 }).catch(() => undefined);
-  await cs.quickOpen('untrusted.png');
-  await cs.page.waitForTimeout(500);
-  await cs.runCommand('MaskLoop: Open in Mask Editor');
+  await cs.openWithMaskEditorCommand('untrusted.png');
   const frame = await cs.editorFrame('untrusted.png');
   await waitFor(
     'the restricted-mode notice',
