@@ -1,6 +1,5 @@
 // The document behind a mask editor: the image, the mask being edited, and the model's suggestion. The host
 // owns it; webviews only show it and send edits. Every change is one VS Code edit with undo and redo.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -9,13 +8,11 @@ import { errorText } from '../../masks/fsErrors';
 import { decodeImage } from '../../io/imageIO';
 import { applyDiff, checkDiff, diffMasks, emptyBox, maskMatchesDiff, type MaskDiff } from '../../masks/maskDiff';
 import { emptyMask, resizeMaskNearest, type MaskImage, type RgbImage } from '../../masks/maskImage';
-import { decodeMaskPng, encodeMaskPng, MODEL_VERSION_KEY, pngText } from '../../io/maskIO';
-import { suggestionPathFor } from './maskPath';
+import { decodeMaskPng, encodeMaskPng } from '../../io/maskIO';
 import { labelRegion, paintSelection, type Point } from '../../masks/rasterTools';
 import type { HostToWebview, SuggestionState } from '../../protocol/editorProtocol';
 import type { ClassInfo } from '../../masks/classList';
-import { classListFromNames } from '../../formats/formatTypes';
-import { labelmeLabels, labelmeToMask } from '../../formats/labelme';
+import { labelmeBeside, readMaskFile, sha, suggestionFile, type StartingMask } from './maskSources';
 
 export interface MaskDocumentOptions {
   maskFile: string;
@@ -30,10 +27,6 @@ interface EditRecord {
   previous: number;
 }
 
-function sha(bytes: Uint8Array): string {
-  return crypto.createHash('sha256').update(bytes).digest('hex');
-}
-
 export class MaskDocument implements vscode.CustomDocument {
   private readonly changed = new vscode.EventEmitter<vscode.CustomDocumentEditEvent<MaskDocument>>();
   private readonly toViews = new vscode.EventEmitter<HostToWebview>();
@@ -46,7 +39,7 @@ export class MaskDocument implements vscode.CustomDocument {
 
   suggestion: SuggestionState = { state: 'none', reason: 'No suggestion yet.' };
   /** A starting mask offered from a labelme JSON beside the image (applied as one undoable edit once shown). */
-  startingMask: { mask: MaskImage; source: string; skipped: number } | null = null;
+  startingMask: StartingMask | null = null;
   private nextEditId = 1;
   private currentEdit = 0;
   private savedEdit = 0;
@@ -300,71 +293,4 @@ export class MaskDocument implements vscode.CustomDocument {
     this.toViews.dispose();
     this.disposed.dispose();
   }
-}
-
-/** An unreviewed suggestion written by "Pre-label Folder" (`*.suggestion.png`), with the model version it records. */
-async function suggestionFile(maskFile: string, image: RgbImage): Promise<SuggestionState | null> {
-  const file = suggestionPathFor(maskFile);
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.promises.readFile(file);
-  } catch {
-    return null;
-  }
-  try {
-    const m = decodeMaskPng(bytes, file);
-    if (m.width !== image.width || m.height !== image.height) return null;
-    const version = Number(pngText(bytes)[MODEL_VERSION_KEY]);
-    return {
-      state: 'ready',
-      modelVersion: Number.isInteger(version) ? version : 0,
-      trained: true,
-      classMap: m.data,
-      confidence: null,
-      file: path.basename(file),
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** A labelme JSON beside the image (`a.png` -> `a.json`) that describes this image, rasterised. */
-async function labelmeBeside(
-  imageFile: string,
-  image: RgbImage,
-  classes: ClassInfo[],
-): Promise<MaskDocument['startingMask']> {
-  const json = imageFile.replace(/\.[^.\/]+$/, '.json');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await fs.promises.readFile(json, 'utf8'));
-  } catch {
-    return null;
-  }
-  try {
-    const known = classListFromNames(labelmeLabels(parsed));
-    // Names in the palette keep their index; new names are appended after the palette's last class.
-    const merged = [...classes];
-    for (const c of known)
-      if (!merged.some((m) => m.name === c.name) && c.index !== 0)
-        merged.push({ ...c, index: Math.max(...merged.map((m) => m.index)) + 1 });
-    const r = labelmeToMask(parsed, json, merged);
-    if (r.mask.width !== image.width || r.mask.height !== image.height) return null;
-    return { mask: r.mask, source: json, skipped: r.skipped.length };
-  } catch (err) {
-    // Not a labelme file for this image: it is simply not offered.
-    console.error(`maskloop: ${json} is not usable as a starting mask: ${(err as Error).message}`);
-    return null;
-  }
-}
-
-async function readMaskFile(file: string): Promise<{ mask: MaskImage; hash: string } | null> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.promises.readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  return { mask: decodeMaskPng(bytes, file), hash: sha(bytes) };
 }
