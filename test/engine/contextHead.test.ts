@@ -4,16 +4,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
 import {
-  BilinearUpsample,
   CONTEXT_LAYERS,
   contextFitFor,
-  coveringWindows,
   DEFAULT_CONTEXT_FIT,
   fitContextHead,
   hasContextHead,
-  scaledWindow,
-  upsampleBilinear,
 } from '../../src/engine/network/contextHead';
+import { BilinearUpsample, upsampleBilinear } from '../../src/engine/network/bilinearUpsample';
+import { coveringWindows, scaledWindow } from '../../src/engine/network/contextWindows';
 import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/training/fineTune';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { networkStride } from '../../src/engine/network/resUNet';

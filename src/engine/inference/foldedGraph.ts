@@ -4,7 +4,7 @@
 // exactly the same graph. A model with a layer kind not handled here has no folded graph.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { BilinearUpsample } from '../network/contextHead';
+import { BilinearUpsample } from '../network/bilinearUpsample';
 
 export type Activation = 'linear' | 'relu' | 'relu6';
 

@@ -6,12 +6,14 @@
 // Why: the decoder, trained on crops, over-painted whole regions of new images after a few masks (0.4M
 // weights fitted to 2-3 images). A regularised linear read-out over-fits far less, and it is fitted on the
 // features inference sees (whole images, not crops). The decoder then mostly refines the read-out's edges.
-// Measured in the README ("The context head").
+// Measured in docs/benchmarks.md; described in docs/engine.md ("The context head").
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { SeededRandom } from '../../masks/seededRandom';
 import { normalizePixel } from '../training/augment';
+import { upsampleBilinear } from './bilinearUpsample';
+import { coveringWindows, scaledWindow } from './contextWindows';
 
 /** Names of the context head's layers in a built network. */
 export const CONTEXT_LAYERS = {
@@ -29,42 +31,6 @@ export const CONTEXT_LAYERS = {
   gated: 'decoder_gated',
   logits: 'logits_sum',
 } as const;
-
-/**
- * Bilinear upsampling by an integer factor with half-pixel centres (pixel centres map to pixel centres, as
- * ONNX's 'half_pixel' Resize does). Keras's UpSampling2D 'bilinear' maps pixel corners, which would shift an
- * 8x upsampled map by 3.5 pixels toward the top-left.
- */
-export class BilinearUpsample extends tfl.layers.Layer {
-  static className = 'MaskloopBilinearUpsample';
-  readonly factor: number;
-
-  constructor(args: { factor: number; name?: string; trainable?: boolean }) {
-    super(args);
-    this.factor = args.factor;
-  }
-
-  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
-    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
-    const up = (d: number | null): number | null => (d === null ? null : d * this.factor);
-    return [s[0], up(s[1]), up(s[2]), s[3]];
-  }
-
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-    return upsampleBilinear(x, this.factor);
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), factor: this.factor };
-  }
-}
-tf.serialization.registerClass(BilinearUpsample);
-
-/** Half-pixel-centred bilinear upsampling of an NHWC tensor by an integer factor. */
-export function upsampleBilinear(x: tf.Tensor4D, factor: number): tf.Tensor4D {
-  return tf.image.resizeBilinear(x, [x.shape[1] * factor, x.shape[2] * factor], false, true);
-}
 
 /** Whether a built network has the context head. */
 export function hasContextHead(model: tfl.LayersModel): boolean {
@@ -135,65 +101,6 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
     }
   }
   return tf.tensor4d(out, [1, ph, pw, 3]);
-}
-
-/**
- * A window of an image and its mask resized by `scale`: the image bilinearly (half-pixel centres, as the
- * network's own resizing), the mask by nearest neighbour (labels never blend).
- */
-export function scaledWindow(
-  image: RgbImage,
-  mask: MaskImage,
-  window: { x0: number; y0: number; w: number; h: number },
-  scale: number,
-): { image: RgbImage; mask: MaskImage } {
-  const { x0, y0, w, h } = window;
-  const sw = Math.max(1, Math.round(w * scale));
-  const sh = Math.max(1, Math.round(h * scale));
-  const data = new Uint8Array(sw * sh * 3);
-  const labels = new Uint8Array(sw * sh);
-  const source = (i: number, n: number, size: number): { lo: number; hi: number; t: number; near: number } => {
-    const f = Math.min(n - 1, Math.max(0, ((i + 0.5) * n) / size - 0.5));
-    const lo = Math.floor(f);
-    return { lo, hi: Math.min(n - 1, lo + 1), t: f - lo, near: Math.min(n - 1, Math.floor(((i + 0.5) * n) / size)) };
-  };
-  for (let y = 0; y < sh; y++) {
-    const sy = source(y, h, sh);
-    for (let x = 0; x < sw; x++) {
-      const sx = source(x, w, sw);
-      const at = (yy: number, xx: number, c: number): number => image.data[((y0 + yy) * image.width + x0 + xx) * 3 + c];
-      for (let c = 0; c < 3; c++) {
-        const top = at(sy.lo, sx.lo, c) * (1 - sx.t) + at(sy.lo, sx.hi, c) * sx.t;
-        const bottom = at(sy.hi, sx.lo, c) * (1 - sx.t) + at(sy.hi, sx.hi, c) * sx.t;
-        data[(y * sw + x) * 3 + c] = Math.round(top * (1 - sy.t) + bottom * sy.t);
-      }
-      labels[y * sw + x] = mask.data[(y0 + sy.near) * mask.width + x0 + sx.near];
-    }
-  }
-  return { image: { width: sw, height: sh, data }, mask: { width: sw, height: sh, data: labels } };
-}
-
-/**
- * Windows of at most `size` pixels a side that together cover a width x height image: one when it fits, else a
- * grid of evenly spread windows, the first at the image's near edge and the last flush with its far edge.
- * Reading one window of a larger image missed its objects (a car at the right border of a 1000x563 frame) and
- * fitted the head to background alone.
- */
-export function coveringWindows(
-  width: number,
-  height: number,
-  size: number,
-): { x0: number; y0: number; w: number; h: number }[] {
-  const origins = (n: number): number[] => {
-    if (n <= size) return [0];
-    const count = Math.ceil(n / size);
-    const last = n - size;
-    // Evenly spread, so neighbours overlap by less than a window and never leave a gap.
-    return Array.from({ length: count }, (_, i) => Math.round((i * last) / (count - 1)));
-  };
-  const w = Math.min(width, size);
-  const h = Math.min(height, size);
-  return origins(height).flatMap((y0) => origins(width).map((x0) => ({ x0, y0, w, h })));
 }
 
 /**

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { PretrainedEncoderKind } from '../../protocol/encoderKind';
 import type { LayerLike } from '../inference/foldedGraph';
-import { BilinearUpsample, CONTEXT_LAYERS } from './contextHead';
+import { CONTEXT_LAYERS } from './contextHead';
+import { BilinearUpsample } from './bilinearUpsample';
 import { Builder, type NetworkConfig } from './resUNet';
 
 export interface EncoderSpec {
