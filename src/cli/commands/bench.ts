@@ -1,0 +1,115 @@
+// `maskloop bench`: pre-label latency and fine-tune throughput on every backend that loads.
+import { Command } from 'commander';
+import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../protocol/settings';
+import { ModelClient, ModelRequestError } from '../../modelServer/modelClient';
+import type { BenchResult } from '../../protocol/modelProtocol';
+import { fmt, intArg } from '../cliContext';
+import { common, withContext, type Opts } from '../options';
+
+export function registerBenchCommand(program: Command): void {
+  common(program.command('bench').description('pre-label latency and fine-tune throughput on this machine'), false)
+    .option('--sizes <list>', 'image sizes, comma-separated (default 256,512,1024,4096)')
+    .option('--repeats <n>', 'repeats per size (median reported; default 5)')
+    .option('--train-steps <n>', 'timed training steps (default 5)')
+    .option('--round <images>', 'images in the timed default fine-tune round (default 20; 0 skips it)')
+    .option('--round-size <px>', "size of the round's generated images (default 512)")
+    .option('--round-epochs <n>', "epochs of the round (default: the default fine-tune's)")
+    .option('--round-crop <px>', "training crop size of the round (default: the default fine-tune's)")
+    .action(async (o: Opts) =>
+      withContext(o, async (ctx) => {
+        const roundImages = intArg('--round', o.round as string | undefined, 0) ?? 20;
+        const roundSize = intArg('--round-size', o.roundSize as string | undefined, 32) ?? 512;
+        const sizes = ((o.sizes as string | undefined) ?? '256,512,1024,4096')
+          .split(',')
+          .map((s) => intArg('--sizes', s.trim(), 16) as number);
+        const repeats = intArg('--repeats', o.repeats as string | undefined, 1) ?? 5;
+        const trainSteps = intArg('--train-steps', o.trainSteps as string | undefined, 1) ?? 5;
+        // Every backend that loads, each in its own model process; a forced backend alone.
+        const forced = (o.backend as string | undefined) ?? process.env.MASKLOOP_BACKEND;
+        const order: readonly BackendName[] = forced && forced !== 'auto' ? [forced as BackendName] : BACKEND_ORDER;
+        const results: (BenchResult & { backendReport: BackendReport; sizesNote?: string })[] = [];
+        const skipped: { backend: string; reason: string }[] = [];
+        for (const backend of order) {
+          const client = new ModelClient({ backend });
+          try {
+            const info = await client.request('info', {});
+            // Pure JS is about 23x slower than wasm: beside faster backends it is measured on small work only.
+            const reduced = backend === 'cpu' && order.length > 1;
+            const roundEpochs = intArg('--round-epochs', o.roundEpochs as string | undefined, 1);
+            const roundCrop = intArg('--round-crop', o.roundCrop as string | undefined, 16);
+            const fineTuneRound =
+              !reduced && roundImages > 0
+                ? {
+                    images: roundImages,
+                    size: roundSize,
+                    ...(roundEpochs ? { epochs: roundEpochs } : {}),
+                    ...(roundCrop ? { cropSize: roundCrop } : {}),
+                  }
+                : undefined;
+            if (fineTuneRound && !ctx.json)
+              process.stderr.write(
+                `${backend}: timing the default fine-tune round on ${roundImages} generated ${roundSize}x${roundSize} images...\n`,
+              );
+            const r = await client.request('bench', {
+              encoder: ctx.encoder,
+              sizes: reduced ? sizes.filter((s) => s <= 256) : sizes,
+              repeats: reduced ? 1 : repeats,
+              trainSteps: reduced ? 1 : trainSteps,
+              cropSize: reduced ? 32 : 128,
+              batchSize: 2,
+              fineTuneRound,
+            });
+            results.push({
+              ...r,
+              backendReport: info.backend,
+              sizesNote: reduced ? 'pure-JS backend: sizes up to 256, one training step on 32x32 crops' : undefined,
+            });
+          } catch (err) {
+            skipped.push({
+              backend,
+              reason: (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/^Error: /, ''),
+            });
+          } finally {
+            client.dispose();
+          }
+        }
+        if (results.length === 0)
+          throw new ModelRequestError(
+            'input',
+            `no backend could run the benchmark: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`,
+          );
+        const os = await import('node:os');
+        const machine = {
+          cpus: os.cpus().length,
+          cpuModel: os.cpus()[0]?.model ?? 'unknown',
+          memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+          node: process.version,
+        };
+        // The fastest backend's figures at the top level, every backend's in `backends`.
+        ctx.out({ ...results[0], machine, backends: results, skipped });
+        ctx.say(`machine: ${machine.cpus} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}`);
+        for (const s of skipped) ctx.say(`skipped ${s.backend}: ${s.reason}`);
+        for (const r of results) {
+          ctx.say(
+            `backend ${r.backend} (${r.backendReport.label}), encoder ${r.encoder}, ${r.parameters} parameters (${r.trainableParameters} trained)${r.sizesNote ? ` [${r.sizesNote}]` : ''}`,
+          );
+          ctx.say(`  pre-labels with ${r.inference.runtime}: ${r.inference.reason}`);
+          for (const s of Object.keys(r.prelabelMs))
+            ctx.say(`  pre-label ${s}x${s}: ${r.prelabelMs[s]} ms median (${r.prelabelGflops[s]} GFLOP/s)`);
+          ctx.say(
+            `  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`,
+          );
+          ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
+          const f = r.fineTuneRound;
+          if (f) {
+            ctx.say(
+              `  default fine-tune round: ${f.images} images of ${f.size}x${f.size}, crops ${f.cropSize}x${f.cropSize} (${f.trainImages} train / ${f.validationImages} held out), ${f.epochs} epochs, ${f.steps} steps in ${f.seconds} s; peak RSS ${f.peakRssMiB} MiB`,
+            );
+            ctx.say(
+              `    held-out pixels to correct ${fmt(f.changedFractionBefore)} -> ${fmt(f.changedFractionAfter)}, boundary IoU ${fmt(f.boundaryIoUBefore)} -> ${fmt(f.boundaryIoUAfter)}`,
+            );
+          }
+        }
+      }),
+    );
+}
