@@ -257,17 +257,37 @@ export class CodeServer {
   }
 
   /**
-   * Quick Open on an image, then "MaskLoop: Open in Mask Editor". The command acts on the active tab, so it
-   * runs only once the image's tab is active: on a loaded machine the previous editor can stay active for
-   * seconds, and the command would then open that one again.
+   * Quick Open on an image, then "MaskLoop: Open in Mask Editor". The command acts on the extension host's
+   * active tab, which follows the workbench's with a delay: on a loaded machine the previous editor can stay
+   * active there for seconds, and the command then opens that one again. So the command runs once the image's
+   * tab is active here and has had a moment to settle, and `appeared` (which waits for what the test expects
+   * to see) decides whether it worked; when it did not, any dialog is dismissed and the whole step is tried
+   * again, up to `attempts` times.
    */
-  async openWithMaskEditorCommand(imageName: string): Promise<void> {
-    await this.quickOpen(imageName);
-    await this.page
-      .locator('.tabs-container .tab.active', { hasText: imageName })
-      .first()
-      .waitFor({ state: 'visible', timeout: 30_000 });
-    await this.runCommand('MaskLoop: Open in Mask Editor');
+  async openWithMaskEditorCommand<T>(
+    imageName: string,
+    appeared: (timeoutMs: number) => Promise<T>,
+    attempts = 3,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await this.quickOpen(imageName);
+      await this.page
+        .locator('.tabs-container .tab.active', { hasText: imageName })
+        .first()
+        .waitFor({ state: 'visible', timeout: 30_000 });
+      await this.page.waitForTimeout(1_000);
+      await this.runCommand('MaskLoop: Open in Mask Editor');
+      try {
+        return await appeared(attempt === 1 ? 45_000 : 90_000);
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        this.browserLog.push(
+          `${new Date().toISOString()} harness: "Open in Mask Editor" on ${imageName} did not show what was expected (${String(err).split('\n')[0]}); again`,
+        );
+        await this.page.keyboard.press('Escape');
+        await this.page.waitForTimeout(500);
+      }
+    }
   }
 
   /** The mask editor's webview frame (a nested iframe) for an image, once it is ready. */

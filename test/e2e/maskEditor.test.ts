@@ -94,19 +94,9 @@ after(async () => {
   await cs?.stop();
 });
 
-/** Opens an image in the mask editor (see openWithMaskEditorCommand); tried twice when the editor does not appear. */
+/** Opens an image in the mask editor (see openWithMaskEditorCommand) and returns its frame once it is ready. */
 async function openInMaskEditor(name: string): Promise<Frame> {
-  for (let attempt = 1; ; attempt++) {
-    await cs.openWithMaskEditorCommand(name);
-    try {
-      return await cs.editorFrame(name, attempt === 1 ? 60_000 : 90_000);
-    } catch (err) {
-      if (attempt >= 2) throw err;
-      cs.browserLog.push(
-        `${new Date().toISOString()} test: the mask editor for ${name} did not appear; opening it again`,
-      );
-    }
-  }
+  return cs.openWithMaskEditorCommand(name, (timeout) => cs.editorFrame(name, timeout));
 }
 
 async function suggestionCount(frame: Frame): Promise<number> {
@@ -384,9 +374,8 @@ test('a mask whose size differs from its image: the editor asks; resize keeps th
   const maskFile = path.join(ws, 'images', 'mismatch.mask.png');
   await writeMask(maskFile, { width: SIZE / 2, height: SIZE / 2, data: new Uint8Array((SIZE / 2) ** 2).fill(1) });
   const before = fs.readFileSync(maskFile);
-  await cs.openWithMaskEditorCommand('mismatch.png');
   const button = cs.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Resize mask to image' });
-  await button.waitFor({ state: 'visible', timeout: 30_000 });
+  await cs.openWithMaskEditorCommand('mismatch.png', (timeout) => button.waitFor({ state: 'visible', timeout }));
   await cs.screenshot('07-size-mismatch');
   assert.deepEqual(fs.readFileSync(maskFile), before, 'the mask file is untouched while the person decides');
   await button.click();
@@ -422,13 +411,7 @@ test('a clean editor reloads its mask when the file changes on disk', async () =
 });
 
 test('a corrupt image shows the error view that says why', async () => {
-  await cs.openWithMaskEditorCommand('corrupt.png');
-  const frame = await cs.errorFrame().catch(async () => {
-    // Once more, as openInMaskEditor does: the first command can be lost while the workbench is busy.
-    cs.browserLog.push(`${new Date().toISOString()} test: the error view did not appear; opening corrupt.png again`);
-    await cs.openWithMaskEditorCommand('corrupt.png');
-    return cs.errorFrame(90_000);
-  });
+  const frame = await cs.openWithMaskEditorCommand('corrupt.png', (timeout) => cs.errorFrame(timeout));
   const text = (await frame.textContent('[data-error="true"]')) ?? '';
   assert.match(text, /corrupt\.png/);
   assert.match(text, /cannot|unsupported|not/i);

@@ -35,8 +35,9 @@ test('restricted mode: the editor works, no model is loaded or trained, and the 
     .locator('.monaco-dialog-box .monaco-button', { hasText: /Don't Trust|No, I don't trust/ })
     .first();
   await decline.click({ timeout: 30_000 }).catch(() => undefined);
-  await cs.openWithMaskEditorCommand('untrusted.png');
-  const frame = await cs.editorFrame('untrusted.png');
+  const frame = await cs.openWithMaskEditorCommand('untrusted.png', (timeout) =>
+    cs.editorFrame('untrusted.png', timeout),
+  );
   await waitFor(
     'the restricted-mode notice',
     async () => /Restricted mode/.test((await frame.textContent('.suggestion-info')) ?? ''),
