@@ -56,6 +56,7 @@ export function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   if (o.optimizer) set('optimizer', o.optimizer as 'adam' | 'sgd');
   set('encoderStages', intArg('--encoder-stages', o.encoderStages as string | undefined, 0));
   set('priorCorrection', numArg('--prior-correction', o.priorCorrection as string | undefined, 0));
+  if (o.pixelHead === false) set('pixelHead', false);
   if (o.force) set('force', true);
   return s;
 }
@@ -103,6 +104,10 @@ export function trainingOptions(cmd: Command): Command {
       'full fine-tune: unfreeze this many stages of the pretrained encoder, deepest first, one at a time (default 0: frozen, the fast mode; all 4 on a GPU)',
     )
     .option('--seed <n>', 'random seed (default 0)')
+    .option(
+      '--no-pixel-head',
+      'do not fit the pixel head (a per-pixel read-out of filter features of the image and the network output, kept when validation does not get worse)',
+    )
     .option(
       '--no-residual',
       'a model created by this command: decoder blocks without their identity shortcuts (the ablation)',

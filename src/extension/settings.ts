@@ -69,6 +69,7 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
       ...(c.get<number | null>('fineTune.encoderStages', null) !== null
         ? { encoderStages: c.get<number>('fineTune.encoderStages') }
         : {}),
+      pixelHead: c.get<boolean>('fineTune.pixelHead', DEFAULT_FINE_TUNE.pixelHead),
     },
   };
 }

@@ -24,6 +24,7 @@ import { DEFAULT_ENCODER } from '../protocol/encoderKind';
 import { networkFor } from '../engine/network/networks';
 import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
 import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from '../engine/inference/tiledPredict';
+import { pixelHeadProblem } from '../engine/inference/pixelHead';
 import { CancelledError } from '../protocol/errors';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
@@ -94,6 +95,9 @@ export class ModelService {
       refine: refine ?? refineDefault,
       ...(tileSize ? { tileSize, onnxTileSize: tileSize } : {}),
       ...(mirror === undefined ? {} : { mirror }),
+      ...(meta.pixelHead && pixelHeadProblem(meta.pixelHead, meta.network.numClasses) === null
+        ? { pixelHead: meta.pixelHead }
+        : {}),
       stride: networkStride(meta.network),
     };
   }
@@ -260,7 +264,9 @@ export class ModelService {
       createdAt: new Date().toISOString(),
       trained: meta.trained || accepted,
       priorCorrection: result.priorCorrection,
+      pixelHead: result.pixelHead ?? undefined,
     };
+    if (!newMeta.pixelHead) delete newMeta.pixelHead;
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
       Promise.all(
         list.map(async (s) => ({
@@ -288,6 +294,7 @@ export class ModelService {
       augmentation,
       ...(result.context ? { contextHead: { ...result.context } } : {}),
       trainingFit: { ...fit },
+      pixelHead: result.pixelHeadReport,
       train: await hashed(train),
       validation: await hashed(validation),
       metricsBefore: summary(before),
@@ -313,6 +320,7 @@ export class ModelService {
       epochs: result.history.length,
       augmentation,
       trainingFit: { ...fit },
+      pixelHead: result.pixelHeadReport,
     };
   }
 

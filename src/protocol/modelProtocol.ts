@@ -85,6 +85,8 @@ export interface RequestMap {
       augmentation: string;
       /** The new version on its own training images; `learnedNothing` keeps it aside (unless forced) and `reason` says why and what to do. */
       trainingFit: TrainingFit;
+      /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */
+      pixelHead: string;
     };
   };
   versions: {

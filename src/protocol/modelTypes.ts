@@ -61,6 +61,27 @@ export interface ModelMeta {
   priorCorrection?: number[];
   /** SHA-256 of the version's weights.bin, checked on every load (absent in models written before it existed). */
   weightsSha256?: string;
+  /** The pixel head fitted by the last fine-tune that kept one (absent: suggestions are the network's). */
+  pixelHead?: PixelHeadWeights;
+}
+
+/**
+ * The pixel head (engine/inference/pixelHead.ts): a perceptron with one hidden layer that reads, per pixel,
+ * filter features of the image and the network's log-probabilities, and gives the class probabilities.
+ * Inputs are standardised with `mean` and `scale` first; weights are row-major (input x hidden, hidden x class).
+ */
+export interface PixelHeadWeights {
+  /** The feature set's name; a head fitted on another set (or of the wrong sizes) is not run: the network suggests alone. */
+  features: string;
+  inputs: number;
+  hidden: number;
+  classes: number;
+  mean: number[];
+  scale: number[];
+  w1: number[];
+  b1: number[];
+  w2: number[];
+  b2: number[];
 }
 
 /** The per-version record in versions/NNNN/manifest.json. */
@@ -78,6 +99,8 @@ export interface VersionManifest {
   contextHead?: { cells: number; loss: number; seconds: number };
   /** The version on its own training images: whether it learned anything, with the figures (trainingCheck.ts). */
   trainingFit?: TrainingFit;
+  /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */
+  pixelHead?: string;
   train?: { image: string; mask: string; sha256: string }[];
   validation?: { image: string; mask: string; sha256: string }[];
   metricsBefore?: Record<string, number> | null;

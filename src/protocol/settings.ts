@@ -87,6 +87,11 @@ export interface FineTuneSettings {
    * strength, is added to the head's bias (logit adjustment for a known sampling shift).
    */
   priorCorrection: number;
+  /**
+   * Fit the pixel head after the network (engine/inference/pixelHead.ts): a per-pixel perceptron over filter
+   * features of the image and the network's probabilities, kept only where validation does not get worse.
+   */
+  pixelHead: boolean;
 }
 
 export const DEFAULT_FINE_TUNE: FineTuneSettings = {
@@ -110,6 +115,7 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
   force: false,
   encoderStages: 0,
   priorCorrection: 1,
+  pixelHead: true,
 };
 
 /** The automatic crop size under a frozen pretrained encoder, and from scratch. */

@@ -52,9 +52,21 @@ function realSets(data: string): RealSet[] {
   ];
 }
 
-type Mode = 'empty' | 'copy' | 'default' | 'fast' | 'scratch' | 'plain' | 'dropout' | 'nodecay';
-const MODES: readonly Mode[] = ['empty', 'copy', 'default', 'fast', 'scratch', 'plain', 'dropout', 'nodecay'];
-/** The loops: the defaults, the fast fine-tune, from scratch, and the ablations (no shortcuts, dropout, no L2). */
+type Mode =
+  'empty' | 'copy' | 'default' | 'fast' | 'scratch' | 'plain' | 'dropout' | 'nodecay' | 'nohead' | 'fastnohead';
+const MODES: readonly Mode[] = [
+  'empty',
+  'copy',
+  'default',
+  'fast',
+  'scratch',
+  'plain',
+  'dropout',
+  'nodecay',
+  'nohead',
+  'fastnohead',
+];
+/** The loops: the defaults, the fast fine-tune, from scratch, and the ablations (no shortcuts, dropout, no L2, no pixel head). */
 const LOOP: Record<
   Exclude<Mode, 'empty' | 'copy'>,
   { settings: Partial<FineTuneSettings>; encoder?: EncoderKind; network?: NetworkOptions }
@@ -65,6 +77,8 @@ const LOOP: Record<
   plain: { settings: {}, network: { residual: false } },
   dropout: { settings: {}, network: { decoderDropout: 0.1 } },
   nodecay: { settings: { weightDecay: 0 } },
+  nohead: { settings: { pixelHead: false } },
+  fastnohead: { settings: { epochs: 0, pixelHead: false } },
 };
 
 interface Row {

@@ -293,7 +293,7 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   );
   assert.equal(run(['eval', '--images', images, '--masks', converted, '--model', model]).code, 0);
 
-  // A fine-tune that learns nothing (a learning rate of 1e-9 from a new scratch model) says so and stays aside.
+  // A fine-tune that learns nothing (a learning rate of 1e-9 from a new scratch model, no pixel head) says so and stays aside.
   const still = path.join(dir, 'still');
   const nothing = run([
     'finetune',
@@ -307,6 +307,8 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
     'scratch',
     '--lr',
     '1e-9',
+    // The network alone: the pixel head, fitted on the image's own features, would learn something.
+    '--no-pixel-head',
     ...fast,
     '--json',
   ]);

@@ -158,6 +158,7 @@ export function registerModelCommands(program: Command): void {
           `version ${r.version} (parent ${r.parent}) ${r.accepted ? 'is now current' : 'was stored but NOT made current'}: ${r.reason}`,
         );
         ctx.say(r.augmentation);
+        ctx.say(`pixel head: ${r.pixelHead}`);
         if (!r.trainingFit.learnedNothing) ctx.say(`version ${r.version} ${r.trainingFit.reason}`);
         ctx.say(
           `${r.trainImages} train / ${r.validationImages} validation images, ${r.epochs} epochs, ${r.steps} steps, ${r.seconds.toFixed(1)} s`,

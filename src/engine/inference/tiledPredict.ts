@@ -6,6 +6,8 @@ import { normalizePixel } from '../training/augment';
 import { guidedFilterProbabilities, type GuidedFilterSettings } from './guidedFilter';
 import type { RgbImage } from '../../masks/maskImage';
 import type { EncoderKind } from '../../protocol/encoderKind';
+import type { PixelHeadWeights } from '../../protocol/modelTypes';
+import { applyPixelHead } from './pixelHead';
 
 export interface TileOptions {
   /** Stride the network needs: tiles start on multiples of it and are padded to it. */
@@ -36,6 +38,11 @@ export interface TileOptions {
   refine?: boolean | 'auto';
   /** The guided filter's settings (default DEFAULT_GUIDED). */
   guided?: GuidedFilterSettings;
+  /**
+   * The model's pixel head (pixelHead.ts), run on the (refined) probabilities of images of at most
+   * AUTO_MAX_PIXELS; larger images keep the network's suggestion and their single-pass time.
+   */
+  pixelHead?: PixelHeadWeights;
 }
 
 /** The guided filter's defaults. */
@@ -79,6 +86,8 @@ export interface Prediction {
   classMap: Uint8Array;
   /** Probability of the chosen class, scaled to 0-255. */
   confidence: Uint8Array;
+  /** Every class's probability (height x width x classes), when asked for (PredictHooks.keepProbabilities). */
+  probabilities?: Float32Array;
 }
 
 function reflect(i: number, n: number): number {
@@ -189,6 +198,13 @@ function ramp(d: number, margin: number, overlap: number): number {
 export interface PredictHooks {
   /** Called after each tile; throwing aborts the prediction. */
   onTile?: (done: number, total: number) => void;
+  /** Return every class's probability too (the pixel head's fit reads them). */
+  keepProbabilities?: boolean;
+}
+
+/** Whether a prediction of a width x height image runs the pixel head under these options. */
+export function runsPixelHead(options: Pick<TileOptions, 'pixelHead'>, width: number, height: number): boolean {
+  return options.pixelHead !== undefined && width * height <= AUTO_MAX_PIXELS;
 }
 
 /**
@@ -239,6 +255,7 @@ async function predictTiles(
 ): Promise<Prediction> {
   const { width: W, height: H } = image;
   const { stride, tileSize, overlap, margin } = options;
+  const head = runsPixelHead(options, W, H) ? options.pixelHead : undefined;
   const classMap = new Uint8Array(W * H);
   const confidence = new Uint8Array(W * H);
   const xs = tileOrigins(W, tileSize, tileSize - overlap, stride);
@@ -295,7 +312,7 @@ async function predictTiles(
         acc = new Float32Array(accRows * W * k);
         wsum = new Float32Array(accRows * W);
         accY0 = y0;
-        if (guided) full = new Float32Array(W * H * k);
+        if (guided || head || hooks.keepProbabilities) full = new Float32Array(W * H * k);
       }
       const innerLeft = tx > 0;
       const innerRight = tx < xs.length - 1;
@@ -335,13 +352,15 @@ async function predictTiles(
     accY0 = nextY0;
   }
   if (full) {
-    const refined = guidedFilterProbabilities(image.data, full, H, W, k, guided ?? DEFAULT_GUIDED, 1 / 255, 0);
+    let final = guided ? guidedFilterProbabilities(image.data, full, H, W, k, guided, 1 / 255, 0) : full;
+    if (head) final = applyPixelHead(head, image, final);
     for (let i = 0; i < W * H; i++) {
       let best = 0;
-      for (let c = 1; c < k; c++) if (refined[i * k + c] > refined[i * k + best]) best = c;
+      for (let c = 1; c < k; c++) if (final[i * k + c] > final[i * k + best]) best = c;
       classMap[i] = best;
-      confidence[i] = Math.round(255 * refined[i * k + best]);
+      confidence[i] = Math.round(255 * Math.min(1, final[i * k + best]));
     }
+    if (hooks.keepProbabilities) return { width: W, height: H, classMap, confidence, probabilities: final };
   }
   return { width: W, height: H, classMap, confidence };
 }

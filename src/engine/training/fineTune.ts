@@ -8,7 +8,9 @@ import { contextFitFor, fitContextHead, hasContextHead, type ContextFitResult } 
 import { encoderStages, setEncoderTrainableStages } from '../network/pretrainedUNet';
 import { segmentationLoss } from './losses';
 import { trainingCheck, type TrainingFit } from './trainingCheck';
-import { predictImage, type TileOptions } from '../inference/tiledPredict';
+import { AUTO_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
+import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
+import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { CancelledError } from '../../protocol/errors';
 import type { FineTuneProgress } from '../../protocol/modelTypes';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../../protocol/settings';
@@ -42,6 +44,10 @@ export interface FineTuneResult {
   context: ContextFitResult | null;
   /** The new version on its own training images: whether it learned anything (trainingCheck.ts). */
   trainingFit: TrainingFit;
+  /** The pixel head fitted and kept (null: none, and why in `pixelHeadReport`). */
+  pixelHead: PixelHeadWeights | null;
+  /** What became of the pixel head: fitted on how many pixels, its loss and time, kept or not and why. */
+  pixelHeadReport: string;
 }
 
 /** Training images the post-training check predicts at most (evenly spread over the list). */
@@ -190,12 +196,14 @@ export async function fineTune(
     const saved = tf.clone(bias.read());
     addToHeadBias(model, correction);
     try {
-      return await validatePerImage(model, validation, tiles);
+      return await validatePerImage(model, validation, networkTiles);
     } finally {
       bias.write(saved);
       saved.dispose();
     }
   };
+  // The network alone is validated while it trains; the previous pixel head was fitted to the previous network.
+  const networkTiles: TileOptions = { ...tiles, pixelHead: undefined };
   const start = Date.now();
   const rng = new SeededRandom(settings.seed);
   const steps = stepsPerEpoch(settings, train.length, crop);
@@ -359,12 +367,23 @@ export async function fineTune(
             ? (history[bestEpoch - 1].val ?? null)
             : (history[history.length - 1]?.val ?? null);
     addToHeadBias(model, correction);
+    let afterSummary = metricsAfter;
+    let afterPerImage: MetricSummary[] =
+      metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage;
+    const head = settings.pixelHead
+      ? await fitHead(model, train, validation, networkTiles, numClasses, settings.seed, afterSummary, check)
+      : { head: null, report: 'not fitted (turned off)' };
+    if (head.head && head.perImage) {
+      afterPerImage = head.perImage;
+      afterSummary = meanMetrics(head.perImage);
+    }
+    const storedTiles: TileOptions = { ...networkTiles, ...(head.head ? { pixelHead: head.head } : {}) };
     // The version as it will be stored, on (up to 8 of) its own training images.
     const checked: { truth: MaskImage; suggestion: MaskImage }[] = [];
     const every = Math.max(1, Math.ceil(train.length / TRAINING_CHECK_IMAGES));
     for (let i = 0; i < train.length; i += every) {
       check();
-      const pred = await predictImage(model, train[i].image, tiles);
+      const pred = await predictImage(model, train[i].image, storedTiles);
       checked.push({
         truth: train[i].mask,
         suggestion: { width: pred.width, height: pred.height, data: pred.classMap },
@@ -377,9 +396,9 @@ export async function fineTune(
     return {
       history,
       metricsBefore,
-      metricsAfter,
+      metricsAfter: afterSummary,
       perImageBefore,
-      perImageAfter: metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage,
+      perImageAfter: afterPerImage,
       bestEpoch,
       steps: done,
       seconds: (Date.now() - start) / 1000,
@@ -389,10 +408,56 @@ export async function fineTune(
       cropSize: crop,
       context,
       trainingFit,
+      pixelHead: head.head,
+      pixelHeadReport: head.report,
     };
   } finally {
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();
   }
+}
+
+/**
+ * Fits the pixel head on the training images' labelled pixels, the network's probabilities as it will be
+ * stored (corrected) beside their features. With validation images, the head is kept only if their mean
+ * boundary IoU (the fine-tune's own criterion) is no lower with it than without; then `perImage` holds the
+ * validation with it. Images too large for the head to run on at prediction (AUTO_MAX_PIXELS) are not sampled.
+ */
+async function fitHead(
+  model: tfl.LayersModel,
+  train: TrainSample[],
+  validation: TrainSample[],
+  tiles: TileOptions,
+  classes: number,
+  seed: number,
+  without: MetricSummary | null,
+  check: () => void,
+): Promise<{ head: PixelHeadWeights | null; report: string; perImage?: MetricSummary[] }> {
+  const options = { ...DEFAULT_PIXEL_HEAD_FIT, seed };
+  const usable = train.filter((s) => s.image.width * s.image.height <= AUTO_MAX_PIXELS);
+  const counts = usable.map((s) => labelledPixels(s.mask, classes));
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return { head: null, report: 'not fitted: no labelled pixels in images small enough for it' };
+  const samples: PixelSamples = { xs: [], ys: [] };
+  const rng = new SeededRandom(seed + 104729);
+  for (const [i, s] of usable.entries()) {
+    check();
+    const want = Math.round((options.samples * counts[i]) / total);
+    if (want === 0) continue;
+    const pred = await predictImage(model, s.image, tiles, { keepProbabilities: true });
+    if (!pred.probabilities) throw new Error('the prediction did not keep its probabilities');
+    samplePixels({ image: s.image, mask: s.mask, probs: pred.probabilities }, classes, want, rng, samples);
+  }
+  const fit = fitPixelHead(samples, classes, options, check);
+  if (!fit) return { head: null, report: 'not fitted: no labelled pixels' };
+  const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
+  if (validation.length === 0 || without === null)
+    return { head: fit.head, report: `${fitted}; kept (no validation images yet)` };
+  const perImage = await validatePerImage(model, validation, { ...tiles, pixelHead: fit.head });
+  const withHead = meanMetrics(perImage);
+  const figures = `validation Boundary IoU ${withHead.boundaryIoU.toFixed(3)} with it, ${without.boundaryIoU.toFixed(3)} without`;
+  return withHead.boundaryIoU >= without.boundaryIoU
+    ? { head: fit.head, report: `${fitted}; kept: ${figures}`, perImage }
+    : { head: null, report: `${fitted}; not kept: ${figures}` };
 }
