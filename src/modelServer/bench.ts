@@ -17,6 +17,10 @@ import {
   predictImage,
   tileOrigins,
 } from '../engine/inference/tiledPredict';
+import { PIXEL_FEATURE_COUNT } from '../engine/inference/pixelFeatures';
+import { PIXEL_FEATURE_SET } from '../engine/inference/pixelHead';
+import { DEFAULT_PIXEL_HEAD_FIT } from '../engine/training/pixelHeadFit';
+import type { PixelHeadWeights } from '../protocol/modelTypes';
 import { CancelledError } from '../protocol/errors';
 import { median } from '../masks/statistics';
 
@@ -94,8 +98,9 @@ export async function runBench(
   const network = networkFor(encoder, 2);
   const model = await buildNetwork(network);
   const stride = networkStride(network);
-  const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride };
   const rng = new SeededRandom(7);
+  // Pre-labels as a fine-tuned model makes them: with a pixel head of the size a fine-tune stores.
+  const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride, pixelHead: timingPixelHead(2, rng) };
   const prelabelMs: Record<string, number> = {};
   const prelabelGflops: Record<string, number> = {};
   try {
@@ -176,4 +181,23 @@ export async function runBench(
     await releaseOnnx(model);
     model.dispose();
   }
+}
+
+/** A pixel head of the size a fine-tune stores, with random weights: its time does not depend on them. */
+function timingPixelHead(classes: number, rng: SeededRandom): PixelHeadWeights {
+  const inputs = PIXEL_FEATURE_COUNT + classes;
+  const hidden = DEFAULT_PIXEL_HEAD_FIT.hidden;
+  const random = (n: number): number[] => Array.from({ length: n }, () => rng.range(-0.5, 0.5));
+  return {
+    features: PIXEL_FEATURE_SET,
+    inputs,
+    hidden,
+    classes,
+    mean: new Array<number>(inputs).fill(0),
+    scale: new Array<number>(inputs).fill(1),
+    w1: random(inputs * hidden),
+    b1: random(hidden),
+    w2: random(hidden * classes),
+    b2: random(classes),
+  };
 }
