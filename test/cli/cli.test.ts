@@ -37,16 +37,13 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.match(text.stdout, /^ {2}(used {3}|skipped) tensorflow-gpu: \S.*$/m);
   assert.match(text.stdout, /^ {2}(used {3}|skipped) tensorflow: \S.*$/m);
 
-  const ft = json<{ version: number; accepted: boolean; trainImages: number; validationImages: number }>([
-    'finetune',
-    '--images',
-    images,
-    '--masks',
-    truth,
-    '--classes',
-    classes,
-    ...fast,
-  ]);
+  const ft = json<{
+    version: number;
+    accepted: boolean;
+    trainImages: number;
+    validationImages: number;
+    pixelHead: string;
+  }>(['finetune', '--images', images, '--masks', truth, '--classes', classes, ...fast]);
   assert.equal(ft.version, 1);
   assert.equal(ft.trainImages + ft.validationImages, 5);
   assert.ok(ft.validationImages >= 1);
@@ -56,6 +53,14 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.equal(manifest.parent, 0);
   assert.equal(manifest.train.length + manifest.validation.length, 5);
   assert.match(manifest.train[0].sha256, /^[0-9a-f]{64}$/);
+  // The pixel head: fitted, judged on validation, reported in the output and the manifest, stored when kept.
+  assert.match(
+    ft.pixelHead,
+    /^fitted on \d+ pixels in [\d.]+ s \(loss [\d.]+ -> [\d.]+\); (kept|not kept): validation Boundary IoU/,
+  );
+  assert.equal(manifest.pixelHead, ft.pixelHead);
+  const stored = JSON.parse(fs.readFileSync(path.join(model, 'versions', '0001', 'model.json'), 'utf8'));
+  assert.equal(stored.userDefinedMetadata.maskloop.pixelHead !== undefined, /; kept/.test(ft.pixelHead));
   const dataset = JSON.parse(fs.readFileSync(path.join(root, '.maskloop', 'dataset.json'), 'utf8'));
   assert.equal(Object.keys(dataset.images).length, 5);
 

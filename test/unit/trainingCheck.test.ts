@@ -38,6 +38,13 @@ test('painting everything as object finds every object and still learned nothing
     trainingCheck([{ truth, suggestion: mask(['1111', '1111', '1111', '1111']) }], { contextOnly: true }).reason,
     /quick fine-tune fits only a linear read-out.*run the full fine-tune/,
   );
+  assert.match(
+    trainingCheck([{ truth, suggestion: mask(['1111', '1111', '1111', '1111']) }], {
+      contextOnly: true,
+      pixelHead: true,
+    }).reason,
+    /quick fine-tune fits only a linear read-out of 8-pixel cells and the pixel head, not the decoder: run the full fine-tune/,
+  );
 });
 
 test('a version that reproduces its training masks up to an edge pixel passes; masks without objects pass', () => {

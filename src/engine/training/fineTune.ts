@@ -392,6 +392,7 @@ export async function fineTune(
     const trainingFit = trainingCheck(checked, {
       loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,
       contextOnly,
+      pixelHead: head.head !== null,
     });
     return {
       history,

@@ -20,7 +20,7 @@ const MIN_SAVING = 0.2;
  */
 export function trainingCheck(
   pairs: readonly { truth: MaskImage; suggestion: MaskImage }[],
-  how: { loss?: { first: number; last: number }; contextOnly?: boolean } = {},
+  how: { loss?: { first: number; last: number }; contextOnly?: boolean; pixelHead?: boolean } = {},
 ): TrainingFit {
   const { loss } = how;
   let changed = 0;
@@ -71,7 +71,9 @@ export function trainingCheck(
   // On ISBI EM membranes the fast fine-tune found 16% of the membrane pixels of its own training sections.
   if (how.contextOnly)
     causes.push(
-      'the quick fine-tune fits only a linear read-out of 8-pixel cells, which cannot draw thin or small structures: run the full fine-tune (epochs above 0)',
+      how.pixelHead
+        ? 'the quick fine-tune fits only a linear read-out of 8-pixel cells and the pixel head, not the decoder: run the full fine-tune (epochs above 0)'
+        : 'the quick fine-tune fits only a linear read-out of 8-pixel cells, which cannot draw thin or small structures: run the full fine-tune (epochs above 0)',
     );
   if (loss && loss.last > 0.8 * loss.first)
     causes.push(
