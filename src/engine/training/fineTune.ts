@@ -8,7 +8,7 @@ import { contextFitFor, fitContextHead, hasContextHead, type ContextFitResult } 
 import { encoderStages, setEncoderTrainableStages } from '../network/pretrainedUNet';
 import { segmentationLoss } from './losses';
 import { trainingCheck, type TrainingFit } from './trainingCheck';
-import { AUTO_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
+import { PIXEL_HEAD_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
 import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { CancelledError } from '../../protocol/errors';
@@ -423,7 +423,7 @@ export async function fineTune(
  * Fits the pixel head on the training images' labelled pixels, the network's probabilities as it will be
  * stored (corrected) beside their features. With validation images, the head is kept only if their mean
  * boundary IoU (the fine-tune's own criterion) is no lower with it than without; then `perImage` holds the
- * validation with it. Images too large for the head to run on at prediction (AUTO_MAX_PIXELS) are not sampled.
+ * validation with it. Images too large for the head to run on at prediction (PIXEL_HEAD_MAX_PIXELS) are not sampled.
  */
 async function fitHead(
   model: tfl.LayersModel,
@@ -436,7 +436,7 @@ async function fitHead(
   check: () => void,
 ): Promise<{ head: PixelHeadWeights | null; report: string; perImage?: MetricSummary[] }> {
   const options = { ...DEFAULT_PIXEL_HEAD_FIT, seed };
-  const usable = train.filter((s) => s.image.width * s.image.height <= AUTO_MAX_PIXELS);
+  const usable = train.filter((s) => s.image.width * s.image.height <= PIXEL_HEAD_MAX_PIXELS);
   const counts = usable.map((s) => labelledPixels(s.mask, classes));
   const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) return { head: null, report: 'not fitted: no labelled pixels in images small enough for it' };
