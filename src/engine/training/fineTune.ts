@@ -189,6 +189,8 @@ export async function fineTune(
   const correction = contextOnly
     ? new Array<number>(numClasses).fill(0)
     : priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
+  // The network alone is validated while it trains; the previous pixel head was fitted to the previous network.
+  const networkTiles: TileOptions = { ...tiles, pixelHead: undefined };
   // Validation sees the model as a person would: corrected.
   const correctedValidate = async (): Promise<MetricSummary[]> => {
     if (validation.length === 0) return [];
@@ -202,8 +204,6 @@ export async function fineTune(
       saved.dispose();
     }
   };
-  // The network alone is validated while it trains; the previous pixel head was fitted to the previous network.
-  const networkTiles: TileOptions = { ...tiles, pixelHead: undefined };
   const start = Date.now();
   const rng = new SeededRandom(settings.seed);
   const steps = stepsPerEpoch(settings, train.length, crop);
