@@ -110,9 +110,9 @@ export function fitPixelHead(
 ): PixelHeadFit | null {
   const start = Date.now();
   const rng = new SeededRandom(options.seed + 4099);
-  const inputs = PIXEL_FEATURE_COUNT + classes;
   const { xs, ys } = samples;
   if (xs.length === 0) return null;
+  const inputs = xs[0].length;
   const N = xs.length;
   // Standardise every input by the samples' mean and spread.
   const mean = new Float64Array(inputs);

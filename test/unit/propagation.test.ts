@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  NO_CELL,
+  PROPAGATION_CELLS,
+  carryMask,
+  carriedLikelihoods,
+  chessboardDistance,
+  fuseWithCarried,
+  recordErrorShare,
+  trackRecord,
+} from '../../src/engine/inference/propagation';
+import { denseFlow } from '../../src/engine/inference/opticalFlow';
+import { carryBetween, suggestFromNeighbours } from '../../src/engine/inference/sequenceSuggestion';
+import { IGNORE_INDEX, type MaskImage, type RgbImage } from '../../src/masks/maskImage';
+import { SeededRandom } from '../../src/masks/seededRandom';
+
+/** A uniform flow field of (u, v) over a width x height image. */
+function uniformFlow(width: number, height: number, u: number, v: number): Float32Array {
+  const f = new Float32Array(width * height * 2);
+  for (let i = 0; i < width * height; i++) {
+    f[2 * i] = u;
+    f[2 * i + 1] = v;
+  }
+  return f;
+}
+
+/** A mask with one rectangle of class `label` (x0..x1-1, y0..y1-1) on background. */
+function rectMask(width: number, height: number, x0: number, y0: number, x1: number, y1: number, label = 1): MaskImage {
+  const data = new Uint8Array(width * height);
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) data[y * width + x] = label;
+  return { width, height, data };
+}
+
+/** A textured frame (smooth random blobs, so the flow has something to follow) with a bright square at (ox, oy). */
+function texturedFrame(width: number, height: number, ox: number, oy: number, size: number): RgbImage {
+  const rng = new SeededRandom(5);
+  const waves = Array.from({ length: 6 }, () => ({
+    fx: rng.range(0.05, 0.2),
+    fy: rng.range(0.05, 0.2),
+    phase: rng.range(0, 6),
+  }));
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      // The background texture moves with the square, as when the camera pans.
+      const bx = x - ox;
+      const by = y - oy;
+      let v = 100;
+      for (const w of waves) v += 12 * Math.sin(w.fx * bx + w.fy * by + w.phase);
+      const inside = x >= ox && x < ox + size && y >= oy && y < oy + size;
+      if (inside) v = 220 + 20 * Math.sin(0.5 * bx) * Math.cos(0.5 * by);
+      data.fill(Math.max(0, Math.min(255, Math.round(v))), (y * width + x) * 3, (y * width + x) * 3 + 3);
+    }
+  return { width, height, data };
+}
+
+test('chessboard distance counts diagonal steps as one', () => {
+  const seed = new Uint8Array(25);
+  seed[12] = 1; // the centre of 5x5
+  const d = chessboardDistance(seed, 5, 5);
+  assert.deepEqual(Array.from(d), [2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 1, 0, 1, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+  assert.ok(
+    chessboardDistance(new Uint8Array(4), 2, 2).every((v) => v === 255),
+    'no seed: the cap',
+  );
+});
+
+test('a mask carried by a uniform flow moves with it; what comes from outside the frame or from ignore is not carried', () => {
+  const W = 40;
+  const H = 30;
+  const mask = rectMask(W, H, 10, 8, 20, 18);
+  mask.data[0] = IGNORE_INDEX;
+  // This frame sees everything 3 px right and 2 px down of the neighbour: each pixel is found at (-3, -2).
+  const carried = carryMask(mask, uniformFlow(W, H, -3, -2), uniformFlow(W, H, 3, 2), 2);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const i = y * W + x;
+      const sx = x - 3;
+      const sy = y - 2;
+      if (sx < 0 || sy < 0) {
+        assert.equal(carried.labels[i], IGNORE_INDEX, `(${x},${y}) comes from outside`);
+        assert.equal(carried.cells[i], NO_CELL);
+      } else if (sx === 0 && sy === 0) {
+        assert.equal(carried.labels[i], IGNORE_INDEX, 'an ignore pixel carries nothing');
+      } else {
+        assert.equal(carried.labels[i], mask.data[sy * W + sx], `(${x},${y})`);
+        assert.equal(carried.cells[i] % 2, 1, 'flows that agree');
+      }
+    }
+  // On the carried rectangle's edge the distance bin is 0, on both sides of it; ten pixels away, the 8-15 bin (4).
+  assert.equal(carried.cells[(8 + 2) * W + (15 + 3)] >> 1, 0);
+  assert.equal(carried.cells[(8 + 2) * W + (20 + 3)] >> 1, 0, 'the background side of the edge');
+  assert.equal(carried.cells[(H - 1) * W + 3] >> 1, 4, 'ten pixels from the square');
+});
+
+test('flows that disagree (an occlusion) mark the carried pixels as such', () => {
+  const W = 20;
+  const H = 10;
+  const mask = rectMask(W, H, 5, 2, 10, 8);
+  const backward = uniformFlow(W, H, -2, 0);
+  const forward = uniformFlow(W, H, 2, 0);
+  // Where the neighbour's columns 10-13 go forward, they land elsewhere: no way back.
+  for (let y = 0; y < H; y++) for (let x = 10; x < 14; x++) forward[2 * (y * W + x)] = 9;
+  const carried = carryMask(mask, backward, forward, 2);
+  for (let y = 0; y < H; y++)
+    for (let x = 2; x < W; x++) {
+      const source = x - 2;
+      const agrees = carried.cells[y * W + x] % 2 === 1;
+      assert.equal(agrees, source < 10 || source >= 14, `(${x},${y})`);
+    }
+});
+
+test('a track record counts carried against true classes per cell; likelihoods lean on the prior where it holds few', () => {
+  const W = 30;
+  const H = 20;
+  const carried = carryMask(rectMask(W, H, 5, 5, 15, 15), uniformFlow(W, H, 0, 0), uniformFlow(W, H, 0, 0), 2);
+  // The truth: the square one pixel wider on the right, and an ignore pixel that is not counted.
+  const truth = rectMask(W, H, 5, 5, 16, 15);
+  truth.data[0] = IGNORE_INDEX;
+  const record = trackRecord(carried, truth, 2);
+  const at = (cell: number, c: number, t: number): number => record.counts[(cell * 2 + c) * 2 + t];
+  let total = 0;
+  for (const v of record.counts) total += v;
+  assert.equal(total, W * H - 1);
+  const edge = 0 * 2 + 1; // distance 0, flows agree
+  assert.equal(at(edge, 0, 1), 10, 'the new column: background carried onto the square, all on the carried edge');
+  assert.equal(at(edge, 1, 0), 0);
+  assert.equal(recordErrorShare(record), 10 / (W * H - 1));
+  const settings = { priorError: 0.1, priorPixels: 20, cellPixels: 200, modelWeight: 1 };
+  const L = carriedLikelihoods(record, 2, settings);
+  assert.equal(L.length, PROPAGATION_CELLS * 4);
+  const l = (cell: number, c: number, t: number): number => L[(cell * 2 + c) * 2 + t];
+  // P(carried background | true square) on the edge: the 10 seen among the square's 110 pixels, with the
+  // prior, pooled over the record; then the edge cell's own count drawn toward that.
+  const pooled = (10 + 20 * 0.1) / (110 + 20);
+  const squareEdge = at(edge, 0, 1) + at(edge, 1, 1);
+  assert.ok(Math.abs(Math.exp(l(edge, 0, 1)) - (10 + 200 * pooled) / (squareEdge + 200)) < 1e-12);
+  // Deep in the background, the record saw only right labels: carrying background there is surer than the prior.
+  const deep = 4 * 2 + 1;
+  assert.ok(at(deep, 0, 0) > 0);
+  assert.ok(Math.exp(l(deep, 0, 0)) > 0.9);
+  const none = carriedLikelihoods(null, 2, settings);
+  for (let cell = 0; cell < PROPAGATION_CELLS; cell++) {
+    assert.ok(Math.abs(Math.exp(none[(cell * 2 + 1) * 2 + 1]) - 0.9) < 1e-12, 'no record: the prior');
+    assert.ok(Math.abs(Math.exp(none[(cell * 2 + 1) * 2 + 0]) - 0.1) < 1e-12);
+  }
+});
+
+test('fusion: a sure carried label beats an unsure model, a sure model beats an unreliable one, and flat likelihoods weigh nothing', () => {
+  const k = 2;
+  const carried = {
+    width: 4,
+    height: 1,
+    labels: new Uint8Array([1, 1, 1, IGNORE_INDEX]),
+    cells: new Uint8Array([11, 0, 11, NO_CELL]),
+  };
+  // Model: pixel 0 leans to class 0 (0.6), pixel 1 is sure of 0 (0.99), pixel 2 agrees with the carried label, pixel 3 has no carried label.
+  const probabilities = new Float32Array([0.6, 0.4, 0.99, 0.01, 0.2, 0.8, 0.3, 0.7]);
+  const model = {
+    classMap: new Uint8Array([0, 0, 1, 1]),
+    confidence: new Uint8Array([153, 252, 204, 179]),
+    probabilities,
+  };
+  const likelihoods = (pRight: (cell: number) => number): Float64Array => {
+    const L = new Float64Array(PROPAGATION_CELLS * k * k);
+    for (let cell = 0; cell < PROPAGATION_CELLS; cell++)
+      for (let c = 0; c < k; c++)
+        for (let t = 0; t < k; t++) L[(cell * k + c) * k + t] = Math.log(c === t ? pRight(cell) : 1 - pRight(cell));
+    return L;
+  };
+  // Deep inside with flows that agree, carrying was right 98% of the time; on the boundary 70%.
+  const L = likelihoods((cell) => (cell === 11 ? 0.98 : 0.7));
+  const fused = fuseWithCarried(model, carried, L, k);
+  assert.deepEqual(Array.from(fused.classMap), [1, 0, 1, 1]);
+  assert.equal(fused.confidence[3], 179, 'no carried label: the model as it was');
+  assert.equal(fused.followsCarried, 2 / 4);
+  // Untrained model (no probabilities): the likelihoods decide.
+  const untrained = fuseWithCarried({ classMap: new Uint8Array(4), confidence: new Uint8Array(4) }, carried, L, k);
+  assert.deepEqual(Array.from(untrained.classMap), [1, 1, 1, 0]);
+  // Flat likelihoods (frames that are no sequence: the same label carried whatever the truth): the model's class, trained or not.
+  const flat = new Float64Array(PROPAGATION_CELLS * k * k).fill(Math.log(0.5));
+  assert.deepEqual(Array.from(fuseWithCarried(model, carried, flat, k).classMap), [0, 0, 1, 1]);
+  const blank = { classMap: new Uint8Array([0, 1, 0, 0]), confidence: new Uint8Array(4) };
+  assert.deepEqual(Array.from(fuseWithCarried(blank, carried, flat, k).classMap), [0, 1, 0, 0]);
+});
+
+test('OpenCV flow follows a textured frame shifted by a few pixels, and carries its mask there', async () => {
+  const W = 96;
+  const H = 72;
+  const a = texturedFrame(W, H, 30, 20, 24);
+  const b = texturedFrame(W, H, 34, 23, 24);
+  const flow = await denseFlow(a, b);
+  assert.equal(flow.length, W * H * 2);
+  // Away from the borders the flow from a to b is about (4, 3).
+  let du = 0;
+  let dv = 0;
+  let n = 0;
+  for (let y = 16; y < H - 16; y++)
+    for (let x = 16; x < W - 16; x++) {
+      du += flow[2 * (y * W + x)];
+      dv += flow[2 * (y * W + x) + 1];
+      n++;
+    }
+  assert.ok(Math.abs(du / n - 4) < 0.5 && Math.abs(dv / n - 3) < 0.5, `mean flow ${du / n}, ${dv / n}`);
+  const maskA = rectMask(W, H, 30, 20, 54, 44);
+  const truthB = rectMask(W, H, 34, 23, 58, 47);
+  const carried = await carryBetween({ image: a, mask: maskA }, b, 2);
+  const record = trackRecord(carried, truthB, 2);
+  assert.ok(recordErrorShare(record) < 0.01, `carried mask ${recordErrorShare(record)} wrong`);
+  // Copying the mask unmoved would get about 7 columns and rows of the square wrong.
+  let copyWrong = 0;
+  for (let i = 0; i < W * H; i++) if (maskA.data[i] !== truthB.data[i]) copyWrong++;
+  assert.ok(copyWrong / (W * H) > 0.04);
+  await assert.rejects(denseFlow(a, texturedFrame(W + 2, H, 0, 0, 4)), /one size/);
+});
+
+test('a sequence suggestion follows the neighbour and reports the track record of the pair before it', async () => {
+  const W = 96;
+  const H = 72;
+  const frames = [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)];
+  const masks = [rectMask(W, H, 26, 17, 50, 41), rectMask(W, H, 30, 20, 54, 44)];
+  const truth = rectMask(W, H, 34, 23, 58, 47);
+  // A model that sees nothing, sure of background everywhere, but only 70% sure.
+  const probabilities = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) {
+    probabilities[2 * i] = 0.7;
+    probabilities[2 * i + 1] = 0.3;
+  }
+  const model = { classMap: new Uint8Array(W * H), confidence: new Uint8Array(W * H).fill(178), probabilities };
+  const s = await suggestFromNeighbours(
+    frames[2],
+    [
+      { image: frames[1], mask: masks[1] },
+      { image: frames[0], mask: masks[0] },
+    ],
+    model,
+    2,
+  );
+  assert.ok(s.trackRecordError !== null && s.trackRecordError < 0.01);
+  let wrong = 0;
+  for (let i = 0; i < W * H; i++) if (s.classMap[i] !== truth.data[i]) wrong++;
+  assert.ok(wrong / (W * H) < 0.01, `${wrong} pixels wrong`);
+  assert.ok(s.followsCarried > 0.95);
+});
+
+test('an untrained model does not follow frames whose masks do not move with them', async () => {
+  const W = 96;
+  const H = 72;
+  const frames = [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)];
+  // The masks do not move with the images: carrying the first onto the second gets both squares wrong, so
+  // a carried square is no more likely on the square than off it.
+  const masks = [rectMask(W, H, 60, 40, 84, 64), rectMask(W, H, 30, 20, 54, 44)];
+  const untrained = { classMap: new Uint8Array(W * H), confidence: new Uint8Array(W * H).fill(128) };
+  const near = { image: frames[1], mask: masks[1] };
+  const s = await suggestFromNeighbours(frames[2], [near, { image: frames[0], mask: masks[0] }], untrained, 2);
+  assert.ok(s.trackRecordError !== null && s.trackRecordError > 0.1);
+  let square = 0;
+  for (const v of s.classMap) square += v;
+  assert.ok(square < 0.1 * 24 * 24, `${square} pixels follow the carried square`);
+  // With only the near frame there is no record to doubt it: the carried mask is the suggestion.
+  const alone = await suggestFromNeighbours(frames[2], [near], untrained, 2);
+  assert.equal(alone.trackRecordError, null);
+  assert.ok(alone.followsCarried > 0.95);
+});
