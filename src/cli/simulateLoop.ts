@@ -22,6 +22,8 @@ export interface SimStep {
   miou: number;
   /** Share of pixels to paint from an empty suggestion (the objects' share): the cost of Reject Suggestion. */
   emptyFraction: number;
+  /** In a sequence: the share of pixels whose suggestion is the previous frame's mask carried along the flow. */
+  followsPrevious?: number;
 }
 
 /** The effort curve in a few figures, over the images from `fromImage` (1-based) on. */
@@ -89,7 +91,8 @@ export function summarizeSimulation(
  * The labelling loop, simulated: each image in name order is pre-labelled by the current model, the
  * effort to correct it is measured against the truth, the truth is accepted as the corrected mask,
  * and the model is fine-tuned after every `every` images (and after the first `firstAfter`, when set: a person
- * who fine-tunes as soon as two masks exist). Starts from a fresh model in its own folder.
+ * who fine-tunes as soon as two masks exist). With `sequence`, each suggestion also follows the previous
+ * accepted mask. Starts from a fresh model in its own folder.
  */
 export async function simulateLoop(
   client: ModelClient,
@@ -97,6 +100,11 @@ export async function simulateLoop(
   options: {
     every: number;
     firstAfter?: number;
+    /**
+     * The images are frames of a sequence in this order: each suggestion follows the previous frame's accepted
+     * mask (carried along the optical flow, fused with the model), as it would for a person who accepted it.
+     */
+    sequence?: boolean;
     settings: Partial<FineTuneSettings>;
     classes?: ClassList;
     encoder?: EncoderKind;
@@ -124,6 +132,7 @@ export async function simulateLoop(
         classes: options.classes,
         encoder: options.encoder,
         network: options.network,
+        neighbours: options.sequence ? accepted.slice(-2).reverse() : undefined,
       },
       { onProgress: options.onProgress },
     );
@@ -144,6 +153,7 @@ export async function simulateLoop(
       boundaryIoU: m.boundaryIoU,
       miou: m.miou,
       emptyFraction: empty.changedFraction,
+      ...(pred.followed?.kind === 'followed' ? { followsPrevious: pred.followed.followsCarried } : {}),
     };
     steps.push(step);
     options.onStep?.(step);

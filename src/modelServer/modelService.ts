@@ -10,7 +10,7 @@ import { readMask } from '../io/maskIO';
 import { checkMaskUsable } from '../masks/maskValueMap';
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { compareMasks, meanMetrics } from '../masks/segmentationMetrics';
-import type { ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
+import type { FollowedNeighbour, ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
 import { resolveBackend } from '../engine/backends';
 import type { BackendChoice, BackendReport } from '../protocol/settings';
 import { runBench } from './bench';
@@ -26,6 +26,7 @@ import { countParameters, estimateFlops, networkStride } from '../engine/network
 import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from '../engine/inference/tiledPredict';
 import { pixelHeadProblem } from '../engine/inference/pixelHead';
 import { CancelledError } from '../protocol/errors';
+import { suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
 type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
@@ -160,13 +161,67 @@ export class ModelService {
     const { model, meta } = await this.model(p);
     const image = await decodeImage(p.image);
     const t0 = Date.now();
+    const neighbours = await this.neighbours(p.neighbours ?? [], image, meta.classes);
     const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
       onTile: (done, total) => {
         if (ctx.signal.aborted) throw new CancelledError();
         if (total > 1) ctx.progress({ type: 'tiles', done, total });
       },
+      keepProbabilities: Array.isArray(neighbours) && meta.trained,
     });
-    return { ...pred, modelVersion: meta.version, trained: meta.trained, seconds: (Date.now() - t0) / 1000 };
+    const done = { modelVersion: meta.version, trained: meta.trained };
+    if (!Array.isArray(neighbours)) {
+      const plain = { width: pred.width, height: pred.height, classMap: pred.classMap, confidence: pred.confidence };
+      return { ...plain, ...done, seconds: (Date.now() - t0) / 1000, followed: neighbours ?? undefined };
+    }
+    if (ctx.signal.aborted) throw new CancelledError();
+    const s = await suggestFromNeighbours(
+      image,
+      neighbours.map((n) => n.frame),
+      pred,
+      meta.classes.classes.length,
+    );
+    return {
+      width: pred.width,
+      height: pred.height,
+      classMap: s.classMap,
+      confidence: s.confidence,
+      ...done,
+      seconds: (Date.now() - t0) / 1000,
+      followed: {
+        kind: 'followed',
+        image: neighbours[0].ref.image,
+        followsCarried: s.followsCarried,
+        trackRecordError: s.trackRecordError,
+      },
+    };
+  }
+
+  /**
+   * The reviewed neighbours a prediction can follow (nearest first, at most two, each of the image's size and
+   * with classes the model knows), or why none can; null when none was given.
+   */
+  private async neighbours(
+    refs: PairRef[],
+    image: RgbImage,
+    classes: ClassList,
+  ): Promise<{ ref: PairRef; frame: ReviewedFrame }[] | FollowedNeighbour | null> {
+    if (refs.length === 0) return null;
+    const out: { ref: PairRef; frame: ReviewedFrame }[] = [];
+    for (const ref of refs.slice(0, 2)) {
+      const frame = await loadPair(ref);
+      if (frame.image.width !== image.width || frame.image.height !== image.height) {
+        if (out.length === 0)
+          return {
+            kind: 'skipped',
+            reason: `${path.basename(ref.image)} is ${frame.image.width}x${frame.image.height}, this image ${image.width}x${image.height}`,
+          };
+        break;
+      }
+      checkMaskClasses(frame.mask, classes, ref.mask);
+      out.push({ ref, frame });
+    }
+    return out;
   }
 
   async evaluate(p: Params<'evaluate'>, ctx: CallContext): Promise<Result<'evaluate'>> {

@@ -46,6 +46,12 @@ export interface RequestMap {
       tileSize?: number;
       /** Average with the mirror image's prediction: always, never; default: up to 2048 x 2048 pixels. */ mirror?: boolean;
       /** Refine the edges with the guided filter: always, never; default: up to 2048 x 2048 pixels. */ refine?: boolean;
+      /**
+       * Reviewed neighbouring frames of a sequence, nearest first: the suggestion follows the nearest one's mask,
+       * carried along the optical flow and fused with the model's prediction; a second one gives carrying's
+       * track record. Neighbours of another size are not followed (`followed.skipped` says so).
+       */
+      neighbours?: PairRef[];
     };
     result: {
       width: number;
@@ -55,6 +61,8 @@ export interface RequestMap {
       modelVersion: number;
       trained: boolean;
       seconds: number;
+      /** When neighbours were given: which one was followed and how, or why none was. */
+      followed?: FollowedNeighbour;
     };
   };
   evaluate: {
@@ -111,6 +119,19 @@ export interface RequestMap {
     result: BenchResult;
   };
 }
+
+/** How a suggestion followed a reviewed neighbouring frame (RequestMap.predict). */
+export type FollowedNeighbour =
+  | {
+      kind: 'followed';
+      /** The neighbour's image. */
+      image: string;
+      /** Share of the pixels whose suggested class is the carried one. */
+      followsCarried: number;
+      /** Carrying's error on the previous pair of reviewed frames (the track record); null without one. */
+      trackRecordError: number | null;
+    }
+  | { kind: 'skipped'; reason: string };
 
 /** Which runtime pre-labels (onnxruntime when installed and its export checks out, else TF.js), and why. */
 export interface InferenceReport {

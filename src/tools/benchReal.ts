@@ -20,7 +20,9 @@ import { type ClassList } from '../masks/classList';
 import { readClassList } from '../io/classListFile';
 import { pairImagesWithMasks, type ImageMaskPair } from '../io/datasetPairs';
 import { readMask } from '../io/maskIO';
-import type { MaskImage } from '../masks/maskImage';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
+import { decodeImage } from '../io/imageIO';
+import { carryBetween } from '../engine/inference/sequenceSuggestion';
 import { compareMasks } from '../masks/segmentationMetrics';
 import { ModelClient } from '../modelServer/modelClient';
 
@@ -52,11 +54,23 @@ function realSets(data: string): RealSet[] {
   ];
 }
 
+type Baseline = 'empty' | 'copy' | 'carry';
 type Mode =
-  'empty' | 'copy' | 'default' | 'fast' | 'scratch' | 'plain' | 'dropout' | 'nodecay' | 'nohead' | 'fastnohead';
+  | Baseline
+  | 'default'
+  | 'fast'
+  | 'scratch'
+  | 'plain'
+  | 'dropout'
+  | 'nodecay'
+  | 'nohead'
+  | 'fastnohead'
+  | 'sequence'
+  | 'fastsequence';
 const MODES: readonly Mode[] = [
   'empty',
   'copy',
+  'carry',
   'default',
   'fast',
   'scratch',
@@ -65,11 +79,16 @@ const MODES: readonly Mode[] = [
   'nodecay',
   'nohead',
   'fastnohead',
+  'sequence',
+  'fastsequence',
 ];
-/** The loops: the defaults, the fast fine-tune, from scratch, and the ablations (no shortcuts, dropout, no L2, no pixel head). */
+/**
+ * The loops: the defaults, the fast fine-tune, from scratch, the ablations (no shortcuts, dropout, no L2, no pixel
+ * head), and the default and fast loops on the frames as a sequence (`simulate --sequence`).
+ */
 const LOOP: Record<
-  Exclude<Mode, 'empty' | 'copy'>,
-  { settings: Partial<FineTuneSettings>; encoder?: EncoderKind; network?: NetworkOptions }
+  Exclude<Mode, Baseline>,
+  { settings: Partial<FineTuneSettings>; encoder?: EncoderKind; network?: NetworkOptions; sequence?: boolean }
 > = {
   default: { settings: {} },
   fast: { settings: { epochs: 0 } },
@@ -79,6 +98,8 @@ const LOOP: Record<
   nodecay: { settings: { weightDecay: 0 } },
   nohead: { settings: { pixelHead: false } },
   fastnohead: { settings: { epochs: 0, pixelHead: false } },
+  sequence: { settings: {}, sequence: true },
+  fastsequence: { settings: { epochs: 0 }, sequence: true },
 };
 
 interface Row {
@@ -102,14 +123,24 @@ interface Row {
   steps: SimStep[];
 }
 
-/** Metrics of a baseline suggestion per frame (empty, or the previous frame's mask). */
-async function baseline(pairs: ImageMaskPair[], mode: 'empty' | 'copy'): Promise<SimStep[]> {
+/**
+ * Metrics of a baseline suggestion per frame: empty, the previous frame's mask, or that mask carried along the
+ * optical flow (`carry`: what a sequence's suggestion is without a model; uncarried pixels background).
+ */
+async function baseline(pairs: ImageMaskPair[], mode: Baseline, classes: number): Promise<SimStep[]> {
   const steps: SimStep[] = [];
-  let previous: MaskImage | null = null;
+  let previous: { image: RgbImage; mask: MaskImage } | null = null;
   for (const p of pairs) {
     const truth = await readMask(p.mask);
+    const image = await decodeImage(p.image);
     const zeros = { width: truth.width, height: truth.height, data: new Uint8Array(truth.data.length) };
-    const suggestion = mode === 'copy' && previous ? previous : zeros;
+    let suggestion: MaskImage = zeros;
+    if (previous && mode === 'copy') suggestion = previous.mask;
+    if (previous && mode === 'carry') {
+      const carried = await carryBetween(previous, image, classes);
+      const data = Uint8Array.from(carried.labels, (v) => (v < classes ? v : 0));
+      suggestion = { width: truth.width, height: truth.height, data };
+    }
     const m = compareMasks(truth, suggestion);
     steps.push({
       image: path.basename(p.image),
@@ -119,7 +150,7 @@ async function baseline(pairs: ImageMaskPair[], mode: 'empty' | 'copy'): Promise
       miou: m.miou,
       emptyFraction: compareMasks(truth, zeros).changedFraction,
     });
-    previous = truth;
+    previous = { image, mask: truth };
   }
   return steps;
 }
@@ -173,8 +204,9 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         let steps: SimStep[];
         let fineTunes: Row['fineTunes'] = [];
-        if (mode === 'empty' || mode === 'copy') {
-          steps = await baseline(pairs, mode);
+        if (mode === 'empty' || mode === 'copy' || mode === 'carry') {
+          const k = classes?.classes.length ?? 256;
+          steps = await baseline(pairs, mode, k);
         } else {
           const r = await simulateLoop(client, pairs, {
             every,
@@ -183,6 +215,7 @@ async function main(): Promise<void> {
             classes,
             encoder: LOOP[mode].encoder,
             network: LOOP[mode].network,
+            sequence: LOOP[mode].sequence,
             workDir: await fs.promises.mkdtemp(path.join(work, `${set.name}-${mode}-`)),
           });
           steps = r.steps;

@@ -132,9 +132,14 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   );
   assert.ok(Math.abs(sim.summary.fineTuneSeconds - sim.fineTunes.reduce((a, f) => a + f.seconds, 0)) < 1e-9);
 
-  // --first-after 1: a fine-tune after the first image too, then after every 3rd.
-  const early = json<{ steps: { modelVersion: number }[]; fineTunes: { afterImages: number }[] }>([
+  // --first-after 1: a fine-tune after the first image too, then after every 3rd. --sequence: each image's
+  // suggestion follows the previous accepted mask (these scenes are no sequence, so the flow finds little).
+  const early = json<{
+    steps: { modelVersion: number; followsPrevious?: number }[];
+    fineTunes: { afterImages: number }[];
+  }>([
     'simulate',
+    '--sequence',
     '--images',
     images,
     '--masks',
@@ -154,6 +159,9 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     early.steps.map((s) => s.modelVersion),
     [0, 1, 1, 2, 2],
   );
+  assert.equal(early.steps[0].followsPrevious, undefined, 'the first image has no previous one');
+  for (const s of early.steps.slice(1))
+    assert.ok(s.followsPrevious !== undefined && s.followsPrevious >= 0 && s.followsPrevious <= 1);
 
   const bench = json<{
     backend: string;

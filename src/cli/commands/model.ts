@@ -206,6 +206,10 @@ export function registerModelCommands(program: Command): void {
   )
     .option('--every <k>', 'fine-tune after every K images (default 4)')
     .option('--first-after <n>', 'also fine-tune after the first N images (e.g. 2: as soon as two masks exist)')
+    .option(
+      '--sequence',
+      'the images are frames of a sequence in name order: each suggestion follows the previous accepted mask along the optical flow',
+    )
     .option('--work <dir>', 'keep the simulation model here (default: a temporary folder)')
     .option(
       '--force',
@@ -224,6 +228,7 @@ export function registerModelCommands(program: Command): void {
         const r = await simulateLoop(ctx.client, pairs, {
           every,
           firstAfter: intArg('--first-after', o.firstAfter as string | undefined, 1),
+          sequence: o.sequence === true,
           settings: settingsFrom(o),
           classes,
           encoder: ctx.encoder,
