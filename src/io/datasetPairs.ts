@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isImageFile } from './imageIO';
 import { InputError } from '../masks/inputError';
+import { naturalCompare } from '../masks/naturalOrder';
 
 export interface ImageMaskPair {
   image: string;
@@ -14,7 +15,7 @@ export function stemOf(file: string): string {
   return path.basename(file, path.extname(file));
 }
 
-/** Lists images in a folder (not recursive), sorted by name; mask and suggestion sidecars are not images. */
+/** Lists images in a folder (not recursive), in natural name order (naturalOrder.ts); mask and suggestion sidecars are not images. */
 export async function listImages(dir: string): Promise<string[]> {
   let names: string[];
   try {
@@ -24,7 +25,7 @@ export async function listImages(dir: string): Promise<string[]> {
   }
   return names
     .filter((n) => isImageFile(n) && !/\.(mask|suggestion)\.png$/i.test(n) && !n.startsWith('.'))
-    .sort()
+    .sort(naturalCompare)
     .map((n) => path.join(dir, n));
 }
 
