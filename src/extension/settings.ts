@@ -16,6 +16,8 @@ export interface MaskloopSettings {
   /** Encoder of a model the fine-tune command creates (an existing model keeps its own). */
   encoder: EncoderKind;
   prelabelOnOpen: boolean;
+  /** Suggestions follow a neighbouring frame's reviewed mask (images of a folder are a sequence in name order). */
+  followNeighbours: boolean;
   maskOpacity: number;
   wandTolerance: number;
   fineTune: Partial<FineTuneSettings>;
@@ -50,6 +52,7 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
     backend: BACKENDS.includes(backend as BackendChoice) ? (backend as BackendChoice) : 'auto',
     encoder: isEncoderKind(encoder) ? encoder : DEFAULT_ENCODER,
     prelabelOnOpen: c.get<boolean>('prelabelOnOpen', true),
+    followNeighbours: c.get<boolean>('followNeighbours', true),
     maskOpacity: Math.min(1, Math.max(0, c.get<number>('maskOpacity', EDITOR_DEFAULTS.maskOpacity))),
     wandTolerance: Math.min(255, Math.max(0, c.get<number>('wandTolerance', EDITOR_DEFAULTS.wandTolerance))),
     fineTune: {

@@ -29,6 +29,8 @@ export interface SuggestionData {
   confidence: Uint8Array | null;
   /** Where the suggestion came from when not from a live prediction (a `*.suggestion.png`). */
   file?: string;
+  /** The neighbouring frame whose reviewed mask the suggestion follows (carried along the optical flow). */
+  follows?: string;
 }
 
 export type SuggestionState =

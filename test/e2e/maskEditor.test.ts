@@ -306,6 +306,8 @@ test('model report shows every version; roll back from the command palette, and 
 test('hot exit: unsaved strokes come back after the window reloads', async () => {
   const frame = await openInMaskEditor('sample_002.png');
   await waitSuggestion(frame);
+  // sample_001's mask is saved: sample_002, the next image in name order, follows it as a frame of a sequence.
+  assert.match((await frame.textContent('.suggestion-info')) ?? '', /following sample_001\.png/);
   await stroke(frame, '1', { x: 20.5, y: 50.5 }, { x: 70.5, y: 50.5 });
   cs.browserLog.push(`${new Date().toISOString()} test: stroke done`);
   await waitFor('the dirty marker', () => cs.page.$('.tab.dirty'));

@@ -464,7 +464,7 @@ export class EditorApp {
     const s = this.suggestion;
     const info =
       s.state === 'ready'
-        ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}`
+        ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}${s.follows ? `, following ${s.follows}` : ''}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}`
         : s.state === 'pending'
           ? s.message
           : s.state === 'none'

@@ -7,6 +7,7 @@ import { RESTRICTED_NOTICE, type ModelHub } from '../modelHub';
 import { assertNever, type EditorSettings, type WebviewToHost } from '../../protocol/editorProtocol';
 import { MaskDocument } from './maskDocument';
 import { isMaskFile, resolveMaskPath } from './maskPath';
+import { reviewedNeighbours } from './sequenceNeighbours';
 import { readSettings, workspaceRootFor } from '../settings';
 import { editorHtml, errorHtml } from './webviewHtml';
 
@@ -253,9 +254,16 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     this.predictions.set(doc, job);
     doc.setSuggestion({ state: 'pending', message: 'The model is predicting…' });
     try {
+      const neighbours = settings.followNeighbours
+        ? await reviewedNeighbours(doc.uri.fsPath, settings.maskPath, workspaceRootFor(doc.uri))
+        : [];
       const r = await this.hub.request(
         'predict',
-        { modelDir: settings.modelFolder, image: doc.uri.fsPath },
+        {
+          modelDir: settings.modelFolder,
+          image: doc.uri.fsPath,
+          neighbours: neighbours.length > 0 ? neighbours : undefined,
+        },
         {
           signal: job.controller.signal,
           onProgress: (e) => {
@@ -274,7 +282,10 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         trained: r.trained,
         classMap: r.classMap,
         confidence: r.confidence,
+        follows: r.followed?.kind === 'followed' ? path.basename(r.followed.image) : undefined,
       });
+      if (r.followed?.kind === 'skipped')
+        this.hub.log(`${doc.fileName}: no neighbouring frame followed: ${r.followed.reason}`);
     } catch (err) {
       if (this.predictions.get(doc) !== job) return;
       if (err instanceof ModelRequestError && err.kind === 'cancelled') return;
