@@ -22,7 +22,10 @@ export interface SimStep {
   miou: number;
   /** Share of pixels to paint from an empty suggestion (the objects' share): the cost of Reject Suggestion. */
   emptyFraction: number;
-  /** In a sequence: the share of pixels whose suggestion is the previous frame's mask carried along the flow. */
+  /**
+   * In a sequence: the share of pixels whose suggestion is the previous frame's mask carried along the flow (0
+   * when it was not followed: see the predict result's `followed`).
+   */
   followsPrevious?: number;
 }
 
@@ -153,7 +156,9 @@ export async function simulateLoop(
       boundaryIoU: m.boundaryIoU,
       miou: m.miou,
       emptyFraction: empty.changedFraction,
-      ...(pred.followed?.kind === 'followed' ? { followsPrevious: pred.followed.followsCarried } : {}),
+      ...(pred.followed
+        ? { followsPrevious: pred.followed.kind === 'followed' ? pred.followed.followsCarried : 0 }
+        : {}),
     };
     steps.push(step);
     options.onStep?.(step);

@@ -175,12 +175,27 @@ export class ModelService {
       return { ...plain, ...done, seconds: (Date.now() - t0) / 1000, followed: neighbours ?? undefined };
     }
     if (ctx.signal.aborted) throw new CancelledError();
+    // With a track record, the fusion is first tried on the nearest neighbour, which needs the model's
+    // prediction there too.
+    const near = neighbours[0];
+    const nearModel =
+      neighbours.length > 1
+        ? await predictImage(model, near.frame.image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
+            onTile: () => {
+              if (ctx.signal.aborted) throw new CancelledError();
+            },
+            keepProbabilities: meta.trained,
+          })
+        : undefined;
     const s = await suggestFromNeighbours(
       image,
       neighbours.map((n) => n.frame),
       pred,
       meta.classes.classes.length,
+      nearModel,
     );
+    const name = path.basename(near.ref.image);
+    const pc = (v: number): string => `${(100 * v).toFixed(1)}%`;
     return {
       width: pred.width,
       height: pred.height,
@@ -188,12 +203,17 @@ export class ModelService {
       confidence: s.confidence,
       ...done,
       seconds: (Date.now() - t0) / 1000,
-      followed: {
-        kind: 'followed',
-        image: neighbours[0].ref.image,
-        followsCarried: s.followsCarried,
-        trackRecordError: s.trackRecordError,
-      },
+      followed: s.followed
+        ? {
+            kind: 'followed',
+            image: near.ref.image,
+            followsCarried: s.followsCarried,
+            trackRecordError: s.trackRecordError,
+          }
+        : {
+            kind: 'skipped',
+            reason: `following ${name} did not help on ${name} itself (${pc(s.check?.fusedError ?? 0)} of its pixels wrong against ${pc(s.check?.modelError ?? 0)} for the model alone): the images may not be frames of one sequence`,
+          },
     };
   }
 

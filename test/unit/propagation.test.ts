@@ -263,3 +263,33 @@ test('an untrained model does not follow frames whose masks do not move with the
   assert.equal(alone.trackRecordError, null);
   assert.ok(alone.followsCarried > 0.95);
 });
+
+test('the fusion is tried on the neighbour first: where it does no better than the model there, the model is the suggestion', async () => {
+  const W = 96;
+  const H = 72;
+  const frames = [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)];
+  const masks = [rectMask(W, H, 26, 17, 50, 41), rectMask(W, H, 30, 20, 54, 44)];
+  const neighbours = [
+    { image: frames[1], mask: masks[1] },
+    { image: frames[0], mask: masks[0] },
+  ];
+  const sure = (mask: MaskImage, p: number) => {
+    const probabilities = new Float32Array(W * H * 2);
+    for (let i = 0; i < W * H; i++) {
+      probabilities[2 * i + mask.data[i]] = p;
+      probabilities[2 * i + 1 - mask.data[i]] = 1 - p;
+    }
+    return { classMap: mask.data.slice(), confidence: new Uint8Array(W * H).fill(Math.round(255 * p)), probabilities };
+  };
+  const blind = sure(rectMask(W, H, 0, 0, 0, 0), 0.7);
+  // A model that got the neighbour exactly right: fusing cannot do better there, so nothing is followed.
+  const perfect = await suggestFromNeighbours(frames[2], neighbours, blind, 2, sure(masks[1], 0.999));
+  assert.equal(perfect.followed, false);
+  assert.deepEqual(perfect.check, { modelError: 0, fusedError: 0 });
+  assert.deepEqual(perfect.classMap, blind.classMap);
+  // A model as blind on the neighbour as here: fusing found the square there, so it is followed here.
+  const helped = await suggestFromNeighbours(frames[2], neighbours, blind, 2, blind);
+  assert.equal(helped.followed, true);
+  assert.ok(helped.check !== null && helped.check.fusedError < 0.01 && helped.check.modelError > 0.05);
+  assert.ok(helped.followsCarried > 0.95);
+});

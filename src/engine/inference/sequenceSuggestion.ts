@@ -39,30 +39,68 @@ function classShares(mask: MaskImage, classes: number): Float64Array {
 export interface SequenceSuggestion extends FusedPrediction {
   /** Share of carried pixels that carrying got wrong on the previous pair of reviewed frames; null without one. */
   trackRecordError: number | null;
+  /**
+   * On the neighbour itself, the share of labelled pixels the model's prediction and the fused one got wrong
+   * (when its prediction was given); `followed` is false when fusing did not do better there.
+   */
+  check: { modelError: number; fusedError: number } | null;
+  followed: boolean;
+}
+
+type ModelPrediction = { classMap: Uint8Array; confidence: Uint8Array; probabilities?: Float32Array };
+
+/** Share of a mask's labelled pixels that a class map gets wrong. */
+function errorShare(classMap: Uint8Array, truth: MaskImage, classes: number): number {
+  let labelled = 0;
+  let wrong = 0;
+  for (let i = 0; i < truth.data.length; i++) {
+    if (truth.data[i] >= classes) continue;
+    labelled++;
+    if (classMap[i] !== truth.data[i]) wrong++;
+  }
+  return labelled === 0 ? 0 : wrong / labelled;
 }
 
 /**
  * The suggestion for `frame` given its reviewed neighbours, nearest first (`neighbours[1]`, when present and of
  * the same size, gives the track record) and the model's prediction (`probabilities` absent for an untrained
  * model: the carried mask and its likelihoods alone then decide).
+ *
+ * With a track record and the model's prediction of the nearest neighbour (`nearModel`), the fusion is first
+ * tried on that neighbour, whose mask is known: when it does no better there than the model alone (frames
+ * that are no sequence, a flow that fails), the model's prediction is the suggestion.
  */
 export async function suggestFromNeighbours(
   frame: RgbImage,
   neighbours: ReviewedFrame[],
-  model: { classMap: Uint8Array; confidence: Uint8Array; probabilities?: Float32Array },
+  model: ModelPrediction,
   classes: number,
+  nearModel?: ModelPrediction,
   settings: FusionSettings = DEFAULT_FUSION,
 ): Promise<SequenceSuggestion> {
   const [near, beyond] = neighbours;
   const carried = await carryBetween(near, frame, classes);
   let record: TrackRecord | null = null;
-  if (beyond && beyond.image.width === near.image.width && beyond.image.height === near.image.height)
-    record = trackRecord(await carryBetween(beyond, near.image, classes), near.mask, classes);
+  let carriedOntoNear: CarriedMask | null = null;
+  if (beyond && beyond.image.width === near.image.width && beyond.image.height === near.image.height) {
+    carriedOntoNear = await carryBetween(beyond, near.image, classes);
+    record = trackRecord(carriedOntoNear, near.mask, classes);
+  }
   const trackRecordError = record ? recordErrorShare(record) : null;
   const likelihoods = carriedLikelihoods(record, classes, settings);
   // An untrained model's prior: the classes' shares on the neighbour once a track record can outweigh them;
   // without one, none (the carried mask is then the suggestion, as a person opening the next frame expects).
   const shares = record ? classShares(near.mask, classes) : undefined;
+  let check: SequenceSuggestion['check'] = null;
+  if (carriedOntoNear && nearModel) {
+    const tried = fuseWithCarried(nearModel, carriedOntoNear, likelihoods, classes, settings, shares);
+    check = {
+      modelError: errorShare(nearModel.classMap, near.mask, classes),
+      fusedError: errorShare(tried.classMap, near.mask, classes),
+    };
+    if (check.fusedError >= check.modelError)
+      return { ...model, followsCarried: 0, trackRecordError, check, followed: false };
+  }
   const fused = fuseWithCarried(model, carried, likelihoods, classes, settings, shares);
-  return { ...fused, trackRecordError };
+  return { ...fused, trackRecordError, check, followed: true };
 }
