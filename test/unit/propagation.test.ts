@@ -55,6 +55,17 @@ function texturedFrame(width: number, height: number, ox: number, oy: number, si
   return { width, height, data };
 }
 
+/** Three 96x72 frames of a camera panning 4 px right and 3 px down each frame, a bright 24-pixel square with the texture. */
+function panningFrames(): { W: number; H: number; frames: RgbImage[] } {
+  const W = 96;
+  const H = 72;
+  return {
+    W,
+    H,
+    frames: [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)],
+  };
+}
+
 test('chessboard distance counts diagonal steps as one', () => {
   const seed = new Uint8Array(25);
   seed[12] = 1; // the centre of 5x5
@@ -216,9 +227,7 @@ test('OpenCV flow follows a textured frame shifted by a few pixels, and carries 
 });
 
 test('a sequence suggestion follows the neighbour and reports the track record of the pair before it', async () => {
-  const W = 96;
-  const H = 72;
-  const frames = [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)];
+  const { W, H, frames } = panningFrames();
   const masks = [rectMask(W, H, 26, 17, 50, 41), rectMask(W, H, 30, 20, 54, 44)];
   const truth = rectMask(W, H, 34, 23, 58, 47);
   // A model that sees nothing, sure of background everywhere, but only 70% sure.
@@ -245,9 +254,7 @@ test('a sequence suggestion follows the neighbour and reports the track record o
 });
 
 test('an untrained model does not follow frames whose masks do not move with them', async () => {
-  const W = 96;
-  const H = 72;
-  const frames = [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)];
+  const { W, H, frames } = panningFrames();
   // The masks do not move with the images: carrying the first onto the second gets both squares wrong, so
   // a carried square is no more likely on the square than off it.
   const masks = [rectMask(W, H, 60, 40, 84, 64), rectMask(W, H, 30, 20, 54, 44)];
@@ -265,9 +272,7 @@ test('an untrained model does not follow frames whose masks do not move with the
 });
 
 test('the fusion is tried on the neighbour first: where it does no better than the model there, the model is the suggestion', async () => {
-  const W = 96;
-  const H = 72;
-  const frames = [texturedFrame(W, H, 26, 17, 24), texturedFrame(W, H, 30, 20, 24), texturedFrame(W, H, 34, 23, 24)];
+  const { W, H, frames } = panningFrames();
   const masks = [rectMask(W, H, 26, 17, 50, 41), rectMask(W, H, 30, 20, 54, 44)];
   const neighbours = [
     { image: frames[1], mask: masks[1] },
