@@ -219,7 +219,9 @@ export class ModelService {
 
   /**
    * The reviewed neighbours a prediction can follow (nearest first, at most two, each of the image's size and
-   * with classes the model knows), or why none can; null when none was given.
+   * with classes the model knows), or why none can; null when none was given. A neighbour that cannot be
+   * used (unreadable, another size, a class the model lacks) is not followed, and the suggestion is the model's:
+   * it never fails the prediction.
    */
   private async neighbours(
     refs: PairRef[],
@@ -229,16 +231,21 @@ export class ModelService {
     if (refs.length === 0) return null;
     const out: { ref: PairRef; frame: ReviewedFrame }[] = [];
     for (const ref of refs.slice(0, 2)) {
-      const frame = await loadPair(ref);
-      if (frame.image.width !== image.width || frame.image.height !== image.height) {
-        if (out.length === 0)
-          return {
-            kind: 'skipped',
-            reason: `${path.basename(ref.image)} is ${frame.image.width}x${frame.image.height}, this image ${image.width}x${image.height}`,
-          };
+      let problem: string | null = null;
+      let frame: ReviewedFrame | null = null;
+      try {
+        frame = await loadPair(ref);
+        checkMaskClasses(frame.mask, classes, ref.mask);
+        if (frame.image.width !== image.width || frame.image.height !== image.height)
+          problem = `${path.basename(ref.image)} is ${frame.image.width}x${frame.image.height}, this image ${image.width}x${image.height}`;
+      } catch (err) {
+        if (err instanceof CancelledError) throw err;
+        problem = err instanceof Error ? err.message : String(err);
+      }
+      if (problem !== null || !frame) {
+        if (out.length === 0) return { kind: 'skipped', reason: problem ?? 'no neighbour' };
         break;
       }
-      checkMaskClasses(frame.mask, classes, ref.mask);
       out.push({ ref, frame });
     }
     return out;

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { encodeRgbPng } from '../../src/io/imageIO';
+import { writeMask } from '../../src/io/maskIO';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { ModelClient, ModelRequestError } from '../../src/modelServer/modelClient';
 
@@ -50,5 +51,58 @@ test('a model process that dies mid-prediction is reported, and the next request
     assert.equal(info.backend.backend, 'wasm');
   } finally {
     client.dispose();
+  }
+});
+
+test('predict with reviewed neighbours: followed when usable; a neighbour of another size or with an unusable mask is skipped with the reason, never an error', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-client-'));
+  const client = new ModelClient({ serverPath, backend: 'wasm' });
+  try {
+    const frame = (name: string, seed: number, size = 96) => {
+      const s = syntheticSample({ width: size, height: size, seed });
+      return { name: path.join(dir, `${name}.png`), mask: path.join(dir, `${name}.mask.png`), sample: s };
+    };
+    const a = frame('f1', 3);
+    const b = frame('f2', 3);
+    const small = frame('small', 4, 64);
+    for (const f of [a, b, small]) {
+      fs.writeFileSync(f.name, await encodeRgbPng(f.sample.image));
+      await writeMask(f.mask, f.sample.mask);
+    }
+    const modelDir = path.join(dir, 'model');
+    // The same image as its neighbour: carrying is exact, and an untrained model takes the carried mask.
+    const followed = await client.request('predict', {
+      modelDir,
+      image: b.name,
+      createIfMissing: true,
+      neighbours: [{ image: a.name, mask: a.mask }],
+    });
+    assert.equal(followed.followed?.kind, 'followed');
+    let same = 0;
+    for (let i = 0; i < followed.classMap.length; i++) if (followed.classMap[i] === a.sample.mask.data[i]) same++;
+    assert.ok(same / followed.classMap.length > 0.97, `${same} pixels follow`);
+    const other = await client.request('predict', {
+      modelDir,
+      image: b.name,
+      neighbours: [{ image: small.name, mask: small.mask }],
+    });
+    assert.equal(other.followed?.kind, 'skipped');
+    assert.match(
+      other.followed?.kind === 'skipped' ? other.followed.reason : '',
+      /small\.png is 64x64, this image 96x96/,
+    );
+    // A mask of only "ignore" is unusable: the neighbour is skipped and the prediction still comes back.
+    await writeMask(a.mask, { width: 96, height: 96, data: new Uint8Array(96 * 96).fill(255) });
+    const bad = await client.request('predict', {
+      modelDir,
+      image: b.name,
+      neighbours: [{ image: a.name, mask: a.mask }],
+    });
+    assert.equal(bad.followed?.kind, 'skipped');
+    assert.match(bad.followed?.kind === 'skipped' ? bad.followed.reason : '', /f1\.mask\.png/);
+    assert.equal(bad.classMap.length, 96 * 96);
+  } finally {
+    client.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
