@@ -204,16 +204,8 @@ test('OpenCV flow follows a textured frame shifted by a few pixels, and carries 
   const flow = await denseFlow(a, b);
   assert.equal(flow.length, W * H * 2);
   // Away from the borders the flow from a to b is about (4, 3).
-  let du = 0;
-  let dv = 0;
-  let n = 0;
-  for (let y = 16; y < H - 16; y++)
-    for (let x = 16; x < W - 16; x++) {
-      du += flow[2 * (y * W + x)];
-      dv += flow[2 * (y * W + x) + 1];
-      n++;
-    }
-  assert.ok(Math.abs(du / n - 4) < 0.5 && Math.abs(dv / n - 3) < 0.5, `mean flow ${du / n}, ${dv / n}`);
+  const mean = meanFlow(flow, W, H, 16);
+  assert.ok(Math.abs(mean.u - 4) < 0.5 && Math.abs(mean.v - 3) < 0.5, `mean flow ${mean.u}, ${mean.v}`);
   const maskA = rectMask(W, H, 30, 20, 54, 44);
   const truthB = rectMask(W, H, 34, 23, 58, 47);
   const carried = await carryBetween({ image: a, mask: maskA }, b, 2);
@@ -224,7 +216,28 @@ test('OpenCV flow follows a textured frame shifted by a few pixels, and carries 
   for (let i = 0; i < W * H; i++) if (maskA.data[i] !== truthB.data[i]) copyWrong++;
   assert.ok(copyWrong / (W * H) > 0.04);
   await assert.rejects(denseFlow(a, texturedFrame(W + 2, H, 0, 0, 4)), /one size/);
+  // Flowed at half size (a larger image's case), the flow still comes back at full size, in full-size pixels.
+  const shrunk = await denseFlow(a, b, 48);
+  assert.equal(shrunk.length, W * H * 2);
+  const centre = meanFlow(shrunk, W, H, 16);
+  assert.ok(
+    Math.abs(centre.u - 4) < 0.75 && Math.abs(centre.v - 3) < 0.75,
+    `mean flow shrunk ${centre.u}, ${centre.v}`,
+  );
 });
+
+function meanFlow(flow: Float32Array, W: number, H: number, margin: number): { u: number; v: number } {
+  let u = 0;
+  let v = 0;
+  let n = 0;
+  for (let y = margin; y < H - margin; y++)
+    for (let x = margin; x < W - margin; x++) {
+      u += flow[2 * (y * W + x)];
+      v += flow[2 * (y * W + x) + 1];
+      n++;
+    }
+  return { u: u / n, v: v / n };
+}
 
 test('a sequence suggestion follows the neighbour and reports the track record of the pair before it', async () => {
   const { W, H, frames } = panningFrames();

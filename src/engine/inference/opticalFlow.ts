@@ -10,7 +10,11 @@ interface CvMat {
 }
 interface OpenCv {
   CV_8UC1: number;
+  INTER_AREA: number;
+  INTER_LINEAR: number;
   Mat: new () => CvMat;
+  Size: new (width: number, height: number) => unknown;
+  resize(src: CvMat, dst: CvMat, size: unknown, fx: number, fy: number, interpolation: number): void;
   matFromArray(rows: number, cols: number, type: number, data: ArrayLike<number>): CvMat;
   calcOpticalFlowFarneback(
     prev: CvMat,
@@ -65,24 +69,58 @@ export function greyBytes(image: RgbImage): Uint8Array {
 const FARNEBACK = { pyrScale: 0.5, levels: 5, winsize: 21, iterations: 3, polyN: 7, polySigma: 1.5 };
 
 /**
+ * Flows are computed on images at most this many pixels on their longer side: larger ones are shrunk (area
+ * average) for the flow, which is then enlarged back (bilinear) and scaled. Farnebäck's cost grows with the
+ * pixels: a flow between 1920x1080 frames took 0.85 s at full size here and 0.21 s shrunk to 960x540, and
+ * street frames enlarged to 1920x1080 were carried as well shrunk (see docs/benchmarks.md).
+ */
+export const FLOW_MAX_SIDE = 960;
+
+/**
  * The flow from `from` to `to`: for each pixel (x, y) of `from`, the offset (u, v) at which it is found in
  * `to`, so from(x, y) ~ to(x + u, y + v). Interleaved u, v per pixel (width x height x 2). The images must
- * have the same size.
+ * have the same size; images over `maxSide` are flowed shrunk, and the flow comes back at full size.
  */
-export async function denseFlow(from: RgbImage, to: RgbImage): Promise<Float32Array> {
+export async function denseFlow(from: RgbImage, to: RgbImage, maxSide = FLOW_MAX_SIDE): Promise<Float32Array> {
   if (from.width !== to.width || from.height !== to.height)
     throw new Error(`optical flow needs images of one size: ${from.width}x${from.height} and ${to.width}x${to.height}`);
   const { cv } = await loadOpenCv();
-  const a = cv.matFromArray(from.height, from.width, cv.CV_8UC1, greyBytes(from));
-  const b = cv.matFromArray(to.height, to.width, cv.CV_8UC1, greyBytes(to));
-  const flow = new cv.Mat();
+  const W = from.width;
+  const H = from.height;
+  const scale = Math.min(1, maxSide / Math.max(W, H));
+  const w = Math.max(1, Math.round(W * scale));
+  const h = Math.max(1, Math.round(H * scale));
+  const mats: CvMat[] = [];
+  const grey = (image: RgbImage): CvMat => {
+    const full = cv.matFromArray(H, W, cv.CV_8UC1, greyBytes(image));
+    mats.push(full);
+    if (w === W && h === H) return full;
+    const small = new cv.Mat();
+    mats.push(small);
+    cv.resize(full, small, new cv.Size(w, h), 0, 0, cv.INTER_AREA);
+    return small;
+  };
   try {
+    const a = grey(from);
+    const b = grey(to);
+    const flow = new cv.Mat();
+    mats.push(flow);
     const f = FARNEBACK;
     cv.calcOpticalFlowFarneback(a, b, flow, f.pyrScale, f.levels, f.winsize, f.iterations, f.polyN, f.polySigma, 0);
-    return new Float32Array(flow.data32F);
+    if (w === W && h === H) return new Float32Array(flow.data32F);
+    const big = new cv.Mat();
+    mats.push(big);
+    cv.resize(flow, big, new cv.Size(W, H), 0, 0, cv.INTER_LINEAR);
+    const out = new Float32Array(big.data32F);
+    // Offsets measured in the small image's pixels, in the full image's.
+    const su = W / w;
+    const sv = H / h;
+    for (let i = 0; i < out.length; i += 2) {
+      out[i] *= su;
+      out[i + 1] *= sv;
+    }
+    return out;
   } finally {
-    a.delete();
-    b.delete();
-    flow.delete();
+    for (const m of mats) m.delete();
   }
 }
