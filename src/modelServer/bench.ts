@@ -23,6 +23,8 @@ import { DEFAULT_PIXEL_HEAD_FIT } from '../engine/training/pixelHeadFit';
 import type { PixelHeadWeights } from '../protocol/modelTypes';
 import { CancelledError } from '../protocol/errors';
 import { median } from '../masks/statistics';
+import type { MaskImage, RgbImage } from '../masks/maskImage';
+import { suggestFromNeighbours } from '../engine/inference/sequenceSuggestion';
 
 function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
@@ -94,6 +96,9 @@ export async function runBench(
         p.fineTuneRound.cropSize,
         encoder,
       )
+    : undefined;
+  const propagationMs = p.propagationSizes?.length
+    ? await timePropagation(p.propagationSizes, p.repeats, signal)
     : undefined;
   const network = networkFor(encoder, 2);
   const model = await buildNetwork(network);
@@ -175,6 +180,7 @@ export async function runBench(
       },
       peakRssMiB: Math.round(peakRssMiB()),
       ...(fineTuneRound ? { fineTuneRound } : {}),
+      ...(propagationMs ? { propagationMs } : {}),
     };
   } finally {
     releaseFolded(model);
@@ -200,4 +206,64 @@ function timingPixelHead(classes: number, rng: SeededRandom): PixelHeadWeights {
     w2: random(hidden * classes),
     b2: random(classes),
   };
+}
+
+/**
+ * Three frames of a camera panning over a generated scene (6 px right and 4 px down a frame), with their
+ * masks: the scene is generated once, larger, and each frame is a window of it.
+ */
+export function panningFrames(
+  width: number,
+  height: number,
+  classes: number,
+  seed: number,
+): { image: RgbImage; mask: MaskImage }[] {
+  const dx = 6;
+  const dy = 4;
+  const big = syntheticSample({ width: width + 2 * dx, height: height + 2 * dy, numClasses: classes, seed });
+  const W = big.image.width;
+  return [0, 1, 2].map((k) => {
+    const image = new Uint8Array(width * height * 3);
+    const mask = new Uint8Array(width * height);
+    for (let y = 0; y < height; y++) {
+      const row = (y + k * dy) * W + k * dx;
+      image.set(big.image.data.subarray(row * 3, (row + width) * 3), y * width * 3);
+      mask.set(big.mask.data.subarray(row, row + width), y * width);
+    }
+    return { image: { width, height, data: image }, mask: { width, height, data: mask } };
+  });
+}
+
+/**
+ * A propagation step's time at each size, median of `repeats` after one warm-up (which loads OpenCV): the
+ * third frame follows the second, with the first giving the track record, and a model as sure as a trained
+ * one (its predictions are the truth, 80% sure; the time does not depend on them).
+ */
+async function timePropagation(
+  sizes: { width: number; height: number }[],
+  repeats: number,
+  signal: AbortSignal,
+): Promise<Record<string, number>> {
+  // As many classes as the street sets (CamVid's 11): the fusion's cost grows with them.
+  const classes = 11;
+  const out: Record<string, number> = {};
+  for (const { width, height } of sizes) {
+    const [beyond, near, frame] = panningFrames(width, height, classes, 4242);
+    const prediction = (mask: MaskImage) => {
+      const probabilities = new Float32Array(width * height * classes).fill(0.1);
+      for (let i = 0; i < mask.data.length; i++) probabilities[i * classes + Math.min(mask.data[i], classes - 1)] = 0.8;
+      return { classMap: mask.data.slice(), confidence: new Uint8Array(mask.data.length).fill(204), probabilities };
+    };
+    const model = prediction(frame.mask);
+    const nearModel = prediction(near.mask);
+    const times: number[] = [];
+    for (let r = 0; r <= repeats; r++) {
+      if (signal.aborted) throw new CancelledError();
+      const t = performance.now();
+      await suggestFromNeighbours(frame.image, [near, beyond], model, classes, nearModel);
+      if (r > 0) times.push(performance.now() - t);
+    }
+    out[`${width}x${height}`] = Math.round(median(times));
+  }
+  return out;
 }

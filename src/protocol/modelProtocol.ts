@@ -115,6 +115,8 @@ export interface RequestMap {
       cropSize: number;
       batchSize: number;
       fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number };
+      /** Frame sizes at which to time a propagation step (following a neighbour); none when absent. */
+      propagationSizes?: { width: number; height: number }[];
     };
     result: BenchResult;
   };
@@ -160,6 +162,12 @@ export interface BenchResult {
   peakRssMiB: number;
   /** The default fine-tune round on generated images (measured first, in a fresh model process). */
   fineTuneRound?: FineTuneRoundResult;
+  /**
+   * Median milliseconds of a propagation step per frame size ("480x360"): a frame's suggestion following its
+   * neighbour, with the track record from the frame beyond and the check on the neighbour, given the model's
+   * predictions of both (four optical flows, two carries, the fusions).
+   */
+  propagationMs?: Record<string, number>;
 }
 
 export interface FineTuneRoundResult {

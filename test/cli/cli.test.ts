@@ -169,6 +169,7 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     train: { cropsPerSecond: number };
     peakRssMiB: number;
     machine: { cpus: number };
+    propagationMs: Record<string, number>;
     fineTuneRound: {
       images: number;
       seconds: number;
@@ -191,7 +192,11 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     '64',
     '--round-epochs',
     '1',
+    '--propagation',
+    '96x64,128x72',
   ]);
+  assert.deepEqual(Object.keys(bench.propagationMs), ['96x64', '128x72']);
+  assert.ok(bench.propagationMs['96x64'] > 0);
   assert.equal(bench.fineTuneRound.images, 5);
   assert.deepEqual([bench.fineTuneRound.trainImages, bench.fineTuneRound.validationImages], [4, 1]);
   assert.ok(bench.fineTuneRound.seconds > 0 && bench.fineTuneRound.peakRssMiB > 0 && bench.fineTuneRound.steps >= 4);
@@ -220,6 +225,9 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   const badNumber = run(['finetune', '--images', images, '--masks', truth, '--epochs', 'many']);
   assert.equal(badNumber.code, 2);
   assert.match(badNumber.stderr, /--epochs must be a whole number/);
+  const badSize = run(['bench', '--propagation', '480by360']);
+  assert.equal(badSize.code, 2);
+  assert.match(badSize.stderr, /--propagation: "480by360" is not a frame size/);
   const outOfRange = run(['finetune', '--images', images, '--masks', truth, '--hue-jitter', '1.5']);
   assert.equal(outOfRange.code, 2);
   assert.match(outOfRange.stderr, /--hue-jitter must be a number from 0 to 1, got "1\.5"/);

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../protocol/settings';
 import { ModelClient, ModelRequestError } from '../../modelServer/modelClient';
 import type { BenchResult } from '../../protocol/modelProtocol';
-import { fmt, intArg } from '../cliContext';
+import { UsageError, fmt, intArg } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 
 export function registerBenchCommand(program: Command): void {
@@ -15,6 +15,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--round-size <px>', "size of the round's generated images (default 512)")
     .option('--round-epochs <n>', "epochs of the round (default: the default fine-tune's)")
     .option('--round-crop <px>', "training crop size of the round (default: the default fine-tune's)")
+    .option(
+      '--propagation <sizes>',
+      'frame sizes WxH at which to time a propagation step, comma-separated (default 480x360,1920x1080; none skips it)',
+    )
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const roundImages = intArg('--round', o.round as string | undefined, 0) ?? 20;
@@ -24,6 +28,7 @@ export function registerBenchCommand(program: Command): void {
           .map((s) => intArg('--sizes', s.trim(), 16) as number);
         const repeats = intArg('--repeats', o.repeats as string | undefined, 1) ?? 5;
         const trainSteps = intArg('--train-steps', o.trainSteps as string | undefined, 1) ?? 5;
+        const propagationSizes = frameSizes((o.propagation as string | undefined) ?? '480x360,1920x1080');
         // Every backend that loads, each in its own model process; a forced backend alone.
         const forced = (o.backend as string | undefined) ?? process.env.MASKLOOP_BACKEND;
         const order: readonly BackendName[] = forced && forced !== 'auto' ? [forced as BackendName] : BACKEND_ORDER;
@@ -58,6 +63,8 @@ export function registerBenchCommand(program: Command): void {
               cropSize: reduced ? 32 : 128,
               batchSize: 2,
               fineTuneRound,
+              // Optical flow and fusion run in JS and WebAssembly whatever the backend: timed once.
+              ...(results.length === 0 ? { propagationSizes } : {}),
             });
             results.push({
               ...r,
@@ -99,6 +106,8 @@ export function registerBenchCommand(program: Command): void {
           ctx.say(
             `  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`,
           );
+          for (const [size, ms] of Object.entries(r.propagationMs ?? {}))
+            ctx.say(`  propagation step ${size} (following the previous frame): ${ms} ms median`);
           ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
           const f = r.fineTuneRound;
           if (f) {
@@ -112,4 +121,19 @@ export function registerBenchCommand(program: Command): void {
         }
       }),
     );
+}
+
+/** `--propagation`: WxH sizes, or "none". */
+export function frameSizes(text: string): { width: number; height: number }[] {
+  if (text.trim() === 'none') return [];
+  return text.split(',').map((part) => {
+    const m = /^\s*(\d+)x(\d+)\s*$/.exec(part);
+    const width = m ? Number(m[1]) : NaN;
+    const height = m ? Number(m[2]) : NaN;
+    if (!m || width < 16 || height < 16 || width > 8192 || height > 8192)
+      throw new UsageError(
+        `--propagation: "${part.trim()}" is not a frame size: write WIDTHxHEIGHT, 16 to 8192 each (e.g. 480x360), or none`,
+      );
+    return { width, height };
+  });
 }
