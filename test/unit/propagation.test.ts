@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  DEFAULT_FUSION,
   NO_CELL,
   PROPAGATION_CELLS,
   carryMask,
@@ -8,6 +9,7 @@ import {
   chessboardDistance,
   fuseWithCarried,
   recordErrorShare,
+  snapToEdges,
   trackRecord,
 } from '../../src/engine/inference/propagation';
 import { denseFlow } from '../../src/engine/inference/opticalFlow';
@@ -138,7 +140,7 @@ test('a track record counts carried against true classes per cell; likelihoods l
   assert.equal(at(edge, 0, 1), 10, 'the new column: background carried onto the square, all on the carried edge');
   assert.equal(at(edge, 1, 0), 0);
   assert.equal(recordErrorShare(record), 10 / (W * H - 1));
-  const settings = { priorError: 0.1, priorPixels: 20, cellPixels: 200, modelWeight: 1 };
+  const settings = { priorError: 0.1, priorPixels: 20, cellPixels: 200, modelWeight: 1, snapRadius: 0 };
   const L = carriedLikelihoods(record, 2, settings);
   assert.equal(L.length, PROPAGATION_CELLS * 4);
   const l = (cell: number, c: number, t: number): number => L[(cell * 2 + c) * 2 + t];
@@ -224,6 +226,45 @@ test('OpenCV flow follows a textured frame shifted by a few pixels, and carries 
     Math.abs(centre.u - 4) < 0.75 && Math.abs(centre.v - 3) < 0.75,
     `mean flow shrunk ${centre.u}, ${centre.v}`,
   );
+});
+test('snapping moves a carried boundary that landed a pixel off onto the colour edge', () => {
+  // Dark left half, bright right half; the object is the bright half, but the carried mask starts a pixel early.
+  const W = 40;
+  const H = 12;
+  const k = 2;
+  const data = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) data.fill(x < 20 ? 40 : 200, (y * W + x) * 3, (y * W + x) * 3 + 3);
+  const frame: RgbImage = { width: W, height: H, data };
+  const labels = new Uint8Array(W * H);
+  const cells = new Uint8Array(W * H);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      labels[y * W + x] = x >= 19 ? 1 : 0;
+      const d = x >= 19 ? x - 19 : 18 - x; // chessboard distance to the carried boundary
+      cells[y * W + x] = 2 * (d === 0 ? 0 : d === 1 ? 1 : d < 4 ? 2 : d < 8 ? 3 : d < 16 ? 4 : 5) + 1;
+    }
+  const carried = { width: W, height: H, labels, cells };
+  // Carried labels are right 70% of the time on the boundary, 98% deep inside.
+  const L = new Float64Array(PROPAGATION_CELLS * k * k);
+  for (let cell = 0; cell < PROPAGATION_CELLS; cell++) {
+    const right = cell < 4 ? 0.7 : 0.98;
+    for (let c = 0; c < k; c++)
+      for (let t = 0; t < k; t++) L[(cell * k + c) * k + t] = Math.log(c === t ? right : 1 - right);
+  }
+  // A model with no opinion: everything rests on the carried labels and the image.
+  const model = {
+    classMap: new Uint8Array(W * H),
+    confidence: new Uint8Array(W * H).fill(128),
+    probabilities: new Float32Array(W * H * k).fill(0.5),
+  };
+  const fused = fuseWithCarried(model, carried, L, k);
+  assert.equal(fused.classMap[5 * W + 19], 1, 'fused alone keeps the carried boundary');
+  const snapped = snapToEdges(fused, carried, frame, k, { ...DEFAULT_FUSION, snapRadius: 2 });
+  for (let x = 0; x < W; x++) assert.equal(snapped.classMap[5 * W + x], x >= 20 ? 1 : 0, `column ${x}`);
+  assert.ok(Math.abs(snapped.followsCarried - (W * H - H) / (W * H)) < 1e-9);
+  // Radius 0: as fused.
+  assert.equal(snapToEdges(fused, carried, frame, k, { ...DEFAULT_FUSION, snapRadius: 0 }), fused);
 });
 
 function meanFlow(flow: Float32Array, W: number, H: number, margin: number): { u: number; v: number } {

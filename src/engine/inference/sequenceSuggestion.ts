@@ -9,6 +9,7 @@ import {
   carriedLikelihoods,
   fuseWithCarried,
   recordErrorShare,
+  snapToEdges,
   trackRecord,
   type CarriedMask,
   type FusedPrediction,
@@ -36,7 +37,7 @@ function classShares(mask: MaskImage, classes: number): Float64Array {
   return out.map((v) => v / total);
 }
 
-export interface SequenceSuggestion extends FusedPrediction {
+export interface SequenceSuggestion extends Omit<FusedPrediction, 'probabilities'> {
   /** Share of carried pixels that carrying got wrong on the previous pair of reviewed frames; null without one. */
   trackRecordError: number | null;
   /**
@@ -93,7 +94,8 @@ export async function suggestFromNeighbours(
   const shares = record ? classShares(near.mask, classes) : undefined;
   let check: SequenceSuggestion['check'] = null;
   if (carriedOntoNear && nearModel) {
-    const tried = fuseWithCarried(nearModel, carriedOntoNear, likelihoods, classes, settings, shares);
+    const fusedNear = fuseWithCarried(nearModel, carriedOntoNear, likelihoods, classes, settings, shares);
+    const tried = snapToEdges(fusedNear, carriedOntoNear, near.image, classes, settings);
     check = {
       modelError: errorShare(nearModel.classMap, near.mask, classes),
       fusedError: errorShare(tried.classMap, near.mask, classes),
@@ -101,6 +103,19 @@ export async function suggestFromNeighbours(
     if (check.fusedError >= check.modelError)
       return { ...model, followsCarried: 0, trackRecordError, check, followed: false };
   }
-  const fused = fuseWithCarried(model, carried, likelihoods, classes, settings, shares);
-  return { ...fused, trackRecordError, check, followed: true };
+  const fused = snapToEdges(
+    fuseWithCarried(model, carried, likelihoods, classes, settings, shares),
+    carried,
+    frame,
+    classes,
+    settings,
+  );
+  return {
+    classMap: fused.classMap,
+    confidence: fused.confidence,
+    followsCarried: fused.followsCarried,
+    trackRecordError,
+    check,
+    followed: true,
+  };
 }
