@@ -10,6 +10,7 @@ import {
   showModelReport,
 } from './commands/modelCommands';
 import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
+import { propagateCommand } from './commands/propagateCommand';
 import { readSettings } from './settings';
 import { errorText } from '../masks/fsErrors';
 
@@ -63,6 +64,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(
       'maskloop.exportMasks',
       guard('export', () => exportMasksCommand(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.propagateFrames',
+      guard('propagate', (uri?: vscode.Uri) => propagateCommand(hub, editors, uri)),
     ),
     vscode.commands.registerCommand(
       'maskloop.prelabelFolder',

@@ -113,6 +113,8 @@ export function pngText(bytes: Uint8Array): Record<string, string> {
 
 /** The tEXt key under which a suggestion file records the model version that made it. */
 export const MODEL_VERSION_KEY = 'maskloop:modelVersion';
+/** The tEXt key under which a suggestion file records the neighbouring frame it follows (its file name). */
+export const FOLLOWS_KEY = 'maskloop:follows';
 
 /** Width and height from a PNG's IHDR chunk, without decoding it; null when the bytes are not a PNG. */
 export function pngSize(head: Uint8Array): { width: number; height: number } | null {

@@ -23,7 +23,8 @@ import { DEFAULT_PIXEL_HEAD_FIT } from '../engine/training/pixelHeadFit';
 import type { PixelHeadWeights } from '../protocol/modelTypes';
 import { CancelledError } from '../protocol/errors';
 import { median } from '../masks/statistics';
-import type { MaskImage, RgbImage } from '../masks/maskImage';
+import type { MaskImage } from '../masks/maskImage';
+import { panningFrames } from '../synthetic/panningFrames';
 import { suggestFromNeighbours } from '../engine/inference/sequenceSuggestion';
 
 function peakRssMiB(): number {
@@ -206,32 +207,6 @@ function timingPixelHead(classes: number, rng: SeededRandom): PixelHeadWeights {
     w2: random(hidden * classes),
     b2: random(classes),
   };
-}
-
-/**
- * Three frames of a camera panning over a generated scene (6 px right and 4 px down a frame), with their
- * masks: the scene is generated once, larger, and each frame is a window of it.
- */
-export function panningFrames(
-  width: number,
-  height: number,
-  classes: number,
-  seed: number,
-): { image: RgbImage; mask: MaskImage }[] {
-  const dx = 6;
-  const dy = 4;
-  const big = syntheticSample({ width: width + 2 * dx, height: height + 2 * dy, numClasses: classes, seed });
-  const W = big.image.width;
-  return [0, 1, 2].map((k) => {
-    const image = new Uint8Array(width * height * 3);
-    const mask = new Uint8Array(width * height);
-    for (let y = 0; y < height; y++) {
-      const row = (y + k * dy) * W + k * dx;
-      image.set(big.image.data.subarray(row * 3, (row + width) * 3), y * width * 3);
-      mask.set(big.mask.data.subarray(row, row + width), y * width);
-    }
-    return { image: { width, height, data: image }, mask: { width, height, data: mask } };
-  });
 }
 
 /**

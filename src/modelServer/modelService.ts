@@ -158,6 +158,8 @@ export class ModelService {
   }
 
   async predict(p: Params<'predict'>, ctx: CallContext): Promise<Result<'predict'>> {
+    if (p.neighbours?.length && p.classes && !p.createIfMissing && !new ModelStore(p.modelDir).exists())
+      return this.carryWithoutModel(p, p.classes, p.neighbours);
     const { model, meta } = await this.model(p);
     const image = await decodeImage(p.image);
     const t0 = Date.now();
@@ -175,24 +177,27 @@ export class ModelService {
       return { ...plain, ...done, seconds: (Date.now() - t0) / 1000, followed: neighbours ?? undefined };
     }
     if (ctx.signal.aborted) throw new CancelledError();
-    // With a track record, the fusion is first tried on the nearest neighbour, which needs the model's
+    // With a track record, the fusion is first tried on the record's nearer frame, which needs the model's
     // prediction there too.
     const near = neighbours[0];
-    const nearModel =
-      neighbours.length > 1
-        ? await predictImage(model, near.frame.image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
-            onTile: () => {
-              if (ctx.signal.aborted) throw new CancelledError();
-            },
-            keepProbabilities: meta.trained,
-          })
-        : undefined;
+    const recordPair = p.trackRecord ? await this.recordPair(p.trackRecord, image, meta.classes) : undefined;
+    const known = recordPair?.[0] ?? (neighbours.length > 1 ? near.frame : undefined);
+    const recordModel = known
+      ? await predictImage(model, known.image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
+          onTile: () => {
+            if (ctx.signal.aborted) throw new CancelledError();
+          },
+          keepProbabilities: meta.trained,
+        })
+      : undefined;
     const s = await suggestFromNeighbours(
       image,
       neighbours.map((n) => n.frame),
       pred,
       meta.classes.classes.length,
-      nearModel,
+      recordModel,
+      undefined,
+      recordPair,
     );
     const name = path.basename(near.ref.image);
     const pc = (v: number): string => `${(100 * v).toFixed(1)}%`;
@@ -215,6 +220,67 @@ export class ModelService {
             reason: `following ${name} did not help on ${name} itself (${pc(s.check?.fusedError ?? 0)} of its pixels wrong against ${pc(s.check?.modelError ?? 0)} for the model alone): the images may not be frames of one sequence`,
           },
     };
+  }
+
+  /**
+   * Following a neighbour before any model exists: its mask carried alone (with the track record when a second
+   * neighbour or a record pair is given), the classes from the class list.
+   */
+  private async carryWithoutModel(
+    p: Params<'predict'>,
+    classes: ClassList,
+    refs: PairRef[],
+  ): Promise<Result<'predict'>> {
+    const image = await decodeImage(p.image);
+    const t0 = Date.now();
+    const neighbours = await this.neighbours(refs, image, classes);
+    const done = { modelVersion: 0, trained: false };
+    const n = image.width * image.height;
+    if (!Array.isArray(neighbours))
+      return {
+        width: image.width,
+        height: image.height,
+        classMap: new Uint8Array(n),
+        confidence: new Uint8Array(n),
+        ...done,
+        seconds: (Date.now() - t0) / 1000,
+        followed: neighbours ?? undefined,
+      };
+    const recordPair = p.trackRecord ? await this.recordPair(p.trackRecord, image, classes) : undefined;
+    const untrained = { classMap: new Uint8Array(n), confidence: new Uint8Array(n) };
+    const s = await suggestFromNeighbours(
+      image,
+      neighbours.map((x) => x.frame),
+      untrained,
+      classes.classes.length,
+      undefined,
+      undefined,
+      recordPair,
+    );
+    return {
+      width: image.width,
+      height: image.height,
+      classMap: s.classMap,
+      confidence: s.confidence,
+      ...done,
+      seconds: (Date.now() - t0) / 1000,
+      followed: {
+        kind: 'followed',
+        image: neighbours[0].ref.image,
+        followsCarried: s.followsCarried,
+        trackRecordError: s.trackRecordError,
+      },
+    };
+  }
+
+  /** The track record's pair when both frames load and match the image; else none (the record is then left out). */
+  private async recordPair(
+    refs: [PairRef, PairRef],
+    image: RgbImage,
+    classes: ClassList,
+  ): Promise<[ReviewedFrame, ReviewedFrame] | undefined> {
+    const loaded = await this.neighbours(refs, image, classes);
+    return Array.isArray(loaded) && loaded.length === 2 ? [loaded[0].frame, loaded[1].frame] : undefined;
   }
 
   /**

@@ -33,6 +33,12 @@ export interface SuggestionData {
   follows?: string;
 }
 
+/** Frame `index + 1` of `count`. */
+export interface FramePosition {
+  index: number;
+  count: number;
+}
+
 export type SuggestionState =
   | { state: 'none'; reason: string }
   | { state: 'pending'; message: string }
@@ -48,6 +54,8 @@ export type HostToWebview =
       rgba: Uint8Array;
       mask: Uint8Array;
       settings: EditorSettings;
+      /** The image's place among its folder's images in natural name order; null when it is alone. */
+      frame: FramePosition | null;
     }
   /** Write one side of a diff into the webview's mask: host-made edits, undo and redo. */
   | { type: 'applyDiff'; diff: MaskDiff; side: 'before' | 'after' }

@@ -49,9 +49,17 @@ export interface RequestMap {
       /**
        * Reviewed neighbouring frames of a sequence, nearest first: the suggestion follows the nearest one's mask,
        * carried along the optical flow and fused with the model's prediction; a second one gives carrying's
-       * track record. Neighbours of another size are not followed (`followed.skipped` says so).
+       * track record. Neighbours of another size are not followed (`followed.skipped` says so). When the model
+       * folder holds no model yet and `classes` is given, the nearest neighbour's mask is carried alone
+       * (`modelVersion` 0, `trained` false): a sequence is followed from its first reviewed frame on.
        */
       neighbours?: PairRef[];
+      /**
+       * Two reviewed frames, the nearer to this image first, in place of `neighbours[0]` and `[1]` for the track
+       * record and its check (the second's mask carried onto the first): for a frame that follows a frame whose
+       * mask is a suggestion, as in Propagate to Next Frames, where no truth is there to measure carrying against.
+       */
+      trackRecord?: [PairRef, PairRef];
     };
     result: {
       width: number;

@@ -106,3 +106,58 @@ test('predict with reviewed neighbours: followed when usable; a neighbour of ano
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('before any model, a frame follows its reviewed neighbour with the carried mask alone; a record pair gives the track record', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-client-'));
+  const client = new ModelClient({ serverPath, backend: 'wasm' });
+  try {
+    const s = syntheticSample({ width: 96, height: 96, seed: 5 });
+    const file = (name: string) => path.join(dir, name);
+    for (const n of ['f1', 'f2', 'f3']) fs.writeFileSync(file(`${n}.png`), await encodeRgbPng(s.image));
+    await writeMask(file('f1.mask.png'), s.mask);
+    // f2's mask is the truth; f3's "mask" says background everywhere, so carrying it onto f2 is wrong on the object.
+    await writeMask(file('f2.mask.png'), s.mask);
+    await writeMask(file('f3.mask.png'), { width: 96, height: 96, data: new Uint8Array(96 * 96) });
+    const modelDir = file('model');
+    const classes = {
+      classes: [
+        { index: 0, name: '_background_', color: '#000000' },
+        { index: 1, name: 'object', color: '#800000' },
+      ],
+    };
+    const r = await client.request('predict', {
+      modelDir,
+      classes,
+      image: file('f2.png'),
+      neighbours: [{ image: file('f1.png'), mask: file('f1.mask.png') }],
+    });
+    assert.equal(r.modelVersion, 0);
+    assert.equal(r.trained, false);
+    assert.equal(r.followed?.kind, 'followed');
+    assert.equal(fs.existsSync(modelDir), false, 'no model folder is written by following');
+    let same = 0;
+    for (let i = 0; i < r.classMap.length; i++) if (r.classMap[i] === s.mask.data[i]) same++;
+    assert.ok(same / r.classMap.length > 0.97, `${same} pixels follow`);
+    assert.equal(r.followed?.kind === 'followed' ? r.followed.trackRecordError : 'none', null);
+    // The record from a given pair (f3 carried onto f2), not from the neighbours.
+    const withRecord = await client.request('predict', {
+      modelDir,
+      classes,
+      image: file('f1.png'),
+      neighbours: [{ image: file('f2.png'), mask: file('f2.mask.png') }],
+      trackRecord: [
+        { image: file('f2.png'), mask: file('f2.mask.png') },
+        { image: file('f3.png'), mask: file('f3.mask.png') },
+      ],
+    });
+    const error = withRecord.followed?.kind === 'followed' ? withRecord.followed.trackRecordError : null;
+    let object = 0;
+    for (const v of s.mask.data) if (v === 1) object++;
+    assert.ok(error !== null && Math.abs(error - object / (96 * 96)) < 0.02, `track record error ${error}`);
+    // Without neighbours there is nothing to follow: no model is still an error that says what to do.
+    await assert.rejects(client.request('predict', { modelDir, classes, image: file('f1.png') }), /no model here/);
+  } finally {
+    client.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,9 @@ import type { Frame } from 'playwright-core';
 import { writeSampleData } from '../../src/cli/demo';
 import { maskToLabelme } from '../../src/formats/labelme';
 import { readClassList } from '../../src/io/classListFile';
+import { naturalCompare } from '../../src/masks/naturalOrder';
+import { panningFrames } from '../../src/synthetic/panningFrames';
+import { encodeRgbPng } from '../../src/io/imageIO';
 import type { MaskImage } from '../../src/masks/maskImage';
 import { readMask, writeMask } from '../../src/io/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
@@ -23,6 +26,9 @@ let ws: string;
 let cs: CodeServer;
 let firstSuggestion: Uint8Array;
 let labelmeTruth: MaskImage;
+/** A panning sequence in video/: frame_1 reviewed, frames 2-4 not; their exact masks for the assertions. */
+let videoTruth: MaskImage[];
+const video = (name: string): string => path.join(ws, 'video', name);
 const shots = path.join(ROOT, 'test-output', 'e2e');
 const modelDir = (): string => path.join(ws, '.maskloop', 'model');
 const img = (n: number): string => path.join(ws, 'images', `sample_00${n}.png`);
@@ -61,6 +67,11 @@ before(async () => {
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, LARGE, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
+  fs.mkdirSync(path.join(ws, 'video'));
+  const pan = panningFrames(SIZE, SIZE, 3, 77, 4);
+  for (const [i, f] of pan.entries()) fs.writeFileSync(video(`frame_${i + 1}.png`), await encodeRgbPng(f.image));
+  await writeMask(video('frame_1.mask.png'), pan[0].mask);
+  videoTruth = pan.map((f) => f.mask);
   fs.writeFileSync(
     path.join(ws, '.vscode', 'settings.json'),
     JSON.stringify(
@@ -307,7 +318,10 @@ test('hot exit: unsaved strokes come back after the window reloads', async () =>
   const frame = await openInMaskEditor('sample_002.png');
   await waitSuggestion(frame);
   // sample_001's mask is saved: sample_002, the next image in name order, follows it as a frame of a sequence.
-  assert.match((await frame.textContent('.suggestion-info')) ?? '', /following sample_001\.png/);
+  assert.match(
+    (await frame.textContent('.suggestion-info')) ?? '',
+    /Following sample_001\.png, refined by model version \d+/,
+  );
   await stroke(frame, '1', { x: 20.5, y: 50.5 }, { x: 70.5, y: 50.5 });
   cs.browserLog.push(`${new Date().toISOString()} test: stroke done`);
   await waitFor('the dirty marker', () => cs.page.$('.tab.dirty'));
@@ -323,6 +337,73 @@ test('hot exit: unsaved strokes come back after the window reloads', async () =>
   await save(restored, maskOf(2), 0);
   const saved = await readMask(maskOf(2));
   for (let x = 24; x <= 66; x++) assert.equal(saved.data[50 * SIZE + x], 1, `restored stroke pixel (${x}, 50)`);
+});
+
+test('Alt+Right saves the image and moves to the next one in its tab; Alt+Left back; the editor shows the frame number', async () => {
+  const frame = await openInMaskEditor('sample_003.png');
+  const tabs = (name: string) => cs.page.locator('.tabs-container .tab', { hasText: name }).count();
+  assert.equal(await tabs('sample_003.png'), 1, "the mask editor took the image preview's tab");
+  // The folder's images in natural name order (masks, suggestions and the labelme JSON are none).
+  const frames = fs
+    .readdirSync(path.join(ws, 'images'))
+    .filter((n) => /\.(png|jpe?g)$/i.test(n) && !/\.(mask|suggestion)\.png$/i.test(n))
+    .sort(naturalCompare);
+  const at = frames.indexOf('sample_003.png');
+  assert.equal(await frame.textContent('.frame-position'), `frame ${at + 1} of ${frames.length}`);
+  const before = mtime(maskOf(3));
+  await stroke(frame, '2', { x: 10.5, y: 30.5 }, { x: 60.5, y: 30.5 });
+  await waitFor('the dirty marker', () => cs.page.$('.tab.dirty'));
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('Alt+ArrowRight');
+  const next = await cs.editorFrame('sample_004.png', 60_000);
+  assert.ok(mtime(maskOf(3)) > before, 'sample_003 was saved before the editor moved on');
+  const saved = await readMask(maskOf(3));
+  for (let x = 14; x <= 56; x++) assert.equal(saved.data[30 * SIZE + x], 2, `saved stroke pixel (${x}, 30)`);
+  assert.equal(await next.textContent('.frame-position'), `frame ${at + 2} of ${frames.length}`);
+  await waitFor('the sample_003 tab to close', async () => (await tabs('sample_003.png')) === 0, 30_000);
+  await next.focus('canvas.view');
+  await cs.page.keyboard.press('Alt+ArrowLeft');
+  await cs.editorFrame('sample_003.png', 60_000);
+  await waitFor('the sample_004 tab to close', async () => (await tabs('sample_004.png')) === 0, 30_000);
+  await cs.page.keyboard.press('Control+W');
+});
+
+test('Propagate to Next Frames writes suggestions for the next frames, each following the one before; the editor shows where one came from', async () => {
+  await openInMaskEditor('frame_1.png');
+  await cs.runCommand('MaskLoop: Propagate to Next Frames...');
+  await cs.page
+    .locator('.quick-input-widget', { hasText: 'Propagate from frame_1.png' })
+    .waitFor({ state: 'visible', timeout: 20_000 });
+  const input = cs.page.locator('.quick-input-widget input');
+  await input.fill('2');
+  await input.press('Enter');
+  const suggestionOf = (n: number) => video(`frame_${n}.suggestion.png`);
+  await waitFor(
+    'two propagated suggestions',
+    () => fs.existsSync(suggestionOf(2)) && fs.existsSync(suggestionOf(3)),
+    120_000,
+  );
+  await cs.page.waitForTimeout(500);
+  assert.equal(fs.existsSync(suggestionOf(4)), false, 'two frames were asked for');
+  for (const n of [2, 3, 4]) assert.equal(fs.existsSync(video(`frame_${n}.mask.png`)), false, 'no mask is written');
+  // The camera pans 6 px a frame: each suggestion is frame 1's mask carried along, close to the frame's truth.
+  for (const n of [2, 3]) {
+    const s = await readMask(suggestionOf(n));
+    let same = 0;
+    for (let i = 0; i < s.data.length; i++) if (s.data[i] === videoTruth[n - 1].data[i]) same++;
+    assert.ok(same / s.data.length > 0.9, `frame_${n}: ${same} of ${s.data.length} pixels as the truth`);
+  }
+  await cs.page.keyboard.press('Control+W');
+  const frame = await openInMaskEditor('frame_3.png');
+  await waitFor(
+    'the propagated suggestion',
+    async () =>
+      /Following frame_2\.png, refined by model version \d+ \(pre-labelled: frame_3\.suggestion\.png\)/.test(
+        (await frame.textContent('.suggestion-info')) ?? '',
+      ),
+    30_000,
+  );
+  await cs.page.keyboard.press('Control+W');
 });
 
 test('painting goes on while the model predicts; a model-process crash mid-prediction loses nothing painted', async () => {

@@ -3,7 +3,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { pickNeighbours, reviewedNeighbours } from '../../src/extension/editor/sequenceNeighbours';
+import {
+  framePosition,
+  framesAsked,
+  pickNeighbours,
+  planPropagation,
+  reviewedNeighbours,
+  sequenceFrames,
+} from '../../src/extension/editor/sequenceNeighbours';
 import { naturalCompare } from '../../src/masks/naturalOrder';
 import { DEFAULT_MASK_TEMPLATE } from '../../src/extension/editor/maskPath';
 
@@ -57,7 +64,41 @@ test('reviewed neighbours are found on disk beside the image, masks and suggesti
       { image: at('f10.png'), mask: at('f10.mask.png') },
     ]);
     assert.deepEqual(await reviewedNeighbours(at('missing.png'), DEFAULT_MASK_TEMPLATE, dir), []);
+    // The sequence and a frame's place in it: masks, suggestions and other files are no frames.
+    assert.deepEqual(await sequenceFrames(at('f2.png'), DEFAULT_MASK_TEMPLATE), [
+      at('f1.png'),
+      at('f2.png'),
+      at('f10.png'),
+      at('f11.jpg'),
+    ]);
+    assert.deepEqual(await framePosition(at('f10.png'), DEFAULT_MASK_TEMPLATE), { index: 2, count: 4 });
+    assert.equal(await framePosition(at('missing.png'), DEFAULT_MASK_TEMPLATE), null);
   } finally {
     await fs.promises.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a propagation suggests the next n unreviewed frames, each following the one before, with the last reviewed pair as the track record', () => {
+  const reviewedSet = (s: number[]) => (i: number) => s.includes(i);
+  // Frames 0-9; 3 and 4 reviewed: from 4, frames 5, 6, 7 follow 4, 5, 6; the record is 3 carried onto 4.
+  assert.deepEqual(planPropagation(10, 4, 3, reviewedSet([3, 4])), [
+    { frame: 5, follows: 4, record: [4, 3] },
+    { frame: 6, follows: 5, record: [4, 3] },
+    { frame: 7, follows: 6, record: [4, 3] },
+  ]);
+  // A reviewed frame on the way is not suggested and does not count; the chain goes on from its mask, and
+  // a reviewed pair there (7 and 8) becomes the record.
+  assert.deepEqual(planPropagation(10, 4, 3, reviewedSet([4, 7, 8])), [
+    { frame: 5, follows: 4, record: null },
+    { frame: 6, follows: 5, record: null },
+    { frame: 9, follows: 8, record: [8, 7] },
+  ]);
+  assert.deepEqual(planPropagation(10, 8, 5, reviewedSet([8])), [{ frame: 9, follows: 8, record: null }], 'the end');
+  assert.deepEqual(
+    planPropagation(10, 9, 5, () => true),
+    [],
+    'the last frame',
+  );
+  assert.equal(framesAsked(' 12 '), 12);
+  for (const bad of ['0', '-1', '2.5', 'many', '', '10001']) assert.equal(typeof framesAsked(bad), 'string', bad);
 });

@@ -41,6 +41,8 @@ interface Setup {
   state?: Record<string, unknown>;
   /** The editor settings the host sends (default: opacity 0.5, tolerance 24). */
   settings?: { maskOpacity: number; wandTolerance: number };
+  /** The image's place in its folder's sequence (default: none). */
+  frame?: { index: number; count: number };
 }
 
 const CLASSES = [
@@ -70,7 +72,7 @@ async function openEditor(s: Setup): Promise<Page> {
   }, s.state ?? null);
   await page.addScriptTag({ path: path.join(root, 'dist', 'webview.js') });
   await page.evaluate(
-    ({ width, height, paint, classes, settings }) => {
+    ({ width, height, paint, classes, settings, frame }) => {
       const rgba = new Uint8Array(width * height * 4);
       const f = paint
         ? (new Function('x', 'y', `return (${paint})(x, y);`) as (x: number, y: number) => number[])
@@ -93,6 +95,7 @@ async function openEditor(s: Setup): Promise<Page> {
           rgba,
           mask: new Uint8Array(width * height),
           settings: { classes, ...settings, modelNotice: null },
+          frame,
         },
         '*',
       );
@@ -103,6 +106,7 @@ async function openEditor(s: Setup): Promise<Page> {
       paint: s.paint ?? null,
       classes: CLASSES,
       settings: s.settings ?? { maskOpacity: 0.5, wandTolerance: 24 },
+      frame: s.frame ?? null,
     },
   );
   await page.waitForSelector('#app[data-ready="true"]');
@@ -477,7 +481,8 @@ test('alt+click asks the host to accept one region; A and R ask for accept and r
 });
 
 test('a suggestion shows with its model version; the confidence toggle and layer toggles work', async () => {
-  const page = await openEditor({ width: 16, height: 16, state: FIXED_VIEW });
+  const page = await openEditor({ width: 16, height: 16, state: FIXED_VIEW, frame: { index: 11, count: 40 } });
+  assert.equal(await page.textContent('.frame-position'), 'frame 12 of 40');
   await page.evaluate(() => {
     const classMap = new Uint8Array(256);
     for (let i = 0; i < 256; i++) classMap[i] = i % 16 >= 8 ? 1 : 0;
@@ -520,6 +525,32 @@ test('a suggestion shows with its model version; the confidence toggle and layer
   );
   await page.waitForSelector('#app[data-suggestion-version="3"]');
   assert.match((await page.textContent('.suggestion-info')) ?? '', /pre-labelled: a\.suggestion\.png.*no confidence/);
+  // A suggestion that follows a neighbouring frame names it, and the model that refined it (none yet: version 0).
+  for (const [version, text] of [
+    [4, 'Following frame_11.png, refined by model version 4'],
+    [0, 'Following frame_11.png (no model yet)'],
+  ] as const) {
+    await page.evaluate(
+      (v) =>
+        window.postMessage(
+          {
+            type: 'suggestion',
+            suggestion: {
+              state: 'ready',
+              modelVersion: v,
+              trained: v > 0,
+              classMap: new Uint8Array(256),
+              confidence: new Uint8Array(256).fill(200),
+              follows: 'frame_11.png',
+            },
+          },
+          '*',
+        ),
+      version,
+    );
+    await page.waitForSelector(`#app[data-suggestion-version="${version}"]`);
+    assert.equal(await page.textContent('.suggestion-info'), text);
+  }
   await page.close();
 });
 

@@ -108,6 +108,7 @@ export class EditorApp {
   private readonly ctx: CanvasRenderingContext2D;
   private readonly status: HTMLElement;
   private readonly suggestionInfo: HTMLElement;
+  private readonly framePosition: HTMLElement;
   private readonly toolbar: HTMLElement;
   private readonly palette: HTMLElement;
   private frameRequested = false;
@@ -144,6 +145,10 @@ export class EditorApp {
     this.palette = el('div', { className: 'palette', role: 'radiogroup', ariaLabel: 'Classes' });
     this.suggestionInfo = el('span', { className: 'suggestion-info', role: 'status' });
     this.status = el('span', { className: 'status' });
+    this.framePosition = el('span', {
+      className: 'frame-position',
+      title: 'Alt+Left / Alt+Right: previous / next image of this folder (saves first)',
+    });
     this.canvas = el('canvas', { className: 'view', tabIndex: 0, ariaLabel: 'Image and mask' });
     const ctx = this.canvas.getContext('2d');
     if (!ctx) throw new Error('no 2D canvas');
@@ -151,7 +156,7 @@ export class EditorApp {
     const stage = el('div', { className: 'stage' }, [this.canvas]);
     root.append(
       this.toolbar,
-      el('div', { className: 'infobar' }, [this.palette, this.suggestionInfo, this.status]),
+      el('div', { className: 'infobar' }, [this.palette, this.suggestionInfo, this.status, this.framePosition]),
       stage,
     );
     root.dataset.ready = 'false';
@@ -165,6 +170,9 @@ export class EditorApp {
     switch (message.type) {
       case 'init':
         this.init(message.width, message.height, message.rgba, message.mask, message.settings, message.fileName);
+        this.framePosition.textContent = message.frame
+          ? `frame ${message.frame.index + 1} of ${message.frame.count}`
+          : '';
         break;
       case 'applyDiff':
         this.cancelGesture();
@@ -462,9 +470,17 @@ export class EditorApp {
 
   private redrawSuggestion(): void {
     const s = this.suggestion;
+    const source =
+      s.state !== 'ready'
+        ? ''
+        : !s.follows
+          ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}`
+          : s.modelVersion === 0
+            ? `Following ${s.follows} (no model yet)`
+            : `Following ${s.follows}, refined by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}`;
     const info =
       s.state === 'ready'
-        ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}${s.follows ? `, following ${s.follows}` : ''}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}`
+        ? `${source}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}`
         : s.state === 'pending'
           ? s.message
           : s.state === 'none'

@@ -63,29 +63,36 @@ function errorShare(classMap: Uint8Array, truth: MaskImage, classes: number): nu
 }
 
 /**
- * The suggestion for `frame` given its reviewed neighbours, nearest first (`neighbours[1]`, when present and of
- * the same size, gives the track record) and the model's prediction (`probabilities` absent for an untrained
- * model: the carried mask and its likelihoods alone then decide).
+ * The suggestion for `frame` given its neighbours, nearest first, and the model's prediction (`probabilities`
+ * absent for an untrained model: the carried mask and its likelihoods alone then decide). The nearest
+ * neighbour's mask is followed.
  *
- * With a track record and the model's prediction of the nearest neighbour (`nearModel`), the fusion is first
- * tried on that neighbour, whose mask is known: when it does no better there than the model alone (frames
- * that are no sequence, a flow that fails), the model's prediction is the suggestion.
+ * The track record comes from `recordPair` (two reviewed frames, the nearer first: the farther one's mask is
+ * carried onto the nearer), by default `neighbours[0]` and `neighbours[1]` when both are given and of one size.
+ * A propagation down a sequence follows the previous frame's suggestion and takes the record from the last
+ * two reviewed frames, since a suggestion is no truth to measure carrying against.
+ *
+ * With a track record and the model's prediction of the record pair's nearer frame (`recordModel`), the fusion
+ * is first tried there, where the mask is known: when it does no better than the model alone (frames that are
+ * no sequence, a flow that fails), the model's prediction is the suggestion.
  */
 export async function suggestFromNeighbours(
   frame: RgbImage,
   neighbours: ReviewedFrame[],
   model: ModelPrediction,
   classes: number,
-  nearModel?: ModelPrediction,
+  recordModel?: ModelPrediction,
   settings: FusionSettings = DEFAULT_FUSION,
+  recordPair?: [ReviewedFrame, ReviewedFrame],
 ): Promise<SequenceSuggestion> {
-  const [near, beyond] = neighbours;
+  const near = neighbours[0];
   const carried = await carryBetween(near, frame, classes);
+  const [known, beyond] = recordPair ?? [near, neighbours[1]];
   let record: TrackRecord | null = null;
-  let carriedOntoNear: CarriedMask | null = null;
-  if (beyond && beyond.image.width === near.image.width && beyond.image.height === near.image.height) {
-    carriedOntoNear = await carryBetween(beyond, near.image, classes);
-    record = trackRecord(carriedOntoNear, near.mask, classes);
+  let carriedOntoKnown: CarriedMask | null = null;
+  if (beyond && beyond.image.width === known.image.width && beyond.image.height === known.image.height) {
+    carriedOntoKnown = await carryBetween(beyond, known.image, classes);
+    record = trackRecord(carriedOntoKnown, known.mask, classes);
   }
   const trackRecordError = record ? recordErrorShare(record) : null;
   const likelihoods = carriedLikelihoods(record, classes, settings);
@@ -93,12 +100,12 @@ export async function suggestFromNeighbours(
   // without one, none (the carried mask is then the suggestion, as a person opening the next frame expects).
   const shares = record ? classShares(near.mask, classes) : undefined;
   let check: SequenceSuggestion['check'] = null;
-  if (carriedOntoNear && nearModel) {
-    const fusedNear = fuseWithCarried(nearModel, carriedOntoNear, likelihoods, classes, settings, shares);
-    const tried = snapToEdges(fusedNear, carriedOntoNear, near.image, classes, settings);
+  if (carriedOntoKnown && recordModel) {
+    const fusedKnown = fuseWithCarried(recordModel, carriedOntoKnown, likelihoods, classes, settings, shares);
+    const tried = snapToEdges(fusedKnown, carriedOntoKnown, known.image, classes, settings);
     check = {
-      modelError: errorShare(nearModel.classMap, near.mask, classes),
-      fusedError: errorShare(tried.classMap, near.mask, classes),
+      modelError: errorShare(recordModel.classMap, known.mask, classes),
+      fusedError: errorShare(tried.classMap, known.mask, classes),
     };
     if (check.fusedError >= check.modelError)
       return { ...model, followsCarried: 0, trackRecordError, check, followed: false };

@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { errorText } from '../../masks/fsErrors';
 import { nonce } from '../html';
-import { MODEL_VERSION_KEY, writeMask } from '../../io/maskIO';
-import { EDITOR_VIEW_TYPE, type MaskEditorProvider } from '../editor/maskEditorProvider';
+import { FOLLOWS_KEY, MODEL_VERSION_KEY, writeMask } from '../../io/maskIO';
+import { reviewedNeighbours } from '../editor/sequenceNeighbours';
+import { EDITOR_VIEW_TYPE, openReplacing, type MaskEditorProvider } from '../editor/maskEditorProvider';
 import { suggestionPathFor } from '../editor/maskPath';
-import { readSettings } from '../settings';
+import { readSettings, workspaceRootFor } from '../settings';
 import { ModelRequestError } from '../../modelServer/modelClient';
 import { RESTRICTED_NOTICE, type ModelHub } from '../modelHub';
 import { reportBody, reportHtml } from './modelReport';
@@ -120,16 +121,22 @@ export async function prelabelFolderCommand(hub: ModelHub, folderArg?: vscode.Ur
         if (token.isCancellationRequested) break;
         progress.report({ increment: 100 / unlabelled.length, message: path.basename(item.image) });
         try {
+          // A frame of a sequence follows its reviewed neighbour, as in the editor.
+          const neighbours = s.followNeighbours
+            ? await reviewedNeighbours(item.image, s.maskPath, workspaceRootFor(vscode.Uri.file(item.image)))
+            : [];
           const r = await hub.request(
             'predict',
-            { modelDir: s.modelFolder, image: item.image },
+            { modelDir: s.modelFolder, image: item.image, ...(neighbours.length > 0 ? { neighbours } : {}) },
             { signal: controller.signal },
           );
+          const follows: Record<string, string> =
+            r.followed?.kind === 'followed' ? { [FOLLOWS_KEY]: path.basename(r.followed.image) } : {};
           // Unreviewed: a `.suggestion.png` beside where the mask would go, never the mask itself.
           await writeMask(
             suggestionPathFor(item.mask),
             { width: r.width, height: r.height, data: r.classMap },
-            { [MODEL_VERSION_KEY]: String(r.modelVersion) },
+            { [MODEL_VERSION_KEY]: String(r.modelVersion), ...follows },
           );
           written++;
         } catch (err) {
@@ -176,7 +183,14 @@ export function editorCommands(editors: MaskEditorProvider): vscode.Disposable[]
         (
           await vscode.window.showOpenDialog({ filters: { Images: ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff'] } })
         )?.[0];
-      if (target) await vscode.commands.executeCommand('vscode.openWith', target, EDITOR_VIEW_TYPE);
+      if (!target) return;
+      // In place of the tab that showed the image (VS Code's image preview, say), as "Reopen Editor With..." does.
+      await openReplacing(
+        target,
+        (input) => input.viewType !== EDITOR_VIEW_TYPE && input.uri.toString() === target.toString(),
+      );
     }),
+    vscode.commands.registerCommand('maskloop.previousFrame', () => editors.stepFrame(-1)),
+    vscode.commands.registerCommand('maskloop.nextFrame', () => editors.stepFrame(1)),
   ];
 }

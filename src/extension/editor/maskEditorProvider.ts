@@ -4,10 +4,15 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ModelRequestError } from '../../modelServer/modelClient';
 import { RESTRICTED_NOTICE, type ModelHub } from '../modelHub';
-import { assertNever, type EditorSettings, type WebviewToHost } from '../../protocol/editorProtocol';
+import {
+  assertNever,
+  type EditorSettings,
+  type FramePosition,
+  type WebviewToHost,
+} from '../../protocol/editorProtocol';
 import { MaskDocument } from './maskDocument';
 import { isMaskFile, resolveMaskPath } from './maskPath';
-import { reviewedNeighbours } from './sequenceNeighbours';
+import { framePosition, reviewedNeighbours, sequenceFrames } from './sequenceNeighbours';
 import { readSettings, workspaceRootFor } from '../settings';
 import { editorHtml, errorHtml } from './webviewHtml';
 
@@ -138,11 +143,12 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       return;
     }
     const image = doc.image;
+    const frame = await framePosition(doc.uri.fsPath, readSettings(doc.uri).maskPath);
     const version = String(this.context.extension.packageJSON.version ?? '0');
     webview.html = editorHtml(webview, this.context.extensionUri, version);
     const subs: vscode.Disposable[] = [];
     subs.push(doc.onDidUpdateViews((m) => void webview.postMessage(m)));
-    subs.push(webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(doc, m, image)));
+    subs.push(webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(doc, m, image, frame)));
     subs.push(
       panel.onDidChangeViewState(() => {
         if (panel.active) this.active = doc;
@@ -156,6 +162,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     doc: MaskDocument,
     m: WebviewToHost,
     image: { width: number; height: number; data: Uint8Array },
+    frame: FramePosition | null,
   ): void {
     switch (m.type) {
       case 'ready': {
@@ -174,6 +181,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
           rgba,
           mask: doc.mask.data.slice(),
           settings: this.editorSettings(doc),
+          frame,
         });
         doc.post({ type: 'suggestion', suggestion: doc.suggestion });
         if (doc.startingMask) {
@@ -214,6 +222,37 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     }
   }
 
+  /**
+   * Moves the active editor to the previous (-1) or next (+1) image of its folder's sequence, in its place:
+   * the image's edits are saved first, as VS Code's own editors do when a file is left for the next, and
+   * nothing moves when the save fails.
+   */
+  async stepFrame(step: -1 | 1): Promise<void> {
+    const doc = this.active;
+    if (!doc?.image) return;
+    const frames = await sequenceFrames(doc.uri.fsPath, readSettings(doc.uri).maskPath);
+    const index = frames.indexOf(doc.uri.fsPath);
+    const target = frames[index + step];
+    if (index < 0 || !target) {
+      void vscode.window.setStatusBarMessage(
+        `MaskLoop: ${doc.fileName} is the ${step < 0 ? 'first' : 'last'} image of its folder`,
+        4000,
+      );
+      return;
+    }
+    const saved = await vscode.workspace.save(doc.uri);
+    if (!saved) {
+      void vscode.window.showWarningMessage(
+        `MaskLoop: ${doc.fileName} was not saved, so the editor stays on it. Save it (or revert it), then move on.`,
+      );
+      return;
+    }
+    await openReplacing(
+      vscode.Uri.file(target),
+      (input) => input.viewType === EDITOR_VIEW_TYPE && sameFile(input.uri, doc.uri),
+    );
+  }
+
   accept(doc: MaskDocument, seed?: { x: number; y: number }): void {
     const problem = doc.accept(seed);
     if (problem) void vscode.window.setStatusBarMessage(`MaskLoop: ${problem}`, 4000);
@@ -243,26 +282,34 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       return;
     }
     const settings = readSettings(doc.uri);
-    if (!this.hub.hasModel(settings.modelFolder)) {
+    const job: Prediction = { controller: new AbortController(), serial: ++this.predictionSerial };
+    this.predictions.set(doc, job);
+    const neighbours = settings.followNeighbours
+      ? await reviewedNeighbours(doc.uri.fsPath, settings.maskPath, workspaceRootFor(doc.uri))
+      : [];
+    if (this.predictions.get(doc) !== job) return;
+    const hasModel = this.hub.hasModel(settings.modelFolder);
+    if (!hasModel && neighbours.length === 0) {
+      this.predictions.delete(doc);
       doc.setSuggestion({
         state: 'none',
-        reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks".`,
+        reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks". Until then a frame whose neighbour has a saved mask follows it.`,
       });
       return;
     }
-    const job: Prediction = { controller: new AbortController(), serial: ++this.predictionSerial };
-    this.predictions.set(doc, job);
-    doc.setSuggestion({ state: 'pending', message: 'The model is predicting…' });
+    doc.setSuggestion({
+      state: 'pending',
+      message: hasModel ? 'The model is predicting…' : 'Following the neighbouring frame…',
+    });
     try {
-      const neighbours = settings.followNeighbours
-        ? await reviewedNeighbours(doc.uri.fsPath, settings.maskPath, workspaceRootFor(doc.uri))
-        : [];
       const r = await this.hub.request(
         'predict',
         {
           modelDir: settings.modelFolder,
           image: doc.uri.fsPath,
           neighbours: neighbours.length > 0 ? neighbours : undefined,
+          // Before any model exists, the neighbour's mask is carried alone, with these classes.
+          ...(hasModel ? {} : { classes: { classes: settings.classes } }),
         },
         {
           signal: job.controller.signal,
@@ -316,4 +363,36 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     this.hub.log(`backed up unsaved edits of ${doc.fileName} to ${context.destination.toString()}`);
     return backup;
   }
+}
+
+function sameFile(a: vscode.Uri, b: vscode.Uri): boolean {
+  return a.scheme === b.scheme && a.fsPath === b.fsPath;
+}
+
+/**
+ * Opens `target` in the mask editor in the active tab group and closes the tab it replaces there (the first
+ * whose input `replaced` matches), as "Reopen Editor With..." and stepping through images do: one tab, not two.
+ */
+export async function openReplacing(
+  target: vscode.Uri,
+  replaced: (input: { uri: vscode.Uri; viewType?: string }) => boolean,
+): Promise<void> {
+  const group = vscode.window.tabGroups.activeTabGroup;
+  const column = group.viewColumn;
+  const matches = (tab: vscode.Tab): boolean => {
+    const input = tab.input;
+    if (input instanceof vscode.TabInputCustom) return replaced({ uri: input.uri, viewType: input.viewType });
+    if (input instanceof vscode.TabInputText) return replaced({ uri: input.uri });
+    return false;
+  };
+  const old = group.tabs.find((t) => t.isActive && matches(t)) ?? group.tabs.find(matches);
+  await vscode.commands.executeCommand('vscode.openWith', target, EDITOR_VIEW_TYPE, {
+    viewColumn: column,
+    preserveFocus: false,
+  });
+  if (!old) return;
+  // Found again: the tab objects of a group that changed may be new ones.
+  const now = vscode.window.tabGroups.all.find((g) => g.viewColumn === column);
+  const tab = now?.tabs.find((t) => !t.isActive && matches(t) && t.label === old.label);
+  if (tab && !tab.isDirty) await vscode.window.tabGroups.close(tab, true);
 }

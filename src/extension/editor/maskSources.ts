@@ -4,7 +4,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { decodeMaskPng, MODEL_VERSION_KEY, pngText } from '../../io/maskIO';
+import { decodeMaskPng, FOLLOWS_KEY, MODEL_VERSION_KEY, pngText } from '../../io/maskIO';
 import type { ClassInfo } from '../../masks/classList';
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { classListFromNames } from '../../formats/formatTypes';
@@ -23,7 +23,10 @@ export function sha(bytes: Uint8Array): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
-/** An unreviewed suggestion written by "Pre-label Folder" (`*.suggestion.png`), with the model version it records. */
+/**
+ * An unreviewed suggestion written by "Pre-label Folder" or "Propagate to Next Frames" (`*.suggestion.png`),
+ * with the model version and the followed frame it records.
+ */
 export async function suggestionFile(maskFile: string, image: RgbImage): Promise<SuggestionState | null> {
   const file = suggestionPathFor(maskFile);
   let bytes: Uint8Array;
@@ -35,14 +38,17 @@ export async function suggestionFile(maskFile: string, image: RgbImage): Promise
   try {
     const m = decodeMaskPng(bytes, file);
     if (m.width !== image.width || m.height !== image.height) return null;
-    const version = Number(pngText(bytes)[MODEL_VERSION_KEY]);
+    const text = pngText(bytes);
+    const version = Number(text[MODEL_VERSION_KEY]);
+    const follows = text[FOLLOWS_KEY];
     return {
       state: 'ready',
       modelVersion: Number.isInteger(version) ? version : 0,
-      trained: true,
+      trained: version > 0,
       classMap: m.data,
       confidence: null,
       file: path.basename(file),
+      ...(follows ? { follows } : {}),
     };
   } catch {
     return null;
