@@ -15,6 +15,8 @@ import {
   screenToImage,
   zoomAt,
 } from '../../webview/src/viewport';
+import { keyAction } from '../../webview/src/keymap';
+import { suggestionText } from '../../webview/src/suggestionText';
 
 function rows(m: MaskImage): string[] {
   const out: string[] = [];
@@ -198,4 +200,41 @@ test("a PNG's size comes from its header alone (the fine-tune command checks mas
   assert.deepEqual(pngSize(bytes.subarray(0, 24)), { width: 300, height: 7 });
   assert.equal(pngSize(new Uint8Array(24)), null);
   assert.equal(pngSize(bytes.subarray(0, 10)), null);
+});
+
+test('editor keys: tools, classes, layers, zoom; Enter and Backspace only while they mean something', () => {
+  assert.deepEqual(keyAction('B', 'wand', false), { kind: 'tool', tool: 'brush' });
+  assert.deepEqual(keyAction('3', 'brush', false), { kind: 'class', nth: 3 });
+  assert.equal(keyAction('0', 'brush', false), null);
+  assert.deepEqual(keyAction('c', 'brush', false), { kind: 'toggle', layer: 'showConfidence' });
+  assert.deepEqual(keyAction('a', 'brush', false), { kind: 'accept' });
+  assert.deepEqual(keyAction('=', 'brush', false), { kind: 'zoom', factor: 1.25 });
+  assert.deepEqual(keyAction(']', 'brush', false), { kind: 'brushSize', grow: true });
+  assert.deepEqual(keyAction('Enter', 'polygon', true), { kind: 'closePolygon' });
+  assert.equal(keyAction('Enter', 'brush', false), null, "Enter outside the polygon tool is VS Code's");
+  assert.deepEqual(keyAction('Backspace', 'polygon', true), { kind: 'dropVertex' });
+  assert.equal(keyAction('Backspace', 'polygon', false), null);
+  assert.equal(keyAction('ArrowRight', 'brush', false), null);
+});
+
+test("the info bar names a suggestion's source: the model, the frame it follows, the pre-label file", () => {
+  const ready = { state: 'ready' as const, classMap: new Uint8Array(1), confidence: new Uint8Array(1) };
+  assert.equal(suggestionText({ ...ready, modelVersion: 7, trained: true }, false), 'Suggested by model version 7');
+  assert.equal(
+    suggestionText({ ...ready, modelVersion: 1, trained: false }, false),
+    'Suggested by model version 1 (untrained)',
+  );
+  assert.equal(
+    suggestionText({ ...ready, modelVersion: 4, trained: true, follows: 'f11.png' }, false),
+    'Following f11.png, refined by model version 4',
+  );
+  assert.equal(
+    suggestionText({ ...ready, modelVersion: 0, trained: false, follows: 'f11.png' }, false),
+    'Following f11.png (no model yet)',
+  );
+  assert.equal(
+    suggestionText({ ...ready, modelVersion: 2, trained: true, confidence: null, file: 'a.suggestion.png' }, true),
+    'Suggested by model version 2 (pre-labelled: a.suggestion.png); no confidence for a pre-labelled suggestion',
+  );
+  assert.equal(suggestionText({ state: 'error', message: 'boom' }, false), 'Suggestion failed: boom');
 });

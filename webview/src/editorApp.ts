@@ -11,10 +11,12 @@ import {
   type WebviewToHost,
 } from '../../src/protocol/editorProtocol';
 import { EDITOR_DEFAULTS } from '../../src/protocol/settings';
+import { el, layer, type Layer } from './dom';
+import { keyAction, type LayerToggle, type Tool } from './keymap';
 import { colourTable, maskPixels, suggestionPixels } from './layers';
+import { suggestionText } from './suggestionText';
+import { renderToolbar } from './toolbar';
 import { actualSizeViewport, fitViewport, panBy, screenToImage, zoomAt, type Viewport } from './viewport';
-
-export type Tool = 'brush' | 'eraser' | 'polygon' | 'wand';
 
 /** What survives a reload of the webview (VS Code's setState). */
 export interface ViewState {
@@ -40,47 +42,6 @@ export interface HostLink {
   post(message: WebviewToHost): void;
   getState(): Partial<ViewState> | undefined;
   setState(state: ViewState): void;
-}
-
-const TOOL_KEYS: Record<string, Tool> = { b: 'brush', e: 'eraser', p: 'polygon', w: 'wand' };
-const TOOL_LABELS: Record<Tool, string> = {
-  brush: 'Brush (B)',
-  eraser: 'Eraser (E)',
-  polygon: 'Polygon / lasso (P)',
-  wand: 'Magic wand fill (W)',
-};
-const TOOL_ICONS: Record<Tool, string> = {
-  brush: 'edit',
-  eraser: 'clear-all',
-  polygon: 'primitive-square',
-  wand: 'sparkle',
-};
-
-interface Layer {
-  canvas: HTMLCanvasElement;
-  ctx: CanvasRenderingContext2D;
-}
-
-function layer(width: number, height: number): Layer {
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext('2d', { willReadFrequently: false });
-  if (!ctx) throw new Error('no 2D canvas');
-  return { canvas, ctx };
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {},
-  children: (Node | string)[] = [],
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  const { dataset, ...rest } = props;
-  Object.assign(node, rest);
-  if (dataset) Object.assign(node.dataset, dataset);
-  for (const c of children) node.append(c);
-  return node;
 }
 
 interface Stroke {
@@ -253,116 +214,31 @@ export class EditorApp {
 
   // ---- toolbar ----
 
-  private button(
-    label: string,
-    icon: string,
-    onClick: () => void,
-    pressed?: boolean,
-    testId?: string,
-  ): HTMLButtonElement {
-    const b = el('button', { title: label, ariaLabel: label, className: 'tb' + (pressed ? ' on' : '') }, [
-      el('span', { className: `codicon codicon-${icon}` }),
-    ]);
-    if (pressed !== undefined) b.setAttribute('aria-pressed', String(pressed));
-    if (testId) b.dataset.action = testId;
-    b.addEventListener('click', () => {
-      onClick();
-      this.canvas.focus();
-    });
-    return b;
-  }
-
   private buildToolbar(): void {
     const s = this.state;
-    const tools = (Object.keys(TOOL_LABELS) as Tool[]).map((t) =>
-      this.button(TOOL_LABELS[t], TOOL_ICONS[t], () => this.setTool(t), s.tool === t, `tool-${t}`),
-    );
-    const size = el('input', {
-      type: 'range',
-      min: '1',
-      max: '200',
-      value: String(s.brushSize),
-      title: 'Brush size ([ and ])',
-      ariaLabel: 'Brush size',
+    renderToolbar(this.toolbar, this.palette, s, this.settings.classes, {
+      setTool: (t) => this.setTool(t),
+      setBrushSize: (v) => this.setBrushSize(v),
+      setTolerance: (v) => {
+        s.tolerance = v;
+        s.toleranceChosen = true;
+        this.root.dataset.tolerance = String(v);
+        this.saveState();
+      },
+      setOpacity: (v) => {
+        s.opacity = v;
+        s.opacityChosen = true;
+        this.root.dataset.opacity = String(v);
+        this.saveState();
+        this.requestFrame();
+      },
+      toggle: (key) => this.toggle(key),
+      setClass: (index) => this.setClass(index),
+      post: (m) => this.host.post(m),
+      fit: () => this.fit(),
+      actualSize: () => this.actualSize(),
+      focus: () => this.canvas.focus(),
     });
-    size.addEventListener('input', () => this.setBrushSize(Number(size.value)));
-    const sizeLabel = el('span', { className: 'size-label', textContent: `${s.brushSize}px` });
-    const tol = el('input', {
-      type: 'range',
-      min: '0',
-      max: '128',
-      value: String(s.tolerance),
-      title: 'Magic wand tolerance',
-      ariaLabel: 'Magic wand tolerance',
-    });
-    tol.addEventListener('input', () => {
-      s.tolerance = Number(tol.value);
-      s.toleranceChosen = true;
-      this.root.dataset.tolerance = String(s.tolerance);
-      this.saveState();
-    });
-    const opacity = el('input', {
-      type: 'range',
-      min: '0',
-      max: '100',
-      value: String(Math.round(s.opacity * 100)),
-      title: 'Mask opacity',
-      ariaLabel: 'Mask opacity',
-    });
-    opacity.addEventListener('input', () => {
-      s.opacity = Number(opacity.value) / 100;
-      s.opacityChosen = true;
-      this.root.dataset.opacity = String(s.opacity);
-      this.saveState();
-      this.requestFrame();
-    });
-    const toggle = (
-      key: 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence',
-      label: string,
-      icon: string,
-    ): HTMLButtonElement => this.button(label, icon, () => this.toggle(key), s[key], key);
-    this.toolbar.replaceChildren(
-      ...tools,
-      el('span', { className: 'sep' }),
-      el('label', { className: 'slider' }, ['Size ', size, sizeLabel]),
-      el('label', { className: 'slider' }, ['Tolerance ', tol]),
-      el('label', { className: 'slider' }, ['Opacity ', opacity]),
-      el('span', { className: 'sep' }),
-      toggle('showImage', 'Show image (I)', 'file-media'),
-      toggle('showMask', 'Show mask (M)', 'layers'),
-      toggle('showSuggestion', 'Show suggestion (S)', 'lightbulb'),
-      toggle('showConfidence', 'Show model confidence (C)', 'pulse'),
-      el('span', { className: 'sep' }),
-      this.button(
-        'Accept suggestion (A); Alt+click accepts one region',
-        'check',
-        () => this.host.post({ type: 'accept' }),
-        undefined,
-        'accept',
-      ),
-      this.button('Reject suggestion (R)', 'close', () => this.host.post({ type: 'reject' }), undefined, 'reject'),
-      this.button('Predict again', 'refresh', () => this.host.post({ type: 'predict' }), undefined, 'predict'),
-      el('span', { className: 'sep' }),
-      this.button('Fit to view (F)', 'screen-full', () => this.fit(), undefined, 'fit'),
-      this.button('Actual size 1:1 (O)', 'zoom-in', () => this.actualSize(), undefined, 'actual-size'),
-    );
-    this.palette.replaceChildren(
-      ...this.settings.classes
-        .filter((c) => c.index > 0)
-        .map((c, i) => {
-          const on = c.index === s.activeClass;
-          const b = el(
-            'button',
-            { className: 'swatch' + (on ? ' on' : ''), title: `${c.name} (${i + 1})`, role: 'radio' },
-            [el('span', { className: 'chip' }), c.name],
-          );
-          b.setAttribute('aria-checked', String(on));
-          b.dataset.classIndex = String(c.index);
-          (b.firstChild as HTMLElement).style.background = c.color;
-          b.addEventListener('click', () => this.setClass(c.index));
-          return b;
-        }),
-    );
     this.root.dataset.tool = s.tool;
     this.root.dataset.brushSize = String(s.brushSize);
     this.root.dataset.activeClass = String(s.activeClass);
@@ -389,7 +265,7 @@ export class EditorApp {
     this.requestFrame();
   }
 
-  private toggle(key: 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence'): void {
+  private toggle(key: LayerToggle): void {
     this.state[key] = !this.state[key];
     this.saveState();
     this.buildToolbar();
@@ -470,22 +346,7 @@ export class EditorApp {
 
   private redrawSuggestion(): void {
     const s = this.suggestion;
-    const source =
-      s.state !== 'ready'
-        ? ''
-        : !s.follows
-          ? `Suggested by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}`
-          : s.modelVersion === 0
-            ? `Following ${s.follows} (no model yet)`
-            : `Following ${s.follows}, refined by model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}`;
-    const info =
-      s.state === 'ready'
-        ? `${source}${s.file ? ` (pre-labelled: ${s.file})` : ''}${this.state.showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : ''}`
-        : s.state === 'pending'
-          ? s.message
-          : s.state === 'none'
-            ? s.reason
-            : `Suggestion failed: ${s.message}`;
+    const info = suggestionText(s, this.state.showConfidence);
     this.suggestionInfo.textContent = this.settings.modelNotice ?? info;
     this.root.dataset.suggestion = s.state;
     this.root.dataset.suggestionVersion = s.state === 'ready' ? String(s.modelVersion) : '';
@@ -753,34 +614,55 @@ export class EditorApp {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const k = e.key.toLowerCase();
-    const tool = TOOL_KEYS[k];
-    let handled = true;
-    if (tool) this.setTool(tool);
-    else if (k === '[')
-      this.setBrushSize(this.state.brushSize > 10 ? this.state.brushSize * 0.8 : this.state.brushSize - 1);
-    else if (k === ']')
-      this.setBrushSize(this.state.brushSize >= 10 ? this.state.brushSize * 1.25 : this.state.brushSize + 1);
-    else if (/^[1-9]$/.test(k)) {
-      const c = this.settings.classes.filter((x) => x.index > 0)[Number(k) - 1];
-      if (c) this.setClass(c.index);
-    } else if (k === 'a') this.host.post({ type: 'accept' });
-    else if (k === 'r') this.host.post({ type: 'reject' });
-    else if (k === 'f') this.fit();
-    else if (k === 'o') this.actualSize();
-    else if (k === 'm') this.toggle('showMask');
-    else if (k === 's') this.toggle('showSuggestion');
-    else if (k === 'i') this.toggle('showImage');
-    else if (k === 'c') this.toggle('showConfidence');
-    else if (k === '+' || k === '=') this.zoomCentre(1.25);
-    else if (k === '-') this.zoomCentre(0.8);
-    else if (k === 'enter' && this.state.tool === 'polygon') this.closePolygon();
-    else if (k === 'escape') this.cancelGesture();
-    else if (k === 'backspace' && this.polygon.length > 0) {
-      this.polygon.pop();
-      this.requestFrame();
-    } else handled = false;
-    if (handled) e.preventDefault();
+    const action = keyAction(e.key, this.state.tool, this.polygon.length > 0);
+    if (!action) return;
+    e.preventDefault();
+    switch (action.kind) {
+      case 'tool':
+        this.setTool(action.tool);
+        break;
+      case 'brushSize': {
+        const size = this.state.brushSize;
+        if (action.grow) this.setBrushSize(size >= 10 ? size * 1.25 : size + 1);
+        else this.setBrushSize(size > 10 ? size * 0.8 : size - 1);
+        break;
+      }
+      case 'class': {
+        const c = this.settings.classes.filter((x) => x.index > 0)[action.nth - 1];
+        if (c) this.setClass(c.index);
+        break;
+      }
+      case 'accept':
+        this.host.post({ type: 'accept' });
+        break;
+      case 'reject':
+        this.host.post({ type: 'reject' });
+        break;
+      case 'fit':
+        this.fit();
+        break;
+      case 'actualSize':
+        this.actualSize();
+        break;
+      case 'toggle':
+        this.toggle(action.layer);
+        break;
+      case 'zoom':
+        this.zoomCentre(action.factor);
+        break;
+      case 'closePolygon':
+        this.closePolygon();
+        break;
+      case 'cancel':
+        this.cancelGesture();
+        break;
+      case 'dropVertex':
+        this.polygon.pop();
+        this.requestFrame();
+        break;
+      default:
+        assertNever(action);
+    }
   }
 
   private zoomCentre(factor: number): void {

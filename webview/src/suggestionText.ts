@@ -1,0 +1,26 @@
+// What the info bar says of the suggestion: where it came from, or why there is none.
+import { assertNever, type SuggestionState } from '../../src/protocol/editorProtocol';
+
+export function suggestionText(s: SuggestionState, showConfidence: boolean): string {
+  switch (s.state) {
+    case 'ready': {
+      const model = `model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}`;
+      const source = !s.follows
+        ? `Suggested by ${model}`
+        : s.modelVersion === 0
+          ? `Following ${s.follows} (no model yet)`
+          : `Following ${s.follows}, refined by ${model}`;
+      const file = s.file ? ` (pre-labelled: ${s.file})` : '';
+      const noConfidence = showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : '';
+      return `${source}${file}${noConfidence}`;
+    }
+    case 'pending':
+      return s.message;
+    case 'none':
+      return s.reason;
+    case 'error':
+      return `Suggestion failed: ${s.message}`;
+    default:
+      return assertNever(s);
+  }
+}
