@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { isBackendChoice, type BackendChoice } from '../protocol/settings';
+import { isBackendChoice } from '../protocol/settings';
 import { ENCODER_KINDS, isEncoderKind, type EncoderKind } from '../protocol/encoderKind';
 import { type ClassList } from '../masks/classList';
 import { readClassList } from '../io/classListFile';
@@ -34,7 +34,7 @@ export class CliContext {
     this.json = Boolean(options.json);
     this.progress = new ProgressReporter(this.json);
     this.client = new ModelClient({
-      backend: backend as BackendChoice,
+      backend,
       log: process.env.MASKLOOP_DEBUG ? (l) => process.stderr.write(`[model] ${l}\n`) : undefined,
     });
     this.modelDir = path.resolve(options.model ?? path.join('.maskloop', 'model'));
@@ -87,23 +87,61 @@ export function fmt(v: number | undefined | null, digits = 3): string {
   return v === undefined || v === null || Number.isNaN(v) ? '-' : v.toFixed(digits);
 }
 
-export function intArg(name: string, value: string | undefined, min = 0): number | undefined {
+/**
+ * An option's text as commander parsed it: undefined when absent; a flag given where text was expected is a
+ * usage error (commander's types say `unknown`, so nothing is cast).
+ */
+export function textArg(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  if (typeof value !== 'string') throw new UsageError(`${name} needs a value`);
+  return value;
+}
+
+/** An option that commander requires or defaults, so that it is always there. */
+export function requiredArg(name: string, value: unknown): string {
+  const text = textArg(name, value);
+  if (text === undefined) throw new UsageError(`${name} is required`);
+  return text;
+}
+
+/** One of a fixed set of words (commander's `choices` checked it already). */
+export function choiceArg<T extends string>(name: string, value: unknown, choices: readonly T[]): T | undefined {
+  const text = textArg(name, value);
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text))
+    throw new UsageError(`${name} must be one of ${choices.join(', ')}, got "${text}"`);
+  return text as T;
+}
+
+export function intArg(name: string, value: unknown, min = 0): number | undefined {
+  const text = textArg(name, value);
+  if (text === undefined) return undefined;
+  const n = Number(text);
   if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`${name} must be a whole number of at least ${min}, got "${value}"`);
+    throw new UsageError(`${name} must be a whole number of at least ${min}, got "${text}"`);
   return n;
 }
 
+/** One of a fixed set of words, in an option that commander requires. */
+export function requiredChoice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+  return choiceArg(name, requiredArg(name, value), choices) as T;
+}
+
+/** A whole-number option that commander requires or defaults. */
+export function requiredInt(name: string, value: unknown, min = 0): number {
+  return intArg(name, requiredArg(name, value), min) as number;
+}
+
 /** A number argument: positive by default, or within [min, max] when a minimum is given. */
-export function numArg(name: string, value: string | undefined, min?: number, max = Infinity): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
+export function numArg(name: string, value: unknown, min?: number, max = Infinity): number | undefined {
+  const text = textArg(name, value);
+  if (text === undefined) return undefined;
+  const n = Number(text);
   if (min === undefined) {
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${value}"`);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} must be a positive number, got "${text}"`);
   } else if (!Number.isFinite(n) || n < min || n > max) {
     throw new UsageError(
-      `${name} must be a number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, got "${value}"`,
+      `${name} must be a number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, got "${text}"`,
     );
   }
   return n;

@@ -10,7 +10,7 @@ import {
   type FineTuneSettings,
 } from '../protocol/settings';
 import type { NetworkOptions } from '../engine/network/resUNet';
-import { CliContext, intArg, numArg, type CommonOptions } from './cliContext';
+import { CliContext, choiceArg, intArg, numArg, type CommonOptions } from './cliContext';
 
 export type Opts = CommonOptions & Record<string, string | boolean | undefined>;
 
@@ -40,22 +40,22 @@ export function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   const set = <K extends keyof FineTuneSettings>(k: K, v: FineTuneSettings[K] | undefined): void => {
     if (v !== undefined) s[k] = v;
   };
-  set('epochs', intArg('--epochs', o.epochs as string | undefined, 0));
-  set('seed', intArg('--seed', o.seed as string | undefined));
-  set('stepsPerEpoch', intArg('--steps', o.steps as string | undefined, 1));
-  set('batchSize', intArg('--batch', o.batch as string | undefined, 1));
-  set('cropSize', intArg('--crop', o.crop as string | undefined, MIN_CROP_SIZE));
-  set('learningRate', numArg('--lr', o.lr as string | undefined));
-  set('boundaryWeight', numArg('--boundary-weight', o.boundaryWeight as string | undefined, 0));
-  set('boundaryBias', numArg('--boundary-bias', o.boundaryBias as string | undefined, 0, 1));
-  set('diceWeight', numArg('--dice-weight', o.diceWeight as string | undefined, 0));
-  set('weightDecay', numArg('--weight-decay', o.weightDecay as string | undefined, 0));
-  set('colorJitter', numArg('--color-jitter', o.colorJitter as string | undefined, 0, 1));
-  set('hueJitter', o.hueJitter === 'auto' ? 'auto' : numArg('--hue-jitter', o.hueJitter as string | undefined, 0, 1));
-  set('patience', intArg('--patience', o.patience as string | undefined, 1));
-  if (o.optimizer) set('optimizer', o.optimizer as 'adam' | 'sgd');
-  set('encoderStages', intArg('--encoder-stages', o.encoderStages as string | undefined, 0));
-  set('priorCorrection', numArg('--prior-correction', o.priorCorrection as string | undefined, 0));
+  set('epochs', intArg('--epochs', o.epochs, 0));
+  set('seed', intArg('--seed', o.seed));
+  set('stepsPerEpoch', intArg('--steps', o.steps, 1));
+  set('batchSize', intArg('--batch', o.batch, 1));
+  set('cropSize', intArg('--crop', o.crop, MIN_CROP_SIZE));
+  set('learningRate', numArg('--lr', o.lr));
+  set('boundaryWeight', numArg('--boundary-weight', o.boundaryWeight, 0));
+  set('boundaryBias', numArg('--boundary-bias', o.boundaryBias, 0, 1));
+  set('diceWeight', numArg('--dice-weight', o.diceWeight, 0));
+  set('weightDecay', numArg('--weight-decay', o.weightDecay, 0));
+  set('colorJitter', numArg('--color-jitter', o.colorJitter, 0, 1));
+  set('hueJitter', o.hueJitter === 'auto' ? 'auto' : numArg('--hue-jitter', o.hueJitter, 0, 1));
+  set('patience', intArg('--patience', o.patience, 1));
+  set('optimizer', choiceArg('--optimizer', o.optimizer, ['adam', 'sgd'] as const));
+  set('encoderStages', intArg('--encoder-stages', o.encoderStages, 0));
+  set('priorCorrection', numArg('--prior-correction', o.priorCorrection, 0));
   if (o.pixelHead === false) set('pixelHead', false);
   if (o.force) set('force', true);
   return s;
@@ -120,7 +120,7 @@ export function trainingOptions(cmd: Command): Command {
 
 /** Architecture options of a model this command creates. */
 export function networkFrom(o: Opts): NetworkOptions {
-  const dropout = numArg('--decoder-dropout', o.decoderDropout as string | undefined, 0, 0.9);
+  const dropout = numArg('--decoder-dropout', o.decoderDropout, 0, 0.9);
   return {
     ...(o.residual === false ? { residual: false } : {}),
     ...(dropout !== undefined ? { decoderDropout: dropout } : {}),

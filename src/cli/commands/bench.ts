@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../protocol/settings';
 import { ModelClient, ModelRequestError } from '../../modelServer/modelClient';
 import type { BenchResult } from '../../protocol/modelProtocol';
-import { UsageError, fmt, intArg } from '../cliContext';
+import { UsageError, fmt, intArg, requiredInt, textArg } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 
 export function registerBenchCommand(program: Command): void {
@@ -21,16 +21,16 @@ export function registerBenchCommand(program: Command): void {
     )
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
-        const roundImages = intArg('--round', o.round as string | undefined, 0) ?? 20;
-        const roundSize = intArg('--round-size', o.roundSize as string | undefined, 32) ?? 512;
-        const sizes = ((o.sizes as string | undefined) ?? '256,512,1024,4096')
+        const roundImages = intArg('--round', o.round, 0) ?? 20;
+        const roundSize = intArg('--round-size', o.roundSize, 32) ?? 512;
+        const sizes = (textArg('--sizes', o.sizes) ?? '256,512,1024,4096')
           .split(',')
-          .map((s) => intArg('--sizes', s.trim(), 16) as number);
-        const repeats = intArg('--repeats', o.repeats as string | undefined, 1) ?? 5;
-        const trainSteps = intArg('--train-steps', o.trainSteps as string | undefined, 1) ?? 5;
-        const propagationSizes = frameSizes((o.propagation as string | undefined) ?? '480x360,1920x1080');
+          .map((s) => requiredInt('--sizes', s.trim(), 16));
+        const repeats = intArg('--repeats', o.repeats, 1) ?? 5;
+        const trainSteps = intArg('--train-steps', o.trainSteps, 1) ?? 5;
+        const propagationSizes = frameSizes(textArg('--propagation', o.propagation) ?? '480x360,1920x1080');
         // Every backend that loads, each in its own model process; a forced backend alone.
-        const forced = (o.backend as string | undefined) ?? process.env.MASKLOOP_BACKEND;
+        const forced = textArg('--backend', o.backend) ?? process.env.MASKLOOP_BACKEND;
         const order: readonly BackendName[] = forced && forced !== 'auto' ? [forced as BackendName] : BACKEND_ORDER;
         const results: (BenchResult & { backendReport: BackendReport; sizesNote?: string })[] = [];
         const skipped: { backend: string; reason: string }[] = [];
@@ -40,8 +40,8 @@ export function registerBenchCommand(program: Command): void {
             const info = await client.request('info', {});
             // Pure JS is about 23x slower than wasm: beside faster backends it is measured on small work only.
             const reduced = backend === 'cpu' && order.length > 1;
-            const roundEpochs = intArg('--round-epochs', o.roundEpochs as string | undefined, 1);
-            const roundCrop = intArg('--round-crop', o.roundCrop as string | undefined, 16);
+            const roundEpochs = intArg('--round-epochs', o.roundEpochs, 1);
+            const roundCrop = intArg('--round-crop', o.roundCrop, 16);
             const fineTuneRound =
               !reduced && roundImages > 0
                 ? {

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_ENCODER, ENCODER_KINDS } from '../../protocol/encoderKind';
-import { intArg } from '../cliContext';
+import { intArg, requiredArg, requiredInt } from '../cliContext';
 import { runDemo } from '../demo';
 import { readSceneLibrary, writeSceneData } from '../sceneData';
 import { withContext, type Opts } from '../options';
@@ -23,14 +23,14 @@ export function registerDataCommands(program: Command): void {
     .option('--json', 'print JSON on stdout')
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
-        const library = await readSceneLibrary(path.resolve(o.photos as string));
-        const out = path.resolve(o.out as string);
+        const library = await readSceneLibrary(path.resolve(requiredArg('--photos', o.photos)));
+        const out = path.resolve(requiredArg('--out', o.out));
         const r = await writeSceneData(
           out,
           library,
-          intArg('--images', o.images as string, 1) as number,
-          intArg('--size', o.size as string, 32) as number,
-          intArg('--seed', o.seed as string, 0) as number,
+          requiredInt('--images', o.images, 1),
+          requiredInt('--size', o.size, 32),
+          requiredInt('--seed', o.seed, 0),
         );
         ctx.out({ dir: out, images: r.images.length });
         ctx.say(
@@ -66,12 +66,12 @@ export function registerDataCommands(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, (ctx) =>
         runDemo(ctx, {
-          dir: o.dir as string,
-          images: intArg('--images', o.images as string, 2) as number,
-          labelled: intArg('--labelled', o.labelled as string, 1) as number,
-          size: intArg('--size', o.size as string, 32) as number,
-          epochs: intArg('--epochs', o.epochs as string | undefined, 1),
-          seed: intArg('--seed', o.seed as string, 0) as number,
+          dir: requiredArg('--dir', o.dir),
+          images: requiredInt('--images', o.images, 2),
+          labelled: requiredInt('--labelled', o.labelled, 1),
+          size: requiredInt('--size', o.size, 32),
+          epochs: intArg('--epochs', o.epochs, 1),
+          seed: requiredInt('--seed', o.seed, 0),
         }),
       ),
     );

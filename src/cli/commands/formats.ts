@@ -1,9 +1,9 @@
 // `maskloop import` and `maskloop export`.
 import { Command, Option } from 'commander';
 import { parseValueMap } from '../../masks/maskValueMap';
-import { BatchIncomplete, UsageError } from '../cliContext';
+import { BatchIncomplete, UsageError, choiceArg, requiredArg, requiredChoice, textArg } from '../cliContext';
 import { exportMasks, importLabels, reportLines, type FormatReport } from '../../formats/formatFiles';
-import { failedItems, FORMATS, IMPORT_SOURCES, type FormatName, type ImportSource } from '../../formats/formatTypes';
+import { failedItems, FORMATS, IMPORT_SOURCES } from '../../formats/formatTypes';
 import { type Opts } from '../options';
 
 export function registerFormatCommands(program: Command): void {
@@ -34,23 +34,23 @@ export function registerFormatCommands(program: Command): void {
       if (o.map !== undefined && o.from !== 'masks') throw new UsageError('--map goes with --from masks');
       if (o.map !== undefined) {
         try {
-          parseValueMap(o.map as string);
+          parseValueMap(requiredArg('--map', o.map));
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
       }
       const report = await importLabels({
-        from: o.from as ImportSource,
+        from: requiredChoice('--from', o.from, IMPORT_SOURCES),
         source,
-        outDir: o.to as string,
-        classesFile: o.classes as string | undefined,
-        map: o.map as string | undefined,
+        outDir: requiredArg('--to', o.to),
+        classesFile: textArg('--classes', o.classes),
+        map: textArg('--map', o.map),
         force: Boolean(o.force),
       });
       printFormatReport(
         report,
         Boolean(o.json),
-        `imported ${report.written.filter((f) => f.endsWith('.png')).length} mask(s) into ${o.to as string}`,
+        `imported ${report.written.filter((f) => f.endsWith('.png')).length} mask(s) into ${requiredArg('--to', o.to)}`,
       );
     });
 
@@ -75,19 +75,19 @@ export function registerFormatCommands(program: Command): void {
       if (!Number.isFinite(tolerance) || tolerance < 0)
         throw new UsageError(`--tolerance must be 0 or more, got "${String(o.tolerance)}"`);
       const report = await exportMasks({
-        to: o.to as FormatName,
-        imagesDir: o.images as string,
-        masksDir: o.masks as string,
-        dest: o.out as string,
-        classesFile: o.classes as string | undefined,
+        to: requiredChoice('--to', o.to, FORMATS),
+        imagesDir: requiredArg('--images', o.images),
+        masksDir: requiredArg('--masks', o.masks),
+        dest: requiredArg('--out', o.out),
+        classesFile: textArg('--classes', o.classes),
         tolerance,
-        cocoSegmentation: o.cocoSegmentation as 'polygon' | 'rle',
+        cocoSegmentation: choiceArg('--coco-segmentation', o.cocoSegmentation, ['polygon', 'rle'] as const),
         force: Boolean(o.force),
       });
       printFormatReport(
         report,
         Boolean(o.json),
-        `exported ${o.to as string} to ${o.out as string}: ${report.written.length} file(s) written`,
+        `exported ${requiredArg('--to', o.to)} to ${requiredArg('--out', o.out)}: ${report.written.length} file(s) written`,
       );
     });
 }

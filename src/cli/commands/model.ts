@@ -8,7 +8,7 @@ import { describeFsError } from '../../masks/fsErrors';
 import { InputError } from '../../masks/inputError';
 import { readMask, writeMask } from '../../io/maskIO';
 import { ModelRequestError } from '../../modelServer/modelClient';
-import { BatchIncomplete, fmt, intArg } from '../cliContext';
+import { BatchIncomplete, fmt, intArg, requiredArg, requiredInt } from '../cliContext';
 import { simulateLoop } from '../simulateLoop';
 import { common, networkFrom, settingsFrom, trainingOptions, withContext, type Opts } from '../options';
 
@@ -69,10 +69,10 @@ export function registerModelCommands(program: Command): void {
       withContext(o, async (ctx) => {
         const files = await expandImageArgs(images);
         if (files.length === 0) throw new InputError(images.join(' '), 'no images found (PNG, JPEG, WebP, TIFF, GIF)');
-        const out = path.resolve(o.out as string);
+        const out = path.resolve(requiredArg('--out', o.out));
         const targets = predictTargets(files, out, Boolean(o.force));
         await fs.promises.mkdir(out, { recursive: true });
-        const tileSize = intArg('--tile', o.tile as string | undefined, 32);
+        const tileSize = intArg('--tile', o.tile, 32);
         const written = [];
         const failed: { image: string; why: string }[] = [];
         for (const [i, file] of files.entries()) {
@@ -129,11 +129,14 @@ export function registerModelCommands(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const settings = settingsFrom(o);
-        const { pairs, unlabelled, orphans } = await pairImagesWithMasks(o.images as string, o.masks as string);
-        ctx.warn(orphanNote(orphans, o.images as string));
+        const { pairs, unlabelled, orphans } = await pairImagesWithMasks(
+          requiredArg('--images', o.images),
+          requiredArg('--masks', o.masks),
+        );
+        ctx.warn(orphanNote(orphans, requiredArg('--images', o.images)));
         if (pairs.length === 0)
           throw new InputError(
-            o.masks as string,
+            requiredArg('--masks', o.masks),
             `no masks match the images in ${o.images} (mask = same stem, .png or .mask.png)`,
           );
         ctx.say(`Fine-tuning on ${pairs.length} corrected masks (${unlabelled.length} images without a mask skipped)`);
@@ -178,9 +181,13 @@ export function registerModelCommands(program: Command): void {
       .requiredOption('--masks <dir>', 'true masks'),
   ).action(async (o: Opts) =>
     withContext(o, async (ctx) => {
-      const { pairs, orphans } = await pairImagesWithMasks(o.images as string, o.masks as string);
-      ctx.warn(orphanNote(orphans, o.images as string));
-      if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);
+      const { pairs, orphans } = await pairImagesWithMasks(
+        requiredArg('--images', o.images),
+        requiredArg('--masks', o.masks),
+      );
+      ctx.warn(orphanNote(orphans, requiredArg('--images', o.images)));
+      if (pairs.length === 0)
+        throw new InputError(requiredArg('--masks', o.masks), `no masks match the images in ${o.images}`);
       const r = await ctx.client.request(
         'evaluate',
         { modelDir: ctx.modelDir, pairs },
@@ -217,23 +224,27 @@ export function registerModelCommands(program: Command): void {
     )
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
-        const { pairs, orphans } = await pairImagesWithMasks(o.images as string, o.masks as string);
-        ctx.warn(orphanNote(orphans, o.images as string));
-        if (pairs.length === 0) throw new InputError(o.masks as string, `no masks match the images in ${o.images}`);
-        const every = intArg('--every', o.every as string | undefined, 1) ?? 4;
+        const { pairs, orphans } = await pairImagesWithMasks(
+          requiredArg('--images', o.images),
+          requiredArg('--masks', o.masks),
+        );
+        ctx.warn(orphanNote(orphans, requiredArg('--images', o.images)));
+        if (pairs.length === 0)
+          throw new InputError(requiredArg('--masks', o.masks), `no masks match the images in ${o.images}`);
+        const every = intArg('--every', o.every, 1) ?? 4;
         // The person sets up their classes before labelling: take them from the list, or from the masks.
         const classes =
           (await ctx.classes()) ?? classListFromMasks(await Promise.all(pairs.map((p) => readMask(p.mask))));
         ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
         const r = await simulateLoop(ctx.client, pairs, {
           every,
-          firstAfter: intArg('--first-after', o.firstAfter as string | undefined, 1),
+          firstAfter: intArg('--first-after', o.firstAfter, 1),
           sequence: o.sequence === true,
           settings: settingsFrom(o),
           classes,
           encoder: ctx.encoder,
           network: networkFrom(o),
-          workDir: o.work ? path.resolve(o.work as string) : undefined,
+          workDir: o.work ? path.resolve(requiredArg('--work', o.work)) : undefined,
           onStep: (s) => {
             ctx.progress.stop();
             ctx.say(
@@ -282,7 +293,7 @@ export function registerModelCommands(program: Command): void {
     withContext(o, async (ctx) => {
       const r = await ctx.client.request('rollback', {
         modelDir: ctx.modelDir,
-        version: intArg('--to', o.to as string, 0) as number,
+        version: requiredInt('--to', o.to, 0),
       });
       ctx.out(r);
       ctx.say(`version ${r.current} is now current`);
