@@ -3,12 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { classListFromMasks } from '../../masks/classList';
-import { expandImageArgs, orphanNote, pairImagesWithMasks, stemOf } from '../../io/datasetPairs';
+import { expandImageArgs, orphanNote, pairImagesWithMasks, stemOf, type ImageMaskPair } from '../../io/datasetPairs';
 import { describeFsError } from '../../masks/fsErrors';
 import { InputError } from '../../masks/inputError';
 import { readMask, writeMask } from '../../io/maskIO';
 import { ModelRequestError } from '../../modelServer/modelClient';
-import { BatchIncomplete, fmt, intArg, requiredArg, requiredInt } from '../cliContext';
+import { BatchIncomplete, fmt, intArg, requiredArg, requiredInt, type CliContext } from '../cliContext';
 import { simulateLoop } from '../simulateLoop';
 import { common, networkFrom, settingsFrom, trainingOptions, withContext, type Opts } from '../options';
 
@@ -181,13 +181,7 @@ export function registerModelCommands(program: Command): void {
       .requiredOption('--masks <dir>', 'true masks'),
   ).action(async (o: Opts) =>
     withContext(o, async (ctx) => {
-      const { pairs, orphans } = await pairImagesWithMasks(
-        requiredArg('--images', o.images),
-        requiredArg('--masks', o.masks),
-      );
-      ctx.warn(orphanNote(orphans, requiredArg('--images', o.images)));
-      if (pairs.length === 0)
-        throw new InputError(requiredArg('--masks', o.masks), `no masks match the images in ${o.images}`);
+      const pairs = await matchedPairs(o, ctx);
       const r = await ctx.client.request(
         'evaluate',
         { modelDir: ctx.modelDir, pairs },
@@ -224,13 +218,7 @@ export function registerModelCommands(program: Command): void {
     )
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
-        const { pairs, orphans } = await pairImagesWithMasks(
-          requiredArg('--images', o.images),
-          requiredArg('--masks', o.masks),
-        );
-        ctx.warn(orphanNote(orphans, requiredArg('--images', o.images)));
-        if (pairs.length === 0)
-          throw new InputError(requiredArg('--masks', o.masks), `no masks match the images in ${o.images}`);
+        const pairs = await matchedPairs(o, ctx);
         const every = intArg('--every', o.every, 1) ?? 4;
         // The person sets up their classes before labelling: take them from the list, or from the masks.
         const classes =
@@ -332,4 +320,14 @@ function predictTargets(files: string[], out: string, force: boolean): string[] 
       );
   }
   return targets;
+}
+
+/** The images of --images with their masks in --masks: masks without an image are warned of, none at all fails. */
+async function matchedPairs(o: Opts, ctx: CliContext): Promise<ImageMaskPair[]> {
+  const images = requiredArg('--images', o.images);
+  const masks = requiredArg('--masks', o.masks);
+  const { pairs, orphans } = await pairImagesWithMasks(images, masks);
+  ctx.warn(orphanNote(orphans, images));
+  if (pairs.length === 0) throw new InputError(masks, `no masks match the images in ${images}`);
+  return pairs;
 }
