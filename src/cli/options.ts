@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULT_ENCODER, ENCODER_KINDS } from '../protocol/encoderKind';
 import {
+  BACKEND_ORDER,
   DEFAULT_FINE_TUNE,
   MIN_CROP_SIZE,
   PRETRAINED_CROP,
@@ -14,18 +15,15 @@ import { CliContext, choiceArg, intArg, numArg, type CommonOptions } from './cli
 
 export type Opts = CommonOptions & Record<string, string | boolean | undefined>;
 
+/** `--backend`: auto or one of the backends, in their order of preference. */
+export function backendOption(): Option {
+  return new Option('--backend <name>', 'force a backend').choices(['auto', ...BACKEND_ORDER]);
+}
+
 export function common(cmd: Command, withModel = true): Command {
   if (withModel) cmd.option('--model <dir>', 'model folder (default .maskloop/model under the current folder)');
   return cmd
-    .addOption(
-      new Option('--backend <name>', 'force a backend').choices([
-        'auto',
-        'tensorflow-gpu',
-        'tensorflow',
-        'wasm',
-        'cpu',
-      ]),
-    )
+    .addOption(backendOption())
     .addOption(
       new Option(
         '--encoder <kind>',

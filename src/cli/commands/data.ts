@@ -5,7 +5,7 @@ import { DEFAULT_ENCODER, ENCODER_KINDS } from '../../protocol/encoderKind';
 import { intArg, requiredArg, requiredInt } from '../cliContext';
 import { runDemo } from '../demo';
 import { readSceneLibrary, writeSceneData } from '../sceneData';
-import { withContext, type Opts } from '../options';
+import { backendOption, withContext, type Opts } from '../options';
 
 export function registerDataCommands(program: Command): void {
   program
@@ -48,15 +48,7 @@ export function registerDataCommands(program: Command): void {
     .option('--size <px>', 'image size', '192')
     .option('--epochs <n>', 'fine-tune epochs (default: the product default)')
     .option('--seed <n>', 'seed of the generated data', '1')
-    .addOption(
-      new Option('--backend <name>', 'force a backend').choices([
-        'auto',
-        'tensorflow-gpu',
-        'tensorflow',
-        'wasm',
-        'cpu',
-      ]),
-    )
+    .addOption(backendOption())
     .addOption(
       new Option('--encoder <kind>', `encoder of the demo's model (default ${DEFAULT_ENCODER})`).choices([
         ...ENCODER_KINDS,
