@@ -41,8 +41,9 @@ export interface SequenceSuggestion extends Omit<FusedPrediction, 'probabilities
   /** Share of carried pixels that carrying got wrong on the previous pair of reviewed frames; null without one. */
   trackRecordError: number | null;
   /**
-   * On the neighbour itself, the share of labelled pixels the model's prediction and the fused one got wrong
-   * (when its prediction was given); `followed` is false when fusing did not do better there.
+   * On the record pair's nearer frame, the share of labelled pixels the model's prediction and the fused one
+   * got wrong, both snapped to the edges (when its prediction was given); `followed` is false when fusing did
+   * not do better there.
    */
   check: { modelError: number; fusedError: number } | null;
   followed: boolean;
@@ -103,8 +104,18 @@ export async function suggestFromNeighbours(
   if (carriedOntoKnown && recordModel) {
     const fusedKnown = fuseWithCarried(recordModel, carriedOntoKnown, likelihoods, classes, settings, shares);
     const tried = snapToEdges(fusedKnown, carriedOntoKnown, known.image, classes, settings);
+    // The model alone is snapped the same way: the check asks what carrying adds, not what snapping does.
+    const alone = recordModel.probabilities
+      ? snapToEdges(
+          { ...recordModel, probabilities: recordModel.probabilities, followsCarried: 0 },
+          carriedOntoKnown,
+          known.image,
+          classes,
+          settings,
+        ).classMap
+      : recordModel.classMap;
     check = {
-      modelError: errorShare(recordModel.classMap, known.mask, classes),
+      modelError: errorShare(alone, known.mask, classes),
       fusedError: errorShare(tried.classMap, known.mask, classes),
     };
     if (check.fusedError >= check.modelError)
