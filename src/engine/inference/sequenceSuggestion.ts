@@ -42,8 +42,7 @@ export interface SequenceSuggestion extends Omit<FusedPrediction, 'probabilities
   trackRecordError: number | null;
   /**
    * On the record pair's nearer frame, the share of labelled pixels the model's prediction and the fused one
-   * got wrong, both snapped to the edges (when its prediction was given); `followed` is false when fusing did
-   * not do better there.
+   * got wrong (when its prediction was given); `followed` is false when fusing did not do better there.
    */
   check: { modelError: number; fusedError: number } | null;
   followed: boolean;
@@ -61,6 +60,23 @@ function errorShare(classMap: Uint8Array, truth: MaskImage, classes: number): nu
     if (classMap[i] !== truth.data[i]) wrong++;
   }
   return labelled === 0 ? 0 : wrong / labelled;
+}
+
+/**
+ * A fusion without the model's probabilities (no model yet, or an untrained one) is the carried mask: it is
+ * snapped to the frame's edges (snapToEdges). With them it is left as fused: the model's own edge refinement
+ * and pixel head have drawn the edges, and on the generated composite scenes (unrelated images) snapping the
+ * fusion cost 4.2% -> 4.7-5.0% of pixels to change (docs/benchmarks.md).
+ */
+function snapWithoutModel(
+  fused: FusedPrediction,
+  model: ModelPrediction,
+  carried: CarriedMask,
+  image: RgbImage,
+  classes: number,
+  settings: FusionSettings,
+): FusedPrediction {
+  return model.probabilities ? fused : snapToEdges(fused, carried, image, classes, settings);
 }
 
 /**
@@ -103,26 +119,17 @@ export async function suggestFromNeighbours(
   let check: SequenceSuggestion['check'] = null;
   if (carriedOntoKnown && recordModel) {
     const fusedKnown = fuseWithCarried(recordModel, carriedOntoKnown, likelihoods, classes, settings, shares);
-    const tried = snapToEdges(fusedKnown, carriedOntoKnown, known.image, classes, settings);
-    // The model alone is snapped the same way: the check asks what carrying adds, not what snapping does.
-    const alone = recordModel.probabilities
-      ? snapToEdges(
-          { ...recordModel, probabilities: recordModel.probabilities, followsCarried: 0 },
-          carriedOntoKnown,
-          known.image,
-          classes,
-          settings,
-        ).classMap
-      : recordModel.classMap;
+    const tried = snapWithoutModel(fusedKnown, recordModel, carriedOntoKnown, known.image, classes, settings);
     check = {
-      modelError: errorShare(alone, known.mask, classes),
+      modelError: errorShare(recordModel.classMap, known.mask, classes),
       fusedError: errorShare(tried.classMap, known.mask, classes),
     };
     if (check.fusedError >= check.modelError)
       return { ...model, followsCarried: 0, trackRecordError, check, followed: false };
   }
-  const fused = snapToEdges(
+  const fused = snapWithoutModel(
     fuseWithCarried(model, carried, likelihoods, classes, settings, shares),
+    model,
     carried,
     frame,
     classes,
