@@ -293,7 +293,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       this.predictions.delete(doc);
       doc.setSuggestion({
         state: 'none',
-        reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks". Until then a frame whose neighbour has a saved mask follows it.`,
+        reason: `No model yet in ${path.relative(workspaceRootFor(doc.uri), settings.modelFolder) || settings.modelFolder}: save corrected masks, then run "MaskLoop: Fine-tune Model on Corrected Masks".${settings.followNeighbours ? ' Until then a frame whose neighbour has a saved mask follows it.' : ''}`,
       });
       return;
     }
