@@ -248,8 +248,21 @@ export class CodeServer {
 
   /** Opens a workspace file by name with Quick Open. */
   async quickOpen(name: string): Promise<void> {
-    const input = await this.openQuickInput('Control+P');
-    await input.fill(name);
+    // Quick Open can close again right after it opened (a notification or an editor taking focus): typing then
+    // waits on a hidden input, so it is reopened, up to three times, as the command palette is.
+    let input = await this.openQuickInput('Control+P');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await input.fill(name, { timeout: 5000 });
+        break;
+      } catch (err) {
+        if (attempt >= 3)
+          throw new Error(
+            `Quick Open closed before "${name}" could be typed, ${attempt} times: ${(err as Error).message}`,
+          );
+        input = await this.openQuickInput('Control+P');
+      }
+    }
     const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
     await row.waitFor({ state: 'visible', timeout: 30_000 });
     await this.page.waitForTimeout(200);

@@ -383,7 +383,11 @@ test('Propagate to Next Frames writes suggestions for the next frames, each foll
     () => fs.existsSync(suggestionOf(2)) && fs.existsSync(suggestionOf(3)),
     120_000,
   );
-  await cs.page.waitForTimeout(500);
+  // The command ends with a notification: let it show before the next step, so it takes no focus from it.
+  await cs.page
+    .locator('.notification-toast', { hasText: 'wrote 2 suggestion(s)' })
+    .first()
+    .waitFor({ state: 'visible', timeout: 30_000 });
   assert.equal(fs.existsSync(suggestionOf(4)), false, 'two frames were asked for');
   for (const n of [2, 3, 4]) assert.equal(fs.existsSync(video(`frame_${n}.mask.png`)), false, 'no mask is written');
   // The camera pans 6 px a frame: each suggestion is frame 1's mask carried along, close to the frame's truth.
