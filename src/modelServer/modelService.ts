@@ -200,6 +200,8 @@ export class ModelService {
       recordPair,
     );
     const name = path.basename(near.ref.image);
+    // Where following was tried: the record pair's nearer frame when one was given, else the neighbour itself.
+    const checked = recordPair && p.trackRecord ? path.basename(p.trackRecord[0].image) : `${name} itself`;
     const pc = (v: number): string => `${(100 * v).toFixed(1)}%`;
     return {
       width: pred.width,
@@ -217,7 +219,7 @@ export class ModelService {
           }
         : {
             kind: 'skipped',
-            reason: `following ${name} did not help on ${name} itself (${pc(s.check?.fusedError ?? 0)} of its pixels wrong against ${pc(s.check?.modelError ?? 0)} for the model alone): the images may not be frames of one sequence`,
+            reason: `following ${name} did not help on ${checked} (${pc(s.check?.fusedError ?? 0)} of its pixels wrong against ${pc(s.check?.modelError ?? 0)} for the model alone): the images may not be frames of one sequence`,
           },
     };
   }
