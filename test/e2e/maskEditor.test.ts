@@ -15,7 +15,7 @@ import { naturalCompare } from '../../src/masks/naturalOrder';
 import { panningFrames } from '../../src/synthetic/panningFrames';
 import { encodeRgbPng } from '../../src/io/imageIO';
 import type { MaskImage } from '../../src/masks/maskImage';
-import { readMask, writeMask } from '../../src/io/maskIO';
+import { pngText, readMask, writeMask } from '../../src/io/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
 import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
 
@@ -369,7 +369,7 @@ test('Alt+Right saves the image and moves to the next one in its tab; Alt+Left b
 });
 
 test('Propagate to Next Frames writes suggestions for the next frames, each following the one before; the editor shows where one came from', async () => {
-  await openInMaskEditor('frame_1.png');
+  const first = await openInMaskEditor('frame_1.png');
   await cs.runCommand('MaskLoop: Propagate to Next Frames...');
   await cs.page
     .locator('.quick-input-widget', { hasText: 'Propagate from frame_1.png' })
@@ -397,13 +397,18 @@ test('Propagate to Next Frames writes suggestions for the next frames, each foll
     for (let i = 0; i < s.data.length; i++) if (s.data[i] === videoTruth[n - 1].data[i]) same++;
     assert.ok(same / s.data.length > 0.9, `frame_${n}: ${same} of ${s.data.length} pixels as the truth`);
   }
-  await cs.page.keyboard.press('Control+W');
-  const frame = await openInMaskEditor('frame_3.png');
+  // Each records the frame it follows: frame 3 followed frame 2's new suggestion, down the chain.
+  for (const n of [2, 3])
+    assert.equal(pngText(fs.readFileSync(suggestionOf(n)))['maskloop:follows'], `frame_${n - 1}.png`);
+  // The next frame opens on its propagated suggestion and says where it came from.
+  await first.focus('canvas.view');
+  await cs.page.keyboard.press('Alt+ArrowRight');
+  const second = await cs.editorFrame('frame_2.png', 60_000);
   await waitFor(
     'the propagated suggestion',
     async () =>
-      /Following frame_2\.png, refined by model version \d+ \(pre-labelled: frame_3\.suggestion\.png\)/.test(
-        (await frame.textContent('.suggestion-info')) ?? '',
+      /Following frame_1\.png, refined by model version \d+ \(pre-labelled: frame_2\.suggestion\.png\)/.test(
+        (await second.textContent('.suggestion-info')) ?? '',
       ),
     30_000,
   );
