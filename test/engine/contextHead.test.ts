@@ -12,7 +12,8 @@ import {
 } from '../../src/engine/network/contextHead';
 import { BilinearUpsample, upsampleBilinear } from '../../src/engine/network/bilinearUpsample';
 import { coveringWindows, scaledWindow } from '../../src/engine/network/contextWindows';
-import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/training/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/training/fineTune';
+import { validate } from '../../src/engine/training/validation';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { networkStride } from '../../src/engine/network/resUNet';
 import { predictImage } from '../../src/engine/inference/tiledPredict';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune, validate } from '../../src/engine/training/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/training/fineTune';
+import { validate } from '../../src/engine/training/validation';
 import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/network/resUNet';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { LEARNING_SETTINGS, learningSamples } from './learningData';

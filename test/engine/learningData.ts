@@ -1,5 +1,6 @@
 // The engine's learning test data and settings, shared by the scratch and pretrained-encoder learning tests.
-import { DEFAULT_FINE_TUNE, type FineTuneSettings, type TrainSample } from '../../src/engine/training/fineTune';
+import { DEFAULT_FINE_TUNE, type FineTuneSettings } from '../../src/engine/training/fineTune';
+import type { TrainSample } from '../../src/engine/training/validation';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 
 /** n generated 96x96 two-class samples, seeds from `from` on. */

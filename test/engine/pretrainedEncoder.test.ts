@@ -6,15 +6,9 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import {
-  DEFAULT_FINE_TUNE,
-  fineTune,
-  PRETRAINED_CROP,
-  resolveCropSize,
-  SCRATCH_CROP,
-  stepsPerEpoch,
-  validate,
-} from '../../src/engine/training/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune, PRETRAINED_CROP, SCRATCH_CROP } from '../../src/engine/training/fineTune';
+import { resolveCropSize, stepsPerEpoch } from '../../src/engine/training/cropPolicy';
+import { validate } from '../../src/engine/training/validation';
 import { featureStats, type FeatureStats } from '../../src/engine/network/featureStats';
 import { foldedForward } from '../../src/engine/inference/foldedInference';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { acceptance, significantlyWorse } from '../../src/engine/training/acceptance';
-import { DEFAULT_FINE_TUNE, priorCorrection } from '../../src/engine/training/fineTune';
+import { priorCorrection } from '../../src/engine/training/cropPolicy';
+import { DEFAULT_FINE_TUNE } from '../../src/protocol/settings';
 import type { MetricSummary } from '../../src/masks/segmentationMetrics';
 
 const m = (boundaryIoU: number, changedFraction: number): MetricSummary => ({

@@ -1,27 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { compareMasks, meanMetrics, type MetricSummary } from '../../masks/segmentationMetrics';
-import type { MaskImage, RgbImage } from '../../masks/maskImage';
+import { meanMetrics, type MetricSummary } from '../../masks/segmentationMetrics';
 import { SeededRandom } from '../../masks/seededRandom';
 import { randomCrop, resolveHueJitter } from './augment';
 import { contextFitFor, fitContextHead, hasContextHead, type ContextFitResult } from '../network/contextHead';
 import { encoderStages, setEncoderTrainableStages } from '../network/pretrainedUNet';
-import { segmentationLoss } from './losses';
 import { trainingCheck, type TrainingFit } from './trainingCheck';
-import { PIXEL_HEAD_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
-import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
+import type { TileOptions } from '../inference/tiledPredict';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { CancelledError } from '../../protocol/errors';
 import type { FineTuneProgress } from '../../protocol/modelTypes';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../../protocol/settings';
+import { addToHeadBias, classCounts, headBias, priorCorrection, resolveCropSize, stepsPerEpoch } from './cropPolicy';
+import { suggestionsOnTraining, validatePerImage, type TrainSample } from './validation';
+import { fitHeadStage } from './pixelHeadStage';
+import { trainStep } from './trainStep';
 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
-
-export interface TrainSample {
-  id: string;
-  image: RgbImage;
-  mask: MaskImage;
-}
 
 export interface FineTuneResult {
   history: { epoch: number; loss: number; val?: MetricSummary }[];
@@ -48,97 +43,6 @@ export interface FineTuneResult {
   pixelHead: PixelHeadWeights | null;
   /** What became of the pixel head: fitted on how many pixels, its loss and time, kept or not and why. */
   pixelHeadReport: string;
-}
-
-/** Training images the post-training check predicts at most (evenly spread over the list). */
-export const TRAINING_CHECK_IMAGES = 8;
-
-/**
- * The training crop size, a multiple of 16. 0 = automatic. A pretrained encoder's deep features look far
- * beyond a 128-pixel crop (stride 16, a receptive field of over 200 pixels), so on such a crop they are not
- * the features the whole image gives at inference, and a decoder trained on them misreads the whole image
- * (README, "Measured here": 256-pixel crops needed fewer corrections on all three composite sets). The
- * scratch network keeps 128 pixels. Automatic crops are no larger than the largest training image (a larger
- * crop would only pad it).
- */
-export function resolveCropSize(setting: number, pretrained: boolean, largestSide = Infinity): number {
-  const size = setting > 0 ? setting : Math.min(pretrained ? PRETRAINED_CROP : SCRATCH_CROP, largestSide);
-  return Math.ceil(size / 16) * 16;
-}
-
-export { CancelledError };
-export type { FineTuneProgress };
-
-/**
- * The class-prior correction of the head's logits: strength * log(image prior / crop prior) per class, from
- * pixel counts (add-one smoothed, so a class missing from either count gets a finite correction).
- */
-export function priorCorrection(
-  imageCounts: ArrayLike<number>,
-  cropCounts: ArrayLike<number>,
-  strength: number,
-): number[] {
-  const n = imageCounts.length;
-  const total = (counts: ArrayLike<number>): number => Array.from(counts).reduce((a, b) => a + b, 0) + n;
-  const imageTotal = total(imageCounts);
-  const cropTotal = total(cropCounts);
-  return Array.from(
-    { length: n },
-    (_, c) => strength * Math.log((imageCounts[c] + 1) / imageTotal / ((cropCounts[c] + 1) / cropTotal)),
-  );
-}
-
-function headBias(model: tfl.LayersModel): tfl.LayerVariable {
-  const bias = model.getLayer('head').weights.find((w) => w.name.includes('bias'));
-  if (!bias) throw new Error("the network's head has no bias");
-  return bias;
-}
-
-/** Adds `delta` (per class) to the bias of the network's 'head' layer. */
-export function addToHeadBias(model: tfl.LayersModel, delta: number[]): void {
-  if (delta.every((d) => d === 0)) return;
-  const bias = headBias(model);
-  const next = tf.tidy(() => tf.add(bias.read(), tf.tensor1d(delta)));
-  bias.write(next);
-  next.dispose();
-}
-
-function classCounts(labels: ArrayLike<number>, counts: Float64Array): void {
-  for (let i = 0; i < labels.length; i++) {
-    const v = labels[i];
-    if (v < counts.length) counts[v]++;
-  }
-}
-
-export function stepsPerEpoch(settings: FineTuneSettings, trainImages: number, cropSize = SCRATCH_CROP): number {
-  if (settings.stepsPerEpoch > 0) return settings.stepsPerEpoch;
-  const steps = Math.min(32, Math.max(16, Math.ceil((trainImages * 2) / settings.batchSize)));
-  // Crops larger than 128 pixels: an epoch holds at most twice the pixels of 128-pixel crops' epoch (256-pixel
-  // crops: half the steps), so the default round stays within its time (README, "Measured here").
-  return Math.ceil(steps * Math.min(1, 2 * (SCRATCH_CROP / cropSize) ** 2));
-}
-
-/** Metrics of the model's predictions on each validation sample. */
-export async function validatePerImage(
-  model: tfl.LayersModel,
-  samples: TrainSample[],
-  tiles: TileOptions,
-): Promise<MetricSummary[]> {
-  const per: MetricSummary[] = [];
-  for (const s of samples) {
-    const pred = await predictImage(model, s.image, tiles);
-    per.push(meanMetrics([compareMasks(s.mask, { width: pred.width, height: pred.height, data: pred.classMap })]));
-  }
-  return per;
-}
-
-/** Mean metrics of the model's predictions on validation samples. */
-export async function validate(
-  model: tfl.LayersModel,
-  samples: TrainSample[],
-  tiles: TileOptions,
-): Promise<MetricSummary | null> {
-  return samples.length === 0 ? null : meanMetrics(await validatePerImage(model, samples, tiles));
 }
 
 /**
@@ -273,37 +177,11 @@ export async function fineTune(
           const s = train[rng.int(0, train.length)];
           crops.push(randomCrop(s.image, s.mask, rng, cropOptions));
         }
-        const n = crops.length;
-        const xs = new Float32Array(n * crop * crop * 3);
-        const ys = new Int32Array(n * crop * crop);
-        const bands = new Float32Array(n * crop * crop);
-        crops.forEach((c, i) => {
-          xs.set(c.x, i * crop * crop * 3);
-          ys.set(c.y, i * crop * crop);
-          bands.set(c.band, i * crop * crop);
+        const loss = await trainStep(model, optimizer, trainable, kernels, crops, crop, {
+          dice: settings.diceWeight,
+          boundary: settings.boundaryWeight,
+          weightDecay: settings.weightDecay,
         });
-        const x = tf.tensor4d(xs, [n, crop, crop, 3]);
-        const y = tf.tensor3d(ys, [n, crop, crop], 'int32');
-        const band = tf.tensor3d(bands, [n, crop, crop]);
-        const lossT = optimizer.minimize(
-          () => {
-            const probs = model.apply(x, { training: true }) as tf.Tensor4D;
-            let loss = segmentationLoss(probs, y, band, {
-              dice: settings.diceWeight,
-              boundary: settings.boundaryWeight,
-            });
-            if (settings.weightDecay > 0) {
-              const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-              loss = tf.add(loss, tf.mul(l2, settings.weightDecay / 2));
-            }
-            return loss as tf.Scalar;
-          },
-          true,
-          trainable,
-        );
-        tf.dispose([x, y, band]);
-        const loss = lossT ? (await lossT.data())[0] : NaN;
-        lossT?.dispose();
         if (!Number.isFinite(loss))
           throw new Error(`the loss became ${loss} at epoch ${epoch}, step ${step}; lower the learning rate`);
         lossSum += loss;
@@ -371,7 +249,7 @@ export async function fineTune(
     let afterPerImage: MetricSummary[] =
       metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage;
     const head = settings.pixelHead
-      ? await fitHead(model, train, validation, networkTiles, numClasses, settings.seed, afterSummary, check)
+      ? await fitHeadStage(model, train, validation, networkTiles, numClasses, settings.seed, afterSummary, check)
       : { head: null, report: 'not fitted (turned off)' };
     if (head.head && head.perImage) {
       afterPerImage = head.perImage;
@@ -379,16 +257,7 @@ export async function fineTune(
     }
     const storedTiles: TileOptions = { ...networkTiles, ...(head.head ? { pixelHead: head.head } : {}) };
     // The version as it will be stored, on (up to 8 of) its own training images.
-    const checked: { truth: MaskImage; suggestion: MaskImage }[] = [];
-    const every = Math.max(1, Math.ceil(train.length / TRAINING_CHECK_IMAGES));
-    for (let i = 0; i < train.length; i += every) {
-      check();
-      const pred = await predictImage(model, train[i].image, storedTiles);
-      checked.push({
-        truth: train[i].mask,
-        suggestion: { width: pred.width, height: pred.height, data: pred.classMap },
-      });
-    }
+    const checked = await suggestionsOnTraining(model, train, storedTiles, check);
     const trainingFit = trainingCheck(checked, {
       loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,
       contextOnly,
@@ -417,48 +286,4 @@ export async function fineTune(
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();
   }
-}
-
-/**
- * Fits the pixel head on the training images' labelled pixels, the network's probabilities as it will be
- * stored (corrected) beside their features. With validation images, the head is kept only if their mean
- * boundary IoU (the fine-tune's own criterion) is no lower with it than without; then `perImage` holds the
- * validation with it. Images too large for the head to run on at prediction (PIXEL_HEAD_MAX_PIXELS) are not sampled.
- */
-async function fitHead(
-  model: tfl.LayersModel,
-  train: TrainSample[],
-  validation: TrainSample[],
-  tiles: TileOptions,
-  classes: number,
-  seed: number,
-  without: MetricSummary | null,
-  check: () => void,
-): Promise<{ head: PixelHeadWeights | null; report: string; perImage?: MetricSummary[] }> {
-  const options = { ...DEFAULT_PIXEL_HEAD_FIT, seed };
-  const usable = train.filter((s) => s.image.width * s.image.height <= PIXEL_HEAD_MAX_PIXELS);
-  const counts = usable.map((s) => labelledPixels(s.mask, classes));
-  const total = counts.reduce((a, b) => a + b, 0);
-  if (total === 0) return { head: null, report: 'not fitted: no labelled pixels in images small enough for it' };
-  const samples: PixelSamples = { xs: [], ys: [] };
-  const rng = new SeededRandom(seed + 104729);
-  for (const [i, s] of usable.entries()) {
-    check();
-    const want = Math.round((options.samples * counts[i]) / total);
-    if (want === 0) continue;
-    const pred = await predictImage(model, s.image, tiles, { keepProbabilities: true });
-    if (!pred.probabilities) throw new Error('the prediction did not keep its probabilities');
-    samplePixels({ image: s.image, mask: s.mask, probs: pred.probabilities }, classes, want, rng, samples);
-  }
-  const fit = fitPixelHead(samples, classes, options, check);
-  if (!fit) return { head: null, report: 'not fitted: no labelled pixels' };
-  const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
-  if (validation.length === 0 || without === null)
-    return { head: fit.head, report: `${fitted}; kept (no validation images yet)` };
-  const perImage = await validatePerImage(model, validation, { ...tiles, pixelHead: fit.head });
-  const withHead = meanMetrics(perImage);
-  const figures = `validation Boundary IoU ${withHead.boundaryIoU.toFixed(3)} with it, ${without.boundaryIoU.toFixed(3)} without`;
-  return withHead.boundaryIoU >= without.boundaryIoU
-    ? { head: fit.head, report: `${fitted}; kept: ${figures}`, perImage }
-    : { head: null, report: `${fitted}; not kept: ${figures}` };
 }
