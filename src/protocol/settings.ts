@@ -30,7 +30,7 @@ export function isBackendChoice(value: string): value is BackendChoice {
 
 /** The product's default fine-tune round; every field can be set from the CLI or the extension. */
 export interface FineTuneSettings {
-  /** Epochs of decoder training; 0 = fit only the context head (the fast fine-tune; contextHead.ts). */
+  /** Epochs of decoder training; 0 = fit only the context head (the fast fine-tune; training/contextHeadFit.ts). */
   epochs: number;
   /**
    * Optimiser steps per epoch; 0 = automatic: two crops per training image, at least 16 steps (a few images

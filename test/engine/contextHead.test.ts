@@ -3,13 +3,8 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../../src/engine/backends';
-import {
-  CONTEXT_LAYERS,
-  contextFitFor,
-  DEFAULT_CONTEXT_FIT,
-  fitContextHead,
-  hasContextHead,
-} from '../../src/engine/network/contextHead';
+import { CONTEXT_LAYERS, hasContextHead } from '../../src/engine/network/contextHead';
+import { contextFitFor, DEFAULT_CONTEXT_FIT, fitContextHead } from '../../src/engine/training/contextHeadFit';
 import { BilinearUpsample, upsampleBilinear } from '../../src/engine/network/bilinearUpsample';
 import { coveringWindows, scaledWindow } from '../../src/engine/network/contextWindows';
 import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/training/fineTune';

@@ -1,7 +1,7 @@
 // "MaskLoop: Fine-tune Model on Corrected Masks": every saved mask in the workspace, one cancellable run in
 // the model process, a new model version under the engine's acceptance rule, then fresh suggestions.
 // "MaskLoop: Quick Fine-tune (Context Head Only)" is the same with 0 epochs: only the pretrained network's
-// context head is fitted, in seconds (contextHead.ts).
+// context head is fitted, in seconds (training/contextHeadFit.ts).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { errorText } from '../../masks/fsErrors';

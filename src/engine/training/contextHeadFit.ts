@@ -1,0 +1,282 @@
+// The context head's fit (network/contextHead.ts): full-batch, L2-regularised softmax regression on the frozen
+// encoder's features of whole training images, of them resized by 0.75 and 1.5, and of the mirror images of
+// all three.
+// Why: the decoder, trained on crops, over-painted whole regions of new images after a few masks (0.4M
+// weights fitted to 2-3 images). A regularised linear read-out over-fits far less, and it is fitted on the
+// features inference sees (whole images, not crops). The decoder then mostly refines the read-out's edges.
+// Measured in docs/benchmarks.md; described in docs/engine.md ("The context head").
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { MaskImage, RgbImage } from '../../masks/maskImage';
+import { SeededRandom } from '../../masks/seededRandom';
+import { normalizePixel } from './augment';
+import { upsampleBilinear } from '../network/bilinearUpsample';
+import { CONTEXT_LAYERS } from '../network/contextHead';
+import { coveringWindows, scaledWindow } from '../network/contextWindows';
+
+export interface ContextFitSettings {
+  /** L2 penalty on the standardised weights. */
+  l2: number;
+  /** Full-batch Adam steps and their learning rate. */
+  steps: number;
+  learningRate: number;
+  /** Stride-8 cells drawn per image at most, and in all. */
+  cellsPerImage: number;
+  maxCells: number;
+  /**
+   * Images larger than this (either side) are read through windows of this size that tile the whole image (the
+   * last flush with its far edge), so every labelled pixel counts, objects at every border included.
+   */
+  window: number;
+  /** Also fit on each window mirrored left-right (its cells share the image's budget). */
+  mirror: boolean;
+  /** Also fit on each window resized by these factors (and on their mirror images): objects seen at other sizes. */
+  scales: readonly number[];
+  seed: number;
+}
+
+export const DEFAULT_CONTEXT_FIT: ContextFitSettings = {
+  l2: 0.03,
+  steps: 300,
+  learningRate: 0.01,
+  cellsPerImage: 4096,
+  maxCells: 16384,
+  window: 1024,
+  mirror: true,
+  scales: [0.75, 1.5],
+  seed: 0,
+};
+
+/**
+ * The context head's fit inside a fine-tune. The resized views are used when the head is the whole fine-tune
+ * (0 epochs), not when the decoder trains on top of it: in the composite loop they cut the fast fine-tune's
+ * corrections on all three scene sets, but the default's decoder then over-painted more on two of them
+ * (docs/benchmarks.md).
+ */
+export function contextFitFor(epochs: number, seed: number): ContextFitSettings {
+  return { ...DEFAULT_CONTEXT_FIT, scales: epochs === 0 ? DEFAULT_CONTEXT_FIT.scales : [], seed };
+}
+
+/**
+ * Normalised input of a window, padded (by reflection at the image's border) to a multiple of 16 as inference
+ * pads it; of the image mirrored left-right when asked (the window then covers the same pixels, mirrored).
+ */
+function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: number, mirror: boolean): tf.Tensor4D {
+  const pw = Math.ceil(w / 16) * 16;
+  const ph = Math.ceil(h / 16) * 16;
+  const reflect = (i: number, n: number): number => (i < n ? i : Math.max(0, 2 * (n - 1) - i));
+  // Column c of the mirrored image is column W - 1 - c of the image; its window starts at W - x0 - w.
+  const vx0 = mirror ? image.width - x0 - w : x0;
+  const column = (c: number): number => (mirror ? image.width - 1 - c : c);
+  const out = new Float32Array(pw * ph * 3);
+  for (let y = 0; y < ph; y++) {
+    const sy = reflect(y0 + y, image.height);
+    for (let x = 0; x < pw; x++) {
+      const si = (sy * image.width + column(reflect(vx0 + x, image.width))) * 3;
+      const o = (y * pw + x) * 3;
+      for (let c = 0; c < 3; c++) out[o + c] = normalizePixel(image.data[si + c]);
+    }
+  }
+  return tf.tensor4d(out, [1, ph, pw, 3]);
+}
+
+/**
+ * Rows of the context head's design matrix for one view of an image's window (mirrored or not): the read-outs'
+ * features, each upsampled bilinearly to the stride-8 grid (the head is linear, so that upsampling commutes
+ * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
+ * labelled pixel dropped).
+ */
+function viewRows(
+  features: tfl.LayersModel,
+  image: RgbImage,
+  mask: MaskImage,
+  numClasses: number,
+  cellsPerView: number,
+  window: { x0: number; y0: number; w: number; h: number },
+  mirror: boolean,
+  rng: SeededRandom,
+): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
+  const { x0, y0, w, h } = window;
+  const feats = tf.tidy(() => {
+    const maps = features.predict(windowTensor(image, x0, y0, w, h, mirror)) as tf.Tensor4D[];
+    const grid = maps[0].shape[1];
+    return tf.concat(
+      maps.map((m) => (m.shape[1] === grid ? m : upsampleBilinear(m, grid / m.shape[1]))),
+      3,
+    );
+  });
+  const [, gh, gw, dims] = feats.shape;
+  const data = feats.dataSync() as Float32Array;
+  feats.dispose();
+  const cells: number[] = [];
+  const fractions: number[][] = [];
+  for (let cy = 0; cy < gh; cy++) {
+    for (let cx = 0; cx < gw; cx++) {
+      const counts = new Array<number>(numClasses).fill(0);
+      let n = 0;
+      for (let y = cy * 8; y < Math.min(cy * 8 + 8, h); y++) {
+        for (let u = cx * 8; u < Math.min(cx * 8 + 8, w); u++) {
+          // Column u of the view is column x0 + u of the image, or x0 + w - 1 - u when the view is mirrored.
+          const v = mask.data[(y0 + y) * mask.width + x0 + (mirror ? w - 1 - u : u)];
+          if (v < numClasses) {
+            counts[v]++;
+            n++;
+          }
+        }
+      }
+      if (n === 0) continue;
+      cells.push(cy * gw + cx);
+      fractions.push(counts.map((c) => c / n));
+    }
+  }
+  // A seeded subsample when the view has more cells than its share.
+  for (let i = cells.length - 1; i > 0; i--) {
+    const j = rng.int(0, i + 1);
+    [cells[i], cells[j]] = [cells[j], cells[i]];
+    [fractions[i], fractions[j]] = [fractions[j], fractions[i]];
+  }
+  const rows = Math.min(cells.length, cellsPerView);
+  const x = new Float32Array(rows * dims);
+  const y = new Float32Array(rows * numClasses);
+  for (let r = 0; r < rows; r++) {
+    x.set(data.subarray(cells[r] * dims, cells[r] * dims + dims), r * dims);
+    y.set(fractions[r], r * numClasses);
+  }
+  return { x, y, rows, dims };
+}
+
+export interface ContextFitResult {
+  cells: number;
+  /** The fitted head's final loss on its cells: mean cross-entropy with the soft labels, plus the L2 term. */
+  loss: number;
+  seconds: number;
+}
+
+/**
+ * Fits the context head of `model` on whole training images (in windows that cover each image when it is larger
+ * than `settings.window`), on those windows resized by each of `settings.scales`, and on the mirror images of
+ * these views unless settings say otherwise, and writes its weights: standardised
+ * features, L2-regularised softmax regression, full batch, Adam;
+ * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
+ * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
+ */
+export async function fitContextHead(
+  model: tfl.LayersModel,
+  train: { image: RgbImage; mask: MaskImage }[],
+  settings: ContextFitSettings = DEFAULT_CONTEXT_FIT,
+  check: () => void = () => undefined,
+): Promise<ContextFitResult> {
+  const start = Date.now();
+  // The read-outs present, stride 8 first: models made before the extra stride-16 read-out have two.
+  const readOuts = [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b]
+    .filter((n) => model.layers.some((l) => l.name === n))
+    .map((n) => model.getLayer(n));
+  const numClasses = model.outputs[0].shape[3] as number;
+  const features = tfl.model({ inputs: model.inputs, outputs: readOuts.map((l) => l.input as tfl.SymbolicTensor) });
+  const rng = new SeededRandom(settings.seed + 104729);
+  const views = (settings.mirror ? 2 : 1) * (1 + settings.scales.length);
+  const perImage = Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length));
+  const parts: { x: Float32Array; y: Float32Array; rows: number }[] = [];
+  let dims = 0;
+  for (const t of train) {
+    const windows = coveringWindows(t.image.width, t.image.height, settings.window);
+    // The image's cell budget is shared by its windows and views.
+    const perView = Math.max(32, Math.floor(perImage / (views * windows.length)));
+    for (const window of windows)
+      for (const scale of [1, ...settings.scales]) {
+        const pair = scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
+        const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
+        for (const mirror of settings.mirror ? [false, true] : [false]) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          check();
+          const r = viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
+          dims = r.dims;
+          parts.push(r);
+        }
+      }
+  }
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  if (rows === 0) throw new Error('no labelled pixels to fit the context head on');
+  const xs = new Float32Array(rows * dims);
+  const ys = new Float32Array(rows * numClasses);
+  let r0 = 0;
+  for (const p of parts) {
+    xs.set(p.x, r0 * dims);
+    ys.set(p.y, r0 * numClasses);
+    r0 += p.rows;
+  }
+  const X = tf.tensor2d(xs, [rows, dims]);
+  const Y = tf.tensor2d(ys, [rows, numClasses]);
+  const { mean, variance } = tf.moments(X, 0);
+  const std = tf.tidy(() => tf.add(tf.sqrt(variance), 1e-3));
+  const Xn = tf.tidy(() => tf.div(tf.sub(X, mean), std)) as tf.Tensor2D;
+  // Up to 16,384 x 768 floats (48 MiB) each: the raw matrix is not needed past here.
+  X.dispose();
+  const prior = tf.tidy(() => tf.log(tf.add(tf.mean(Y, 0), 1e-3)));
+  // Full-batch Adam with the gradient written out (softmax regression: dL/dlogits = (P - Y) / rows) and the
+  // transposed design matrix made once: tfjs's autodiff transposed the 17k x 768 matrix at every step, and
+  // 300 steps on 17 images took about 60 s here.
+  const XnT = tf.transpose(Xn) as tf.Tensor2D;
+  let W: tf.Tensor = tf.zeros([dims, numClasses]);
+  let b = prior.clone();
+  let mW = tf.zerosLike(W);
+  let vW = tf.zerosLike(W);
+  let mb = tf.zerosLike(b);
+  let vb = tf.zerosLike(b);
+  const [beta1, beta2, eps] = [0.9, 0.999, 1e-7];
+  let loss = NaN;
+  try {
+    for (let step = 1; step <= settings.steps; step++) {
+      if (step % 25 === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        check();
+      }
+      const next = tf.tidy(() => {
+        const g = tf.div(tf.sub(tf.softmax(tf.add(tf.matMul(Xn, W), b)), Y), rows);
+        const gW = tf.add(tf.matMul(XnT, g), tf.mul(W, 2 * settings.l2));
+        const gb = tf.sum(g, 0);
+        const update = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: tf.Tensor): tf.Tensor[] => {
+          const m2 = tf.add(tf.mul(m, beta1), tf.mul(grad, 1 - beta1));
+          const v2 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(grad), 1 - beta2));
+          const lr = (settings.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
+          return [tf.sub(p, tf.div(tf.mul(m2, lr), tf.add(tf.sqrt(v2), eps))), m2, v2];
+        };
+        return [...update(W, mW, vW, gW), ...update(b, mb, vb, gb)];
+      });
+      tf.dispose([W, mW, vW, b, mb, vb]);
+      [W, mW, vW, b, mb, vb] = next;
+    }
+    loss = tf.tidy(
+      () =>
+        tf
+          .add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(Xn, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2))
+          .dataSync()[0],
+    );
+    // Fold the standardisation: W' = W / std, b' = b - sum(mean * W / std); split W' into the 1x1 kernels by
+    // their input channels (the stride-8 read-out carries the bias).
+    const folded = tf.tidy(() => {
+      const scaled = tf.div(W, tf.reshape(std, [dims, 1]));
+      const bias = tf.sub(b, tf.sum(tf.mul(scaled, tf.reshape(mean, [dims, 1])), 0));
+      let c0 = 0;
+      const kernels = readOuts.map((l) => {
+        const c = l.getWeights()[0].shape[2] as number;
+        const k = tf.reshape(tf.slice(scaled, [c0, 0], [c, numClasses]), [1, 1, c, numClasses]);
+        c0 += c;
+        return k;
+      });
+      return { kernels, bias };
+    });
+    readOuts.forEach((l, i) => l.setWeights(i === 0 ? [folded.kernels[i], folded.bias] : [folded.kernels[i]]));
+    tf.dispose([...folded.kernels, folded.bias]);
+    // The decoder's bias (the cold start's lean to background) would shift the fitted read-out where the gate
+    // lets the decoder count; the decoder learns its own again.
+    const head = model.getLayer('head');
+    const [kernel, decoderBias] = head.getWeights();
+    const zero = tf.zerosLike(decoderBias);
+    head.setWeights([kernel, zero]);
+    zero.dispose();
+  } finally {
+    tf.dispose([Y, mean, variance, std, Xn, XnT, prior, W, b, mW, vW, mb, vb]);
+  }
+  return { cells: rows, loss, seconds: (Date.now() - start) / 1000 };
+}
