@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from '../engine/backends';
 import { featureStats } from '../engine/network/featureStats';
-import { normalizePixel } from '../engine/training/augment';
+import { normalizePixel } from '../engine/network/networkInput';
 import { buildFoldedEncoder, ENCODERS, findEncoderFolder, loadShippedEncoder } from '../engine/network/pretrainedUNet';
 import { Builder, countParameters } from '../engine/network/resUNet';
 import { SeededRandom } from '../masks/seededRandom';

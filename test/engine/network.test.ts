@@ -22,7 +22,7 @@ import {
   tileOrigins,
 } from '../../src/engine/inference/tiledPredict';
 import { guidedFilterProbabilities } from '../../src/engine/inference/guidedFilter';
-import { normalizePixel } from '../../src/engine/training/augment';
+import { normalizePixel } from '../../src/engine/network/networkInput';
 import { SeededRandom } from '../../src/masks/seededRandom';
 
 test('the residual U-Net has an identity or projection add in every block; the plain variant has none', async () => {

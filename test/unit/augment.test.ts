@@ -5,11 +5,11 @@ import {
   COLOUR_CUE_SEPARATION,
   colourSeparation,
   hueSaturationMatrix,
-  normalizePixel,
   randomCrop,
   resolveHueJitter,
   type AugmentOptions,
 } from '../../src/engine/training/augment';
+import { normalizePixel } from '../../src/engine/network/networkInput';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { MaskImage, RgbImage } from '../../src/masks/maskImage';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { cachedFoldedForward } from './foldedInference';
 import { onnxWindowForward, type WindowForward } from './onnxInference';
-import { normalizePixel } from '../training/augment';
+import { normalizePixel } from '../network/networkInput';
 import { guidedFilterProbabilities, type GuidedFilterSettings } from './guidedFilter';
 import type { RgbImage } from '../../masks/maskImage';
 import type { EncoderKind } from '../../protocol/encoderKind';

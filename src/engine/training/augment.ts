@@ -1,11 +1,7 @@
 import { boundaryBand } from './losses';
 import { IGNORE_INDEX, type MaskImage, type RgbImage } from '../../masks/maskImage';
 import type { SeededRandom } from '../../masks/seededRandom';
-
-/** Network input normalisation: 8-bit RGB to [-1, 1]. */
-export function normalizePixel(v: number): number {
-  return v / 127.5 - 1;
-}
+import { normalizePixel } from '../network/networkInput';
 
 export interface Crop {
   /** [size, size, 3], normalised */

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { SeededRandom } from '../../masks/seededRandom';
-import { normalizePixel } from './augment';
+import { normalizePixel } from '../network/networkInput';
 import { upsampleBilinear } from '../network/bilinearUpsample';
 import { CONTEXT_LAYERS } from '../network/contextHead';
 import { coveringWindows, scaledWindow } from '../network/contextWindows';
