@@ -5,26 +5,19 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { writeFileAtomic } from '../../io/atomicWrite';
 import { errorText } from '../../masks/fsErrors';
-import { decodeImage } from '../../io/imageIO';
 import { applyDiff, checkDiff, diffMasks, emptyBox, maskMatchesDiff, type MaskDiff } from '../../masks/maskDiff';
-import { emptyMask, resizeMaskNearest, type MaskImage, type RgbImage } from '../../masks/maskImage';
-import { decodeMaskPng, encodeMaskPng } from '../../io/maskIO';
+import { emptyMask, type MaskImage, type RgbImage } from '../../masks/maskImage';
+import { encodeMaskPng } from '../../io/maskIO';
 import { labelRegion, paintSelection, type Point } from '../../masks/rasterTools';
 import type { HostToWebview, SuggestionState } from '../../protocol/editorProtocol';
 import type { ClassInfo } from '../../masks/classList';
 import { labelmeBeside, readMaskFile, sha, suggestionFile, type StartingMask } from './maskSources';
+import { EditHistory } from './editHistory';
+import { loadMask, type MaskLoadOptions } from './maskLoad';
 
-export interface MaskDocumentOptions {
-  maskFile: string;
+export interface MaskDocumentOptions extends MaskLoadOptions {
   /** The class palette, to read a labelme JSON beside the image when no mask exists. */
   classes: ClassInfo[];
-  /** Asked when the saved mask's size differs from the image's. */
-  onSizeMismatch: (mask: MaskImage, image: RgbImage) => Promise<'resize' | 'empty' | 'cancel'>;
-}
-
-interface EditRecord {
-  id: number;
-  previous: number;
 }
 
 export class MaskDocument implements vscode.CustomDocument {
@@ -40,9 +33,7 @@ export class MaskDocument implements vscode.CustomDocument {
   suggestion: SuggestionState = { state: 'none', reason: 'No suggestion yet.' };
   /** A starting mask offered from a labelme JSON beside the image (applied as one undoable edit once shown). */
   startingMask: StartingMask | null = null;
-  private nextEditId = 1;
-  private currentEdit = 0;
-  private savedEdit = 0;
+  private readonly history = new EditHistory();
   /** Hash of the mask bytes last read from or written to disk: our own saves do not count as outside changes. */
   private diskHash: string | null = null;
 
@@ -65,70 +56,18 @@ export class MaskDocument implements vscode.CustomDocument {
     backupId: string | undefined,
     options: MaskDocumentOptions,
   ): Promise<MaskDocument> {
-    let image: RgbImage;
-    try {
-      if (uri.scheme !== 'file') throw new Error(`only files on disk can be labelled (this one is ${uri.scheme}:)`);
-      image = await decodeImage(uri.fsPath);
-    } catch (err) {
-      return new MaskDocument(uri, options.maskFile, null, (err as Error).message, emptyMask(1, 1), false);
-    }
-    let diskHash: string | null = null;
-    let mask = emptyMask(image.width, image.height);
-    let fromDisk: Awaited<ReturnType<typeof readMaskFile>>;
-    try {
-      fromDisk = await readMaskFile(options.maskFile);
-    } catch (err) {
-      return new MaskDocument(
-        uri,
-        options.maskFile,
-        null,
-        `${(err as Error).message}. The mask file was left untouched; fix or remove it and reopen the image.`,
-        emptyMask(1, 1),
-        false,
-      );
-    }
-    if (fromDisk) {
-      diskHash = fromDisk.hash;
-      if (fromDisk.mask.width === image.width && fromDisk.mask.height === image.height) mask = fromDisk.mask;
-      else {
-        const choice = await options.onSizeMismatch(fromDisk.mask, image);
-        if (choice === 'cancel') {
-          return new MaskDocument(
-            uri,
-            options.maskFile,
-            null,
-            `the mask ${options.maskFile} is ${fromDisk.mask.width}x${fromDisk.mask.height} but the image is ${image.width}x${image.height}; it was left untouched`,
-            emptyMask(1, 1),
-            false,
-          );
-        }
-        if (choice === 'resize') mask = resizeMaskNearest(fromDisk.mask, image.width, image.height);
-      }
-    }
-    let restored = false;
-    if (backupId) {
-      // Hot exit: the unsaved mask comes back from the backup, and the document starts dirty.
-      // The backup location may be on any file system VS Code serves, so it is read through workspace.fs.
-      const backupUri = vscode.Uri.parse(backupId);
-      try {
-        const backup = decodeMaskPng(await vscode.workspace.fs.readFile(backupUri), backupUri.toString());
-        if (backup.width === image.width && backup.height === image.height) {
-          mask = backup;
-          restored = true;
-        }
-      } catch {
-        // No readable backup: the saved mask stands.
-      }
-    }
-    const doc = new MaskDocument(uri, options.maskFile, image, null, mask, restored);
-    doc.diskHash = diskHash;
-    if (!fromDisk && !restored) doc.startingMask = await labelmeBeside(uri.fsPath, image, options.classes);
+    const loaded = await loadMask(uri, backupId, options);
+    if (!loaded.ok) return new MaskDocument(uri, options.maskFile, null, loaded.reason, emptyMask(1, 1), false);
+    const { image, restored } = loaded;
+    const doc = new MaskDocument(uri, options.maskFile, image, null, loaded.mask, restored);
+    doc.diskHash = loaded.diskHash;
+    if (!loaded.onDisk && !restored) doc.startingMask = await labelmeBeside(uri.fsPath, image, options.classes);
     doc.suggestion = (await suggestionFile(options.maskFile, image)) ?? doc.suggestion;
     return doc;
   }
 
   get isDirty(): boolean {
-    return this.restoredFromBackup || this.currentEdit !== this.savedEdit;
+    return this.restoredFromBackup || this.history.dirty;
   }
 
   get fileName(): string {
@@ -163,19 +102,18 @@ export class MaskDocument implements vscode.CustomDocument {
   }
 
   private record(label: string, diff: MaskDiff): void {
-    const edit: EditRecord = { id: this.nextEditId++, previous: this.currentEdit };
-    this.currentEdit = edit.id;
+    const edit = this.history.push();
     this.changed.fire({
       document: this,
       label,
       undo: () => {
         applyDiff(this.mask, diff, 'before');
-        this.currentEdit = edit.previous;
+        this.history.undone(edit);
         this.post({ type: 'applyDiff', diff, side: 'before' });
       },
       redo: () => {
         applyDiff(this.mask, diff, 'after');
-        this.currentEdit = edit.id;
+        this.history.redone(edit);
         this.post({ type: 'applyDiff', diff, side: 'after' });
       },
     });
@@ -206,7 +144,7 @@ export class MaskDocument implements vscode.CustomDocument {
 
   async save(): Promise<void> {
     await this.writeTo(this.maskFile);
-    this.savedEdit = this.currentEdit;
+    this.history.markSaved();
     this.restoredFromBackup = false;
     this.post({ type: 'saved', maskFile: this.maskFile });
   }
@@ -241,7 +179,7 @@ export class MaskDocument implements vscode.CustomDocument {
         : emptyMask(this.image.width, this.image.height);
     this.diskHash = fromDisk?.hash ?? null;
     this.mask = mask;
-    this.savedEdit = this.currentEdit;
+    this.history.markSaved();
     this.restoredFromBackup = false;
     this.post({ type: 'replaceMask', mask: mask.data.slice(), reason: 'Reverted to the saved mask' });
   }
