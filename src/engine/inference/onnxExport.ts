@@ -1,130 +1,14 @@
 // ONNX export of a folded graph (foldedGraph.ts), written directly as protobuf bytes (no protobuf library):
 // the same ops, weights and shapes as the TF.js path, for onnxruntime-node. The graph takes and returns
 // channels-last tensors, as the engine does: one Transpose at each end, convolutions in between run NCHW.
-// Field numbers are those of onnx.proto (IR version 8, opset 13).
+// The protobuf is written by onnxProto.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import type { FoldedGraph, FoldedOp } from './foldedGraph';
-
-/** A minimal protobuf writer: varints, length-delimited fields, fixed32 floats. */
-class Proto {
-  private readonly parts: Uint8Array[] = [];
-  private size = 0;
-
-  private push(bytes: Uint8Array): void {
-    this.parts.push(bytes);
-    this.size += bytes.length;
-  }
-
-  private varint(v: number | bigint): void {
-    let n = BigInt.asUintN(64, BigInt(v));
-    const out: number[] = [];
-    do {
-      let b = Number(n & 0x7fn);
-      n >>= 7n;
-      if (n > 0n) b |= 0x80;
-      out.push(b);
-    } while (n > 0n);
-    this.push(Uint8Array.from(out));
-  }
-
-  private key(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
-  }
-
-  int(field: number, v: number): this {
-    this.key(field, 0);
-    this.varint(v);
-    return this;
-  }
-
-  float(field: number, v: number): this {
-    this.key(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    this.push(b);
-    return this;
-  }
-
-  bytes(field: number, data: Uint8Array): this {
-    this.key(field, 2);
-    this.varint(data.length);
-    this.push(data);
-    return this;
-  }
-
-  string(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s));
-  }
-
-  message(field: number, m: Proto): this {
-    return this.bytes(field, m.finish());
-  }
-
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let o = 0;
-    for (const p of this.parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  }
-}
-
-const FLOAT = 1;
-const INT64 = 7;
-const ATTR_FLOAT = 1;
-const ATTR_INT = 2;
-const ATTR_STRING = 3;
-const ATTR_INTS = 7;
-
-type Attr =
-  | { name: string; f: number }
-  | { name: string; i: number }
-  | { name: string; s: string }
-  | { name: string; ints: number[] };
-
-function attribute(a: Attr): Proto {
-  const p = new Proto().string(1, a.name);
-  if ('f' in a) p.float(2, a.f).int(20, ATTR_FLOAT);
-  else if ('i' in a) p.int(3, a.i).int(20, ATTR_INT);
-  else if ('s' in a) p.string(4, a.s).int(20, ATTR_STRING);
-  else {
-    for (const v of a.ints) p.int(8, v);
-    p.int(20, ATTR_INTS);
-  }
-  return p;
-}
-
-function node(op: string, inputs: string[], outputs: string[], name: string, attrs: Attr[] = []): Proto {
-  const p = new Proto();
-  inputs.forEach((i) => p.string(1, i));
-  outputs.forEach((o) => p.string(2, o));
-  p.string(3, name).string(4, op);
-  attrs.forEach((a) => p.message(5, attribute(a)));
-  return p;
-}
-
-function floatTensor(name: string, dims: number[], values: Float32Array): Proto {
-  const p = new Proto();
-  dims.forEach((d) => p.int(1, d));
-  p.int(2, FLOAT).string(8, name);
-  return p.bytes(9, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-}
-
-function int64Tensor(name: string, values: number[]): Proto {
-  const p = new Proto().int(1, values.length).int(2, INT64).string(8, name);
-  const raw = new BigInt64Array(values.map((v) => BigInt(v)));
-  return p.bytes(9, new Uint8Array(raw.buffer));
-}
+import { Proto, floatTensor, int64Tensor, node, onnxModel, tensorValueInfo, type Attr } from './onnxProto';
 
 /** A float tensor value [N, H, W, C] with free N, H, W. */
 function valueInfo(name: string, channels: number): Proto {
-  const shape = new Proto();
-  for (const d of ['batch', 'height', 'width']) shape.message(1, new Proto().string(2, d));
-  shape.message(1, new Proto().int(1, channels));
-  const tensorType = new Proto().int(1, FLOAT).message(2, shape);
-  return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
+  return tensorValueInfo(name, ['batch', 'height', 'width', channels]);
 }
 
 /** TF.js filter [kh, kw, cin, cout] as ONNX [cout, cin, kh, kw]; a depthwise one [kh, kw, c, 1] as [c, 1, kh, kw]. */
@@ -252,10 +136,5 @@ export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
   nodes.forEach((n) => g.message(1, n));
   inits.forEach((t) => g.message(5, t));
   g.message(11, valueInfo('image', 3)).message(12, valueInfo('probs', channels));
-  return new Proto()
-    .int(1, 8) // ir_version
-    .string(2, 'maskloop')
-    .message(7, g)
-    .message(8, new Proto().string(1, '').int(2, 13))
-    .finish();
+  return onnxModel(g);
 }

@@ -30,7 +30,8 @@ export function setInferenceChoice(c: InferenceChoice): void {
   choice = c;
 }
 
-function loadOrt(): typeof Ort | null {
+/** onnxruntime-node, or null when it cannot load (`ortLoadError` says why). Loaded once. */
+export function loadOrt(): typeof Ort | null {
   if (ort !== undefined) return ort;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -40,6 +41,11 @@ function loadOrt(): typeof Ort | null {
     ortError = (err as Error).message.split('\n')[0];
   }
   return ort;
+}
+
+/** Why onnxruntime-node could not load ('' when it loaded or was not tried). */
+export function ortLoadError(): string {
+  return ortError;
 }
 
 /** Which runtime pre-labels, and why: for `maskloop info`, the bench and the status bar details. */
@@ -54,7 +60,8 @@ export function inferenceReport(): { runtime: 'onnxruntime' | 'tfjs'; reason: st
   };
 }
 
-function threads(): number {
+/** Threads an onnxruntime session uses: MASKLOOP_THREADS, else the cores, at most 4. */
+export function threads(): number {
   return Math.max(1, Math.min(4, Number(process.env.MASKLOOP_THREADS) || os.availableParallelism()));
 }
 

@@ -1,0 +1,251 @@
+// A SAM-family encoder/decoder pair on onnxruntime-node, in the model process: the encoder runs once per image
+// and its embedding is kept (the last few in memory, every one on disk when a cache folder is given, keyed by
+// the image's pixels and the encoder's bytes), the decoder once per prompt.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as Ort from 'onnxruntime-node';
+import { writeFileAtomic } from '../../io/atomicWrite';
+import type { RgbImage } from '../../masks/maskImage';
+import { loadOrt, ortLoadError, threads } from '../inference/onnxInference';
+import {
+  candidateMasks,
+  encoderInput,
+  maskPromptArray,
+  promptArrays,
+  type ClickCandidate,
+  type ClickPrompt,
+} from './samGeometry';
+import { samLayout, type GraphIo, type SamLayout } from './samLayout';
+
+export interface SamFiles {
+  encoder: string;
+  decoder: string;
+}
+
+/** An image's embedding: the encoder's outputs by name. */
+export interface Embedding {
+  key: string;
+  width: number;
+  height: number;
+  tensors: Record<string, { data: Float32Array; dims: number[] }>;
+}
+
+/** Embeddings kept in memory per model. */
+const MEMORY_EMBEDDINGS = 4;
+
+function graphIo(session: Ort.InferenceSession): GraphIo {
+  const values = (meta: readonly Ort.InferenceSession.ValueMetadata[]) =>
+    meta.map((m) => ({ name: m.name, shape: m.isTensor ? [...m.shape] : [] }));
+  return { inputs: values(session.inputMetadata), outputs: values(session.outputMetadata) };
+}
+
+async function fileHash(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The key of an image's pixels. */
+export function imageKey(image: RgbImage): string {
+  return createHash('sha256').update(`${image.width}x${image.height}:`).update(image.data).digest('hex');
+}
+
+export class SamModel {
+  private readonly memory: Embedding[] = [];
+
+  private constructor(
+    readonly files: SamFiles,
+    readonly layout: SamLayout,
+    /** SHA-256 of the encoder file: embeddings on disk are keyed by it. */
+    readonly encoderHash: string,
+    private readonly encoder: Ort.InferenceSession,
+    private readonly decoder: Ort.InferenceSession,
+    private readonly ort: typeof Ort,
+  ) {}
+
+  /** Loads a pair; throws a message naming the files when either cannot be read or the layout is not supported. */
+  static async load(files: SamFiles): Promise<SamModel> {
+    const o = loadOrt();
+    if (!o) throw new Error(`click segmentation needs onnxruntime-node, which cannot load here: ${ortLoadError()}`);
+    const options: Ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: threads(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    };
+    const open = async (file: string, role: string): Promise<Ort.InferenceSession> => {
+      try {
+        return await o.InferenceSession.create(file, options);
+      } catch (err) {
+        throw new Error(
+          `the ${role} ${file} is not a model onnxruntime can load: ${(err as Error).message.split('\n')[0]}`,
+        );
+      }
+    };
+    const encoder = await open(files.encoder, 'click-segmentation encoder');
+    let decoder: Ort.InferenceSession;
+    try {
+      decoder = await open(files.decoder, 'click-segmentation decoder');
+    } catch (err) {
+      await encoder.release();
+      throw err;
+    }
+    const layout = samLayout(graphIo(encoder), graphIo(decoder));
+    if ('error' in layout) {
+      await Promise.all([encoder.release(), decoder.release()]);
+      throw new Error(`${path.basename(files.encoder)} and ${path.basename(files.decoder)}: ${layout.error}`);
+    }
+    return new SamModel(files, layout, await fileHash(files.encoder), encoder, decoder, o);
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+
+  private cacheFile(cacheDir: string, key: string): string {
+    return path.join(cacheDir, `${this.encoderHash.slice(0, 16)}-${key.slice(0, 32)}.embedding`);
+  }
+
+  /**
+   * The image's embedding: from memory, else from the cache folder, else computed (and then written there).
+   * `source` says which.
+   */
+  async embed(
+    image: RgbImage,
+    cacheDir?: string,
+  ): Promise<{ embedding: Embedding; source: 'memory' | 'disk' | 'computed' }> {
+    const key = imageKey(image);
+    const hit = this.memory.find((e) => e.key === key);
+    if (hit) return { embedding: hit, source: 'memory' };
+    let embedding = cacheDir ? await readEmbedding(this.cacheFile(cacheDir, key), key, image) : null;
+    const source = embedding ? 'disk' : 'computed';
+    if (!embedding) {
+      const input = encoderInput(image, this.layout);
+      const out = await this.encoder.run({
+        [this.layout.encoderInput]: new this.ort.Tensor('float32', input.data, input.dims),
+      });
+      const tensors: Embedding['tensors'] = {};
+      for (const name of this.layout.embeddings) {
+        const t = out[name];
+        tensors[name] = { data: Float32Array.from(t.data as Float32Array), dims: [...t.dims] };
+      }
+      for (const t of Object.values(out)) t.dispose();
+      embedding = { key, width: image.width, height: image.height, tensors };
+      if (cacheDir) await writeEmbedding(this.cacheFile(cacheDir, key), embedding);
+    }
+    this.memory.unshift(embedding);
+    this.memory.length = Math.min(this.memory.length, MEMORY_EMBEDDINGS);
+    return { embedding, source };
+  }
+
+  /** The candidates for a prompt on an embedded image, best predicted IoU first. */
+  async segment(embedding: Embedding, prompt: ClickPrompt): Promise<ClickCandidate[]> {
+    const { width, height } = embedding;
+    if (prompt.points.length === 0 && !prompt.box) throw new Error('a click prompt needs a point or a box');
+    const feeds: Record<string, Ort.Tensor> = {};
+    for (const [name, t] of Object.entries(embedding.tensors))
+      feeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
+    const p = promptArrays(prompt, this.layout, width, height);
+    const M = this.layout.maskInputSize;
+    for (const input of this.layout.promptInputs) {
+      switch (input) {
+        case 'point_coords':
+          feeds[input] = new this.ort.Tensor('float32', p.coords, [1, p.count, 2]);
+          break;
+        case 'point_labels':
+          feeds[input] = new this.ort.Tensor('float32', p.labels, [1, p.count]);
+          break;
+        case 'mask_input':
+          feeds[input] = new this.ort.Tensor(
+            'float32',
+            prompt.region ? maskPromptArray(prompt.region, this.layout) : new Float32Array(M * M),
+            [1, 1, M, M],
+          );
+          break;
+        case 'has_mask_input':
+          feeds[input] = new this.ort.Tensor('float32', Float32Array.of(prompt.region ? 1 : 0), [1]);
+          break;
+        case 'orig_im_size':
+          feeds[input] = new this.ort.Tensor('float32', Float32Array.of(height, width), [2]);
+          break;
+        default: {
+          const never: never = input;
+          throw new Error(`unknown prompt input ${String(never)}`);
+        }
+      }
+    }
+    const out = await this.decoder.run(feeds);
+    try {
+      // Low-resolution logits where the decoder gives them: its full-size masks follow the export's own
+      // resize, which some SAM exports fixed to one aspect ratio.
+      const logits = out[this.layout.lowResMasks ?? this.layout.masks];
+      const scores = out[this.layout.scores];
+      return candidateMasks(
+        logits.data as Float32Array,
+        logits.dims,
+        scores.data as Float32Array,
+        this.layout,
+        width,
+        height,
+      );
+    } finally {
+      for (const t of Object.values(out)) t.dispose();
+    }
+  }
+}
+
+/** On disk: a 4-byte header length, a JSON header (key, size, each tensor's name and dims), the float data. */
+async function writeEmbedding(file: string, e: Embedding): Promise<void> {
+  const names = Object.keys(e.tensors).sort();
+  const header = Buffer.from(
+    JSON.stringify({
+      key: e.key,
+      width: e.width,
+      height: e.height,
+      tensors: names.map((n) => ({ name: n, dims: e.tensors[n].dims })),
+    }),
+  );
+  const parts = [
+    Buffer.alloc(4),
+    header,
+    ...names.map((n) =>
+      Buffer.from(e.tensors[n].data.buffer, e.tensors[n].data.byteOffset, e.tensors[n].data.byteLength),
+    ),
+  ];
+  parts[0].writeUInt32LE(header.length, 0);
+  await writeFileAtomic(file, Buffer.concat(parts));
+}
+
+/** A cached embedding, or null when it is absent, another image's, or unreadable (it is then computed again). */
+async function readEmbedding(file: string, key: string, image: RgbImage): Promise<Embedding | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch {
+    return null;
+  }
+  try {
+    const length = bytes.readUInt32LE(0);
+    const header = JSON.parse(bytes.subarray(4, 4 + length).toString()) as {
+      key: string;
+      width: number;
+      height: number;
+      tensors: { name: string; dims: number[] }[];
+    };
+    if (header.key !== key || header.width !== image.width || header.height !== image.height) return null;
+    let offset = 4 + length;
+    const tensors: Embedding['tensors'] = {};
+    for (const t of header.tensors) {
+      const n = t.dims.reduce((a, b) => a * b, 1);
+      if (offset + n * 4 > bytes.length) return null;
+      const data = new Float32Array(n);
+      Buffer.from(data.buffer).set(bytes.subarray(offset, offset + n * 4));
+      tensors[t.name] = { data, dims: t.dims };
+      offset += n * 4;
+    }
+    return offset === bytes.length ? { key, width: image.width, height: image.height, tensors } : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { SamModel } from '../../src/engine/click/samModel';
+import type { RgbImage } from '../../src/masks/maskImage';
+import { FIXTURE_INPUT, FIXTURE_RADIUS, samFixtureDecoder, samFixtureEncoder } from './samFixture';
+
+function fixtureFiles(dir: string, decoder = samFixtureDecoder()): { encoder: string; decoder: string } {
+  const files = { encoder: path.join(dir, 'fixture.encoder.onnx'), decoder: path.join(dir, 'fixture.decoder.onnx') };
+  fs.writeFileSync(files.encoder, samFixtureEncoder());
+  fs.writeFileSync(files.decoder, decoder);
+  return files;
+}
+
+/** 100x60: dark, with a bright rectangle over x 50-99. */
+function image(): RgbImage {
+  const width = 100;
+  const height = 60;
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) data.fill(x >= 50 ? 230 : 20, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  return { width, height, data };
+}
+
+function centroid(mask: Uint8Array, width: number): { x: number; y: number; area: number } {
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let i = 0; i < mask.length; i++)
+    if (mask[i]) {
+      sx += (i % width) + 0.5;
+      sy += Math.floor(i / width) + 0.5;
+      n++;
+    }
+  return { x: sx / n, y: sy / n, area: n };
+}
+
+test('a click: the SAM layout is read from the graphs, and the candidate lands where the person clicked', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  const model = await SamModel.load(fixtureFiles(dir));
+  try {
+    assert.equal(model.layout.kind, 'sam');
+    assert.equal(model.layout.preprocess, 'padded');
+    assert.equal(model.layout.inputSize, FIXTURE_INPUT);
+    assert.equal(model.layout.maskInputSize, 16);
+    assert.equal(model.layout.lowResMasks, 'low_res_masks');
+    const img = image();
+    const { embedding, source } = await model.embed(img);
+    assert.equal(source, 'computed');
+    const candidates = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: true }] });
+    assert.deepEqual(
+      candidates.map((c) => c.score.toFixed(1)),
+      ['0.9', '0.5', '0.3'],
+      'best predicted IoU first',
+    );
+    // The disc: radius 12 input pixels, and the input is the image scaled by 64/100.
+    const disc = centroid(candidates[0].mask, img.width);
+    assert.ok(Math.abs(disc.x - 30) < 1.5 && Math.abs(disc.y - 25) < 1.5, `disc centred at ${disc.x},${disc.y}`);
+    const r = FIXTURE_RADIUS / (FIXTURE_INPUT / 100);
+    const expected = Math.PI * r * r;
+    assert.ok(Math.abs(disc.area - expected) / expected < 0.15, `disc area ${disc.area}, about ${expected.toFixed(0)}`);
+    // The bright half: through the encoder's normalisation, pooling and the low-resolution grid.
+    const bright = candidates[1].mask;
+    assert.equal(bright[10 * 100 + 90], 1);
+    assert.equal(bright[10 * 100 + 10], 0);
+    // A negative click inverts the fixture's disc: the click's own pixel is outside.
+    const negative = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: false }] });
+    assert.equal(negative[0].mask[25 * 100 + 30], 0);
+    assert.equal(negative[0].mask[5 * 100 + 95], 1);
+    // A region to refine reaches the decoder's mask input (the fixture gives it back as its third candidate).
+    const region = { width: 100, height: 60, data: new Uint8Array(6000) };
+    for (let y = 0; y < 30; y++) region.data.fill(1, y * 100, y * 100 + 40);
+    const refined = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: true }], region });
+    const back = refined[2].mask;
+    let agree = 0;
+    for (let i = 0; i < back.length; i++) if (back[i] === region.data[i]) agree++;
+    assert.ok(agree / back.length > 0.95, `the region came back (${((100 * agree) / back.length).toFixed(1)}% agree)`);
+    const none = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: true }] });
+    assert.equal(none[2].area, 0, 'no region: has_mask_input 0');
+  } finally {
+    await model.release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('embeddings are kept: in memory, then on disk for a new session; a damaged file is computed again', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  const cache = path.join(dir, 'cache');
+  const files = fixtureFiles(dir);
+  const img = image();
+  const first = await SamModel.load(files);
+  try {
+    assert.equal((await first.embed(img, cache)).source, 'computed');
+    assert.equal((await first.embed(img, cache)).source, 'memory');
+  } finally {
+    await first.release();
+  }
+  const written = fs.readdirSync(cache);
+  assert.equal(written.length, 1, 'one embedding file, no temp file left');
+  const second = await SamModel.load(files);
+  try {
+    const fromDisk = await second.embed(img, cache);
+    assert.equal(fromDisk.source, 'disk');
+    const fresh = await second.segment(fromDisk.embedding, { points: [{ x: 70, y: 30, positive: true }] });
+    assert.ok(fresh[0].area > 0);
+  } finally {
+    await second.release();
+  }
+  fs.writeFileSync(path.join(cache, written[0]), Buffer.from('not an embedding'));
+  const third = await SamModel.load(files);
+  try {
+    assert.equal((await third.embed(img, cache)).source, 'computed', 'a damaged cache file is not trusted');
+    const other = { ...img, data: img.data.map((v) => 255 - v) };
+    assert.equal((await third.embed(other, cache)).source, 'computed', 'another image has its own key');
+  } finally {
+    await third.release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a pair of another layout is refused with what was found and what is supported', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  try {
+    await assert.rejects(
+      SamModel.load(fixtureFiles(dir, samFixtureDecoder({ withoutLabels: true }))),
+      (err: Error) =>
+        /no point_labels input/.test(err.message) &&
+        /Supported: SAM, MobileSAM and SAM 2/.test(err.message) &&
+        /fixture\.encoder\.onnx/.test(err.message),
+    );
+    fs.writeFileSync(path.join(dir, 'broken.onnx'), 'not a model');
+    await assert.rejects(
+      SamModel.load({ encoder: path.join(dir, 'broken.onnx'), decoder: path.join(dir, 'broken.onnx') }),
+      /click-segmentation encoder .*broken\.onnx is not a model onnxruntime can load/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
