@@ -4,6 +4,7 @@ import { InputError } from '../masks/inputError';
 import { ModelRequestError } from '../modelServer/modelClient';
 import { BatchIncomplete, UsageError } from './cliContext';
 import { registerBenchCommand } from './commands/bench';
+import { registerClickCommand } from './commands/click';
 import { registerDataCommands } from './commands/data';
 import { registerFormatCommands } from './commands/formats';
 import { registerModelCommands } from './commands/model';
@@ -16,6 +17,7 @@ program
 
 registerModelCommands(program);
 registerBenchCommand(program);
+registerClickCommand(program);
 registerFormatCommands(program);
 registerDataCommands(program);
 

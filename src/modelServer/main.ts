@@ -3,6 +3,7 @@
 import { isBackendChoice } from '../protocol/settings';
 import { CancelledError } from '../protocol/errors';
 import { ModelService, type CallContext } from './modelService';
+import { ClickService } from './clickService';
 import { ModelStoreError } from '../engine/store/modelStore';
 import { describeFsError, fsErrorCode } from '../masks/fsErrors';
 import { InputError } from '../masks/inputError';
@@ -25,6 +26,7 @@ if (!isBackendChoice(choice)) {
   process.exit(2);
 }
 const service = new ModelService(choice);
+const clicks = new ClickService();
 const queue: ModelRequest[] = [];
 const controllers = new Map<number, AbortController>();
 let busy = false;
@@ -47,6 +49,10 @@ function dispatch(req: ModelRequest, ctx: CallContext): Promise<RequestMap[Reque
       return service.rollback(req.params);
     case 'bench':
       return service.bench(req.params, ctx);
+    case 'clickPrepare':
+      return clicks.prepare(req.params, ctx);
+    case 'clickSegment':
+      return clicks.segment(req.params, ctx);
     default: {
       const never: never = req;
       throw new Error(`unknown request ${JSON.stringify(never)}`);

@@ -114,6 +114,30 @@ export interface RequestMap {
     };
   };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
+  /** Loads a click-segmentation pair (checking its layout) and computes or finds the image's embedding. */
+  clickPrepare: {
+    params: ClickTarget;
+    result: {
+      layout: 'sam' | 'sam2';
+      inputSize: number;
+      width: number;
+      height: number;
+      embedding: EmbeddingSource;
+      seconds: number;
+    };
+  };
+  /** The candidate masks for a prompt on an image, best predicted IoU first. */
+  clickSegment: {
+    params: ClickTarget & { prompt: ClickPromptParams };
+    result: {
+      width: number;
+      height: number;
+      /** Each candidate: 1 inside, 0 outside, width x height; its predicted IoU; its pixel count. */
+      candidates: { mask: Uint8Array; score: number; area: number }[];
+      embedding: EmbeddingSource;
+      seconds: number;
+    };
+  };
   bench: {
     params: {
       encoder?: EncoderKind;
@@ -128,6 +152,32 @@ export interface RequestMap {
     };
     result: BenchResult;
   };
+}
+
+/** A SAM-family encoder/decoder pair (`*.encoder.onnx`, `*.decoder.onnx`) for click segmentation. */
+export interface ClickModelFiles {
+  encoder: string;
+  decoder: string;
+}
+
+/** Click segmentation's prompt, in image pixel coordinates (continuous: pixel x covers [x, x + 1)). */
+export interface ClickPromptParams {
+  /** Clicks: positive adds the point to the object, negative takes it out. */
+  points: { x: number; y: number; positive: boolean }[];
+  /** A box around the object. */
+  box?: { x0: number; y0: number; x1: number; y1: number };
+  /** A region to refine (the decoder's mask prompt): 1 inside, 0 outside, width x height of the image. */
+  region?: Uint8Array;
+}
+
+/** Where an image's embedding came from: kept in memory, read from the cache folder, or computed now. */
+export type EmbeddingSource = 'memory' | 'disk' | 'computed';
+
+export interface ClickTarget {
+  model: ClickModelFiles;
+  image: string;
+  /** Folder of cached embeddings (keyed by the image's pixels and the encoder's bytes); none: memory only. */
+  cacheDir?: string;
 }
 
 /** How a suggestion followed a reviewed neighbouring frame (RequestMap.predict). */

@@ -2,11 +2,10 @@
 // and box as the decoder takes them, and the decoder's mask logits back at the image's size. Pure.
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import type { SamLayout } from './samLayout';
+import type { ClickPromptParams } from '../../protocol/modelProtocol';
 
-/** A click prompt in image pixel coordinates (continuous: pixel x covers [x, x + 1)). */
-export interface ClickPrompt {
-  points: { x: number; y: number; positive: boolean }[];
-  box?: { x0: number; y0: number; x1: number; y1: number };
+/** A click prompt (the protocol's), its region as a mask of the image's size. */
+export interface ClickPrompt extends Omit<ClickPromptParams, 'region'> {
   /** A region to refine (the decoder's mask prompt): 1 inside, 0 outside, at the image's size. */
   region?: MaskImage;
 }

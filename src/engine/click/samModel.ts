@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { writeFileAtomic } from '../../io/atomicWrite';
 import type { RgbImage } from '../../masks/maskImage';
+import { InputError } from '../../masks/inputError';
 import { loadOrt, ortLoadError, threads } from '../inference/onnxInference';
 import {
   candidateMasks,
@@ -78,8 +79,9 @@ export class SamModel {
       try {
         return await o.InferenceSession.create(file, options);
       } catch (err) {
-        throw new Error(
-          `the ${role} ${file} is not a model onnxruntime can load: ${(err as Error).message.split('\n')[0]}`,
+        throw new InputError(
+          file,
+          `not a ${role} onnxruntime can load (${(err as Error).message.split('\n')[0]}); choose the model's files again`,
         );
       }
     };
@@ -94,7 +96,7 @@ export class SamModel {
     const layout = samLayout(graphIo(encoder), graphIo(decoder));
     if ('error' in layout) {
       await Promise.all([encoder.release(), decoder.release()]);
-      throw new Error(`${path.basename(files.encoder)} and ${path.basename(files.decoder)}: ${layout.error}`);
+      throw new InputError(`${files.encoder} with ${path.basename(files.decoder)}`, layout.error);
     }
     return new SamModel(files, layout, await fileHash(files.encoder), encoder, decoder, o);
   }

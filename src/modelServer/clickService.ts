@@ -1,0 +1,107 @@
+// Click segmentation in the model process: SAM-family pairs loaded once (reloaded when a file changes), the
+// last images decoded kept with their keys, embeddings through the engine's cache. The extension host never
+// runs a model; it sends clicks and gets candidate masks back.
+import * as fs from 'node:fs';
+import { decodeImage } from '../io/imageIO';
+import { InputError } from '../masks/inputError';
+import type { RgbImage } from '../masks/maskImage';
+import { SamModel } from '../engine/click/samModel';
+import type { ClickModelFiles, ClickTarget, RequestMap } from '../protocol/modelProtocol';
+import { CancelledError } from '../protocol/errors';
+import type { CallContext } from './modelService';
+
+/** Decoded images kept, so each click does not decode its image again. */
+const IMAGES_KEPT = 2;
+
+async function stamp(file: string): Promise<string> {
+  const st = await fs.promises.stat(file);
+  return `${st.size}:${st.mtimeMs}`;
+}
+
+export class ClickService {
+  private loaded: { key: string; model: Promise<SamModel> } | null = null;
+  private readonly images: { file: string; stamp: string; image: RgbImage }[] = [];
+
+  private async model(files: ClickModelFiles): Promise<SamModel> {
+    const stamps = await Promise.all(
+      [files.encoder, files.decoder].map((f) =>
+        stamp(f).catch((err: unknown) => {
+          throw new InputError(
+            f,
+            `cannot read this click-segmentation model file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set it up again`,
+          );
+        }),
+      ),
+    );
+    const key = `${files.encoder}|${files.decoder}|${stamps.join('|')}`;
+    if (this.loaded?.key === key) return this.loaded.model;
+    const previous = this.loaded;
+    const model = SamModel.load(files).catch((err: unknown) => {
+      this.loaded = null;
+      throw err;
+    });
+    this.loaded = { key, model };
+    if (previous) void previous.model.then((m) => m.release()).catch(() => undefined);
+    return model;
+  }
+
+  private async image(file: string): Promise<RgbImage> {
+    const s = await stamp(file);
+    const hit = this.images.find((i) => i.file === file && i.stamp === s);
+    if (hit) return hit.image;
+    const image = await decodeImage(file);
+    this.images.unshift({ file, stamp: s, image });
+    this.images.length = Math.min(this.images.length, IMAGES_KEPT);
+    return image;
+  }
+
+  private async embedded(p: ClickTarget, ctx: CallContext) {
+    const t0 = Date.now();
+    const model = await this.model(p.model);
+    const image = await this.image(p.image);
+    if (ctx.signal.aborted) throw new CancelledError();
+    const { embedding, source } = await model.embed(image, p.cacheDir);
+    return { model, image, embedding, source, t0 };
+  }
+
+  async prepare(p: ClickTarget, ctx: CallContext): Promise<RequestMap['clickPrepare']['result']> {
+    const { model, image, source, t0 } = await this.embedded(p, ctx);
+    return {
+      layout: model.layout.kind,
+      inputSize: model.layout.inputSize,
+      width: image.width,
+      height: image.height,
+      embedding: source,
+      seconds: (Date.now() - t0) / 1000,
+    };
+  }
+
+  async segment(
+    p: RequestMap['clickSegment']['params'],
+    ctx: CallContext,
+  ): Promise<RequestMap['clickSegment']['result']> {
+    const { model, image, embedding, source, t0 } = await this.embedded(p, ctx);
+    const { width, height } = image;
+    const { region, ...rest } = p.prompt;
+    if (region && region.length !== width * height)
+      throw new InputError(
+        p.image,
+        `the region to refine has ${region.length} pixels; the image has ${width}x${height}`,
+      );
+    for (const pt of rest.points)
+      if (!(pt.x >= 0 && pt.x <= width && pt.y >= 0 && pt.y <= height))
+        throw new InputError(p.image, `the click at ${pt.x},${pt.y} is outside the image (${width}x${height})`);
+    if (rest.points.length === 0 && !rest.box) throw new InputError(p.image, 'a click prompt needs a point or a box');
+    const candidates = await model.segment(embedding, {
+      ...rest,
+      ...(region ? { region: { width, height, data: region } } : {}),
+    });
+    return { width, height, candidates, embedding: source, seconds: (Date.now() - t0) / 1000 };
+  }
+
+  async release(): Promise<void> {
+    const loaded = this.loaded;
+    this.loaded = null;
+    if (loaded) await (await loaded.model.catch(() => null))?.release();
+  }
+}
