@@ -40,6 +40,13 @@ test('SAM, SAM with its own preprocessing, and SAM 2 layouts are told apart', ()
   assert.equal(sam.kind, 'sam');
   assert.equal(sam.preprocess, 'padded');
   assert.deepEqual(sam.embeddings, ['image_embeddings']);
+  assert.deepEqual(sam.feeds, { image_embeddings: 'image_embeddings' });
+  // The embedding reaches the decoder whatever the two are called (labelme's encoder names its input x).
+  const renamed = samLayout(
+    { inputs: [v('x', [1, 3, 1024, 1024])], outputs: [v('output')] },
+    { ...samDecoder, inputs: [v('embedding'), ...samDecoder.inputs.slice(1)] },
+  );
+  assert.ok(!('error' in renamed) && renamed.feeds.embedding === 'output' && renamed.encoderInput === 'x');
   assert.deepEqual(sam.promptInputs, ['point_coords', 'point_labels', 'mask_input', 'has_mask_input', 'orig_im_size']);
   assert.equal(sam.maskInputSize, 256);
   assert.equal(sam.lowResMasks, 'low_res_masks');
@@ -60,7 +67,14 @@ test('other layouts are refused, each with its reason', () => {
     return r.error;
   };
   assert.match(error({ ...samEncoder, inputs: [...samEncoder.inputs, v('x')] }, samDecoder), /takes 2 inputs/);
-  assert.match(error(samEncoder, { ...samDecoder, inputs: [...samDecoder.inputs, v('text_tokens')] }), /text_tokens/);
+  assert.match(
+    error(samEncoder, { ...samDecoder, inputs: [...samDecoder.inputs, v('text_tokens')] }),
+    /takes image_embeddings, text_tokens besides its prompt inputs/,
+  );
+  assert.match(
+    error(sam2Encoder, { ...sam2Decoder, inputs: [...sam2Decoder.inputs, v('text_tokens')] }),
+    /takes text_tokens, which is neither/,
+  );
   assert.match(
     error(samEncoder, { ...samDecoder, inputs: samDecoder.inputs.filter((i) => i.name !== 'point_labels') }),
     /no point_labels/,

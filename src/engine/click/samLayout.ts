@@ -36,8 +36,10 @@ export interface SamLayout {
   /** 'padded': longest side resized to `inputSize`, padded at the right and bottom (SAM); 'stretched': resized to `inputSize` x `inputSize` (SAM 2); 'raw': [H, W, 3] pixels, the graph resizes itself. */
   preprocess: 'padded' | 'stretched' | 'raw';
   inputSize: number;
-  /** Encoder outputs, fed to the decoder inputs of the same names. */
+  /** Encoder outputs kept as the image's embedding. */
   embeddings: string[];
+  /** Which encoder output each of the decoder's embedding inputs takes (decoder input -> encoder output). */
+  feeds: Record<string, string>;
   /** Prompt inputs the decoder takes. */
   promptInputs: PromptInput[];
   /** Side of mask_input (the low-resolution mask grid), 256 for every known export. */
@@ -90,14 +92,30 @@ export function samLayout(encoder: GraphIo, decoder: GraphIo): SamLayout | { err
     );
   const embeddings = sam2 ? ['image_embed', 'high_res_feats_0', 'high_res_feats_1'] : [encoder.outputs[0].name];
   const promptInputs: PromptInput[] = [];
+  const others: string[] = [];
   for (const i of decoder.inputs) {
-    if (embeddings.includes(i.name)) continue;
     if ((PROMPT_INPUTS as readonly string[]).includes(i.name)) promptInputs.push(i.name as PromptInput);
-    else return refuse(`the decoder takes ${i.name}, which is neither an encoder output nor a prompt input`);
+    else others.push(i.name);
   }
-  const fed = new Set(decoder.inputs.map((i) => i.name));
-  const unfed = embeddings.filter((e) => !fed.has(e));
-  if (unfed.length > 0) return refuse(`the decoder does not take the encoder's ${unfed.join(', ')}`);
+  // SAM 2: each encoder output goes to the decoder input of its name. SAM: the one embedding goes to the
+  // decoder's one other input, whatever the two are called (exports name them differently).
+  const feeds: Record<string, string> = {};
+  if (sam2) {
+    for (const name of others)
+      if (!embeddings.includes(name))
+        return refuse(`the decoder takes ${name}, which is neither an encoder output nor a prompt input`);
+    const unfed = embeddings.filter((e) => !others.includes(e));
+    if (unfed.length > 0) return refuse(`the decoder does not take the encoder's ${unfed.join(', ')}`);
+    for (const e of embeddings) feeds[e] = e;
+  } else {
+    if (others.length !== 1)
+      return refuse(
+        others.length === 0
+          ? 'the decoder takes no image embedding'
+          : `the decoder takes ${others.join(', ')} besides its prompt inputs, where SAM's takes one image embedding`,
+      );
+    feeds[others[0]] = embeddings[0];
+  }
   for (const needed of ['point_coords', 'point_labels'] as const)
     if (!promptInputs.includes(needed)) return refuse(`the decoder has no ${needed} input`);
   if (promptInputs.includes('mask_input') !== promptInputs.includes('has_mask_input'))
@@ -114,6 +132,7 @@ export function samLayout(encoder: GraphIo, decoder: GraphIo): SamLayout | { err
     preprocess,
     inputSize,
     embeddings,
+    feeds,
     promptInputs,
     maskInputSize,
     masks: masks.name,

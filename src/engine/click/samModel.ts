@@ -146,8 +146,10 @@ export class SamModel {
     const { width, height } = embedding;
     if (prompt.points.length === 0 && !prompt.box) throw new Error('a click prompt needs a point or a box');
     const feeds: Record<string, Ort.Tensor> = {};
-    for (const [name, t] of Object.entries(embedding.tensors))
-      feeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
+    for (const [input, output] of Object.entries(this.layout.feeds)) {
+      const t = embedding.tensors[output];
+      feeds[input] = new this.ort.Tensor('float32', t.data, t.dims);
+    }
     const p = promptArrays(prompt, this.layout, width, height);
     const M = this.layout.maskInputSize;
     for (const input of this.layout.promptInputs) {
