@@ -11,6 +11,7 @@ import {
 } from './commands/modelCommands';
 import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
 import { propagateCommand } from './commands/propagateCommand';
+import { setUpClickSegmentationCommand } from './commands/clickSetupCommand';
 import { readSettings } from './settings';
 import { errorText } from '../masks/fsErrors';
 
@@ -68,6 +69,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(
       'maskloop.propagateFrames',
       guard('propagate', (uri?: vscode.Uri) => propagateCommand(hub, editors, uri)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.setUpClickSegmentation',
+      guard('click segmentation set-up', () => setUpClickSegmentationCommand(hub, context.globalStorageUri.fsPath)),
     ),
     vscode.commands.registerCommand(
       'maskloop.prelabelFolder',

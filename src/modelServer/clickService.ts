@@ -64,6 +64,11 @@ export class ClickService {
     return { model, image, embedding, source, t0 };
   }
 
+  async check(p: RequestMap['clickCheck']['params']): Promise<RequestMap['clickCheck']['result']> {
+    const model = await this.model(p.model);
+    return { layout: model.layout.kind, inputSize: model.layout.inputSize };
+  }
+
   async prepare(p: ClickTarget, ctx: CallContext): Promise<RequestMap['clickPrepare']['result']> {
     const { model, image, source, t0 } = await this.embedded(p, ctx);
     return {

@@ -49,6 +49,8 @@ function dispatch(req: ModelRequest, ctx: CallContext): Promise<RequestMap[Reque
       return service.rollback(req.params);
     case 'bench':
       return service.bench(req.params, ctx);
+    case 'clickCheck':
+      return clicks.check(req.params);
     case 'clickPrepare':
       return clicks.prepare(req.params, ctx);
     case 'clickSegment':

@@ -45,6 +45,20 @@ export type SuggestionState =
   | ({ state: 'ready' } & SuggestionData)
   | { state: 'error'; message: string };
 
+/** A click-segmentation candidate: 1 inside, 0 outside, width x height of the image; its predicted IoU. */
+export interface ClickCandidateData {
+  mask: Uint8Array;
+  score: number;
+  area: number;
+}
+
+/** Click segmentation's state, as the info bar says it. */
+export type ClickState =
+  | { state: 'unavailable'; reason: string }
+  | { state: 'preparing'; message: string }
+  | { state: 'ready'; message: string }
+  | { state: 'error'; message: string };
+
 export type HostToWebview =
   | {
       type: 'init';
@@ -63,7 +77,10 @@ export type HostToWebview =
   | { type: 'replaceMask'; mask: Uint8Array; reason: string }
   | { type: 'suggestion'; suggestion: SuggestionState }
   | { type: 'settings'; settings: EditorSettings }
-  | { type: 'saved'; maskFile: string };
+  | { type: 'saved'; maskFile: string }
+  /** Click segmentation's candidates for the prompt numbered `seq`, best predicted IoU first. */
+  | { type: 'clickResult'; seq: number; candidates: ClickCandidateData[]; seconds: number }
+  | { type: 'clickState'; click: ClickState };
 
 export type WebviewToHost =
   | { type: 'ready' }
@@ -73,6 +90,18 @@ export type WebviewToHost =
   | { type: 'accept'; seed?: Point }
   | { type: 'reject' }
   | { type: 'predict' }
+  /**
+   * Click segmentation: the clicks and box so far, numbered (only the latest prompt's result is shown). With
+   * `refine`, the region of the mask's class under the first click is given to the model to refine.
+   */
+  | {
+      type: 'clickPrompt';
+      seq: number;
+      points: { x: number; y: number; positive: boolean }[];
+      box?: { x0: number; y0: number; x1: number; y1: number };
+      refine: boolean;
+      activeClass: number;
+    }
   | { type: 'log'; level: 'info' | 'error'; message: string };
 
 /** Exhaustiveness guard for switches over message unions. */

@@ -114,6 +114,11 @@ export interface RequestMap {
     };
   };
   rollback: { params: { modelDir: string; version: number }; result: { current: number } };
+  /** Loads a click-segmentation pair and checks its layout. */
+  clickCheck: {
+    params: { model: ClickModelFiles };
+    result: { layout: 'sam' | 'sam2'; inputSize: number };
+  };
   /** Loads a click-segmentation pair (checking its layout) and computes or finds the image's embedding. */
   clickPrepare: {
     params: ClickTarget;

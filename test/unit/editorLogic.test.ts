@@ -15,6 +15,7 @@ import {
   screenToImage,
   zoomAt,
 } from '../../webview/src/viewport';
+import { ClickSession, paintCandidate } from '../../webview/src/clickTool';
 import { keyAction } from '../../webview/src/keymap';
 import { suggestionText } from '../../webview/src/suggestionText';
 
@@ -237,4 +238,45 @@ test("the info bar names a suggestion's source: the model, the frame it follows,
     'Suggested by model version 2 (pre-labelled: a.suggestion.png); no confidence for a pre-labelled suggestion',
   );
   assert.equal(suggestionText({ state: 'error', message: 'boom' }, false), 'Suggestion failed: boom');
+});
+
+test('click tool keys: K picks it; Enter and A paint the shown candidate, Tab shows the next; otherwise as before', () => {
+  assert.deepEqual(keyAction('k', 'brush', false), { kind: 'tool', tool: 'click' });
+  assert.deepEqual(keyAction('Enter', 'click', false, true), { kind: 'acceptClick' });
+  assert.deepEqual(keyAction('a', 'click', false, true), { kind: 'acceptClick' });
+  assert.deepEqual(keyAction('Tab', 'click', false, true), { kind: 'nextCandidate' });
+  assert.deepEqual(
+    keyAction('a', 'click', false, false),
+    { kind: 'accept' },
+    'nothing shown: A accepts the suggestion',
+  );
+  assert.equal(keyAction('Enter', 'click', false, false), null);
+  assert.equal(keyAction('Tab', 'brush', false, true), null, 'Tab is left to VS Code outside the click tool');
+});
+
+test('a click session numbers its prompts, keeps only the latest answer, and paints the chosen candidate', () => {
+  const s = new ClickSession();
+  assert.equal(s.active, false);
+  s.addPoint({ x: 3, y: 4, positive: true }, true);
+  s.addPoint({ x: 5, y: 6, positive: false }, false);
+  assert.equal(s.refine, true, 'refining is decided by the first click');
+  const first = s.prompt(2);
+  s.setBox({ x: 9, y: 1 }, { x: 2, y: 7 });
+  const second = s.prompt(2);
+  assert.deepEqual([first.seq, second.seq], [1, 2]);
+  assert.deepEqual(second.box, { x0: 2, y0: 1, x1: 9, y1: 7 });
+  const cand = (v: number) => ({ mask: Uint8Array.of(v, 1, 0, 0), score: 0.5, area: 1 });
+  assert.equal(s.result(1, [cand(0)]), false, 'an older answer is dropped');
+  assert.equal(s.result(2, [cand(0), cand(1)]), true);
+  s.nextCandidate();
+  assert.equal(s.chosen, 1);
+  s.nextCandidate();
+  assert.equal(s.chosen, 0, 'Tab wraps around');
+  const mask = { width: 2, height: 2, data: Uint8Array.of(0, 3, 0, 0) };
+  const box = emptyBox();
+  paintCandidate(mask, Uint8Array.of(1, 1, 0, 1), 3, box);
+  assert.deepEqual(Array.from(mask.data), [3, 3, 0, 3]);
+  assert.deepEqual(box, { x0: 0, y0: 0, x1: 2, y1: 2 });
+  s.clear();
+  assert.equal(s.result(2, [cand(1)]), false, 'after Esc, a late answer is not shown');
 });

@@ -584,3 +584,96 @@ test('a fast stroke across a 4096x4096 image leaves no gap', async () => {
   );
   await page.close();
 });
+
+test('click tool: clicks, a negative click and a box become numbered prompts; the candidate shows, Tab cycles, Enter paints it', async () => {
+  const page = await openEditor({ width: 32, height: 32, state: { ...FIXED_VIEW, tool: 'brush', activeClass: 2 } });
+  await page.keyboard.press('k');
+  assert.equal(await page.getAttribute('#app', 'data-tool'), 'click');
+  assert.match((await page.textContent('.click-info')) ?? '', /not set up|Click/);
+  const p = await at(page, 10.5, 12.5);
+  await page.mouse.click(p.x, p.y);
+  const q = await at(page, 20.5, 20.5);
+  await page.keyboard.down('Shift');
+  await page.mouse.click(q.x, q.y);
+  await page.keyboard.up('Shift');
+  const a = await at(page, 2, 3);
+  const b = await at(page, 14, 9);
+  await page.mouse.move(a.x, a.y);
+  await page.mouse.down();
+  await page.mouse.move(b.x, b.y, { steps: 5 });
+  await page.mouse.up();
+  const prompts = (await posted(page)).filter((m) => m.type === 'clickPrompt');
+  assert.equal(prompts.length, 3);
+  assert.deepEqual(prompts[2], {
+    type: 'clickPrompt',
+    seq: 3,
+    points: [
+      { x: 10.5, y: 12.5, positive: true },
+      { x: 20.5, y: 20.5, positive: false },
+    ],
+    box: { x0: 2, y0: 3, x1: 14, y1: 9 },
+    refine: false,
+    activeClass: 2,
+  });
+  // A stale answer (prompt 2) is dropped; the latest one shows its best candidate.
+  await page.evaluate(() => {
+    const mk = (x0: number, x1: number) => {
+      const m = new Uint8Array(32 * 32);
+      for (let y = 4; y < 8; y++) for (let x = x0; x < x1; x++) m[y * 32 + x] = 1;
+      return m;
+    };
+    const candidates = (n: number) =>
+      [
+        { mask: mk(4, 8), score: 0.9, area: 16 },
+        { mask: mk(4, 12), score: 0.7, area: 32 },
+      ].slice(0, n);
+    window.postMessage({ type: 'clickResult', seq: 2, candidates: candidates(1), seconds: 0.1 }, '*');
+    window.postMessage({ type: 'clickResult', seq: 3, candidates: candidates(2), seconds: 0.1 }, '*');
+  });
+  await page.waitForSelector('#app[data-click-candidates="2"]');
+  assert.match((await page.textContent('.click-info')) ?? '', /candidate 1 of 2 \(predicted IoU 0\.90\)/);
+  await page.keyboard.press('Tab');
+  assert.match((await page.textContent('.click-info')) ?? '', /candidate 2 of 2/);
+  assert.equal((await edits(page)).length, 0, 'nothing is painted before it is accepted');
+  await page.keyboard.press('Enter');
+  const painted = await edits(page);
+  assert.equal(painted.length, 1);
+  assert.equal(painted[0].label, 'Click segment');
+  assert.deepEqual(
+    replay(32, 32, painted),
+    expected(32, 32, (m) => {
+      for (let y = 4; y < 8; y++) for (let x = 4; x < 12; x++) m.data[y * 32 + x] = 2;
+    }),
+    'the chosen candidate, in the active class',
+  );
+  assert.equal(await page.getAttribute('#app', 'data-click-candidates'), '0', 'accepted: the clicks start over');
+  // Esc discards clicks and candidates; A accepts the suggestion again when nothing is shown.
+  await page.mouse.click(p.x, p.y);
+  await page.keyboard.press('Escape');
+  await page.evaluate(() =>
+    window.postMessage(
+      {
+        type: 'clickResult',
+        seq: 4,
+        candidates: [{ mask: new Uint8Array(1024).fill(1), score: 1, area: 1024 }],
+        seconds: 0,
+      },
+      '*',
+    ),
+  );
+  await page.keyboard.press('a');
+  assert.equal((await edits(page)).length, 1, 'a result arriving after Esc is not shown, and A does not paint it');
+  assert.deepEqual(
+    (await posted(page)).filter((m) => m.type === 'accept'),
+    [{ type: 'accept' }],
+  );
+  // A host that says why the tool is off is shown.
+  await page.evaluate(() =>
+    window.postMessage(
+      { type: 'clickState', click: { state: 'unavailable', reason: 'Click segmentation is not set up' } },
+      '*',
+    ),
+  );
+  assert.equal(await page.textContent('.click-info'), 'Click segmentation is not set up');
+  await page.close();
+});

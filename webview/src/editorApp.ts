@@ -5,12 +5,14 @@ import type { MaskImage } from '../../src/masks/maskImage';
 import { colourRegion, fillPolygon, paintSegment, paintSelection, type Point } from '../../src/masks/rasterTools';
 import {
   assertNever,
+  type ClickState,
   type EditorSettings,
   type HostToWebview,
   type SuggestionState,
   type WebviewToHost,
 } from '../../src/protocol/editorProtocol';
 import { EDITOR_DEFAULTS } from '../../src/protocol/settings';
+import { BOX_DRAG_PX, ClickSession, candidateClassMap, paintCandidate } from './clickTool';
 import { el, layer, type Layer } from './dom';
 import { keyAction, type LayerToggle, type Tool } from './keymap';
 import { colourTable, maskPixels, suggestionPixels } from './layers';
@@ -65,6 +67,21 @@ export class EditorApp {
   private imageLayer: Layer | null = null;
   private maskLayer: Layer | null = null;
   private suggestionLayer: Layer | null = null;
+  private clickLayer: Layer | null = null;
+  private readonly click = new ClickSession();
+  /** As the host last said (it says so when an editor opens); until then the tool just takes clicks. */
+  private clickState: ClickState = { state: 'ready', message: '' };
+  /** A press of the click tool: a click, or a box when it travels. */
+  private clickPress: {
+    start: Point;
+    sx: number;
+    sy: number;
+    current: Point;
+    moved: boolean;
+    negative: boolean;
+    refine: boolean;
+  } | null = null;
+  private readonly clickInfo: HTMLElement;
   private readonly canvas: HTMLCanvasElement;
   private readonly ctx: CanvasRenderingContext2D;
   private readonly status: HTMLElement;
@@ -106,6 +123,7 @@ export class EditorApp {
     this.palette = el('div', { className: 'palette', role: 'radiogroup', ariaLabel: 'Classes' });
     this.suggestionInfo = el('span', { className: 'suggestion-info', role: 'status' });
     this.status = el('span', { className: 'status' });
+    this.clickInfo = el('span', { className: 'click-info', role: 'status' });
     this.framePosition = el('span', {
       className: 'frame-position',
       title: 'Alt+Left / Alt+Right: previous / next image of this folder (saves first)',
@@ -117,7 +135,13 @@ export class EditorApp {
     const stage = el('div', { className: 'stage' }, [this.canvas]);
     root.append(
       this.toolbar,
-      el('div', { className: 'infobar' }, [this.palette, this.suggestionInfo, this.status, this.framePosition]),
+      el('div', { className: 'infobar' }, [
+        this.palette,
+        this.suggestionInfo,
+        this.clickInfo,
+        this.status,
+        this.framePosition,
+      ]),
       stage,
     );
     root.dataset.ready = 'false';
@@ -164,6 +188,14 @@ export class EditorApp {
       case 'saved':
         this.setStatus(`Saved ${message.maskFile}`);
         break;
+      case 'clickResult':
+        if (this.click.result(message.seq, message.candidates)) this.redrawClick();
+        break;
+      case 'clickState':
+        this.clickState = message.click;
+        if (message.click.state === 'error' || message.click.state === 'unavailable') this.click.waiting = false;
+        this.redrawClick();
+        break;
       default:
         assertNever(message);
     }
@@ -189,6 +221,7 @@ export class EditorApp {
     );
     this.maskLayer = layer(width, height);
     this.suggestionLayer = layer(width, height);
+    this.clickLayer = layer(width, height);
     this.root.dataset.image = fileName;
     this.applySettings(settings);
     this.resize();
@@ -237,15 +270,17 @@ export class EditorApp {
       post: (m) => this.host.post(m),
       fit: () => this.fit(),
       actualSize: () => this.actualSize(),
-      focus: () => this.canvas.focus(),
+      focus: () => this.canvas.focus({ preventScroll: true }),
     });
     this.root.dataset.tool = s.tool;
+    this.redrawClickInfo();
     this.root.dataset.brushSize = String(s.brushSize);
     this.root.dataset.activeClass = String(s.activeClass);
   }
 
   private setTool(tool: Tool): void {
     this.cancelGesture();
+    if (tool !== 'click') this.clearClick();
     this.state.tool = tool;
     this.saveState();
     this.buildToolbar();
@@ -388,6 +423,7 @@ export class EditorApp {
       ctx.globalAlpha = 1;
     }
     if (this.state.showSuggestion) ctx.drawImage(this.suggestionLayer.canvas, 0, 0);
+    if (this.clickLayer && this.click.candidate) ctx.drawImage(this.clickLayer.canvas, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.strokeStyle = 'rgba(128,128,128,0.8)';
     ctx.lineWidth = 1;
@@ -411,6 +447,7 @@ export class EditorApp {
       ctx.lineWidth = 2;
       ctx.stroke();
     }
+    if (this.state.tool === 'click') this.renderClickMarks(ctx);
     if (this.pointer && (this.state.tool === 'brush' || this.state.tool === 'eraser')) {
       // The brush preview: the exact disc the brush paints, centred under the cursor.
       ctx.beginPath();
@@ -470,14 +507,15 @@ export class EditorApp {
   }
 
   private onPointerDown(e: PointerEvent): void {
-    this.canvas.focus();
+    this.canvas.focus({ preventScroll: true });
     if (e.button === 1 || (e.button === 0 && this.spaceDown)) {
       this.panning = { x: e.clientX, y: e.clientY, pointerId: e.pointerId };
       this.canvas.setPointerCapture(e.pointerId);
       e.preventDefault();
       return;
     }
-    if (e.button !== 0 || !this.width) return;
+    const clickTool = this.state.tool === 'click';
+    if ((e.button !== 0 && !(clickTool && e.button === 2)) || !this.width) return;
     const p = this.imagePoint(e);
     if (e.altKey) {
       this.host.post({ type: 'accept', seed: { x: Math.floor(p.x), y: Math.floor(p.y) } });
@@ -501,6 +539,18 @@ export class EditorApp {
       this.polygon.push(p);
       this.lassoDragging = true;
       this.requestFrame();
+    } else if (tool === 'click') {
+      this.canvas.setPointerCapture(e.pointerId);
+      const { sx, sy } = this.local(e);
+      this.clickPress = {
+        start: p,
+        sx,
+        sy,
+        current: p,
+        moved: false,
+        negative: e.shiftKey || e.button === 2,
+        refine: e.ctrlKey || e.metaKey,
+      };
     } else if (tool === 'wand') {
       if (p.x < 0 || p.y < 0 || p.x >= this.width || p.y >= this.height) return;
       const before = { ...this.mask, data: this.mask.data.slice() };
@@ -525,7 +575,11 @@ export class EditorApp {
     const samples = events.length > 0 ? events : [e];
     for (const ev of samples) {
       const p = this.imagePoint(ev);
-      if (this.stroke) {
+      if (this.clickPress) {
+        const { sx, sy } = this.local(ev);
+        this.clickPress.current = p;
+        if (Math.hypot(sx - this.clickPress.sx, sy - this.clickPress.sy) >= BOX_DRAG_PX) this.clickPress.moved = true;
+      } else if (this.stroke) {
         paintSegment(this.mask, this.stroke.last, p, this.state.brushSize, this.stroke.value, this.stroke.box);
         this.markMask({
           x0: Math.floor(Math.min(this.stroke.last.x, p.x) - this.state.brushSize),
@@ -556,7 +610,20 @@ export class EditorApp {
       this.panning = null;
       return;
     }
-    if (this.stroke) {
+    if (this.clickPress) {
+      const press = this.clickPress;
+      this.clickPress = null;
+      const inside = (q: Point): Point => ({
+        x: Math.min(this.width, Math.max(0, q.x)),
+        y: Math.min(this.height, Math.max(0, q.y)),
+      });
+      if (press.moved && !press.negative) this.click.setBox(inside(press.start), inside(press.current));
+      else if (press.start.x >= 0 && press.start.y >= 0 && press.start.x < this.width && press.start.y < this.height)
+        this.click.addPoint({ ...press.start, positive: !press.negative }, press.refine);
+      else return;
+      this.host.post(this.click.prompt(this.state.activeClass));
+      this.redrawClick();
+    } else if (this.stroke) {
       const s = this.stroke;
       this.stroke = null;
       this.commit(s.before, s.box, s.label);
@@ -603,6 +670,7 @@ export class EditorApp {
     this.polygon = [];
     this.lassoDragging = false;
     this.panning = null;
+    this.clickPress = null;
     this.requestFrame();
   }
 
@@ -614,7 +682,7 @@ export class EditorApp {
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const action = keyAction(e.key, this.state.tool, this.polygon.length > 0);
+    const action = keyAction(e.key, this.state.tool, this.polygon.length > 0, this.click.candidate !== null);
     if (!action) return;
     e.preventDefault();
     switch (action.kind) {
@@ -655,6 +723,14 @@ export class EditorApp {
         break;
       case 'cancel':
         this.cancelGesture();
+        this.clearClick();
+        break;
+      case 'acceptClick':
+        this.acceptClick();
+        break;
+      case 'nextCandidate':
+        this.click.nextCandidate();
+        this.redrawClick();
         break;
       case 'dropVertex':
         this.polygon.pop();
@@ -662,6 +738,89 @@ export class EditorApp {
         break;
       default:
         assertNever(action);
+    }
+  }
+
+  // ---- click segmentation ----
+
+  private clearClick(): void {
+    if (!this.click.active && !this.click.candidate) return;
+    this.click.clear();
+    this.redrawClick();
+  }
+
+  /** Paints the shown candidate with the active class: one undoable edit. */
+  private acceptClick(): void {
+    const c = this.click.candidate;
+    if (!c || c.mask.length !== this.width * this.height) return;
+    const before = { ...this.mask, data: this.mask.data.slice() };
+    const box = emptyBox();
+    paintCandidate(this.mask, c.mask, this.state.activeClass, box);
+    this.commit(before, box, 'Click segment');
+    this.click.clear();
+    this.redrawClick();
+  }
+
+  private redrawClick(): void {
+    const c = this.click.candidate;
+    this.root.dataset.clickCandidates = String(this.click.candidates.length);
+    this.root.dataset.clickSeq = String(this.click.seq);
+    if (this.clickLayer) {
+      this.clickLayer.ctx.clearRect(0, 0, this.width, this.height);
+      if (c && c.mask.length === this.width * this.height) {
+        const map = candidateClassMap(c.mask, this.state.activeClass);
+        const px = suggestionPixels(map, this.width, this.height, this.lut, null);
+        this.clickLayer.ctx.putImageData(new ImageData(px, this.width, this.height), 0, 0);
+      }
+    }
+    this.redrawClickInfo();
+    this.requestFrame();
+  }
+
+  private redrawClickInfo(): void {
+    const s = this.clickState;
+    this.root.dataset.click = s.state;
+    this.clickInfo.hidden = this.state.tool !== 'click';
+    this.clickInfo.textContent =
+      s.state === 'unavailable'
+        ? s.reason
+        : s.state === 'error'
+          ? `Click segmentation failed: ${s.message}`
+          : s.state === 'preparing' && !this.click.active
+            ? s.message
+            : this.click.describe();
+    this.clickInfo.title = this.clickInfo.textContent;
+  }
+
+  /** The clicks (green: the object, red: not), the box, and a box being dragged. */
+  private renderClickMarks(ctx: CanvasRenderingContext2D): void {
+    const v = this.view;
+    const at = (p: { x: number; y: number }): [number, number] => [
+      p.x * v.scale + v.offsetX,
+      p.y * v.scale + v.offsetY,
+    ];
+    const rect = (a: { x: number; y: number }, b: { x: number; y: number }, dashed: boolean): void => {
+      const [x0, y0] = at(a);
+      const [x1, y1] = at(b);
+      ctx.setLineDash(dashed ? [6, 4] : []);
+      ctx.strokeStyle = '#ffd700';
+      ctx.lineWidth = 2;
+      ctx.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
+      ctx.setLineDash([]);
+    };
+    if (this.click.box)
+      rect({ x: this.click.box.x0, y: this.click.box.y0 }, { x: this.click.box.x1, y: this.click.box.y1 }, false);
+    const press = this.clickPress;
+    if (press?.moved && !press.negative) rect(press.start, press.current, true);
+    for (const p of this.click.points) {
+      const [x, y] = at(p);
+      ctx.beginPath();
+      ctx.arc(x, y, 5, 0, Math.PI * 2);
+      ctx.fillStyle = p.positive ? '#2ecc40' : '#ff4136';
+      ctx.fill();
+      ctx.strokeStyle = '#ffffff';
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
     }
   }
 

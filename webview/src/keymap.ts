@@ -1,13 +1,14 @@
 // The mask editor's keys: which key does what, apart from the DOM so that it can be read (and tested) at a glance.
 // Keys with Ctrl, Cmd or Alt are VS Code's (save, undo, Alt+Left/Right to the previous/next image).
 
-export type Tool = 'brush' | 'eraser' | 'polygon' | 'wand';
+export type Tool = 'brush' | 'eraser' | 'polygon' | 'wand' | 'click';
 
 export const TOOL_LABELS: Record<Tool, string> = {
   brush: 'Brush (B)',
   eraser: 'Eraser (E)',
   polygon: 'Polygon / lasso (P)',
   wand: 'Magic wand fill (W)',
+  click: 'Click to segment (K): click the object, Shift+click what is not, drag a box',
 };
 
 export const TOOL_ICONS: Record<Tool, string> = {
@@ -15,9 +16,10 @@ export const TOOL_ICONS: Record<Tool, string> = {
   eraser: 'clear-all',
   polygon: 'primitive-square',
   wand: 'sparkle',
+  click: 'target',
 };
 
-const TOOL_KEYS: Record<string, Tool> = { b: 'brush', e: 'eraser', p: 'polygon', w: 'wand' };
+const TOOL_KEYS: Record<string, Tool> = { b: 'brush', e: 'eraser', p: 'polygon', w: 'wand', k: 'click' };
 
 export type LayerToggle = 'showMask' | 'showSuggestion' | 'showImage' | 'showConfidence';
 
@@ -41,13 +43,17 @@ export type KeyAction =
   | { kind: 'zoom'; factor: number }
   | { kind: 'closePolygon' }
   | { kind: 'cancel' }
-  | { kind: 'dropVertex' };
+  | { kind: 'dropVertex' }
+  /** Click tool: paint the shown candidate, show the next one. */
+  | { kind: 'acceptClick' }
+  | { kind: 'nextCandidate' };
 
 /**
- * What a key (KeyboardEvent.key, without Ctrl, Cmd or Alt) does, given the active tool and whether a polygon
- * is being drawn; null: nothing (the key is left to VS Code).
+ * What a key (KeyboardEvent.key, without Ctrl, Cmd or Alt) does, given the active tool, whether a polygon
+ * is being drawn and whether the click tool shows a candidate; null: nothing (the key is left to VS Code).
  */
-export function keyAction(key: string, tool: Tool, polygonOpen: boolean): KeyAction | null {
+export function keyAction(key: string, tool: Tool, polygonOpen: boolean, clickShown = false): KeyAction | null {
+  const clicking = tool === 'click' && clickShown;
   const k = key.toLowerCase();
   if (TOOL_KEYS[k]) return { kind: 'tool', tool: TOOL_KEYS[k] };
   if (LAYER_KEYS[k]) return { kind: 'toggle', layer: LAYER_KEYS[k] };
@@ -58,7 +64,7 @@ export function keyAction(key: string, tool: Tool, polygonOpen: boolean): KeyAct
     case ']':
       return { kind: 'brushSize', grow: true };
     case 'a':
-      return { kind: 'accept' };
+      return clicking ? { kind: 'acceptClick' } : { kind: 'accept' };
     case 'r':
       return { kind: 'reject' };
     case 'f':
@@ -71,7 +77,9 @@ export function keyAction(key: string, tool: Tool, polygonOpen: boolean): KeyAct
     case '-':
       return { kind: 'zoom', factor: 0.8 };
     case 'enter':
-      return tool === 'polygon' ? { kind: 'closePolygon' } : null;
+      return tool === 'polygon' ? { kind: 'closePolygon' } : clicking ? { kind: 'acceptClick' } : null;
+    case 'tab':
+      return clicking ? { kind: 'nextCandidate' } : null;
     case 'escape':
       return { kind: 'cancel' };
     case 'backspace':

@@ -15,6 +15,7 @@ import { isMaskFile, resolveMaskPath } from './maskPath';
 import { framePosition, reviewedNeighbours, sequenceFrames } from './sequenceNeighbours';
 import { readSettings, workspaceRootFor } from '../settings';
 import { editorHtml, errorHtml } from './webviewHtml';
+import { ClickSegmenter } from './clickSegmentation';
 
 export const EDITOR_VIEW_TYPE = 'maskloop.maskEditor';
 
@@ -30,11 +31,13 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
   private readonly predictions = new Map<MaskDocument, Prediction>();
   private predictionSerial = 0;
   private active: MaskDocument | undefined;
+  private readonly clicks: ClickSegmenter;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly hub: ModelHub,
   ) {
+    this.clicks = new ClickSegmenter(hub, context.globalStorageUri.fsPath);
     context.subscriptions.push(
       hub.onDidChangeModel(() => {
         for (const doc of this.documents) void this.predict(doc);
@@ -42,6 +45,8 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('maskloop'))
           for (const doc of this.documents) doc.post({ type: 'settings', settings: this.editorSettings(doc) });
+        if (e.affectsConfiguration('maskloop.clickModel'))
+          for (const doc of this.documents) void this.clicks.prepare(doc);
       }),
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         for (const doc of this.documents) {
@@ -194,7 +199,12 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
             );
           }
         }
-        if (doc.suggestion.state === 'none' && readSettings(doc.uri).prelabelOnOpen) void this.predict(doc);
+        // The click tool's embedding is computed after the suggestion (the model process takes one request at a time).
+        const predicted =
+          doc.suggestion.state === 'none' && readSettings(doc.uri).prelabelOnOpen
+            ? this.predict(doc)
+            : Promise.resolve();
+        void predicted.finally(() => void this.clicks.prepare(doc));
         break;
       }
       case 'edit':
@@ -213,6 +223,9 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         break;
       case 'predict':
         void this.predict(doc);
+        break;
+      case 'clickPrompt':
+        void this.clicks.prompt(doc, m);
         break;
       case 'log':
         this.hub.log(`webview ${doc.fileName}: ${m.level}: ${m.message}`);

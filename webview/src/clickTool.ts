@@ -1,0 +1,111 @@
+// The click tool's state (key K): positive and negative clicks and a box, numbered prompts to the host, and
+// the candidates it sends back, one of which is shown until accepted or discarded. Apart from the DOM, so it
+// can be tested alone.
+import type { Box } from '../../src/masks/maskDiff';
+import type { MaskImage } from '../../src/masks/maskImage';
+import type { ClickCandidateData, WebviewToHost } from '../../src/protocol/editorProtocol';
+
+export interface ClickPoint {
+  x: number;
+  y: number;
+  positive: boolean;
+}
+
+/** Screen pixels a press must travel to be a box rather than a click. */
+export const BOX_DRAG_PX = 5;
+
+export class ClickSession {
+  points: ClickPoint[] = [];
+  box: { x0: number; y0: number; x1: number; y1: number } | null = null;
+  refine = false;
+  candidates: ClickCandidateData[] = [];
+  chosen = 0;
+  /** Number of the last prompt sent; results of earlier ones are dropped. */
+  seq = 0;
+  waiting = false;
+
+  get active(): boolean {
+    return this.points.length > 0 || this.box !== null;
+  }
+
+  get candidate(): ClickCandidateData | null {
+    return this.candidates[this.chosen] ?? null;
+  }
+
+  addPoint(p: ClickPoint, refine = false): void {
+    if (this.points.length === 0 && !this.box) this.refine = refine;
+    this.points.push(p);
+  }
+
+  setBox(a: { x: number; y: number }, b: { x: number; y: number }): void {
+    this.box = { x0: Math.min(a.x, b.x), y0: Math.min(a.y, b.y), x1: Math.max(a.x, b.x), y1: Math.max(a.y, b.y) };
+  }
+
+  /** The prompt message for what is there now (a new number). */
+  prompt(activeClass: number): Extract<WebviewToHost, { type: 'clickPrompt' }> {
+    this.seq++;
+    this.waiting = true;
+    return {
+      type: 'clickPrompt',
+      seq: this.seq,
+      points: this.points.map((p) => ({ ...p })),
+      ...(this.box ? { box: { ...this.box } } : {}),
+      refine: this.refine,
+      activeClass,
+    };
+  }
+
+  /** The host's answer: taken when it is the latest prompt's (and the session was not cleared since). */
+  result(seq: number, candidates: ClickCandidateData[]): boolean {
+    if (seq !== this.seq || !this.active) return false;
+    this.waiting = false;
+    this.candidates = candidates;
+    this.chosen = 0;
+    return true;
+  }
+
+  nextCandidate(): void {
+    if (this.candidates.length > 0) this.chosen = (this.chosen + 1) % this.candidates.length;
+  }
+
+  clear(): void {
+    this.points = [];
+    this.box = null;
+    this.refine = false;
+    this.candidates = [];
+    this.chosen = 0;
+    this.waiting = false;
+  }
+
+  /** The info bar's text. */
+  describe(): string {
+    if (!this.active) return 'Click the object (Shift+click or right-click: not the object; drag: a box)';
+    const c = this.candidate;
+    const what = `${this.points.length} click(s)${this.box ? ' and a box' : ''}${this.refine ? ', refining the region' : ''}`;
+    if (this.waiting && !c) return `${what}: segmenting...`;
+    if (!c) return `${what}: no candidate`;
+    return `${what}: candidate ${this.chosen + 1} of ${this.candidates.length} (predicted IoU ${c.score.toFixed(2)}); Enter or A accepts, Tab the next, Esc discards`;
+  }
+}
+
+/** Paints the candidate's pixels with `value` into the mask; `box` grows to hold what changed. */
+export function paintCandidate(mask: MaskImage, candidate: Uint8Array, value: number, box: Box): void {
+  const w = mask.width;
+  for (let i = 0; i < candidate.length; i++) {
+    if (!candidate[i] || mask.data[i] === value) continue;
+    mask.data[i] = value;
+    const x = i % w;
+    const y = (i - x) / w;
+    if (x < box.x0) box.x0 = x;
+    if (y < box.y0) box.y0 = y;
+    if (x + 1 > box.x1) box.x1 = x + 1;
+    if (y + 1 > box.y1) box.y1 = y + 1;
+  }
+}
+
+/** A candidate as a class map (the class where it is, 0 elsewhere), to draw as suggestions are drawn. */
+export function candidateClassMap(candidate: Uint8Array, value: number): Uint8Array {
+  const out = new Uint8Array(candidate.length);
+  for (let i = 0; i < candidate.length; i++) if (candidate[i]) out[i] = value;
+  return out;
+}
