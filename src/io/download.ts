@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancelledError } from '../protocol/errors';
+import type { CatalogueModel } from '../protocol/clickCatalogue';
 
 export interface PinnedFile {
   url: string;
@@ -133,4 +134,43 @@ export async function downloadPinned(
   }
   await fs.promises.rename(part, target);
   return 'downloaded';
+}
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+/**
+ * Downloads a listed click-segmentation model's two files into `dir/<id>/`; returns the encoder's path.
+ * `progress` gets a message and the percentage points done since its last call.
+ */
+export async function downloadCatalogueModel(
+  model: CatalogueModel,
+  dir: string,
+  progress: (message: string, increment: number) => void,
+  signal: AbortSignal,
+): Promise<string> {
+  const folder = path.join(dir, model.id);
+  const total = model.encoder.size + model.decoder.size;
+  let reported = 0;
+  let before = 0;
+  for (const file of [model.encoder, model.decoder]) {
+    await downloadPinned(file, path.join(folder, file.name), {
+      signal,
+      onProgress: (received) => {
+        const done = before + received;
+        const pct = (100 * done) / total;
+        if (pct - reported >= 0.5 || done === total) {
+          progress(`${file.name}: ${mib(done)} of ${mib(total)}`, pct - reported);
+          reported = pct;
+        }
+      },
+    });
+    before += file.size;
+    // A file already there reports no progress of its own.
+    const pct = (100 * before) / total;
+    if (pct > reported) {
+      progress(`${file.name}: ${mib(before)} of ${mib(total)}`, pct - reported);
+      reported = pct;
+    }
+  }
+  return path.join(folder, model.encoder.name);
 }

@@ -18,6 +18,7 @@ import type { MaskImage } from '../../src/masks/maskImage';
 import { pngText, readMask, writeMask } from '../../src/io/maskIO';
 import { ModelClient } from '../../src/modelServer/modelClient';
 import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
+import { samFixtureDecoder, samFixtureEncoder } from '../engine/samFixture';
 
 const SIZE = 96;
 /** Side of the image whose prediction a test interrupts: long enough to predict for seconds. */
@@ -67,6 +68,8 @@ before(async () => {
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, LARGE, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
+  fs.mkdirSync(path.join(ws, 'clicks'));
+  fs.copyFileSync(images[2], path.join(ws, 'clicks', 'object.png'));
   fs.mkdirSync(path.join(ws, 'video'));
   const pan = panningFrames(SIZE, SIZE, 3, 77, 4);
   for (const [i, f] of pan.entries()) fs.writeFileSync(video(`frame_${i + 1}.png`), await encodeRgbPng(f.image));
@@ -412,6 +415,53 @@ test('Propagate to Next Frames writes suggestions for the next frames, each foll
       ),
     30_000,
   );
+  await cs.page.keyboard.press('Control+W');
+});
+
+test('click tool: with a click-segmentation pair set up, K and a click show a candidate; Enter paints it and it saves', async () => {
+  // A tiny SAM-layout pair outside the workspace (its first candidate: a disc around the click), named in the
+  // workspace settings; the open editors take the new setting.
+  const models = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-sam-'));
+  fs.writeFileSync(path.join(models, 'tiny.encoder.onnx'), samFixtureEncoder());
+  fs.writeFileSync(path.join(models, 'tiny.decoder.onnx'), samFixtureDecoder());
+  const settingsFile = path.join(ws, '.vscode', 'settings.json');
+  const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
+  fs.writeFileSync(
+    settingsFile,
+    JSON.stringify({ ...settings, 'maskloop.clickModel': path.join(models, 'tiny.encoder.onnx') }, null, 2),
+  );
+  const frame = await openInMaskEditor('object.png');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('k');
+  const state = await waitFor(
+    'click segmentation to be ready',
+    async () => {
+      const st = await frame.getAttribute('#app', 'data-click');
+      return st === 'ready' || st === 'error' || st === 'unavailable' ? st : null;
+    },
+    120_000,
+  );
+  assert.equal(state, 'ready', `click segmentation: ${await frame.textContent('.click-info')}`);
+  await cs.page.keyboard.press('1');
+  const p = await pagePoint(frame, 48.5, 40.5);
+  await cs.page.mouse.click(p.x, p.y);
+  await waitFor(
+    'the candidates',
+    async () => (await frame.getAttribute('#app', 'data-click-candidates')) === '3',
+    60_000,
+  );
+  assert.match((await frame.textContent('.click-info')) ?? '', /candidate 1 of 3 \(predicted IoU 0\.90\)/);
+  await cs.screenshot('10-click-candidate');
+  await cs.page.keyboard.press('Enter');
+  const file = path.join(ws, 'clicks', 'object.mask.png');
+  await save(frame, file, 0);
+  const saved = await readMask(file);
+  assert.equal(saved.data[40 * SIZE + 48], 1, 'the clicked pixel is painted class 1');
+  assert.equal(saved.data[2 * SIZE + 2], 0, 'far from the click: unpainted');
+  // The fixture's disc: radius 12 input pixels on a 64-pixel input, 18 pixels of this 96-pixel image.
+  let area = 0;
+  for (const v of saved.data) if (v === 1) area++;
+  assert.ok(Math.abs(area - Math.PI * 18 * 18) < 0.15 * Math.PI * 18 * 18, `painted ${area} pixels`);
   await cs.page.keyboard.press('Control+W');
 });
 

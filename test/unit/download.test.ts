@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { downloadPinned, DownloadError, partFile } from '../../src/io/download';
+import { downloadCatalogueModel, downloadPinned, DownloadError, partFile } from '../../src/io/download';
 import { CancelledError } from '../../src/protocol/errors';
 import { CLICK_CATALOGUE } from '../../src/protocol/clickCatalogue';
 
@@ -167,5 +167,34 @@ test('every listed model is a pinned encoder/decoder pair named as a pair is fou
     }
     assert.equal(m.encoder.name.replace('.encoder.onnx', ''), m.decoder.name.replace('.decoder.onnx', ''));
     assert.match(m.licence, /Apache-2\.0|MIT|BSD/);
+  }
+});
+
+test('a listed model downloads both files into its own folder, with progress that adds up to 100%', async () => {
+  const s = await serve({});
+  const dir = tmp();
+  try {
+    const file = (name: string) => ({ url: `${s.url}/file`, size: payload.length, sha256, name });
+    const model = {
+      id: 'tiny',
+      label: 'Tiny',
+      detail: '',
+      licence: 'MIT',
+      encoder: file('tiny.encoder.onnx'),
+      decoder: file('tiny.decoder.onnx'),
+    };
+    let total = 0;
+    const encoder = await downloadCatalogueModel(
+      model,
+      dir,
+      (_m, increment) => (total += increment),
+      new AbortController().signal,
+    );
+    assert.equal(encoder, path.join(dir, 'tiny', 'tiny.encoder.onnx'));
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'tiny', 'tiny.decoder.onnx')), payload);
+    assert.ok(Math.abs(total - 100) < 1e-6, `progress adds up to ${total}`);
+  } finally {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -70,7 +70,7 @@ export class EditorApp {
   private clickLayer: Layer | null = null;
   private readonly click = new ClickSession();
   /** As the host last said (it says so when an editor opens); until then the tool just takes clicks. */
-  private clickState: ClickState = { state: 'ready', message: '' };
+  private clickState: ClickState = { state: 'preparing', message: '' };
   /** A press of the click tool: a click, or a box when it travels. */
   private clickPress: {
     start: Point;
@@ -786,7 +786,7 @@ export class EditorApp {
         ? s.reason
         : s.state === 'error'
           ? `Click segmentation failed: ${s.message}`
-          : s.state === 'preparing' && !this.click.active
+          : s.state === 'preparing' && !this.click.active && s.message
             ? s.message
             : this.click.describe();
     this.clickInfo.title = this.clickInfo.textContent;

@@ -4,41 +4,13 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { clickModelFiles } from '../../io/clickModelFiles';
-import { downloadPinned } from '../../io/download';
-import { CLICK_CATALOGUE, type CatalogueModel } from '../../protocol/clickCatalogue';
+import { downloadCatalogueModel } from '../../io/download';
+import { CLICK_CATALOGUE } from '../../protocol/clickCatalogue';
 import { CancelledError } from '../../protocol/errors';
 import type { ClickModelFiles } from '../../protocol/modelProtocol';
 import type { ModelHub } from '../modelHub';
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-
-/** Downloads a listed model's two files into `dir/<id>/`; returns the encoder's path. */
-export async function downloadCatalogueModel(
-  model: CatalogueModel,
-  dir: string,
-  progress: (message: string, increment: number) => void,
-  signal: AbortSignal,
-): Promise<string> {
-  const folder = path.join(dir, model.id);
-  const total = model.encoder.size + model.decoder.size;
-  let reported = 0;
-  let before = 0;
-  for (const file of [model.encoder, model.decoder]) {
-    await downloadPinned(file, path.join(folder, file.name), {
-      signal,
-      onProgress: (received) => {
-        const done = before + received;
-        const pct = (100 * done) / total;
-        if (pct - reported >= 0.5 || done === total) {
-          progress(`${file.name}: ${mib(done)} of ${mib(total)}`, pct - reported);
-          reported = pct;
-        }
-      },
-    });
-    before += file.size;
-  }
-  return path.join(folder, model.encoder.name);
-}
 
 async function check(hub: ModelHub, files: ClickModelFiles): Promise<string> {
   const r = await hub.request('clickCheck', { model: files });
