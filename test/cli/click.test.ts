@@ -108,3 +108,64 @@ test('maskloop click: a click and a box become a mask through a SAM-layout pair;
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('maskloop clicks: the click protocol on every object, NoC capped, polygon vertices beside it', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-clicks-'));
+  try {
+    fs.mkdirSync(path.join(root, 'images'));
+    fs.mkdirSync(path.join(root, 'masks'));
+    fs.writeFileSync(path.join(root, 'tiny.encoder.onnx'), samFixtureEncoder());
+    fs.writeFileSync(path.join(root, 'tiny.decoder.onnx'), samFixtureDecoder());
+    const data = new Uint8Array(100 * 60 * 3);
+    const truth = new Uint8Array(100 * 60);
+    for (let i = 0; i < 100 * 60; i++) {
+      data.fill(i % 100 >= 50 ? 230 : 20, i * 3, i * 3 + 3);
+      truth[i] = i % 100 >= 50 ? 1 : 0;
+    }
+    fs.writeFileSync(path.join(root, 'images', 'a.png'), await encodeRgbPng({ width: 100, height: 60, data }));
+    await writeMask(path.join(root, 'masks', 'a.png'), { width: 100, height: 60, data: truth });
+    fs.writeFileSync(path.join(root, 'labels.txt'), '__ignore__\n_background_\nbright\n');
+    const r = jsonCli<{
+      objects: number;
+      noc85: number;
+      polygon85: number;
+      clicks: number;
+      perClass: { name: string; objects: number }[];
+      perObject: { ious: number[]; noc85: number }[];
+    }>(
+      [
+        'clicks',
+        '--images',
+        'images',
+        '--masks',
+        'masks',
+        '--sam',
+        'tiny.encoder.onnx',
+        '--classes',
+        'labels.txt',
+        '--max-clicks',
+        '3',
+      ],
+      { cwd: root },
+    );
+    assert.equal(r.objects, 2, 'the two halves');
+    assert.deepEqual(
+      r.perClass.map((c) => [c.name, c.objects]),
+      [
+        ['_background_', 1],
+        ['bright', 1],
+      ],
+    );
+    assert.equal(r.polygon85, 4, 'a rectangle is four polygon vertices');
+    for (const o of r.perObject) {
+      assert.ok(o.ious.length >= 1 && o.ious.length <= 3);
+      assert.ok(o.noc85 >= 1 && o.noc85 <= 3);
+    }
+    assert.equal(
+      r.clicks,
+      r.perObject.reduce((a, o) => a + o.ious.length, 0),
+    );
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

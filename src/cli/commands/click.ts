@@ -7,7 +7,12 @@ import { clickModelFiles } from '../../io/clickModelFiles';
 import { readMask, writeMask } from '../../io/maskIO';
 import { InputError } from '../../masks/inputError';
 import type { ClickPromptParams } from '../../protocol/modelProtocol';
-import { intArg, requiredArg, textArg, UsageError } from '../cliContext';
+import { pairImagesWithMasks } from '../../io/datasetPairs';
+import { readClassList } from '../../io/classListFile';
+import { IGNORE_INDEX } from '../../masks/maskImage';
+import { median } from '../../masks/statistics';
+import { clickObjects, clicksToReach, nextClick, objectIoU, polygonVertices } from '../clickProtocol';
+import { fmt, intArg, requiredArg, textArg, UsageError, type CliContext } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 
 /** "x,y;x,y" as points (pixel positions: each point is its pixel's centre). */
@@ -34,16 +39,164 @@ export function parseBox(value: string | undefined): ClickPromptParams['box'] {
   };
 }
 
+const CLICK_MODEL_HELP =
+  'a SAM-family pair: NAME.encoder.onnx or NAME.decoder.onnx (the other beside it), their prefix, or a folder holding one pair';
+
+function clickModelArg(o: Opts): ReturnType<typeof clickModelFiles> {
+  const named = textArg('--click-model', o.clickModel) ?? textArg('--sam', o.sam);
+  if (!named) throw new UsageError('give the click-segmentation model: --click-model PATH (or --sam PATH)');
+  return clickModelFiles(named);
+}
+
+interface ObjectResult {
+  image: string;
+  classIndex: number;
+  area: number;
+  ious: number[];
+  noc85: number;
+  noc90: number;
+  polygon85: number;
+  polygon90: number;
+}
+
+/** The standard click protocol on every object of every image; progress on stderr, one line per image. */
+async function simulateClicks(
+  ctx: CliContext,
+  o: Opts,
+): Promise<{ objects: ObjectResult[]; encoderSeconds: number[]; clickSeconds: number[] }> {
+  const model = clickModelArg(o);
+  const imagesDir = requiredArg('--images', o.images);
+  const { pairs } = await pairImagesWithMasks(imagesDir, requiredArg('--masks', o.masks));
+  if (pairs.length === 0) throw new InputError(imagesDir, 'no image has a mask of the same stem');
+  const limit = intArg('--limit', o.limit, 1) ?? pairs.length;
+  const cap = intArg('--max-clicks', o.maxClicks, 1) ?? 20;
+  const minArea = intArg('--min-area', o.minArea, 1) ?? 400;
+  const cacheDir = textArg('--cache', o.cache);
+  const objects: ObjectResult[] = [];
+  const encoderSeconds: number[] = [];
+  const clickSeconds: number[] = [];
+  for (const [n, pair] of pairs.slice(0, limit).entries()) {
+    const image = path.resolve(pair.image);
+    const target = { model, image, ...(cacheDir ? { cacheDir: path.resolve(cacheDir) } : {}) };
+    const prepared = await ctx.client.request('clickPrepare', target);
+    if (prepared.embedding === 'computed') encoderSeconds.push(prepared.seconds);
+    const mask = await readMask(pair.mask);
+    if (mask.width !== prepared.width || mask.height !== prepared.height)
+      throw new InputError(
+        pair.mask,
+        `is ${mask.width}x${mask.height}; its image is ${prepared.width}x${prepared.height}`,
+      );
+    const ignore = mask.data.map((v) => (v === IGNORE_INDEX ? 1 : 0));
+    const found = clickObjects(mask, minArea);
+    for (const obj of found) {
+      const points: { x: number; y: number; positive: boolean }[] = [];
+      const ious: number[] = [];
+      let pred: Uint8Array | null = null;
+      while (ious.length < cap) {
+        const click = nextClick(obj.inside, pred, ignore, mask.width, mask.height);
+        if (!click) {
+          ious.push(1);
+          break;
+        }
+        points.push(click);
+        const r = await ctx.client.request('clickSegment', { ...target, prompt: { points } });
+        clickSeconds.push(r.seconds);
+        pred = r.candidates[0]?.mask ?? new Uint8Array(mask.data.length);
+        ious.push(objectIoU(obj.inside, pred, ignore));
+        if (ious[ious.length - 1] >= 0.9) break;
+      }
+      objects.push({
+        image: path.basename(pair.image),
+        classIndex: obj.classIndex,
+        area: obj.area,
+        ious,
+        noc85: clicksToReach(ious, 0.85, cap),
+        noc90: clicksToReach(ious, 0.9, cap),
+        polygon85: polygonVertices(obj.inside, mask.width, mask.height, 0.85),
+        polygon90: polygonVertices(obj.inside, mask.width, mask.height, 0.9),
+      });
+    }
+    process.stderr.write(
+      `[${n + 1}/${Math.min(limit, pairs.length)}] ${path.basename(pair.image)}: ${found.length} object(s), embedding ${prepared.embedding} in ${prepared.seconds.toFixed(2)} s\n`,
+    );
+  }
+  return { objects, encoderSeconds, clickSeconds };
+}
+
+/** Means of NoC and polygon vertices over a group of objects. */
+function summarise(list: ObjectResult[]) {
+  const mean = (f: (r: ObjectResult) => number): number =>
+    list.reduce((a, r) => a + f(r), 0) / Math.max(1, list.length);
+  return {
+    objects: list.length,
+    noc85: mean((r) => r.noc85),
+    noc90: mean((r) => r.noc90),
+    polygon85: mean((r) => r.polygon85),
+    polygon90: mean((r) => r.polygon90),
+    /** Share of the objects never reaching 0.85 within the cap. */
+    failed85: list.filter((r) => !r.ious.some((v) => v >= 0.85)).length / Math.max(1, list.length),
+  };
+}
+
 export function registerClickCommand(program: Command): void {
+  common(
+    program
+      .command('clicks')
+      .description(
+        'measure click segmentation: the standard click protocol on every object of labelled images (NoC@85, NoC@90, against polygon vertices)',
+      )
+      .requiredOption('--images <dir>', 'image folder')
+      .requiredOption('--masks <dir>', 'masks (same stem as the image)')
+      .option('--sam <path>', CLICK_MODEL_HELP)
+      .option('--click-model <path>', 'the same as --sam'),
+    false,
+  )
+    .option('--classes <file>', 'class names for the per-class report (labels.txt)')
+    .option('--min-area <px>', 'smallest object, in pixels (default 400)')
+    .option('--max-clicks <n>', 'clicks per object at most; NoC counts this when never reached (default 20)')
+    .option('--limit <n>', 'first N images only')
+    .option('--cache <dir>', 'folder of cached image embeddings')
+    .action(async (o: Opts) =>
+      withContext(o, async (ctx) => {
+        const t0 = Date.now();
+        const { objects, encoderSeconds, clickSeconds } = await simulateClicks(ctx, o);
+        const classesFile = textArg('--classes', o.classes);
+        const names = classesFile ? (await readClassList(classesFile)).classes : [];
+        const nameOf = (c: number): string => names.find((k) => k.index === c)?.name ?? String(c);
+        const perClass = [...new Set(objects.map((r) => r.classIndex))]
+          .sort((a, b) => a - b)
+          .map((c) => ({ classIndex: c, name: nameOf(c), ...summarise(objects.filter((r) => r.classIndex === c)) }));
+        const all = summarise(objects);
+        const result = {
+          ...all,
+          perClass,
+          encoderMs: median(encoderSeconds) * 1000,
+          clickMs: median(clickSeconds) * 1000,
+          clicks: clickSeconds.length,
+          seconds: (Date.now() - t0) / 1000,
+          perObject: objects,
+        };
+        ctx.out(result);
+        ctx.say(
+          `${all.objects} objects: NoC@85 ${fmt(all.noc85, 2)}, NoC@90 ${fmt(all.noc90, 2)} (polygon vertices at 0.85: ${fmt(all.polygon85, 1)}, at 0.90: ${fmt(all.polygon90, 1)}); ${(100 * all.failed85).toFixed(0)}% never reached 0.85`,
+        );
+        for (const c of perClass)
+          ctx.say(
+            `  ${c.name}: ${c.objects} objects, NoC@85 ${fmt(c.noc85, 2)}, NoC@90 ${fmt(c.noc90, 2)}, polygon ${fmt(c.polygon85, 1)} / ${fmt(c.polygon90, 1)}`,
+          );
+        ctx.say(
+          `encoder ${result.encoderMs.toFixed(0)} ms per image, ${result.clickMs.toFixed(0)} ms per click (medians, model process), ${result.clicks} clicks in ${result.seconds.toFixed(0)} s`,
+        );
+      }),
+    );
+
   common(
     program
       .command('click')
       .description('segment an object from clicks and a box with a SAM-family model (encoder/decoder ONNX pair)')
       .argument('<image>', 'the image')
-      .requiredOption(
-        '--click-model <path>',
-        'NAME.encoder.onnx or NAME.decoder.onnx (the other beside it), their prefix, or a folder with one such pair',
-      )
+      .option('--click-model <path>', CLICK_MODEL_HELP)
+      .option('--sam <path>', 'the same as --click-model')
       .requiredOption('--out <file>', 'mask PNG to write: the object as --class over background (or over --base)'),
     false,
   )
@@ -58,7 +211,7 @@ export function registerClickCommand(program: Command): void {
     .option('--force', 'overwrite --out if it exists')
     .action(async (image: string, o: Opts) =>
       withContext(o, async (ctx) => {
-        const model = clickModelFiles(requiredArg('--click-model', o.clickModel));
+        const model = clickModelArg(o);
         const out = path.resolve(requiredArg('--out', o.out));
         if (fs.existsSync(out) && !o.force) throw new InputError(out, 'exists; add --force to overwrite it');
         const cls = intArg('--class', o.class, 1) ?? 1;

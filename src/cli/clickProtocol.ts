@@ -1,0 +1,122 @@
+// The standard protocol for measuring click segmentation (as RITM, SimpleClick and SAM's papers use it): on every
+// object of a labelled image, the first click at the object's innermost pixel, each next click at the innermost
+// pixel of the largest error region (positive where the object was missed, negative where too much was taken),
+// until the IoU reaches a threshold; NoC@85 / NoC@90 count the clicks, capped. Beside it, what the polygon tool
+// would need: the vertices of the object's simplified contour at the same IoU. Pure.
+import { squaredDistanceTo } from '../masks/distanceTransform';
+import { IGNORE_INDEX, type MaskImage } from '../masks/maskImage';
+import { emptyBox } from '../masks/maskDiff';
+import { fillPolygon, labelRegion } from '../masks/rasterTools';
+import { simplifyLoop, signedArea, traceLoops } from '../formats/contours';
+
+export interface ClickObject {
+  classIndex: number;
+  /** 1 inside, full image. */
+  inside: Uint8Array;
+  area: number;
+}
+
+/** Every 4-connected region of every class (ignore excluded) with at least `minArea` pixels. */
+export function clickObjects(mask: MaskImage, minArea: number): ClickObject[] {
+  const seen = new Uint8Array(mask.data.length);
+  const out: ClickObject[] = [];
+  for (let i = 0; i < mask.data.length; i++) {
+    if (seen[i] || mask.data[i] === IGNORE_INDEX) continue;
+    const x = i % mask.width;
+    const sel = labelRegion(mask, { x, y: (i - x) / mask.width });
+    for (let j = 0; j < sel.inside.length; j++) if (sel.inside[j]) seen[j] = 1;
+    if (sel.count >= minArea) out.push({ classIndex: mask.data[i], inside: sel.inside, area: sel.count });
+  }
+  return out;
+}
+
+/** IoU of a prediction with an object, pixels labelled ignore left out. */
+export function objectIoU(object: Uint8Array, pred: Uint8Array, ignore: Uint8Array | null): number {
+  let inter = 0;
+  let union = 0;
+  for (let i = 0; i < object.length; i++) {
+    if (ignore?.[i]) continue;
+    const a = object[i] !== 0;
+    const b = pred[i] !== 0;
+    if (a && b) inter++;
+    if (a || b) union++;
+  }
+  return union === 0 ? 1 : inter / union;
+}
+
+/** The innermost pixel of a region (farthest from its outside, the image's border counting as outside). */
+function innermost(region: Uint8Array, width: number, height: number): { x: number; y: number; d2: number } | null {
+  const W = width + 2;
+  const H = height + 2;
+  const outside = new Uint8Array(W * H).fill(1);
+  let any = false;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      if (region[y * width + x]) {
+        outside[(y + 1) * W + x + 1] = 0;
+        any = true;
+      }
+  if (!any) return null;
+  const d2 = squaredDistanceTo(outside, W, H);
+  let best = -1;
+  let at = 0;
+  for (let i = 0; i < d2.length; i++)
+    if (d2[i] > best) {
+      best = d2[i];
+      at = i;
+    }
+  const px = (at % W) - 1;
+  const py = Math.floor(at / W) - 1;
+  return { x: px, y: py, d2: best };
+}
+
+/**
+ * The next click: at the innermost pixel of the false negatives or of the false positives, whichever lies
+ * deeper; positive for a false negative. Null when nothing is wrong (ignore pixels do not count).
+ */
+export function nextClick(
+  object: Uint8Array,
+  pred: Uint8Array | null,
+  ignore: Uint8Array | null,
+  width: number,
+  height: number,
+): { x: number; y: number; positive: boolean } | null {
+  const fn = new Uint8Array(object.length);
+  const fp = new Uint8Array(object.length);
+  for (let i = 0; i < object.length; i++) {
+    if (ignore?.[i]) continue;
+    const p = pred ? pred[i] !== 0 : false;
+    if (object[i] && !p) fn[i] = 1;
+    else if (!object[i] && p) fp[i] = 1;
+  }
+  const a = innermost(fn, width, height);
+  const b = innermost(fp, width, height);
+  if (!a && !b) return null;
+  const pick = !b || (a && a.d2 >= b.d2) ? { ...a!, positive: true } : { ...b, positive: false };
+  return { x: pick.x + 0.5, y: pick.y + 0.5, positive: pick.positive };
+}
+
+/** Clicks until the IoU first reached `threshold` (1-based), or `cap` when it never did within the clicks made. */
+export function clicksToReach(ious: number[], threshold: number, cap: number): number {
+  const i = ious.findIndex((v) => v >= threshold);
+  return i < 0 ? cap : Math.min(cap, i + 1);
+}
+
+/**
+ * Vertices the polygon tool needs for the object at `threshold` IoU: the fewest of its outer contour simplified
+ * (Douglas-Peucker) whose filled polygon, as the editor fills it, reaches the IoU; holes are not drawn.
+ */
+export function polygonVertices(object: Uint8Array, width: number, height: number, threshold: number): number {
+  const loops = traceLoops(object, width, height);
+  const outer = loops.filter((l) => signedArea(l) > 0).sort((p, q) => signedArea(q) - signedArea(p))[0];
+  if (!outer) return 0;
+  let best = outer.length;
+  for (const tolerance of [0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48]) {
+    const poly = simplifyLoop(outer, tolerance);
+    const filled: MaskImage = { width, height, data: new Uint8Array(width * height) };
+    fillPolygon(filled, poly, 1, emptyBox());
+    if (objectIoU(object, filled.data, null) >= threshold) best = Math.min(best, poly.length);
+    else break;
+  }
+  return best;
+}
