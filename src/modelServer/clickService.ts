@@ -10,6 +10,9 @@ import type { ClickModelFiles, ClickTarget, RequestMap } from '../protocol/model
 import { CancelledError } from '../protocol/errors';
 import type { CallContext } from './modelService';
 
+/** Answers whose low-resolution logits are kept for a next prompt (a few editors' last clicks). */
+const ANSWERS_KEPT = 8;
+
 /** Decoded images kept, so each click does not decode its image again. */
 const IMAGES_KEPT = 2;
 
@@ -21,6 +24,9 @@ async function stamp(file: string): Promise<string> {
 export class ClickService {
   private loaded: { key: string; model: Promise<SamModel> } | null = null;
   private readonly images: { file: string; stamp: string; image: RgbImage }[] = [];
+  /** The last answers' candidates' low-resolution logits, for a next prompt's `continueFrom`. */
+  private readonly answers: { answer: number; image: string; lowRes: (Float32Array | null)[] }[] = [];
+  private answerCount = 0;
 
   private async model(files: ClickModelFiles): Promise<SamModel> {
     const stamps = await Promise.all(
@@ -87,7 +93,7 @@ export class ClickService {
   ): Promise<RequestMap['clickSegment']['result']> {
     const { model, image, embedding, source, t0 } = await this.embedded(p, ctx);
     const { width, height } = image;
-    const { region, ...rest } = p.prompt;
+    const { region, continueFrom, ...rest } = p.prompt;
     if (region && region.length !== width * height)
       throw new InputError(
         p.image,
@@ -97,11 +103,21 @@ export class ClickService {
       if (!(pt.x >= 0 && pt.x <= width && pt.y >= 0 && pt.y <= height))
         throw new InputError(p.image, `the click at ${pt.x},${pt.y} is outside the image (${width}x${height})`);
     if (rest.points.length === 0 && !rest.box) throw new InputError(p.image, 'a click prompt needs a point or a box');
-    const candidates = await model.segment(embedding, {
+    const earlier = continueFrom
+      ? this.answers.find((a) => a.answer === continueFrom.answer && a.image === p.image)?.lowRes[
+          continueFrom.candidate
+        ]
+      : undefined;
+    const found = await model.segment(embedding, {
       ...rest,
       ...(region ? { region: { width, height, data: region } } : {}),
+      ...(earlier ? { previous: earlier } : {}),
     });
-    return { width, height, candidates, embedding: source, seconds: (Date.now() - t0) / 1000 };
+    const answer = ++this.answerCount;
+    this.answers.unshift({ answer, image: p.image, lowRes: found.map((c) => c.lowRes) });
+    this.answers.length = Math.min(this.answers.length, ANSWERS_KEPT);
+    const candidates = found.map((c) => ({ mask: c.mask, score: c.score, area: c.area }));
+    return { width, height, candidates, answer, embedding: source, seconds: (Date.now() - t0) / 1000 };
   }
 
   async release(): Promise<void> {

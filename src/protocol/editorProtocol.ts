@@ -79,7 +79,14 @@ export type HostToWebview =
   | { type: 'settings'; settings: EditorSettings }
   | { type: 'saved'; maskFile: string }
   /** Click segmentation's candidates for the prompt numbered `seq`, best predicted IoU first. */
-  | { type: 'clickResult'; seq: number; candidates: ClickCandidateData[]; seconds: number }
+  | {
+      type: 'clickResult';
+      seq: number;
+      candidates: ClickCandidateData[];
+      seconds: number;
+      /** The model process's number for this answer (a next prompt continues from it). */
+      answer: number;
+    }
   | { type: 'clickState'; click: ClickState };
 
 export type WebviewToHost =
@@ -101,6 +108,8 @@ export type WebviewToHost =
       box?: { x0: number; y0: number; x1: number; y1: number };
       refine: boolean;
       activeClass: number;
+      /** The answer shown when this click was made and its candidate chosen: the decoder continues from it. */
+      continueFrom?: { answer: number; candidate: number };
     }
   | { type: 'log'; level: 'info' | 'error'; message: string };
 

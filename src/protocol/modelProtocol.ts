@@ -139,6 +139,8 @@ export interface RequestMap {
       height: number;
       /** Each candidate: 1 inside, 0 outside, width x height; its predicted IoU; its pixel count. */
       candidates: { mask: Uint8Array; score: number; area: number }[];
+      /** The number of this answer, for a later prompt's `continueFrom` (with the candidate chosen). */
+      answer: number;
       embedding: EmbeddingSource;
       seconds: number;
     };
@@ -173,6 +175,11 @@ export interface ClickPromptParams {
   box?: { x0: number; y0: number; x1: number; y1: number };
   /** A region to refine (the decoder's mask prompt): 1 inside, 0 outside, width x height of the image. */
   region?: Uint8Array;
+  /**
+   * Give the decoder its own answer to the previous prompt on this image (the chosen candidate's
+   * low-resolution logits) as the mask prompt, as SAM's interactive loop does; ignored with a region.
+   */
+  continueFrom?: { answer: number; candidate: number };
 }
 
 /** Where an image's embedding came from: kept in memory, read from the cache folder, or computed now. */

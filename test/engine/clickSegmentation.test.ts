@@ -83,6 +83,14 @@ test('a click: the SAM layout is read from the graphs, and the candidate lands w
     assert.ok(agree / back.length > 0.95, `the region came back (${((100 * agree) / back.length).toFixed(1)}% agree)`);
     const none = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: true }] });
     assert.equal(none[2].area, 0, 'no region: has_mask_input 0');
+    // The decoder's own low-resolution answer as the next prompt's mask input (SAM's interactive loop): the
+    // fixture gives it back as its third candidate, the first candidate's disc again.
+    assert.equal(candidates[0].lowRes?.length, 16 * 16);
+    const next = await model.segment(embedding, {
+      points: [{ x: 70, y: 40, positive: true }],
+      previous: candidates[0].lowRes!,
+    });
+    assert.deepEqual(next[2].mask, candidates[0].mask);
   } finally {
     await model.release();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -627,13 +627,18 @@ test('click tool: clicks, a negative click and a box become numbered prompts; th
         { mask: mk(4, 8), score: 0.9, area: 16 },
         { mask: mk(4, 12), score: 0.7, area: 32 },
       ].slice(0, n);
-    window.postMessage({ type: 'clickResult', seq: 2, candidates: candidates(1), seconds: 0.1 }, '*');
-    window.postMessage({ type: 'clickResult', seq: 3, candidates: candidates(2), seconds: 0.1 }, '*');
+    window.postMessage({ type: 'clickResult', seq: 2, candidates: candidates(1), seconds: 0.1, answer: 32 }, '*');
+    window.postMessage({ type: 'clickResult', seq: 3, candidates: candidates(2), seconds: 0.1, answer: 33 }, '*');
   });
   await page.waitForSelector('#app[data-click-candidates="2"]');
   assert.match((await page.textContent('.click-info')) ?? '', /candidate 1 of 2 \(predicted IoU 0\.90\)/);
   await page.keyboard.press('Tab');
   assert.match((await page.textContent('.click-info')) ?? '', /candidate 2 of 2/);
+  // A further click continues from the answer shown and the candidate chosen (the decoder gets its logits back).
+  const r = await at(page, 6.5, 6.5);
+  await page.mouse.click(r.x, r.y);
+  const further = (await posted(page)).filter((m) => m.type === 'clickPrompt').pop();
+  assert.deepEqual(further && 'continueFrom' in further ? further.continueFrom : null, { answer: 33, candidate: 1 });
   assert.equal((await edits(page)).length, 0, 'nothing is painted before it is accepted');
   await page.keyboard.press('Enter');
   const painted = await edits(page);
@@ -654,9 +659,10 @@ test('click tool: clicks, a negative click and a box become numbered prompts; th
     window.postMessage(
       {
         type: 'clickResult',
-        seq: 4,
+        seq: 5,
         candidates: [{ mask: new Uint8Array(1024).fill(1), score: 1, area: 1024 }],
         seconds: 0,
+        answer: 34,
       },
       '*',
     ),

@@ -23,6 +23,8 @@ export class ClickSession {
   /** Number of the last prompt sent; results of earlier ones are dropped. */
   seq = 0;
   waiting = false;
+  /** The model process's number of the answer shown. */
+  answer: number | null = null;
 
   get active(): boolean {
     return this.points.length > 0 || this.box !== null;
@@ -52,13 +54,17 @@ export class ClickSession {
       ...(this.box ? { box: { ...this.box } } : {}),
       refine: this.refine,
       activeClass,
+      ...(this.answer !== null && this.candidates.length > 0
+        ? { continueFrom: { answer: this.answer, candidate: this.chosen } }
+        : {}),
     };
   }
 
   /** The host's answer: taken when it is the latest prompt's (and the session was not cleared since). */
-  result(seq: number, candidates: ClickCandidateData[]): boolean {
+  result(seq: number, candidates: ClickCandidateData[], answer: number | null = null): boolean {
     if (seq !== this.seq || !this.active) return false;
     this.waiting = false;
+    this.answer = answer;
     this.candidates = candidates;
     this.chosen = 0;
     return true;
@@ -75,6 +81,7 @@ export class ClickSession {
     this.candidates = [];
     this.chosen = 0;
     this.waiting = false;
+    this.answer = null;
   }
 
   /** The info bar's text. */

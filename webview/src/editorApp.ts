@@ -189,7 +189,7 @@ export class EditorApp {
         this.setStatus(`Saved ${message.maskFile}`);
         break;
       case 'clickResult':
-        if (this.click.result(message.seq, message.candidates)) this.redrawClick();
+        if (this.click.result(message.seq, message.candidates, message.answer)) this.redrawClick();
         break;
       case 'clickState':
         this.clickState = message.click;

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { clickModelFiles } from '../../io/clickModelFiles';
 import { readMask, writeMask } from '../../io/maskIO';
 import { InputError } from '../../masks/inputError';
-import type { ClickPromptParams } from '../../protocol/modelProtocol';
+import type { ClickPromptParams, RequestMap } from '../../protocol/modelProtocol';
 import { pairImagesWithMasks } from '../../io/datasetPairs';
 import { readClassList } from '../../io/classListFile';
 import { IGNORE_INDEX } from '../../masks/maskImage';
@@ -92,6 +92,7 @@ async function simulateClicks(
       const points: { x: number; y: number; positive: boolean }[] = [];
       const ious: number[] = [];
       let pred: Uint8Array | null = null;
+      let answer: number | null = null;
       while (ious.length < cap) {
         const click = nextClick(obj.inside, pred, ignore, mask.width, mask.height);
         if (!click) {
@@ -99,7 +100,12 @@ async function simulateClicks(
           break;
         }
         points.push(click);
-        const r = await ctx.client.request('clickSegment', { ...target, prompt: { points } });
+        const continueFrom = answer !== null && o.continue !== false ? { continueFrom: { answer, candidate: 0 } } : {};
+        const r: RequestMap['clickSegment']['result'] = await ctx.client.request('clickSegment', {
+          ...target,
+          prompt: { points, ...continueFrom },
+        });
+        answer = r.answer;
         clickSeconds.push(r.seconds);
         pred = r.candidates[0]?.mask ?? new Uint8Array(mask.data.length);
         ious.push(objectIoU(obj.inside, pred, ignore));
@@ -156,6 +162,10 @@ export function registerClickCommand(program: Command): void {
     .option('--max-clicks <n>', 'clicks per object at most; NoC counts this when never reached (default 20)')
     .option('--limit <n>', 'first N images only')
     .option('--cache <dir>', 'folder of cached image embeddings')
+    .option(
+      '--no-continue',
+      "do not give the decoder its previous answer's logits with each next click (SAM's interactive loop does)",
+    )
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const t0 = Date.now();

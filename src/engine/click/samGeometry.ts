@@ -8,6 +8,8 @@ import type { ClickPromptParams } from '../../protocol/modelProtocol';
 export interface ClickPrompt extends Omit<ClickPromptParams, 'region'> {
   /** A region to refine (the decoder's mask prompt): 1 inside, 0 outside, at the image's size. */
   region?: MaskImage;
+  /** The decoder's own low-resolution logits of an earlier answer (mask_input as SAM's interactive loop feeds it). */
+  previous?: Float32Array;
 }
 
 /** SAM's pixel normalisation (ImageNet mean and spread, on 0-255). */
@@ -173,6 +175,8 @@ export interface ClickCandidate {
   score: number;
   /** Pixels inside. */
   area: number;
+  /** Its place in the decoder's output. */
+  index: number;
 }
 
 /**
@@ -216,7 +220,7 @@ export function candidateMasks(
         }
       }
     }
-    out.push({ mask, score: scores[k] ?? 0, area });
+    out.push({ mask, score: scores[k] ?? 0, area, index: k });
   }
   return out.sort((a, b) => b.score - a.score);
 }

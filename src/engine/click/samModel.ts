@@ -141,8 +141,14 @@ export class SamModel {
     return { embedding, source };
   }
 
-  /** The candidates for a prompt on an embedded image, best predicted IoU first. */
-  async segment(embedding: Embedding, prompt: ClickPrompt): Promise<ClickCandidate[]> {
+  /**
+   * The candidates for a prompt on an embedded image, best predicted IoU first, each with its low-resolution
+   * logits when the decoder gives them at mask_input's size (for the next click's `previous`).
+   */
+  async segment(
+    embedding: Embedding,
+    prompt: ClickPrompt,
+  ): Promise<(ClickCandidate & { lowRes: Float32Array | null })[]> {
     const { width, height } = embedding;
     if (prompt.points.length === 0 && !prompt.box) throw new Error('a click prompt needs a point or a box');
     const feeds: Record<string, Ort.Tensor> = {};
@@ -163,12 +169,20 @@ export class SamModel {
         case 'mask_input':
           feeds[input] = new this.ort.Tensor(
             'float32',
-            prompt.region ? maskPromptArray(prompt.region, this.layout) : new Float32Array(M * M),
+            prompt.region
+              ? maskPromptArray(prompt.region, this.layout)
+              : prompt.previous?.length === M * M
+                ? prompt.previous
+                : new Float32Array(M * M),
             [1, 1, M, M],
           );
           break;
         case 'has_mask_input':
-          feeds[input] = new this.ort.Tensor('float32', Float32Array.of(prompt.region ? 1 : 0), [1]);
+          feeds[input] = new this.ort.Tensor(
+            'float32',
+            Float32Array.of(prompt.region || prompt.previous?.length === M * M ? 1 : 0),
+            [1],
+          );
           break;
         case 'orig_im_size':
           feeds[input] = new this.ort.Tensor('float32', Float32Array.of(height, width), [2]);
@@ -185,7 +199,7 @@ export class SamModel {
       // resize, which some SAM exports fixed to one aspect ratio.
       const logits = out[this.layout.lowResMasks ?? this.layout.masks];
       const scores = out[this.layout.scores];
-      return candidateMasks(
+      const candidates = candidateMasks(
         logits.data as Float32Array,
         logits.dims,
         scores.data as Float32Array,
@@ -193,6 +207,16 @@ export class SamModel {
         width,
         height,
       );
+      // Each candidate's low-resolution logits, kept for the next click's mask_input (a copy: the tensor goes).
+      const [, , h, w] = logits.dims;
+      const M = this.layout.maskInputSize;
+      return candidates.map((c) => ({
+        ...c,
+        lowRes:
+          h === M && w === M
+            ? Float32Array.from((logits.data as Float32Array).subarray(c.index * M * M, (c.index + 1) * M * M))
+            : null,
+      }));
     } finally {
       for (const t of Object.values(out)) t.dispose();
     }

@@ -80,10 +80,18 @@ export class ClickSegmenter {
       const region = m.refine ? this.regionUnder(doc, m) : undefined;
       const r = await this.hub.request(
         'clickSegment',
-        { ...t, prompt: { points: m.points, ...(m.box ? { box: m.box } : {}), ...(region ? { region } : {}) } },
+        {
+          ...t,
+          prompt: {
+            points: m.points,
+            ...(m.box ? { box: m.box } : {}),
+            ...(region ? { region } : {}),
+            ...(m.continueFrom ? { continueFrom: m.continueFrom } : {}),
+          },
+        },
         { signal: controller.signal },
       );
-      doc.post({ type: 'clickResult', seq: m.seq, candidates: r.candidates, seconds: r.seconds });
+      doc.post({ type: 'clickResult', seq: m.seq, candidates: r.candidates, seconds: r.seconds, answer: r.answer });
     } catch (err) {
       if (controller.signal.aborted) return;
       this.hub.log(`${doc.fileName}: click segmentation failed: ${errorText(err)}`);
