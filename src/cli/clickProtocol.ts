@@ -30,6 +30,20 @@ export function clickObjects(mask: MaskImage, minArea: number): ClickObject[] {
   return out;
 }
 
+/**
+ * The suggestion's region under a click: the connected region of `classIndex` in the model's class map holding
+ * the clicked pixel (1 inside), or null when the model gives that pixel another class.
+ */
+export function suggestedRegion(
+  classMap: MaskImage,
+  classIndex: number,
+  click: { x: number; y: number },
+): Uint8Array | null {
+  const at = Math.floor(click.y) * classMap.width + Math.floor(click.x);
+  if (classMap.data[at] !== classIndex) return null;
+  return labelRegion(classMap, click).inside;
+}
+
 /** IoU of a prediction with an object, pixels labelled ignore left out. */
 export function objectIoU(object: Uint8Array, pred: Uint8Array, ignore: Uint8Array | null): number {
   let inter = 0;

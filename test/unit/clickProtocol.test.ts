@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clickObjects, clicksToReach, nextClick, objectIoU, polygonVertices } from '../../src/cli/clickProtocol';
+import {
+  clickObjects,
+  clicksToReach,
+  nextClick,
+  objectIoU,
+  polygonVertices,
+  suggestedRegion,
+} from '../../src/cli/clickProtocol';
 
 /** A w x h plane with the rectangle [x0, x1) x [y0, y1) set. */
 function rect(w: number, h: number, x0: number, y0: number, x1: number, y1: number): Uint8Array {
@@ -56,4 +63,14 @@ test('NoC counts the click that first reached the IoU, capped; a rectangle needs
   const v85 = polygonVertices(disc, 60, 60, 0.85);
   const v90 = polygonVertices(disc, 60, 60, 0.9);
   assert.ok(v85 >= 4 && v85 <= v90, `${v85} <= ${v90}`);
+});
+
+test("the suggestion's region under a click: the connected region of the object's class there, or none", () => {
+  const data = new Uint8Array(10 * 4);
+  data.fill(2, 0, 3); // row 0, x 0-2
+  data.fill(2, 7, 10); // row 0, x 7-9: the same class, not connected
+  const map = { width: 10, height: 4, data };
+  const region = suggestedRegion(map, 2, { x: 1.5, y: 0.5 });
+  assert.deepEqual(Array.from(region ?? []).slice(0, 10), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(suggestedRegion(map, 1, { x: 1.5, y: 0.5 }), null, 'the model says another class there');
 });

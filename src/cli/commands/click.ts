@@ -11,7 +11,7 @@ import { pairImagesWithMasks } from '../../io/datasetPairs';
 import { readClassList } from '../../io/classListFile';
 import { IGNORE_INDEX } from '../../masks/maskImage';
 import { median } from '../../masks/statistics';
-import { clickObjects, clicksToReach, nextClick, objectIoU, polygonVertices } from '../clickProtocol';
+import { clickObjects, clicksToReach, nextClick, objectIoU, polygonVertices, suggestedRegion } from '../clickProtocol';
 import { fmt, intArg, requiredArg, textArg, UsageError, type CliContext } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 
@@ -72,6 +72,7 @@ async function simulateClicks(
   const cap = intArg('--max-clicks', o.maxClicks, 1) ?? 20;
   const minArea = intArg('--min-area', o.minArea, 1) ?? 400;
   const cacheDir = textArg('--cache', o.cache);
+  const help = textArg('--model', o.model) !== undefined;
   const objects: ObjectResult[] = [];
   const encoderSeconds: number[] = [];
   const clickSeconds: number[] = [];
@@ -87,6 +88,12 @@ async function simulateClicks(
         `is ${mask.width}x${mask.height}; its image is ${prepared.width}x${prepared.height}`,
       );
     const ignore = mask.data.map((v) => (v === IGNORE_INDEX ? 1 : 0));
+    // With a maskloop model: its suggestion for the image, whose region under the first click is taken as the
+    // answer to that click (as Alt+click accepts it in the editor), and given to the decoder with the next ones.
+    const suggestion = help ? await ctx.client.request('predict', { modelDir: ctx.modelDir, image }) : null;
+    const classMap = suggestion
+      ? { width: suggestion.width, height: suggestion.height, data: suggestion.classMap }
+      : null;
     const found = clickObjects(mask, minArea);
     for (const obj of found) {
       const points: { x: number; y: number; positive: boolean }[] = [];
@@ -100,10 +107,20 @@ async function simulateClicks(
           break;
         }
         points.push(click);
+        const region = classMap && points.length === 1 ? suggestedRegion(classMap, obj.classIndex, click) : null;
+        if (region) {
+          // The suggestion's region answers the first click; the decoder refines it from the next click on.
+          pred = region;
+          answer = null;
+          ious.push(objectIoU(obj.inside, pred, ignore));
+          if (ious[ious.length - 1] >= 0.9) break;
+          continue;
+        }
+        const fromSuggestion = classMap && answer === null && pred ? { region: pred } : {};
         const continueFrom = answer !== null && o.continue !== false ? { continueFrom: { answer, candidate: 0 } } : {};
         const r: RequestMap['clickSegment']['result'] = await ctx.client.request('clickSegment', {
           ...target,
-          prompt: { points, ...continueFrom },
+          prompt: { points, ...continueFrom, ...fromSuggestion },
         });
         answer = r.answer;
         clickSeconds.push(r.seconds);
@@ -162,6 +179,10 @@ export function registerClickCommand(program: Command): void {
     .option('--max-clicks <n>', 'clicks per object at most; NoC counts this when never reached (default 20)')
     .option('--limit <n>', 'first N images only')
     .option('--cache <dir>', 'folder of cached image embeddings')
+    .option(
+      '--model <dir>',
+      "a maskloop model whose suggestion helps: the suggested region of the object's class under the first click answers it, and is the decoder's mask prompt with the next click",
+    )
     .option(
       '--no-continue',
       "do not give the decoder its previous answer's logits with each next click (SAM's interactive loop does)",
