@@ -2,6 +2,8 @@
 // the candidates it sends back, one of which is shown until accepted or discarded. Apart from the DOM, so it
 // can be tested alone.
 import type { Box } from '../../src/masks/maskDiff';
+import type { Point } from '../../src/masks/rasterTools';
+import type { Viewport } from './viewport';
 import type { MaskImage } from '../../src/masks/maskImage';
 import type { ClickCandidateData, WebviewToHost } from '../../src/protocol/editorProtocol';
 
@@ -115,4 +117,49 @@ export function candidateClassMap(candidate: Uint8Array, value: number): Uint8Ar
   const out = new Uint8Array(candidate.length);
   for (let i = 0; i < candidate.length; i++) if (candidate[i]) out[i] = value;
   return out;
+}
+
+/** A press of the click tool: a click, or a box when it travels (`moved`). Screen position at its start. */
+export interface ClickPress {
+  start: Point;
+  sx: number;
+  sy: number;
+  current: Point;
+  moved: boolean;
+  negative: boolean;
+  refine: boolean;
+}
+
+/** Draws the clicks (green: the object, red: not), the box, and a box being dragged, in screen pixels. */
+export function drawClickMarks(
+  ctx: CanvasRenderingContext2D,
+  view: Viewport,
+  session: ClickSession,
+  press: ClickPress | null,
+): void {
+  const at = (p: { x: number; y: number }): [number, number] => [
+    p.x * view.scale + view.offsetX,
+    p.y * view.scale + view.offsetY,
+  ];
+  const rect = (a: { x: number; y: number }, b: { x: number; y: number }, dashed: boolean): void => {
+    const [x0, y0] = at(a);
+    const [x1, y1] = at(b);
+    ctx.setLineDash(dashed ? [6, 4] : []);
+    ctx.strokeStyle = '#ffd700';
+    ctx.lineWidth = 2;
+    ctx.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
+    ctx.setLineDash([]);
+  };
+  if (session.box) rect({ x: session.box.x0, y: session.box.y0 }, { x: session.box.x1, y: session.box.y1 }, false);
+  if (press?.moved && !press.negative) rect(press.start, press.current, true);
+  for (const p of session.points) {
+    const [x, y] = at(p);
+    ctx.beginPath();
+    ctx.arc(x, y, 5, 0, Math.PI * 2);
+    ctx.fillStyle = p.positive ? '#2ecc40' : '#ff4136';
+    ctx.fill();
+    ctx.strokeStyle = '#ffffff';
+    ctx.lineWidth = 1.5;
+    ctx.stroke();
+  }
 }

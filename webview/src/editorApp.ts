@@ -12,7 +12,14 @@ import {
   type WebviewToHost,
 } from '../../src/protocol/editorProtocol';
 import { EDITOR_DEFAULTS } from '../../src/protocol/settings';
-import { BOX_DRAG_PX, ClickSession, candidateClassMap, paintCandidate } from './clickTool';
+import {
+  BOX_DRAG_PX,
+  ClickSession,
+  candidateClassMap,
+  drawClickMarks,
+  paintCandidate,
+  type ClickPress,
+} from './clickTool';
 import { el, layer, type Layer } from './dom';
 import { keyAction, type LayerToggle, type Tool } from './keymap';
 import { colourTable, maskPixels, suggestionPixels } from './layers';
@@ -72,15 +79,7 @@ export class EditorApp {
   /** As the host last said (it says so when an editor opens); until then the tool just takes clicks. */
   private clickState: ClickState = { state: 'preparing', message: '' };
   /** A press of the click tool: a click, or a box when it travels. */
-  private clickPress: {
-    start: Point;
-    sx: number;
-    sy: number;
-    current: Point;
-    moved: boolean;
-    negative: boolean;
-    refine: boolean;
-  } | null = null;
+  private clickPress: ClickPress | null = null;
   private readonly clickInfo: HTMLElement;
   private readonly canvas: HTMLCanvasElement;
   private readonly ctx: CanvasRenderingContext2D;
@@ -447,7 +446,7 @@ export class EditorApp {
       ctx.lineWidth = 2;
       ctx.stroke();
     }
-    if (this.state.tool === 'click') this.renderClickMarks(ctx);
+    if (this.state.tool === 'click') drawClickMarks(ctx, this.view, this.click, this.clickPress);
     if (this.pointer && (this.state.tool === 'brush' || this.state.tool === 'eraser')) {
       // The brush preview: the exact disc the brush paints, centred under the cursor.
       ctx.beginPath();
@@ -790,38 +789,6 @@ export class EditorApp {
             ? s.message
             : this.click.describe();
     this.clickInfo.title = this.clickInfo.textContent;
-  }
-
-  /** The clicks (green: the object, red: not), the box, and a box being dragged. */
-  private renderClickMarks(ctx: CanvasRenderingContext2D): void {
-    const v = this.view;
-    const at = (p: { x: number; y: number }): [number, number] => [
-      p.x * v.scale + v.offsetX,
-      p.y * v.scale + v.offsetY,
-    ];
-    const rect = (a: { x: number; y: number }, b: { x: number; y: number }, dashed: boolean): void => {
-      const [x0, y0] = at(a);
-      const [x1, y1] = at(b);
-      ctx.setLineDash(dashed ? [6, 4] : []);
-      ctx.strokeStyle = '#ffd700';
-      ctx.lineWidth = 2;
-      ctx.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
-      ctx.setLineDash([]);
-    };
-    if (this.click.box)
-      rect({ x: this.click.box.x0, y: this.click.box.y0 }, { x: this.click.box.x1, y: this.click.box.y1 }, false);
-    const press = this.clickPress;
-    if (press?.moved && !press.negative) rect(press.start, press.current, true);
-    for (const p of this.click.points) {
-      const [x, y] = at(p);
-      ctx.beginPath();
-      ctx.arc(x, y, 5, 0, Math.PI * 2);
-      ctx.fillStyle = p.positive ? '#2ecc40' : '#ff4136';
-      ctx.fill();
-      ctx.strokeStyle = '#ffffff';
-      ctx.lineWidth = 1.5;
-      ctx.stroke();
-    }
   }
 
   private zoomCentre(factor: number): void {
