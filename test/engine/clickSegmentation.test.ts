@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { SamModel } from '../../src/engine/click/samModel';
+import { pruneEmbeddingCache, SamModel } from '../../src/engine/click/samModel';
 import { clickObjects, nextClick, objectIoU } from '../../src/cli/clickProtocol';
 import { readSceneLibrary } from '../../src/cli/sceneData';
 import { clickModelFiles } from '../../src/io/clickModelFiles';
@@ -126,6 +126,12 @@ test('embeddings are kept: in memory, then on disk for a new session; a damaged 
     assert.equal((await third.embed(img, cache)).source, 'computed', 'a damaged cache file is not trusted');
     const other = { ...img, data: img.data.map((v) => 255 - v) };
     assert.equal((await third.embed(other, cache)).source, 'computed', 'another image has its own key');
+    // The cache keeps the most recently used files within its size: here, room for one.
+    const size = fs.statSync(path.join(cache, fs.readdirSync(cache)[0])).size;
+    assert.equal(await pruneEmbeddingCache(cache, size), 1);
+    assert.equal((await third.embed(other, cache)).source, 'memory');
+    const left = fs.readdirSync(cache);
+    assert.equal(left.length, 1, 'the older file went');
   } finally {
     await third.release();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -35,6 +35,34 @@ export interface Embedding {
 /** Embeddings kept in memory per model. */
 const MEMORY_EMBEDDINGS = 4;
 
+/** The disk cache's size at most: a SAM embedding is 4 MiB (SAM 2's 16 MiB), so about 250 images. */
+export const EMBEDDING_CACHE_BYTES = 1 << 30;
+
+/**
+ * Deletes the least recently used embedding files of a cache folder until the rest fit in `maxBytes`. Only
+ * files named as embeddings are touched.
+ */
+export async function pruneEmbeddingCache(dir: string, maxBytes: number): Promise<number> {
+  const names = (await fs.promises.readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.embedding'));
+  const files = await Promise.all(
+    names.map(async (n) => {
+      const st = await fs.promises.stat(path.join(dir, n)).catch(() => null);
+      return { file: path.join(dir, n), size: st?.size ?? 0, used: st?.mtimeMs ?? 0 };
+    }),
+  );
+  files.sort((a, b) => b.used - a.used);
+  let total = 0;
+  let removed = 0;
+  for (const f of files) {
+    total += f.size;
+    if (total > maxBytes) {
+      await fs.promises.rm(f.file, { force: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
 function graphIo(session: Ort.InferenceSession): GraphIo {
   const values = (meta: readonly Ort.InferenceSession.ValueMetadata[]) =>
     meta.map((m) => ({ name: m.name, shape: m.isTensor ? [...m.shape] : [] }));
@@ -134,7 +162,14 @@ export class SamModel {
       }
       for (const t of Object.values(out)) t.dispose();
       embedding = { key, width: image.width, height: image.height, tensors };
-      if (cacheDir) await writeEmbedding(this.cacheFile(cacheDir, key), embedding);
+      if (cacheDir) {
+        await writeEmbedding(this.cacheFile(cacheDir, key), embedding);
+        await pruneEmbeddingCache(cacheDir, EMBEDDING_CACHE_BYTES);
+      }
+    } else if (cacheDir) {
+      // A file read is a file used: the cache drops the least recently used first.
+      const now = new Date();
+      await fs.promises.utimes(this.cacheFile(cacheDir, key), now, now).catch(() => undefined);
     }
     this.memory.unshift(embedding);
     this.memory.length = Math.min(this.memory.length, MEMORY_EMBEDDINGS);
