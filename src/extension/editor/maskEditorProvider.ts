@@ -51,7 +51,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         for (const doc of this.documents) {
           doc.post({ type: 'settings', settings: this.editorSettings(doc) });
-          void this.predict(doc);
+          void this.predict(doc).then(() => this.clicks.prepare(doc));
         }
       }),
     );
@@ -204,7 +204,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
           doc.suggestion.state === 'none' && readSettings(doc.uri).prelabelOnOpen
             ? this.predict(doc)
             : Promise.resolve();
-        void predicted.finally(() => void this.clicks.prepare(doc));
+        void predicted.catch(() => undefined).then(() => this.clicks.prepare(doc));
         break;
       }
       case 'edit':
