@@ -51,7 +51,9 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         for (const doc of this.documents) {
           doc.post({ type: 'settings', settings: this.editorSettings(doc) });
-          void this.predict(doc).then(() => this.clicks.prepare(doc));
+          void this.predict(doc)
+            .catch(() => undefined)
+            .then(() => this.clicks.prepare(doc));
         }
       }),
     );
