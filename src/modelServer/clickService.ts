@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { decodeImage } from '../io/imageIO';
 import { InputError } from '../masks/inputError';
 import type { RgbImage } from '../masks/maskImage';
-import { SamModel } from '../engine/click/samModel';
+import { imageKey, SamModel } from '../engine/click/samModel';
 import type { ClickModelFiles, ClickTarget, RequestMap } from '../protocol/modelProtocol';
 import { CancelledError } from '../protocol/errors';
 import type { CallContext } from './modelService';
@@ -23,7 +23,8 @@ async function stamp(file: string): Promise<string> {
 
 export class ClickService {
   private loaded: { key: string; model: Promise<SamModel> } | null = null;
-  private readonly images: { file: string; stamp: string; image: RgbImage }[] = [];
+  /** Decoded images with the key of their pixels (hashed once, not at every click). */
+  private readonly images: { file: string; stamp: string; image: RgbImage; key: string }[] = [];
   /** The last answers' candidates' low-resolution logits, for a next prompt's `continueFrom`. */
   private readonly answers: { answer: number; image: string; lowRes: (Float32Array | null)[] }[] = [];
   private answerCount = 0;
@@ -51,22 +52,23 @@ export class ClickService {
     return model;
   }
 
-  private async image(file: string): Promise<RgbImage> {
+  private async image(file: string): Promise<{ image: RgbImage; key: string }> {
     const s = await stamp(file);
     const hit = this.images.find((i) => i.file === file && i.stamp === s);
-    if (hit) return hit.image;
+    if (hit) return hit;
     const image = await decodeImage(file);
-    this.images.unshift({ file, stamp: s, image });
+    const entry = { file, stamp: s, image, key: imageKey(image) };
+    this.images.unshift(entry);
     this.images.length = Math.min(this.images.length, IMAGES_KEPT);
-    return image;
+    return entry;
   }
 
   private async embedded(p: ClickTarget, ctx: CallContext) {
     const t0 = Date.now();
     const model = await this.model(p.model);
-    const image = await this.image(p.image);
+    const { image, key } = await this.image(p.image);
     if (ctx.signal.aborted) throw new CancelledError();
-    const { embedding, source } = await model.embed(image, p.cacheDir);
+    const { embedding, source } = await model.embed(image, p.cacheDir, key);
     return { model, image, embedding, source, t0 };
   }
 

@@ -6,7 +6,7 @@ export interface CatalogueFile {
   /** Bytes, as published. */
   size: number;
   sha256: string;
-  /** File name on disk: NAME.encoder.onnx / NAME.decoder.onnx, so the pair is found as any other. */
+  /** File name on disk: NAME.encoder.onnx / NAME.decoder.onnx, so the pair is found like every other pair. */
   name: string;
 }
 

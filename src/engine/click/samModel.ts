@@ -144,8 +144,8 @@ export class SamModel {
   async embed(
     image: RgbImage,
     cacheDir?: string,
+    key = imageKey(image),
   ): Promise<{ embedding: Embedding; source: 'memory' | 'disk' | 'computed' }> {
-    const key = imageKey(image);
     const hit = this.memory.find((e) => e.key === key);
     if (hit) return { embedding: hit, source: 'memory' };
     let embedding = cacheDir ? await readEmbedding(this.cacheFile(cacheDir, key), key, image) : null;
