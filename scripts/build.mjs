@@ -33,10 +33,14 @@ await Promise.all([
   build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
-  // Tools outside the VSIX: the encoder distillation, and the real-data benchmark.
+  // Tools outside the VSIX: the encoder distillation, the real-data benchmark, the sharpening probe.
   build({
     ...common,
-    entryPoints: { distillEncoder: 'src/tools/distillEncoder.ts', benchReal: 'src/tools/benchReal.ts' },
+    entryPoints: {
+      distillEncoder: 'src/tools/distillEncoder.ts',
+      benchReal: 'src/tools/benchReal.ts',
+      sharpenProbe: 'src/tools/sharpenProbe.ts',
+    },
     outdir: 'dist-tools',
   }),
   build({
