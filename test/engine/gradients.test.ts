@@ -86,6 +86,12 @@ const cases: { name: string; xs: number[]; ws: number[]; f: (x: tf.Tensor, w: tf
     f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'))),
   },
   {
+    name: 'conv 1x1 stride 1 (the direct product, no im2col)',
+    xs: [2, 6, 5, 7],
+    ws: [1, 1, 7, 3],
+    f: (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'))),
+  },
+  {
     name: 'conv 1x1 stride 2 projection',
     xs: [2, 8, 6, 4],
     ws: [1, 1, 4, 6],
