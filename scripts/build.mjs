@@ -31,7 +31,11 @@ rmSync('dist-test', { recursive: true, force: true });
 rmSync('dist-tools', { recursive: true, force: true });
 await Promise.all([
   build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' }),
-  build({ ...common, entryPoints: { modelServer: 'src/modelServer/main.ts' }, outdir: 'dist' }),
+  build({
+    ...common,
+    entryPoints: { modelServer: 'src/modelServer/main.ts', gradientWorker: 'src/modelServer/gradientWorker.ts' },
+    outdir: 'dist',
+  }),
   build({ ...common, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist' }),
   // Tools outside the VSIX: the encoder distillation, the real-data benchmark, the sharpening probe.
   build({

@@ -55,6 +55,7 @@ export function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   set('encoderStages', intArg('--encoder-stages', o.encoderStages, 0));
   set('priorCorrection', numArg('--prior-correction', o.priorCorrection, 0));
   if (o.pixelHead === false) set('pixelHead', false);
+  set('gradientThreads', intArg('--threads', o.threads, 1));
   if (o.force) set('force', true);
   return s;
 }
@@ -102,6 +103,10 @@ export function trainingOptions(cmd: Command): Command {
       'full fine-tune: unfreeze this many stages of the pretrained encoder, deepest first, one at a time (default 0: frozen, the fast mode; all 4 on a GPU)',
     )
     .option('--seed <n>', 'random seed (default 0)')
+    .option(
+      '--threads <n>',
+      'threads that compute each step, each on its share of the batch: 1 or 2 (default: 2 on WebAssembly with two cores or more, 1 on native TensorFlow)',
+    )
     .option(
       '--no-pixel-head',
       'do not fit the pixel head (a per-pixel read-out of filter features of the image and the network output, kept when validation does not get worse)',

@@ -106,6 +106,11 @@ export async function resolveBackend(choice: BackendChoice = 'auto'): Promise<Ba
   throw new Error(`No TensorFlow.js backend could start (${why})`);
 }
 
+/** The backend this process resolved, if it has. */
+export function resolvedBackend(): BackendReport | undefined {
+  return resolved;
+}
+
 export function backendLabel(name: BackendName): string {
   return LABELS[name];
 }

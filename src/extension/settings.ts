@@ -73,6 +73,7 @@ export function readSettings(scope?: vscode.Uri): MaskloopSettings {
         ? { encoderStages: c.get<number>('fineTune.encoderStages') }
         : {}),
       pixelHead: c.get<boolean>('fineTune.pixelHead', DEFAULT_FINE_TUNE.pixelHead),
+      gradientThreads: Math.min(2, Math.max(0, c.get<number>('fineTune.threads', DEFAULT_FINE_TUNE.gradientThreads))),
     },
   };
 }

@@ -446,6 +446,8 @@ export class ModelService {
       ...(result.context ? { contextHead: { ...result.context } } : {}),
       trainingFit: { ...fit },
       pixelHead: result.pixelHeadReport,
+      threads: result.threads.reason,
+      timing: result.timing,
       train: await hashed(train),
       validation: await hashed(validation),
       metricsBefore: summary(before),
@@ -472,6 +474,8 @@ export class ModelService {
       augmentation,
       trainingFit: { ...fit },
       pixelHead: result.pixelHeadReport,
+      threads: result.threads.reason,
+      timing: result.timing,
     };
   }
 

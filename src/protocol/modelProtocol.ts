@@ -5,7 +5,14 @@
 import type { BackendReport, FineTuneSettings } from './settings';
 import type { ClassList } from '../masks/classList';
 import type { EncoderKind } from './encoderKind';
-import type { FineTuneProgress, ModelMeta, NetworkOptions, TrainingFit, VersionManifest } from './modelTypes';
+import type {
+  FineTuneProgress,
+  FineTuneTiming,
+  ModelMeta,
+  NetworkOptions,
+  TrainingFit,
+  VersionManifest,
+} from './modelTypes';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
 export interface PairRef {
@@ -103,6 +110,10 @@ export interface RequestMap {
       trainingFit: TrainingFit;
       /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */
       pixelHead: string;
+      /** How many threads computed the gradients, and why. */
+      threads: string;
+      /** Where the fine-tune's time went, in seconds. */
+      timing: FineTuneTiming;
     };
   };
   versions: {
@@ -153,7 +164,7 @@ export interface RequestMap {
       trainSteps: number;
       cropSize: number;
       batchSize: number;
-      fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number };
+      fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number; threads?: number };
       /** Frame sizes at which to time a propagation step (following a neighbour); none when absent. */
       propagationSizes?: { width: number; height: number }[];
     };
@@ -221,14 +232,10 @@ export interface BenchResult {
   trainableParameters: number;
   prelabelMs: Record<string, number>;
   prelabelGflops: Record<string, number>;
-  train: {
-    cropSize: number;
-    batchSize: number;
-    steps: number;
-    medianStepMs: number;
-    cropsPerSecond: number;
-    gflops: number;
-  };
+  /** Training steps on one thread, with the frozen encoder's forward pass on the batch alone beside them. */
+  train: BenchTrain & { encoderForwardMs: number | null };
+  /** The same steps with the batch split over two threads (gradientPeer.ts), when a second could start. */
+  trainTwoThreads?: BenchTrain;
   peakRssMiB: number;
   /** The default fine-tune round on generated images (measured first, in a fresh model process). */
   fineTuneRound?: FineTuneRoundResult;
@@ -238,6 +245,18 @@ export interface BenchResult {
    * predictions of both (four optical flows, two carries, the fusions).
    */
   propagationMs?: Record<string, number>;
+}
+
+export interface BenchTrain {
+  /** Threads that computed each step's gradients, and why. */
+  threads: number;
+  reason: string;
+  cropSize: number;
+  batchSize: number;
+  steps: number;
+  medianStepMs: number;
+  cropsPerSecond: number;
+  gflops: number;
 }
 
 export interface FineTuneRoundResult {
@@ -256,6 +275,10 @@ export interface FineTuneRoundResult {
   changedFractionAfter: number | null;
   boundaryIoUBefore: number | null;
   boundaryIoUAfter: number | null;
+  /** Threads that computed the gradients, and why. */
+  threads: string;
+  /** Where the round's time went, in seconds. */
+  timing: FineTuneTiming;
 }
 
 export type RequestType = keyof RequestMap;

@@ -101,12 +101,24 @@ export interface VersionManifest {
   trainingFit?: TrainingFit;
   /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */
   pixelHead?: string;
+  /** How many threads computed the gradients, and why. */
+  threads?: string;
+  /** Where the fine-tune's time went, in seconds: context head, training steps, validation, pixel head, check. */
+  timing?: FineTuneTiming;
   train?: { image: string; mask: string; sha256: string }[];
   validation?: { image: string; mask: string; sha256: string }[];
   metricsBefore?: Record<string, number> | null;
   metricsAfter?: Record<string, number> | null;
   history?: { epoch: number; loss: number; val?: Record<string, number> }[];
   seconds?: number;
+}
+
+export interface FineTuneTiming {
+  contextHead: number;
+  training: number;
+  validation: number;
+  pixelHead: number;
+  check: number;
 }
 
 export interface TrainingFit {

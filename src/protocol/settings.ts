@@ -92,6 +92,12 @@ export interface FineTuneSettings {
    * features of the image and the network's probabilities, kept only where validation does not get worse.
    */
   pixelHead: boolean;
+  /**
+   * Threads that compute the gradients of each step: 0 = automatic (two where training runs on one thread,
+   * WebAssembly or plain JS, on a machine with two cores or more; one on native TensorFlow, which uses every
+   * core itself); 1 = one; 2 = two, each on its share of the batch (engine/training/gradientPeer.ts).
+   */
+  gradientThreads: number;
 }
 
 export const DEFAULT_FINE_TUNE: FineTuneSettings = {
@@ -116,6 +122,7 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
   encoderStages: 0,
   priorCorrection: 1,
   pixelHead: true,
+  gradientThreads: 0,
 };
 
 /** The automatic crop size under a frozen pretrained encoder, and from scratch. */

@@ -29,6 +29,7 @@ test('the contributed settings have the defaults and bounds the code uses', () =
   assert.equal(props['maskloop.fineTune.batchSize'].default, DEFAULT_FINE_TUNE.batchSize);
   assert.equal(props['maskloop.fineTune.boundaryLossWeight'].default, DEFAULT_FINE_TUNE.boundaryWeight);
   assert.equal(props['maskloop.fineTune.pixelHead'].default, DEFAULT_FINE_TUNE.pixelHead);
+  assert.equal(props['maskloop.fineTune.threads'].default, DEFAULT_FINE_TUNE.gradientThreads);
   assert.equal(props['maskloop.fineTune.cropSize'].minimum, MIN_CROP_SIZE);
   assert.equal(props['maskloop.encoder'].default, DEFAULT_ENCODER);
   assert.deepEqual(props['maskloop.backend'].enum, ['auto', ...BACKEND_ORDER]);

@@ -166,6 +166,10 @@ export function registerModelCommands(program: Command): void {
         ctx.say(
           `${r.trainImages} train / ${r.validationImages} validation images, ${r.epochs} epochs, ${r.steps} steps, ${r.seconds.toFixed(1)} s`,
         );
+        const t = r.timing;
+        ctx.say(
+          `gradients: ${r.threads}; time: context head ${t.contextHead.toFixed(1)} s, training steps ${t.training.toFixed(1)} s, validation ${t.validation.toFixed(1)} s, pixel head ${t.pixelHead.toFixed(1)} s, check ${t.check.toFixed(1)} s`,
+        );
         if (r.metricsBefore && r.metricsAfter)
           ctx.say(
             `validation mIoU ${fmt(r.metricsBefore.miou)} -> ${fmt(r.metricsAfter.miou)}, boundary IoU ${fmt(r.metricsBefore.boundaryIoU)} -> ${fmt(r.metricsAfter.boundaryIoU)}`,

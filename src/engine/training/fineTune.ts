@@ -10,12 +10,13 @@ import { trainingCheck, type TrainingFit } from './trainingCheck';
 import type { TileOptions } from '../inference/tiledPredict';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { CancelledError } from '../../protocol/errors';
-import type { FineTuneProgress } from '../../protocol/modelTypes';
+import type { FineTuneProgress, FineTuneTiming } from '../../protocol/modelTypes';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../../protocol/settings';
 import { addToHeadBias, classCounts, headBias, priorCorrection, resolveCropSize, stepsPerEpoch } from './cropPolicy';
 import { suggestionsOnTraining, validatePerImage, type TrainSample } from './validation';
 import { fitHeadStage } from './pixelHeadStage';
 import { trainStep } from './trainStep';
+import { startGradientPeer, type GradientPeer } from './gradientPeer';
 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
 
@@ -44,6 +45,10 @@ export interface FineTuneResult {
   pixelHead: PixelHeadWeights | null;
   /** What became of the pixel head: fitted on how many pixels, its loss and time, kept or not and why. */
   pixelHeadReport: string;
+  /** How many threads computed the gradients, and why (or why the second could not start). */
+  threads: { count: number; reason: string };
+  /** Where the round's time went, in seconds. */
+  timing: FineTuneTiming;
 }
 
 /**
@@ -141,10 +146,32 @@ export async function fineTune(
       model,
       hooks.previousCorrection.map((d) => -d),
     );
+  // The gradient thread starts while the context head is fitted (it needs only the topology now).
+  const peerStart = contextOnly
+    ? Promise.resolve({ peer: null, count: 1, reason: 'no decoder training (0 epochs)' })
+    : startGradientPeer(model, settings.gradientThreads);
   // The context head is fitted first, on whole images; the decoder then trains on top of it.
-  const context = hasContextHead(model)
-    ? await fitContextHead(model, train, contextFitFor(settings.epochs, settings.seed), check)
-    : null;
+  const timing: FineTuneTiming = { contextHead: 0, training: 0, validation: 0, pixelHead: 0, check: 0 };
+  let mark = Date.now();
+  const lap = (): number => {
+    const now = Date.now();
+    const s = (now - mark) / 1000;
+    mark = now;
+    return s;
+  };
+  let context: ContextFitResult | null;
+  try {
+    context = hasContextHead(model)
+      ? await fitContextHead(model, train, contextFitFor(settings.epochs, settings.seed), check)
+      : null;
+  } catch (err) {
+    await (await peerStart).peer?.close();
+    throw err;
+  }
+  timing.contextHead = lap();
+  const started = await peerStart;
+  const peer: GradientPeer | null = started.peer;
+  let peerSynced = false;
   const history: FineTuneResult['history'] = [];
   let best = metricsBefore?.boundaryIoU ?? -Infinity;
   let bestEpoch = 0;
@@ -178,11 +205,18 @@ export async function fineTune(
           const s = train[rng.int(0, train.length)];
           crops.push(randomCrop(s.image, s.mask, rng, cropOptions));
         }
-        const loss = await trainStep(model, optimizer, trainable, kernels, crops, crop, {
-          dice: settings.diceWeight,
-          boundary: settings.boundaryWeight,
-          weightDecay: settings.weightDecay,
-        });
+        const loss = await trainStep(
+          model,
+          optimizer,
+          trainable,
+          kernels,
+          crops,
+          crop,
+          { dice: settings.diceWeight, boundary: settings.boundaryWeight, weightDecay: settings.weightDecay },
+          peer,
+          !peerSynced,
+        );
+        peerSynced = true;
         if (!Number.isFinite(loss))
           throw new Error(`the loss became ${loss} at epoch ${epoch}, step ${step}; lower the learning rate`);
         lossSum += loss;
@@ -199,7 +233,9 @@ export async function fineTune(
         });
       }
       check();
+      timing.training += lap();
       const perImage = await correctedValidate();
+      timing.validation += lap();
       const val = perImage.length === 0 ? null : meanMetrics(perImage);
       lastPerImage = perImage;
       const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
@@ -249,9 +285,12 @@ export async function fineTune(
     let afterSummary = metricsAfter;
     let afterPerImage: MetricSummary[] =
       metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage;
+    await peer?.close();
+    timing.validation += lap();
     const head = settings.pixelHead
       ? await fitHeadStage(model, train, validation, networkTiles, numClasses, settings.seed, afterSummary, check)
       : { head: null, report: 'not fitted (turned off)' };
+    timing.pixelHead = lap();
     if (head.head && head.perImage) {
       afterPerImage = head.perImage;
       afterSummary = meanMetrics(head.perImage);
@@ -259,6 +298,7 @@ export async function fineTune(
     const storedTiles: TileOptions = { ...networkTiles, ...(head.head ? { pixelHead: head.head } : {}) };
     // The version as it will be stored, on (up to 8 of) its own training images.
     const checked = await suggestionsOnTraining(model, train, storedTiles, check);
+    timing.check = lap();
     const trainingFit = trainingCheck(checked, {
       loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,
       contextOnly,
@@ -281,8 +321,11 @@ export async function fineTune(
       trainingFit,
       pixelHead: head.head,
       pixelHeadReport: head.report,
+      threads: { count: started.count, reason: started.reason },
+      timing,
     };
   } finally {
+    await peer?.close();
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();

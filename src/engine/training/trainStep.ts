@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Crop } from './augment';
 import { segmentationLoss } from './losses';
+import type { GradientPeer } from './gradientPeer';
 
 export interface StepLoss {
   dice: number;
@@ -30,6 +31,30 @@ export function cropBatch(crops: Crop[], size: number): { x: tf.Tensor4D; y: tf.
   };
 }
 
+/**
+ * The batch's loss as a function for the optimiser (the segmentation loss plus L2 decay on `kernels`), over
+ * the crops' tensors; `dispose` frees those tensors.
+ */
+export function stepLossFunction(
+  model: tfl.LayersModel,
+  kernels: tf.Tensor[],
+  crops: Crop[],
+  size: number,
+  weights: StepLoss,
+): { loss: () => tf.Scalar; dispose: () => void } {
+  const { x, y, band } = cropBatch(crops, size);
+  const loss = (): tf.Scalar => {
+    const probs = model.apply(x, { training: true }) as tf.Tensor4D;
+    let l = segmentationLoss(probs, y, band, { dice: weights.dice, boundary: weights.boundary });
+    if (weights.weightDecay > 0) {
+      const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
+      l = tf.add(l, tf.mul(l2, weights.weightDecay / 2));
+    }
+    return l as tf.Scalar;
+  };
+  return { loss, dispose: () => tf.dispose([x, y, band]) };
+}
+
 /** One step on the crops; returns the batch's loss (NaN when the optimiser returned none). */
 export async function trainStep(
   model: tfl.LayersModel,
@@ -39,23 +64,68 @@ export async function trainStep(
   crops: Crop[],
   size: number,
   weights: StepLoss,
+  peer: GradientPeer | null = null,
+  sendAll = false,
 ): Promise<number> {
-  const { x, y, band } = cropBatch(crops, size);
-  const lossT = optimizer.minimize(
-    () => {
-      const probs = model.apply(x, { training: true }) as tf.Tensor4D;
-      let loss = segmentationLoss(probs, y, band, { dice: weights.dice, boundary: weights.boundary });
-      if (weights.weightDecay > 0) {
-        const l2 = tf.addN(kernels.map((k) => tf.sum(tf.square(k))));
-        loss = tf.add(loss, tf.mul(l2, weights.weightDecay / 2));
-      }
-      return loss as tf.Scalar;
-    },
-    true,
-    trainable,
-  );
-  tf.dispose([x, y, band]);
+  if (peer && crops.length >= 2)
+    return parallelStep(model, optimizer, trainable, kernels, crops, size, weights, peer, sendAll);
+  const f = stepLossFunction(model, kernels, crops, size, weights);
+  const lossT = optimizer.minimize(f.loss, true, trainable);
+  f.dispose();
   const loss = lossT ? (await lossT.data())[0] : NaN;
   lossT?.dispose();
   return loss;
+}
+
+/**
+ * One step with the batch split between this thread and the gradient peer: the second half of the crops goes
+ * to the peer, the gradients of both halves are averaged (weighted by crops) and applied here, and the
+ * batch-norm statistics each half moved are averaged too.
+ */
+async function parallelStep(
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  trainable: tf.Variable[],
+  kernels: tf.Tensor[],
+  crops: Crop[],
+  size: number,
+  weights: StepLoss,
+  peer: GradientPeer,
+  sendAll: boolean,
+): Promise<number> {
+  const mine = crops.slice(0, Math.ceil(crops.length / 2));
+  const theirs = crops.slice(mine.length);
+  const r = await peer.step(
+    trainable,
+    theirs,
+    size,
+    weights,
+    () => {
+      const f = stepLossFunction(model, kernels, mine, size, weights);
+      try {
+        return tf.variableGrads(f.loss, trainable);
+      } finally {
+        f.dispose();
+      }
+    },
+    sendAll,
+  );
+  const a = mine.length / crops.length;
+  const b = 1 - a;
+  // As minimize does, a variable the loss does not reach (no gradient) is left out.
+  const averaged = trainable.flatMap((v, k) => {
+    const g = r.local.grads[v.name];
+    if (!g) return [];
+    return [{ name: v.name, tensor: tf.tidy(() => tf.add(tf.mul(g, a), tf.mul(tf.tensor(r.grads[k], v.shape), b))) }];
+  });
+  optimizer.applyGradients(averaged);
+  r.report.forEach((i, k) => {
+    const w = model.weights[i].read();
+    const next = tf.tidy(() => tf.add(tf.mul(w, a), tf.mul(tf.tensor(r.reported[k], w.shape), b)));
+    model.weights[i].write(next);
+    next.dispose();
+  });
+  const localLoss = (await r.local.value.data())[0];
+  tf.dispose([r.local.value, ...Object.values(r.local.grads), ...averaged.map((g) => g.tensor)]);
+  return a * localLoss + b * r.loss;
 }
