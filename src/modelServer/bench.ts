@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BenchResult, FineTuneRoundResult, RequestMap } from '../protocol/modelProtocol';
+import type { BenchResult, BenchTrain, FineTuneRoundResult, RequestMap } from '../protocol/modelProtocol';
 import { syntheticSample } from '../synthetic/syntheticShapes';
 import { DEFAULT_FINE_TUNE, fineTune } from '../engine/training/fineTune';
 import { releaseFolded } from '../engine/inference/foldedInference';
 import { inferenceReport, releaseOnnx } from '../engine/inference/onnxInference';
 import { SeededRandom } from '../masks/seededRandom';
-import { segmentationLoss } from '../engine/training/losses';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { Crop } from '../engine/training/augment';
+import { startGradientPeer } from '../engine/training/gradientPeer';
+import { trainStep } from '../engine/training/trainStep';
+import { ENCODERS } from '../engine/network/pretrainedUNet';
 import { DEFAULT_ENCODER, type EncoderKind } from '../protocol/encoderKind';
 import { buildNetwork, networkFor } from '../engine/network/networks';
 import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
@@ -46,6 +50,7 @@ export async function runFineTuneRound(
   epochs = DEFAULT_FINE_TUNE.epochs,
   cropSize = DEFAULT_FINE_TUNE.cropSize,
   encoder: EncoderKind = DEFAULT_ENCODER,
+  gradientThreads = DEFAULT_FINE_TUNE.gradientThreads,
 ): Promise<FineTuneRoundResult> {
   const network = networkFor(encoder, 3);
   const model = await buildNetwork(network);
@@ -58,7 +63,16 @@ export async function runFineTuneRound(
     const train = samples.filter((_, i) => i % 5 !== 4);
     const tiles = { ...DEFAULT_TILES, refine: defaultRefine(encoder), stride: networkStride(network) };
     const started = performance.now();
-    const r = await fineTune(model, train, validation, { ...DEFAULT_FINE_TUNE, epochs, cropSize }, tiles, { signal });
+    const r = await fineTune(
+      model,
+      train,
+      validation,
+      { ...DEFAULT_FINE_TUNE, epochs, cropSize, gradientThreads },
+      tiles,
+      {
+        signal,
+      },
+    );
     return {
       images,
       size,
@@ -73,6 +87,8 @@ export async function runFineTuneRound(
       changedFractionAfter: r.metricsAfter?.changedFraction ?? null,
       boundaryIoUBefore: r.metricsBefore?.boundaryIoU ?? null,
       boundaryIoUAfter: r.metricsAfter?.boundaryIoU ?? null,
+      threads: r.threads.reason,
+      timing: r.timing,
     };
   } finally {
     releaseFolded(model);
@@ -96,6 +112,7 @@ export async function runBench(
         p.fineTuneRound.epochs,
         p.fineTuneRound.cropSize,
         encoder,
+        p.fineTuneRound.threads,
       )
     : undefined;
   const propagationMs = p.propagationSizes?.length
@@ -137,32 +154,53 @@ export async function runBench(
       prelabelMs[String(size)] = Math.round(ms);
       prelabelGflops[String(size)] = Number((flops / 1e9 / (ms / 1000)).toFixed(2));
     }
-    const optimizer = tf.train.adam(1e-3);
-    const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const n = p.batchSize;
     const c = p.cropSize;
-    const x = tf.randomUniform([n, c, c, 3], -1, 1, 'float32', 3);
-    const y = tf.randomUniform([n, c, c], 0, 2, 'int32', 4) as tf.Tensor3D;
-    const band = tf.zeros([n, c, c]) as tf.Tensor3D;
-    const stepMs: number[] = [];
-    for (let s = 0; s < p.trainSteps + 1; s++) {
-      if (signal.aborted) throw new CancelledError();
-      const t = performance.now();
-      const loss = optimizer.minimize(
-        () => segmentationLoss(model.apply(x, { training: true }) as tf.Tensor4D, y, band, { dice: 0.5, boundary: 1 }),
-        true,
-        trainable,
-      );
-      await loss?.data();
-      loss?.dispose();
-      if (s > 0) stepMs.push(performance.now() - t); // the first step compiles and allocates
-    }
-    tf.dispose([x, y, band]);
-    optimizer.dispose();
-    const med = median(stepMs);
+    // Random crops as training makes them (image in [-1, 1], labels of 2 classes, a boundary band).
+    const crops: Crop[] = Array.from({ length: n }, () => ({
+      x: Float32Array.from({ length: c * c * 3 }, () => rng.range(-1, 1)),
+      y: Int32Array.from({ length: c * c }, () => rng.int(0, 2)),
+      band: Float32Array.from({ length: c * c }, () => (rng.range(0, 1) < 0.2 ? 1 : 0)),
+    }));
+    const copies = (): Crop[] => crops.map((k) => ({ x: k.x.slice(), y: k.y.slice(), band: k.band.slice() }));
+    const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
+    const loss = { dice: 0.5, boundary: 1, weightDecay: DEFAULT_FINE_TUNE.weightDecay };
     // Forward, plus backward (~2x forward) through the trainable layers only: a frozen encoder has no backward.
     const trainFlops =
       n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
+    const timeSteps = async (threads: 1 | 2): Promise<BenchTrain> => {
+      const started =
+        threads === 2 ? await startGradientPeer(model, 2) : { peer: null, count: 1, reason: 'one thread' };
+      const optimizer = tf.train.adam(1e-3);
+      const stepMs: number[] = [];
+      try {
+        for (let s = 0; s < p.trainSteps + 1; s++) {
+          if (signal.aborted) throw new CancelledError();
+          const t = performance.now();
+          await trainStep(model, optimizer, trainable, kernels, copies(), c, loss, started.peer, s === 0);
+          if (s > 0) stepMs.push(performance.now() - t); // the first step compiles, allocates and sends every weight
+        }
+      } finally {
+        optimizer.dispose();
+        await started.peer?.close();
+      }
+      const med = median(stepMs);
+      return {
+        threads: started.count,
+        reason: started.reason,
+        cropSize: c,
+        batchSize: n,
+        steps: stepMs.length,
+        medianStepMs: Math.round(med),
+        cropsPerSecond: Number((n / (med / 1000)).toFixed(2)),
+        gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)),
+      };
+    };
+    const train = await timeSteps(1);
+    const twoThreads = await timeSteps(2);
+    // The frozen encoder's share of a step: its forward pass on the batch, alone.
+    const encoderMs = await timeEncoderForward(model, crops, c, p.trainSteps);
     return {
       backend,
       inference: inferenceReport(),
@@ -171,14 +209,8 @@ export async function runBench(
       trainableParameters: countParameters(model).trainable,
       prelabelMs,
       prelabelGflops,
-      train: {
-        cropSize: c,
-        batchSize: n,
-        steps: stepMs.length,
-        medianStepMs: Math.round(med),
-        cropsPerSecond: Number((n / (med / 1000)).toFixed(2)),
-        gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)),
-      },
+      train: { ...train, encoderForwardMs: encoderMs },
+      ...(twoThreads.threads === 2 ? { trainTwoThreads: twoThreads } : {}),
       peakRssMiB: Math.round(peakRssMiB()),
       ...(fineTuneRound ? { fineTuneRound } : {}),
       ...(propagationMs ? { propagationMs } : {}),
@@ -188,6 +220,38 @@ export async function runBench(
     await releaseOnnx(model);
     model.dispose();
   }
+}
+
+/**
+ * Median milliseconds of the frozen encoder's forward pass on a batch of crops (the feature maps the decoder
+ * reads), or null for a network without a pretrained encoder.
+ */
+async function timeEncoderForward(
+  model: tfl.LayersModel,
+  crops: Crop[],
+  size: number,
+  repeats: number,
+): Promise<number | null> {
+  const kind = Object.values(ENCODERS).find((e) => e.features.every((f) => model.layers.some((l) => l.name === f)));
+  if (!kind) return null;
+  const encoder = tfl.model({
+    inputs: model.inputs,
+    outputs: kind.features.map((f) => model.getLayer(f).output as tfl.SymbolicTensor),
+  });
+  const x = tf.tensor4d(Float32Array.from(crops.flatMap((k) => [...k.x])), [crops.length, size, size, 3]);
+  const times: number[] = [];
+  try {
+    for (let r = 0; r < repeats + 1; r++) {
+      const t = performance.now();
+      const out = encoder.predict(x) as tf.Tensor[];
+      await Promise.all(out.map((o) => o.data()));
+      tf.dispose(out);
+      if (r > 0) times.push(performance.now() - t);
+    }
+  } finally {
+    x.dispose();
+  }
+  return Math.round(median(times));
 }
 
 /** A pixel head of the size a fine-tune stores, with random weights: its time does not depend on them. */

@@ -166,7 +166,8 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   const bench = json<{
     backend: string;
     prelabelMs: Record<string, number>;
-    train: { cropsPerSecond: number };
+    train: { cropsPerSecond: number; threads: number; encoderForwardMs: number | null };
+    trainTwoThreads?: { cropsPerSecond: number; threads: number };
     peakRssMiB: number;
     machine: { cpus: number };
     propagationMs: Record<string, number>;
@@ -177,6 +178,8 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
       steps: number;
       trainImages: number;
       validationImages: number;
+      threads: string;
+      timing: { contextHead: number; training: number; validation: number; pixelHead: number; check: number };
     };
   }>([
     'bench',
@@ -186,6 +189,8 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     '1',
     '--train-steps',
     '1',
+    '--train-crop',
+    '32',
     '--round',
     '5',
     '--round-size',
@@ -203,6 +208,15 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.equal(bench.backend, 'wasm');
   assert.ok(bench.prelabelMs['64'] > 0 && bench.prelabelMs['128'] > 0);
   assert.ok(bench.train.cropsPerSecond > 0 && bench.peakRssMiB > 0 && bench.machine.cpus > 0);
+  assert.equal(bench.train.threads, 1);
+  assert.ok(bench.train.encoderForwardMs !== null && bench.train.encoderForwardMs >= 0);
+  // Two threads where the machine has two cores (training runs on wasm here), in the steps and in the round.
+  const two = bench.machine.cpus >= 2;
+  assert.equal(bench.trainTwoThreads?.threads, two ? 2 : undefined);
+  assert.match(bench.fineTuneRound.threads, two ? /^two threads/ : /^one thread/);
+  const t = bench.fineTuneRound.timing;
+  assert.ok(t.training > 0 && t.contextHead >= 0 && t.validation >= 0 && t.pixelHead >= 0 && t.check >= 0);
+  assert.ok(t.training + t.contextHead + t.validation + t.pixelHead + t.check <= bench.fineTuneRound.seconds + 0.5);
 });
 
 test('the CLI process loads no TensorFlow.js: all tensor work is in the model process', () => {

@@ -16,6 +16,11 @@ export function registerBenchCommand(program: Command): void {
     .option('--round-epochs <n>', "epochs of the round (default: the default fine-tune's)")
     .option('--round-crop <px>', "training crop size of the round (default: the default fine-tune's)")
     .option(
+      '--round-threads <n>',
+      "gradient threads of the round, 1 or 2 (default: the default fine-tune's, automatic)",
+    )
+    .option('--train-crop <px>', "crop size of the timed training steps (default 256, the default fine-tune's)")
+    .option(
       '--propagation <sizes>',
       'frame sizes WxH at which to time a propagation step, comma-separated (default 480x360,1920x1080; none skips it)',
     )
@@ -42,6 +47,8 @@ export function registerBenchCommand(program: Command): void {
             const reduced = backend === 'cpu' && order.length > 1;
             const roundEpochs = intArg('--round-epochs', o.roundEpochs, 1);
             const roundCrop = intArg('--round-crop', o.roundCrop, 16);
+            const roundThreads = intArg('--round-threads', o.roundThreads, 1);
+            const trainCrop = intArg('--train-crop', o.trainCrop, 16) ?? 256;
             const fineTuneRound =
               !reduced && roundImages > 0
                 ? {
@@ -49,6 +56,7 @@ export function registerBenchCommand(program: Command): void {
                     size: roundSize,
                     ...(roundEpochs ? { epochs: roundEpochs } : {}),
                     ...(roundCrop ? { cropSize: roundCrop } : {}),
+                    ...(roundThreads ? { threads: roundThreads } : {}),
                   }
                 : undefined;
             if (fineTuneRound && !ctx.json)
@@ -60,7 +68,7 @@ export function registerBenchCommand(program: Command): void {
               sizes: reduced ? sizes.filter((s) => s <= 256) : sizes,
               repeats: reduced ? 1 : repeats,
               trainSteps: reduced ? 1 : trainSteps,
-              cropSize: reduced ? 32 : 128,
+              cropSize: reduced ? 32 : trainCrop,
               batchSize: 2,
               fineTuneRound,
               // Optical flow and fusion run in JS and WebAssembly whatever the backend: timed once.
@@ -103,9 +111,15 @@ export function registerBenchCommand(program: Command): void {
           ctx.say(`  pre-labels with ${r.inference.runtime}: ${r.inference.reason}`);
           for (const s of Object.keys(r.prelabelMs))
             ctx.say(`  pre-label ${s}x${s}: ${r.prelabelMs[s]} ms median (${r.prelabelGflops[s]} GFLOP/s)`);
-          ctx.say(
-            `  training: ${r.train.medianStepMs} ms per step of ${r.train.batchSize}x${r.train.cropSize}^2 crops, ${r.train.cropsPerSecond} crops/s (${r.train.gflops} GFLOP/s)`,
-          );
+          const step = (t: BenchResult['train'] | NonNullable<BenchResult['trainTwoThreads']>): string =>
+            `${t.medianStepMs} ms per step of ${t.batchSize}x${t.cropSize}^2 crops, ${t.cropsPerSecond} crops/s (${t.gflops} GFLOP/s)`;
+          ctx.say(`  training, one thread: ${step(r.train)}`);
+          if (r.train.encoderForwardMs !== null)
+            ctx.say(`    of which the frozen encoder's forward pass: ${r.train.encoderForwardMs} ms`);
+          if (r.trainTwoThreads)
+            ctx.say(
+              `  training, two threads: ${step(r.trainTwoThreads)}; ${(r.train.medianStepMs / r.trainTwoThreads.medianStepMs).toFixed(2)}x`,
+            );
           for (const [size, ms] of Object.entries(r.propagationMs ?? {}))
             ctx.say(`  propagation step ${size} (following the previous frame): ${ms} ms median`);
           ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
@@ -116,6 +130,10 @@ export function registerBenchCommand(program: Command): void {
             );
             ctx.say(
               `    held-out pixels to correct ${fmt(f.changedFractionBefore)} -> ${fmt(f.changedFractionAfter)}, boundary IoU ${fmt(f.boundaryIoUBefore)} -> ${fmt(f.boundaryIoUAfter)}`,
+            );
+            const t = f.timing;
+            ctx.say(
+              `    ${f.threads}; context head ${t.contextHead.toFixed(1)} s, training steps ${t.training.toFixed(1)} s, validation ${t.validation.toFixed(1)} s, pixel head ${t.pixelHead.toFixed(1)} s, check ${t.check.toFixed(1)} s`,
             );
           }
         }
