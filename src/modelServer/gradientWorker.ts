@@ -5,10 +5,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '../engine/network/bilinearUpsample';
 import { resolveBackend } from '../engine/backends';
-import type { PeerReply, PeerRequest } from '../engine/training/gradientPeer';
+import { networkWeights, type PeerReply, type PeerRequest } from '../engine/training/gradientPeer';
 import { stepLossFunction } from '../engine/training/trainStep';
 
 let model: tfl.LayersModel | null = null;
+/** The copy's weights in the order both sides share (networkWeights). */
+let weights: tfl.LayerVariable[] = [];
 
 function reply(m: PeerReply, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(m, transfer);
@@ -19,7 +21,8 @@ async function handle(m: PeerRequest): Promise<void> {
     case 'init': {
       await resolveBackend(m.backend);
       model = await tfl.models.modelFromJSON({ modelTopology: m.topology as tf.io.ModelJSON['modelTopology'] });
-      const shapes = model.weights.map((w) => w.shape.map((d) => d ?? 0).join('x'));
+      weights = networkWeights(model);
+      const shapes = weights.map((w) => w.shape.map((d) => d ?? 0).join('x'));
       const expected = m.shapes.map((s) => s.join('x'));
       if (shapes.join(',') !== expected.join(','))
         throw new Error(`the copy's weights (${shapes.length}) do not line up with the network's (${expected.length})`);
@@ -30,18 +33,16 @@ async function handle(m: PeerRequest): Promise<void> {
       if (!model) throw new Error('step before init');
       const net = model;
       m.write.index.forEach((i, k) => {
-        const w = net.weights[i];
+        const w = weights[i];
         const t = tf.tensor(m.write.values[k], w.read().shape);
         w.write(t);
         t.dispose();
       });
       // The network's freezing can change between steps (a full fine-tune unfreezes the encoder stage by stage).
       const wanted = new Set(m.trainable);
-      net.weights.forEach((w, i) => ((w.read() as tf.Variable).trainable = wanted.has(i)));
-      const vars = m.trainable.map((i) => net.weights[i].read() as tf.Variable);
-      const kernels = m.trainable
-        .filter((i) => net.weights[i].name.includes('kernel'))
-        .map((i) => net.weights[i].read());
+      weights.forEach((w, i) => ((w.read() as tf.Variable).trainable = wanted.has(i)));
+      const vars = m.trainable.map((i) => weights[i].read() as tf.Variable);
+      const kernels = m.trainable.filter((i) => weights[i].name.includes('kernel')).map((i) => weights[i].read());
       const lossFn = stepLossFunction(net, kernels, m.crops, m.size, m.weights);
       const { value, grads } = tf.variableGrads(lossFn.loss, vars);
       lossFn.dispose();
@@ -51,7 +52,7 @@ async function handle(m: PeerRequest): Promise<void> {
         vars.map(async (v) => (grads[v.name] ? Float32Array.from(await grads[v.name].data()) : new Float32Array(0))),
       );
       tf.dispose([value, ...Object.values(grads)]);
-      const reported = m.report.map((i) => Float32Array.from(net.weights[i].read().dataSync() as Float32Array));
+      const reported = m.report.map((i) => Float32Array.from(weights[i].read().dataSync() as Float32Array));
       reply(
         { type: 'grads', id: m.id, loss, grads: out, reported, tensors: tf.memory().numTensors },
         [...out, ...reported].map((a) => a.buffer as ArrayBuffer),

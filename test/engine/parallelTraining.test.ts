@@ -5,7 +5,13 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
-import { gradientThreads, gradientWorkerFile, startGradientPeer } from '../../src/engine/training/gradientPeer';
+import {
+  gradientThreads,
+  gradientWorkerFile,
+  networkWeights,
+  startGradientPeer,
+} from '../../src/engine/training/gradientPeer';
+import { setEncoderTrainableStages } from '../../src/engine/network/pretrainedUNet';
 import { trainStep } from '../../src/engine/training/trainStep';
 import { randomCrop, type Crop } from '../../src/engine/training/augment';
 import { SeededRandom } from '../../src/masks/seededRandom';
@@ -25,19 +31,35 @@ function copy(c: Crop): Crop {
   return { x: c.x.slice(), y: c.y.slice(), band: c.band.slice() };
 }
 
-/** Runs steps on a fresh scratch network (seeded, so every build starts from the same weights); its weights after. */
-async function run(batches: Crop[][], threads: 1 | 2): Promise<{ weights: Float32Array[]; peerTensors: number }> {
-  const model = await buildNetwork(networkFor('scratch', 3));
-  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
+/**
+ * Runs steps on a fresh network (seeded, so every build starts from the same weights); its weights after, in
+ * networkWeights order. With `unfreezeAt`, the deepest encoder stage is unfrozen before that step, as a full
+ * fine-tune does (model.weights then changes its order).
+ */
+async function run(
+  batches: Crop[][],
+  threads: 1 | 2,
+  encoder: 'scratch' | 'mobilenetv2' = 'scratch',
+  unfreezeAt = -1,
+): Promise<{ weights: Float32Array[]; peerTensors: number }> {
+  const model = await buildNetwork(networkFor(encoder, 3));
+  let trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
   const optimizer = tf.train.adam(1e-3);
   const started = await startGradientPeer(model, threads);
   assert.equal(started.count, threads, started.reason);
   try {
-    for (const [k, batch] of batches.entries())
+    for (const [k, batch] of batches.entries()) {
+      if (k === unfreezeAt) {
+        assert.ok(setEncoderTrainableStages(model, 1));
+        const now = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        trainable = [...trainable, ...now.filter((v) => !trainable.includes(v))];
+        kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
+      }
       await trainStep(model, optimizer, trainable, kernels, batch.map(copy), SIZE, LOSS, started.peer, k === 0);
+    }
     return {
-      weights: model.weights.map((w) => Float32Array.from(w.read().dataSync() as Float32Array)),
+      weights: networkWeights(model).map((w) => Float32Array.from(w.read().dataSync() as Float32Array)),
       peerTensors: started.peer?.peerTensors ?? 0,
     };
   } finally {
@@ -76,9 +98,22 @@ test('two threads on a batch of two copies of a crop step exactly as one thread 
   assert.equal(maxDiff(one.weights, two.weights), 0);
   // And it did train: the weights moved.
   const start = await buildNetwork(networkFor('scratch', 3));
-  const initial = start.weights.map((w) => Float32Array.from(w.read().dataSync() as Float32Array));
+  const initial = networkWeights(start).map((w) => Float32Array.from(w.read().dataSync() as Float32Array));
   start.dispose();
   assert.ok(maxDiff(initial, two.weights) > 1e-4);
+});
+
+test('with the pretrained encoder, and a stage unfrozen midway, two threads still step exactly as one', async () => {
+  await resolveBackend('auto');
+  const singles = [crops(4, 1), crops(5, 1), crops(6, 1)];
+  const one = await run(singles, 1, 'mobilenetv2', 1);
+  const two = await run(
+    singles.map(([c]) => [c, copy(c)]),
+    2,
+    'mobilenetv2',
+    1,
+  );
+  assert.equal(maxDiff(one.weights, two.weights), 0);
 });
 
 test('two-thread training is repeatable, and the gradient thread keeps no tensors from step to step', async () => {

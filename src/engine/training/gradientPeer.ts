@@ -22,15 +22,15 @@ export type PeerRequest =
       backend: BackendName;
       /** The network's topology (model.toJSON(null, false)). */
       topology: unknown;
-      /** Every weight's shape, in model.weights order, as a check that both copies line up. */
+      /** Every weight's shape, in networkWeights order, as a check that both copies line up. */
       shapes: number[][];
     }
   | {
       type: 'step';
       id: number;
-      /** Weights to write first (model.weights indices and values). */
+      /** Weights to write first (networkWeights indices and values). */
       write: { index: number[]; values: Float32Array[] };
-      /** The variables to differentiate, in the optimiser's order (model.weights indices). */
+      /** The variables to differentiate, in the optimiser's order (networkWeights indices). */
       trainable: number[];
       /** The non-trainable weights a training step changes (batch-norm statistics), sent back after it. */
       report: number[];
@@ -54,6 +54,14 @@ export type PeerReply =
       tensors: number;
     }
   | { type: 'error'; message: string };
+
+/**
+ * The network's weights in an order both copies share whatever is frozen: layer by layer, each layer's own
+ * order. (model.weights lists every trainable weight first, so its order changes when a stage is unfrozen.)
+ */
+export function networkWeights(model: tfl.LayersModel): tfl.LayerVariable[] {
+  return model.layers.flatMap((l) => l.weights);
+}
 
 /** The peer's script, built beside the model process (dist/gradientWorker.js); null when it is not there. */
 export function gradientWorkerFile(from = __dirname): string | null {
@@ -83,6 +91,7 @@ export class GradientPeer {
   private pending: { id: number; resolve: (r: PeerReply) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   private readonly index: Map<tf.Variable, number>;
+  private readonly weights: tfl.LayerVariable[];
   /** Tensors alive in the peer after its last step. */
   peerTensors = 0;
 
@@ -90,7 +99,8 @@ export class GradientPeer {
     private readonly worker: Worker,
     private readonly model: tfl.LayersModel,
   ) {
-    this.index = new Map(model.weights.map((w, i) => [w.read() as tf.Variable, i]));
+    this.weights = networkWeights(model);
+    this.index = new Map(this.weights.map((w, i) => [w.read() as tf.Variable, i]));
     worker.on('message', (m: PeerReply) => this.settle(m));
     worker.on('error', (e) => this.fail(e));
     worker.on('exit', (code) => this.fail(new Error(`the gradient thread stopped (exit code ${code})`)));
@@ -129,7 +139,7 @@ export class GradientPeer {
         type: 'init',
         backend,
         topology: model.toJSON(null, false),
-        shapes: model.weights.map((w) => w.shape.map((d) => d ?? 0)),
+        shapes: networkWeights(model).map((w) => w.shape.map((d) => d ?? 0)),
       });
       if (reply.type !== 'ready') throw new Error(`the gradient thread answered ${reply.type} to init`);
       return peer;
@@ -169,10 +179,17 @@ export class GradientPeer {
     weights: StepLoss,
     local: () => T,
     sendAll: boolean,
-  ): Promise<{ local: T; loss: number; grads: Float32Array[]; report: number[]; reported: Float32Array[] }> {
+  ): Promise<{
+    local: T;
+    loss: number;
+    grads: Float32Array[];
+    /** The statistics the peer sent back, and its values of them. */
+    report: tfl.LayerVariable[];
+    reported: Float32Array[];
+  }> {
     const { trainable: trainableIndex, report } = this.changing(trainable);
-    const write = sendAll ? this.model.weights.map((_, i) => i) : [...trainableIndex, ...report];
-    const values = write.map((i) => Float32Array.from(this.model.weights[i].read().dataSync() as Float32Array));
+    const write = sendAll ? this.weights.map((_, i) => i) : [...trainableIndex, ...report];
+    const values = write.map((i) => Float32Array.from(this.weights[i].read().dataSync() as Float32Array));
     const transfer = [...values.map((v) => v.buffer), ...crops.flatMap((c) => [c.x.buffer, c.y.buffer, c.band.buffer])];
     const id = ++this.nextId;
     const reply = this.ask(
@@ -190,7 +207,13 @@ export class GradientPeer {
     const r = await reply;
     if (r.type !== 'grads' || r.id !== id) throw new Error(`the gradient thread answered ${r.type} to step ${id}`);
     this.peerTensors = r.tensors;
-    return { local: mine, loss: r.loss, grads: r.grads, report, reported: r.reported };
+    return {
+      local: mine,
+      loss: r.loss,
+      grads: r.grads,
+      report: report.map((i) => this.weights[i]),
+      reported: r.reported,
+    };
   }
 
   async close(): Promise<void> {

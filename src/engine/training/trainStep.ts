@@ -119,10 +119,10 @@ async function parallelStep(
     return [{ name: v.name, tensor: tf.tidy(() => tf.add(tf.mul(g, a), tf.mul(tf.tensor(r.grads[k], v.shape), b))) }];
   });
   optimizer.applyGradients(averaged);
-  r.report.forEach((i, k) => {
-    const w = model.weights[i].read();
+  r.report.forEach((variable, k) => {
+    const w = variable.read();
     const next = tf.tidy(() => tf.add(tf.mul(w, a), tf.mul(tf.tensor(r.reported[k], w.shape), b)));
-    model.weights[i].write(next);
+    variable.write(next);
     next.dispose();
   });
   const localLoss = (await r.local.value.data())[0];
