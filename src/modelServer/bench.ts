@@ -178,7 +178,12 @@ export async function runBench(
         for (let s = 0; s < p.trainSteps + 1; s++) {
           if (signal.aborted) throw new CancelledError();
           const t = performance.now();
-          await trainStep(model, optimizer, trainable, kernels, copies(), c, loss, started.peer, s === 0);
+          await trainStep(
+            { model, optimizer, trainable, kernels, size: c, weights: loss },
+            copies(),
+            started.peer,
+            s === 0,
+          );
           if (s > 0) stepMs.push(performance.now() - t); // the first step compiles, allocates and sends every weight
         }
       } finally {

@@ -56,7 +56,12 @@ async function run(
         trainable = [...trainable, ...now.filter((v) => !trainable.includes(v))];
         kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
       }
-      await trainStep(model, optimizer, trainable, kernels, batch.map(copy), SIZE, LOSS, started.peer, k === 0);
+      await trainStep(
+        { model, optimizer, trainable, kernels, size: SIZE, weights: LOSS },
+        batch.map(copy),
+        started.peer,
+        k === 0,
+      );
     }
     return {
       weights: networkWeights(model).map((w) => Float32Array.from(w.read().dataSync() as Float32Array)),

@@ -170,6 +170,7 @@ export async function fineTune(
   }
   timing.contextHead = lap();
   const started = await peerStart;
+  const stepLoss = { dice: settings.diceWeight, boundary: settings.boundaryWeight, weightDecay: settings.weightDecay };
   const peer: GradientPeer | null = started.peer;
   let peerSynced = false;
   const history: FineTuneResult['history'] = [];
@@ -206,13 +207,8 @@ export async function fineTune(
           crops.push(randomCrop(s.image, s.mask, rng, cropOptions));
         }
         const loss = await trainStep(
-          model,
-          optimizer,
-          trainable,
-          kernels,
+          { model, optimizer, trainable, kernels, size: crop, weights: stepLoss },
           crops,
-          crop,
-          { dice: settings.diceWeight, boundary: settings.boundaryWeight, weightDecay: settings.weightDecay },
           peer,
           !peerSynced,
         );

@@ -55,20 +55,30 @@ export function stepLossFunction(
   return { loss, dispose: () => tf.dispose([x, y, band]) };
 }
 
-/** One step on the crops; returns the batch's loss (NaN when the optimiser returned none). */
+/** What every step of a fine-tune shares: the network, its optimiser and variables, the crop size, the loss. */
+export interface StepContext {
+  model: tfl.LayersModel;
+  optimizer: tf.Optimizer;
+  /** The variables to train, in the optimiser's order. */
+  trainable: tf.Variable[];
+  /** The kernels under L2 decay. */
+  kernels: tf.Tensor[];
+  size: number;
+  weights: StepLoss;
+}
+
+/**
+ * One step on the crops, split with the gradient peer when there is one (`sendAll`: every weight goes to it, as
+ * at the first step); returns the batch's loss (NaN when the optimiser returned none).
+ */
 export async function trainStep(
-  model: tfl.LayersModel,
-  optimizer: tf.Optimizer,
-  trainable: tf.Variable[],
-  kernels: tf.Tensor[],
+  s: StepContext,
   crops: Crop[],
-  size: number,
-  weights: StepLoss,
   peer: GradientPeer | null = null,
   sendAll = false,
 ): Promise<number> {
-  if (peer && crops.length >= 2)
-    return parallelStep(model, optimizer, trainable, kernels, crops, size, weights, peer, sendAll);
+  if (peer && crops.length >= 2) return parallelStep(s, crops, peer, sendAll);
+  const { model, optimizer, trainable, kernels, size, weights } = s;
   const f = stepLossFunction(model, kernels, crops, size, weights);
   const lossT = optimizer.minimize(f.loss, true, trainable);
   f.dispose();
@@ -82,17 +92,8 @@ export async function trainStep(
  * to the peer, the gradients of both halves are averaged (weighted by crops) and applied here, and the
  * batch-norm statistics each half moved are averaged too.
  */
-async function parallelStep(
-  model: tfl.LayersModel,
-  optimizer: tf.Optimizer,
-  trainable: tf.Variable[],
-  kernels: tf.Tensor[],
-  crops: Crop[],
-  size: number,
-  weights: StepLoss,
-  peer: GradientPeer,
-  sendAll: boolean,
-): Promise<number> {
+async function parallelStep(s: StepContext, crops: Crop[], peer: GradientPeer, sendAll: boolean): Promise<number> {
+  const { model, optimizer, trainable, kernels, size, weights } = s;
   const mine = crops.slice(0, Math.ceil(crops.length / 2));
   const theirs = crops.slice(mine.length);
   const r = await peer.step(
