@@ -140,7 +140,7 @@ export async function fineTuneCommand(
     );
     const metrics = `validation mIoU ${fmt(r.metricsBefore, 'miou')} → ${fmt(r.metricsAfter, 'miou')}, boundary IoU ${fmt(r.metricsBefore, 'boundaryIoU')} → ${fmt(r.metricsAfter, 'boundaryIoU')}`;
     hub.log(
-      `${what}: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s; ${r.augmentation}; pixel head ${r.pixelHead}`,
+      `${what}: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.threads}; training steps ${r.timing.training.toFixed(1)} s); ${r.augmentation}; pixel head ${r.pixelHead}`,
     );
     hub.modelChanged(settings.modelFolder, r.current);
     if (r.accepted)
