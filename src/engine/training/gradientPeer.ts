@@ -88,7 +88,7 @@ export function gradientThreads(setting: number, backend: BackendName, cores: nu
 
 export class GradientPeer {
   private nextId = 0;
-  private pending: { id: number; resolve: (r: PeerReply) => void; reject: (e: Error) => void } | null = null;
+  private pending: { resolve: (r: PeerReply) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
   private readonly index: Map<tf.Variable, number>;
   private readonly weights: tfl.LayerVariable[];
@@ -125,7 +125,7 @@ export class GradientPeer {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending) return Promise.reject(new Error('the gradient thread is already busy'));
     return new Promise<PeerReply>((resolve, reject) => {
-      this.pending = { id: 'id' in request ? request.id : -1, resolve, reject };
+      this.pending = { resolve, reject };
       this.worker.postMessage(request, transfer);
     });
   }
