@@ -105,7 +105,7 @@ export function trainingOptions(cmd: Command): Command {
     .option('--seed <n>', 'random seed (default 0)')
     .option(
       '--threads <n>',
-      'threads that compute each step, each on its share of the batch: 1 or 2 (default: 2 on WebAssembly with two cores or more, 1 on native TensorFlow)',
+      'threads that compute each training step on WebAssembly, each on its share of the batch: 1 or 2 (default 2 with two cores or more; always 1 on native TensorFlow, which uses every core itself)',
     )
     .option(
       '--no-pixel-head',

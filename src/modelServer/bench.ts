@@ -170,8 +170,9 @@ export async function runBench(
     const trainFlops =
       n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
     const timeSteps = async (threads: 1 | 2): Promise<BenchTrain> => {
+      // Two threads where a fine-tune would use them (never on native TensorFlow, which uses every core itself).
       const started =
-        threads === 2 ? await startGradientPeer(model, 2) : { peer: null, count: 1, reason: 'one thread' };
+        threads === 2 ? await startGradientPeer(model, 0) : { peer: null, count: 1, reason: 'one thread' };
       const optimizer = tf.train.adam(1e-3);
       const stepMs: number[] = [];
       try {

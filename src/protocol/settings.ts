@@ -93,9 +93,9 @@ export interface FineTuneSettings {
    */
   pixelHead: boolean;
   /**
-   * Threads that compute the gradients of each step: 0 = automatic (two where training runs on one thread,
-   * WebAssembly or plain JS, on a machine with two cores or more; one on native TensorFlow, which uses every
-   * core itself); 1 = one; 2 = two, each on its share of the batch (engine/training/gradientPeer.ts).
+   * Threads that compute the gradients of each step where training runs on one thread (WebAssembly, plain
+   * JS): 0 = automatic (two on a machine with two cores or more); 1 = one; 2 = two, each on its share of the
+   * batch (engine/training/gradientPeer.ts). Native TensorFlow uses every core itself: always one there.
    */
   gradientThreads: number;
 }

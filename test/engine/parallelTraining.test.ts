@@ -86,7 +86,8 @@ test('threads: two on single-threaded backends with two cores, one on native Ten
   assert.equal(gradientThreads(0, 'wasm', 1), 1);
   assert.equal(gradientThreads(0, 'tensorflow', 8), 1);
   assert.equal(gradientThreads(1, 'wasm', 8), 1);
-  assert.equal(gradientThreads(5, 'tensorflow', 8), 2);
+  assert.equal(gradientThreads(5, 'wasm', 1), 2);
+  assert.equal(gradientThreads(2, 'tensorflow-gpu', 8), 1);
   assert.ok(gradientWorkerFile(), 'the build puts gradientWorker.js beside the model process');
 });
 

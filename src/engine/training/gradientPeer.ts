@@ -77,13 +77,14 @@ export function gradientWorkerFile(from = __dirname): string | null {
 }
 
 /**
- * How many threads compute gradients: `setting` when it is 1 or more; automatic (0): 2 where training runs on
- * one thread (WebAssembly, plain JS) and the machine has two cores or more, else 1 (native TensorFlow already
- * uses every core). Only 1 or 2 are used: the default batch is two crops.
+ * How many threads compute gradients. Native TensorFlow already uses every core: always 1 there. Where training
+ * runs on one thread (WebAssembly, plain JS): `setting` when it is 1 or more (at most 2: the default batch is
+ * two crops); automatic (0): 2 on a machine with two cores or more, else 1.
  */
 export function gradientThreads(setting: number, backend: BackendName, cores: number): number {
+  if (backend !== 'wasm' && backend !== 'cpu') return 1;
   if (setting >= 1) return Math.min(2, Math.floor(setting));
-  return (backend === 'wasm' || backend === 'cpu') && cores >= 2 ? 2 : 1;
+  return cores >= 2 ? 2 : 1;
 }
 
 export class GradientPeer {
