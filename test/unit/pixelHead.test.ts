@@ -46,22 +46,28 @@ test('pixel features computed in bands of rows equal those of the whole image', 
   }
 });
 
-test('the pixel head learns thin dark lines that an uninformative network misses, on an image it did not see', () => {
+test('the pixel head learns thin dark lines that an uninformative network misses, on an image it did not see', async () => {
   const classes = 2;
   const uniform = (n: number): Float32Array => new Float32Array(n * classes).fill(0.5);
   const train = membranes(96, 80, 2);
   const samples: PixelSamples = { xs: [], ys: [] };
   samplePixels({ ...train, probs: uniform(96 * 80) }, classes, 6000, new SeededRandom(3), samples);
   assert.equal(samples.xs.length, 6000);
-  const fit = fitPixelHead(samples, classes, {
-    samples: 6000,
-    hidden: 16,
-    epochs: 30,
-    batch: 64,
-    learningRate: 0.01,
-    weightDecay: 1e-4,
-    seed: 0,
-  });
+  const fit = await fitPixelHead(
+    samples,
+    classes,
+    {
+      samples: 6000,
+      hidden: 16,
+      epochs: 30,
+      batch: 64,
+      learningRate: 0.01,
+      weightDecay: 1e-4,
+      seed: 0,
+    },
+    undefined,
+    'js',
+  );
   assert.ok(fit);
   assert.ok(fit.loss < fit.firstLoss, `the loss falls: ${fit.firstLoss} -> ${fit.loss}`);
   assert.equal(pixelHeadProblem(fit.head, classes), null);
@@ -85,7 +91,7 @@ test('the pixel head learns thin dark lines that an uninformative network misses
   assert.ok(lineRight / lines > 0.7, `line pixels found: ${lineRight / lines}`);
 });
 
-test('the pixel head reads the network where the image cannot tell: it follows confident probabilities', () => {
+test('the pixel head reads the network where the image cannot tell: it follows confident probabilities', async () => {
   const classes = 3;
   // A flat grey image: features say nothing, so the head must learn to follow the network's probabilities.
   const w = 40;
@@ -103,15 +109,21 @@ test('the pixel head reads the network where the image cannot tell: it follows c
     samples.ys.every((y) => y < classes),
     'ignore pixels are not drawn',
   );
-  const fit = fitPixelHead(samples, classes, {
-    samples: 3000,
-    hidden: 8,
-    epochs: 20,
-    batch: 64,
-    learningRate: 0.01,
-    weightDecay: 0,
-    seed: 1,
-  });
+  const fit = await fitPixelHead(
+    samples,
+    classes,
+    {
+      samples: 3000,
+      hidden: 8,
+      epochs: 20,
+      batch: 64,
+      learningRate: 0.01,
+      weightDecay: 0,
+      seed: 1,
+    },
+    undefined,
+    'js',
+  );
   assert.ok(fit);
   const out = applyPixelHead(fit.head, image, probs);
   let agree = 0;

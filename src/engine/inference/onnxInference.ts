@@ -30,6 +30,11 @@ export function setInferenceChoice(c: InferenceChoice): void {
   choice = c;
 }
 
+/** The runtime choice in force ('auto' unless set or MASKLOOP_INFERENCE says otherwise). */
+export function inferenceChoice(): InferenceChoice {
+  return choice;
+}
+
 /** onnxruntime-node, or null when it cannot load (`ortLoadError` says why). Loaded once. */
 export function loadOrt(): typeof Ort | null {
   if (ort !== undefined) return ort;

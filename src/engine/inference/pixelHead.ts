@@ -14,7 +14,7 @@ export const PIXEL_FEATURE_SET = `filters-v1-${PIXEL_FEATURE_COUNT}`;
 const PROB_FLOOR = 1e-4;
 
 /** Rows of the image whose features are held at once while the head runs. */
-const BAND_ROWS = 128;
+export const BAND_ROWS = 256;
 
 /** Why a stored head cannot run on this model's outputs, or null when it can. */
 export function pixelHeadProblem(head: PixelHeadWeights, classes: number): string | null {
@@ -115,4 +115,50 @@ export function applyPixelHead(head: PixelHeadWeights, image: RgbImage, probs: F
     }
   }
   return out;
+}
+
+/**
+ * The raw head inputs (features, then log-probabilities; not standardised) of `pixels` pixels of a band whose
+ * features are `planes`, the first at `q0 / k` in `probs`: pixels x inputs, as the ONNX head reads them.
+ */
+export function bandInputs(
+  planes: Float32Array[],
+  probs: Float32Array,
+  q0: number,
+  pixels: number,
+  k: number,
+): Float32Array {
+  const f = planes.length;
+  const inputs = f + k;
+  const out = new Float32Array(pixels * inputs);
+  for (let i = 0; i < pixels; i++) {
+    const o = i * inputs;
+    for (let j = 0; j < f; j++) out[o + j] = planes[j][i];
+    const q = q0 + i * k;
+    for (let c = 0; c < k; c++) out[o + f + c] = Math.log(Math.max(PROB_FLOOR, probs[q + c]));
+  }
+  return out;
+}
+
+/** The head's JS forward on raw inputs (pixels x inputs, as bandInputs writes them): probabilities, pixels x classes. */
+export function headForwardRaw(head: PixelHeadWeights): (x: Float32Array, pixels: number) => Float32Array {
+  const w = {
+    w1: Float32Array.from(head.w1),
+    b1: Float32Array.from(head.b1),
+    w2: Float32Array.from(head.w2),
+    b2: Float32Array.from(head.b2),
+  };
+  return (x, pixels) => {
+    const k = head.classes;
+    const out = new Float32Array(pixels * k);
+    const standard = new Float32Array(head.inputs);
+    const hidden = new Float32Array(head.hidden);
+    const p = new Float32Array(k);
+    for (let i = 0; i < pixels; i++) {
+      for (let j = 0; j < head.inputs; j++) standard[j] = (x[i * head.inputs + j] - head.mean[j]) * head.scale[j];
+      headForward(w, head.inputs, head.hidden, k, standard, hidden, p);
+      out.set(p, i * k);
+    }
+    return out;
+  };
 }

@@ -13,6 +13,7 @@ import { normalizePixel } from '../network/networkInput';
 import { upsampleBilinear } from '../network/bilinearUpsample';
 import { CONTEXT_LAYERS } from '../network/contextHead';
 import { coveringWindows, scaledWindow } from '../network/contextWindows';
+import { fitSoftmaxRegression, standardiseColumns } from './softmaxRegression';
 
 export interface ContextFitSettings {
   /** L2 penalty on the standardised weights. */
@@ -147,6 +148,8 @@ function viewRows(
 
 export interface ContextFitResult {
   cells: number;
+  /** Where the regression ran (softmaxRegression.ts). */
+  runtime: 'onnxruntime' | 'tfjs';
   /** The fitted head's final loss on its cells: mean cross-entropy with the soft labels, plus the L2 term. */
   loss: number;
   seconds: number;
@@ -205,58 +208,26 @@ export async function fitContextHead(
     ys.set(p.y, r0 * numClasses);
     r0 += p.rows;
   }
-  const X = tf.tensor2d(xs, [rows, dims]);
-  const Y = tf.tensor2d(ys, [rows, numClasses]);
-  const { mean, variance } = tf.moments(X, 0);
-  const std = tf.tidy(() => tf.add(tf.sqrt(variance), 1e-3));
-  const Xn = tf.tidy(() => tf.div(tf.sub(X, mean), std)) as tf.Tensor2D;
-  // Up to 16,384 x 768 floats (48 MiB) each: the raw matrix is not needed past here.
-  X.dispose();
-  const prior = tf.tidy(() => tf.log(tf.add(tf.mean(Y, 0), 1e-3)));
-  // Full-batch Adam with the gradient written out (softmax regression: dL/dlogits = (P - Y) / rows) and the
-  // transposed design matrix made once: tfjs's autodiff transposed the 17k x 768 matrix at every step, and
-  // 300 steps on 17 images took about 60 s here.
-  const XnT = tf.transpose(Xn) as tf.Tensor2D;
-  let W: tf.Tensor = tf.zeros([dims, numClasses]);
-  let b = prior.clone();
-  let mW = tf.zerosLike(W);
-  let vW = tf.zerosLike(W);
-  let mb = tf.zerosLike(b);
-  let vb = tf.zerosLike(b);
-  const [beta1, beta2, eps] = [0.9, 0.999, 1e-7];
-  let loss = NaN;
+  const { mean, spread } = standardiseColumns(xs, rows, dims);
+  // The bias starts at the log class prior of the cells.
+  const prior = new Float32Array(numClasses);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < numClasses; c++) prior[c] += ys[r * numClasses + c];
+  for (let c = 0; c < numClasses; c++) prior[c] = Math.log(prior[c] / rows + 1e-3);
+  const fit = await fitSoftmaxRegression(
+    { x: xs, y: ys, rows, dims, classes: numClasses, bias0: prior },
+    settings,
+    check,
+  );
+  const W = tf.tensor2d(fit.weights, [dims, numClasses]);
+  const b = tf.tensor1d(fit.bias);
+  const meanT = tf.tensor1d(mean);
+  const std = tf.tensor1d(spread);
   try {
-    for (let step = 1; step <= settings.steps; step++) {
-      if (step % 25 === 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        check();
-      }
-      const next = tf.tidy(() => {
-        const g = tf.div(tf.sub(tf.softmax(tf.add(tf.matMul(Xn, W), b)), Y), rows);
-        const gW = tf.add(tf.matMul(XnT, g), tf.mul(W, 2 * settings.l2));
-        const gb = tf.sum(g, 0);
-        const update = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: tf.Tensor): tf.Tensor[] => {
-          const m2 = tf.add(tf.mul(m, beta1), tf.mul(grad, 1 - beta1));
-          const v2 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(grad), 1 - beta2));
-          const lr = (settings.learningRate * Math.sqrt(1 - beta2 ** step)) / (1 - beta1 ** step);
-          return [tf.sub(p, tf.div(tf.mul(m2, lr), tf.add(tf.sqrt(v2), eps))), m2, v2];
-        };
-        return [...update(W, mW, vW, gW), ...update(b, mb, vb, gb)];
-      });
-      tf.dispose([W, mW, vW, b, mb, vb]);
-      [W, mW, vW, b, mb, vb] = next;
-    }
-    loss = tf.tidy(
-      () =>
-        tf
-          .add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(Xn, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2))
-          .dataSync()[0],
-    );
     // Fold the standardisation: W' = W / std, b' = b - sum(mean * W / std); split W' into the 1x1 kernels by
     // their input channels (the stride-8 read-out carries the bias).
     const folded = tf.tidy(() => {
       const scaled = tf.div(W, tf.reshape(std, [dims, 1]));
-      const bias = tf.sub(b, tf.sum(tf.mul(scaled, tf.reshape(mean, [dims, 1])), 0));
+      const bias = tf.sub(b, tf.sum(tf.mul(scaled, tf.reshape(meanT, [dims, 1])), 0));
       let c0 = 0;
       const kernels = readOuts.map((l) => {
         const c = l.getWeights()[0].shape[2] as number;
@@ -276,7 +247,7 @@ export async function fitContextHead(
     head.setWeights([kernel, zero]);
     zero.dispose();
   } finally {
-    tf.dispose([Y, mean, variance, std, Xn, XnT, prior, W, b, mW, vW, mb, vb]);
+    tf.dispose([W, b, meanT, std]);
   }
-  return { cells: rows, loss, seconds: (Date.now() - start) / 1000 };
+  return { cells: rows, loss: fit.loss, seconds: (Date.now() - start) / 1000, runtime: fit.runtime };
 }

@@ -49,9 +49,9 @@ export async function fitHeadStage(
     if (!pred.probabilities) throw new Error('the prediction did not keep its probabilities');
     samplePixels({ image: s.image, mask: s.mask, probs: pred.probabilities }, classes, want, rng, samples);
   }
-  const fit = fitPixelHead(samples, classes, options, check);
+  const fit = await fitPixelHead(samples, classes, options, check);
   if (!fit) return { head: null, report: 'not fitted: no labelled pixels' };
-  const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
+  const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s on ${fit.runtime} (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
   if (validation.length === 0 || without === null)
     return { head: fit.head, report: `${fitted}; kept (no validation images yet)` };
   const perImage = await validatePerImage(model, validation, { ...tiles, pixelHead: fit.head });

@@ -1,0 +1,156 @@
+// The pixel head's perceptron through onnxruntime-node (pixelHead.ts computes the same in plain JS on one
+// thread): the head's weights written as a small ONNX graph (standardise, MatMul, ReLU, MatMul, softmax) that
+// reads a band of pixels' raw inputs at once and runs on both cores with native kernels. Each head's graph is
+// checked against the JS forward on a fixed input when it is built; a mismatch, or no onnxruntime, keeps the
+// JS path. The filter features stay in JS (pixelFeatures.ts): they are a fifth of the head's time there.
+import type * as Ort from 'onnxruntime-node';
+import type { RgbImage } from '../../masks/maskImage';
+import type { PixelHeadWeights } from '../../protocol/modelTypes';
+import { SeededRandom } from '../../masks/seededRandom';
+import { Proto, floatTensor, node, onnxModel, tensorValueInfo } from './onnxProto';
+import { inferenceChoice, loadOrt, threads } from './onnxInference';
+import { BAND_ROWS, applyPixelHead, bandInputs, headForwardRaw } from './pixelHead';
+import { pixelFeatures } from './pixelFeatures';
+
+/** Largest difference from the JS forward tolerated in a head's check (probabilities). */
+export const HEAD_ONNX_TOLERANCE = 1e-4;
+
+/** Raw head inputs (pixels x inputs) in, class probabilities (pixels x classes) out. */
+export type HeadRunner = (x: Float32Array, pixels: number) => Promise<Float32Array>;
+
+/**
+ * The ONNX model bytes of a pixel head: input "x" [pixels, inputs] (each pixel's features and log-probabilities,
+ * as headInput computes them before standardising), output "probs" [pixels, classes].
+ */
+export function pixelHeadOnnx(head: PixelHeadWeights): Uint8Array {
+  const g = new Proto().string(2, 'maskloop-pixel-head');
+  const { inputs, hidden, classes } = head;
+  const inits = [
+    floatTensor('mean', [inputs], Float32Array.from(head.mean)),
+    floatTensor('scale', [inputs], Float32Array.from(head.scale)),
+    floatTensor('w1', [inputs, hidden], Float32Array.from(head.w1)),
+    floatTensor('b1', [hidden], Float32Array.from(head.b1)),
+    floatTensor('w2', [hidden, classes], Float32Array.from(head.w2)),
+    floatTensor('b2', [classes], Float32Array.from(head.b2)),
+  ];
+  const nodes = [
+    node('Sub', ['x', 'mean'], ['centred'], 'centre'),
+    node('Mul', ['centred', 'scale'], ['standard'], 'standardise'),
+    node('MatMul', ['standard', 'w1'], ['h1'], 'hidden/MatMul'),
+    node('Add', ['h1', 'b1'], ['h1b'], 'hidden/Add'),
+    node('Relu', ['h1b'], ['h1r'], 'hidden/Relu'),
+    node('MatMul', ['h1r', 'w2'], ['logits0'], 'out/MatMul'),
+    node('Add', ['logits0', 'b2'], ['logits'], 'out/Add'),
+    node('Softmax', ['logits'], ['probs'], 'out/Softmax', [{ name: 'axis', i: 1 }]),
+  ];
+  nodes.forEach((n) => g.message(1, n));
+  inits.forEach((t) => g.message(5, t));
+  g.message(11, tensorValueInfo('x', ['pixels', inputs])).message(12, tensorValueInfo('probs', ['pixels', classes]));
+  return onnxModel(g);
+}
+
+interface Built {
+  run: HeadRunner;
+  release: () => Promise<void>;
+}
+
+/** Sessions of the heads used last, newest last: a model process holds one or two models at a time. */
+const sessions = new Map<PixelHeadWeights, Promise<Built | null>>();
+const KEEP_SESSIONS = 4;
+let lastProblem = '';
+
+/** Why the last head built fell back to JS ('' when it did not). */
+export function headOnnxProblem(): string {
+  return lastProblem;
+}
+
+async function build(
+  head: PixelHeadWeights,
+  o: typeof Ort,
+  reference: (x: Float32Array, pixels: number) => Float32Array,
+): Promise<Built | null> {
+  const session = await o.InferenceSession.create(pixelHeadOnnx(head), {
+    intraOpNumThreads: threads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // A band's buffers are tens of MiB: not kept in an arena between images.
+    enableCpuMemArena: false,
+    logSeverityLevel: 3,
+  });
+  const run: HeadRunner = async (x, pixels) => {
+    const out = await session.run({ x: new o.Tensor('float32', x, [pixels, head.inputs]) });
+    return out.probs.data as Float32Array;
+  };
+  // The check: the same fixed inputs through both (raw inputs around the head's own mean and spread).
+  const pixels = 64;
+  const rng = new SeededRandom(17);
+  const probe = new Float32Array(pixels * head.inputs);
+  for (let i = 0; i < probe.length; i++) {
+    const j = i % head.inputs;
+    const spread = head.scale[j] > 0 ? 1 / head.scale[j] : 1;
+    probe[i] = head.mean[j] + rng.range(-2, 2) * spread;
+  }
+  const expected = reference(probe, pixels);
+  const got = await run(probe, pixels);
+  let diff = 0;
+  for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i] - got[i]));
+  if (!(diff <= HEAD_ONNX_TOLERANCE) || got.length !== expected.length) {
+    lastProblem = `the pixel head's ONNX graph differs from its JS forward by ${diff} (tolerance ${HEAD_ONNX_TOLERANCE}): the head runs in JS`;
+    await session.release();
+    return null;
+  }
+  lastProblem = '';
+  return { run, release: () => session.release() };
+}
+
+/**
+ * The onnxruntime runner of a head, or null (onnxruntime not installed or not chosen, or a failed check: then
+ * the caller runs the JS forward). `reference` is the JS forward the check compares with. Built once per head.
+ */
+export async function headOnnxRunner(
+  head: PixelHeadWeights,
+  reference: (x: Float32Array, pixels: number) => Float32Array,
+): Promise<HeadRunner | null> {
+  if (inferenceChoice() === 'tfjs') return null;
+  const o = loadOrt();
+  if (!o) return null;
+  let built = sessions.get(head);
+  if (built) {
+    // Most recently used goes last.
+    sessions.delete(head);
+    sessions.set(head, built);
+  } else {
+    built = build(head, o, reference);
+    sessions.set(head, built);
+    while (sessions.size > KEEP_SESSIONS) {
+      const [oldest, entry] = sessions.entries().next().value as [PixelHeadWeights, Promise<Built | null>];
+      sessions.delete(oldest);
+      void entry.then((b) => b?.release());
+    }
+  }
+  return (await built)?.run ?? null;
+}
+
+/**
+ * The head on a whole image, as applyPixelHead (pixelHead.ts) computes it: through onnxruntime when it runs the
+ * head's graph, band by band (features in JS, the perceptron native), else in JS.
+ */
+export async function runPixelHead(
+  head: PixelHeadWeights,
+  image: RgbImage,
+  probs: Float32Array,
+): Promise<Float32Array> {
+  const runner = await headOnnxRunner(head, headForwardRaw(head));
+  if (!runner) return applyPixelHead(head, image, probs);
+  const { width: W, height: H } = image;
+  const k = head.classes;
+  const out = new Float32Array(W * H * k);
+  for (let y0 = 0; y0 < H; y0 += BAND_ROWS) {
+    const y1 = Math.min(H, y0 + BAND_ROWS);
+    const pixels = (y1 - y0) * W;
+    const x = bandInputs(pixelFeatures(image, y0, y1), probs, y0 * W * k, pixels, k);
+    out.set(await runner(x, pixels), y0 * W * k);
+  }
+  return out;
+}

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveBackend } from '../../src/engine/backends';
+import { setInferenceChoice } from '../../src/engine/inference/onnxInference';
+import { PIXEL_FEATURE_COUNT } from '../../src/engine/inference/pixelFeatures';
+import { applyPixelHead, headForwardRaw } from '../../src/engine/inference/pixelHead';
+import { headOnnxProblem, headOnnxRunner, runPixelHead } from '../../src/engine/inference/pixelHeadOnnx';
+import { fitSoftmaxRegression, standardiseColumns } from '../../src/engine/training/softmaxRegression';
+import { fitPixelHead, type PixelSamples } from '../../src/engine/training/pixelHeadFit';
+import { SeededRandom } from '../../src/masks/seededRandom';
+import type { RgbImage } from '../../src/masks/maskImage';
+import type { PixelHeadWeights } from '../../src/protocol/modelTypes';
+
+test('columns are standardised in place: mean 0, spread 1 (a constant column gets the floor of 1e-3)', () => {
+  const x = Float32Array.from([1, 10, 3, 10, 5, 10]);
+  const { mean, spread } = standardiseColumns(x, 3, 2);
+  assert.deepEqual(Array.from(mean), [3, 10]);
+  const sd = Math.sqrt(8 / 3);
+  assert.ok(Math.abs(spread[0] - (sd + 1e-3)) < 1e-6);
+  assert.ok(Math.abs(spread[1] - 1e-3) < 1e-9);
+  const want = [-2 / (sd + 1e-3), 0, 0, 0, 2 / (sd + 1e-3), 0];
+  want.forEach((v, i) => assert.ok(Math.abs(x[i] - v) < 1e-6, `${i}: ${x[i]} vs ${v}`));
+});
+
+test("the context head's regression through onnxruntime equals TF.js's to float rounding, and learns", async () => {
+  await resolveBackend('wasm');
+  const rows = 900;
+  const dims = 24;
+  const classes = 3;
+  const rng = new SeededRandom(4);
+  const x = Float32Array.from({ length: rows * dims }, () => rng.normal());
+  // Soft labels that follow a linear rule of the first columns, so the fit has something to find.
+  const y = new Float32Array(rows * classes);
+  for (let r = 0; r < rows; r++) {
+    const z = [x[r * dims], x[r * dims + 1], -x[r * dims] - x[r * dims + 1]].map((v) => Math.exp(2 * v));
+    const total = z.reduce((a, b) => a + b, 0);
+    z.forEach((v, c) => (y[r * classes + c] = v / total));
+  }
+  const problem = { x, y, rows, dims, classes, bias0: Float32Array.from([-1, -1.2, -1.1]) };
+  const settings = { l2: 0.01, steps: 120, learningRate: 0.02 };
+  const onnx = await fitSoftmaxRegression(problem, settings, () => undefined, 'onnxruntime');
+  const tfjs = await fitSoftmaxRegression(problem, settings, () => undefined, 'tfjs');
+  assert.equal(onnx.runtime, 'onnxruntime');
+  assert.equal(tfjs.runtime, 'tfjs');
+  let diff = 0;
+  onnx.weights.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - tfjs.weights[i]))));
+  onnx.bias.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - tfjs.bias[i]))));
+  assert.ok(diff < 1e-4, `largest difference ${diff}`);
+  assert.ok(Math.abs(onnx.loss - tfjs.loss) < 1e-5, `loss ${onnx.loss} vs ${tfjs.loss}`);
+  // An uninformed read-out (the prior only) costs the entropy of the labels plus; the fit does far better.
+  const start = await fitSoftmaxRegression(problem, { ...settings, steps: 0 }, () => undefined, 'onnxruntime');
+  assert.ok(onnx.loss < 0.8 * start.loss, `loss ${start.loss} -> ${onnx.loss}`);
+  // The weights found sit on the columns the labels follow.
+  const norm = (j: number): number =>
+    Math.hypot(...Array.from({ length: classes }, (_, c) => onnx.weights[j * classes + c]));
+  for (let j = 2; j < dims; j++) assert.ok(norm(j) < norm(0) / 4, `column ${j}: ${norm(j)} vs ${norm(0)}`);
+  // A cancel between steps stops it.
+  await assert.rejects(
+    fitSoftmaxRegression(problem, settings, () => {
+      throw new Error('cancelled');
+    }),
+    /cancelled/,
+  );
+});
+
+/** A head with random weights around a plausible standardisation, for `classes` classes. */
+function randomHead(classes: number, seed: number): PixelHeadWeights {
+  const rng = new SeededRandom(seed);
+  const inputs = PIXEL_FEATURE_COUNT + classes;
+  const hidden = 12;
+  const values = (n: number, s: number): number[] => Array.from({ length: n }, () => rng.range(-s, s));
+  return {
+    features: `filters-v1-${PIXEL_FEATURE_COUNT}`,
+    inputs,
+    hidden,
+    classes,
+    mean: values(inputs, 0.5),
+    scale: Array.from({ length: inputs }, () => rng.range(0.5, 3)),
+    w1: values(inputs * hidden, 0.6),
+    b1: values(hidden, 0.2),
+    w2: values(hidden * classes, 0.8),
+    b2: values(classes, 0.2),
+  };
+}
+
+function noiseImage(width: number, height: number, seed: number): RgbImage {
+  const rng = new SeededRandom(seed);
+  return { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => rng.int(0, 256)) };
+}
+
+function randomProbs(pixels: number, classes: number, seed: number): Float32Array {
+  const rng = new SeededRandom(seed);
+  const p = new Float32Array(pixels * classes);
+  for (let i = 0; i < pixels; i++) {
+    let total = 0;
+    for (let c = 0; c < classes; c++) total += p[i * classes + c] = rng.range(0, 1) ** 3;
+    for (let c = 0; c < classes; c++) p[i * classes + c] /= total;
+  }
+  return p;
+}
+
+test('the pixel head through onnxruntime gives what its JS forward gives, over several bands of rows', async () => {
+  const classes = 4;
+  const head = randomHead(classes, 1);
+  // Taller than one band of rows (BAND_ROWS), the last one partial; not square.
+  const image = noiseImage(37, 300, 2);
+  const probs = randomProbs(37 * 300, classes, 3);
+  const js = applyPixelHead(head, image, probs);
+  const native = await runPixelHead(head, image, probs);
+  assert.equal(headOnnxProblem(), '');
+  assert.equal(native.length, js.length);
+  let diff = 0;
+  for (let i = 0; i < js.length; i++) diff = Math.max(diff, Math.abs(js[i] - native[i]));
+  assert.ok(diff < 1e-5, `largest difference ${diff}`);
+  // Not a copy of the network's probabilities: the head changed them.
+  let moved = 0;
+  for (let i = 0; i < js.length; i++) moved = Math.max(moved, Math.abs(js[i] - probs[i]));
+  assert.ok(moved > 0.1);
+});
+
+test('a head whose graph disagrees with the JS forward is not run natively, and says why; TF.js inference keeps the head in JS', async () => {
+  const head = randomHead(3, 5);
+  const reference = headForwardRaw(head);
+  const wrong = (x: Float32Array, pixels: number): Float32Array => reference(x, pixels).map((v) => 1 - v);
+  assert.equal(await headOnnxRunner(head, wrong), null);
+  assert.match(headOnnxProblem(), /differs from its JS forward by .*: the head runs in JS/);
+  // Still answered, through the JS forward.
+  const image = noiseImage(20, 10, 6);
+  const probs = randomProbs(200, 3, 7);
+  assert.deepEqual(await runPixelHead(head, image, probs), applyPixelHead(head, image, probs));
+  setInferenceChoice('tfjs');
+  try {
+    const other = randomHead(3, 8);
+    assert.equal(await headOnnxRunner(other, headForwardRaw(other)), null);
+    assert.deepEqual(await runPixelHead(other, image, probs), applyPixelHead(other, image, probs));
+  } finally {
+    setInferenceChoice('auto');
+  }
+});
+
+test("the pixel head's fit through onnxruntime follows the JS fit to float rounding, and is repeatable", async () => {
+  const classes = 3;
+  const inputs = PIXEL_FEATURE_COUNT + classes;
+  const draw = (): PixelSamples => {
+    const r = new SeededRandom(12);
+    const samples: PixelSamples = { xs: [], ys: [] };
+    for (let i = 0; i < 2000; i++) {
+      const x = Float32Array.from({ length: inputs }, () => r.normal() * 3 + 1);
+      // The class follows two of the inputs, with some noise.
+      const score = x[0] - x[5] + 0.5 * r.normal();
+      samples.xs.push(x);
+      samples.ys.push(score < -2 ? 0 : score < 2 ? 1 : 2);
+    }
+    return samples;
+  };
+  const options = { samples: 2000, hidden: 16, epochs: 6, batch: 64, learningRate: 0.01, weightDecay: 1e-4, seed: 3 };
+  const js = await fitPixelHead(draw(), classes, options, undefined, 'js');
+  const native = await fitPixelHead(draw(), classes, options, undefined, 'onnxruntime');
+  const again = await fitPixelHead(draw(), classes, options, undefined, 'onnxruntime');
+  assert.ok(js && native && again);
+  assert.equal(js.runtime, 'js');
+  assert.equal(native.runtime, 'onnxruntime');
+  assert.deepEqual(again.head, native.head);
+  assert.ok(native.loss < 0.5 * native.firstLoss, `the loss falls: ${native.firstLoss} -> ${native.loss}`);
+  assert.ok(Math.abs(js.firstLoss - native.firstLoss) < 1e-5, `first epoch ${js.firstLoss} vs ${native.firstLoss}`);
+  assert.ok(Math.abs(js.loss - native.loss) < 1e-4, `last epoch ${js.loss} vs ${native.loss}`);
+  let diff = 0;
+  native.head.w1.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - js.head.w1[i]))));
+  assert.ok(diff < 1e-3, `largest difference of the first layer's weights ${diff}`);
+});
