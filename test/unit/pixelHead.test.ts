@@ -51,7 +51,7 @@ test('the pixel head learns thin dark lines that an uninformative network misses
   const uniform = (n: number): Float32Array => new Float32Array(n * classes).fill(0.5);
   const train = membranes(96, 80, 2);
   const samples: PixelSamples = { xs: [], ys: [] };
-  samplePixels({ ...train, probs: uniform(96 * 80) }, classes, 6000, new SeededRandom(3), samples);
+  await samplePixels({ ...train, probs: uniform(96 * 80) }, classes, 6000, new SeededRandom(3), samples);
   assert.equal(samples.xs.length, 6000);
   const fit = await fitPixelHead(
     samples,
@@ -104,7 +104,7 @@ test('the pixel head reads the network where the image cannot tell: it follows c
   for (let i = 0; i < w * h; i++)
     for (let c = 0; c < classes; c++) probs[i * classes + c] = c === label[i] % classes ? 0.8 : 0.1;
   const samples: PixelSamples = { xs: [], ys: [] };
-  samplePixels({ image, mask: { width: w, height: h, data: label }, probs }, classes, 3000, rng, samples);
+  await samplePixels({ image, mask: { width: w, height: h, data: label }, probs }, classes, 3000, rng, samples);
   assert.ok(
     samples.ys.every((y) => y < classes),
     'ignore pixels are not drawn',

@@ -24,7 +24,7 @@ function gaussianKernel(sigma: number): Float32Array {
 }
 
 /** Mirror index into 0..n-1 (edge pixel repeated: ...1 0 | 0 1 2 ... n-1 | n-1 n-2...). */
-function mirror(i: number, n: number): number {
+export function mirror(i: number, n: number): number {
   for (;;) {
     if (i < 0) i = -i - 1;
     else if (i >= n) i = 2 * n - i - 1;
@@ -81,12 +81,38 @@ function derivative(src: Float32Array, w: number, h: number, alongX: boolean): F
   return out;
 }
 
-/**
- * The features of rows y0..y1-1 of the image, one plane (width x (y1-y0)) per feature, in the order
- * PIXEL_FEATURE_COUNT counts them. A band is computed from FEATURE_HALO rows of context on each side, so bands
- * tile the image with the same values the whole image would give (tested).
- */
-export function pixelFeatures(image: RgbImage, y0 = 0, y1 = image.height): Float32Array[] {
+/** The planes a band's features are computed from: its rows with FEATURE_HALO rows of context on each side. */
+export interface FeatureBand {
+  width: number;
+  /** Rows in the band with its context (bottom - top). */
+  height: number;
+  /** First image row of the band with its context. */
+  top: number;
+  /** Grey (0.299 R + 0.587 G + 0.114 B) and the three colours, scaled to [0, 1], width x height each. */
+  grey: Float32Array;
+  colour: Float32Array[];
+}
+
+/** The smoothings every band needs, in this order: grey at each of PIXEL_FEATURE_SIGMAS, then each colour sigma's three colours. */
+export const SMOOTHINGS: readonly { plane: 'grey' | 0 | 1 | 2; sigma: number }[] = [
+  ...PIXEL_FEATURE_SIGMAS.map((sigma) => ({ plane: 'grey' as const, sigma })),
+  ...COLOUR_SIGMAS.flatMap((sigma) => ([0, 1, 2] as const).map((plane) => ({ plane, sigma }))),
+];
+
+/** Radius of the widest smoothing kernel. */
+export const MAX_KERNEL_RADIUS = Math.ceil(3 * Math.max(...PIXEL_FEATURE_SIGMAS, ...COLOUR_SIGMAS));
+
+/** The Gaussian kernel of a sigma, as the features use it (radius ceil(3 sigma), normalised), zero-padded to `radius`. */
+export function paddedKernel(sigma: number, radius: number): Float32Array {
+  const k = gaussianKernel(sigma);
+  const r = (k.length - 1) / 2;
+  const out = new Float32Array(2 * radius + 1);
+  out.set(k, radius - r);
+  return out;
+}
+
+/** The rows y0..y1-1 of the image with their context, as planes. */
+export function featureBand(image: RgbImage, y0: number, y1: number): FeatureBand {
   const w = image.width;
   const top = Math.max(0, y0 - FEATURE_HALO);
   const bottom = Math.min(image.height, y1 + FEATURE_HALO);
@@ -103,9 +129,25 @@ export function pixelFeatures(image: RgbImage, y0 = 0, y1 = image.height): Float
     colour[2][i] = b;
     grey[i] = 0.299 * r + 0.587 * g + 0.114 * b;
   }
+  return { width: w, height: h, top, grey, colour };
+}
+
+/** A band's smoothings (SMOOTHINGS' order) in plain JS. */
+export function smoothBand(band: FeatureBand): Float32Array[] {
+  return SMOOTHINGS.map(({ plane, sigma }) =>
+    smooth(plane === 'grey' ? band.grey : band.colour[plane], band.width, band.height, gaussianKernel(sigma)),
+  );
+}
+
+/**
+ * The features of rows y0..y1-1 from their band and its smoothings (SMOOTHINGS' order, however computed): one
+ * plane (width x (y1-y0)) per feature, in the order PIXEL_FEATURE_COUNT counts them.
+ */
+export function bandFeatures(band: FeatureBand, smoothed: Float32Array[], y0: number, y1: number): Float32Array[] {
+  const { width: w, height: h, top, grey } = band;
   const full: Float32Array[] = [grey];
-  for (const sigma of PIXEL_FEATURE_SIGMAS) {
-    const g = smooth(grey, w, h, gaussianKernel(sigma));
+  for (const [s, sigma] of PIXEL_FEATURE_SIGMAS.entries()) {
+    const g = smoothed[s];
     const gx = derivative(g, w, h, true);
     const gy = derivative(g, w, h, false);
     const gxx = derivative(gx, w, h, true);
@@ -127,11 +169,18 @@ export function pixelFeatures(image: RgbImage, y0 = 0, y1 = image.height): Float
     }
     full.push(g, magnitude, laplacian, large, small);
   }
-  for (const sigma of COLOUR_SIGMAS) {
-    const k = gaussianKernel(sigma);
-    for (const c of colour) full.push(smooth(c, w, h, k));
-  }
+  full.push(...smoothed.slice(PIXEL_FEATURE_SIGMAS.length));
   const from = (y0 - top) * w;
   const to = (y1 - top) * w;
   return full.map((plane) => (from === 0 && to === plane.length ? plane : plane.slice(from, to)));
+}
+
+/**
+ * The features of rows y0..y1-1 of the image, one plane (width x (y1-y0)) per feature, in the order
+ * PIXEL_FEATURE_COUNT counts them. A band is computed from FEATURE_HALO rows of context on each side, so bands
+ * tile the image with the same values the whole image would give (tested).
+ */
+export function pixelFeatures(image: RgbImage, y0 = 0, y1 = image.height): Float32Array[] {
+  const band = featureBand(image, y0, y1);
+  return bandFeatures(band, smoothBand(band), y0, y1);
 }

@@ -10,22 +10,30 @@ import { SeededRandom } from '../../masks/seededRandom';
 import { Proto, floatTensor, node, onnxModel, tensorValueInfo } from './onnxProto';
 import { inferenceChoice, loadOrt, threads } from './onnxInference';
 import { BAND_ROWS, applyPixelHead, bandInputs, headForwardRaw } from './pixelHead';
-import { pixelFeatures } from './pixelFeatures';
+import { pixelFeaturesFast } from './pixelFeaturesOnnx';
 
 /** Largest difference from the JS forward tolerated in a head's check (probabilities). */
 export const HEAD_ONNX_TOLERANCE = 1e-4;
 
-/** Raw head inputs (pixels x inputs) in, class probabilities (pixels x classes) out. */
-export type HeadRunner = (x: Float32Array, pixels: number) => Promise<Float32Array>;
+/**
+ * A band's features (planar: features x pixels) and the network's probabilities there (pixels x classes) in,
+ * the head's class probabilities (pixels x classes) out.
+ */
+export type HeadRunner = (features: Float32Array, network: Float32Array, pixels: number) => Promise<Float32Array>;
+
+/** Floor of a probability before its log (as pixelHead.ts's headInput floors it). */
+const PROB_FLOOR = 1e-4;
 
 /**
- * The ONNX model bytes of a pixel head: input "x" [pixels, inputs] (each pixel's features and log-probabilities,
- * as headInput computes them before standardising), output "probs" [pixels, classes].
+ * The ONNX model bytes of a pixel head: inputs "features" [features, pixels] (planar, as pixelFeatures gives
+ * them) and "network" [pixels, classes] (the network's probabilities); each pixel's input is its features and
+ * the log of its floored probabilities, as headInput computes it; output "probs" [pixels, classes].
  */
 export function pixelHeadOnnx(head: PixelHeadWeights): Uint8Array {
   const g = new Proto().string(2, 'maskloop-pixel-head');
   const { inputs, hidden, classes } = head;
   const inits = [
+    floatTensor('floor', [], Float32Array.of(PROB_FLOOR)),
     floatTensor('mean', [inputs], Float32Array.from(head.mean)),
     floatTensor('scale', [inputs], Float32Array.from(head.scale)),
     floatTensor('w1', [inputs, hidden], Float32Array.from(head.w1)),
@@ -34,6 +42,10 @@ export function pixelHeadOnnx(head: PixelHeadWeights): Uint8Array {
     floatTensor('b2', [classes], Float32Array.from(head.b2)),
   ];
   const nodes = [
+    node('Transpose', ['features'], ['per_pixel'], 'features/Transpose', [{ name: 'perm', ints: [1, 0] }]),
+    node('Max', ['network', 'floor'], ['floored'], 'network/Max'),
+    node('Log', ['floored'], ['log_probs'], 'network/Log'),
+    node('Concat', ['per_pixel', 'log_probs'], ['x'], 'inputs', [{ name: 'axis', i: 1 }]),
     node('Sub', ['x', 'mean'], ['centred'], 'centre'),
     node('Mul', ['centred', 'scale'], ['standard'], 'standardise'),
     node('MatMul', ['standard', 'w1'], ['h1'], 'hidden/MatMul'),
@@ -45,7 +57,9 @@ export function pixelHeadOnnx(head: PixelHeadWeights): Uint8Array {
   ];
   nodes.forEach((n) => g.message(1, n));
   inits.forEach((t) => g.message(5, t));
-  g.message(11, tensorValueInfo('x', ['pixels', inputs])).message(12, tensorValueInfo('probs', ['pixels', classes]));
+  g.message(11, tensorValueInfo('features', [inputs - classes, 'pixels']));
+  g.message(11, tensorValueInfo('network', ['pixels', classes]));
+  g.message(12, tensorValueInfo('probs', ['pixels', classes]));
   return onnxModel(g);
 }
 
@@ -78,21 +92,33 @@ async function build(
     enableCpuMemArena: false,
     logSeverityLevel: 3,
   });
-  const run: HeadRunner = async (x, pixels) => {
-    const out = await session.run({ x: new o.Tensor('float32', x, [pixels, head.inputs]) });
+  const features = head.inputs - head.classes;
+  const run: HeadRunner = async (planar, network, pixels) => {
+    const out = await session.run({
+      features: new o.Tensor('float32', planar, [features, pixels]),
+      network: new o.Tensor('float32', network, [pixels, head.classes]),
+    });
     return out.probs.data as Float32Array;
   };
-  // The check: the same fixed inputs through both (raw inputs around the head's own mean and spread).
+  // The check: the same fixed inputs through both (features around the head's own mean and spread, random
+  // probabilities, some below the floor).
   const pixels = 64;
   const rng = new SeededRandom(17);
-  const probe = new Float32Array(pixels * head.inputs);
-  for (let i = 0; i < probe.length; i++) {
-    const j = i % head.inputs;
+  const planar = new Float32Array(features * pixels);
+  for (let i = 0; i < planar.length; i++) {
+    const j = Math.floor(i / pixels);
     const spread = head.scale[j] > 0 ? 1 / head.scale[j] : 1;
-    probe[i] = head.mean[j] + rng.range(-2, 2) * spread;
+    planar[i] = head.mean[j] + rng.range(-2, 2) * spread;
   }
-  const expected = reference(probe, pixels);
-  const got = await run(probe, pixels);
+  const network = new Float32Array(pixels * head.classes);
+  for (let p = 0; p < pixels; p++) {
+    let total = 0;
+    for (let c = 0; c < head.classes; c++) total += network[p * head.classes + c] = rng.range(0, 1) ** 6;
+    for (let c = 0; c < head.classes; c++) network[p * head.classes + c] /= total;
+  }
+  const planes = Array.from({ length: features }, (_, j) => planar.subarray(j * pixels, (j + 1) * pixels));
+  const expected = reference(bandInputs(planes, network, 0, pixels, head.classes), pixels);
+  const got = await run(planar, network, pixels);
   let diff = 0;
   for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i] - got[i]));
   if (!(diff <= HEAD_ONNX_TOLERANCE) || got.length !== expected.length) {
@@ -106,7 +132,8 @@ async function build(
 
 /**
  * The onnxruntime runner of a head, or null (onnxruntime not installed or not chosen, or a failed check: then
- * the caller runs the JS forward). `reference` is the JS forward the check compares with. Built once per head.
+ * the caller runs the JS forward). `reference` is the JS forward (on raw interleaved inputs, as bandInputs writes them) the check compares with. Built
+ * once per head.
  */
 export async function headOnnxRunner(
   head: PixelHeadWeights,
@@ -134,7 +161,7 @@ export async function headOnnxRunner(
 
 /**
  * The head on a whole image, as applyPixelHead (pixelHead.ts) computes it: through onnxruntime when it runs the
- * head's graph, band by band (features in JS, the perceptron native), else in JS.
+ * head's graph, band by band (the features' smoothings and the perceptron native), else in JS.
  */
 export async function runPixelHead(
   head: PixelHeadWeights,
@@ -149,8 +176,10 @@ export async function runPixelHead(
   for (let y0 = 0; y0 < H; y0 += BAND_ROWS) {
     const y1 = Math.min(H, y0 + BAND_ROWS);
     const pixels = (y1 - y0) * W;
-    const x = bandInputs(pixelFeatures(image, y0, y1), probs, y0 * W * k, pixels, k);
-    out.set(await runner(x, pixels), y0 * W * k);
+    const planes = await pixelFeaturesFast(image, y0, y1);
+    const planar = new Float32Array(planes.length * pixels);
+    planes.forEach((plane, j) => planar.set(plane, j * pixels));
+    out.set(await runner(planar, probs.subarray(y0 * W * k, y1 * W * k), pixels), y0 * W * k);
   }
   return out;
 }

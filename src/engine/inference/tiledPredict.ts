@@ -141,9 +141,11 @@ function tfWindowForward(forward: (x: tf.Tensor4D) => tf.Tensor4D): WindowForwar
 export function mirrorColumns(a: Float32Array, height: number, width: number, channels: number): Float32Array {
   const out = new Float32Array(a.length);
   for (let y = 0; y < height; y++) {
+    const row = y * width;
     for (let x = 0; x < width; x++) {
-      const src = (y * width + x) * channels;
-      out.set(a.subarray(src, src + channels), (y * width + width - 1 - x) * channels);
+      const src = (row + x) * channels;
+      const dst = (row + width - 1 - x) * channels;
+      for (let c = 0; c < channels; c++) out[dst + c] = a[src + c];
     }
   }
   return out;
@@ -306,7 +308,26 @@ async function predictTiles(
       }
     }
   };
-  for (let ty = 0; ty < ys.length; ty++) {
+  if (total === 1) {
+    // One window: every weight is 1, so the blend is the window's probabilities themselves (cropped from its
+    // padded size); they are taken as they are, without the accumulators.
+    const { probs, pw } = await predictWindow(forward, image, 0, 0, W, H, stride);
+    k = probs.length / (pw * Math.ceil(H / stride) * stride);
+    const dense = new Float32Array(W * H * k);
+    for (let y = 0; y < H; y++) dense.set(probs.subarray(y * pw * k, (y * pw + W) * k), y * W * k);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    hooks.onTile?.(1, 1);
+    if (guided || head || hooks.keepProbabilities) full = dense;
+    else {
+      for (let i = 0; i < W * H; i++) {
+        let best = 0;
+        for (let c = 1; c < k; c++) if (dense[i * k + c] > dense[i * k + best]) best = c;
+        classMap[i] = best;
+        confidence[i] = Math.round(255 * Math.min(1, dense[i * k + best]));
+      }
+    }
+  }
+  for (let ty = 0; ty < ys.length && total > 1; ty++) {
     const y0 = ys[ty];
     const th = ty === ys.length - 1 ? H - y0 : tileSize;
     for (let tx = 0; tx < xs.length; tx++) {

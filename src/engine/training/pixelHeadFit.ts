@@ -64,17 +64,21 @@ export interface PixelSamples {
   ys: number[];
 }
 
+/** The features of rows y0..y1-1 of an image: pixelFeatures, or the same through onnxruntime (pixelFeaturesFast). */
+export type FeaturesOf = (image: RgbImage, y0: number, y1: number) => Float32Array[] | Promise<Float32Array[]>;
+
 /**
  * Draws `want` labelled pixels of one image (uniformly, with replacement) into `into`. Features are computed
  * in bands of rows, so memory stays a band's whatever the image's size.
  */
-export function samplePixels(
+export async function samplePixels(
   item: PixelHeadItem,
   classes: number,
   want: number,
   rng: SeededRandom,
   into: PixelSamples,
-): void {
+  featuresOf: FeaturesOf = pixelFeatures,
+): Promise<void> {
   const { width: W, height: H } = item.image;
   const inputs = PIXEL_FEATURE_COUNT + classes;
   const picked: number[] = [];
@@ -90,7 +94,7 @@ export function samplePixels(
   for (let y0 = 0; y0 < H && next < picked.length; y0 += SAMPLE_BAND_ROWS) {
     const y1 = Math.min(H, y0 + SAMPLE_BAND_ROWS);
     if (picked[next] >= y1 * W) continue;
-    const planes = pixelFeatures(item.image, y0, y1);
+    const planes = await featuresOf(item.image, y0, y1);
     for (; next < picked.length && picked[next] < y1 * W; next++) {
       const p = picked[next];
       const x = new Float32Array(inputs);

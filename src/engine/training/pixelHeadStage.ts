@@ -5,6 +5,7 @@ import { meanMetrics, type MetricSummary } from '../../masks/segmentationMetrics
 import { SeededRandom } from '../../masks/seededRandom';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { PIXEL_HEAD_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
+import { pixelFeaturesFast } from '../inference/pixelFeaturesOnnx';
 import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
 import { validatePerImage, type TrainSample } from './validation';
 
@@ -47,7 +48,14 @@ export async function fitHeadStage(
     if (want === 0) continue;
     const pred = await predictImage(model, s.image, tiles, { keepProbabilities: true });
     if (!pred.probabilities) throw new Error('the prediction did not keep its probabilities');
-    samplePixels({ image: s.image, mask: s.mask, probs: pred.probabilities }, classes, want, rng, samples);
+    await samplePixels(
+      { image: s.image, mask: s.mask, probs: pred.probabilities },
+      classes,
+      want,
+      rng,
+      samples,
+      pixelFeaturesFast,
+    );
   }
   const fit = await fitPixelHead(samples, classes, options, check);
   if (!fit) return { head: null, report: 'not fitted: no labelled pixels' };
