@@ -65,6 +65,22 @@ export function inferenceReport(): { runtime: 'onnxruntime' | 'tfjs'; reason: st
   };
 }
 
+/**
+ * The options of every session maskloop runs: both cores (threads()), sequential, fully optimised, quiet.
+ * `arena: false` for graphs whose inputs change size from run to run (bands of an image): their buffers are
+ * not kept in an arena between runs.
+ */
+export function sessionOptions(arena = true): Ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads(),
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    enableCpuMemArena: arena,
+    logSeverityLevel: 3,
+  };
+}
+
 /** Threads an onnxruntime session uses: MASKLOOP_THREADS, else the cores, at most 4. */
 export function threads(): number {
   return Math.max(1, Math.min(4, Number(process.env.MASKLOOP_THREADS) || os.availableParallelism()));
@@ -90,13 +106,7 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
   } finally {
     disposeGraph(graph);
   }
-  const session = await o.InferenceSession.create(bytes, {
-    intraOpNumThreads: threads(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  });
+  const session = await o.InferenceSession.create(bytes, sessionOptions());
   const run: WindowForward = async (x, height, width) => {
     const out = await session.run({ image: new o.Tensor('float32', x, [1, height, width, 3]) });
     return out.probs.data as Float32Array;

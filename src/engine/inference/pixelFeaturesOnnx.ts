@@ -7,7 +7,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { RgbImage } from '../../masks/maskImage';
 import { SeededRandom } from '../../masks/seededRandom';
 import { Proto, floatTensor, node, onnxModel, tensorValueInfo } from './onnxProto';
-import { inferenceChoice, loadOrt, threads } from './onnxInference';
+import { inferenceChoice, loadOrt, sessionOptions } from './onnxInference';
 import {
   MAX_KERNEL_RADIUS,
   SMOOTHINGS,
@@ -81,14 +81,7 @@ export function featuresOnnxProblem(): string {
 }
 
 async function build(o: typeof Ort): Promise<Smoother | null> {
-  const session = await o.InferenceSession.create(smoothingGraph(), {
-    intraOpNumThreads: threads(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    enableCpuMemArena: false,
-    logSeverityLevel: 3,
-  });
+  const session = await o.InferenceSession.create(smoothingGraph(), sessionOptions(false));
   const n = SMOOTHINGS.length;
   const R = MAX_KERNEL_RADIUS;
   const smoother: Smoother = async (band) => {

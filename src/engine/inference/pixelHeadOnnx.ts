@@ -8,7 +8,7 @@ import type { RgbImage } from '../../masks/maskImage';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { SeededRandom } from '../../masks/seededRandom';
 import { Proto, floatTensor, node, onnxModel, tensorValueInfo } from './onnxProto';
-import { inferenceChoice, loadOrt, threads } from './onnxInference';
+import { inferenceChoice, loadOrt, sessionOptions } from './onnxInference';
 import { BAND_ROWS, applyPixelHead, bandInputs, headForwardRaw } from './pixelHead';
 import { pixelFeaturesFast } from './pixelFeaturesOnnx';
 
@@ -83,15 +83,8 @@ async function build(
   o: typeof Ort,
   reference: (x: Float32Array, pixels: number) => Float32Array,
 ): Promise<Built | null> {
-  const session = await o.InferenceSession.create(pixelHeadOnnx(head), {
-    intraOpNumThreads: threads(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    // A band's buffers are tens of MiB: not kept in an arena between images.
-    enableCpuMemArena: false,
-    logSeverityLevel: 3,
-  });
+  // A band's buffers are tens of MiB: not kept in an arena between images.
+  const session = await o.InferenceSession.create(pixelHeadOnnx(head), sessionOptions(false));
   const features = head.inputs - head.classes;
   const run: HeadRunner = async (planar, network, pixels) => {
     const out = await session.run({

@@ -205,9 +205,9 @@ export interface PredictHooks {
 }
 
 /**
- * Up to this many pixels (1024 x 1024) a prediction runs the pixel head. Its filter features are computed in
- * plain JS on one thread, its perceptron through onnxruntime when installed (pixelHeadOnnx.ts): a 512x512
- * pre-label takes 0.6-0.76 s with it here (0.25 s without), 1024x1024 2.3-2.7 s; larger images keep the network's
+ * Up to this many pixels (1024 x 1024) a prediction runs the pixel head. With onnxruntime installed its
+ * perceptron and its features' smoothings run through it (pixelHeadOnnx.ts, pixelFeaturesOnnx.ts): a 512x512
+ * pre-label takes about 0.5 s with it here (0.25 s without), 1024x1024 1.3-1.6 s; larger images keep the network's
  * suggestion and their time (the whole image's probabilities are held while it runs).
  */
 export const PIXEL_HEAD_MAX_PIXELS = 1024 * 1024;

@@ -8,7 +8,7 @@ import { SeededRandom } from '../../masks/seededRandom';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { PIXEL_FEATURE_COUNT, pixelFeatures } from '../inference/pixelFeatures';
 import { PIXEL_FEATURE_SET, headForward, headInput } from '../inference/pixelHead';
-import { inferenceChoice, loadOrt, threads } from '../inference/onnxInference';
+import { inferenceChoice, loadOrt, sessionOptions } from '../inference/onnxInference';
 import { Proto, int64Tensor, node, onnxModel, tensorValueInfo } from '../inference/onnxProto';
 
 export interface PixelHeadFitOptions {
@@ -353,13 +353,7 @@ async function nativeGradient(
   release: () => Promise<void>;
 }> {
   const { inputs, hidden, classes } = shape;
-  const session = await o.InferenceSession.create(pixelHeadGradientGraph(shape), {
-    intraOpNumThreads: threads(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-  });
+  const session = await o.InferenceSession.create(pixelHeadGradientGraph(shape), sessionOptions());
   const x = new Float32Array(batch * inputs);
   const y = new Float32Array(batch * classes);
   return {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as Ort from 'onnxruntime-node';
 import { Proto, floatTensor, int64Tensor, node, onnxModel, tensorValueInfo } from '../inference/onnxProto';
-import { inferenceChoice, loadOrt, threads } from '../inference/onnxInference';
+import { inferenceChoice, loadOrt, sessionOptions } from '../inference/onnxInference';
 
 export interface SoftmaxRegressionProblem {
   /** Standardised design matrix, rows x dims (row-major). */
@@ -117,14 +117,7 @@ async function fitOnnx(
   check: () => void,
 ): Promise<SoftmaxRegressionFit> {
   const { dims, classes } = problem;
-  const session = await o.InferenceSession.create(softmaxGradientGraph(problem), {
-    intraOpNumThreads: threads(),
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    enableCpuMemArena: false,
-    logSeverityLevel: 3,
-  });
+  const session = await o.InferenceSession.create(softmaxGradientGraph(problem), sessionOptions(false));
   try {
     const w = new Float32Array(dims * classes);
     const b = Float32Array.from(problem.bias0);
