@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
+import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
+import { buildNetwork, networkFor } from '../../src/engine/network/networks';
+import { predictImage } from '../../src/engine/inference/tiledPredict';
+import { checkedIndices, suggestionsOnTraining } from '../../src/engine/training/validation';
+import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { setInferenceChoice } from '../../src/engine/inference/onnxInference';
 import { PIXEL_FEATURE_COUNT, pixelFeatures } from '../../src/engine/inference/pixelFeatures';
 import { featuresOnnxProblem, pixelFeaturesFast } from '../../src/engine/inference/pixelFeaturesOnnx';
@@ -191,4 +197,54 @@ test("the pixel features' smoothings through onnxruntime give the JS features, b
       assert.ok(diff < 1e-4, `${width}x${height}, band ${b}: largest difference ${diff}`);
     }
   }
+});
+
+test("the training check takes the pixel head stage's network probabilities: the suggestions of predicting again", async () => {
+  await resolveBackend('wasm');
+  const model = await buildNetwork(networkFor('mobilenetv2', 3));
+  // Non-trivial read-outs and head, so the network's suggestion is not uniform.
+  let seed = 1;
+  for (const layer of model.layers)
+    if (layer.getClassName() === 'BatchNormalization')
+      layer.setWeights(
+        layer
+          .getWeights()
+          .map((w, i) => tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 2 : 0.5, 'float32', seed++)),
+      );
+    else if (
+      layer.name === 'head' ||
+      [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].some((n) => n === layer.name)
+    )
+      layer.setWeights(layer.getWeights().map((w) => tf.randomUniform(w.shape, -0.3, 0.3, 'float32', seed++)));
+  const train = [1, 2, 3].map((s) => ({
+    id: `${s}`,
+    ...syntheticSample({ width: 120 + 8 * s, height: 72, numClasses: 3, seed: s }),
+  }));
+  const tiles = { stride: 16, tileSize: 256, overlap: 64, margin: 16, mirror: true, refine: true } as const;
+  const network = new Map<number, Float32Array>();
+  for (const i of checkedIndices(train.length)) {
+    const pred = await predictImage(model, train[i].image, tiles, { keepProbabilities: true });
+    network.set(i, pred.probabilities ?? new Float32Array(0));
+  }
+  let withoutHead: Uint8Array | null = null;
+  for (const head of [undefined, randomHead(3, 9)]) {
+    const stored = { ...tiles, pixelHead: head };
+    const again = await suggestionsOnTraining(model, train, stored, () => undefined);
+    const reused = await suggestionsOnTraining(model, train, stored, () => undefined, network);
+    assert.equal(reused.length, train.length);
+    reused.forEach((r, i) =>
+      assert.deepEqual(r.suggestion.data, again[i].suggestion.data, `image ${i}, head ${head ? 'yes' : 'no'}`),
+    );
+    if (withoutHead === null) {
+      withoutHead = again[0].suggestion.data;
+      assert.ok(new Set(withoutHead).size > 1, "the network's suggestion is not one class everywhere");
+    } else {
+      const before = withoutHead;
+      assert.ok(
+        again[0].suggestion.data.some((v, p) => v !== before[p]),
+        'the head changes the suggestion',
+      );
+    }
+  }
+  model.dispose();
 });

@@ -285,7 +285,7 @@ export async function fineTune(
     timing.validation += lap();
     const head = settings.pixelHead
       ? await fitHeadStage(model, train, validation, networkTiles, numClasses, settings.seed, afterSummary, check)
-      : { head: null, report: 'not fitted (turned off)' };
+      : { head: null, report: 'not fitted (turned off)', network: new Map<number, Float32Array>() };
     timing.pixelHead = lap();
     if (head.head && head.perImage) {
       afterPerImage = head.perImage;
@@ -293,7 +293,7 @@ export async function fineTune(
     }
     const storedTiles: TileOptions = { ...networkTiles, ...(head.head ? { pixelHead: head.head } : {}) };
     // The version as it will be stored, on (up to 8 of) its own training images.
-    const checked = await suggestionsOnTraining(model, train, storedTiles, check);
+    const checked = await suggestionsOnTraining(model, train, storedTiles, check, head.network);
     timing.check = lap();
     const trainingFit = trainingCheck(checked, {
       loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,

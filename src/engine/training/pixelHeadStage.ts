@@ -7,7 +7,7 @@ import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { PIXEL_HEAD_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
 import { pixelFeaturesFast } from '../inference/pixelFeaturesOnnx';
 import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
-import { validatePerImage, type TrainSample } from './validation';
+import { checkedIndices, validatePerImage, type TrainSample } from './validation';
 
 export interface PixelHeadStage {
   /** The head kept, or null. */
@@ -16,7 +16,16 @@ export interface PixelHeadStage {
   report: string;
   /** The validation with the head, when it was kept against validation images. */
   perImage?: MetricSummary[];
+  /**
+   * The network's probabilities (refined, without a head) of the training images the training check predicts
+   * (checkedIndices), by training index, as the fit computed them: the check takes them instead of predicting
+   * those images again. Kept up to NETWORK_PROBS_KEPT_BYTES.
+   */
+  network: Map<number, Float32Array>;
 }
+
+/** Bytes of network probabilities the stage keeps for the training check (street frames: 7.6 MB each). */
+export const NETWORK_PROBS_KEPT_BYTES = 256 * 1024 * 1024;
 
 /**
  * Fits the pixel head on the training images' labelled pixels, the network's probabilities as it will be
@@ -36,18 +45,28 @@ export async function fitHeadStage(
   check: () => void,
 ): Promise<PixelHeadStage> {
   const options = { ...DEFAULT_PIXEL_HEAD_FIT, seed };
-  const usable = train.filter((s) => s.image.width * s.image.height <= PIXEL_HEAD_MAX_PIXELS);
-  const counts = usable.map((s) => labelledPixels(s.mask, classes));
+  const usable = train
+    .map((s, index) => ({ s, index }))
+    .filter(({ s }) => s.image.width * s.image.height <= PIXEL_HEAD_MAX_PIXELS);
+  const counts = usable.map(({ s }) => labelledPixels(s.mask, classes));
   const total = counts.reduce((a, b) => a + b, 0);
-  if (total === 0) return { head: null, report: 'not fitted: no labelled pixels in images small enough for it' };
+  const network = new Map<number, Float32Array>();
+  if (total === 0)
+    return { head: null, report: 'not fitted: no labelled pixels in images small enough for it', network };
+  const checked = new Set(checkedIndices(train.length));
+  let kept = 0;
   const samples: PixelSamples = { xs: [], ys: [] };
   const rng = new SeededRandom(seed + 104729);
-  for (const [i, s] of usable.entries()) {
+  for (const [i, { s, index }] of usable.entries()) {
     check();
     const want = Math.round((options.samples * counts[i]) / total);
     if (want === 0) continue;
     const pred = await predictImage(model, s.image, tiles, { keepProbabilities: true });
     if (!pred.probabilities) throw new Error('the prediction did not keep its probabilities');
+    if (checked.has(index) && kept + pred.probabilities.byteLength <= NETWORK_PROBS_KEPT_BYTES) {
+      network.set(index, pred.probabilities);
+      kept += pred.probabilities.byteLength;
+    }
     await samplePixels(
       { image: s.image, mask: s.mask, probs: pred.probabilities },
       classes,
@@ -58,14 +77,14 @@ export async function fitHeadStage(
     );
   }
   const fit = await fitPixelHead(samples, classes, options, check);
-  if (!fit) return { head: null, report: 'not fitted: no labelled pixels' };
+  if (!fit) return { head: null, report: 'not fitted: no labelled pixels', network };
   const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s on ${fit.runtime} (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
   if (validation.length === 0 || without === null)
-    return { head: fit.head, report: `${fitted}; kept (no validation images yet)` };
+    return { head: fit.head, report: `${fitted}; kept (no validation images yet)`, network };
   const perImage = await validatePerImage(model, validation, { ...tiles, pixelHead: fit.head });
   const withHead = meanMetrics(perImage);
   const figures = `validation Boundary IoU ${withHead.boundaryIoU.toFixed(3)} with it, ${without.boundaryIoU.toFixed(3)} without`;
   return withHead.boundaryIoU >= without.boundaryIoU
-    ? { head: fit.head, report: `${fitted}; kept: ${figures}`, perImage }
-    : { head: null, report: `${fitted}; not kept: ${figures}` };
+    ? { head: fit.head, report: `${fitted}; kept: ${figures}`, perImage, network }
+    : { head: null, report: `${fitted}; not kept: ${figures}`, network };
 }
