@@ -56,7 +56,7 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   // The pixel head: fitted, judged on validation, reported in the output and the manifest, stored when kept.
   assert.match(
     ft.pixelHead,
-    /^fitted on \d+ pixels in [\d.]+ s \(loss [\d.]+ -> [\d.]+\); (kept|not kept): validation Boundary IoU/,
+    /^fitted on \d+ pixels in [\d.]+ s on (onnxruntime|js) \(loss [\d.]+ -> [\d.]+\); (kept|not kept): validation Boundary IoU/,
   );
   assert.equal(manifest.pixelHead, ft.pixelHead);
   const stored = JSON.parse(fs.readFileSync(path.join(model, 'versions', '0001', 'model.json'), 'utf8'));
