@@ -95,8 +95,8 @@ export interface VersionManifest {
   settings?: Record<string, unknown>;
   /** The fine-tune's crop size and colour augmentation, and why (the automatic hue jitter says what it found); the context head's fit, if any. */
   augmentation?: string;
-  /** The context head's fit: stride-8 cells of whole images, its final loss, its time. */
-  contextHead?: { cells: number; loss: number; seconds: number };
+  /** The context head's fit: stride-8 cells of whole images, its final loss, its time, where its regression ran. */
+  contextHead?: { cells: number; loss: number; seconds: number; runtime?: 'onnxruntime' | 'tfjs' };
   /** The version on its own training images: whether it learned anything, with the figures (trainingCheck.ts). */
   trainingFit?: TrainingFit;
   /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */

@@ -1,8 +1,8 @@
 // The pixel head's perceptron through onnxruntime-node (pixelHead.ts computes the same in plain JS on one
-// thread): the head's weights written as a small ONNX graph (standardise, MatMul, ReLU, MatMul, softmax) that
-// reads a band of pixels' raw inputs at once and runs on both cores with native kernels. Each head's graph is
-// checked against the JS forward on a fixed input when it is built; a mismatch, or no onnxruntime, keeps the
-// JS path. The filter features stay in JS (pixelFeatures.ts): they are a fifth of the head's time there.
+// thread): the head's weights written as a small ONNX graph (log, standardise, MatMul, ReLU, MatMul, softmax)
+// that reads a band's features and the network's probabilities at once and runs on both cores with native
+// kernels. Each head's graph is checked against the JS forward on fixed inputs when it is built; a mismatch, or
+// no onnxruntime, keeps the JS path. The band's features come from pixelFeaturesOnnx.ts (smoothings native).
 import type * as Ort from 'onnxruntime-node';
 import type { RgbImage } from '../../masks/maskImage';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
@@ -124,9 +124,9 @@ async function build(
 }
 
 /**
- * The onnxruntime runner of a head, or null (onnxruntime not installed or not chosen, or a failed check: then
- * the caller runs the JS forward). `reference` is the JS forward (on raw interleaved inputs, as bandInputs writes them) the check compares with. Built
- * once per head.
+ * The onnxruntime runner of a head, or null (onnxruntime not installed or not chosen, a session that could not
+ * be made, or a failed check: then the caller runs the JS forward). `reference` is the JS forward on raw
+ * interleaved inputs (as bandInputs writes them) that the check compares with. Built once per head.
  */
 export async function headOnnxRunner(
   head: PixelHeadWeights,
@@ -141,7 +141,10 @@ export async function headOnnxRunner(
     sessions.delete(head);
     sessions.set(head, built);
   } else {
-    built = build(head, o, reference);
+    built = build(head, o, reference).catch((err: unknown) => {
+      lastProblem = `the pixel head's ONNX graph could not run (${(err as Error).message}): the head runs in JS`;
+      return null;
+    });
     sessions.set(head, built);
     while (sessions.size > KEEP_SESSIONS) {
       const [oldest, entry] = sessions.entries().next().value as [PixelHeadWeights, Promise<Built | null>];
