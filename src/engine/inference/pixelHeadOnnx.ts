@@ -126,11 +126,12 @@ async function build(
 /**
  * The onnxruntime runner of a head, or null (onnxruntime not installed or not chosen, a session that could not
  * be made, or a failed check: then the caller runs the JS forward). `reference` is the JS forward on raw
- * interleaved inputs (as bandInputs writes them) that the check compares with. Built once per head.
+ * interleaved inputs (as bandInputs writes them) that the check compares with (by default the head's own,
+ * headForwardRaw). Built once per head.
  */
 export async function headOnnxRunner(
   head: PixelHeadWeights,
-  reference: (x: Float32Array, pixels: number) => Float32Array,
+  reference?: (x: Float32Array, pixels: number) => Float32Array,
 ): Promise<HeadRunner | null> {
   if (inferenceChoice() === 'tfjs') return null;
   const o = loadOrt();
@@ -141,7 +142,7 @@ export async function headOnnxRunner(
     sessions.delete(head);
     sessions.set(head, built);
   } else {
-    built = build(head, o, reference).catch((err: unknown) => {
+    built = build(head, o, reference ?? headForwardRaw(head)).catch((err: unknown) => {
       lastProblem = `the pixel head's ONNX graph could not run (${(err as Error).message}): the head runs in JS`;
       return null;
     });
@@ -164,7 +165,7 @@ export async function runPixelHead(
   image: RgbImage,
   probs: Float32Array,
 ): Promise<Float32Array> {
-  const runner = await headOnnxRunner(head, headForwardRaw(head));
+  const runner = await headOnnxRunner(head);
   if (!runner) return applyPixelHead(head, image, probs);
   const { width: W, height: H } = image;
   const k = head.classes;
