@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 // Packages with native parts or wasm files stay in node_modules, where they find their own binaries (OpenCV.js
 // carries its wasm inside one 11 MB script: loaded from node_modules, not copied into each bundle).
-const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', '@techstark/opencv-js'];
+const nodeExternal = ['vscode', '@tensorflow/*', 'sharp', 'onnxruntime-node', '@techstark/opencv-js', 'webgpu'];
 const common = {
   bundle: true,
   platform: 'node',

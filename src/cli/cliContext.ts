@@ -30,7 +30,7 @@ export class CliContext {
   constructor(readonly options: CommonOptions) {
     const backend = options.backend ?? process.env.MASKLOOP_BACKEND ?? 'auto';
     if (!isBackendChoice(backend))
-      throw new UsageError(`--backend ${backend}: choose auto, tensorflow-gpu, tensorflow, wasm or cpu`);
+      throw new UsageError(`--backend ${backend}: choose auto, webgpu, tensorflow-gpu, tensorflow, wasm or cpu`);
     this.json = Boolean(options.json);
     this.progress = new ProgressReporter(this.json);
     this.client = new ModelClient({

@@ -4,15 +4,19 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import * as path from 'node:path';
 import { registerGradientFixes } from './training/gradientKernels';
+import { adapterName, installWebGpuGlobals, probeWebGpu, webGpuSetting } from './webgpuAdapter';
 import {
   BACKEND_ORDER,
   type BackendAttempt,
   type BackendChoice,
   type BackendName,
   type BackendReport,
+  onGpuBackend,
 } from '../protocol/settings';
+import { setGpuBackend } from './inference/onnxInference';
 
 const LABELS: Record<BackendName, string> = {
+  webgpu: 'GPU (WebGPU)',
   'tensorflow-gpu': 'GPU (TensorFlow native, CUDA)',
   tensorflow: 'CPU (TensorFlow native)',
   wasm: 'CPU (WebAssembly)',
@@ -59,8 +63,25 @@ async function tryWasm(): Promise<string | undefined> {
   }
 }
 
+async function tryWebGpu(): Promise<string | undefined> {
+  if (webGpuSetting() === 'off') return 'turned off (MASKLOOP_WEBGPU=off)';
+  const probe = await probeWebGpu();
+  if (!probe.usable) return probe.fix ? `${probe.reason} (${probe.fix})` : probe.reason;
+  try {
+    if (!(await installWebGpuGlobals())) return 'no usable WebGPU adapter';
+    // The backend registers itself on load only where navigator.gpu exists: after installWebGpuGlobals.
+    requireOptional('@tensorflow/tfjs-backend-webgpu');
+    if (!(await tf.setBackend('webgpu'))) return 'the WebGPU backend failed to initialise on its adapter';
+    return undefined;
+  } catch (err) {
+    return `the WebGPU backend failed: ${firstLine(err)}`;
+  }
+}
+
 async function tryBackend(name: BackendName): Promise<string | undefined> {
   switch (name) {
+    case 'webgpu':
+      return tryWebGpu();
     case 'tensorflow-gpu':
       return tryNative(true);
     case 'tensorflow':
@@ -86,7 +107,8 @@ export async function resolveBackend(choice: BackendChoice = 'auto'): Promise<Ba
     const failure = await tryBackend(name);
     attempts.push({ backend: name, ok: failure === undefined, reason: failure ?? 'selected' });
     if (failure === undefined) {
-      registerGradientFixes();
+      registerGradientFixes(tf.getBackend());
+      setGpuBackend(onGpuBackend(name) ? name : null);
       const report: BackendReport = {
         backend: name,
         tfBackend: tf.getBackend(),
@@ -94,6 +116,11 @@ export async function resolveBackend(choice: BackendChoice = 'auto'): Promise<Ba
         attempts,
         tfjsVersion: tf.version_core,
       };
+      if (name === 'webgpu') {
+        const adapter = (await probeWebGpu()).adapter;
+        if (adapter) report.adapter = adapterName(adapter);
+        report.label = `GPU (WebGPU: ${report.adapter ?? 'adapter'})`;
+      }
       if (name === 'wasm') {
         report.simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
         report.threads = 1; // the wasm backend disables its thread pool under Node

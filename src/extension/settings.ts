@@ -23,7 +23,7 @@ export interface MaskloopSettings {
   fineTune: Partial<FineTuneSettings>;
 }
 
-const BACKENDS: BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS: BackendChoice[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /** The workspace folder an image belongs to (or the image's own folder outside any workspace). */
 export function workspaceRootFor(file: vscode.Uri): string {

@@ -35,6 +35,8 @@ function dispatch(req: ModelRequest, ctx: CallContext): Promise<RequestMap[Reque
   switch (req.type) {
     case 'info':
       return service.info();
+    case 'doctor':
+      return service.doctor(req.params);
     case 'describe':
       return service.describe(req.params);
     case 'predict':

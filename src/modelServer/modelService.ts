@@ -12,7 +12,7 @@ import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { compareMasks, meanMetrics } from '../masks/segmentationMetrics';
 import type { FollowedNeighbour, ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
 import { resolveBackend } from '../engine/backends';
-import type { BackendChoice, BackendReport } from '../protocol/settings';
+import { onGpuBackend, type BackendChoice, type BackendReport } from '../protocol/settings';
 import { runBench } from './bench';
 import { assignSplits, readDatasetManifest, writeDatasetManifest } from '../engine/training/datasetManifest';
 import { acceptance } from '../engine/training/acceptance';
@@ -26,6 +26,7 @@ import { networkFor } from '../engine/network/networks';
 import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
 import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from '../engine/inference/tiledPredict';
 import { pixelHeadProblem } from '../engine/inference/pixelHead';
+import { runDoctor } from '../engine/doctor';
 import { CancelledError } from '../protocol/errors';
 import { suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
 
@@ -142,6 +143,11 @@ export class ModelService {
     const cached = this.cache.get(dir);
     if (cached) dropModel(cached.model);
     this.cache.delete(dir);
+  }
+
+  async doctor(p: Params<'doctor'>): Promise<Result<'doctor'>> {
+    await this.init();
+    return runDoctor({ time: p.time });
   }
 
   async info(): Promise<Result<'info'>> {
@@ -339,7 +345,7 @@ export class ModelService {
 
   async fineTune(p: Params<'fineTune'>, ctx: CallContext): Promise<Result<'fineTune'>> {
     // On a GPU the whole pretrained encoder is unfrozen stage by stage unless asked otherwise; on a CPU it stays frozen.
-    const onGpu = this.backend?.backend === 'tensorflow-gpu';
+    const onGpu = this.backend !== undefined && onGpuBackend(this.backend.backend);
     const settings = { ...DEFAULT_FINE_TUNE, ...(onGpu ? { encoderStages: 4 } : {}), ...p.settings };
     const t0 = Date.now();
     // Load and check every pair before touching the model: a bad file fails fast and changes nothing.

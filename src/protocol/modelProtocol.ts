@@ -2,6 +2,7 @@
 // id; the process answers each with exactly one `result` or `error`, and may stream `progress` before.
 // Binary data travels as typed arrays (the channel uses structured-clone serialisation), never number[].
 
+import type { DoctorReport } from './doctorTypes';
 import type { BackendReport, FineTuneSettings } from './settings';
 import type { ClassList } from '../masks/classList';
 import type { EncoderKind } from './encoderKind';
@@ -46,6 +47,8 @@ export interface RequestMap {
     params: Record<string, never>;
     result: { backend: BackendReport; inference: InferenceReport; node: string; pid: number };
   };
+  /** Every backend checked (installed, loads, usable, why not, the fix), timed on the usable ones with `time`. */
+  doctor: { params: { time: boolean }; result: DoctorReport };
   describe: { params: ModelRef; result: ModelSummary };
   predict: {
     params: ModelRef & {

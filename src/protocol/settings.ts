@@ -3,7 +3,7 @@
 // engine, and the engine imports them from here.
 
 /** The backends maskloop can run on, fastest first. */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_ORDER = ['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_ORDER)[number];
 export type BackendChoice = BackendName | 'auto';
 
@@ -21,7 +21,14 @@ export interface BackendReport {
   attempts: BackendAttempt[];
   simd?: boolean;
   threads?: number;
+  /** The GPU adapter's name, on WebGPU. */
+  adapter?: string;
   tfjsVersion: string;
+}
+
+/** Whether a backend computes on a GPU. */
+export function onGpuBackend(name: BackendName): boolean {
+  return name === 'webgpu' || name === 'tensorflow-gpu';
 }
 
 export function isBackendChoice(value: string): value is BackendChoice {

@@ -33,11 +33,11 @@ test('folded inference equals model.predict, and is folded again when the weight
   const out = forward(x);
   assert.ok((await maxDiff(ref, out)) < 1e-4, `folded vs layers: ${await maxDiff(ref, out)}`);
   forward.dispose();
-  const cached = cachedFoldedForward(model)!;
-  assert.equal(cachedFoldedForward(model), cached, 'reused while the weights stay');
+  const cached = (await cachedFoldedForward(model))!;
+  assert.equal(await cachedFoldedForward(model), cached, 'reused while the weights stay');
   const head = model.getLayer('head');
   head.setWeights(head.getWeights().map((w) => tf.mul(w, 3)));
-  const refter = cachedFoldedForward(model)!;
+  const refter = (await cachedFoldedForward(model))!;
   assert.notEqual(refter, cached, 'folded again after a weight changed');
   const ref2 = model.predict(x) as tf.Tensor;
   assert.ok((await maxDiff(ref2, refter(x))) < 1e-4);

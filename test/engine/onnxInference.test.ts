@@ -81,7 +81,7 @@ test('the ONNX export of every network gives what TF.js gives (onnxruntime-node)
     perturb(model);
     const graph = foldGraph(model);
     assert.ok(graph, `${what}: folds`);
-    const bytes = exportOnnx(graph, model.outputs[0].shape[3] as number);
+    const bytes = await exportOnnx(graph, model.outputs[0].shape[3] as number);
     disposeGraph(graph);
     const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
     // Sizes that are multiples of 16 but not square, and one with more rows than columns.

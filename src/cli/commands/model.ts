@@ -1,4 +1,4 @@
-// The commands around the model: info, predict, finetune, eval, simulate, versions, rollback.
+// The commands around the model: info, doctor, predict, finetune, eval, simulate, versions, rollback.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -10,6 +10,7 @@ import { readMask, writeMask } from '../../io/maskIO';
 import { ModelRequestError } from '../../modelServer/modelClient';
 import { BatchIncomplete, fmt, intArg, requiredArg, requiredInt, type CliContext } from '../cliContext';
 import { simulateLoop } from '../simulateLoop';
+import { doctorText } from '../../protocol/doctorText';
 import { common, networkFrom, settingsFrom, trainingOptions, withContext, type Opts } from '../options';
 
 export function registerModelCommands(program: Command): void {
@@ -47,6 +48,19 @@ export function registerModelCommands(program: Command): void {
         }
       }),
   );
+
+  common(
+    program.command('doctor').description('every backend: installed, loads, usable, why not and the fix; timed'),
+    false,
+  )
+    .option('--no-time', 'skip the timed 512x512 pre-label and training step')
+    .action(async (o: Opts & { time: boolean }) =>
+      withContext(o, async (ctx) => {
+        const report = await ctx.client.request('doctor', { time: o.time });
+        ctx.out(report);
+        for (const line of doctorText(report)) ctx.say(line);
+      }),
+    );
 
   common(
     program

@@ -80,11 +80,14 @@ export function foldedForward(model: tfl.LayersModel): Forward | null {
 
 const cache = new WeakMap<tfl.LayersModel, { hash: number; forward: Forward | null }>();
 
-/** FNV-1a over every weight's bytes: any change of any weight (a training step) changes it. */
-export function weightsHash(model: tfl.LayersModel): number {
+/**
+ * FNV-1a over every weight's bytes: any change of any weight (a training step) changes it. Read asynchronously:
+ * GPU backends cannot read synchronously under Node.
+ */
+export async function weightsHash(model: tfl.LayersModel): Promise<number> {
   let h = 0x811c9dc5;
   for (const w of model.getWeights()) {
-    const v = w.dataSync() as Float32Array;
+    const v = (await w.data()) as Float32Array;
     const u = new Uint32Array(v.buffer, v.byteOffset, v.length);
     for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i], 0x01000193);
   }
@@ -95,8 +98,8 @@ export function weightsHash(model: tfl.LayersModel): number {
  * The folded forward of a model, reused while its weights stay the same (the wasm backend packs each new
  * filter once, so folding again for every prediction would cost that packing every time).
  */
-export function cachedFoldedForward(model: tfl.LayersModel): ((x: tf.Tensor4D) => tf.Tensor4D) | null {
-  const hash = weightsHash(model);
+export async function cachedFoldedForward(model: tfl.LayersModel): Promise<((x: tf.Tensor4D) => tf.Tensor4D) | null> {
+  const hash = await weightsHash(model);
   const hit = cache.get(model);
   if (hit && hit.hash === hash) return hit.forward;
   hit?.forward?.dispose();

@@ -12,11 +12,18 @@ function valueInfo(name: string, channels: number): Proto {
 }
 
 /** TF.js filter [kh, kw, cin, cout] as ONNX [cout, cin, kh, kw]; a depthwise one [kh, kw, c, 1] as [c, 1, kh, kw]. */
-function onnxFilter(op: Extract<FoldedOp, { kind: 'conv' }>): { dims: number[]; values: Float32Array } {
-  return tf.tidy(() => {
-    const f = op.depthwise ? tf.transpose(op.filter, [2, 3, 0, 1]) : tf.transpose(op.filter, [3, 2, 0, 1]);
-    return { dims: f.shape, values: f.dataSync() as Float32Array };
-  });
+async function onnxFilter(op: Extract<FoldedOp, { kind: 'conv' }>): Promise<{ dims: number[]; values: Float32Array }> {
+  const f = op.depthwise ? tf.transpose(op.filter, [2, 3, 0, 1]) : tf.transpose(op.filter, [3, 2, 0, 1]);
+  try {
+    return { dims: f.shape, values: await read(f) };
+  } finally {
+    f.dispose();
+  }
+}
+
+/** A tensor's values, read asynchronously: GPU backends cannot read synchronously under Node. */
+async function read(t: tf.Tensor): Promise<Float32Array> {
+  return (await t.data()) as Float32Array;
 }
 
 /**
@@ -24,7 +31,7 @@ function onnxFilter(op: Extract<FoldedOp, { kind: 'conv' }>): { dims: number[]; 
  * channels-last [N, H, W, C] float tensors named "image" and "probs"; H and W must be multiples of the
  * network's stride, as for the TF.js path.
  */
-export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
+export async function exportOnnx(graph: FoldedGraph, channels: number): Promise<Uint8Array> {
   const g = new Proto().string(2, 'maskloop');
   const nodes: Proto[] = [];
   const inits: Proto[] = [];
@@ -34,11 +41,11 @@ export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
   for (const op of graph.ops) {
     switch (op.kind) {
       case 'conv': {
-        const { dims, values } = onnxFilter(op);
+        const { dims, values } = await onnxFilter(op);
         inits.push(floatTensor(`${op.output}/W`, dims, values));
         const inputs = [cf(op.input), `${op.output}/W`];
         if (op.bias) {
-          inits.push(floatTensor(`${op.output}/B`, [dims[0]], op.bias.dataSync() as Float32Array));
+          inits.push(floatTensor(`${op.output}/B`, [dims[0]], await read(op.bias)));
           inputs.push(`${op.output}/B`);
         }
         const [kh, kw] = [op.filter.shape[0], op.filter.shape[1]];
@@ -58,13 +65,13 @@ export function exportOnnx(graph: FoldedGraph, channels: number): Uint8Array {
       }
       case 'batchNorm': {
         const n = op.mean.shape[0];
-        const scale = op.gamma ? (op.gamma.dataSync() as Float32Array) : new Float32Array(n).fill(1);
-        const bias = op.beta ? (op.beta.dataSync() as Float32Array) : new Float32Array(n);
+        const scale = op.gamma ? await read(op.gamma) : new Float32Array(n).fill(1);
+        const bias = op.beta ? await read(op.beta) : new Float32Array(n);
         inits.push(
           floatTensor(`${op.output}/scale`, [n], scale),
           floatTensor(`${op.output}/bias`, [n], bias),
-          floatTensor(`${op.output}/mean`, [n], op.mean.dataSync() as Float32Array),
-          floatTensor(`${op.output}/var`, [n], op.variance.dataSync() as Float32Array),
+          floatTensor(`${op.output}/mean`, [n], await read(op.mean)),
+          floatTensor(`${op.output}/var`, [n], await read(op.variance)),
         );
         nodes.push(
           node(

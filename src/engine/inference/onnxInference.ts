@@ -30,6 +30,14 @@ export function setInferenceChoice(c: InferenceChoice): void {
   choice = c;
 }
 
+/** The GPU backend TF.js trains on, when it has one: the network's pre-labels then run there too. */
+let gpuBackend: string | null = null;
+
+/** Called when the process's TF.js backend is resolved: a GPU backend (webgpu, tensorflow-gpu) or null. */
+export function setGpuBackend(name: string | null): void {
+  gpuBackend = name;
+}
+
 /** The runtime choice in force ('auto' unless set or MASKLOOP_INFERENCE says otherwise). */
 export function inferenceChoice(): InferenceChoice {
   return choice;
@@ -56,6 +64,8 @@ export function ortLoadError(): string {
 /** Which runtime pre-labels, and why: for `maskloop info`, the bench and the status bar details. */
 export function inferenceReport(): { runtime: 'onnxruntime' | 'tfjs'; reason: string } {
   if (choice === 'tfjs') return { runtime: 'tfjs', reason: 'MASKLOOP_INFERENCE=tfjs' };
+  if (gpuBackend && choice === 'auto')
+    return { runtime: 'tfjs', reason: `the network runs on the GPU (${gpuBackend}); onnxruntime runs on the CPU only` };
   const o = loadOrt();
   if (!o) return { runtime: 'tfjs', reason: `onnxruntime-node is not installed (${ortError})` };
   if (lastCheck) return { runtime: 'tfjs', reason: lastCheck };
@@ -102,7 +112,7 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
   const channels = (model.outputs[0].shape[3] as number | null) ?? 0;
   let bytes: Uint8Array;
   try {
-    bytes = exportOnnx(graph, channels);
+    bytes = await exportOnnx(graph, channels);
   } finally {
     disposeGraph(graph);
   }
@@ -140,13 +150,13 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
  * export does not know, or a failed check). Exported once per set of weights.
  */
 export async function onnxWindowForward(model: tfl.LayersModel): Promise<WindowForward | null> {
-  if (choice === 'tfjs') return null;
+  if (choice === 'tfjs' || (gpuBackend && choice === 'auto')) return null;
   const o = loadOrt();
   if (!o) {
     if (choice === 'onnx') throw new Error(`MASKLOOP_INFERENCE=onnx but onnxruntime-node cannot load: ${ortError}`);
     return null;
   }
-  const hash = weightsHash(model);
+  const hash = await weightsHash(model);
   const hit = cache.get(model);
   if (hit && hit.hash === hash) return (await hit.built)?.run ?? null;
   // The session of the previous weights holds native memory: release it now, not whenever GC runs.

@@ -232,7 +232,8 @@ export async function predictImage(
   // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
   // into the convolutions (same outputs to float rounding, faster); else the layers model as is.
   const onnx = await onnxWindowForward(model);
-  const single = onnx ?? tfWindowForward(cachedFoldedForward(model) ?? ((x) => model.predict(x) as tf.Tensor4D));
+  const single =
+    onnx ?? tfWindowForward((await cachedFoldedForward(model)) ?? ((x) => model.predict(x) as tf.Tensor4D));
   const forward = mirrorsImage(options, image.width, image.height) ? mirrorAveraged(single) : single;
   const tiles = { ...options, tileSize: effectiveTileSize(options, onnx !== null) };
   const { stride, tileSize, overlap, margin } = tiles;

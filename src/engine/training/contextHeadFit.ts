@@ -87,7 +87,7 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
  * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
  * labelled pixel dropped).
  */
-function viewRows(
+async function viewRows(
   features: tfl.LayersModel,
   image: RgbImage,
   mask: MaskImage,
@@ -96,7 +96,7 @@ function viewRows(
   window: { x0: number; y0: number; w: number; h: number },
   mirror: boolean,
   rng: SeededRandom,
-): { x: Float32Array; y: Float32Array; rows: number; dims: number } {
+): Promise<{ x: Float32Array; y: Float32Array; rows: number; dims: number }> {
   const { x0, y0, w, h } = window;
   const feats = tf.tidy(() => {
     const maps = features.predict(windowTensor(image, x0, y0, w, h, mirror)) as tf.Tensor4D[];
@@ -107,7 +107,8 @@ function viewRows(
     );
   });
   const [, gh, gw, dims] = feats.shape;
-  const data = feats.dataSync() as Float32Array;
+  // Read asynchronously: GPU backends cannot read synchronously under Node.
+  const data = (await feats.data()) as Float32Array;
   feats.dispose();
   const cells: number[] = [];
   const fractions: number[][] = [];
@@ -192,7 +193,7 @@ export async function fitContextHead(
         for (const mirror of settings.mirror ? [false, true] : [false]) {
           await new Promise<void>((resolve) => setImmediate(resolve));
           check();
-          const r = viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
+          const r = await viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
           dims = r.dims;
           parts.push(r);
         }

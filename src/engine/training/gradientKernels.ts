@@ -272,21 +272,60 @@ export function depthwiseGradValues(
   return out;
 }
 
-let registered = false;
+const fixed = new Set<string>();
 
-/** Registers maskloop's corrected and missing gradient kernels for the wasm and cpu backends (idempotent). */
-export function registerGradientFixes(): void {
-  if (registered) return;
-  registered = true;
-  // Replaces tfjs-core's gradient for every backend (it only changes how, not what, is computed).
-  const quiet = console.warn;
-  console.warn = () => undefined; // registerGradient warns that it overrides; that is the point
-  try {
-    tf.registerGradient(fusedBatchNormGrad);
-  } finally {
-    console.warn = quiet;
+/**
+ * Registers maskloop's corrected and missing kernels for a TF.js backend, once per backend: call it after the
+ * backend's package has loaded (loading it registers its own kernels, which would replace these). Every backend
+ * gets the batch norm gradient and the cpu backend's fix (the GPU backends hand small tensors to it); wasm its
+ * convolution gradients; webgpu its AddN.
+ */
+export function registerGradientFixes(backendName: string): void {
+  if (fixed.size === 0) {
+    // Replaces tfjs-core's gradient for every backend (it only changes how, not what, is computed).
+    const quiet = console.warn;
+    console.warn = () => undefined; // registerGradient warns that it overrides; that is the point
+    try {
+      tf.registerGradient(fusedBatchNormGrad);
+    } finally {
+      console.warn = quiet;
+    }
+    registerCpuFixes();
   }
+  if (fixed.has(backendName)) return;
+  fixed.add(backendName);
+  if (backendName === 'wasm') registerWasmFixes();
+  if (backendName === 'webgpu') registerWebGpuFixes();
+}
 
+/**
+ * WebGPU's AddN binds every input as a storage buffer, and WebGPU allows 8 per shader stage unless a device asks
+ * for more: with 8 inputs or more its pipeline is invalid and the sum silently comes out wrong (the L2 decay
+ * over a network's kernels adds dozens). Sums of more than MAX_WEBGPU_ADDN inputs are added in groups.
+ */
+export const MAX_WEBGPU_ADDN = 6;
+
+function registerWebGpuFixes(): void {
+  replaceKernel('AddN', 'webgpu', (original) => (args: KernelArgs) => {
+    const inputs = args.inputs as unknown as tf.Tensor[];
+    if (!original) throw new Error('the webgpu backend has no AddN kernel');
+    if (inputs.length <= MAX_WEBGPU_ADDN) return original(args) as tf.TensorInfo;
+    return tf.tidy(() => {
+      let level: tf.Tensor[] = inputs;
+      while (level.length > 1) {
+        const next: tf.Tensor[] = [];
+        for (let i = 0; i < level.length; i += MAX_WEBGPU_ADDN) {
+          const group = level.slice(i, i + MAX_WEBGPU_ADDN);
+          next.push(group.length === 1 ? group[0] : tf.addN(group));
+        }
+        level = next;
+      }
+      return level[0];
+    });
+  });
+}
+
+function registerWasmFixes(): void {
   const wasmBackpropFilter = (args: KernelArgs): tf.TensorInfo => {
     const { x, dy } = args.inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
     const attrs = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
@@ -363,7 +402,9 @@ export function registerGradientFixes(): void {
       },
     });
   }
+}
 
+function registerCpuFixes(): void {
   replaceKernel('ResizeNearestNeighborGrad', 'cpu', () => (args: KernelArgs) => {
     const { images, dy } = args.inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
     const attrs = args.attrs as unknown as { alignCorners: boolean; halfPixelCenters: boolean };

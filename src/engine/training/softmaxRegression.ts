@@ -187,15 +187,15 @@ async function fitTf(
       tf.dispose([W, mW, vW, b, mb, vb]);
       [W, mW, vW, b, mb, vb] = next;
     }
-    const loss = tf.tidy(
-      () =>
-        tf
-          .add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(X, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2))
-          .dataSync()[0],
+    const lossTensor = tf.tidy(() =>
+      tf.add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(X, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2)),
     );
+    // Read asynchronously: GPU backends cannot read synchronously under Node.
+    const loss = (await lossTensor.data())[0];
+    lossTensor.dispose();
     return {
-      weights: W.dataSync() as Float32Array,
-      bias: b.dataSync() as Float32Array,
+      weights: (await W.data()) as Float32Array,
+      bias: (await b.data()) as Float32Array,
       loss,
       runtime: 'tfjs',
     };
