@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import * as path from 'node:path';
 import { registerGradientFixes } from './training/gradientKernels';
+import { nativeLoadDiagnosis } from './nativeDiagnosis';
 import { adapterName, installWebGpuGlobals, probeWebGpu, webGpuSetting } from './webgpuAdapter';
 import {
   BACKEND_ORDER,
@@ -39,7 +40,8 @@ async function tryNative(gpu: boolean): Promise<string | undefined> {
   try {
     requireOptional(pkg);
   } catch (err) {
-    return `${pkg} is not installed or its libtensorflow is missing (${firstLine(err)})`;
+    const d = nativeLoadDiagnosis(pkg, firstLine(err));
+    return d.fix ? `${d.reason} (${d.fix})` : d.reason;
   }
   if (!(await tf.setBackend('tensorflow'))) return `${pkg} loaded but its backend failed to initialise`;
   if (gpu) {

@@ -122,6 +122,11 @@ export const LINUX_VULKAN_PLACES: VulkanPlaces = {
   icdDirs: ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'],
 };
 
+/** Whether the Vulkan loader (libvulkan.so.1) is in one of the library folders. */
+export function hasVulkanLoader(places: VulkanPlaces): boolean {
+  return places.libDirs.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')));
+}
+
 /**
  * Why no WebGPU adapter was found, and the fix, from what is installed: on Linux, whether the Vulkan loader
  * (libvulkan.so.1) and any driver manifest (ICD) exist; on macOS and Windows, the system API Dawn uses.
@@ -141,8 +146,7 @@ export function noAdapterDiagnosis(
       reason: 'Dawn found no Direct3D 12 or Vulkan adapter',
       fix: "install or update your GPU's driver (Direct3D 12 is needed; Windows 10 or later)",
     };
-  const loader = places.libDirs.some((d) => fs.existsSync(path.join(d, 'libvulkan.so.1')));
-  if (!loader)
+  if (!hasVulkanLoader(places))
     return {
       reason: 'the Vulkan loader (libvulkan.so.1) is not installed, and Dawn needs it on Linux',
       fix:
@@ -229,6 +233,16 @@ async function findAdapter(): Promise<{ probe: WebGpuProbe; adapter: AdapterLike
   if ('missing' in where) {
     probed = {
       probe: { ...base, reason: where.missing, fix: 'reinstall maskloop (the VSIX for your platform carries it)' },
+      adapter: null,
+      gpu: null,
+    };
+    return probed;
+  }
+  if (process.platform === 'linux' && !hasVulkanLoader(LINUX_VULKAN_PLACES)) {
+    // Dawn would only print that it cannot load Vulkan: say it here, without loading it.
+    const diagnosis = noAdapterDiagnosis('linux');
+    probed = {
+      probe: { ...base, installed: true, reason: `no WebGPU adapter: ${diagnosis.reason}`, fix: diagnosis.fix },
       adapter: null,
       gpu: null,
     };

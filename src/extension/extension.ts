@@ -7,6 +7,7 @@ import {
   prelabelFolderCommand,
   rollbackCommand,
   showModelDetails,
+  checkGpuCommand,
   showModelReport,
 } from './commands/modelCommands';
 import { EDITOR_VIEW_TYPE, MaskEditorProvider } from './editor/maskEditorProvider';
@@ -57,6 +58,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand(
       'maskloop.showModelDetails',
       guard('model details', () => showModelDetails(hub)),
+    ),
+    vscode.commands.registerCommand(
+      'maskloop.checkGpu',
+      guard('GPU check', () => checkGpuCommand(hub)),
     ),
     vscode.commands.registerCommand(
       'maskloop.importLabels',

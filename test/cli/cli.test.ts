@@ -34,6 +34,7 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   const text = run(['info', '--backend', 'auto']);
   assert.equal(text.code, 0);
   // Whatever this machine has: every faster backend is named, used or skipped with its reason.
+  assert.match(text.stdout, /^ {2}(used {3}|skipped) webgpu: \S.*$/m);
   assert.match(text.stdout, /^ {2}(used {3}|skipped) tensorflow-gpu: \S.*$/m);
   assert.match(text.stdout, /^ {2}(used {3}|skipped) tensorflow: \S.*$/m);
 

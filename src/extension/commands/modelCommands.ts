@@ -2,6 +2,7 @@
 // act on the focused mask editor (accept, reject, predict again, open).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { doctorText } from '../../protocol/doctorText';
 import { errorText } from '../../masks/fsErrors';
 import { nonce } from '../html';
 import { FOLLOWS_KEY, MODEL_VERSION_KEY, writeMask } from '../../io/maskIO';
@@ -82,6 +83,29 @@ export async function showModelDetails(hub: ModelHub): Promise<void> {
   for (const l of lines) hub.log(l);
   hub.output.show(true);
   void vscode.window.showInformationMessage(lines.slice(0, 3).join(' · '));
+}
+
+/** "MaskLoop: Check GPU": every backend, usable or not and why, with the fix, timed; in the MaskLoop output. */
+export async function checkGpuCommand(hub: ModelHub): Promise<void> {
+  if (!hub.trusted) return void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
+  const report = await vscode.window.withProgress(
+    {
+      location: vscode.ProgressLocation.Notification,
+      title: 'MaskLoop: checking every backend (a pre-label and a training step on each usable one)',
+    },
+    () => hub.request('doctor', { time: true }),
+  );
+  for (const line of doctorText(report)) hub.log(line);
+  hub.output.show(true);
+  const gpu = report.lines.find(
+    (l) => l.name === report.selected && (l.name === 'webgpu' || l.name === 'tensorflow-gpu'),
+  );
+  const webgpu = report.lines.find((l) => l.name === 'webgpu');
+  void vscode.window.showInformationMessage(
+    gpu
+      ? `MaskLoop runs on the GPU: ${report.selectedLabel}.`
+      : `MaskLoop runs on the CPU (${report.selectedLabel}). WebGPU: ${webgpu?.reason ?? 'not checked'}${webgpu?.fix ? `. Fix: ${webgpu.fix}` : ''}`,
+  );
 }
 
 export async function prelabelFolderCommand(hub: ModelHub, folderArg?: vscode.Uri): Promise<void> {
