@@ -13,7 +13,7 @@ import { probeWebGpu } from '../../src/engine/webgpuAdapter';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { EncoderKind } from '../../src/protocol/encoderKind';
 
-// The WebGPU backend against WebAssembly, on every kernel the networks use in training and prediction: the
+// The WebGPU backend against WebAssembly, on every kernel the three networks use in training and prediction: the
 // same weights and crops give the same outputs, loss and gradients of every weight (encoder included, as a
 // GPU fine-tune unfreezes it). Runs on whatever adapter Dawn finds; on a machine without a GPU that is a
 // software one (Mesa's lavapipe, which .ci/run installs), allowed here by MASKLOOP_WEBGPU=software. Without
@@ -69,7 +69,7 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return max / scale;
 }
 
-for (const encoder of ['mobilenetv2', 'scratch'] as EncoderKind[]) {
+for (const encoder of ['mobilenetv2', 'distilled-resnet', 'scratch'] as EncoderKind[]) {
   test(`WebGPU trains and predicts the ${encoder} network as WebAssembly does`, async (t) => {
     const probe = await probeWebGpu();
     if (!probe.usable) {
