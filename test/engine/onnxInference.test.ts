@@ -10,6 +10,8 @@ import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { exportOnnx } from '../../src/engine/inference/onnxExport';
 import {
   inferenceReport,
+  ortMissingBinary,
+  setGpuBackend,
   onnxWindowForward,
   releaseOnnx,
   setInferenceChoice,
@@ -145,4 +147,25 @@ test('new weights are exported and checked again', async () => {
   assert.ok(d < 1e-4, `the new export follows the new weights (difference ${d})`);
   await releaseOnnx(model);
   model.dispose();
+});
+
+test('a platform onnxruntime-node ships no binary for is named, and the fallback with it', () => {
+  assert.equal(ortMissingBinary(), null, 'this platform has its binary');
+  assert.equal(ortMissingBinary('linux', 'x64'), null);
+  assert.equal(
+    ortMissingBinary('darwin', 'x64'),
+    'onnxruntime-node has no binary for darwin-x64, so pre-labels run on TF.js (WebAssembly)',
+  );
+});
+
+test('on a GPU backend the network pre-labels on TF.js there, and the report says why', () => {
+  setGpuBackend('webgpu');
+  try {
+    const r = inferenceReport();
+    assert.equal(r.runtime, 'tfjs');
+    assert.match(r.reason, /the network runs on the GPU \(webgpu\)/);
+  } finally {
+    setGpuBackend(null);
+  }
+  assert.equal(inferenceReport().runtime, 'onnxruntime');
 });

@@ -2,7 +2,9 @@
 // npm package and it runs on both cores, where TF.js's wasm backend runs one thread under Node). The model is
 // exported from the same folded graph as the TF.js path (onnxExport.ts) and checked against TF.js on a fixed
 // input every time it is exported, that is for every set of weights: a mismatch falls back to TF.js.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type * as Ort from 'onnxruntime-node';
@@ -51,9 +53,26 @@ export function loadOrt(): typeof Ort | null {
     ort = require('onnxruntime-node') as typeof Ort;
   } catch (err) {
     ort = null;
-    ortError = (err as Error).message.split('\n')[0];
+    ortError = ortMissingBinary() ?? (err as Error).message.split('\n')[0];
   }
   return ort;
+}
+
+/**
+ * When onnxruntime-node is installed but ships no binary for this platform (1.30 has none for macOS on Intel),
+ * says so; null otherwise.
+ */
+export function ortMissingBinary(platform: string = process.platform, arch: string = process.arch): string | null {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  } catch {
+    return null;
+  }
+  const binding = path.join(dir, 'bin', 'napi-v6', platform, arch, 'onnxruntime_binding.node');
+  return fs.existsSync(binding)
+    ? null
+    : `onnxruntime-node has no binary for ${platform}-${arch}, so pre-labels run on TF.js (WebAssembly)`;
 }
 
 /** Why onnxruntime-node could not load ('' when it loaded or was not tried). */
