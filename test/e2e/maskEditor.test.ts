@@ -317,6 +317,32 @@ test('model report shows every version; roll back from the command palette, and 
   );
 });
 
+test('MaskLoop: Check GPU says where the model runs, why WebGPU is not used and the fix; the details are in the output', async () => {
+  await cs.runCommand('MaskLoop: Check GPU');
+  const message = await waitFor(
+    'the Check GPU message',
+    async () => {
+      const texts = await cs.page.locator('.notifications-toasts .notification-list-item-message').allTextContents();
+      return texts.find((t) => t.includes('MaskLoop runs on the')) ?? null;
+    },
+    180_000,
+  );
+  // This machine has no GPU: the CPU, with WebGPU's reason (no Vulkan, or only a software adapter) and its fix.
+  assert.match(message, /^MaskLoop runs on the CPU \(CPU \(WebAssembly\)\)\. WebGPU: .+\. Fix: .+/);
+  assert.match(message, /Vulkan|software adapter|no WebGPU adapter/);
+  // The MaskLoop output shows the whole report, its last lines the CPU backends' timings.
+  await waitFor(
+    'the report in the MaskLoop output',
+    async () => {
+      const lines = await cs.page.locator('.panel .monaco-editor .view-lines').allTextContents();
+      const text = lines.join('\n').replace(/\u00a0/g, ' '); // Monaco draws spaces as no-break spaces
+      return /wasm: usable/.test(text) && /timed: 512x512 pre-label/.test(text) && /onnxruntime: /.test(text);
+    },
+    30_000,
+  );
+  await cs.screenshot('06b-check-gpu');
+});
+
 test('hot exit: unsaved strokes come back after the window reloads', async () => {
   const frame = await openInMaskEditor('sample_002.png');
   await waitSuggestion(frame);
