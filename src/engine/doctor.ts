@@ -161,7 +161,8 @@ async function backendLine(name: BackendName): Promise<DoctorLine> {
 
 /**
  * Checks every backend in the order the automatic choice tries them, and onnxruntime; with `time`, times a
- * pre-label and a training step on each usable one (pure JS only a pre-label is skipped: minutes at 512x512).
+ * pre-label and a training step on WebGPU and wasm when usable, and a pre-label through onnxruntime. Pure JS is
+ * not timed (minutes at 512x512), nor the native TensorFlow backends (starting one binds the process to it).
  * The process's backend is restored at the end.
  */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
@@ -180,7 +181,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
           line.reason = `it loads but did not start: ${firstLine(err)}`;
         }
       }
-      if (line.usable && options.time && name !== 'cpu' && (name === 'wasm' || name === 'webgpu')) {
+      if (line.usable && options.time && (name === 'wasm' || name === 'webgpu')) {
         // A network per backend: a tensor stays on the backend that made it.
         const model = await buildNetwork(networkFor('mobilenetv2', 2));
         try {
