@@ -5,7 +5,13 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { resolveBackend } from './backends';
-import { inferenceChoice, loadOrt, ortLoadError, setInferenceChoice } from './inference/onnxInference';
+import {
+  inferenceChoice,
+  loadOrt,
+  ortLoadError,
+  ortMissingBinary,
+  setInferenceChoice,
+} from './inference/onnxInference';
 import { DEFAULT_TILES, predictImage } from './inference/tiledPredict';
 import { buildNetwork, networkFor } from './network/networks';
 import { networkStride } from './network/resUNet';
@@ -205,14 +211,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
           reason: `onnxruntime-node ${ort.env.versions.node ?? ''} on the CPU`,
           fix: '',
         }
-      : {
-          name: 'onnxruntime',
-          installed: false,
-          loads: false,
-          usable: false,
-          reason: `onnxruntime-node does not load: ${ortLoadError()}`,
-          fix: 'reinstall maskloop (the VSIX for your platform carries it); pre-labels then run on TF.js',
-        };
+      : ortMissingBinary()
+        ? // Installed, with no binary for this platform (macOS on Intel): nothing to reinstall.
+          { name: 'onnxruntime', installed: true, loads: false, usable: false, reason: ortLoadError(), fix: '' }
+        : {
+            name: 'onnxruntime',
+            installed: false,
+            loads: false,
+            usable: false,
+            reason: `onnxruntime-node does not load: ${ortLoadError()}`,
+            fix: 'reinstall maskloop (the VSIX for your platform carries it); pre-labels run on TF.js meanwhile',
+          };
     if (ort && options.time) {
       // onnxruntime reads the weights from the CPU: the network is built on WebAssembly.
       await resolveBackend('wasm');
