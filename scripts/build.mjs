@@ -65,6 +65,18 @@ await Promise.all([
     sourcemap: 'linked',
     logLevel: 'warning',
   }),
+  // The entry for browser extension hosts (VS Code for the web): `vscode` only, no Node APIs.
+  build({
+    entryPoints: { extension: 'src/web/extension.ts' },
+    outdir: 'dist/web',
+    bundle: true,
+    platform: 'browser',
+    format: 'cjs',
+    target: 'es2022',
+    external: ['vscode'],
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  }),
   // The desktop suite (@vscode/test-electron) runs inside VS Code, so it is bundled apart.
   build({
     ...common,

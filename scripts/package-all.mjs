@@ -31,10 +31,12 @@ const arg = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const targets = arg('--targets', Object.keys(PLATFORMS).join(',')).split(',');
+// `web`: VS Code for the web (vscode.dev, github.dev), which installs a VSIX of that target and runs only its
+// browser entry (dist/web/extension.js): that entry says MaskLoop needs Node and where it runs.
+const ALL = [...Object.keys(PLATFORMS), 'web'];
+const targets = arg('--targets', ALL.join(',')).split(',');
 const out = resolve(root, arg('--out', 'dist-vsix'));
-for (const t of targets)
-  if (!PLATFORMS[t]) throw new Error(`unknown target ${t}: one of ${Object.keys(PLATFORMS).join(', ')}`);
+for (const t of targets) if (!ALL.includes(t)) throw new Error(`unknown target ${t}: one of ${ALL.join(', ')}`);
 if (!existsSync(join(root, 'dist', 'extension.js'))) throw new Error('run `npm run build` first: dist/ is missing');
 mkdirSync(out, { recursive: true });
 
@@ -44,8 +46,54 @@ const SHIPPED = ['bin', 'dist', 'docs', 'media', 'models', 'README.md', 'CHANGEL
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const vsce = join(root, 'node_modules', '.bin', 'vsce');
 const report = [];
+/** The web VSIX: the browser entry, the README and the licence; no Node bundle, no package, no model. */
+function stageWeb(stage) {
+  for (const f of ['README.md', 'CHANGELOG.md', 'LICENSE']) cpSync(join(root, f), join(stage, f));
+  cpSync(join(root, 'dist', 'web', 'extension.js'), join(stage, 'dist', 'web', 'extension.js'));
+  const staged = structuredClone(pkg);
+  for (const key of [
+    'main',
+    'extensionKind',
+    'bin',
+    'scripts',
+    'dependencies',
+    'optionalDependencies',
+    'devDependencies',
+  ])
+    delete staged[key];
+  writeFileSync(join(stage, 'package.json'), JSON.stringify(staged, null, 2) + '\n');
+  writeFileSync(join(stage, '.vscodeignore'), '.vscodeignore\n');
+}
+
 for (const target of targets) {
   const p = PLATFORMS[target];
+  if (target === 'web') {
+    const stage = join(root, '.cache', 'package', target);
+    rmSync(stage, { recursive: true, force: true });
+    mkdirSync(join(stage, 'dist', 'web'), { recursive: true });
+    stageWeb(stage);
+    const file = join(out, `maskloop-${target}.vsix`);
+    rmSync(file, { force: true });
+    execFileSync(
+      vsce,
+      [
+        'package',
+        '--allow-missing-repository',
+        '--no-rewrite-relative-links',
+        '--no-dependencies',
+        '--target',
+        target,
+        '--out',
+        file,
+      ],
+      { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    if (!args.includes('--keep')) rmSync(stage, { recursive: true, force: true });
+    const mib = statSync(file).size / 2 ** 20;
+    report.push({ target, file, mib: Math.round(mib * 100) / 100 });
+    process.stderr.write(`${target}: ${file} (${mib.toFixed(2)} MiB)\n`);
+    continue;
+  }
   const stage = join(root, '.cache', 'package', target);
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });

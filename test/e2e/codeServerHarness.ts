@@ -100,8 +100,8 @@ export class CodeServer {
     return ['--user-data-dir', this.userDataDir, '--extensions-dir', this.extensionsDir];
   }
 
-  installExtension(): void {
-    const r = spawnSync(NODE24, [ENTRY, ...this.common(), '--install-extension', VSIX], {
+  installExtension(vsix = VSIX): void {
+    const r = spawnSync(NODE24, [ENTRY, ...this.common(), '--install-extension', vsix], {
       env: this.env(),
       encoding: 'utf8',
       timeout: 180_000,

@@ -64,7 +64,7 @@ function builtVsixes(): { target: string; file: string }[] {
   const found: { target: string; file: string }[] = [];
   const single = path.join(root, 'maskloop.vsix');
   if (fs.existsSync(single)) found.push({ target: 'linux-x64', file: single });
-  for (const target of Object.keys(PLATFORMS)) {
+  for (const target of [...Object.keys(PLATFORMS), 'web']) {
     const file = path.join(root, 'dist-vsix', `maskloop-${target}.vsix`);
     if (fs.existsSync(file)) found.push({ target, file });
   }
@@ -121,13 +121,14 @@ test('the native-file check catches a missing binary and a foreign one', () => {
 test("every built VSIX carries exactly its platform's native files", (t) => {
   const built = builtVsixes();
   if (process.env.MASKLOOP_REQUIRE_VSIXS === '1') {
-    const missing = Object.keys(PLATFORMS).filter(
+    const missing = [...Object.keys(PLATFORMS), 'web'].filter(
       (target) => !built.some((b) => b.target === target && b.file.includes('dist-vsix')),
     );
     assert.deepEqual(missing, [], 'npm run package:all builds a VSIX for every platform');
   }
   if (built.length === 0) return t.skip('no VSIX built (npm run package, npm run package:all)');
   for (const { target, file } of built) {
+    if (target === 'web') continue; // its own test, below
     const entries = zipEntries(file);
     const names = entries.map((e) => e.name);
     assert.deepEqual(nativeProblems(target, names), [], `${path.basename(file)} (${target})`);
@@ -138,7 +139,12 @@ test("every built VSIX carries exactly its platform's native files", (t) => {
       new RegExp(`TargetPlatform="${target}"`),
       `${path.basename(file)} is marked for ${target}`,
     );
-    for (const must of ['extension/dist/extension.js', 'extension/dist/modelServer.js', 'extension/package.json'])
+    for (const must of [
+      'extension/dist/extension.js',
+      'extension/dist/modelServer.js',
+      'extension/dist/web/extension.js',
+      'extension/package.json',
+    ])
       assert.ok(names.includes(must), `${path.basename(file)} has ${must}`);
     assert.ok(
       names.some((n) => n.startsWith('extension/models/encoders/mobilenetv2/')),
@@ -149,11 +155,52 @@ test("every built VSIX carries exactly its platform's native files", (t) => {
   }
 });
 
-test('the extension runs beside the data (a workspace extension) and has no web entry', () => {
+test('the web VSIX carries the browser entry and nothing of the engine', (t) => {
+  const file = path.join(root, 'dist-vsix', 'maskloop-web.vsix');
+  if (!fs.existsSync(file)) {
+    assert.notEqual(process.env.MASKLOOP_REQUIRE_VSIXS, '1', 'npm run package:all builds the web VSIX');
+    return t.skip('no web VSIX built (npm run package:all)');
+  }
+  const entries = zipEntries(file);
+  const names = entries.map((e) => e.name).filter((n) => n.startsWith('extension/'));
+  assert.deepEqual(names.sort(), [
+    'extension/LICENSE.txt',
+    'extension/changelog.md',
+    'extension/dist/web/extension.js',
+    'extension/package.json',
+    'extension/readme.md',
+  ]);
+  const manifest = zipRead(
+    file,
+    entries.find((e) => e.name === 'extension.vsixmanifest')!,
+  ).toString('utf8');
+  assert.match(manifest, /TargetPlatform="web"/);
+  const pkg = JSON.parse(
+    zipRead(
+      file,
+      entries.find((e) => e.name === 'extension/package.json')!,
+    ).toString('utf8'),
+  );
+  // Only a browser entry: VS Code runs it in the browser's extension host, wherever the workbench is.
+  assert.equal(pkg.browser, './dist/web/extension.js');
+  for (const key of ['main', 'extensionKind', 'dependencies', 'optionalDependencies'])
+    assert.equal(pkg[key], undefined, key);
+  t.diagnostic(`maskloop-web.vsix: ${(fs.statSync(file).size / 1024).toFixed(0)} KiB`);
+});
+
+test('the browser entry loads nothing but the VS Code API', () => {
+  const bundle = fs.readFileSync(path.join(root, 'dist', 'web', 'extension.js'), 'utf8');
+  const required = [...bundle.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]);
+  assert.deepEqual([...new Set(required)], ['vscode']);
+  assert.doesNotMatch(bundle, /child_process|onnxruntime|@tensorflow|sharp/);
+});
+
+test('the extension runs beside the data (a workspace extension); a browser host gets the notice entry', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
-  // Over Remote-SSH, WSL, containers and Codespaces it runs on the remote side, where the images are; VS Code
-  // for the web (no Node) offers no install: its model process needs Node, native and WebAssembly modules.
+  // Over Remote-SSH, WSL, containers and Codespaces it runs on the remote side, where the images are. A browser
+  // extension host (VS Code for the web, or a remote window whose remote lacks the extension) runs the browser
+  // entry, which says where MaskLoop runs: its model process needs Node, native and WebAssembly modules.
   assert.deepEqual(pkg.extensionKind, ['workspace']);
-  assert.equal(pkg.browser, undefined);
+  assert.equal(pkg.browser, './dist/web/extension.js');
   assert.equal(pkg.main, './dist/extension.js');
 });
