@@ -7,6 +7,14 @@ import type { BackendChoice } from '../protocol/settings';
 import { ModelClient, type CallOptions } from '../modelServer/modelClient';
 import type { RequestMap, RequestType } from '../protocol/modelProtocol';
 
+/**
+ * What the model process may do in restricted mode: say what it runs on, and click segmentation, which reads
+ * the image being edited and a click model from the user's settings that lies outside the workspace (checked
+ * by ClickSegmenter; the setting's workspace value is ignored there, as package.json's restrictedConfigurations
+ * says). Nothing of the workspace's model folder is read, and nothing is trained.
+ */
+const RESTRICTED_REQUESTS: ReadonlySet<RequestType> = new Set<RequestType>(['info', 'clickPrepare', 'clickSegment']);
+
 export const RESTRICTED_NOTICE =
   'Restricted mode: the model is neither loaded from this workspace nor trained. Trust the workspace to get suggestions.';
 
@@ -65,7 +73,7 @@ export class ModelHub implements vscode.Disposable {
     params: RequestMap[K]['params'],
     call: CallOptions = {},
   ): Promise<RequestMap[K]['result']> {
-    if (!this.trusted && type !== 'info') throw new Error(RESTRICTED_NOTICE);
+    if (!this.trusted && !RESTRICTED_REQUESTS.has(type)) throw new Error(RESTRICTED_NOTICE);
     this.busy++;
     this.render();
     const started = Date.now();

@@ -57,3 +57,16 @@ export function clickModelFiles(named: string): ClickModelFiles {
   mustExist(files.decoder, 'decoder', named);
   return files;
 }
+
+/**
+ * The first of a pair's files that lies in one of `folders` (or is one of them), else null. In restricted mode a
+ * click model there is refused: the untrusted workspace could have put it there or could change it.
+ */
+export function fileInsideFolders(files: ClickModelFiles, folders: readonly string[]): string | null {
+  for (const file of [files.encoder, files.decoder])
+    for (const folder of folders) {
+      const rel = path.relative(path.resolve(folder), path.resolve(file));
+      if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) return file;
+    }
+  return null;
+}

