@@ -23,4 +23,16 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // The browser entry (VS Code for the web): the VS Code API and browser-safe code only.
+    files: ['src/web/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['node:*', 'fs', 'path', 'os', 'child_process', 'sharp', '@tensorflow/*', 'onnxruntime-node', '**/io/*', '**/engine/**', '**/modelServer/*', '**/extension/**', '**/cli/*'],
+          message: 'the browser entry runs where there is no Node: the VS Code API and browser-safe code only',
+        }],
+      }],
+    },
+  },
 );

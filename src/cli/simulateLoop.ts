@@ -12,6 +12,7 @@ import type { ClassList } from '../masks/classList';
 import type { ModelClient } from '../modelServer/modelClient';
 import type { ProgressEvent } from '../protocol/modelProtocol';
 import { median } from '../masks/statistics';
+import { fineTuneDue } from '../engine/training/fineTuneRule';
 
 export interface SimStep {
   image: string;
@@ -93,8 +94,8 @@ export function summarizeSimulation(
 /**
  * The labelling loop, simulated: each image in name order is pre-labelled by the current model, the
  * effort to correct it is measured against the truth, the truth is accepted as the corrected mask,
- * and the model is fine-tuned after every `every` images (and after the first `firstAfter`, when set: a person
- * who fine-tunes as soon as two masks exist). With `sequence`, each suggestion also follows the previous
+ * and the model is fine-tuned after every `every` images and after the first `firstAfter` (fineTuneRule.ts: the
+ * rule the editor reminds a person of; 0 or unset: only every `every`). With `sequence`, each suggestion also follows the previous
  * accepted mask. Starts from a fresh model in its own folder.
  */
 export async function simulateLoop(
@@ -163,7 +164,7 @@ export async function simulateLoop(
     steps.push(step);
     options.onStep?.(step);
     accepted.push(pair);
-    const due = accepted.length % options.every === 0 || accepted.length === options.firstAfter;
+    const due = fineTuneDue(accepted.length, { every: options.every, firstAfter: options.firstAfter ?? 0 });
     if (due && accepted.length < pairs.length) {
       const r = await client.request(
         'fineTune',

@@ -6,6 +6,7 @@
 // half and reported on the second (docs/benchmarks.md), so the reported figures are not fitted to their data.
 // The EM masks ship as 0/255 (0 = membrane); they are imported first with the same code as
 // `maskloop import --from masks --map 0=1,255=0`. The data stay where they are; nothing is copied into the
+import { DEFAULT_FINE_TUNE_RULE } from '../engine/training/fineTuneRule';
 // repository.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -172,7 +173,8 @@ async function main(): Promise<void> {
   const part = values.part as string;
   if (!['first', 'second', 'all'].includes(part)) throw new Error('--part: first, second or all');
   const every = Number(values.every);
-  const firstAfter = values['first-after'] === undefined ? undefined : Number(values['first-after']);
+  const firstAfter =
+    values['first-after'] === undefined ? DEFAULT_FINE_TUNE_RULE.firstAfter : Number(values['first-after']);
   const wanted = (values.sets as string).split(',');
   const sets = realSets(values.data as string).filter((s) => wanted.includes(s.name));
   if (!fs.existsSync(values.data as string))

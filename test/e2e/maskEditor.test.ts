@@ -78,7 +78,13 @@ before(async () => {
   fs.writeFileSync(
     path.join(ws, '.vscode', 'settings.json'),
     JSON.stringify(
-      { 'maskloop.fineTune.epochs': 2, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' },
+      {
+        'maskloop.fineTune.epochs': 2,
+        'maskloop.fineTune.cropSize': 64,
+        'maskloop.backend': 'wasm',
+        // Its own test (fineTuneReminder.test.ts): here a reminder toast would only get in the way.
+        'maskloop.fineTune.remind': false,
+      },
       null,
       2,
     ),

@@ -1,5 +1,6 @@
 // The commands around the model: info, doctor, predict, finetune, eval, simulate, versions, rollback.
 import * as fs from 'node:fs';
+import { DEFAULT_FINE_TUNE_RULE } from '../../engine/training/fineTuneRule';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { classListFromMasks } from '../../masks/classList';
@@ -223,8 +224,11 @@ export function registerModelCommands(program: Command): void {
       false,
     ),
   )
-    .option('--every <k>', 'fine-tune after every K images (default 4)')
-    .option('--first-after <n>', 'also fine-tune after the first N images (e.g. 2: as soon as two masks exist)')
+    .option('--every <k>', `fine-tune after every K images (default ${DEFAULT_FINE_TUNE_RULE.every})`)
+    .option(
+      '--first-after <n>',
+      `also fine-tune after the first N images (default ${DEFAULT_FINE_TUNE_RULE.firstAfter}, as the editor reminds a person to; 0: only every K)`,
+    )
     .option(
       '--sequence',
       'the images are frames of a sequence in name order: each suggestion follows the previous accepted mask along the optical flow',
@@ -237,14 +241,14 @@ export function registerModelCommands(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const pairs = await matchedPairs(o, ctx);
-        const every = intArg('--every', o.every, 1) ?? 4;
+        const every = intArg('--every', o.every, 1) ?? DEFAULT_FINE_TUNE_RULE.every;
         // The person sets up their classes before labelling: take them from the list, or from the masks.
         const classes =
           (await ctx.classes()) ?? classListFromMasks(await Promise.all(pairs.map((p) => readMask(p.mask))));
         ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
         const r = await simulateLoop(ctx.client, pairs, {
           every,
-          firstAfter: intArg('--first-after', o.firstAfter, 1),
+          firstAfter: intArg('--first-after', o.firstAfter, 0) ?? DEFAULT_FINE_TUNE_RULE.firstAfter,
           sequence: o.sequence === true,
           settings: settingsFrom(o),
           classes,

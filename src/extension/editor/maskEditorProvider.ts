@@ -1,7 +1,9 @@
 // The custom editor `maskloop.maskEditor`: opens documents, connects each to its webviews, and keeps the
 // model's suggestion coming. Tensor work goes to the model process through the ModelHub, never here.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { FineTuneReminder } from '../fineTuneReminder';
 import { ModelRequestError } from '../../modelServer/modelClient';
 import { RESTRICTED_NOTICE, type ModelHub } from '../modelHub';
 import {
@@ -32,12 +34,14 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
   private predictionSerial = 0;
   private active: MaskDocument | undefined;
   private readonly clicks: ClickSegmenter;
+  private readonly reminder: FineTuneReminder;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly hub: ModelHub,
   ) {
     this.clicks = new ClickSegmenter(hub, context.globalStorageUri.fsPath);
+    this.reminder = new FineTuneReminder(hub);
     context.subscriptions.push(
       hub.onDidChangeModel(() => {
         for (const doc of this.documents) void this.predict(doc);
@@ -357,8 +361,10 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
     }
   }
 
-  saveCustomDocument(doc: MaskDocument): Thenable<void> {
-    return doc.save();
+  async saveCustomDocument(doc: MaskDocument): Promise<void> {
+    const created = !fs.existsSync(doc.maskFile);
+    await doc.save();
+    void this.reminder.maskSaved(created).catch((err: unknown) => this.hub.log(`fine-tune reminder: ${String(err)}`));
   }
 
   saveCustomDocumentAs(doc: MaskDocument, destination: vscode.Uri): Thenable<void> {

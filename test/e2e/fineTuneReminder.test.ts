@@ -1,0 +1,75 @@
+// The reminder to fine-tune, in a real VS Code: a workspace of images with no mask and no model. Saving the
+// first corrected mask asks nothing; saving the second asks whether to fine-tune now, and "Fine-tune Now" runs
+// the fine-tune, which writes the model's first version from the two masks.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { writeSampleData } from '../../src/cli/demo';
+import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
+
+let cs: CodeServer;
+let ws: string;
+
+before(async () => {
+  checkPrerequisites();
+  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-remind-data-'));
+  const { images } = await writeSampleData(gen, 3, 64, 5);
+  ws = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-remind-ws-'));
+  images.forEach((f, i) => fs.copyFileSync(f, path.join(ws, `scene_${i + 1}.png`)));
+  fs.copyFileSync(path.join(gen, 'classes.txt'), path.join(ws, 'classes.txt'));
+  fs.mkdirSync(path.join(ws, '.vscode'));
+  fs.writeFileSync(
+    path.join(ws, '.vscode', 'settings.json'),
+    JSON.stringify({ 'maskloop.fineTune.epochs': 1, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' }),
+  );
+  cs = new CodeServer(ws, path.join(ROOT, 'test-output', 'e2e'));
+  cs.installExtension();
+  await cs.start();
+});
+
+after(async () => {
+  await cs?.stop();
+});
+
+const reminder = () =>
+  cs.page.locator('.notification-list-item', { hasText: 'Fine-tune the model on them now?' }).first();
+
+/** Opens an image in the mask editor, paints a dab of class 1 (no model yet: no suggestion) and saves. */
+async function correctAndSave(name: string): Promise<void> {
+  const frame = await cs.openWithMaskEditorCommand(name, (timeout) => cs.editorFrame(name, timeout));
+  await frame.click('[data-action="tool-brush"]');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('1');
+  await frame.locator('canvas.view').click();
+  await cs.page.keyboard.press('Control+S');
+  const mask = path.join(ws, name.replace('.png', '.mask.png'));
+  await waitFor(`${name}'s mask to be saved`, () => fs.existsSync(mask), 30_000);
+}
+
+test('the second corrected mask brings the reminder to fine-tune; "Fine-tune Now" writes the first version', async () => {
+  await correctAndSave('scene_1.png');
+  await cs.page.waitForTimeout(3_000);
+  assert.equal(await reminder().isVisible(), false, 'one mask: no reminder');
+  await correctAndSave('scene_2.png');
+  await waitFor(
+    'the reminder',
+    () =>
+      reminder()
+        .isVisible()
+        .catch(() => false),
+    30_000,
+  );
+  assert.match((await reminder().textContent()) ?? '', /2 corrected masks/);
+  await cs.screenshot('12-fine-tune-reminder');
+  await reminder().locator('.monaco-button', { hasText: 'Fine-tune Now' }).click();
+  const version = path.join(ws, '.maskloop', 'model', 'versions', '0001', 'manifest.json');
+  await waitFor('the fine-tuned version', () => fs.existsSync(version), 300_000);
+  const manifest = JSON.parse(fs.readFileSync(version, 'utf8')) as { train: { mask: string }[] };
+  assert.deepEqual(
+    manifest.train.map((t) => path.basename(t.mask)).sort(),
+    ['scene_1.mask.png', 'scene_2.mask.png'],
+    'trained on the two corrected masks',
+  );
+});

@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_FINE_TUNE_RULE, fineTuneDue } from '../../src/engine/training/fineTuneRule';
+
+test('a fine-tune is due at the 2nd corrected mask, then at every 4th', () => {
+  const due = Array.from({ length: 13 }, (_, n) => n).filter((n) => fineTuneDue(n));
+  assert.deepEqual(due, [2, 4, 8, 12]);
+  assert.deepEqual(DEFAULT_FINE_TUNE_RULE, { firstAfter: 2, every: 4 });
+});
+
+test('other rules: no early fine-tune, an early one past the first period, every image', () => {
+  const upTo = (rule: { firstAfter: number; every: number }) =>
+    Array.from({ length: 10 }, (_, n) => n).filter((n) => fineTuneDue(n, rule));
+  assert.deepEqual(upTo({ firstAfter: 0, every: 4 }), [4, 8]);
+  assert.deepEqual(upTo({ firstAfter: 5, every: 3 }), [3, 5, 6, 9]);
+  assert.deepEqual(upTo({ firstAfter: 2, every: 1 }), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  for (const n of [-1, 0, 2.5, Number.NaN]) assert.equal(fineTuneDue(n), false, String(n));
+});
