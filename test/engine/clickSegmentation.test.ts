@@ -97,6 +97,47 @@ test('a click: the SAM layout is read from the graphs, and the candidate lands w
   }
 });
 
+test('a SAM 2 pair: three embeddings fed by name, the image stretched to the square input and back', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam2-'));
+  const files = { encoder: path.join(dir, 'sam2.encoder.onnx'), decoder: path.join(dir, 'sam2.decoder.onnx') };
+  fs.writeFileSync(files.encoder, samFixtureEncoder({ sam2: true }));
+  fs.writeFileSync(files.decoder, samFixtureDecoder({ sam2: true }));
+  const model = await SamModel.load(files);
+  try {
+    assert.equal(model.layout.kind, 'sam2');
+    assert.equal(model.layout.preprocess, 'stretched');
+    assert.deepEqual(model.layout.embeddings, ['image_embed', 'high_res_feats_0', 'high_res_feats_1']);
+    assert.equal(model.layout.lowResMasks, null);
+    const img = image();
+    const { embedding } = await model.embed(img);
+    const candidates = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: true }] });
+    // The fixture's disc of radius 12 input pixels, on an input that is the 100x60 image stretched to 64x64:
+    // an ellipse in the image, 12 / 0.64 = 18.75 pixels across x and 12 / 1.067 = 11.25 down y.
+    const disc = candidates[0].mask;
+    const c = centroid(disc, img.width);
+    assert.ok(Math.abs(c.x - 30) < 1.5 && Math.abs(c.y - 25) < 1.5, `ellipse centred at ${c.x},${c.y}`);
+    const expected = Math.PI * (FIXTURE_RADIUS / 0.64) * (FIXTURE_RADIUS / (64 / 60));
+    assert.ok(Math.abs(c.area - expected) / expected < 0.15, `ellipse area ${c.area}, about ${expected.toFixed(0)}`);
+    let xs = 0;
+    let ys = 0;
+    for (let x = 0; x < img.width; x++) if (disc[25 * img.width + x]) xs++;
+    for (let y = 0; y < img.height; y++) if (disc[y * img.width + 30]) ys++;
+    assert.ok(Math.abs(xs - 37.5) <= 4 && Math.abs(ys - 22.5) <= 4, `ellipse ${xs} across, ${ys} down`);
+    // The bright half through SAM 2's stretching, and a region given back as the mask prompt.
+    assert.equal(candidates[1].mask[10 * 100 + 90], 1);
+    assert.equal(candidates[1].mask[10 * 100 + 10], 0);
+    const region = { width: 100, height: 60, data: new Uint8Array(6000) };
+    for (let y = 0; y < 30; y++) region.data.fill(1, y * 100, y * 100 + 40);
+    const refined = await model.segment(embedding, { points: [{ x: 30, y: 25, positive: true }], region });
+    let agree = 0;
+    for (let i = 0; i < 6000; i++) if (refined[2].mask[i] === region.data[i]) agree++;
+    assert.ok(agree / 6000 > 0.95, `the region came back (${((100 * agree) / 6000).toFixed(1)}% agree)`);
+  } finally {
+    await model.release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('embeddings are kept: in memory, then on disk for a new session; a damaged file is computed again', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
   const cache = path.join(dir, 'cache');
