@@ -68,6 +68,10 @@ before(async () => {
   const large = await writeSampleData(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-large-')), 1, LARGE, 12);
   fs.copyFileSync(large.images[0], path.join(ws, 'images', 'large.png'));
   fs.writeFileSync(path.join(ws, 'images', 'corrupt.png'), Buffer.from('this is not a PNG at all'));
+  // A folder for Pre-label Folder: two images without masks and one with a reviewed mask.
+  fs.mkdirSync(path.join(ws, 'batch'));
+  for (const n of [1, 2, 3]) fs.copyFileSync(images[n - 1], path.join(ws, 'batch', `shot_${n}.png`));
+  fs.copyFileSync(truths[2], path.join(ws, 'batch', 'shot_3.mask.png'));
   fs.mkdirSync(path.join(ws, 'clicks'));
   fs.copyFileSync(images[2], path.join(ws, 'clicks', 'object.png'));
   fs.mkdirSync(path.join(ws, 'video'));
@@ -590,4 +594,38 @@ test('a corrupt image shows the error view that says why', async () => {
   assert.match(text, /corrupt\.png/);
   assert.match(text, /cannot|unsupported|not/i);
   await cs.screenshot('05-corrupt-image');
+});
+
+test("Pre-label Folder from the explorer's folder menu writes suggestions for the unreviewed images only", async () => {
+  const batch = (f: string): string => path.join(ws, 'batch', f);
+  const reviewed = fs.readFileSync(batch('shot_3.mask.png'));
+  const row = cs.page.locator('.explorer-folders-view .monaco-list-row', { hasText: /^batch$/ }).first();
+  await row.waitFor({ state: 'visible', timeout: 30_000 });
+  await row.click({ button: 'right' });
+  await cs.page
+    .locator('.monaco-menu .action-item', { hasText: 'Pre-label Folder' })
+    .first()
+    .click({ timeout: 30_000 });
+  await waitFor(
+    'the report',
+    () =>
+      cs.page
+        .locator('.notification-list-item-message', { hasText: 'wrote 2 unreviewed suggestion(s)' })
+        .first()
+        .isVisible()
+        .catch(() => false),
+    120_000,
+  );
+  await cs.screenshot('13-prelabel-folder');
+  for (const n of [1, 2]) {
+    const file = batch(`shot_${n}.suggestion.png`);
+    assert.ok(fs.existsSync(file), `${path.basename(file)} written`);
+    const text = pngText(fs.readFileSync(file));
+    assert.equal(text['maskloop:modelVersion'], String(currentVersion()), 'the model version that made it');
+    const s = await readMask(file);
+    assert.equal(s.width, SIZE);
+    assert.equal(fs.existsSync(batch(`shot_${n}.mask.png`)), false, 'never written as a mask');
+  }
+  assert.equal(fs.existsSync(batch('shot_3.suggestion.png')), false, 'the reviewed image is left alone');
+  assert.deepEqual(fs.readFileSync(batch('shot_3.mask.png')), reviewed);
 });
