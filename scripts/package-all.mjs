@@ -2,7 +2,8 @@
 // machine. Each target gets a staging folder (.cache/package/TARGET) holding the built extension and a
 // production install made for that platform (`npm install --os --cpu`: npm fetches that platform's optional
 // packages, sharp's @img/sharp-* among them, from the registry). The VSIX then carries exactly that platform's
-// native parts of sharp, onnxruntime-node and webgpu, nothing of the others. Run `npm run build` first.
+// native parts of sharp, onnxruntime-node and webgpu, nothing of the others; the `web` target carries only the
+// browser entry (VS Code for the web). Run `npm run build` first.
 //   node scripts/package-all.mjs [--targets linux-x64,win32-x64] [--out dist-vsix] [--keep (the staging folders)]
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -48,6 +49,7 @@ const vsce = join(root, 'node_modules', '.bin', 'vsce');
 const report = [];
 /** The web VSIX: the browser entry, the README and the licence; no Node bundle, no package, no model. */
 function stageWeb(stage) {
+  mkdirSync(join(stage, 'dist', 'web'), { recursive: true });
   for (const f of ['README.md', 'CHANGELOG.md', 'LICENSE']) cpSync(join(root, f), join(stage, f));
   cpSync(join(root, 'dist', 'web', 'extension.js'), join(stage, 'dist', 'web', 'extension.js'));
   const staged = structuredClone(pkg);
@@ -65,38 +67,41 @@ function stageWeb(stage) {
   writeFileSync(join(stage, '.vscodeignore'), '.vscodeignore\n');
 }
 
+/** Packages a staging folder as maskloop-TARGET.vsix into `out`, reports its size and removes the folder. */
+function packageStage(stage, target, extra = []) {
+  const file = join(out, `maskloop-${target}.vsix`);
+  rmSync(file, { force: true });
+  execFileSync(
+    vsce,
+    [
+      'package',
+      '--allow-missing-repository',
+      '--no-rewrite-relative-links',
+      ...extra,
+      '--target',
+      target,
+      '--out',
+      file,
+    ],
+    { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  // A platform's staging folder holds every platform's onnxruntime-node (290 MB): removed once its VSIX is written.
+  if (!args.includes('--keep')) rmSync(stage, { recursive: true, force: true });
+  const mib = statSync(file).size / 2 ** 20;
+  report.push({ target, file, mib: Math.round(mib * 100) / 100 });
+  process.stderr.write(`${target}: ${file} (${mib.toFixed(2)} MiB)\n`);
+}
+
 for (const target of targets) {
   const p = PLATFORMS[target];
-  if (target === 'web') {
-    const stage = join(root, '.cache', 'package', target);
-    rmSync(stage, { recursive: true, force: true });
-    mkdirSync(join(stage, 'dist', 'web'), { recursive: true });
-    stageWeb(stage);
-    const file = join(out, `maskloop-${target}.vsix`);
-    rmSync(file, { force: true });
-    execFileSync(
-      vsce,
-      [
-        'package',
-        '--allow-missing-repository',
-        '--no-rewrite-relative-links',
-        '--no-dependencies',
-        '--target',
-        target,
-        '--out',
-        file,
-      ],
-      { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    if (!args.includes('--keep')) rmSync(stage, { recursive: true, force: true });
-    const mib = statSync(file).size / 2 ** 20;
-    report.push({ target, file, mib: Math.round(mib * 100) / 100 });
-    process.stderr.write(`${target}: ${file} (${mib.toFixed(2)} MiB)\n`);
-    continue;
-  }
   const stage = join(root, '.cache', 'package', target);
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
+  if (target === 'web') {
+    stageWeb(stage);
+    packageStage(stage, target, ['--no-dependencies']);
+    continue;
+  }
   for (const f of SHIPPED) if (existsSync(join(root, f))) cpSync(join(root, f), join(stage, f), { recursive: true });
   cpSync(join(root, 'package-lock.json'), join(stage, 'package-lock.json'));
   // The bundles are built already; the native TensorFlow packages download libtensorflow at install (and with
@@ -128,17 +133,6 @@ for (const target of targets) {
     ],
     { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  const file = join(out, `maskloop-${target}.vsix`);
-  rmSync(file, { force: true });
-  execFileSync(
-    vsce,
-    ['package', '--allow-missing-repository', '--no-rewrite-relative-links', '--target', target, '--out', file],
-    { cwd: stage, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  // A staging folder holds every platform's onnxruntime-node (290 MB): removed once its VSIX is written.
-  if (!args.includes('--keep')) rmSync(stage, { recursive: true, force: true });
-  const mib = statSync(file).size / 2 ** 20;
-  report.push({ target, file, mib: Math.round(mib * 10) / 10 });
-  process.stderr.write(`${target}: ${file} (${mib.toFixed(1)} MiB)\n`);
+  packageStage(stage, target);
 }
 console.log(JSON.stringify(report, null, 2));

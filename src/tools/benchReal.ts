@@ -6,7 +6,6 @@
 // half and reported on the second (docs/benchmarks.md), so the reported figures are not fitted to their data.
 // The EM masks ship as 0/255 (0 = membrane); they are imported first with the same code as
 // `maskloop import --from masks --map 0=1,255=0`. The data stay where they are; nothing is copied into the
-import { DEFAULT_FINE_TUNE_RULE } from '../engine/training/fineTuneRule';
 // repository.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -26,6 +25,7 @@ import { decodeImage } from '../io/imageIO';
 import { carryBetween } from '../engine/inference/sequenceSuggestion';
 import { compareMasks } from '../masks/segmentationMetrics';
 import { ModelClient } from '../modelServer/modelClient';
+import { DEFAULT_FINE_TUNE_RULE } from '../engine/training/fineTuneRule';
 
 interface RealSet {
   name: string;

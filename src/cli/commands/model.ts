@@ -1,8 +1,8 @@
 // The commands around the model: info, doctor, predict, finetune, eval, simulate, versions, rollback.
 import * as fs from 'node:fs';
-import { DEFAULT_FINE_TUNE_RULE } from '../../engine/training/fineTuneRule';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { DEFAULT_FINE_TUNE_RULE } from '../../engine/training/fineTuneRule';
 import { classListFromMasks } from '../../masks/classList';
 import { expandImageArgs, orphanNote, pairImagesWithMasks, stemOf, type ImageMaskPair } from '../../io/datasetPairs';
 import { describeFsError } from '../../masks/fsErrors';

@@ -3,7 +3,8 @@
 // by default, so the loop measured is the loop a person is led through. Why two: with fine-tunes only after
 // every 4th image, the 3rd and 4th images are suggested by an untrained model and cost about what an empty
 // suggestion costs (street-1hz 66-68% of pixels to change, EM sections 21-26%); a first fine-tune on two masks
-// brought the real sets' loops from 23.1% to 17.2% (street-1hz) and from 13.6% to 10.7% (EM membranes).
+// brought the real sets' loops (each image alone, second halves) from 23.1% to 17.2% (street-1hz), from 15.1% to
+// 5.8% (street-15hz) and from 13.6% to 10.5% (EM membranes): docs/benchmarks.md.
 
 export interface FineTuneRule {
   /** The first fine-tune, once this many masks are corrected (0: none apart from `every`). */
