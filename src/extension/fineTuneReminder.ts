@@ -2,13 +2,15 @@
 // (engine/training/fineTuneRule.ts: 2, then every 4th), the person is asked once whether to fine-tune now. A
 // first fine-tune on two masks is what cut the real sets' corrections most (the rule's file says by how much).
 import * as vscode from 'vscode';
-import { fineTuneDue } from '../engine/training/fineTuneRule';
+import { lastDueWithin } from '../engine/training/fineTuneRule';
 import { findWorkspaceImages } from './commands/workspaceMasks';
 import type { ModelHub } from './modelHub';
 
 export class FineTuneReminder {
   /** Counts already asked about in this window, so a count is asked about once. */
   private readonly asked = new Set<number>();
+  /** The count of corrected masks at the last save seen (none yet: one less than the first count seen). */
+  private seen: number | undefined;
 
   constructor(private readonly hub: ModelHub) {}
 
@@ -18,8 +20,11 @@ export class FineTuneReminder {
     if (!vscode.workspace.getConfiguration('maskloop').get<boolean>('fineTune.remind', true)) return;
     const { reviewed } = await findWorkspaceImages();
     const n = reviewed.length;
-    if (!fineTuneDue(n) || this.asked.has(n)) return;
-    this.asked.add(n);
+    const from = this.seen ?? n - 1;
+    this.seen = Math.max(n, this.seen ?? 0);
+    const due = lastDueWithin(from, n);
+    if (due === null || this.asked.has(due)) return;
+    this.asked.add(due);
     this.hub.log(`${n} corrected masks in the workspace: a fine-tune is due; asking`);
     const now = 'Fine-tune Now';
     const never = "Don't Remind Me";

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_FINE_TUNE_RULE, fineTuneDue } from '../../src/engine/training/fineTuneRule';
+import { DEFAULT_FINE_TUNE_RULE, fineTuneDue, lastDueWithin } from '../../src/engine/training/fineTuneRule';
 
 test('a fine-tune is due at the 2nd corrected mask, then at every 4th', () => {
   const due = Array.from({ length: 13 }, (_, n) => n).filter((n) => fineTuneDue(n));
@@ -15,4 +15,13 @@ test('other rules: no early fine-tune, an early one past the first period, every
   assert.deepEqual(upTo({ firstAfter: 5, every: 3 }), [3, 5, 6, 9]);
   assert.deepEqual(upTo({ firstAfter: 2, every: 1 }), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
   for (const n of [-1, 0, 2.5, Number.NaN]) assert.equal(fineTuneDue(n), false, String(n));
+});
+
+test('masks saved at once can step over a due count; the last one stepped over is found', () => {
+  assert.equal(lastDueWithin(1, 2), 2);
+  assert.equal(lastDueWithin(3, 5), 4, 'Save All took the count from 3 to 5');
+  assert.equal(lastDueWithin(1, 9), 8);
+  assert.equal(lastDueWithin(4, 7), null);
+  assert.equal(lastDueWithin(5, 5), null, 'nothing new');
+  assert.equal(lastDueWithin(0, 1), null);
 });

@@ -20,3 +20,12 @@ export function fineTuneDue(n: number, rule: FineTuneRule = DEFAULT_FINE_TUNE_RU
   if (!Number.isInteger(n) || n < 1) return false;
   return n % rule.every === 0 || (rule.firstAfter > 0 && n === rule.firstAfter);
 }
+
+/**
+ * The last count in (from, to] at which a fine-tune was due, else null: when several masks are saved at once
+ * (Save All), the count can step over a due count.
+ */
+export function lastDueWithin(from: number, to: number, rule: FineTuneRule = DEFAULT_FINE_TUNE_RULE): number | null {
+  for (let n = Math.floor(to); n > from && n >= 1; n--) if (fineTuneDue(n, rule)) return n;
+  return null;
+}
