@@ -1,6 +1,7 @@
 // The reminder to fine-tune, in a real VS Code: a workspace of images with no mask and no model. Saving the
 // first corrected mask asks nothing; saving the second asks whether to fine-tune now, and "Fine-tune Now" runs
-// the fine-tune, which writes the model's first version from the two masks.
+// the fine-tune, which writes the model's first version from the two masks; a second fine-tune asked for while
+// it runs is refused.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -64,8 +65,32 @@ test('the second corrected mask brings the reminder to fine-tune; "Fine-tune Now
   assert.match((await reminder().textContent()) ?? '', /2 corrected masks/);
   await cs.screenshot('12-fine-tune-reminder');
   await reminder().locator('.monaco-button', { hasText: 'Fine-tune Now' }).click();
+  await waitFor(
+    'the fine-tune to run',
+    () =>
+      cs.page
+        .locator('.notification-list-item-message', { hasText: 'fine-tuning on 2 masks' })
+        .first()
+        .isVisible()
+        .catch(() => false),
+    60_000,
+  );
+  // A second fine-tune while it runs is refused, not queued to train again on the same masks.
+  await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
+  await waitFor(
+    'the refusal of a second fine-tune',
+    () =>
+      cs.page
+        .locator('.notification-list-item-message', { hasText: 'a fine-tune is already running' })
+        .first()
+        .isVisible()
+        .catch(() => false),
+    30_000,
+  );
   const version = path.join(ws, '.maskloop', 'model', 'versions', '0001', 'manifest.json');
   await waitFor('the fine-tuned version', () => fs.existsSync(version), 300_000);
+  await cs.page.waitForTimeout(5_000);
+  assert.equal(fs.existsSync(path.join(ws, '.maskloop', 'model', 'versions', '0002')), false, 'one fine-tune ran');
   const manifest = JSON.parse(fs.readFileSync(version, 'utf8')) as { train: { mask: string }[] };
   assert.deepEqual(
     manifest.train.map((t) => path.basename(t.mask)).sort(),

@@ -38,6 +38,9 @@ async function misfitMasks(pairs: PairRef[]): Promise<{ mask: string; why: strin
   return out;
 }
 
+/** A fine-tune in this window, from the command or the reminder: a second one would train again on the same masks. */
+let running = false;
+
 export async function fineTuneCommand(
   hub: ModelHub,
   editors: MaskEditorProvider,
@@ -47,6 +50,21 @@ export async function fineTuneCommand(
     void vscode.window.showWarningMessage(RESTRICTED_NOTICE);
     return;
   }
+  if (running) {
+    void vscode.window.showInformationMessage(
+      'MaskLoop: a fine-tune is already running (its progress is in the notifications); it learns from every mask saved before it began.',
+    );
+    return;
+  }
+  running = true;
+  try {
+    await fineTuneOnce(hub, editors, options);
+  } finally {
+    running = false;
+  }
+}
+
+async function fineTuneOnce(hub: ModelHub, editors: MaskEditorProvider, options: { quick?: boolean }): Promise<void> {
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (!folder) {
     void vscode.window.showWarningMessage(
