@@ -246,6 +246,20 @@ export class CodeServer {
     throw new Error(`could not pick "${rowText}" from "${title}" (screenshot ${shot}): ${String(lastError)}`);
   }
 
+  /** Waits until a notification holding `text` shows. */
+  async waitForNotification(text: string, timeout: number): Promise<void> {
+    await waitFor(
+      `the notification "${text}"`,
+      () =>
+        this.page
+          .locator('.notification-list-item-message', { hasText: text })
+          .first()
+          .isVisible()
+          .catch(() => false),
+      timeout,
+    );
+  }
+
   /** Opens a workspace file by name with Quick Open. */
   async quickOpen(name: string): Promise<void> {
     // Quick Open can close again right after it opened (a notification or an editor taking focus): typing then

@@ -65,28 +65,10 @@ test('the second corrected mask brings the reminder to fine-tune; "Fine-tune Now
   assert.match((await reminder().textContent()) ?? '', /2 corrected masks/);
   await cs.screenshot('12-fine-tune-reminder');
   await reminder().locator('.monaco-button', { hasText: 'Fine-tune Now' }).click();
-  await waitFor(
-    'the fine-tune to run',
-    () =>
-      cs.page
-        .locator('.notification-list-item-message', { hasText: 'fine-tuning on 2 masks' })
-        .first()
-        .isVisible()
-        .catch(() => false),
-    60_000,
-  );
+  await cs.waitForNotification('fine-tuning on 2 masks', 60_000);
   // A second fine-tune while it runs is refused, not queued to train again on the same masks.
   await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
-  await waitFor(
-    'the refusal of a second fine-tune',
-    () =>
-      cs.page
-        .locator('.notification-list-item-message', { hasText: 'a fine-tune is already running' })
-        .first()
-        .isVisible()
-        .catch(() => false),
-    30_000,
-  );
+  await cs.waitForNotification('a fine-tune is already running', 30_000);
   const version = path.join(ws, '.maskloop', 'model', 'versions', '0001', 'manifest.json');
   await waitFor('the fine-tuned version', () => fs.existsSync(version), 300_000);
   await cs.page.waitForTimeout(5_000);

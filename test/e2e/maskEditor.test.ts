@@ -606,16 +606,7 @@ test("Pre-label Folder from the explorer's folder menu writes suggestions for th
     .locator('.monaco-menu .action-item', { hasText: 'Pre-label Folder' })
     .first()
     .click({ timeout: 30_000 });
-  await waitFor(
-    'the report',
-    () =>
-      cs.page
-        .locator('.notification-list-item-message', { hasText: 'wrote 2 unreviewed suggestion(s)' })
-        .first()
-        .isVisible()
-        .catch(() => false),
-    120_000,
-  );
+  await cs.waitForNotification('wrote 2 unreviewed suggestion(s)', 120_000);
   await cs.screenshot('13-prelabel-folder');
   for (const n of [1, 2]) {
     const file = batch(`shot_${n}.suggestion.png`);

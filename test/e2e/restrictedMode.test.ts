@@ -81,16 +81,7 @@ test('restricted mode: the editor and click segmentation work, no model is loade
   );
   await cs.page.keyboard.press('Escape');
   await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
-  await waitFor(
-    'the refusal',
-    () =>
-      cs.page
-        .locator('.notification-list-item-message', { hasText: 'Restricted mode' })
-        .first()
-        .isVisible()
-        .catch(() => false),
-    30_000,
-  );
+  await cs.waitForNotification('Restricted mode', 30_000);
   assert.equal(fs.readFileSync(path.join(ws, '.maskloop', 'model', 'model.json'), 'utf8'), '{ "not": "a model" }');
   assert.equal(fs.existsSync(path.join(ws, '.maskloop', 'model', 'versions')), false, 'nothing was trained');
 });
