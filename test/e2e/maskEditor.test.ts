@@ -602,10 +602,13 @@ test("Pre-label Folder from the explorer's folder menu writes suggestions for th
   const row = cs.page.locator('.explorer-folders-view .monaco-list-row', { hasText: /^batch$/ }).first();
   await row.waitFor({ state: 'visible', timeout: 30_000 });
   await row.click({ button: 'right' });
-  await cs.page
-    .locator('.monaco-menu .action-item', { hasText: 'Pre-label Folder' })
-    .first()
-    .click({ timeout: 30_000 });
+  // The context menu can take a click before it listens (it then stays open with the item highlighted): Enter
+  // runs the highlighted item then.
+  const item = cs.page.locator('.monaco-menu .action-item', { hasText: 'Pre-label Folder' }).first();
+  await item.hover({ timeout: 30_000 });
+  await item.click();
+  await cs.page.waitForTimeout(500);
+  if (await item.isVisible().catch(() => false)) await cs.page.keyboard.press('Enter');
   await cs.waitForNotification('wrote 2 unreviewed suggestion(s)', 120_000);
   await cs.screenshot('13-prelabel-folder');
   for (const n of [1, 2]) {
