@@ -56,6 +56,7 @@ export function settingsFrom(o: Opts): Partial<FineTuneSettings> {
   set('priorCorrection', numArg('--prior-correction', o.priorCorrection, 0));
   if (o.pixelHead === false) set('pixelHead', false);
   set('gradientThreads', intArg('--threads', o.threads, 1));
+  set('trainingRuntime', choiceArg('--training-runtime', o.trainingRuntime, ['auto', 'tfjs'] as const));
   if (o.force) set('force', true);
   return s;
 }
@@ -105,7 +106,11 @@ export function trainingOptions(cmd: Command): Command {
     .option('--seed <n>', 'random seed (default 0)')
     .option(
       '--threads <n>',
-      'threads that compute each training step on WebAssembly, each on its share of the batch: 1 or 2 (default 2 with two cores or more; always 1 on native TensorFlow, which uses every core itself)',
+      'threads that compute each training step on WebAssembly, each on its share of the batch: 1 or 2 (default 2 with two cores or more; always 1 on native TensorFlow, which uses every core itself); not used when the steps run through onnxruntime',
+    )
+    .option(
+      '--training-runtime <name>',
+      'where the training steps run: auto (through onnxruntime, native kernels on every core, where it is installed and covers the network: a frozen pretrained encoder without decoder dropout; else TF.js) or tfjs',
     )
     .option(
       '--no-pixel-head',

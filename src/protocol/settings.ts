@@ -105,6 +105,11 @@ export interface FineTuneSettings {
    * batch (engine/training/gradientPeer.ts). Native TensorFlow uses every core itself: always one there.
    */
   gradientThreads: number;
+  /**
+   * Where the training steps run: 'auto' = through onnxruntime (native kernels, every core; the training graph
+   * of engine/training/onnxTraining.ts) where it loads and covers the network, else TF.js; 'tfjs' = TF.js.
+   */
+  trainingRuntime: 'auto' | 'tfjs';
 }
 
 export const DEFAULT_FINE_TUNE: FineTuneSettings = {
@@ -130,6 +135,7 @@ export const DEFAULT_FINE_TUNE: FineTuneSettings = {
   priorCorrection: 1,
   pixelHead: true,
   gradientThreads: 0,
+  trainingRuntime: 'auto',
 };
 
 /** The automatic crop size under a frozen pretrained encoder, and from scratch. */

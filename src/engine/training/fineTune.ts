@@ -17,6 +17,8 @@ import { suggestionsOnTraining, validatePerImage, type TrainSample } from './val
 import { fitHeadStage } from './pixelHeadStage';
 import { trainStep } from './trainStep';
 import { startGradientPeer, type GradientPeer } from './gradientPeer';
+import { OnnxTrainer, buildTrainingGraph, onnxTrainingPlan } from './onnxTraining';
+import { inferenceChoice, loadOrt, ortLoadError, sessionOptions, threads } from '../inference/onnxInference';
 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
 
@@ -146,10 +148,22 @@ export async function fineTune(
       model,
       hooks.previousCorrection.map((d) => -d),
     );
-  // The gradient thread starts while the context head is fitted (it needs only the topology now).
+  const stepLoss = { dice: settings.diceWeight, boundary: settings.boundaryWeight, weightDecay: settings.weightDecay };
+  // The steps run through onnxruntime where it covers the network (one graph on every core); else on TF.js,
+  // whose gradient thread starts while the context head is fitted (it needs only the topology now).
+  const onnxPlan = contextOnly
+    ? null
+    : onnxTrainingPlan(model, trainable, settings, crop, stepLoss, {
+        backend: tf.getBackend(),
+        inference: inferenceChoice(),
+        ort: loadOrt(),
+        ortError: ortLoadError(),
+      });
   const peerStart = contextOnly
     ? Promise.resolve({ peer: null, count: 1, reason: 'no decoder training (0 epochs)' })
-    : startGradientPeer(model, settings.gradientThreads);
+    : onnxPlan?.ok
+      ? Promise.resolve({ peer: null, count: threads(), reason: `onnxruntime, ${threads()} threads` })
+      : startGradientPeer(model, settings.gradientThreads);
   // The context head is fitted first, on whole images; the decoder then trains on top of it.
   const timing: FineTuneTiming = { contextHead: 0, training: 0, validation: 0, pixelHead: 0, check: 0 };
   let mark = Date.now();
@@ -170,7 +184,24 @@ export async function fineTune(
   }
   timing.contextHead = lap();
   const started = await peerStart;
-  const stepLoss = { dice: settings.diceWeight, boundary: settings.boundaryWeight, weightDecay: settings.weightDecay };
+  // The training graph holds the frozen weights as constants: built now that the context head is fitted.
+  let onnx: OnnxTrainer | null = null;
+  if (onnxPlan?.ok) {
+    const graph = buildTrainingGraph(model, trainable, settings.batchSize, crop, stepLoss);
+    const o = loadOrt();
+    if ('unsupported' in graph || !o) {
+      started.count = 1;
+      started.reason = `TF.js, one thread: the training graph could not be built`;
+    } else {
+      try {
+        onnx = await OnnxTrainer.create(o, graph, sessionOptions(true));
+        started.reason = `onnxruntime, ${threads()} threads, one graph per step`;
+      } catch (err) {
+        started.count = 1;
+        started.reason = `TF.js, one thread: onnxruntime could not load the training graph (${(err as Error).message.split('\n')[0]})`;
+      }
+    }
+  }
   const peer: GradientPeer | null = started.peer;
   let peerSynced = false;
   const history: FineTuneResult['history'] = [];
@@ -207,7 +238,7 @@ export async function fineTune(
           crops.push(randomCrop(s.image, s.mask, rng, cropOptions));
         }
         const loss = await trainStep(
-          { model, optimizer, trainable, kernels, size: crop, weights: stepLoss },
+          { model, optimizer, trainable, kernels, size: crop, weights: stepLoss, onnx },
           crops,
           peer,
           !peerSynced,
@@ -322,6 +353,7 @@ export async function fineTune(
     };
   } finally {
     await peer?.close();
+    await onnx?.release();
     for (const [name, trainable] of storedTrainable) model.getLayer(name).trainable = trainable;
     tf.dispose(bestWeights ?? []);
     optimizer.dispose();

@@ -5,6 +5,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Crop } from './augment';
 import { segmentationLoss } from './losses';
 import type { GradientPeer } from './gradientPeer';
+import { onnxStep, type OnnxTrainer } from './onnxTraining';
 
 export interface StepLoss {
   dice: number;
@@ -65,10 +66,13 @@ export interface StepContext {
   kernels: tf.Tensor[];
   size: number;
   weights: StepLoss;
+  /** The training graph through onnxruntime, when the steps run there (onnxTraining.ts). */
+  onnx?: OnnxTrainer | null;
 }
 
 /**
- * One step on the crops, split with the gradient peer when there is one (`sendAll`: every weight goes to it, as
+ * One step on the crops: through onnxruntime's training graph when the context has one; else split with the
+ * gradient peer when there is one (`sendAll`: every weight goes to it, as
  * at the first step); returns the batch's loss (NaN when the optimiser returned none).
  */
 export async function trainStep(
@@ -77,6 +81,7 @@ export async function trainStep(
   peer: GradientPeer | null = null,
   sendAll = false,
 ): Promise<number> {
+  if (s.onnx) return onnxStep(s.onnx, s.optimizer, s.kernels, s.weights.weightDecay, crops);
   if (peer && crops.length >= 2) return parallelStep(s, crops, peer, sendAll);
   const { model, optimizer, trainable, kernels, size, weights } = s;
   const f = stepLossFunction(model, kernels, crops, size, weights);
