@@ -3,7 +3,14 @@ import type { BenchResult, BenchTrain, FineTuneRoundResult, RequestMap } from '.
 import { syntheticSample } from '../synthetic/syntheticShapes';
 import { DEFAULT_FINE_TUNE, fineTune } from '../engine/training/fineTune';
 import { releaseFolded } from '../engine/inference/foldedInference';
-import { inferenceReport, releaseOnnx } from '../engine/inference/onnxInference';
+import {
+  inferenceReport,
+  loadOrt,
+  releaseOnnx,
+  sessionOptions,
+  threads as onnxThreads,
+} from '../engine/inference/onnxInference';
+import { OnnxTrainer, buildTrainingGraph } from '../engine/training/onnxTraining';
 import { SeededRandom } from '../masks/seededRandom';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Crop } from '../engine/training/augment';
@@ -51,6 +58,7 @@ export async function runFineTuneRound(
   cropSize = DEFAULT_FINE_TUNE.cropSize,
   encoder: EncoderKind = DEFAULT_ENCODER,
   gradientThreads = DEFAULT_FINE_TUNE.gradientThreads,
+  trainingRuntime = DEFAULT_FINE_TUNE.trainingRuntime,
 ): Promise<FineTuneRoundResult> {
   const network = networkFor(encoder, 3);
   const model = await buildNetwork(network);
@@ -67,7 +75,7 @@ export async function runFineTuneRound(
       model,
       train,
       validation,
-      { ...DEFAULT_FINE_TUNE, epochs, cropSize, gradientThreads },
+      { ...DEFAULT_FINE_TUNE, epochs, cropSize, gradientThreads, trainingRuntime },
       tiles,
       {
         signal,
@@ -113,6 +121,7 @@ export async function runBench(
         p.fineTuneRound.cropSize,
         encoder,
         p.fineTuneRound.threads,
+        p.fineTuneRound.runtime,
       )
     : undefined;
   const propagationMs = p.propagationSizes?.length
@@ -169,10 +178,21 @@ export async function runBench(
     // Forward, plus backward (~2x forward) through the trainable layers only: a frozen encoder has no backward.
     const trainFlops =
       n * (estimateFlops(model, c, c) + 2 * estimateFlops(model, c, c, (layer) => layer.trainableWeights.length > 0));
-    const timeSteps = async (threads: 1 | 2): Promise<BenchTrain> => {
+    const timeSteps = async (threads: 1 | 2 | 'onnx'): Promise<BenchTrain | null> => {
       // Two threads where a fine-tune would use them (never on native TensorFlow, which uses every core itself).
+      let onnx: OnnxTrainer | null = null;
+      if (threads === 'onnx') {
+        const o = loadOrt();
+        const graph = o ? buildTrainingGraph(model, trainable, n, c, loss) : null;
+        if (!o || !graph || 'unsupported' in graph || inferenceReport().runtime !== 'onnxruntime') return null;
+        onnx = await OnnxTrainer.create(o, graph, sessionOptions(true));
+      }
       const started =
-        threads === 2 ? await startGradientPeer(model, 0) : { peer: null, count: 1, reason: 'one thread' };
+        threads === 'onnx'
+          ? { peer: null, count: onnxThreads(), reason: `onnxruntime, ${onnxThreads()} threads` }
+          : threads === 2
+            ? await startGradientPeer(model, 0)
+            : { peer: null, count: 1, reason: 'one thread' };
       const optimizer = tf.train.adam(1e-3);
       const stepMs: number[] = [];
       try {
@@ -180,7 +200,7 @@ export async function runBench(
           if (signal.aborted) throw new CancelledError();
           const t = performance.now();
           await trainStep(
-            { model, optimizer, trainable, kernels, size: c, weights: loss },
+            { model, optimizer, trainable, kernels, size: c, weights: loss, onnx },
             copies(),
             started.peer,
             s === 0,
@@ -190,6 +210,7 @@ export async function runBench(
       } finally {
         optimizer.dispose();
         await started.peer?.close();
+        await onnx?.release();
       }
       const med = median(stepMs);
       return {
@@ -203,8 +224,9 @@ export async function runBench(
         gflops: Number((trainFlops / 1e9 / (med / 1000)).toFixed(2)),
       };
     };
-    const train = await timeSteps(1);
-    const twoThreads = await timeSteps(2);
+    const train = (await timeSteps(1))!;
+    const twoThreads = (await timeSteps(2))!;
+    const onnxSteps = await timeSteps('onnx');
     // The frozen encoder's share of a step: its forward pass on the batch, alone.
     const encoderMs = await timeEncoderForward(model, crops, c, p.trainSteps);
     return {
@@ -217,6 +239,7 @@ export async function runBench(
       prelabelGflops,
       train: { ...train, encoderForwardMs: encoderMs },
       ...(twoThreads.threads === 2 ? { trainTwoThreads: twoThreads } : {}),
+      ...(onnxSteps ? { trainOnnx: onnxSteps } : {}),
       peakRssMiB: Math.round(peakRssMiB()),
       ...(fineTuneRound ? { fineTuneRound } : {}),
       ...(propagationMs ? { propagationMs } : {}),

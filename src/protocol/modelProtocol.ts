@@ -167,7 +167,14 @@ export interface RequestMap {
       trainSteps: number;
       cropSize: number;
       batchSize: number;
-      fineTuneRound?: { images: number; size: number; epochs?: number; cropSize?: number; threads?: number };
+      fineTuneRound?: {
+        images: number;
+        size: number;
+        epochs?: number;
+        cropSize?: number;
+        threads?: number;
+        runtime?: 'auto' | 'tfjs';
+      };
       /** Frame sizes at which to time a propagation step (following a neighbour); none when absent. */
       propagationSizes?: { width: number; height: number }[];
     };
@@ -239,6 +246,8 @@ export interface BenchResult {
   train: BenchTrain & { encoderForwardMs: number | null };
   /** The same steps with the batch split over two threads (gradientPeer.ts), when a second could start. */
   trainTwoThreads?: BenchTrain;
+  /** The same steps through onnxruntime's training graph (onnxTraining.ts), where it covers the network. */
+  trainOnnx?: BenchTrain;
   peakRssMiB: number;
   /** The default fine-tune round on generated images (measured first, in a fresh model process). */
   fineTuneRound?: FineTuneRoundResult;

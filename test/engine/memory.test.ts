@@ -29,6 +29,8 @@ for (const encoder of ['mobilenetv2', 'scratch'] as const)
     const tiles = { stride: networkStride(net), tileSize: 512, overlap: 128, margin: 32 };
     const tensorsBefore = tf.memory().numTensors;
     const heapAt = new Map<number, number>();
+    // The process's resident memory too (informational: native onnxruntime buffers are outside the wasm heap).
+    const rssAt = new Map<number, number>();
     const steps = Number(process.env.MASKLOOP_MEMORY_STEPS ?? 300);
     // Measured here: the heap settles by about step 100 (allocator warm-up), then stays flat through 600 steps.
     const settled = 120;
@@ -40,7 +42,10 @@ for (const encoder of ['mobilenetv2', 'scratch'] as const)
       tiles,
       {
         onProgress: (p) => {
-          if (p.phase === 'train') heapAt.set(p.step, backendBytes());
+          if (p.phase === 'train') {
+            heapAt.set(p.step, backendBytes());
+            rssAt.set(p.step, process.memoryUsage().rss);
+          }
         },
       },
     );
@@ -58,7 +63,7 @@ for (const encoder of ['mobilenetv2', 'scratch'] as const)
     const warm = heapAt.get(settled)!;
     const end = heapAt.get(steps)!;
     process.stdout.write(
-      `# memory on ${backend.backend}, ${encoder} encoder: heap ${(warm / 2 ** 20).toFixed(1)} MiB after ${settled} steps, ${(end / 2 ** 20).toFixed(1)} MiB after ${steps}; tensors ${tensorsBefore} -> ${tensorsAfter}\n`,
+      `# memory on ${backend.backend}, ${encoder} encoder: heap ${(warm / 2 ** 20).toFixed(1)} MiB after ${settled} steps, ${(end / 2 ** 20).toFixed(1)} MiB after ${steps}; resident ${(rssAt.get(settled)! / 2 ** 20).toFixed(0)} -> ${(rssAt.get(steps)! / 2 ** 20).toFixed(0)} MiB; tensors ${tensorsBefore} -> ${tensorsAfter}\n`,
     );
     assert.equal(tensorsAfter, tensorsBefore, 'every tensor a fine-tune makes is disposed (the model keeps its own)');
     for (const [step, bytes] of heapAt)

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../protocol/settings';
 import { ModelClient, ModelRequestError } from '../../modelServer/modelClient';
 import type { BenchResult } from '../../protocol/modelProtocol';
-import { UsageError, fmt, intArg, requiredInt, textArg } from '../cliContext';
+import { UsageError, choiceArg, fmt, intArg, requiredInt, textArg } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 
 export function registerBenchCommand(program: Command): void {
@@ -19,6 +19,7 @@ export function registerBenchCommand(program: Command): void {
       '--round-threads <n>',
       "gradient threads of the round, 1 or 2 (default: the default fine-tune's, automatic)",
     )
+    .option('--round-runtime <name>', "where the round's training steps run: auto (the default fine-tune's) or tfjs")
     .option('--train-crop <px>', "crop size of the timed training steps (default 256, the default fine-tune's)")
     .option(
       '--propagation <sizes>',
@@ -48,6 +49,7 @@ export function registerBenchCommand(program: Command): void {
             const roundEpochs = intArg('--round-epochs', o.roundEpochs, 1);
             const roundCrop = intArg('--round-crop', o.roundCrop, 16);
             const roundThreads = intArg('--round-threads', o.roundThreads, 1);
+            const roundRuntime = choiceArg('--round-runtime', o.roundRuntime, ['auto', 'tfjs'] as const);
             const trainCrop = intArg('--train-crop', o.trainCrop, 16) ?? 256;
             const fineTuneRound =
               !reduced && roundImages > 0
@@ -57,6 +59,7 @@ export function registerBenchCommand(program: Command): void {
                     ...(roundEpochs ? { epochs: roundEpochs } : {}),
                     ...(roundCrop ? { cropSize: roundCrop } : {}),
                     ...(roundThreads ? { threads: roundThreads } : {}),
+                    ...(roundRuntime ? { runtime: roundRuntime } : {}),
                   }
                 : undefined;
             if (fineTuneRound && !ctx.json)
@@ -119,6 +122,10 @@ export function registerBenchCommand(program: Command): void {
           if (r.trainTwoThreads)
             ctx.say(
               `  training, two threads: ${step(r.trainTwoThreads)}; ${(r.train.medianStepMs / r.trainTwoThreads.medianStepMs).toFixed(2)}x`,
+            );
+          if (r.trainOnnx)
+            ctx.say(
+              `  training through onnxruntime: ${step(r.trainOnnx)}; ${(r.train.medianStepMs / r.trainOnnx.medianStepMs).toFixed(2)}x one thread${r.trainTwoThreads ? `, ${(r.trainTwoThreads.medianStepMs / r.trainOnnx.medianStepMs).toFixed(2)}x two` : ''}`,
             );
           for (const [size, ms] of Object.entries(r.propagationMs ?? {}))
             ctx.say(`  propagation step ${size} (following the previous frame): ${ms} ms median`);
