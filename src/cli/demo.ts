@@ -134,7 +134,7 @@ export async function runDemo(ctx: CliContext, o: DemoOptions): Promise<void> {
     return;
   }
   ctx.say(
-    `Fine-tune: version ${ft.version} ${ft.accepted ? 'is now current' : 'was not made current'} (${ft.reason}); ${ft.trainImages} train / ${ft.validationImages} validation images, ${ft.epochs} epochs, ${ft.steps} steps, ${ft.seconds.toFixed(1)} s on ${info.backend.backend}.`,
+    `Fine-tune: version ${ft.version} ${ft.accepted ? 'is now current' : 'was not made current'} (${ft.reason}); ${ft.trainImages} train / ${ft.validationImages} validation images, ${ft.epochs} epochs, ${ft.steps} steps, ${ft.seconds.toFixed(1)} s (TF.js on ${info.backend.backend}; training steps: ${ft.threads}).`,
   );
   ctx.say(`Augmentation: ${ft.augmentation}.`);
   ctx.say('');

@@ -44,8 +44,10 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     trainImages: number;
     validationImages: number;
     pixelHead: string;
+    threads: string;
   }>(['finetune', '--images', images, '--masks', truth, '--classes', classes, ...fast]);
   assert.equal(ft.version, 1);
+  assert.match(ft.threads, /^onnxruntime, \d+ threads, one graph per step$/, 'the steps ran through onnxruntime');
   assert.equal(ft.trainImages + ft.validationImages, 5);
   assert.ok(ft.validationImages >= 1);
   const model = path.join(root, '.maskloop', 'model');
@@ -169,6 +171,8 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     prelabelMs: Record<string, number>;
     train: { cropsPerSecond: number; threads: number; encoderForwardMs: number | null };
     trainTwoThreads?: { cropsPerSecond: number; threads: number };
+    trainOnnx?: { cropsPerSecond: number; threads: number };
+    inference: { runtime: string };
     peakRssMiB: number;
     machine: { cpus: number };
     propagationMs: Record<string, number>;
@@ -211,10 +215,14 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.ok(bench.train.cropsPerSecond > 0 && bench.peakRssMiB > 0 && bench.machine.cpus > 0);
   assert.equal(bench.train.threads, 1);
   assert.ok(bench.train.encoderForwardMs !== null && bench.train.encoderForwardMs >= 0);
-  // Two threads where the machine has two cores (training runs on wasm here), in the steps and in the round.
+  // Two threads where the machine has two cores (training runs on wasm here) in the timed steps; and where
+  // onnxruntime loads, the steps through it, and the round's steps there.
   const two = bench.machine.cpus >= 2;
   assert.equal(bench.trainTwoThreads?.threads, two ? 2 : undefined);
-  assert.match(bench.fineTuneRound.threads, two ? /^two threads/ : /^one thread/);
+  const ort = bench.inference.runtime === 'onnxruntime';
+  assert.equal(bench.trainOnnx !== undefined, ort);
+  if (bench.trainOnnx) assert.ok(bench.trainOnnx.cropsPerSecond > 0);
+  assert.match(bench.fineTuneRound.threads, ort ? /^onnxruntime, \d+ threads/ : two ? /^two threads/ : /^one thread/);
   const t = bench.fineTuneRound.timing;
   assert.ok(t.training > 0 && t.contextHead >= 0 && t.validation >= 0 && t.pixelHead >= 0 && t.check >= 0);
   assert.ok(t.training + t.contextHead + t.validation + t.pixelHead + t.check <= bench.fineTuneRound.seconds + 0.5);
@@ -259,7 +267,17 @@ test('bad inputs: one clear line naming the file, exit 1; usage mistakes exit 2'
   assert.equal(r1.code, 1);
   // Train a model so the remaining errors come from the data, not the missing model; --force makes version 1
   // current whatever its validation says (two steps on one 32x32 image need not pass the acceptance check).
-  assert.equal(run(['finetune', '--images', images, '--masks', truth, '--model', model, ...fast, '--force']).code, 0);
+  // On TF.js as asked (one or two gradient threads), not through onnxruntime.
+  const forced = run(
+    ['finetune', '--images', images, '--masks', truth, '--model', model, ...fast, '--force'].concat([
+      '--training-runtime',
+      'tfjs',
+      '--json',
+    ]),
+  );
+  assert.equal(forced.code, 0);
+  assert.match((JSON.parse(forced.stdout) as { threads: string }).threads, /^(one|two) threads?\b/);
+  assert.equal(run(['finetune', '--images', images, '--masks', truth, '--training-runtime', 'gpu']).code, 2);
   const r2 = run(['predict', path.join(broken, 'x.png'), '--out', path.join(dir, 'o'), '--model', model]);
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /x\.png: not a readable image/);
