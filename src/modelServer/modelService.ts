@@ -436,7 +436,7 @@ export class ModelService {
         })),
       );
     const context = result.context
-      ? `; context head fitted on ${result.context.cells} cells of whole images in ${result.context.seconds.toFixed(1)} s on ${result.context.runtime}`
+      ? `; context head fitted on ${result.context.cells} cells of whole images in ${result.context.seconds.toFixed(1)} s (encoder passes on ${result.context.features}, regression on ${result.context.runtime})`
       : '';
     const augmentation = `${result.cropSize}x${result.cropSize} crops; ${result.hueJitter.reason}${context}`;
     const summary = (m: typeof before): Record<string, number> | null => (m ? { ...m } : null);

@@ -13,6 +13,7 @@ import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { networkStride } from '../../src/engine/network/resUNet';
 import { predictImage } from '../../src/engine/inference/tiledPredict';
 import { SeededRandom } from '../../src/masks/seededRandom';
+import { setInferenceChoice } from '../../src/engine/inference/onnxInference';
 import { learningSamples } from './learningData';
 
 /** The context head's read-out weights, flattened. */
@@ -354,4 +355,40 @@ test('the context head learns small objects at every border of a non-square imag
   for (let i = 0; i < W * H; i++) if (!labels[i] && pred.classMap[i]) false1++;
   assert.ok(false1 < 0.03 * W * H, `background painted as object: ${false1} pixels`);
   model.dispose();
+});
+
+test("the context head's encoder passes through onnxruntime give the fit TF.js's give", async () => {
+  await resolveBackend('wasm');
+  const model = await buildNetwork(networkFor('mobilenetv2', 3));
+  const train = learningSamples(300, 3);
+  const settings = { ...DEFAULT_CONTEXT_FIT, scales: [] };
+  const read = (): Float32Array[] =>
+    [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].flatMap((n) =>
+      model
+        .getLayer(n)
+        .getWeights()
+        .map((w) => w.dataSync().slice() as Float32Array),
+    );
+  const viaOnnx = await fitContextHead(model, train, settings);
+  const a = read();
+  setInferenceChoice('tfjs');
+  try {
+    const viaTf = await fitContextHead(model, train, settings);
+    assert.equal(viaOnnx.features, 'onnxruntime');
+    assert.equal(viaTf.features, 'tfjs');
+    assert.equal(viaOnnx.cells, viaTf.cells);
+    assert.ok(Math.abs(viaOnnx.loss - viaTf.loss) < 1e-3, `loss ${viaOnnx.loss} against ${viaTf.loss}`);
+    read().forEach((w, i) => {
+      let scale = 1e-6;
+      let diff = 0;
+      for (let j = 0; j < w.length; j++) {
+        scale = Math.max(scale, Math.abs(w[j]));
+        diff = Math.max(diff, Math.abs(w[j] - a[i][j]));
+      }
+      assert.ok(diff < 1e-2 * scale, `read-out weights differ by ${diff} of ${scale}`);
+    });
+  } finally {
+    setInferenceChoice('auto');
+    model.dispose();
+  }
 });

@@ -39,7 +39,10 @@ export type FoldedOp =
 
 export interface FoldedGraph {
   input: string;
+  /** The model's first output (its only one, for the segmentation network). */
   output: string;
+  /** Every output of the model, in its order. */
+  outputs: string[];
   /** In topological order; every input names the output of an earlier op, or the graph input. Channels last. */
   ops: FoldedOp[];
   /** The folded weights: the caller disposes them with `disposeGraph`. */
@@ -218,9 +221,9 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
     if (!op) return fail();
     ops.push(op);
   }
-  const outputLayer = (model.outputs[0] as unknown as { sourceLayer: LayerLike }).sourceLayer;
-  if (!input || model.outputs.length !== 1) return fail();
-  return { input, output: name(outputLayer), ops, held };
+  const outputs = model.outputs.map((o) => name((o as unknown as { sourceLayer: LayerLike }).sourceLayer));
+  if (!input || outputs.length === 0) return fail();
+  return { input, output: outputs[0], outputs, ops, held };
 }
 
 export function disposeGraph(graph: FoldedGraph): void {

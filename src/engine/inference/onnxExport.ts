@@ -32,6 +32,17 @@ async function read(t: tf.Tensor): Promise<Float32Array> {
  * network's stride, as for the TF.js path.
  */
 export async function exportOnnx(graph: FoldedGraph, channels: number): Promise<Uint8Array> {
+  return exportOnnxOutputs(graph, [{ tensor: graph.output, name: 'probs', channels }]);
+}
+
+/**
+ * The ONNX model bytes of a folded graph with the given outputs: each the tensor of a layer (by its name in
+ * the graph), channels-last [N, H, W, channels] under `name`. The input is "image", as for `exportOnnx`.
+ */
+export async function exportOnnxOutputs(
+  graph: FoldedGraph,
+  outputs: { tensor: string; name: string; channels: number }[],
+): Promise<Uint8Array> {
   const g = new Proto().string(2, 'maskloop');
   const nodes: Proto[] = [];
   const inits: Proto[] = [];
@@ -139,9 +150,13 @@ export async function exportOnnx(graph: FoldedGraph, channels: number): Promise<
   if (graph.ops.some((op) => op.kind === 'relu6' || (op.kind === 'conv' && op.activation === 'relu6'))) {
     inits.push(floatTensor('zero', [], Float32Array.of(0)), floatTensor('six', [], Float32Array.of(6)));
   }
-  nodes.push(node('Transpose', [cf(graph.output)], ['probs'], 'to_nhwc', [{ name: 'perm', ints: [0, 2, 3, 1] }]));
+  for (const o of outputs)
+    nodes.push(
+      node('Transpose', [cf(o.tensor)], [o.name], `to_nhwc/${o.name}`, [{ name: 'perm', ints: [0, 2, 3, 1] }]),
+    );
   nodes.forEach((n) => g.message(1, n));
   inits.forEach((t) => g.message(5, t));
-  g.message(11, valueInfo('image', 3)).message(12, valueInfo('probs', channels));
+  g.message(11, valueInfo('image', 3));
+  for (const o of outputs) g.message(12, valueInfo(o.name, o.channels));
   return onnxModel(g);
 }

@@ -14,6 +14,9 @@ import { upsampleBilinear } from '../network/bilinearUpsample';
 import { CONTEXT_LAYERS } from '../network/contextHead';
 import { coveringWindows, scaledWindow } from '../network/contextWindows';
 import { fitSoftmaxRegression, standardiseColumns } from './softmaxRegression';
+import { disposeGraph, foldGraph } from '../inference/foldedGraph';
+import { exportOnnxOutputs } from '../inference/onnxExport';
+import { inferenceChoice, loadOrt, sessionOptions } from '../inference/onnxInference';
 
 export interface ContextFitSettings {
   /** L2 penalty on the standardised weights. */
@@ -87,8 +90,68 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
  * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
  * labelled pixel dropped).
  */
-async function viewRows(
+/** The encoder's feature maps of a normalised input [1, H, W, 3], in the read-outs' order. */
+type FeatureForward = (x: tf.Tensor4D) => Promise<tf.Tensor4D[]>;
+
+/** Largest difference from TF.js tolerated in the check of the exported feature graph (ReLU6 features, 0-6). */
+const FEATURE_TOLERANCE = 1e-3;
+
+/**
+ * The encoder's feature maps through onnxruntime (both cores, native kernels): the `features` model exported
+ * from its folded graph with one output per map, checked against TF.js on a fixed input; null when
+ * onnxruntime does not load, is not chosen, the export fails or the check does. `release` frees the session.
+ */
+async function onnxFeatures(
   features: tfl.LayersModel,
+): Promise<{ forward: FeatureForward; release: () => Promise<void> } | null> {
+  if (inferenceChoice() === 'tfjs' || !['wasm', 'cpu'].includes(tf.getBackend())) return null;
+  const o = loadOrt();
+  if (!o) return null;
+  const graph = foldGraph(features);
+  if (!graph) return null;
+  let bytes: Uint8Array;
+  try {
+    const channels = features.outputs.map((t) => t.shape[3] as number);
+    bytes = await exportOnnxOutputs(
+      graph,
+      graph.outputs.map((tensor, i) => ({ tensor, name: `f${i}`, channels: channels[i] })),
+    );
+  } finally {
+    disposeGraph(graph);
+  }
+  const session = await o.InferenceSession.create(bytes, sessionOptions(false));
+  const count = graph.outputs.length;
+  const forward: FeatureForward = async (x) => {
+    const [, h, w] = x.shape;
+    const out = await session.run({ image: new o.Tensor('float32', (await x.data()) as Float32Array, [1, h, w, 3]) });
+    return Array.from({ length: count }, (_, i) => {
+      const t = out[`f${i}`];
+      return tf.tensor4d(t.data as Float32Array, t.dims as [number, number, number, number]);
+    });
+  };
+  const probe = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 23) as tf.Tensor4D;
+  try {
+    const ref = features.predict(probe) as tf.Tensor4D[];
+    const got = await forward(probe);
+    let diff = 0;
+    for (let i = 0; i < count; i++) {
+      const [a, b] = [await ref[i].data(), await got[i].data()];
+      if (a.length !== b.length) diff = Infinity;
+      else for (let j = 0; j < a.length; j++) diff = Math.max(diff, Math.abs(a[j] - b[j]));
+    }
+    tf.dispose([...ref, ...got]);
+    if (!(diff <= FEATURE_TOLERANCE)) {
+      await session.release();
+      return null;
+    }
+  } finally {
+    probe.dispose();
+  }
+  return { forward, release: () => session.release() };
+}
+
+async function viewRows(
+  features: FeatureForward,
   image: RgbImage,
   mask: MaskImage,
   numClasses: number,
@@ -98,14 +161,17 @@ async function viewRows(
   rng: SeededRandom,
 ): Promise<{ x: Float32Array; y: Float32Array; rows: number; dims: number }> {
   const { x0, y0, w, h } = window;
+  const input = windowTensor(image, x0, y0, w, h, mirror);
+  const maps = await features(input);
+  input.dispose();
   const feats = tf.tidy(() => {
-    const maps = features.predict(windowTensor(image, x0, y0, w, h, mirror)) as tf.Tensor4D[];
     const grid = maps[0].shape[1];
     return tf.concat(
       maps.map((m) => (m.shape[1] === grid ? m : upsampleBilinear(m, grid / m.shape[1]))),
       3,
     );
   });
+  tf.dispose(maps);
   const [, gh, gw, dims] = feats.shape;
   // Read asynchronously: GPU backends cannot read synchronously under Node.
   const data = (await feats.data()) as Float32Array;
@@ -151,6 +217,8 @@ export interface ContextFitResult {
   cells: number;
   /** Where the regression ran (softmaxRegression.ts). */
   runtime: 'onnxruntime' | 'tfjs';
+  /** Where the encoder's passes over the images ran. */
+  features: 'onnxruntime' | 'tfjs';
   /** The fitted head's final loss on its cells: mean cross-entropy with the soft labels, plus the L2 term. */
   loss: number;
   seconds: number;
@@ -177,27 +245,36 @@ export async function fitContextHead(
     .map((n) => model.getLayer(n));
   const numClasses = model.outputs[0].shape[3] as number;
   const features = tfl.model({ inputs: model.inputs, outputs: readOuts.map((l) => l.input as tfl.SymbolicTensor) });
+  // The encoder's passes through onnxruntime where it loads (checked against TF.js), else TF.js.
+  const viaOnnx = await onnxFeatures(features);
+  const forward: FeatureForward =
+    viaOnnx?.forward ?? ((x) => Promise.resolve(tf.tidy(() => features.predict(x) as tf.Tensor4D[])));
   const rng = new SeededRandom(settings.seed + 104729);
   const views = (settings.mirror ? 2 : 1) * (1 + settings.scales.length);
   const perImage = Math.min(settings.cellsPerImage, Math.floor(settings.maxCells / train.length));
   const parts: { x: Float32Array; y: Float32Array; rows: number }[] = [];
   let dims = 0;
-  for (const t of train) {
-    const windows = coveringWindows(t.image.width, t.image.height, settings.window);
-    // The image's cell budget is shared by its windows and views.
-    const perView = Math.max(32, Math.floor(perImage / (views * windows.length)));
-    for (const window of windows)
-      for (const scale of [1, ...settings.scales]) {
-        const pair = scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
-        const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
-        for (const mirror of settings.mirror ? [false, true] : [false]) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          check();
-          const r = await viewRows(features, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
-          dims = r.dims;
-          parts.push(r);
+  try {
+    for (const t of train) {
+      const windows = coveringWindows(t.image.width, t.image.height, settings.window);
+      // The image's cell budget is shared by its windows and views.
+      const perView = Math.max(32, Math.floor(perImage / (views * windows.length)));
+      for (const window of windows)
+        for (const scale of [1, ...settings.scales]) {
+          const pair =
+            scale === 1 ? { ...t, window } : { ...scaledWindow(t.image, t.mask, window, scale), window: null };
+          const view = pair.window ?? { x0: 0, y0: 0, w: pair.image.width, h: pair.image.height };
+          for (const mirror of settings.mirror ? [false, true] : [false]) {
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            check();
+            const r = await viewRows(forward, pair.image, pair.mask, numClasses, perView, view, mirror, rng);
+            dims = r.dims;
+            parts.push(r);
+          }
         }
-      }
+    }
+  } finally {
+    await viaOnnx?.release();
   }
   const rows = parts.reduce((n, p) => n + p.rows, 0);
   if (rows === 0) throw new Error('no labelled pixels to fit the context head on');
@@ -250,5 +327,11 @@ export async function fitContextHead(
   } finally {
     tf.dispose([W, b, meanT, std]);
   }
-  return { cells: rows, loss: fit.loss, seconds: (Date.now() - start) / 1000, runtime: fit.runtime };
+  return {
+    cells: rows,
+    loss: fit.loss,
+    seconds: (Date.now() - start) / 1000,
+    runtime: fit.runtime,
+    features: viaOnnx ? 'onnxruntime' : 'tfjs',
+  };
 }
