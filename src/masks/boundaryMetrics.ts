@@ -80,6 +80,9 @@ export function contourPixels(region: Uint8Array, width: number, height: number)
   return out;
 }
 
+/** Tolerances up to this many pixels are checked in a disc around each contour pixel, larger by distance transforms. */
+const MAX_LOCAL_TOLERANCE = 8;
+
 /**
  * Boundary F-score at a pixel tolerance: precision is the share of predicted contour pixels within
  * `tolerance` of the true contour, recall the reverse; F is their harmonic mean. Both contours empty
@@ -111,13 +114,35 @@ export function boundaryFScore(
   if (ng === 0 && np === 0) return 1;
   if (ng === 0 || np === 0) return 0;
   const t2 = tolerance * tolerance;
-  const dToG = squaredDistanceTo(cg, width, height);
-  const dToP = squaredDistanceTo(cp, width, height);
   let hitP = 0;
   let hitG = 0;
-  for (let i = 0; i < cg.length; i++) {
-    if (cp[i] && dToG[i] <= t2) hitP++;
-    if (cg[i] && dToP[i] <= t2) hitG++;
+  if (tolerance <= MAX_LOCAL_TOLERANCE) {
+    // Contours are sparse: look for the other contour within the disc of the tolerance around each pixel,
+    // exactly what a distance transform's "at most the tolerance" says, without two transforms per class.
+    const r = Math.floor(tolerance);
+    const disc: [number, number][] = [];
+    for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= t2) disc.push([dx, dy]);
+    const near = (other: Uint8Array, x: number, y: number): boolean => {
+      for (const [dx, dy] of disc) {
+        const u = x + dx;
+        const v = y + dy;
+        if (u >= 0 && u < width && v >= 0 && v < height && other[v * width + u]) return true;
+      }
+      return false;
+    };
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const i = y * width + x;
+        if (cp[i] && near(cg, x, y)) hitP++;
+        if (cg[i] && near(cp, x, y)) hitG++;
+      }
+  } else {
+    const dToG = squaredDistanceTo(cg, width, height);
+    const dToP = squaredDistanceTo(cp, width, height);
+    for (let i = 0; i < cg.length; i++) {
+      if (cp[i] && dToG[i] <= t2) hitP++;
+      if (cg[i] && dToP[i] <= t2) hitG++;
+    }
   }
   const precision = hitP / np;
   const recall = hitG / ng;

@@ -175,3 +175,43 @@ test('meanMetrics averages over images', () => {
   assert.equal(m.pixelAccuracy, 0.75);
   assert.equal(m.dice, 0.5);
 });
+
+test('boundary F: the disc search around contour pixels counts what two distance transforms count', () => {
+  // The reference: each contour pixel's squared distance to the other contour, as the transform gives it.
+  const reference = (g: Uint8Array, p: Uint8Array, w: number, h: number, t: number): number => {
+    const cg = contourPixels(g, w, h);
+    const cp = contourPixels(p, w, h);
+    const ng = cg.reduce((a, v) => a + v, 0);
+    const np = cp.reduce((a, v) => a + v, 0);
+    if (ng === 0 && np === 0) return 1;
+    if (ng === 0 || np === 0) return 0;
+    const dg = squaredDistanceTo(cg, w, h);
+    const dp = squaredDistanceTo(cp, w, h);
+    let hp = 0;
+    let hg = 0;
+    for (let i = 0; i < cg.length; i++) {
+      if (cp[i] && dg[i] <= t * t) hp++;
+      if (cg[i] && dp[i] <= t * t) hg++;
+    }
+    const [pr, rc] = [hp / np, hg / ng];
+    return pr + rc === 0 ? 0 : (2 * pr * rc) / (pr + rc);
+  };
+  let seed = 7;
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let k = 0; k < 12; k++) {
+    const [w, h] = [37 + k, 29 + 2 * k];
+    // Blobs: a few random discs each, so contours are long and near each other.
+    const blobs = (): Uint8Array => {
+      const m = new Uint8Array(w * h);
+      for (let b = 0; b < 3; b++) {
+        const [cx, cy, r] = [rand() * w, rand() * h, 3 + rand() * 8];
+        for (let y = 0; y < h; y++)
+          for (let x = 0; x < w; x++) if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) m[y * w + x] = 1;
+      }
+      return m;
+    };
+    const [g, p] = [blobs(), blobs()];
+    for (const t of [0, 1, 1.5, 2, 3, 5, 8])
+      assert.equal(boundaryFScore(g, p, w, h, t), reference(g, p, w, h, t), `masks ${k}, tolerance ${t}`);
+  }
+});
