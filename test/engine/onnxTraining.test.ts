@@ -10,6 +10,7 @@ import { OnnxTrainer, buildTrainingGraph, labelInputs } from '../../src/engine/t
 import type { Crop } from '../../src/engine/training/augment';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { EncoderKind } from '../../src/protocol/encoderKind';
+import { relDiff } from './compare';
 
 // The training graph through onnxruntime against TF.js's autodiff on the same weights and crops: the loss, the
 // gradient of every trainable weight and every batch norm's batch statistics agree to float rounding.
@@ -41,14 +42,6 @@ function perturb(model: tfl.LayersModel, seed: number): void {
       noise.dispose();
     }
   }
-}
-
-function relDiff(a: Float32Array, b: Float32Array): number {
-  let scale = 1e-6;
-  let max = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < b.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max / scale;
 }
 
 test('labelInputs: one-hot classes channels first, ignore pixels neither valid nor in any class', () => {

@@ -12,6 +12,7 @@ import type { Crop } from '../../src/engine/training/augment';
 import { probeWebGpu } from '../../src/engine/webgpuAdapter';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { EncoderKind } from '../../src/protocol/encoderKind';
+import { relDiff } from './compare';
 
 // The WebGPU backend against WebAssembly, on every kernel the three networks use in training and prediction: the
 // same weights and crops give the same outputs, loss and gradients of every weight (encoder included, as a
@@ -58,15 +59,6 @@ async function stepOn(backend: string, model: tfl.LayersModel, batch: Crop[], si
   } finally {
     step.dispose();
   }
-}
-
-/** Largest difference over the largest magnitude of the reference. */
-function relDiff(a: Float32Array, b: Float32Array): number {
-  let scale = 1e-6;
-  let max = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < b.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max / scale;
 }
 
 for (const encoder of ['mobilenetv2', 'distilled-resnet', 'scratch'] as EncoderKind[]) {

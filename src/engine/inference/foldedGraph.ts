@@ -74,6 +74,16 @@ const HANDLED = new Set([
   BilinearUpsample.className,
 ]);
 
+/** Whether a convolution layer's config has an option neither graph handles (dilation, channels first, a fused activation, a depth multiplier). */
+export function unsupportedConv(cfg: Record<string, unknown>, depthwise: boolean): boolean {
+  return (
+    (cfg.dilationRate as number[] | undefined)?.some((d) => d !== 1) === true ||
+    cfg.dataFormat === 'channels_first' ||
+    (!!cfg.activation && cfg.activation !== 'linear') ||
+    (depthwise && cfg.depthMultiplier !== 1)
+  );
+}
+
 function inputsOf(layer: LayerLike): LayerLike[] {
   return layer.inboundNodes[0]?.inboundLayers ?? [];
 }
@@ -131,13 +141,7 @@ export function foldGraph(model: tfl.LayersModel): FoldedGraph | null {
     }
     if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
       const depthwise = cls === 'DepthwiseConv2D';
-      if (
-        (cfg.dilationRate as number[] | undefined)?.some((d) => d !== 1) ||
-        cfg.dataFormat === 'channels_first' ||
-        (cfg.activation && cfg.activation !== 'linear')
-      )
-        return fail();
-      if (depthwise && cfg.depthMultiplier !== 1) return fail();
+      if (unsupportedConv(cfg, depthwise)) return fail();
       const [kernel, convBias] = layer.getWeights() as [tf.Tensor4D, tf.Tensor1D | undefined];
       const bn = only(layer, 'BatchNormalization');
       let filter = kernel;

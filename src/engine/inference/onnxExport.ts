@@ -6,6 +6,24 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { FoldedGraph, FoldedOp } from './foldedGraph';
 import { Proto, floatTensor, int64Tensor, node, onnxModel, tensorValueInfo, type Attr } from './onnxProto';
 
+/**
+ * ONNX Resize's attributes for TF.js's upsamplings: resizeNearestNeighbor (no align corners, no half-pixel
+ * centres: source = floor(dst / scale)) and the context head's bilinear one (half-pixel centres; both clamp at
+ * the border).
+ */
+export function resizeAttrs(mode: 'nearest' | 'bilinear'): Attr[] {
+  return mode === 'bilinear'
+    ? [
+        { name: 'mode', s: 'linear' },
+        { name: 'coordinate_transformation_mode', s: 'half_pixel' },
+      ]
+    : [
+        { name: 'mode', s: 'nearest' },
+        { name: 'coordinate_transformation_mode', s: 'asymmetric' },
+        { name: 'nearest_mode', s: 'floor' },
+      ];
+}
+
 /** A float tensor value [N, H, W, C] with free N, H, W. */
 function valueInfo(name: string, channels: number): Proto {
   return tensorValueInfo(name, ['batch', 'height', 'width', channels]);
@@ -126,22 +144,7 @@ export async function exportOnnxOutputs(
         // TF.js resizeNearestNeighbor (no align corners, no half-pixel centres): source = floor(dst / scale).
         // The context head's bilinear upsampling has half-pixel centres (clamped at the border in both).
         nodes.push(
-          node(
-            'Resize',
-            [cf(op.input), '', `${op.output}/scales`],
-            [cf(op.output)],
-            op.output,
-            op.mode === 'bilinear'
-              ? [
-                  { name: 'mode', s: 'linear' },
-                  { name: 'coordinate_transformation_mode', s: 'half_pixel' },
-                ]
-              : [
-                  { name: 'mode', s: 'nearest' },
-                  { name: 'coordinate_transformation_mode', s: 'asymmetric' },
-                  { name: 'nearest_mode', s: 'floor' },
-                ],
-          ),
+          node('Resize', [cf(op.input), '', `${op.output}/scales`], [cf(op.output)], op.output, resizeAttrs(op.mode)),
         );
         break;
     }

@@ -19,7 +19,8 @@ import type * as Ort from 'onnxruntime-node';
 import { BilinearUpsample } from '../network/bilinearUpsample';
 import { IGNORE_INDEX } from '../../masks/maskImage';
 import { Proto, floatTensor, int64Tensor, node, onnxModel, tensorValueInfo, type Attr } from '../inference/onnxProto';
-import type { LayerLike } from '../inference/foldedGraph';
+import { unsupportedConv, type LayerLike } from '../inference/foldedGraph';
+import { resizeAttrs } from '../inference/onnxExport';
 import type { Crop } from './augment';
 
 /** What the step's loss weighs (the segmentation loss of losses.ts plus L2 decay on the kernels). */
@@ -188,12 +189,7 @@ function build(
     }
     if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
       const depthwise = cls === 'DepthwiseConv2D';
-      if (
-        (cfg.dilationRate as number[] | undefined)?.some((d) => d !== 1) ||
-        cfg.dataFormat === 'channels_first' ||
-        (cfg.activation && cfg.activation !== 'linear') ||
-        (depthwise && cfg.depthMultiplier !== 1)
-      )
+      if (unsupportedConv(cfg, depthwise))
         throw new Unsupported(`layer ${name}: a convolution option the training graph does not handle`);
       const [kernelVar, biasVar] = layer.weights;
       const kernel = kernelVar.read();
@@ -417,20 +413,7 @@ function build(
       if (bilinear && anyLive) throw new Unsupported(`bilinear upsampling ${name} trains`);
       const scales = fresh('scales');
       inits.push(floatTensor(scales, [4], Float32Array.from([1, 1, sh, sw])));
-      const y = op1(
-        'Resize',
-        [x, '', scales],
-        bilinear
-          ? [
-              { name: 'mode', s: 'linear' },
-              { name: 'coordinate_transformation_mode', s: 'half_pixel' },
-            ]
-          : [
-              { name: 'mode', s: 'nearest' },
-              { name: 'coordinate_transformation_mode', s: 'asymmetric' },
-              { name: 'nearest_mode', s: 'floor' },
-            ],
-      );
+      const y = op1('Resize', [x, '', scales], resizeAttrs(bilinear ? 'bilinear' : 'nearest'));
       set(y, [batch, xs[1], xs[2] * sh, xs[3] * sw], anyLive);
       if (anyLive)
         backward.push(() => {
