@@ -7,6 +7,7 @@
 // Measured in docs/benchmarks.md; described in docs/engine.md ("The context head").
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import type * as Ort from 'onnxruntime-node';
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { SeededRandom } from '../../masks/seededRandom';
 import { normalizePixel } from '../network/networkInput';
@@ -84,12 +85,6 @@ function windowTensor(image: RgbImage, x0: number, y0: number, w: number, h: num
   return tf.tensor4d(out, [1, ph, pw, 3]);
 }
 
-/**
- * Rows of the context head's design matrix for one view of an image's window (mirrored or not): the read-outs'
- * features, each upsampled bilinearly to the stride-8 grid (the head is linear, so that upsampling commutes
- * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
- * labelled pixel dropped).
- */
 /** The encoder's feature maps of a normalised input [1, H, W, 3], in the read-outs' order. */
 type FeatureForward = (x: tf.Tensor4D) => Promise<tf.Tensor4D[]>;
 
@@ -119,7 +114,12 @@ async function onnxFeatures(
   } finally {
     disposeGraph(graph);
   }
-  const session = await o.InferenceSession.create(bytes, sessionOptions(false));
+  let session: Ort.InferenceSession;
+  try {
+    session = await o.InferenceSession.create(bytes, sessionOptions(false));
+  } catch {
+    return null;
+  }
   const count = graph.outputs.length;
   const forward: FeatureForward = async (x) => {
     const [, h, w] = x.shape;
@@ -130,26 +130,35 @@ async function onnxFeatures(
     });
   };
   const probe = tf.randomUniform([1, 64, 64, 3], -1, 1, 'float32', 23) as tf.Tensor4D;
+  let diff = Infinity;
   try {
     const ref = features.predict(probe) as tf.Tensor4D[];
-    const got = await forward(probe);
-    let diff = 0;
-    for (let i = 0; i < count; i++) {
-      const [a, b] = [await ref[i].data(), await got[i].data()];
-      if (a.length !== b.length) diff = Infinity;
-      else for (let j = 0; j < a.length; j++) diff = Math.max(diff, Math.abs(a[j] - b[j]));
+    const got = await forward(probe).catch(() => null);
+    if (got) {
+      diff = 0;
+      for (let i = 0; i < count; i++) {
+        const [a, b] = [await ref[i].data(), await got[i].data()];
+        if (a.length !== b.length) diff = Infinity;
+        else for (let j = 0; j < a.length; j++) diff = Math.max(diff, Math.abs(a[j] - b[j]));
+      }
     }
-    tf.dispose([...ref, ...got]);
-    if (!(diff <= FEATURE_TOLERANCE)) {
-      await session.release();
-      return null;
-    }
+    tf.dispose([...ref, ...(got ?? [])]);
   } finally {
     probe.dispose();
+  }
+  if (!(diff <= FEATURE_TOLERANCE)) {
+    await session.release();
+    return null;
   }
   return { forward, release: () => session.release() };
 }
 
+/**
+ * Rows of the context head's design matrix for one view of an image's window (mirrored or not): the read-outs'
+ * features, each upsampled bilinearly to the stride-8 grid (the head is linear, so that upsampling commutes
+ * with it), one row per 8x8 cell, and each cell's class fractions (ignored pixels left out; cells with no
+ * labelled pixel dropped).
+ */
 async function viewRows(
   features: FeatureForward,
   image: RgbImage,
