@@ -20,7 +20,7 @@ import { BilinearUpsample } from '../network/bilinearUpsample';
 import { IGNORE_INDEX } from '../../masks/maskImage';
 import { Proto, floatTensor, int64Tensor, node, onnxModel, tensorValueInfo, type Attr } from '../inference/onnxProto';
 import { unsupportedConv, type LayerLike } from '../inference/foldedGraph';
-import { resizeAttrs } from '../inference/onnxExport';
+import { channelSoftmax, resizeAttrs } from '../inference/onnxExport';
 import type { Crop } from './augment';
 
 /** What the step's loss weighs (the segmentation loss of losses.ts plus L2 decay on the kernels). */
@@ -427,7 +427,9 @@ function build(
     if (cls === 'Softmax') {
       if (cfg.axis !== -1 && cfg.axis !== 3 && cfg.axis !== undefined)
         throw new Unsupported(`softmax ${name}: axis ${String(cfg.axis)}`);
-      const y = op1('Softmax', [x], [{ name: 'axis', i: 1 }]);
+      // Written out as the inference export writes it (onnxruntime's Softmax over axis 1 is slow).
+      const y = fresh('softmax_out');
+      channelSoftmax(x, y, fresh('Softmax'), ints([1])).forEach((n) => nodes.push(n));
       set(y, xs, anyLive);
       continue;
     }
