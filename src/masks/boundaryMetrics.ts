@@ -148,3 +148,151 @@ export function boundaryFScore(
   const recall = hitG / ng;
   return precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
 }
+
+/**
+ * Each pixel of a label map that lies in its own class's inner band (`innerBand` of that class's region): its
+ * (2 band + 1)-pixel square leaves the image or holds another label. One map serves every class, since a pixel
+ * belongs to one region only: O(pixels) whatever the number of classes.
+ */
+export function labelBands(labels: Uint8Array, width: number, height: number, band: number): Uint8Array {
+  const side = 2 * band + 1;
+  // rowOk: the row segment [x - band, x + band] lies in the image and holds one label (the run ending at its
+  // right end is long enough).
+  const rowOk = new Uint8Array(width * height);
+  const run = new Int32Array(width);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) run[x] = x > 0 && labels[row + x] === labels[row + x - 1] ? run[x - 1] + 1 : 1;
+    for (let x = band; x < width - band; x++) rowOk[row + x] = run[x + band] >= side ? 1 : 0;
+  }
+  // The square is uniform when the rows' segments below and above are, with the column's label unchanged.
+  const out = new Uint8Array(width * height);
+  const col = new Int32Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const i = row + x;
+      col[i] = rowOk[i] ? (y > 0 && labels[i - width] === labels[i] ? col[i - width] + 1 : 1) : 0;
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    const inside = y >= band && y < height - band;
+    for (let x = 0; x < width; x++) out[row + x] = inside && col[row + x + band * width] >= side ? 0 : 1;
+  }
+  return out;
+}
+
+/** Each pixel of a label map on its own class's contour (`contourPixels` of that region): a 4-neighbour holds another label. */
+export function labelContours(labels: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const l = labels[i];
+      if (
+        (x > 0 && labels[i - 1] !== l) ||
+        (x < width - 1 && labels[i + 1] !== l) ||
+        (y > 0 && labels[i - width] !== l) ||
+        (y < height - 1 && labels[i + width] !== l)
+      )
+        out[i] = 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Boundary IoU and boundary F-score of every class of two label maps at once, equal to `boundaryIoU` and
+ * `boundaryFScore` on each class's regions, by class value (0-255). Up to MAX_LOCAL_TOLERANCE, in a few passes
+ * over the pixels instead of several per class; beyond, class by class for the values in `classes` (the others
+ * are left at 0). Pixels where `valid` is 0 are left out, as there.
+ */
+export function classBoundaryScores(
+  truth: Uint8Array,
+  pred: Uint8Array,
+  width: number,
+  height: number,
+  band: number,
+  tolerance: number,
+  valid: Uint8Array,
+  classes: readonly number[],
+): { boundaryIoU: Float64Array; boundaryF: Float64Array } {
+  const n = width * height;
+  if (tolerance > MAX_LOCAL_TOLERANCE) {
+    const bIoU = new Float64Array(256);
+    const boundaryF = new Float64Array(256);
+    const g = new Uint8Array(n);
+    const p = new Uint8Array(n);
+    for (const c of classes) {
+      for (let i = 0; i < n; i++) {
+        g[i] = truth[i] === c ? 1 : 0;
+        p[i] = pred[i] === c ? 1 : 0;
+      }
+      bIoU[c] = boundaryIoU(g, p, width, height, band, valid);
+      boundaryF[c] = boundaryFScore(g, p, width, height, tolerance, valid);
+    }
+    return { boundaryIoU: bIoU, boundaryF };
+  }
+  const bg = labelBands(truth, width, height, band);
+  const bp = labelBands(pred, width, height, band);
+  const inter = new Float64Array(256);
+  const union = new Float64Array(256);
+  for (let i = 0; i < n; i++) {
+    if (!valid[i]) continue;
+    const g = truth[i];
+    const p = pred[i];
+    const both = bg[i] === 1 && bp[i] === 1 && g === p;
+    if (bg[i]) union[g]++;
+    if (bp[i] && !both) union[p]++;
+    if (both) inter[g]++;
+  }
+  const cg = labelContours(truth, width, height);
+  const cp = labelContours(pred, width, height);
+  const ng = new Float64Array(256);
+  const np = new Float64Array(256);
+  for (let i = 0; i < n; i++) {
+    if (!valid[i]) {
+      cg[i] = 0;
+      cp[i] = 0;
+      continue;
+    }
+    if (cg[i]) ng[truth[i]]++;
+    if (cp[i]) np[pred[i]]++;
+  }
+  const t2 = tolerance * tolerance;
+  const r = Math.floor(tolerance);
+  const disc: [number, number][] = [];
+  for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= t2) disc.push([dx, dy]);
+  // Whether the other map has a contour pixel of class c within the tolerance of (x, y).
+  const near = (contour: Uint8Array, labels: Uint8Array, c: number, x: number, y: number): boolean => {
+    for (const [dx, dy] of disc) {
+      const u = x + dx;
+      const v = y + dy;
+      if (u >= 0 && u < width && v >= 0 && v < height && contour[v * width + u] && labels[v * width + u] === c)
+        return true;
+    }
+    return false;
+  };
+  const hitP = new Float64Array(256);
+  const hitG = new Float64Array(256);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (cp[i] && near(cg, truth, pred[i], x, y)) hitP[pred[i]]++;
+      if (cg[i] && near(cp, pred, truth[i], x, y)) hitG[truth[i]]++;
+    }
+  const bIoU = new Float64Array(256);
+  const boundaryF = new Float64Array(256);
+  for (let c = 0; c < 256; c++) {
+    bIoU[c] = union[c] === 0 ? 1 : inter[c] / union[c];
+    if (ng[c] === 0 && np[c] === 0) boundaryF[c] = 1;
+    else if (ng[c] === 0 || np[c] === 0) boundaryF[c] = 0;
+    else {
+      const precision = hitP[c] / np[c];
+      const recall = hitG[c] / ng[c];
+      boundaryF[c] = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+    }
+  }
+  return { boundaryIoU: bIoU, boundaryF };
+}

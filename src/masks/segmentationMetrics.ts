@@ -1,4 +1,4 @@
-import { bandFromDiagonal, boundaryFScore, boundaryIoU } from './boundaryMetrics';
+import { bandFromDiagonal, classBoundaryScores } from './boundaryMetrics';
 import { IGNORE_INDEX, type MaskImage } from './maskImage';
 
 export interface MetricOptions {
@@ -71,20 +71,15 @@ export function compareMasks(truth: MaskImage, pred: MaskImage, options: MetricO
   let bIoUBackground = 0;
   let bIoU = 0;
   let bF = 0;
-  const gRegion = new Uint8Array(n);
-  const pRegion = new Uint8Array(n);
+  const scores = classBoundaryScores(truth.data, pred.data, width, height, band, tol, valid, present);
   for (const c of present) {
-    for (let i = 0; i < n; i++) {
-      gRegion[i] = truth.data[i] === c ? 1 : 0;
-      pRegion[i] = pred.data[i] === c ? 1 : 0;
-    }
     if (c === 0) {
-      bIoUBackground = boundaryIoU(gRegion, pRegion, width, height, band, valid);
+      bIoUBackground = scores.boundaryIoU[c];
       continue;
     }
     dice += (2 * interCount[c]) / (gtCount[c] + predCount[c]);
-    bIoU += boundaryIoU(gRegion, pRegion, width, height, band, valid);
-    bF += boundaryFScore(gRegion, pRegion, width, height, tol, valid);
+    bIoU += scores.boundaryIoU[c];
+    bF += scores.boundaryF[c];
   }
   const mean = (sum: number, k: number): number => (k === 0 ? 1 : sum / k);
   return {

@@ -4,6 +4,7 @@ import {
   bandFromDiagonal,
   boundaryFScore,
   boundaryIoU,
+  classBoundaryScores,
   contourPixels,
   innerBand,
 } from '../../src/masks/boundaryMetrics';
@@ -213,5 +214,38 @@ test('boundary F: the disc search around contour pixels counts what two distance
     const [g, p] = [blobs(), blobs()];
     for (const t of [0, 1, 1.5, 2, 3, 5, 8])
       assert.equal(boundaryFScore(g, p, w, h, t), reference(g, p, w, h, t), `masks ${k}, tolerance ${t}`);
+  }
+});
+
+test("every class's boundary figures at once equal each class's own, ignore pixels and large bands included", () => {
+  let seed = 11;
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let k = 0; k < 10; k++) {
+    const [w, h] = [23 + 3 * k, 17 + 2 * k];
+    // Label maps of overlapping random rectangles of 5 classes; the truth with a patch of ignore.
+    const labels = (ignore: boolean): Uint8Array => {
+      const m = new Uint8Array(w * h);
+      for (let b = 0; b < 6; b++) {
+        const [x0, y0] = [Math.floor(rand() * w), Math.floor(rand() * h)];
+        const [x1, y1] = [x0 + 1 + Math.floor(rand() * w * 0.6), y0 + 1 + Math.floor(rand() * h * 0.6)];
+        const c = ignore && b === 5 ? 255 : 1 + Math.floor(rand() * 4);
+        for (let y = y0; y < Math.min(h, y1); y++) for (let x = x0; x < Math.min(w, x1); x++) m[y * w + x] = c;
+      }
+      return m;
+    };
+    const [truth, pred] = [labels(true), labels(false)];
+    const valid = truth.map((v) => (v === 255 ? 0 : 1));
+    const classes = [0, 1, 2, 3, 4];
+    for (const band of [1, 2, 3, 12, 40])
+      for (const tol of [0, 1, 2, 3, 9]) {
+        const all = classBoundaryScores(truth, pred, w, h, band, tol, valid, classes);
+        for (const c of classes) {
+          const g = truth.map((v) => (v === c ? 1 : 0));
+          const p = pred.map((v) => (v === c ? 1 : 0));
+          const where = `maps ${k}, class ${c}, band ${band}, tolerance ${tol}`;
+          assert.equal(all.boundaryIoU[c], boundaryIoU(g, p, w, h, band, valid), `Boundary IoU, ${where}`);
+          assert.equal(all.boundaryF[c], boundaryFScore(g, p, w, h, tol, valid), `boundary F, ${where}`);
+        }
+      }
   }
 });
