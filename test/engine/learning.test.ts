@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveBackend } from '../../src/engine/backends';
 import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/training/fineTune';
-import { validate } from '../../src/engine/training/validation';
+import { validate, validatePerImage } from '../../src/engine/training/validation';
+import { meanMetrics } from '../../src/masks/segmentationMetrics';
+import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/network/resUNet';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { LEARNING_SETTINGS, learningSamples } from './learningData';
@@ -99,4 +101,23 @@ test('the class-prior correction only moves the head bias, and the next fine-tun
   }
   corrected.dispose();
   plain.dispose();
+});
+
+test('the epochs are ranked on one pass of each validation image; the kept epoch is validated as pre-labels suggest (mirror-averaged, refined)', async () => {
+  await resolveBackend('auto');
+  const config = networkFor('mobilenetv2', 2);
+  const model = await buildNetwork(config);
+  const tiles = { stride: networkStride(config), tileSize: 512, overlap: 128, margin: 32, mirror: true, refine: true };
+  const val = learningSamples(200, 2);
+  const settings = { ...DEFAULT_FINE_TUNE, epochs: 2, stepsPerEpoch: 2, cropSize: 64, pixelHead: false };
+  const result = await fineTune(model, learningSamples(100, 4), val, settings, tiles);
+  // The stored weights carry the prior correction, as every validation saw them.
+  const full = await validatePerImage(model, val, tiles);
+  const once = await validatePerImage(model, val, { ...tiles, mirror: false });
+  assert.deepEqual(result.perImageAfter, full);
+  assert.deepEqual(result.metricsAfter, meanMetrics(full));
+  const kept = result.history[(result.bestEpoch || result.history.length) - 1];
+  assert.deepEqual(kept.val, meanMetrics(once), "the kept epoch's figures in the history: one pass, no mirror");
+  assert.notDeepEqual(full, once, 'the mirror image changes the suggestion, so the two are told apart');
+  model.dispose();
 });

@@ -5,7 +5,13 @@ import { resolveBackend } from '../../src/engine/backends';
 import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { predictImage } from '../../src/engine/inference/tiledPredict';
-import { checkedIndices, suggestionsOnTraining } from '../../src/engine/training/validation';
+import {
+  checkedIndices,
+  suggestionsOnTraining,
+  validateFrom,
+  validateKeeping,
+  validatePerImage,
+} from '../../src/engine/training/validation';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { setInferenceChoice } from '../../src/engine/inference/onnxInference';
 import { PIXEL_FEATURE_COUNT, pixelFeatures } from '../../src/engine/inference/pixelFeatures';
@@ -199,7 +205,7 @@ test("the pixel features' smoothings through onnxruntime give the JS features, b
   }
 });
 
-test("the training check takes the pixel head stage's network probabilities: the suggestions of predicting again", async () => {
+test("the training check and the head's validation take kept network probabilities: the suggestions of predicting again", async () => {
   await resolveBackend('wasm');
   const model = await buildNetwork(networkFor('mobilenetv2', 3));
   // Non-trivial read-outs and head, so the network's suggestion is not uniform.
@@ -226,9 +232,21 @@ test("the training check takes the pixel head stage's network probabilities: the
     const pred = await predictImage(model, train[i].image, tiles, { keepProbabilities: true });
     network.set(i, pred.probabilities ?? new Float32Array(0));
   }
+  // The validation keeps its probabilities within its budget; the head's validation runs on them.
+  const kept = await validateKeeping(model, train, tiles, 1 << 30);
+  assert.deepEqual(kept.perImage, await validatePerImage(model, train, tiles));
+  const budget = await validateKeeping(model, train, tiles, (kept.probabilities[0]?.byteLength ?? 0) + 1);
+  assert.deepEqual(
+    budget.probabilities.map((p) => p !== null),
+    [true, false, false],
+    'the first fits the budget, the others are predicted again',
+  );
   let withoutHead: Uint8Array | null = null;
   for (const head of [undefined, randomHead(3, 9)]) {
     const stored = { ...tiles, pixelHead: head };
+    const validated = await validatePerImage(model, train, stored);
+    assert.deepEqual(await validateFrom(model, train, stored, kept.probabilities), validated);
+    assert.deepEqual(await validateFrom(model, train, stored, budget.probabilities), validated);
     const again = await suggestionsOnTraining(model, train, stored, () => undefined);
     const reused = await suggestionsOnTraining(model, train, stored, () => undefined, network);
     assert.equal(reused.length, train.length);

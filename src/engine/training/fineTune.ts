@@ -13,8 +13,8 @@ import { CancelledError } from '../../protocol/errors';
 import type { FineTuneProgress, FineTuneTiming } from '../../protocol/modelTypes';
 import { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings } from '../../protocol/settings';
 import { addToHeadBias, classCounts, headBias, priorCorrection, resolveCropSize, stepsPerEpoch } from './cropPolicy';
-import { suggestionsOnTraining, validatePerImage, type TrainSample } from './validation';
-import { fitHeadStage } from './pixelHeadStage';
+import { suggestionsOnTraining, validateKeeping, validatePerImage, type TrainSample } from './validation';
+import { fitHeadStage, NETWORK_PROBS_KEPT_BYTES } from './pixelHeadStage';
 import { trainStep } from './trainStep';
 import { startGradientPeer, type GradientPeer } from './gradientPeer';
 import { OnnxTrainer, buildTrainingGraph, onnxTrainingPlan } from './onnxTraining';
@@ -23,7 +23,9 @@ import { inferenceChoice, loadOrt, ortLoadError, sessionOptions, threads } from 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
 
 export interface FineTuneResult {
+  /** Each epoch's mean loss and validation; the epochs' validations predict once, without the mirror image. */
   history: { epoch: number; loss: number; val?: MetricSummary }[];
+  /** Validation before and after (the kept epoch, with the pixel head if kept), as pre-labels make suggestions. */
   metricsBefore: MetricSummary | null;
   metricsAfter: MetricSummary | null;
   /** Per validation image, in the validation list's order: before, and at the kept epoch (for the acceptance check). */
@@ -103,6 +105,10 @@ export async function fineTune(
     : priorCorrection(imageCounts, cropCounts, settings.priorCorrection);
   // The network alone is validated while it trains; the previous pixel head was fitted to the previous network.
   const networkTiles: TileOptions = { ...tiles, pixelHead: undefined };
+  // Each epoch's validation, which only ranks the epochs, predicts once instead of averaging with the mirror
+  // image: a third less time a validation (street frames: 0.55 -> 0.37 s). The kept epoch is then validated
+  // with the full pre-label, which is what the acceptance check and the pixel head compare.
+  const epochTiles: TileOptions = { ...networkTiles, mirror: false };
   // Validation sees the model as a person would: corrected.
   const correctedValidate = async (): Promise<MetricSummary[]> => {
     if (validation.length === 0) return [];
@@ -110,7 +116,7 @@ export async function fineTune(
     const saved = tf.clone(bias.read());
     addToHeadBias(model, correction);
     try {
-      return await validatePerImage(model, validation, networkTiles);
+      return await validatePerImage(model, validation, epochTiles);
     } finally {
       bias.write(saved);
       saved.dispose();
@@ -212,8 +218,6 @@ export async function fineTune(
   let bestWeights: tf.Tensor[] | null = null;
   const variables = model.weights;
   let sinceBest = 0;
-  let perImageAfter: MetricSummary[] = [];
-  let lastPerImage: MetricSummary[] = [];
   let done = 0;
   let stoppedEarly = false;
   try {
@@ -264,7 +268,6 @@ export async function fineTune(
       const perImage = await correctedValidate();
       timing.validation += lap();
       const val = perImage.length === 0 ? null : meanMetrics(perImage);
-      lastPerImage = perImage;
       const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
       history.push(entry);
       const elapsed = (Date.now() - start) / 1000;
@@ -282,7 +285,6 @@ export async function fineTune(
         if (val.boundaryIoU > best) {
           best = val.boundaryIoU;
           bestEpoch = epoch;
-          perImageAfter = perImage;
           sinceBest = 0;
           tf.dispose(bestWeights ?? []);
           bestWeights = variables.map((v) => tf.clone(v.read()));
@@ -299,23 +301,28 @@ export async function fineTune(
       const best = bestWeights;
       variables.forEach((v, i) => v.write(best[i]));
     }
-    if (contextOnly) lastPerImage = await correctedValidate();
-    const metricsAfter =
-      validation.length === 0
-        ? null
-        : contextOnly
-          ? meanMetrics(lastPerImage)
-          : bestWeights && bestEpoch > 0
-            ? (history[bestEpoch - 1].val ?? null)
-            : (history[history.length - 1]?.val ?? null);
     addToHeadBias(model, correction);
+    // The kept weights, validated as a person will see their suggestions (mirror-averaged, refined), keeping the
+    // probabilities: the pixel head's validation runs the head on them instead of predicting again.
+    const kept =
+      validation.length === 0 ? null : await validateKeeping(model, validation, networkTiles, NETWORK_PROBS_KEPT_BYTES);
+    const metricsAfter = kept ? meanMetrics(kept.perImage) : null;
     let afterSummary = metricsAfter;
-    let afterPerImage: MetricSummary[] =
-      metricsAfter === null ? [] : bestWeights && bestEpoch > 0 ? perImageAfter : lastPerImage;
+    let afterPerImage: MetricSummary[] = kept?.perImage ?? [];
     await peer?.close();
     timing.validation += lap();
     const head = settings.pixelHead
-      ? await fitHeadStage(model, train, validation, networkTiles, numClasses, settings.seed, afterSummary, check)
+      ? await fitHeadStage(
+          model,
+          train,
+          validation,
+          networkTiles,
+          numClasses,
+          settings.seed,
+          afterSummary,
+          check,
+          kept?.probabilities,
+        )
       : { head: null, report: 'not fitted (turned off)', network: new Map<number, Float32Array>() };
     timing.pixelHead = lap();
     if (head.head && head.perImage) {

@@ -7,7 +7,7 @@ import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { PIXEL_HEAD_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
 import { pixelFeaturesFast } from '../inference/pixelFeaturesOnnx';
 import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
-import { checkedIndices, validatePerImage, type TrainSample } from './validation';
+import { checkedIndices, validateFrom, type TrainSample } from './validation';
 
 export interface PixelHeadStage {
   /** The head kept, or null. */
@@ -32,7 +32,9 @@ export const NETWORK_PROBS_KEPT_BYTES = 256 * 1024 * 1024;
  * stored (corrected) beside their features. With validation images, the head is kept only if their mean
  * boundary IoU (the fine-tune's own criterion) is no lower with it than without (`without`); then `perImage`
  * holds the validation with it. Images too large for the head to run on at prediction (PIXEL_HEAD_MAX_PIXELS)
- * are not sampled.
+ * are not sampled. `validationNetwork` may hold (by validation index) the network's probabilities of a validation
+ * image under `tiles`, kept by the validation of the network alone: the head then runs on them instead of
+ * predicting the image again (the same suggestion).
  */
 export async function fitHeadStage(
   model: tfl.LayersModel,
@@ -43,6 +45,7 @@ export async function fitHeadStage(
   seed: number,
   without: MetricSummary | null,
   check: () => void,
+  validationNetwork: readonly (Float32Array | null)[] = [],
 ): Promise<PixelHeadStage> {
   const options = { ...DEFAULT_PIXEL_HEAD_FIT, seed };
   const usable = train
@@ -81,7 +84,7 @@ export async function fitHeadStage(
   const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s on ${fit.runtime} (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
   if (validation.length === 0 || without === null)
     return { head: fit.head, report: `${fitted}; kept (no validation images yet)`, network };
-  const perImage = await validatePerImage(model, validation, { ...tiles, pixelHead: fit.head });
+  const perImage = await validateFrom(model, validation, { ...tiles, pixelHead: fit.head }, validationNetwork);
   const withHead = meanMetrics(perImage);
   const figures = `validation Boundary IoU ${withHead.boundaryIoU.toFixed(3)} with it, ${without.boundaryIoU.toFixed(3)} without`;
   return withHead.boundaryIoU >= without.boundaryIoU

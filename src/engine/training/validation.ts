@@ -21,10 +21,47 @@ export async function validatePerImage(
   samples: TrainSample[],
   tiles: TileOptions,
 ): Promise<MetricSummary[]> {
-  const per: MetricSummary[] = [];
+  return (await validateKeeping(model, samples, tiles, 0)).perImage;
+}
+
+/**
+ * Metrics of the model's predictions on each validation sample, keeping each prediction's probabilities (as
+ * `PredictHooks.keepProbabilities` gives them) while they fit in `maxBytes`; null for the others.
+ */
+export async function validateKeeping(
+  model: tfl.LayersModel,
+  samples: TrainSample[],
+  tiles: TileOptions,
+  maxBytes: number,
+): Promise<{ perImage: MetricSummary[]; probabilities: (Float32Array | null)[] }> {
+  const perImage: MetricSummary[] = [];
+  const probabilities: (Float32Array | null)[] = [];
+  let kept = 0;
   for (const s of samples) {
-    const pred = await predictImage(model, s.image, tiles);
-    per.push(meanMetrics([compareMasks(s.mask, { width: pred.width, height: pred.height, data: pred.classMap })]));
+    const pred = await predictImage(model, s.image, tiles, { keepProbabilities: maxBytes > 0 });
+    const probs = pred.probabilities && kept + pred.probabilities.byteLength <= maxBytes ? pred.probabilities : null;
+    kept += probs?.byteLength ?? 0;
+    probabilities.push(probs);
+    perImage.push(meanMetrics([compareMasks(s.mask, { width: pred.width, height: pred.height, data: pred.classMap })]));
+  }
+  return { perImage, probabilities };
+}
+
+/**
+ * Metrics of the model's predictions under `tiles` on each sample, where `network` may hold (by sample index)
+ * the network's probabilities of a sample under `tiles` without the pixel head, as `validateKeeping` kept them:
+ * those samples get the pixel head on them instead of a new prediction (`suggestionOf`).
+ */
+export async function validateFrom(
+  model: tfl.LayersModel,
+  samples: TrainSample[],
+  tiles: TileOptions,
+  network: readonly (Float32Array | null)[],
+): Promise<MetricSummary[]> {
+  const per: MetricSummary[] = [];
+  for (const [i, s] of samples.entries()) {
+    const suggestion = await suggestionOf(model, s.image, tiles, network[i] ?? undefined);
+    per.push(meanMetrics([compareMasks(s.mask, suggestion)]));
   }
   return per;
 }
@@ -64,23 +101,28 @@ export async function suggestionsOnTraining(
   for (const i of checkedIndices(train.length)) {
     check();
     const { image, mask } = train[i];
-    const probs = network.get(i);
-    if (probs && (!tiles.pixelHead || runsPixelHead(tiles, image.width, image.height))) {
-      const final = tiles.pixelHead ? await runPixelHead(tiles.pixelHead, image, probs) : probs;
-      checked.push({
-        truth: mask,
-        suggestion: {
-          width: image.width,
-          height: image.height,
-          data: argmaxClasses(final, image.width * image.height),
-        },
-      });
-      continue;
-    }
-    const pred = await predictImage(model, image, tiles);
-    checked.push({ truth: mask, suggestion: { width: pred.width, height: pred.height, data: pred.classMap } });
+    checked.push({ truth: mask, suggestion: await suggestionOf(model, image, tiles, network.get(i)) });
   }
   return checked;
+}
+
+/**
+ * The model's suggestion for an image under `tiles`. `probs`, when given, are the network's probabilities of
+ * the image under `tiles` without the pixel head (after the edge refinement): the suggestion is then the pixel
+ * head (if `tiles` has one that runs on this image) on them, which is what predicting the image again gives.
+ */
+async function suggestionOf(
+  model: tfl.LayersModel,
+  image: RgbImage,
+  tiles: TileOptions,
+  probs: Float32Array | undefined,
+): Promise<MaskImage> {
+  if (probs && (!tiles.pixelHead || runsPixelHead(tiles, image.width, image.height))) {
+    const final = tiles.pixelHead ? await runPixelHead(tiles.pixelHead, image, probs) : probs;
+    return { width: image.width, height: image.height, data: argmaxClasses(final, image.width * image.height) };
+  }
+  const pred = await predictImage(model, image, tiles);
+  return { width: pred.width, height: pred.height, data: pred.classMap };
 }
 
 /** The class of highest probability per pixel (the first on a tie, as a prediction takes it). */
