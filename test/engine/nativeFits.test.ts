@@ -4,7 +4,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
 import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
-import { predictImage } from '../../src/engine/inference/tiledPredict';
+import { DEFAULT_GUIDED, predictImage } from '../../src/engine/inference/tiledPredict';
+import { guidedFilterProbabilities } from '../../src/engine/inference/guidedFilter';
+import { guidedOnnxProblem, refineProbabilities } from '../../src/engine/inference/guidedFilterOnnx';
 import {
   checkedIndices,
   suggestionsOnTraining,
@@ -265,4 +267,54 @@ test("the training check and the head's validation take kept network probabiliti
     }
   }
   model.dispose();
+});
+
+test("the edge refinement through onnxruntime gives the JS guided filter's probabilities: sides off the blocks, tiny images, settings; large images and TF.js inference keep JS", async () => {
+  const rng = new SeededRandom(31);
+  const sample = (w: number, h: number, classes: number): { guide: Uint8Array; probs: Float32Array } => {
+    // Colours with an edge and noise; probabilities leaning to one class on each side of it.
+    const guide = Uint8Array.from({ length: w * h * 3 }, (_, i) => ((i / 3) % w < w / 3 ? 200 : 30) + rng.int(0, 50));
+    const probs = new Float32Array(w * h * classes);
+    for (let p = 0; p < w * h; p++) {
+      let sum = 0;
+      for (let k = 0; k < classes; k++)
+        sum += probs[p * classes + k] = rng.next() + (k === ((p % w) * 3 < w ? 1 : 0) ? 3 : 0);
+      for (let k = 0; k < classes; k++) probs[p * classes + k] /= sum;
+    }
+    return { guide, probs };
+  };
+  const settings = [DEFAULT_GUIDED, { radius: 8, eps: 0.01, subsample: 2 }, { radius: 3, eps: 0.001, subsample: 1 }];
+  for (const guided of settings)
+    for (const classes of [2, 11])
+      for (const [w, h] of [
+        [53, 37],
+        [128, 96],
+        [131, 70],
+        [6, 3],
+      ]) {
+        const { guide, probs } = sample(w, h, classes);
+        const js = guidedFilterProbabilities(guide, probs, h, w, classes, guided, 1 / 255, 0);
+        const native = await refineProbabilities(guide, probs, h, w, classes, guided, 1 / 255, 0);
+        assert.equal(guidedOnnxProblem(), '', 'the graph passed its check');
+        let diff = 0;
+        js.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - native[i]))));
+        assert.ok(diff < 1e-4, `${w}x${h}, ${classes} classes, ${JSON.stringify(guided)}: largest difference ${diff}`);
+      }
+  const large = sample(1025, 1024, 2);
+  assert.deepEqual(
+    await refineProbabilities(large.guide, large.probs, 1024, 1025, 2, DEFAULT_GUIDED, 1 / 255, 0),
+    guidedFilterProbabilities(large.guide, large.probs, 1024, 1025, 2, DEFAULT_GUIDED, 1 / 255, 0),
+    'over GUIDED_ONNX_MAX_PIXELS, the JS filter',
+  );
+  const small = sample(53, 37, 2);
+  setInferenceChoice('tfjs');
+  try {
+    assert.deepEqual(
+      await refineProbabilities(small.guide, small.probs, 37, 53, 2, DEFAULT_GUIDED, 1 / 255, 0),
+      guidedFilterProbabilities(small.guide, small.probs, 37, 53, 2, DEFAULT_GUIDED, 1 / 255, 0),
+      'TF.js inference: the JS filter',
+    );
+  } finally {
+    setInferenceChoice('auto');
+  }
 });

@@ -3,7 +3,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { cachedFoldedForward } from './foldedInference';
 import { onnxWindowForward, type WindowForward } from './onnxInference';
 import { normalizePixel } from '../network/networkInput';
-import { guidedFilterProbabilities, type GuidedFilterSettings } from './guidedFilter';
+import type { GuidedFilterSettings } from './guidedFilter';
+import { refineProbabilities } from './guidedFilterOnnx';
 import type { RgbImage } from '../../masks/maskImage';
 import type { EncoderKind } from '../../protocol/encoderKind';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
@@ -382,7 +383,7 @@ async function predictTiles(
     accY0 = nextY0;
   }
   if (full) {
-    let final = guided ? guidedFilterProbabilities(image.data, full, H, W, k, guided, 1 / 255, 0) : full;
+    let final = guided ? await refineProbabilities(image.data, full, H, W, k, guided, 1 / 255, 0) : full;
     if (head) final = await runPixelHead(head, image, final);
     for (let i = 0; i < W * H; i++) {
       let best = 0;
