@@ -6,12 +6,15 @@ import {
   colourSeparation,
   hueSaturationMatrix,
   randomCrop,
+  randomCropLabels,
   resolveHueJitter,
   type AugmentOptions,
 } from '../../src/engine/training/augment';
 import { normalizePixel } from '../../src/engine/network/networkInput';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { SeededRandom } from '../../src/masks/seededRandom';
+import { squaredDistanceTo } from '../../src/masks/distanceTransform';
+import { boundaryBand } from '../../src/engine/training/losses';
 import type { MaskImage, RgbImage } from '../../src/masks/maskImage';
 
 const apply = (m: number[], rgb: number[]): number[] =>
@@ -125,4 +128,50 @@ test('automatic hue jitter: off when colour tells two classes apart, 0.5 when it
   );
   assert.match(resolveHueJitter('auto', shapes.slice(0, 1), 3).reason, /no class is in two training images yet/);
   assert.deepEqual(resolveHueJitter(0.2, shapes, 3), { value: 0.2, reason: 'hue jitter 0.2, as set' });
+});
+
+test("a crop's labels alone are the labels of the crop drawn with the same generator, which ends in the same state", () => {
+  const { image, mask } = sample();
+  const small = syntheticSample({ width: 20, height: 14, numClasses: 3, seed: 4 });
+  for (const [img, msk] of [
+    [image, mask],
+    [small.image, small.mask],
+  ] as const)
+    for (const hueJitter of [0, 0.5])
+      for (let seed = 0; seed < 10; seed++) {
+        const options: AugmentOptions = { size: 32, boundaryBias: 0.5, boundaryRadius: 3, colorJitter: 0.1, hueJitter };
+        const [a, b] = [new SeededRandom(seed), new SeededRandom(seed)];
+        assert.deepEqual(randomCropLabels(img, msk, a, options), randomCrop(img, msk, b, options).y);
+        assert.equal(a.next(), b.next(), 'the same draws were made');
+      }
+});
+
+test('the boundary band holds the pixels within the radius of an edge between two classes, as the distance transform says', () => {
+  let seed = 3;
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let k = 0; k < 8; k++) {
+    const [w, h] = [19 + 5 * k, 13 + 3 * k];
+    const labels = new Int32Array(w * h);
+    for (let b = 0; b < 5; b++) {
+      const [x0, y0] = [Math.floor(rand() * w), Math.floor(rand() * h)];
+      const c = b === 4 ? 255 : 1 + Math.floor(rand() * 3);
+      for (let y = y0; y < Math.min(h, y0 + 2 + rand() * h * 0.5); y++)
+        for (let x = x0; x < Math.min(w, x0 + 2 + rand() * w * 0.5); x++) labels[y * w + x] = c;
+    }
+    // The reference: edges between two non-ignore classes, then the exact distance to them.
+    const edge = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        const v = labels[i];
+        if (v === 255) continue;
+        if (x + 1 < w && labels[i + 1] !== v && labels[i + 1] !== 255) edge[i] = edge[i + 1] = 1;
+        if (y + 1 < h && labels[i + w] !== v && labels[i + w] !== 255) edge[i] = edge[i + w] = 1;
+      }
+    const d = squaredDistanceTo(edge, w, h);
+    for (const radius of [0, 1, 2.5, 3, 6]) {
+      const want = Float32Array.from(d, (v) => (v <= radius * radius ? 1 : 0));
+      assert.deepEqual(boundaryBand(labels, w, h, radius), want, `maps ${k}, radius ${radius}`);
+    }
+  }
 });

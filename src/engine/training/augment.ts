@@ -146,12 +146,20 @@ export function resolveHueJitter(
   };
 }
 
-/**
- * A random training crop: position (biased toward class boundaries), horizontal/vertical flip, one
- * of four 90-degree rotations, brightness/contrast/per-channel jitter. Outside the image the mask is
- * ignore (255), so small images pad without teaching anything false.
- */
-export function randomCrop(image: RgbImage, mask: MaskImage, rng: SeededRandom, options: AugmentOptions): Crop {
+/** Where a crop lies and how it is transformed: every random draw of a crop, in the order they are made. */
+interface Placement {
+  x0: number;
+  y0: number;
+  flipX: boolean;
+  flipY: boolean;
+  rot: number;
+  brightness: number;
+  contrast: number;
+  gains: number[];
+  colour: number[] | null;
+}
+
+function placeCrop(image: RgbImage, mask: MaskImage, rng: SeededRandom, options: AugmentOptions): Placement {
   const { width: w, height: h } = image;
   const s = options.size;
   let cx = rng.int(0, Math.max(1, w));
@@ -185,36 +193,71 @@ export function randomCrop(image: RgbImage, mask: MaskImage, rng: SeededRandom, 
   const gains = [1 + rng.range(-j, j) / 2, 1 + rng.range(-j, j) / 2, 1 + rng.range(-j, j) / 2];
   const hj = options.hueJitter ?? 0;
   const colour = hj > 0 ? hueSaturationMatrix(rng.range(-hj, hj) * Math.PI, Math.max(0, 1 + rng.range(-hj, hj))) : null;
+  return { x0, y0, flipX, flipY, rot, brightness, contrast, gains, colour };
+}
+
+/**
+ * Visits each pixel of a placed crop: its index in the crop and the index of its source pixel in the image
+ * (-1 outside the image). Rotate then flip in crop coordinates.
+ */
+function eachCropPixel(w: number, h: number, s: number, p: Placement, visit: (o: number, si: number) => void): void {
+  for (let oy = 0; oy < s; oy++) {
+    for (let ox = 0; ox < s; ox++) {
+      // (u, v) is the source position inside the crop.
+      let u = ox;
+      let v = oy;
+      for (let r = 0; r < p.rot; r++) [u, v] = [v, s - 1 - u];
+      if (p.flipX) u = s - 1 - u;
+      if (p.flipY) v = s - 1 - v;
+      const sx = p.x0 + u;
+      const sy = p.y0 + v;
+      visit(oy * s + ox, sx >= w || sy >= h ? -1 : sy * w + sx);
+    }
+  }
+}
+
+/**
+ * A random training crop: position (biased toward class boundaries), horizontal/vertical flip, one
+ * of four 90-degree rotations, brightness/contrast/per-channel jitter. Outside the image the mask is
+ * ignore (255), so small images pad without teaching anything false.
+ */
+export function randomCrop(image: RgbImage, mask: MaskImage, rng: SeededRandom, options: AugmentOptions): Crop {
+  const s = options.size;
+  const p = placeCrop(image, mask, rng, options);
+  const { brightness, contrast, gains, colour } = p;
   const rgb = [0, 0, 0];
   const x = new Float32Array(s * s * 3);
   const y = new Int32Array(s * s);
-  for (let oy = 0; oy < s; oy++) {
-    for (let ox = 0; ox < s; ox++) {
-      // Rotate then flip in crop coordinates: (u, v) is the source position inside the crop.
-      let u = ox;
-      let v = oy;
-      for (let r = 0; r < rot; r++) [u, v] = [v, s - 1 - u];
-      if (flipX) u = s - 1 - u;
-      if (flipY) v = s - 1 - v;
-      const sx = x0 + u;
-      const sy = y0 + v;
-      const o = oy * s + ox;
-      if (sx >= w || sy >= h) {
-        y[o] = IGNORE_INDEX;
-        continue;
-      }
-      const si = sy * w + sx;
-      y[o] = mask.data[si];
-      for (let c = 0; c < 3; c++) rgb[c] = image.data[si * 3 + c];
-      if (colour) {
-        const [r, g, b] = rgb;
-        for (let c = 0; c < 3; c++) rgb[c] = colour[c * 3] * r + colour[c * 3 + 1] * g + colour[c * 3 + 2] * b;
-      }
-      for (let c = 0; c < 3; c++) {
-        const p = (rgb[c] - 127.5) * contrast * gains[c] + 127.5 + brightness;
-        x[o * 3 + c] = normalizePixel(Math.max(0, Math.min(255, p)));
-      }
+  eachCropPixel(image.width, image.height, s, p, (o, si) => {
+    if (si < 0) {
+      y[o] = IGNORE_INDEX;
+      return;
     }
-  }
+    y[o] = mask.data[si];
+    for (let c = 0; c < 3; c++) rgb[c] = image.data[si * 3 + c];
+    if (colour) {
+      const [r, g, b] = rgb;
+      for (let c = 0; c < 3; c++) rgb[c] = colour[c * 3] * r + colour[c * 3 + 1] * g + colour[c * 3 + 2] * b;
+    }
+    for (let c = 0; c < 3; c++) {
+      const v = (rgb[c] - 127.5) * contrast * gains[c] + 127.5 + brightness;
+      x[o * 3 + c] = normalizePixel(Math.max(0, Math.min(255, v)));
+    }
+  });
   return { x, y, band: boundaryBand(y, s, s, options.boundaryRadius) };
+}
+
+/** The labels of the crop `randomCrop` would draw with the same generator state (and the same draws from it). */
+export function randomCropLabels(
+  image: RgbImage,
+  mask: MaskImage,
+  rng: SeededRandom,
+  options: AugmentOptions,
+): Int32Array {
+  const s = options.size;
+  const y = new Int32Array(s * s);
+  eachCropPixel(image.width, image.height, s, placeCrop(image, mask, rng, options), (o, si) => {
+    y[o] = si < 0 ? IGNORE_INDEX : mask.data[si];
+  });
+  return y;
 }

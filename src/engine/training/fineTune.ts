@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { meanMetrics, type MetricSummary } from '../../masks/segmentationMetrics';
 import { SeededRandom } from '../../masks/seededRandom';
-import { randomCrop, resolveHueJitter } from './augment';
+import { randomCrop, randomCropLabels, resolveHueJitter } from './augment';
 import { hasContextHead } from '../network/contextHead';
 import { contextFitFor, fitContextHead, type ContextFitResult } from './contextHeadFit';
 import { encoderStages, setEncoderTrainableStages } from '../network/pretrainedUNet';
@@ -97,7 +97,7 @@ export async function fineTune(
   const priorRng = new SeededRandom(settings.seed + 7919);
   for (let k = 0; k < 256; k++) {
     const s = train[priorRng.int(0, train.length)];
-    classCounts(randomCrop(s.image, s.mask, priorRng, cropOptions).y, cropCounts);
+    classCounts(randomCropLabels(s.image, s.mask, priorRng, cropOptions), cropCounts);
   }
   // The context head alone is fitted on whole images, not crops: no crop prior to correct for.
   const correction = contextOnly
