@@ -190,18 +190,11 @@ async function build(o: typeof Ort, classes: number, settings: GuidedFilterSetti
  * check; else in JS.
  */
 export async function refineProbabilities(
-  guide: Float32Array | Uint8Array,
-  probs: Float32Array,
-  height: number,
-  width: number,
-  classes: number,
-  settings: GuidedFilterSettings,
-  guideScale = 1,
-  guideOffset = 0,
+  ...args: Parameters<typeof guidedFilterProbabilities>
 ): Promise<Float32Array> {
+  const [guide, probs, height, width, classes, settings, guideScale = 1, guideOffset = 0] = args;
   const o = inferenceChoice() === 'tfjs' || width * height > GUIDED_ONNX_MAX_PIXELS ? null : loadOrt();
-  const js = (): Float32Array =>
-    guidedFilterProbabilities(guide, probs, height, width, classes, settings, guideScale, guideOffset);
+  const js = (): Float32Array => guidedFilterProbabilities(...args);
   if (!o || guide.length !== width * height * 3 || probs.length !== width * height * classes) return js();
   const key = `${classes}/${settings.radius}/${settings.eps}/${settings.subsample ?? 1}`;
   let refiner = built.get(key);
