@@ -206,10 +206,12 @@ export class CodeServer {
         input = await this.openQuickInput('F1');
       }
     }
-    const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+    // Enter runs the focused row: wait until that is the command, not a row of the list before it was
+    // filtered (a recently used command on top ran instead of the one typed).
+    const row = this.page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).first();
     await row.waitFor({ state: 'visible', timeout: 20_000 }).catch(async (err: Error) => {
       const shot = await this.screenshot(`command-not-found`).catch(() => 'none');
-      throw new Error(`command "${title}" not in the palette (screenshot ${shot}): ${err.message}`);
+      throw new Error(`command "${title}" not the palette's focused row (screenshot ${shot}): ${err.message}`);
     });
     await this.page.waitForTimeout(200);
     await input.press('Enter');
