@@ -80,6 +80,27 @@ export function contourPixels(region: Uint8Array, width: number, height: number)
   return out;
 }
 
+/** The offsets (dx, dy) of the pixels within `radius` of a pixel (Euclidean, the centre included). */
+export function discOffsets(radius: number): [number, number][] {
+  const r = Math.floor(radius);
+  const out: [number, number][] = [];
+  for (let dy = -r; dy <= r; dy++)
+    for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= radius * radius) out.push([dx, dy]);
+  return out;
+}
+
+/**
+ * Boundary F from the contour counts: precision hitP / np, recall hitG / ng, their harmonic mean. Both contours
+ * empty scores 1; only one empty scores 0.
+ */
+function contourF(hitP: number, np: number, hitG: number, ng: number): number {
+  if (ng === 0 && np === 0) return 1;
+  if (ng === 0 || np === 0) return 0;
+  const precision = hitP / np;
+  const recall = hitG / ng;
+  return precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+}
+
 /** Tolerances up to this many pixels are checked in a disc around each contour pixel, larger by distance transforms. */
 const MAX_LOCAL_TOLERANCE = 8;
 
@@ -119,9 +140,7 @@ export function boundaryFScore(
   if (tolerance <= MAX_LOCAL_TOLERANCE) {
     // Contours are sparse: look for the other contour within the disc of the tolerance around each pixel,
     // exactly what a distance transform's "at most the tolerance" says, without two transforms per class.
-    const r = Math.floor(tolerance);
-    const disc: [number, number][] = [];
-    for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= t2) disc.push([dx, dy]);
+    const disc = discOffsets(tolerance);
     const near = (other: Uint8Array, x: number, y: number): boolean => {
       for (const [dx, dy] of disc) {
         const u = x + dx;
@@ -144,9 +163,7 @@ export function boundaryFScore(
       if (cg[i] && dToP[i] <= t2) hitG++;
     }
   }
-  const precision = hitP / np;
-  const recall = hitG / ng;
-  return precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+  return contourF(hitP, np, hitG, ng);
 }
 
 /**
@@ -260,10 +277,7 @@ export function classBoundaryScores(
     if (cg[i]) ng[truth[i]]++;
     if (cp[i]) np[pred[i]]++;
   }
-  const t2 = tolerance * tolerance;
-  const r = Math.floor(tolerance);
-  const disc: [number, number][] = [];
-  for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= t2) disc.push([dx, dy]);
+  const disc = discOffsets(tolerance);
   // Whether the other map has a contour pixel of class c within the tolerance of (x, y).
   const near = (contour: Uint8Array, labels: Uint8Array, c: number, x: number, y: number): boolean => {
     for (const [dx, dy] of disc) {
@@ -286,13 +300,7 @@ export function classBoundaryScores(
   const boundaryF = new Float64Array(256);
   for (let c = 0; c < 256; c++) {
     bIoU[c] = union[c] === 0 ? 1 : inter[c] / union[c];
-    if (ng[c] === 0 && np[c] === 0) boundaryF[c] = 1;
-    else if (ng[c] === 0 || np[c] === 0) boundaryF[c] = 0;
-    else {
-      const precision = hitP[c] / np[c];
-      const recall = hitG[c] / ng[c];
-      boundaryF[c] = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
-    }
+    boundaryF[c] = contourF(hitP[c], np[c], hitG[c], ng[c]);
   }
   return { boundaryIoU: bIoU, boundaryF };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { IGNORE_INDEX } from '../../masks/maskImage';
+import { discOffsets } from '../../masks/boundaryMetrics';
 
 export interface LossWeights {
   /** Weight of the soft Dice term. */
@@ -39,17 +40,15 @@ export function boundaryBand(
   // Every pixel within the radius's disc of an edge pixel: what a distance transform's "at most the radius"
   // says, in a fraction of its time (edges are sparse; the transform was 40% of a crop's preparation).
   const out = new Float32Array(width * height);
-  const r2 = radius * radius;
   const r = Math.floor(radius);
-  const disc: number[] = [];
-  for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) if (dx * dx + dy * dy <= r2) disc.push(dx, dy);
+  const disc = discOffsets(radius);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       if (!edge[y * width + x]) continue;
       const inside = x >= r && x < width - r && y >= r && y < height - r;
-      for (let k = 0; k < disc.length; k += 2) {
-        const u = x + disc[k];
-        const v = y + disc[k + 1];
+      for (const [dx, dy] of disc) {
+        const u = x + dx;
+        const v = y + dy;
         if (inside || (u >= 0 && u < width && v >= 0 && v < height)) out[v * width + u] = 1;
       }
     }
