@@ -8,7 +8,7 @@ import type * as Ort from 'onnxruntime-node';
 import { writeFileAtomic } from '../../io/atomicWrite';
 import type { RgbImage } from '../../masks/maskImage';
 import { InputError } from '../../masks/inputError';
-import { loadOrt, ortLoadError, threads } from '../inference/onnxInference';
+import { loadOrt, ortLoadError, sessionOptions } from '../inference/onnxInference';
 import {
   candidateMasks,
   encoderInput,
@@ -97,12 +97,7 @@ export class SamModel {
   static async load(files: SamFiles): Promise<SamModel> {
     const o = loadOrt();
     if (!o) throw new Error(`click segmentation needs onnxruntime-node, which cannot load here: ${ortLoadError()}`);
-    const options: Ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: threads(),
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-    };
+    const options = sessionOptions();
     const open = async (file: string, role: string): Promise<Ort.InferenceSession> => {
       try {
         return await o.InferenceSession.create(file, options);
