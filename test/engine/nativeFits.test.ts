@@ -37,35 +37,7 @@ test('columns are standardised in place: mean 0, spread 1 (a constant column get
   want.forEach((v, i) => assert.ok(Math.abs(x[i] - v) < 1e-6, `${i}: ${x[i]} vs ${v}`));
 });
 
-/** The regularised objective's gradient in float64 at (W, b): the first-order condition of the optimum. */
-function objectiveGradient(
-  p: { x: Float32Array; y: Float32Array; rows: number; dims: number; classes: number },
-  l2: number,
-  w: Float32Array,
-  b: Float32Array,
-): number[] {
-  const { rows, dims, classes } = p;
-  const g = new Array<number>(dims * classes + classes).fill(0);
-  for (let r = 0; r < rows; r++) {
-    const z = Array.from({ length: classes }, (_, c) => {
-      let s = b[c];
-      for (let j = 0; j < dims; j++) s += p.x[r * dims + j] * w[j * classes + c];
-      return s;
-    });
-    const m = Math.max(...z);
-    const e = z.map((v) => Math.exp(v - m));
-    const total = e.reduce((a, v) => a + v, 0);
-    for (let c = 0; c < classes; c++) {
-      const d = (e[c] / total - p.y[r * classes + c]) / rows;
-      for (let j = 0; j < dims; j++) g[j * classes + c] += p.x[r * dims + j] * d;
-      g[dims * classes + c] += d;
-    }
-  }
-  for (let i = 0; i < dims * classes; i++) g[i] += 2 * l2 * w[i];
-  return g;
-}
-
-test("the context head's regression through onnxruntime equals TF.js's to float rounding, and reaches the optimum", async () => {
+test("the context head's regression through onnxruntime equals TF.js's to float rounding, and learns", async () => {
   await resolveBackend('wasm');
   const rows = 900;
   const dims = 24;
@@ -80,7 +52,7 @@ test("the context head's regression through onnxruntime equals TF.js's to float 
     z.forEach((v, c) => (y[r * classes + c] = v / total));
   }
   const problem = { x, y, rows, dims, classes, bias0: Float32Array.from([-1, -1.2, -1.1]) };
-  const settings = { l2: 0.01, iterations: 200, tolerance: 1e-7 };
+  const settings = { l2: 0.01, steps: 120, learningRate: 0.02 };
   const onnx = await fitSoftmaxRegression(problem, settings, () => undefined, 'onnxruntime');
   const tfjs = await fitSoftmaxRegression(problem, settings, () => undefined, 'tfjs');
   assert.equal(onnx.runtime, 'onnxruntime');
@@ -88,31 +60,16 @@ test("the context head's regression through onnxruntime equals TF.js's to float 
   let diff = 0;
   onnx.weights.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - tfjs.weights[i]))));
   onnx.bias.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - tfjs.bias[i]))));
-  assert.ok(diff < 1e-3, `largest difference ${diff}`);
+  assert.ok(diff < 1e-4, `largest difference ${diff}`);
   assert.ok(Math.abs(onnx.loss - tfjs.loss) < 1e-5, `loss ${onnx.loss} vs ${tfjs.loss}`);
-  // The objective is strictly convex: where its gradient vanishes is the optimum. It stopped on the
-  // tolerance, well before the iteration limit.
-  const gradientAt = (w: Float32Array, b: Float32Array): number =>
-    Math.max(...objectiveGradient(problem, settings.l2, w, b).map(Math.abs));
-  const g0 = gradientAt(new Float32Array(dims * classes), problem.bias0);
-  for (const fit of [onnx, tfjs]) {
-    assert.ok(gradientAt(fit.weights, fit.bias) < 1e-3 * g0, `gradient ${gradientAt(fit.weights, fit.bias)} of ${g0}`);
-    assert.ok(fit.iterations < settings.iterations, `${fit.iterations} iterations`);
-    assert.ok(fit.evaluations >= fit.iterations + 1);
-  }
-  // With a loose tolerance it stops sooner, near the same objective.
-  const loose = await fitSoftmaxRegression(problem, { ...settings, tolerance: 1e-3 }, () => undefined, 'onnxruntime');
-  assert.ok(loose.iterations < onnx.iterations, `${loose.iterations} vs ${onnx.iterations}`);
-  assert.ok(loose.loss < onnx.loss * 1.01, `${loose.loss} vs ${onnx.loss}`);
   // An uninformed read-out (the prior only) costs the entropy of the labels plus; the fit does far better.
-  const start = await fitSoftmaxRegression(problem, { ...settings, iterations: 0 }, () => undefined, 'onnxruntime');
-  assert.equal(start.iterations, 0);
+  const start = await fitSoftmaxRegression(problem, { ...settings, steps: 0 }, () => undefined, 'onnxruntime');
   assert.ok(onnx.loss < 0.8 * start.loss, `loss ${start.loss} -> ${onnx.loss}`);
   // The weights found sit on the columns the labels follow.
   const norm = (j: number): number =>
     Math.hypot(...Array.from({ length: classes }, (_, c) => onnx.weights[j * classes + c]));
   for (let j = 2; j < dims; j++) assert.ok(norm(j) < norm(0) / 4, `column ${j}: ${norm(j)} vs ${norm(0)}`);
-  // A cancel between iterations stops it.
+  // A cancel between steps stops it.
   await assert.rejects(
     fitSoftmaxRegression(problem, settings, () => {
       throw new Error('cancelled');

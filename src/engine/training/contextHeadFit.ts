@@ -22,9 +22,9 @@ import { inferenceChoice, loadOrt, sessionOptions } from '../inference/onnxInfer
 export interface ContextFitSettings {
   /** L2 penalty on the standardised weights. */
   l2: number;
-  /** L-BFGS iterations at most, and the stop: 5 iterations lowered the objective by less than this fraction. */
-  iterations: number;
-  tolerance: number;
+  /** Full-batch Adam steps and their learning rate. */
+  steps: number;
+  learningRate: number;
   /** Stride-8 cells drawn per image at most, and in all. */
   cellsPerImage: number;
   maxCells: number;
@@ -42,8 +42,8 @@ export interface ContextFitSettings {
 
 export const DEFAULT_CONTEXT_FIT: ContextFitSettings = {
   l2: 0.03,
-  iterations: 200,
-  tolerance: 1e-4,
+  steps: 300,
+  learningRate: 0.01,
   cellsPerImage: 4096,
   maxCells: 16384,
   window: 1024,
@@ -237,9 +237,9 @@ export interface ContextFitResult {
  * Fits the context head of `model` on whole training images (in windows that cover each image when it is larger
  * than `settings.window`), on those windows resized by each of `settings.scales`, and on the mirror images of
  * these views unless settings say otherwise, and writes its weights: standardised
- * features, L2-regularised softmax regression, full batch, L-BFGS;
+ * features, L2-regularised softmax regression, full batch, Adam;
  * the standardisation is folded into the 1x1 convolutions. The decoder head's bias is set to zero, so the
- * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and iterations).
+ * network's logits start from the fitted read-out. `check` throws to cancel (it is called between images and steps).
  */
 export async function fitContextHead(
   model: tfl.LayersModel,

@@ -1,10 +1,10 @@
 // The context head's solver (contextHeadFit.ts): L2-regularised softmax regression on a standardised design
-// matrix (rows x dims) with soft labels, by L-BFGS. Each objective evaluation reads the whole matrix twice
-// (X W and X^T G), tens of MiB: 45 ms for 16k x 1152 with 11 classes on one thread of TF.js wasm here, about
-// 20 ms through onnxruntime-node (both cores, native kernels; the matrix held once as a constant of a small
-// graph). onnxruntime when it loads, TF.js otherwise: the same arithmetic, equal to float rounding (tested).
-// Full-batch Adam (300 steps at 0.01) reached the optimum's neighbourhood in about 100 steps and then
-// wandered around it; L-BFGS gets as close in 30-90 evaluations and stops there (docs/benchmarks.md).
+// matrix (rows x dims) with soft labels, full-batch Adam. Each step reads the whole matrix twice (X W and
+// X^T G), tens of MiB, so it is bound by memory and by one thread on TF.js wasm: 45 ms a step for 16k x 1152
+// with 11 classes here. Through onnxruntime-node (both cores, native kernels; the matrix and its transpose
+// held once as constants of a small graph) a step is 11-12 ms. onnxruntime when it loads, TF.js otherwise:
+// the same arithmetic, equal to float rounding (tested). L-BFGS and 100 Adam steps were tried: both end
+// nearer the regularised optimum, and both left more to correct on held-out street frames (docs/benchmarks.md).
 import * as tf from '@tensorflow/tfjs-core';
 import type * as Ort from 'onnxruntime-node';
 import { Proto, floatTensor, int64Tensor, node, onnxModel, tensorValueInfo } from '../inference/onnxProto';
@@ -24,10 +24,8 @@ export interface SoftmaxRegressionProblem {
 
 export interface SoftmaxRegressionSettings {
   l2: number;
-  /** L-BFGS iterations at most (0: the starting point, the prior alone). */
-  iterations: number;
-  /** Stop once 5 iterations lowered the objective by less than this fraction of it. */
-  tolerance: number;
+  steps: number;
+  learningRate: number;
 }
 
 export interface SoftmaxRegressionFit {
@@ -36,14 +34,10 @@ export interface SoftmaxRegressionFit {
   bias: Float32Array;
   /** Mean cross-entropy with the soft labels at the end, plus the L2 term. */
   loss: number;
-  /** L-BFGS iterations run, and objective evaluations (one gradient each). */
-  iterations: number;
-  evaluations: number;
   runtime: 'onnxruntime' | 'tfjs';
 }
 
-/** The objective's parts at (W, b): the gradient of the mean cross-entropy (without the L2 term) and its value. */
-type Gradient = (w: Float32Array, b: Float32Array) => Promise<{ gW: Float32Array; gb: Float32Array; ce: number }>;
+const [BETA1, BETA2, EPS] = [0.9, 0.999, 1e-7];
 
 /** Standardises each column of a rows x dims matrix in place; returns the means and the spreads (sd + 1e-3). */
 export function standardiseColumns(
@@ -64,6 +58,20 @@ export function standardiseColumns(
   for (let r = 0; r < rows; r++)
     for (let j = 0; j < dims; j++) x[r * dims + j] = (x[r * dims + j] - mean[j]) / spread[j];
   return { mean: Float32Array.from(mean), spread: Float32Array.from(spread) };
+}
+
+/** One Adam step on `p` in place (TF.js's Adam: bias-corrected learning rate, epsilon outside the root). */
+function adamStep(p: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, lr: number): void {
+  for (let i = 0; i < p.length; i++) {
+    m[i] = BETA1 * m[i] + (1 - BETA1) * grad[i];
+    v[i] = BETA2 * v[i] + (1 - BETA2) * grad[i] * grad[i];
+    p[i] -= (m[i] * lr) / (Math.sqrt(v[i]) + EPS);
+  }
+}
+
+/** The bias-corrected learning rate of Adam at `step` (1-based). */
+function stepRate(learningRate: number, step: number): number {
+  return (learningRate * Math.sqrt(1 - BETA2 ** step)) / (1 - BETA1 ** step);
 }
 
 /**
@@ -87,7 +95,10 @@ export function softmaxGradientGraph(problem: SoftmaxRegressionProblem): Uint8Ar
     node('Softmax', ['zb'], ['p'], 'softmax', [{ name: 'axis', i: 1 }]),
     node('Sub', ['p', 'Y'], ['d'], 'residual'),
     node('Mul', ['d', 'inv_rows'], ['g'], 'residual/mean'),
-    node('Gemm', ['X', 'g'], ['gW'], 'gradient/W', [{ name: 'transA', i: 1 }]),
+    // X^T of a constant: folded into a constant when the session is made (its optimiser's constant folding),
+    // so each step reads it row by row. Gemm with transA on X took 19 ms a step, this 11 ms.
+    node('Transpose', ['X'], ['XT'], 'transpose', [{ name: 'perm', ints: [1, 0] }]),
+    node('MatMul', ['XT', 'g'], ['gW'], 'gradient/W'),
     node('ReduceSum', ['g', 'axis0'], ['gb'], 'gradient/b', [{ name: 'keepdims', i: 0 }]),
     node('LogSoftmax', ['zb'], ['logp'], 'log_softmax', [{ name: 'axis', i: 1 }]),
     node('Mul', ['logp', 'Y'], ['ylogp'], 'ce/Mul'),
@@ -103,108 +114,6 @@ export function softmaxGradientGraph(problem: SoftmaxRegressionProblem): Uint8Ar
   return onnxModel(g);
 }
 
-/** Objective evaluations L-BFGS keeps (pairs of steps and gradient changes). */
-const MEMORY = 10;
-
-/**
- * L-BFGS (two-loop recursion, the last MEMORY pairs, backtracking to the Armijo condition) on the L2-regularised
- * mean cross-entropy, in float64, from W = 0 and b = bias0. The L2 term and its gradient are added here; the
- * bias is not penalised. Deterministic for a deterministic gradient. `check` runs every 5 iterations.
- */
-async function lbfgs(
-  problem: SoftmaxRegressionProblem,
-  settings: SoftmaxRegressionSettings,
-  gradient: Gradient,
-  check: () => void,
-): Promise<Omit<SoftmaxRegressionFit, 'runtime'>> {
-  const { dims, classes } = problem;
-  const nw = dims * classes;
-  const n = nw + classes;
-  const w32 = new Float32Array(nw);
-  const b32 = new Float32Array(classes);
-  let evaluations = 0;
-  const evaluate = async (p: Float64Array): Promise<{ f: number; g: Float64Array }> => {
-    evaluations++;
-    for (let i = 0; i < nw; i++) w32[i] = p[i];
-    for (let c = 0; c < classes; c++) b32[c] = p[nw + c];
-    const { gW, gb, ce } = await gradient(w32, b32);
-    const g = new Float64Array(n);
-    let reg = 0;
-    for (let i = 0; i < nw; i++) {
-      reg += w32[i] * w32[i];
-      g[i] = gW[i] + 2 * settings.l2 * w32[i];
-    }
-    for (let c = 0; c < classes; c++) g[nw + c] = gb[c];
-    return { f: ce + settings.l2 * reg, g };
-  };
-  const dot = (a: Float64Array, b: Float64Array): number => {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-  };
-  const p = new Float64Array(n);
-  p.set(problem.bias0, nw);
-  let { f, g } = await evaluate(p);
-  const history: number[] = [f];
-  const pairs: { s: Float64Array; y: Float64Array; rho: number }[] = [];
-  const q = new Float64Array(n);
-  const next = new Float64Array(n);
-  let iterations = 0;
-  while (iterations < settings.iterations) {
-    if (iterations % 5 === 4) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      check();
-    }
-    // The direction -H g by the two-loop recursion; the first step is scaled to unit length.
-    q.set(g);
-    const alpha: number[] = [];
-    for (let k = pairs.length - 1; k >= 0; k--) {
-      alpha[k] = pairs[k].rho * dot(pairs[k].s, q);
-      for (let i = 0; i < n; i++) q[i] -= alpha[k] * pairs[k].y[i];
-    }
-    const last = pairs[pairs.length - 1];
-    const gamma = last ? 1 / (last.rho * dot(last.y, last.y)) : 1 / Math.sqrt(dot(g, g) || 1);
-    for (let i = 0; i < n; i++) q[i] *= gamma;
-    for (let k = 0; k < pairs.length; k++) {
-      const beta = pairs[k].rho * dot(pairs[k].y, q);
-      for (let i = 0; i < n; i++) q[i] += pairs[k].s[i] * (alpha[k] - beta);
-    }
-    const slope = -dot(g, q);
-    if (!(slope < 0)) break; // not a descent direction: at the optimum to float precision
-    let step = 1;
-    let found: { f: number; g: Float64Array } | null = null;
-    for (let tries = 0; tries < 20 && !found; tries++, step /= 2) {
-      for (let i = 0; i < n; i++) next[i] = p[i] - step * q[i];
-      const at = await evaluate(next);
-      if (at.f <= f + 1e-4 * step * slope) found = at;
-    }
-    if (!found) break; // no step lowers the objective: converged to float precision
-    const s = new Float64Array(n);
-    const y = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      s[i] = next[i] - p[i];
-      y[i] = found.g[i] - g[i];
-    }
-    const sy = dot(s, y);
-    if (sy > 1e-12) {
-      pairs.push({ s, y, rho: 1 / sy });
-      if (pairs.length > MEMORY) pairs.shift();
-    }
-    p.set(next);
-    ({ f, g } = found);
-    iterations++;
-    history.push(f);
-    if (history.length > 5 && history[history.length - 6] - f < settings.tolerance * Math.abs(f)) break;
-  }
-  return {
-    weights: Float32Array.from(p.subarray(0, nw)),
-    bias: Float32Array.from(p.subarray(nw)),
-    loss: f,
-    iterations,
-    evaluations,
-  };
-}
-
 async function fitOnnx(
   o: typeof Ort,
   problem: SoftmaxRegressionProblem,
@@ -214,14 +123,31 @@ async function fitOnnx(
   const { dims, classes } = problem;
   const session = await o.InferenceSession.create(softmaxGradientGraph(problem), sessionOptions(false));
   try {
-    const gradient: Gradient = async (w, b) => {
+    const w = new Float32Array(dims * classes);
+    const b = Float32Array.from(problem.bias0);
+    const [mW, vW, mb, vb] = [w.length, w.length, b.length, b.length].map((n) => new Float32Array(n));
+    const gradient = async (): Promise<{ gW: Float32Array; gb: Float32Array; ce: number }> => {
       const out = await session.run({
         W: new o.Tensor('float32', w, [dims, classes]),
         b: new o.Tensor('float32', b, [classes]),
       });
       return { gW: out.gW.data as Float32Array, gb: out.gb.data as Float32Array, ce: (out.ce.data as Float32Array)[0] };
     };
-    return { ...(await lbfgs(problem, settings, gradient, check)), runtime: 'onnxruntime' };
+    for (let step = 1; step <= settings.steps; step++) {
+      if (step % 25 === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        check();
+      }
+      const { gW, gb } = await gradient();
+      for (let i = 0; i < gW.length; i++) gW[i] += 2 * settings.l2 * w[i];
+      const lr = stepRate(settings.learningRate, step);
+      adamStep(w, mW, vW, gW, lr);
+      adamStep(b, mb, vb, gb, lr);
+    }
+    const { ce } = await gradient();
+    let l2 = 0;
+    for (const v of w) l2 += v * v;
+    return { weights: w, bias: b, loss: ce + settings.l2 * l2, runtime: 'onnxruntime' };
   } finally {
     await session.release();
   }
@@ -236,34 +162,55 @@ async function fitTf(
   const X = tf.tensor2d(problem.x, [rows, dims]);
   const Y = tf.tensor2d(problem.y, [rows, classes]);
   // The gradient written out (dL/dlogits = (P - Y) / rows) and the transposed matrix made once: tfjs's
-  // autodiff transposed the 17k x 768 matrix at every step.
+  // autodiff transposed the 17k x 768 matrix at every step, and 300 steps on 17 images took about 60 s here.
   const XT = tf.transpose(X) as tf.Tensor2D;
+  let W: tf.Tensor = tf.zeros([dims, classes]);
+  let b: tf.Tensor = tf.tensor1d(problem.bias0);
+  let mW = tf.zerosLike(W);
+  let vW = tf.zerosLike(W);
+  let mb = tf.zerosLike(b);
+  let vb = tf.zerosLike(b);
   try {
-    const gradient: Gradient = async (w, b) => {
-      const [gW, gb, ce] = tf.tidy(() => {
-        const logits = tf.add(tf.matMul(X, tf.tensor2d(w, [dims, classes])), tf.tensor1d(b));
-        const g = tf.div(tf.sub(tf.softmax(logits), Y), rows);
-        const ce = tf.div(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), Y))), rows);
-        return [tf.matMul(XT, g), tf.sum(g, 0), ce];
-      });
-      try {
-        // Read asynchronously: GPU backends cannot read synchronously under Node.
-        const [a, c, e] = await Promise.all([gW.data(), gb.data(), ce.data()]);
-        return { gW: a as Float32Array, gb: c as Float32Array, ce: e[0] };
-      } finally {
-        tf.dispose([gW, gb, ce]);
+    for (let step = 1; step <= settings.steps; step++) {
+      if (step % 25 === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        check();
       }
+      const next = tf.tidy(() => {
+        const g = tf.div(tf.sub(tf.softmax(tf.add(tf.matMul(X, W), b)), Y), rows);
+        const gW = tf.add(tf.matMul(XT, g), tf.mul(W, 2 * settings.l2));
+        const gb = tf.sum(g, 0);
+        const lr = stepRate(settings.learningRate, step);
+        const update = (p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, grad: tf.Tensor): tf.Tensor[] => {
+          const m2 = tf.add(tf.mul(m, BETA1), tf.mul(grad, 1 - BETA1));
+          const v2 = tf.add(tf.mul(v, BETA2), tf.mul(tf.square(grad), 1 - BETA2));
+          return [tf.sub(p, tf.div(tf.mul(m2, lr), tf.add(tf.sqrt(v2), EPS))), m2, v2];
+        };
+        return [...update(W, mW, vW, gW), ...update(b, mb, vb, gb)];
+      });
+      tf.dispose([W, mW, vW, b, mb, vb]);
+      [W, mW, vW, b, mb, vb] = next;
+    }
+    const lossTensor = tf.tidy(() =>
+      tf.add(tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(X, W), b)), tf.mul(tf.sum(tf.square(W)), settings.l2)),
+    );
+    // Read asynchronously: GPU backends cannot read synchronously under Node.
+    const loss = (await lossTensor.data())[0];
+    lossTensor.dispose();
+    return {
+      weights: (await W.data()) as Float32Array,
+      bias: (await b.data()) as Float32Array,
+      loss,
+      runtime: 'tfjs',
     };
-    return { ...(await lbfgs(problem, settings, gradient, check)), runtime: 'tfjs' };
   } finally {
-    tf.dispose([X, Y, XT]);
+    tf.dispose([X, Y, XT, W, b, mW, vW, mb, vb]);
   }
 }
 
 /**
- * Fits the regression: the gradients through onnxruntime when it loads and TF.js inference is not forced
- * (`runtime` may force either), else TF.js; the solver is the same. `check` is called every 5 iterations and
- * may throw (a cancel).
+ * Fits the regression: through onnxruntime when it loads and TF.js inference is not forced (`runtime` may
+ * force either), else TF.js. `check` is called every 25 steps and may throw (a cancel).
  */
 export async function fitSoftmaxRegression(
   problem: SoftmaxRegressionProblem,
