@@ -185,7 +185,7 @@ export async function runBench(
         const o = loadOrt();
         const graph = o ? buildTrainingGraph(model, trainable, n, c, loss) : null;
         if (!o || !graph || 'unsupported' in graph || inferenceReport().runtime !== 'onnxruntime') return null;
-        onnx = await OnnxTrainer.create(o, graph, sessionOptions(true));
+        onnx = await OnnxTrainer.create(o, graph, sessionOptions(true), { kind: 'adam', learningRate: 1e-3 });
       }
       const started =
         threads === 'onnx'

@@ -6,7 +6,13 @@ import { resolveBackend } from '../../src/engine/backends';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { loadOrt, sessionOptions } from '../../src/engine/inference/onnxInference';
 import { stepLossFunction, trainStep } from '../../src/engine/training/trainStep';
-import { OnnxTrainer, buildTrainingGraph, labelInputs } from '../../src/engine/training/onnxTraining';
+import {
+  OnnxTrainer,
+  buildTrainingGraph,
+  labelInputs,
+  WeightOptimizer,
+  type StepOptimizer,
+} from '../../src/engine/training/onnxTraining';
 import type { Crop } from '../../src/engine/training/augment';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { EncoderKind } from '../../src/protocol/encoderKind';
@@ -71,8 +77,11 @@ for (const encoder of ['mobilenetv2', 'distilled-resnet'] as EncoderKind[]) {
     const graph = buildTrainingGraph(model, vars, 2, size, weights);
     assert.ok(!('unsupported' in graph), 'unsupported' in graph ? graph.unsupported : '');
     assert.equal(graph.weights.length, vars.length, 'every trainable variable is fed');
-    const trainer = await OnnxTrainer.create(o, graph, sessionOptions(false));
-    const ort = await trainer.run(batch);
+    const trainer = await OnnxTrainer.create(o, graph, sessionOptions(false), { kind: 'sgd', learningRate: 0 });
+    const ort = await trainer.run(
+      batch,
+      await Promise.all(graph.weights.map(async (w) => (await w.variable.data()) as Float32Array)),
+    );
     await trainer.release();
     // TF.js: the same step's loss and gradients; its training pass moves the running averages by the batch's.
     const bns = graph.stats.map((s) => s.layer);
@@ -136,7 +145,7 @@ test('the training graph says why it cannot train a network: the scratch encoder
   dropout.dispose();
 });
 
-test('an optimiser step through onnxruntime moves the weights and the running averages as a TF.js step does, and leaks no tensor', async () => {
+test('steps through onnxruntime move the weights and the running averages as TF.js steps do (SGD, momentum), and leak no tensor', async () => {
   const o = loadOrt();
   assert.ok(o);
   await resolveBackend('wasm');
@@ -148,44 +157,122 @@ test('an optimiser step through onnxruntime moves the weights and the running av
   const kernels = model.trainableWeights.filter((w) => w.name.includes('kernel')).map((w) => w.read());
   const weights = { dice: 0.5, boundary: 1, weightDecay: 1e-2 };
   const start = model.weights.map((w) => w.read().clone());
-  const run = async (onnx: OnnxTrainer | null): Promise<{ loss: number; after: Float32Array[] }> => {
-    model.weights.forEach((w, i) => w.write(start[i]));
-    // Plain gradient descent: the step is the gradient (decay included) itself. Adam's first step divides each
-    // gradient by its own size, so a near-zero gradient's float rounding would decide its direction.
-    const optimizer = tf.train.sgd(0.1);
-    const loss = await trainStep({ model, optimizer, trainable: vars, kernels, size, weights, onnx }, batch);
-    const after = model.weights.map((w) => w.read().dataSync().slice() as Float32Array);
-    optimizer.dispose();
-    return { loss, after };
-  };
   const graph = buildTrainingGraph(model, vars, 2, size, weights);
   assert.ok(!('unsupported' in graph));
-  const trainer = await OnnxTrainer.create(o, graph, sessionOptions(false));
-  const viaOnnx = await run(trainer);
-  const viaTf = await run(null);
-  assert.ok(Math.abs(viaOnnx.loss - viaTf.loss) < 1e-4 * viaTf.loss, `loss ${viaOnnx.loss} against ${viaTf.loss}`);
-  let moved = 0;
-  model.weights.forEach((w, i) => {
-    const s = start[i].dataSync();
-    const a = viaOnnx.after[i];
-    const b = viaTf.after[i];
-    let step = 0;
-    for (let j = 0; j < a.length; j++) step = Math.max(step, Math.abs(b[j] - s[j]));
-    if (step > 0) moved++;
-    for (let j = 0; j < a.length; j++)
-      assert.ok(Math.abs(a[j] - b[j]) <= 5e-3 * step, `${w.name}[${j}]: ${a[j]} against ${b[j]} (step ${step})`);
-  });
-  // Every trainable weight and both running averages of every batch norm.
-  assert.ok(moved >= vars.length + 2 * graph.stats.length, `${moved} weights moved`);
-  // No tensor is left behind by a step (Adam's moments exist after the first).
+  const run = async (
+    optimizer: StepOptimizer,
+    viaOnnx: boolean,
+    steps: number,
+  ): Promise<{ loss: number; after: Float32Array[] }> => {
+    model.weights.forEach((w, i) => w.write(start[i]));
+    const tfOptimizer =
+      optimizer.kind === 'adam'
+        ? tf.train.adam(optimizer.learningRate)
+        : optimizer.kind === 'momentum'
+          ? tf.train.momentum(optimizer.learningRate, optimizer.momentum)
+          : tf.train.sgd(optimizer.learningRate);
+    const onnx = viaOnnx ? await OnnxTrainer.create(o, graph, sessionOptions(false), optimizer) : null;
+    let loss = 0;
+    for (let i = 0; i < steps; i++)
+      loss = await trainStep({ model, optimizer: tfOptimizer, trainable: vars, kernels, size, weights, onnx }, batch);
+    onnx?.sync();
+    await onnx?.release();
+    const after = model.weights.map((w) => w.read().dataSync().slice() as Float32Array);
+    tfOptimizer.dispose();
+    return { loss, after };
+  };
+  // Plain gradient descent and momentum: the steps are linear in the gradients (decay included). Adam's first
+  // step divides each gradient by its own size, so a near-zero gradient's float rounding would decide its
+  // direction: its arithmetic is compared on the same gradients (the next test).
+  for (const [optimizer, steps, tolerance] of [
+    [{ kind: 'sgd', learningRate: 0.1 }, 1, 5e-3],
+    [{ kind: 'momentum', learningRate: 0.05, momentum: 0.9 }, 3, 5e-3],
+  ] as const) {
+    const viaOnnx = await run(optimizer, true, steps);
+    const viaTf = await run(optimizer, false, steps);
+    const what = `${optimizer.kind}, ${steps} step(s)`;
+    assert.ok(
+      Math.abs(viaOnnx.loss - viaTf.loss) < 1e-3 * viaTf.loss,
+      `${what}: loss ${viaOnnx.loss} against ${viaTf.loss}`,
+    );
+    let moved = 0;
+    model.weights.forEach((w, i) => {
+      const s = start[i].dataSync();
+      const a = viaOnnx.after[i];
+      const b = viaTf.after[i];
+      let step = 0;
+      for (let j = 0; j < a.length; j++) step = Math.max(step, Math.abs(b[j] - s[j]));
+      if (step > 0) moved++;
+      for (let j = 0; j < a.length; j++)
+        assert.ok(
+          Math.abs(a[j] - b[j]) <= tolerance * step,
+          `${what}: ${w.name}[${j}]: ${a[j]} against ${b[j]} (step ${step})`,
+        );
+    });
+    // Every trainable weight and both running averages of every batch norm.
+    assert.ok(moved >= vars.length + 2 * graph.stats.length, `${what}: ${moved} weights moved`);
+  }
+  // The model keeps its weights until the trainer's sync.
+  model.weights.forEach((w, i) => w.write(start[i]));
+  const trainer = await OnnxTrainer.create(o, graph, sessionOptions(false), { kind: 'adam', learningRate: 1e-3 });
   const optimizer = tf.train.adam(1e-3);
   const ctx = { model, optimizer, trainable: vars, kernels, size, weights, onnx: trainer };
   await trainStep(ctx, batch);
+  model.weights.forEach((w, i) => assert.deepEqual(w.read().dataSync(), start[i].dataSync(), `${w.name} before sync`));
+  // No tensor is left behind by steps and syncs.
+  trainer.sync();
   const count = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) await trainStep(ctx, batch);
+  for (let i = 0; i < 3; i++) {
+    await trainStep(ctx, batch);
+    trainer.sync();
+  }
   assert.equal(tf.memory().numTensors, count);
   optimizer.dispose();
   await trainer.release();
   tf.dispose(start);
   model.dispose();
+});
+
+test("the trainer's optimiser moves weights as TF.js's Adam, momentum and SGD do on the same gradients", async () => {
+  await resolveBackend('wasm');
+  const rng = new SeededRandom(12);
+  const sizes = [7, 300, 1];
+  for (const optimizer of [
+    { kind: 'adam', learningRate: 1e-3 },
+    { kind: 'momentum', learningRate: 0.05, momentum: 0.9 },
+    { kind: 'sgd', learningRate: 0.1 },
+  ] as const) {
+    const start = sizes.map((n) => Float32Array.from({ length: n }, () => rng.normal()));
+    const variables = start.map((v, k) => tf.variable(tf.tensor1d(v), true, `opt-${optimizer.kind}-${k}`));
+    const tfOptimizer =
+      optimizer.kind === 'adam'
+        ? tf.train.adam(optimizer.learningRate)
+        : optimizer.kind === 'momentum'
+          ? tf.train.momentum(optimizer.learningRate, optimizer.momentum)
+          : tf.train.sgd(optimizer.learningRate);
+    const mine = new WeightOptimizer(optimizer, sizes, tf.backend().epsilon());
+    const values = start.map((v) => v.slice());
+    for (let step = 0; step < 5; step++) {
+      // Gradients of every size, tiny ones included (Adam divides each by its own running size). The weights
+      // agree to a thousandth of their move, plus float rounding of their values.
+      const grads = sizes.map((n) => Float32Array.from({ length: n }, () => rng.normal() * 10 ** rng.int(-6, 1)));
+      const named = variables.map((v, k) => ({ name: v.name, tensor: tf.tensor1d(grads[k]) }));
+      tfOptimizer.applyGradients(named);
+      tf.dispose(named.map((n) => n.tensor));
+      mine.apply(values, grads);
+    }
+    variables.forEach((v, k) => {
+      const want = v.dataSync();
+      let moved = 0;
+      for (let i = 0; i < want.length; i++) moved = Math.max(moved, Math.abs(want[i] - start[k][i]));
+      assert.ok(moved > 0, `${optimizer.kind}: the weights moved`);
+      for (let i = 0; i < want.length; i++)
+        assert.ok(
+          Math.abs(values[k][i] - want[i]) <= 1e-3 * moved + 4e-7 * Math.abs(want[i]),
+          `${optimizer.kind}[${k}][${i}]: ${values[k][i]} against ${want[i]}`,
+        );
+    });
+    tfOptimizer.dispose();
+    tf.dispose(variables);
+  }
 });

@@ -17,7 +17,7 @@ import { suggestionsOnTraining, validateKeeping, validatePerImage, type TrainSam
 import { fitHeadStage, NETWORK_PROBS_KEPT_BYTES } from './pixelHeadStage';
 import { trainStep } from './trainStep';
 import { startGradientPeer, type GradientPeer } from './gradientPeer';
-import { OnnxTrainer, buildTrainingGraph, onnxTrainingPlan } from './onnxTraining';
+import { OnnxTrainer, buildTrainingGraph, onnxTrainingPlan, stepOptimizer } from './onnxTraining';
 import { inferenceChoice, loadOrt, ortLoadError, sessionOptions, threads } from '../inference/onnxInference';
 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
@@ -200,7 +200,7 @@ export async function fineTune(
       started.reason = `TF.js, one thread: the training graph could not be built`;
     } else {
       try {
-        onnx = await OnnxTrainer.create(o, graph, sessionOptions(true));
+        onnx = await OnnxTrainer.create(o, graph, sessionOptions(true), stepOptimizer(settings));
         started.reason = `onnxruntime, ${threads()} threads, one graph per step`;
       } catch (err) {
         started.count = 1;
@@ -264,6 +264,7 @@ export async function fineTune(
         });
       }
       check();
+      onnx?.sync();
       timing.training += lap();
       const perImage = await correctedValidate();
       timing.validation += lap();

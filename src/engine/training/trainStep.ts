@@ -66,7 +66,10 @@ export interface StepContext {
   kernels: tf.Tensor[];
   size: number;
   weights: StepLoss;
-  /** The training graph through onnxruntime, when the steps run there (onnxTraining.ts). */
+  /**
+   * The training graph through onnxruntime, when the steps run there (onnxTraining.ts): its own optimiser
+   * (not `optimizer`) applies the gradients, and the model's variables take the weights at its `sync()`.
+   */
   onnx?: OnnxTrainer | null;
 }
 
@@ -81,7 +84,7 @@ export async function trainStep(
   peer: GradientPeer | null = null,
   sendAll = false,
 ): Promise<number> {
-  if (s.onnx) return onnxStep(s.onnx, s.optimizer, s.kernels, s.weights.weightDecay, crops);
+  if (s.onnx) return onnxStep(s.onnx, s.kernels, s.weights.weightDecay, crops);
   if (peer && crops.length >= 2) return parallelStep(s, crops, peer, sendAll);
   const { model, optimizer, trainable, kernels, size, weights } = s;
   const f = stepLossFunction(model, kernels, crops, size, weights);
