@@ -145,6 +145,15 @@ test('the training graph says why it cannot train a network: the scratch encoder
   dropout.dispose();
 });
 
+/** TF.js's own optimiser for a step optimiser's settings. */
+function tfOptimizerFor(optimizer: StepOptimizer): tf.Optimizer {
+  return optimizer.kind === 'adam'
+    ? tf.train.adam(optimizer.learningRate)
+    : optimizer.kind === 'momentum'
+      ? tf.train.momentum(optimizer.learningRate, optimizer.momentum)
+      : tf.train.sgd(optimizer.learningRate);
+}
+
 test('steps through onnxruntime move the weights and the running averages as TF.js steps do (SGD, momentum), and leak no tensor', async () => {
   const o = loadOrt();
   assert.ok(o);
@@ -165,12 +174,7 @@ test('steps through onnxruntime move the weights and the running averages as TF.
     steps: number,
   ): Promise<{ loss: number; after: Float32Array[] }> => {
     model.weights.forEach((w, i) => w.write(start[i]));
-    const tfOptimizer =
-      optimizer.kind === 'adam'
-        ? tf.train.adam(optimizer.learningRate)
-        : optimizer.kind === 'momentum'
-          ? tf.train.momentum(optimizer.learningRate, optimizer.momentum)
-          : tf.train.sgd(optimizer.learningRate);
+    const tfOptimizer = tfOptimizerFor(optimizer);
     const onnx = viaOnnx ? await OnnxTrainer.create(o, graph, sessionOptions(false), optimizer) : null;
     let loss = 0;
     for (let i = 0; i < steps; i++)
@@ -244,12 +248,7 @@ test("the trainer's optimiser moves weights as TF.js's Adam, momentum and SGD do
   ] as const) {
     const start = sizes.map((n) => Float32Array.from({ length: n }, () => rng.normal()));
     const variables = start.map((v, k) => tf.variable(tf.tensor1d(v), true, `opt-${optimizer.kind}-${k}`));
-    const tfOptimizer =
-      optimizer.kind === 'adam'
-        ? tf.train.adam(optimizer.learningRate)
-        : optimizer.kind === 'momentum'
-          ? tf.train.momentum(optimizer.learningRate, optimizer.momentum)
-          : tf.train.sgd(optimizer.learningRate);
+    const tfOptimizer = tfOptimizerFor(optimizer);
     const mine = new WeightOptimizer(optimizer, sizes, tf.backend().epsilon());
     const values = start.map((v) => v.slice());
     for (let step = 0; step < 5; step++) {
