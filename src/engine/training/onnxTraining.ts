@@ -8,7 +8,7 @@
 // batch norms' moving averages from its first step and writes them into the model at `sync()`. Through TF.js
 // ops, the optimiser and the averages took 15 ms of a 150 ms step here (about 100 small tensors per step). A
 // fine-tune's arithmetic is that of the TF.js path to float rounding (tested: loss, gradients, batch
-// statistics, the weights after Adam and momentum steps).
+// statistics, the weights after SGD and momentum steps, Adam's arithmetic on the same gradients).
 //
 // What it covers: any network whose trainable part is stride-1 'same' convolutions (odd kernels), batch norm,
 // ReLU, additions, multiplications, concatenations, zero padding and nearest 2x upsampling, ending in a
@@ -616,16 +616,13 @@ interface TrainerState {
  */
 export class OnnxTrainer {
   private state: TrainerState | null = null;
-  private readonly epsilon: number;
 
   private constructor(
     private readonly o: typeof Ort,
     private readonly session: Ort.InferenceSession,
     readonly graph: TrainingGraph,
     readonly optimizer: StepOptimizer,
-  ) {
-    this.epsilon = tf.backend().epsilon();
-  }
+  ) {}
 
   static async create(
     o: typeof Ort,
@@ -650,7 +647,7 @@ export class OnnxTrainer {
     const optimizer = new WeightOptimizer(
       this.optimizer,
       values.map((v) => v.length),
-      this.epsilon,
+      tf.backend().epsilon(),
     );
     return { values, optimizer, moving };
   }
