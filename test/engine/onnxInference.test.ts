@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import { resolveBackend } from '../../src/engine/backends';
-import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
 import { disposeGraph, foldGraph } from '../../src/engine/inference/foldedGraph';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { exportOnnx } from '../../src/engine/inference/onnxExport';
@@ -19,32 +18,7 @@ import {
 import { DEFAULT_NETWORK, buildResUNet } from '../../src/engine/network/resUNet';
 import { predictImage } from '../../src/engine/inference/tiledPredict';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
-
-/** Non-trivial weights everywhere a fresh network has trivial ones: batch-norm statistics, the zero head and the context head's read-outs. */
-function perturb(model: tfl.LayersModel): void {
-  let seed = 1;
-  for (const layer of model.layers) {
-    const cls = layer.getClassName();
-    if (cls === 'BatchNormalization') {
-      layer.setWeights(
-        layer
-          .getWeights()
-          .map((w, i) =>
-            i === 3
-              ? tf.randomUniform(w.shape, 0.5, 2, 'float32', seed++)
-              : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', seed++),
-          ),
-      );
-    } else if (
-      layer.name === 'head' ||
-      layer.name === CONTEXT_LAYERS.s8 ||
-      layer.name === CONTEXT_LAYERS.s16 ||
-      layer.name === CONTEXT_LAYERS.s16b
-    ) {
-      layer.setWeights(layer.getWeights().map((w) => tf.randomUniform(w.shape, -0.3, 0.3, 'float32', seed++)));
-    }
-  }
-}
+import { perturb } from './perturb';
 
 async function maxDiff(model: tfl.LayersModel, session: ort.InferenceSession, h: number, w: number): Promise<number> {
   const x = tf.randomUniform([1, h, w, 3], -1, 1, 'float32', 9) as tf.Tensor4D;

@@ -85,8 +85,13 @@ const cache = new WeakMap<tfl.LayersModel, { hash: number; forward: Forward | nu
  * GPU backends cannot read synchronously under Node.
  */
 export async function weightsHash(model: tfl.LayersModel): Promise<number> {
+  return tensorsHash(model.getWeights());
+}
+
+/** FNV-1a over the bytes of these tensors (float32), read asynchronously. */
+export async function tensorsHash(tensors: readonly tf.Tensor[]): Promise<number> {
   let h = 0x811c9dc5;
-  for (const w of model.getWeights()) {
+  for (const w of tensors) {
     const v = (await w.data()) as Float32Array;
     const u = new Uint32Array(v.buffer, v.byteOffset, v.length);
     for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i], 0x01000193);

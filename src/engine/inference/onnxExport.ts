@@ -74,21 +74,48 @@ export async function exportOnnx(graph: FoldedGraph, channels: number): Promise<
   return exportOnnxOutputs(graph, [{ tensor: graph.output, name: 'probs', channels }]);
 }
 
+/** A tensor of a folded graph (by its name there) as a channels-last graph output [N, H, W, channels] under `name`. */
+export interface GraphOutput {
+  tensor: string;
+  name: string;
+  channels: number;
+}
+
+/**
+ * A tensor of a folded graph passed from one exported graph into another (splitForward.ts): channels first, as
+ * onnxruntime computes it, without a transpose at either end; named `featureName(tensor)` in both graphs.
+ */
+export interface FeaturePort {
+  tensor: string;
+  channels: number;
+}
+
+/** The ONNX name of a feature port: the tensor's own name inside an exported graph. */
+export function featureName(tensor: string): string {
+  return `t/${tensor}`;
+}
+
 /**
  * The ONNX model bytes of a folded graph with the given outputs: each the tensor of a layer (by its name in
  * the graph), channels-last [N, H, W, channels] under `name`. The input is "image", as for `exportOnnx`.
+ * `part`, when given, exports only its ops (a part of the graph, in the graph's order): the tensors it reads
+ * from outside other than the image are `part.inputs`, and `part.features` are further outputs.
  */
 export async function exportOnnxOutputs(
   graph: FoldedGraph,
-  outputs: { tensor: string; name: string; channels: number }[],
+  outputs: GraphOutput[],
+  part?: { ops: FoldedOp[]; inputs: FeaturePort[]; features: FeaturePort[] },
 ): Promise<Uint8Array> {
   const g = new Proto().string(2, 'maskloop');
   const nodes: Proto[] = [];
   const inits: Proto[] = [];
+  const ops = part?.ops ?? graph.ops;
   // Tensor names inside the graph are the layer names under "t/" (a layer may be called "probs"), channels first.
-  const cf = (n: string): string => (n === graph.input ? 'image_nchw' : `t/${n}`);
+  // A feature port is that tensor itself, as a graph input or output: an Identity between the two made
+  // onnxruntime 1.30 drop the tensor its other consumers read when it removed the Identity.
+  const cf = (n: string): string => (n === graph.input ? 'image_nchw' : featureName(n));
   nodes.push(node('Transpose', ['image'], ['image_nchw'], 'to_nchw', [{ name: 'perm', ints: [0, 3, 1, 2] }]));
-  for (const op of graph.ops) {
+  for (const op of ops) {
     switch (op.kind) {
       case 'conv': {
         const { dims, values } = await onnxFilter(op);
@@ -170,9 +197,9 @@ export async function exportOnnxOutputs(
         break;
     }
   }
-  if (graph.ops.some((op) => op.kind === 'softmax')) inits.push(int64Tensor('channel_axis', [1]));
+  if (ops.some((op) => op.kind === 'softmax')) inits.push(int64Tensor('channel_axis', [1]));
   // Clip's bounds, when a ReLU6 needs them (an unused initializer makes onnxruntime warn).
-  if (graph.ops.some((op) => op.kind === 'relu6' || (op.kind === 'conv' && op.activation === 'relu6'))) {
+  if (ops.some((op) => op.kind === 'relu6' || (op.kind === 'conv' && op.activation === 'relu6'))) {
     inits.push(floatTensor('zero', [], Float32Array.of(0)), floatTensor('six', [], Float32Array.of(6)));
   }
   for (const o of outputs)
@@ -182,6 +209,14 @@ export async function exportOnnxOutputs(
   nodes.forEach((n) => g.message(1, n));
   inits.forEach((t) => g.message(5, t));
   g.message(11, valueInfo('image', 3));
+  for (const i of part?.inputs ?? []) g.message(11, featureInfo(i));
   for (const o of outputs) g.message(12, valueInfo(o.name, o.channels));
+  for (const f of part?.features ?? []) g.message(12, featureInfo(f));
   return onnxModel(g);
+}
+
+/** A feature port's value info [N, C, H, W]: its own free height and width (ports differ in stride). */
+function featureInfo(p: FeaturePort): Proto {
+  const name = featureName(p.tensor);
+  return tensorValueInfo(name, ['batch', p.channels, `${name}:height`, `${name}:width`]);
 }

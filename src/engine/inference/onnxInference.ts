@@ -12,8 +12,11 @@ import { disposeGraph, foldGraph } from './foldedGraph';
 import { foldedForward, weightsHash } from './foldedInference';
 import { exportOnnx } from './onnxExport';
 
-/** Channels-last window in, channels-last probabilities out. */
-export type WindowForward = (x: Float32Array, height: number, width: number) => Promise<Float32Array>;
+/**
+ * Channels-last window in, channels-last probabilities out. `key`, when given, names the window (which image,
+ * where, mirrored or not) for a forward that keeps what it computed of it (splitForward.ts).
+ */
+export type WindowForward = (x: Float32Array, height: number, width: number, key?: string) => Promise<Float32Array>;
 
 export type InferenceChoice = 'auto' | 'onnx' | 'tfjs';
 
@@ -145,7 +148,18 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
     const out = await session.run({ image: new o.Tensor('float32', x, [1, height, width, 3]) });
     return out.probs.data as Float32Array;
   };
-  // The check: the same fixed input through both runtimes.
+  if (!(await matchesTf(model, run))) {
+    await session.release();
+    return null;
+  }
+  return { run, release: () => session.release() };
+}
+
+/**
+ * The check of an exported forward: the same fixed input through it and through TF.js. False (and `lastCheck`
+ * says by how much they differ) when they differ by more than ONNX_TOLERANCE.
+ */
+export async function matchesTf(model: tfl.LayersModel, run: WindowForward): Promise<boolean> {
   const size = 64;
   const probe = tf.randomUniform([1, size, size, 3], -1, 1, 'float32', 17) as tf.Tensor4D;
   const tfForward = foldedForward(model);
@@ -158,15 +172,25 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
     for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i] - got[i]));
     if (!(diff <= ONNX_TOLERANCE) || got.length !== expected.length) {
       lastCheck = `the exported model differs from TF.js by ${diff} (tolerance ${ONNX_TOLERANCE}): TF.js pre-labels`;
-      await session.release();
-      return null;
+      return false;
     }
   } finally {
     tfForward?.dispose();
     probe.dispose();
   }
   lastCheck = '';
-  return { run, release: () => session.release() };
+  return true;
+}
+
+/**
+ * onnxruntime when pre-labels run through it: installed, and chosen (not 'tfjs', and no GPU backend under
+ * 'auto'); null otherwise. Throws when it is chosen explicitly ('onnx') and cannot load.
+ */
+export function inferenceOrt(): typeof Ort | null {
+  if (choice === 'tfjs' || (gpuBackend && choice === 'auto')) return null;
+  const o = loadOrt();
+  if (!o && choice === 'onnx') throw new Error(`MASKLOOP_INFERENCE=onnx but onnxruntime-node cannot load: ${ortError}`);
+  return o;
 }
 
 /**
@@ -174,12 +198,8 @@ async function build(model: tfl.LayersModel, o: typeof Ort): Promise<Built | nul
  * export does not know, or a failed check). Exported once per set of weights.
  */
 export async function onnxWindowForward(model: tfl.LayersModel): Promise<WindowForward | null> {
-  if (choice === 'tfjs' || (gpuBackend && choice === 'auto')) return null;
-  const o = loadOrt();
-  if (!o) {
-    if (choice === 'onnx') throw new Error(`MASKLOOP_INFERENCE=onnx but onnxruntime-node cannot load: ${ortError}`);
-    return null;
-  }
+  const o = inferenceOrt();
+  if (!o) return null;
   const hash = await weightsHash(model);
   const hit = cache.get(model);
   if (hit && hit.hash === hash) return (await hit.built)?.run ?? null;

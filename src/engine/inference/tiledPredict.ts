@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { cachedFoldedForward } from './foldedInference';
 import { onnxWindowForward, type WindowForward } from './onnxInference';
+import { splitWindowForward, type EncoderCache } from './splitForward';
 import { normalizePixel } from '../network/networkInput';
 import type { GuidedFilterSettings } from './guidedFilter';
 import { refineProbabilities } from './guidedFilterOnnx';
@@ -154,10 +155,10 @@ export function mirrorColumns(a: Float32Array, height: number, width: number, ch
 
 /** A window forward that averages the probabilities of the window and of its mirror image (mirrored back). */
 export function mirrorAveraged(forward: WindowForward): WindowForward {
-  return async (x, height, width) => {
-    const direct = await forward(x, height, width);
+  return async (x, height, width, key) => {
+    const direct = await forward(x, height, width, key);
     const mirrored = mirrorColumns(
-      await forward(mirrorColumns(x, height, width, 3), height, width),
+      await forward(mirrorColumns(x, height, width, 3), height, width, key === undefined ? undefined : `${key}:mirror`),
       height,
       width,
       direct.length / (height * width),
@@ -176,9 +177,10 @@ async function predictWindow(
   w: number,
   h: number,
   stride: number,
+  cache: EncoderCache | null,
 ): Promise<{ probs: Float32Array; pw: number }> {
   const { x, ph, pw } = windowInput(image, x0, y0, w, h, stride);
-  return { probs: await forward(x, ph, pw), pw };
+  return { probs: await forward(x, ph, pw, cache?.windowKey(image, x0, y0, w, h)), pw };
 }
 
 /** Tile origins along one axis: multiples of the stride, the last one flush with the end. */
@@ -203,6 +205,12 @@ export interface PredictHooks {
   onTile?: (done: number, total: number) => void;
   /** Return every class's probability too (the pixel head's fit reads them). */
   keepProbabilities?: boolean;
+  /**
+   * Keep the frozen encoder's feature maps of this image's windows here, and read them when they are there
+   * (splitForward.ts): for images predicted again and again with new decoder weights (a fine-tune's
+   * validation images). Without onnxruntime, or without a frozen pretrained encoder, it is not used.
+   */
+  encoderCache?: EncoderCache;
 }
 
 /**
@@ -232,7 +240,8 @@ export async function predictImage(
 ): Promise<Prediction> {
   // onnxruntime when installed (checked against TF.js for these weights); else TF.js with batch norm folded
   // into the convolutions (same outputs to float rounding, faster); else the layers model as is.
-  const onnx = await onnxWindowForward(model);
+  const split = hooks.encoderCache ? await splitWindowForward(model, hooks.encoderCache) : null;
+  const onnx = split ?? (await onnxWindowForward(model));
   const single =
     onnx ?? tfWindowForward((await cachedFoldedForward(model)) ?? ((x) => model.predict(x) as tf.Tensor4D));
   const forward = mirrorsImage(options, image.width, image.height) ? mirrorAveraged(single) : single;
@@ -250,6 +259,7 @@ export async function predictImage(
     tiles,
     hooks,
     refinesImage(options, image.width, image.height) ? (options.guided ?? DEFAULT_GUIDED) : null,
+    split ? (hooks.encoderCache ?? null) : null,
   );
 }
 
@@ -264,6 +274,7 @@ async function predictTiles(
   options: TileOptions,
   hooks: PredictHooks,
   guided: GuidedFilterSettings | null,
+  cache: EncoderCache | null,
 ): Promise<Prediction> {
   const { width: W, height: H } = image;
   const { stride, tileSize, overlap, margin } = options;
@@ -313,7 +324,7 @@ async function predictTiles(
   if (total === 1) {
     // One window: every weight is 1, so the blend is the window's probabilities themselves (cropped from its
     // padded size); they are taken as they are, without the accumulators.
-    const { probs, pw } = await predictWindow(forward, image, 0, 0, W, H, stride);
+    const { probs, pw } = await predictWindow(forward, image, 0, 0, W, H, stride, cache);
     k = probs.length / (pw * Math.ceil(H / stride) * stride);
     const dense = new Float32Array(W * H * k);
     for (let y = 0; y < H; y++) dense.set(probs.subarray(y * pw * k, (y * pw + W) * k), y * W * k);
@@ -335,7 +346,7 @@ async function predictTiles(
     for (let tx = 0; tx < xs.length; tx++) {
       const x0 = xs[tx];
       const tw = tx === xs.length - 1 ? W - x0 : tileSize;
-      const { probs, pw } = await predictWindow(forward, image, x0, y0, tw, th, stride);
+      const { probs, pw } = await predictWindow(forward, image, x0, y0, tw, th, stride, cache);
       const kk = probs.length / (pw * Math.ceil(th / stride) * stride);
       if (k === 0) {
         k = kk;

@@ -351,3 +351,14 @@ export function setEncoderTrainableStages(model: tfl.LayersModel, count: number)
 export function encoderLayerNames(model: tfl.LayersModel): string[] {
   return model.layers.map((l) => l.name).filter((n) => /^(Conv1|bn_Conv1|expanded_conv|block_\d+_|rn_)/.test(n));
 }
+
+/**
+ * The layers through which the rest of a built network reads its pretrained encoder (its feature layers, and
+ * the context head's further layer), or null for a network without one.
+ */
+export function encoderOutputNames(model: tfl.LayersModel): string[] | null {
+  const has = (n: string): boolean => model.layers.some((l) => l.name === n);
+  const spec = Object.values(ENCODERS).find((e) => e.features.every(has));
+  if (!spec) return null;
+  return spec.contextExtra && has(spec.contextExtra) ? [...spec.features, spec.contextExtra] : [...spec.features];
+}

@@ -19,6 +19,7 @@ import { trainStep } from './trainStep';
 import { startGradientPeer, type GradientPeer } from './gradientPeer';
 import { OnnxTrainer, buildTrainingGraph, onnxTrainingPlan, stepOptimizer } from './onnxTraining';
 import { inferenceChoice, loadOrt, ortLoadError, sessionOptions, threads } from '../inference/onnxInference';
+import { EncoderCache } from '../inference/splitForward';
 
 export { DEFAULT_FINE_TUNE, PRETRAINED_CROP, SCRATCH_CROP, type FineTuneSettings };
 
@@ -67,7 +68,38 @@ export async function fineTune(
   validation: TrainSample[],
   settings: FineTuneSettings,
   tiles: TileOptions,
-  hooks: { onProgress?: (p: FineTuneProgress) => void; signal?: AbortSignal; previousCorrection?: number[] } = {},
+  hooks: FineTuneHooks = {},
+): Promise<FineTuneResult> {
+  // The validation images are predicted before training, after every epoch and at the end, each time with new
+  // decoder weights on the same frozen encoder: its feature maps are computed once and kept.
+  const encoderCache = new EncoderCache(ENCODER_CACHE_BYTES);
+  try {
+    return await fineTuneWith(model, train, validation, settings, tiles, hooks, encoderCache);
+  } finally {
+    await encoderCache.release();
+  }
+}
+
+type FineTuneHooks = {
+  onProgress?: (p: FineTuneProgress) => void;
+  signal?: AbortSignal;
+  previousCorrection?: number[];
+};
+
+/**
+ * Bytes of the validation images' encoder feature maps a fine-tune keeps (a 480x360 street frame: 28 MB per
+ * view, one view for the epochs' validations and two for the mirror-averaged ones before and after).
+ */
+export const ENCODER_CACHE_BYTES = 384 * 1024 * 1024;
+
+async function fineTuneWith(
+  model: tfl.LayersModel,
+  train: TrainSample[],
+  validation: TrainSample[],
+  settings: FineTuneSettings,
+  tiles: TileOptions,
+  hooks: FineTuneHooks,
+  encoderCache: EncoderCache,
 ): Promise<FineTuneResult> {
   if (train.length === 0) throw new Error('no training images: save at least one corrected mask first');
   const contextOnly = settings.epochs === 0;
@@ -116,7 +148,7 @@ export async function fineTune(
     const saved = tf.clone(bias.read());
     addToHeadBias(model, correction);
     try {
-      return await validatePerImage(model, validation, epochTiles);
+      return await validatePerImage(model, validation, epochTiles, encoderCache);
     } finally {
       bias.write(saved);
       saved.dispose();
@@ -146,7 +178,7 @@ export async function fineTune(
   const check = (): void => {
     if (hooks.signal?.aborted) throw new CancelledError();
   };
-  const perImageBefore = await validatePerImage(model, validation, tiles);
+  const perImageBefore = await validatePerImage(model, validation, tiles, encoderCache);
   const metricsBefore = validation.length === 0 ? null : meanMetrics(perImageBefore);
   // Train without the previous fine-tune's correction; a new one is computed from this round's crops.
   if (hooks.previousCorrection)
@@ -306,7 +338,9 @@ export async function fineTune(
     // The kept weights, validated as a person will see their suggestions (mirror-averaged, refined), keeping the
     // probabilities: the pixel head's validation runs the head on them instead of predicting again.
     const kept =
-      validation.length === 0 ? null : await validateKeeping(model, validation, networkTiles, NETWORK_PROBS_KEPT_BYTES);
+      validation.length === 0
+        ? null
+        : await validateKeeping(model, validation, networkTiles, NETWORK_PROBS_KEPT_BYTES, encoderCache);
     const metricsAfter = kept ? meanMetrics(kept.perImage) : null;
     let afterSummary = metricsAfter;
     let afterPerImage: MetricSummary[] = kept?.perImage ?? [];

@@ -5,6 +5,7 @@ import { compareMasks, meanMetrics, type MetricSummary } from '../../masks/segme
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { predictImage, runsPixelHead, type TileOptions } from '../inference/tiledPredict';
 import { runPixelHead } from '../inference/pixelHeadOnnx';
+import type { EncoderCache } from '../inference/splitForward';
 
 export interface TrainSample {
   id: string;
@@ -15,13 +16,17 @@ export interface TrainSample {
 /** Training images the post-training check predicts at most (evenly spread over the list). */
 export const TRAINING_CHECK_IMAGES = 8;
 
-/** Metrics of the model's predictions on each validation sample. */
+/**
+ * Metrics of the model's predictions on each validation sample. `encoderCache` keeps the samples' encoder
+ * feature maps across validations of new decoder weights (`PredictHooks.encoderCache`).
+ */
 export async function validatePerImage(
   model: tfl.LayersModel,
   samples: TrainSample[],
   tiles: TileOptions,
+  encoderCache?: EncoderCache,
 ): Promise<MetricSummary[]> {
-  return (await validateKeeping(model, samples, tiles, 0)).perImage;
+  return (await validateKeeping(model, samples, tiles, 0, encoderCache)).perImage;
 }
 
 /**
@@ -33,12 +38,13 @@ export async function validateKeeping(
   samples: TrainSample[],
   tiles: TileOptions,
   maxBytes: number,
+  encoderCache?: EncoderCache,
 ): Promise<{ perImage: MetricSummary[]; probabilities: (Float32Array | null)[] }> {
   const perImage: MetricSummary[] = [];
   const probabilities: (Float32Array | null)[] = [];
   let kept = 0;
   for (const s of samples) {
-    const pred = await predictImage(model, s.image, tiles, { keepProbabilities: maxBytes > 0 });
+    const pred = await predictImage(model, s.image, tiles, { keepProbabilities: maxBytes > 0, encoderCache });
     const probs = pred.probabilities && kept + pred.probabilities.byteLength <= maxBytes ? pred.probabilities : null;
     kept += probs?.byteLength ?? 0;
     probabilities.push(probs);
