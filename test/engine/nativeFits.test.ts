@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as tf from '@tensorflow/tfjs-core';
 import { resolveBackend } from '../../src/engine/backends';
-import { CONTEXT_LAYERS } from '../../src/engine/network/contextHead';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { DEFAULT_GUIDED, predictImage } from '../../src/engine/inference/tiledPredict';
 import { guidedFilterProbabilities } from '../../src/engine/inference/guidedFilter';
@@ -17,7 +15,13 @@ import {
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
 import { setInferenceChoice } from '../../src/engine/inference/onnxInference';
 import { PIXEL_FEATURE_COUNT, pixelFeatures } from '../../src/engine/inference/pixelFeatures';
-import { featuresOnnxProblem, pixelFeaturesFast } from '../../src/engine/inference/pixelFeaturesOnnx';
+import {
+  featuresOnnxProblem,
+  keptFeatures,
+  pixelFeaturesFast,
+  type FeaturesOf,
+} from '../../src/engine/inference/pixelFeaturesOnnx';
+import { perturb } from './perturb';
 import { applyPixelHead, headForwardRaw } from '../../src/engine/inference/pixelHead';
 import { headOnnxProblem, headOnnxRunner, runPixelHead } from '../../src/engine/inference/pixelHeadOnnx';
 import { fitSoftmaxRegression, standardiseColumns } from '../../src/engine/training/softmaxRegression';
@@ -211,28 +215,23 @@ test("the training check and the head's validation take kept network probabiliti
   await resolveBackend('wasm');
   const model = await buildNetwork(networkFor('mobilenetv2', 3));
   // Non-trivial read-outs and head, so the network's suggestion is not uniform.
-  let seed = 1;
-  for (const layer of model.layers)
-    if (layer.getClassName() === 'BatchNormalization')
-      layer.setWeights(
-        layer
-          .getWeights()
-          .map((w, i) => tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 2 : 0.5, 'float32', seed++)),
-      );
-    else if (
-      layer.name === 'head' ||
-      [CONTEXT_LAYERS.s8, CONTEXT_LAYERS.s16, CONTEXT_LAYERS.s16b].some((n) => n === layer.name)
-    )
-      layer.setWeights(layer.getWeights().map((w) => tf.randomUniform(w.shape, -0.3, 0.3, 'float32', seed++)));
+  perturb(model);
   const train = [1, 2, 3].map((s) => ({
     id: `${s}`,
     ...syntheticSample({ width: 120 + 8 * s, height: 72, numClasses: 3, seed: s }),
   }));
   const tiles = { stride: 16, tileSize: 256, overlap: 64, margin: 16, mirror: true, refine: true } as const;
   const network = new Map<number, Float32Array>();
+  const features = new Map<number, FeaturesOf>();
   for (const i of checkedIndices(train.length)) {
     const pred = await predictImage(model, train[i].image, tiles, { keepProbabilities: true });
     network.set(i, pred.probabilities ?? new Float32Array(0));
+    // The features as the head's fit computed them, in its bands of rows.
+    const kept = keptFeatures();
+    const planes = await kept(train[i].image, 0, train[i].image.height);
+    assert.equal(await kept(train[i].image, 0, train[i].image.height), planes, 'a band is computed once');
+    await assert.rejects(async () => kept(train[(i + 1) % train.length].image, 0, 8), /one image only/);
+    features.set(i, kept);
   }
   // The validation keeps its probabilities within its budget; the head's validation runs on them.
   const kept = await validateKeeping(model, train, tiles, 1 << 30);
@@ -251,9 +250,17 @@ test("the training check and the head's validation take kept network probabiliti
     assert.deepEqual(await validateFrom(model, train, stored, budget.probabilities), validated);
     const again = await suggestionsOnTraining(model, train, stored, () => undefined);
     const reused = await suggestionsOnTraining(model, train, stored, () => undefined, network);
+    const reusedFeatures = await suggestionsOnTraining(model, train, stored, () => undefined, network, features);
     assert.equal(reused.length, train.length);
     reused.forEach((r, i) =>
       assert.deepEqual(r.suggestion.data, again[i].suggestion.data, `image ${i}, head ${head ? 'yes' : 'no'}`),
+    );
+    reusedFeatures.forEach((r, i) =>
+      assert.deepEqual(
+        r.suggestion.data,
+        again[i].suggestion.data,
+        `kept features: image ${i}, head ${head ? 'yes' : 'no'}`,
+      ),
     );
     if (withoutHead === null) {
       withoutHead = again[0].suggestion.data;
@@ -317,4 +324,18 @@ test("the edge refinement through onnxruntime gives the JS guided filter's proba
   } finally {
     setInferenceChoice('auto');
   }
+});
+
+test('kept pixel features are those of each band of rows, computed once', async () => {
+  const { image } = syntheticSample({ width: 40, height: 300, numClasses: 3, seed: 8 });
+  const kept = keptFeatures();
+  for (const [y0, y1] of [
+    [0, 256],
+    [256, 300],
+  ]) {
+    const planes = await kept(image, y0, y1);
+    assert.deepEqual(planes, await pixelFeaturesFast(image, y0, y1), `rows ${y0}-${y1}`);
+    assert.equal(await kept(image, y0, y1), planes, `rows ${y0}-${y1} again: the kept planes`);
+  }
+  assert.notDeepEqual(await kept(image, 0, 256), await kept(image, 256, 300));
 });

@@ -127,3 +127,25 @@ export async function pixelFeaturesFast(image: RgbImage, y0 = 0, y1 = image.heig
   const band = featureBand(image, y0, y1);
   return bandFeatures(band, await smoother(band), y0, y1);
 }
+
+/** The features of rows y0..y1-1 of an image: pixelFeatures, or the same through onnxruntime (pixelFeaturesFast). */
+export type FeaturesOf = (image: RgbImage, y0: number, y1: number) => Float32Array[] | Promise<Float32Array[]>;
+
+/**
+ * pixelFeaturesFast for one image, keeping each band of rows it computed: the pixel head's fit and the training
+ * check read the same image's features in the same bands (a 480x360 street frame's: 19 MB).
+ */
+export function keptFeatures(): FeaturesOf {
+  const kept = new Map<string, Float32Array[]>();
+  let of: RgbImage | null = null;
+  return async (image, y0, y1) => {
+    if (of !== null && of !== image) throw new Error('keptFeatures: one image only');
+    of = image;
+    const key = `${y0}:${y1}`;
+    const hit = kept.get(key);
+    if (hit) return hit;
+    const planes = await pixelFeaturesFast(image, y0, y1);
+    kept.set(key, planes);
+    return planes;
+  };
+}

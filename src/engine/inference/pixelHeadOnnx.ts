@@ -10,7 +10,7 @@ import { SeededRandom } from '../../masks/seededRandom';
 import { Proto, floatTensor, node, onnxModel, tensorValueInfo } from './onnxProto';
 import { inferenceChoice, loadOrt, sessionOptions } from './onnxInference';
 import { BAND_ROWS, applyPixelHead, bandInputs, headForwardRaw } from './pixelHead';
-import { pixelFeaturesFast } from './pixelFeaturesOnnx';
+import { pixelFeaturesFast, type FeaturesOf } from './pixelFeaturesOnnx';
 
 /** Largest difference from the JS forward tolerated in a head's check (probabilities). */
 export const HEAD_ONNX_TOLERANCE = 1e-4;
@@ -158,12 +158,14 @@ export async function headOnnxRunner(
 
 /**
  * The head on a whole image, as applyPixelHead (pixelHead.ts) computes it: through onnxruntime when it runs the
- * head's graph, band by band (the features' smoothings and the perceptron native), else in JS.
+ * head's graph, band by band (the features' smoothings and the perceptron native), else in JS. `featuresOf`
+ * gives each band's features (keptFeatures: those an earlier step computed of this image).
  */
 export async function runPixelHead(
   head: PixelHeadWeights,
   image: RgbImage,
   probs: Float32Array,
+  featuresOf: FeaturesOf = pixelFeaturesFast,
 ): Promise<Float32Array> {
   const runner = await headOnnxRunner(head);
   if (!runner) return applyPixelHead(head, image, probs);
@@ -173,7 +175,7 @@ export async function runPixelHead(
   for (let y0 = 0; y0 < H; y0 += BAND_ROWS) {
     const y1 = Math.min(H, y0 + BAND_ROWS);
     const pixels = (y1 - y0) * W;
-    const planes = await pixelFeaturesFast(image, y0, y1);
+    const planes = await featuresOf(image, y0, y1);
     const planar = new Float32Array(planes.length * pixels);
     planes.forEach((plane, j) => planar.set(plane, j * pixels));
     out.set(await runner(planar, probs.subarray(y0 * W * k, y1 * W * k), pixels), y0 * W * k);

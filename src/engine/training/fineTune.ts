@@ -341,6 +341,8 @@ async function fineTuneWith(
       validation.length === 0
         ? null
         : await validateKeeping(model, validation, networkTiles, NETWORK_PROBS_KEPT_BYTES, encoderCache);
+    // Nothing predicts the validation images again: their feature maps go before the pixel head's stage.
+    await encoderCache.release();
     const metricsAfter = kept ? meanMetrics(kept.perImage) : null;
     let afterSummary = metricsAfter;
     let afterPerImage: MetricSummary[] = kept?.perImage ?? [];
@@ -358,7 +360,12 @@ async function fineTuneWith(
           check,
           kept?.probabilities,
         )
-      : { head: null, report: 'not fitted (turned off)', network: new Map<number, Float32Array>() };
+      : {
+          head: null,
+          report: 'not fitted (turned off)',
+          network: new Map<number, Float32Array>(),
+          features: new Map(),
+        };
     timing.pixelHead = lap();
     if (head.head && head.perImage) {
       afterPerImage = head.perImage;
@@ -366,7 +373,7 @@ async function fineTuneWith(
     }
     const storedTiles: TileOptions = { ...networkTiles, ...(head.head ? { pixelHead: head.head } : {}) };
     // The version as it will be stored, on (up to 8 of) its own training images.
-    const checked = await suggestionsOnTraining(model, train, storedTiles, check, head.network);
+    const checked = await suggestionsOnTraining(model, train, storedTiles, check, head.network, head.features);
     timing.check = lap();
     const trainingFit = trainingCheck(checked, {
       loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,

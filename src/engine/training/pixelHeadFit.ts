@@ -9,6 +9,7 @@ import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { PIXEL_FEATURE_COUNT, pixelFeatures } from '../inference/pixelFeatures';
 import { PIXEL_FEATURE_SET, headForward, headInput } from '../inference/pixelHead';
 import { inferenceChoice, loadOrt, sessionOptions } from '../inference/onnxInference';
+import type { FeaturesOf } from '../inference/pixelFeaturesOnnx';
 import { Proto, int64Tensor, node, onnxModel, tensorValueInfo } from '../inference/onnxProto';
 
 export interface PixelHeadFitOptions {
@@ -63,9 +64,6 @@ export interface PixelSamples {
   xs: Float32Array[];
   ys: number[];
 }
-
-/** The features of rows y0..y1-1 of an image: pixelFeatures, or the same through onnxruntime (pixelFeaturesFast). */
-export type FeaturesOf = (image: RgbImage, y0: number, y1: number) => Float32Array[] | Promise<Float32Array[]>;
 
 /**
  * Draws `want` labelled pixels of one image (uniformly, with replacement) into `into`. Features are computed

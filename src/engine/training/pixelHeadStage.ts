@@ -5,7 +5,7 @@ import { meanMetrics, type MetricSummary } from '../../masks/segmentationMetrics
 import { SeededRandom } from '../../masks/seededRandom';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { PIXEL_HEAD_MAX_PIXELS, predictImage, type TileOptions } from '../inference/tiledPredict';
-import { pixelFeaturesFast } from '../inference/pixelFeaturesOnnx';
+import { keptFeatures, pixelFeaturesFast, type FeaturesOf } from '../inference/pixelFeaturesOnnx';
 import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, labelledPixels, samplePixels, type PixelSamples } from './pixelHeadFit';
 import { checkedIndices, validateFrom, type TrainSample } from './validation';
 
@@ -22,9 +22,14 @@ export interface PixelHeadStage {
    * those images again. Kept up to NETWORK_PROBS_KEPT_BYTES.
    */
   network: Map<number, Float32Array>;
+  /** The pixel features of the same images, by training index, as the fit computed them (keptFeatures). */
+  features: Map<number, FeaturesOf>;
 }
 
-/** Bytes of network probabilities the stage keeps for the training check (street frames: 7.6 MB each). */
+/**
+ * Bytes of network probabilities the stage keeps for the training check (street frames: 7.6 MB each, and 19 MB
+ * of pixel features beside them).
+ */
 export const NETWORK_PROBS_KEPT_BYTES = 256 * 1024 * 1024;
 
 /**
@@ -54,8 +59,9 @@ export async function fitHeadStage(
   const counts = usable.map(({ s }) => labelledPixels(s.mask, classes));
   const total = counts.reduce((a, b) => a + b, 0);
   const network = new Map<number, Float32Array>();
+  const features = new Map<number, FeaturesOf>();
   if (total === 0)
-    return { head: null, report: 'not fitted: no labelled pixels in images small enough for it', network };
+    return { head: null, report: 'not fitted: no labelled pixels in images small enough for it', network, features };
   const checked = new Set(checkedIndices(train.length));
   let kept = 0;
   const samples: PixelSamples = { xs: [], ys: [] };
@@ -66,9 +72,12 @@ export async function fitHeadStage(
     if (want === 0) continue;
     const pred = await predictImage(model, s.image, tiles, { keepProbabilities: true });
     if (!pred.probabilities) throw new Error('the prediction did not keep its probabilities');
+    let featuresOf: FeaturesOf = pixelFeaturesFast;
     if (checked.has(index) && kept + pred.probabilities.byteLength <= NETWORK_PROBS_KEPT_BYTES) {
       network.set(index, pred.probabilities);
       kept += pred.probabilities.byteLength;
+      featuresOf = keptFeatures();
+      features.set(index, featuresOf);
     }
     await samplePixels(
       { image: s.image, mask: s.mask, probs: pred.probabilities },
@@ -76,18 +85,18 @@ export async function fitHeadStage(
       want,
       rng,
       samples,
-      pixelFeaturesFast,
+      featuresOf,
     );
   }
   const fit = await fitPixelHead(samples, classes, options, check);
-  if (!fit) return { head: null, report: 'not fitted: no labelled pixels', network };
+  if (!fit) return { head: null, report: 'not fitted: no labelled pixels', network, features };
   const fitted = `fitted on ${fit.samples} pixels in ${fit.seconds.toFixed(1)} s on ${fit.runtime} (loss ${fit.firstLoss.toFixed(3)} -> ${fit.loss.toFixed(3)})`;
   if (validation.length === 0 || without === null)
-    return { head: fit.head, report: `${fitted}; kept (no validation images yet)`, network };
+    return { head: fit.head, report: `${fitted}; kept (no validation images yet)`, network, features };
   const perImage = await validateFrom(model, validation, { ...tiles, pixelHead: fit.head }, validationNetwork);
   const withHead = meanMetrics(perImage);
   const figures = `validation Boundary IoU ${withHead.boundaryIoU.toFixed(3)} with it, ${without.boundaryIoU.toFixed(3)} without`;
   return withHead.boundaryIoU >= without.boundaryIoU
-    ? { head: fit.head, report: `${fitted}; kept: ${figures}`, perImage, network }
-    : { head: null, report: `${fitted}; not kept: ${figures}`, network };
+    ? { head: fit.head, report: `${fitted}; kept: ${figures}`, perImage, network, features }
+    : { head: null, report: `${fitted}; not kept: ${figures}`, network, features };
 }

@@ -6,6 +6,7 @@ import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { predictImage, runsPixelHead, type TileOptions } from '../inference/tiledPredict';
 import { runPixelHead } from '../inference/pixelHeadOnnx';
 import type { EncoderCache } from '../inference/splitForward';
+import type { FeaturesOf } from '../inference/pixelFeaturesOnnx';
 
 export interface TrainSample {
   id: string;
@@ -66,7 +67,7 @@ export async function validateFrom(
 ): Promise<MetricSummary[]> {
   const per: MetricSummary[] = [];
   for (const [i, s] of samples.entries()) {
-    const suggestion = await suggestionOf(model, s.image, tiles, network[i] ?? undefined);
+    const suggestion = await suggestionOf(model, s.image, tiles, network[i] ?? undefined, undefined);
     per.push(meanMetrics([compareMasks(s.mask, suggestion)]));
   }
   return per;
@@ -94,7 +95,8 @@ export function checkedIndices(count: number): number[] {
  * their masks (for trainingCheck). `check` runs before each prediction and may throw (a cancel). `network`
  * may hold, by training index, the network's probabilities of an image under `tiles` without the pixel head
  * (after the edge refinement, as the pixel head's fit took them): the suggestion is then the pixel head (if
- * `tiles` has one) on those, which is what predicting the image again would give, without predicting it.
+ * `tiles` has one) on those, which is what predicting the image again would give, without predicting it; and
+ * `features` the pixel features of those images as the fit computed them (keptFeatures).
  */
 export async function suggestionsOnTraining(
   model: tfl.LayersModel,
@@ -102,12 +104,13 @@ export async function suggestionsOnTraining(
   tiles: TileOptions,
   check: () => void,
   network: ReadonlyMap<number, Float32Array> = new Map(),
+  features: ReadonlyMap<number, FeaturesOf> = new Map(),
 ): Promise<{ truth: MaskImage; suggestion: MaskImage }[]> {
   const checked: { truth: MaskImage; suggestion: MaskImage }[] = [];
   for (const i of checkedIndices(train.length)) {
     check();
     const { image, mask } = train[i];
-    checked.push({ truth: mask, suggestion: await suggestionOf(model, image, tiles, network.get(i)) });
+    checked.push({ truth: mask, suggestion: await suggestionOf(model, image, tiles, network.get(i), features.get(i)) });
   }
   return checked;
 }
@@ -122,9 +125,10 @@ async function suggestionOf(
   image: RgbImage,
   tiles: TileOptions,
   probs: Float32Array | undefined,
+  featuresOf: FeaturesOf | undefined,
 ): Promise<MaskImage> {
   if (probs && (!tiles.pixelHead || runsPixelHead(tiles, image.width, image.height))) {
-    const final = tiles.pixelHead ? await runPixelHead(tiles.pixelHead, image, probs) : probs;
+    const final = tiles.pixelHead ? await runPixelHead(tiles.pixelHead, image, probs, featuresOf) : probs;
     return { width: image.width, height: image.height, data: argmaxClasses(final, image.width * image.height) };
   }
   const pred = await predictImage(model, image, tiles);
