@@ -157,13 +157,22 @@ export function mirrorColumns(a: Float32Array, height: number, width: number, ch
 export function mirrorAveraged(forward: WindowForward): WindowForward {
   return async (x, height, width, key) => {
     const direct = await forward(x, height, width, key);
-    const mirrored = mirrorColumns(
-      await forward(mirrorColumns(x, height, width, 3), height, width, key === undefined ? undefined : `${key}:mirror`),
+    const mirrored = await forward(
+      mirrorColumns(x, height, width, 3),
       height,
       width,
-      direct.length / (height * width),
+      key === undefined ? undefined : `${key}:mirror`,
     );
-    for (let i = 0; i < direct.length; i++) direct[i] = (direct[i] + mirrored[i]) / 2;
+    // Column x of the mirror image's probabilities is column width - 1 - x of the window's: averaged in place.
+    const k = direct.length / (height * width);
+    for (let y = 0; y < height; y++) {
+      const row = y * width;
+      for (let x = 0; x < width; x++) {
+        const d = (row + x) * k;
+        const m = (row + width - 1 - x) * k;
+        for (let c = 0; c < k; c++) direct[d + c] = (direct[d + c] + mirrored[m + c]) / 2;
+      }
+    }
     return direct;
   };
 }
@@ -268,6 +277,26 @@ export function effectiveTileSize(options: TileOptions, onnx: boolean): number {
   return onnx && options.onnxTileSize ? options.onnxTileSize : options.tileSize;
 }
 
+/**
+ * Each pixel's class of highest probability (the first on a tie) and that probability scaled to 0-255, of
+ * probabilities [pixels, k].
+ */
+function argmaxInto(probs: Float32Array, k: number, classMap: Uint8Array, confidence: Uint8Array): void {
+  for (let i = 0, o = 0; i < classMap.length; i++, o += k) {
+    let best = 0;
+    let bestP = probs[o];
+    for (let c = 1; c < k; c++) {
+      const p = probs[o + c];
+      if (p > bestP) {
+        bestP = p;
+        best = c;
+      }
+    }
+    classMap[i] = best;
+    confidence[i] = Math.round(255 * Math.min(1, bestP));
+  }
+}
+
 async function predictTiles(
   forward: WindowForward,
   image: RgbImage,
@@ -326,19 +355,16 @@ async function predictTiles(
     // padded size); they are taken as they are, without the accumulators.
     const { probs, pw } = await predictWindow(forward, image, 0, 0, W, H, stride, cache);
     k = probs.length / (pw * Math.ceil(H / stride) * stride);
-    const dense = new Float32Array(W * H * k);
-    for (let y = 0; y < H; y++) dense.set(probs.subarray(y * pw * k, (y * pw + W) * k), y * W * k);
+    // A window as wide as the image holds the image's rows first: they are taken as they are, not copied.
+    let dense = probs.subarray(0, W * H * k);
+    if (pw !== W) {
+      dense = new Float32Array(W * H * k);
+      for (let y = 0; y < H; y++) dense.set(probs.subarray(y * pw * k, (y * pw + W) * k), y * W * k);
+    }
     await new Promise<void>((resolve) => setImmediate(resolve));
     hooks.onTile?.(1, 1);
     if (guided || head || hooks.keepProbabilities) full = dense;
-    else {
-      for (let i = 0; i < W * H; i++) {
-        let best = 0;
-        for (let c = 1; c < k; c++) if (dense[i * k + c] > dense[i * k + best]) best = c;
-        classMap[i] = best;
-        confidence[i] = Math.round(255 * Math.min(1, dense[i * k + best]));
-      }
-    }
+    else argmaxInto(dense, k, classMap, confidence);
   }
   for (let ty = 0; ty < ys.length && total > 1; ty++) {
     const y0 = ys[ty];
@@ -396,12 +422,7 @@ async function predictTiles(
   if (full) {
     let final = guided ? await refineProbabilities(image.data, full, H, W, k, guided, 1 / 255, 0) : full;
     if (head) final = await runPixelHead(head, image, final);
-    for (let i = 0; i < W * H; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (final[i * k + c] > final[i * k + best]) best = c;
-      classMap[i] = best;
-      confidence[i] = Math.round(255 * Math.min(1, final[i * k + best]));
-    }
+    argmaxInto(final, k, classMap, confidence);
     if (hooks.keepProbabilities) return { width: W, height: H, classMap, confidence, probabilities: final };
   }
   return { width: W, height: H, classMap, confidence };
