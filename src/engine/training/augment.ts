@@ -201,18 +201,24 @@ function placeCrop(image: RgbImage, mask: MaskImage, rng: SeededRandom, options:
  * (-1 outside the image). Rotate then flip in crop coordinates.
  */
 function eachCropPixel(w: number, h: number, s: number, p: Placement, visit: (o: number, si: number) => void): void {
+  // (u, v), the source position inside the crop of output pixel (ox, oy): rotations and flips compose to an
+  // affine map, read off at three points.
+  const source = (ox: number, oy: number): [number, number] => {
+    let u = ox;
+    let v = oy;
+    for (let r = 0; r < p.rot; r++) [u, v] = [v, s - 1 - u];
+    if (p.flipX) u = s - 1 - u;
+    if (p.flipY) v = s - 1 - v;
+    return [u, v];
+  };
+  const [u0, v0] = source(0, 0);
+  const [u1, v1] = source(1, 0);
+  const [u2, v2] = source(0, 1);
+  const [dux, dvx, duy, dvy] = [u1 - u0, v1 - v0, u2 - u0, v2 - v0];
   for (let oy = 0; oy < s; oy++) {
-    for (let ox = 0; ox < s; ox++) {
-      // (u, v) is the source position inside the crop.
-      let u = ox;
-      let v = oy;
-      for (let r = 0; r < p.rot; r++) [u, v] = [v, s - 1 - u];
-      if (p.flipX) u = s - 1 - u;
-      if (p.flipY) v = s - 1 - v;
-      const sx = p.x0 + u;
-      const sy = p.y0 + v;
-      visit(oy * s + ox, sx >= w || sy >= h ? -1 : sy * w + sx);
-    }
+    let sx = p.x0 + u0 + duy * oy;
+    let sy = p.y0 + v0 + dvy * oy;
+    for (let ox = 0; ox < s; ox++, sx += dux, sy += dvx) visit(oy * s + ox, sx >= w || sy >= h ? -1 : sy * w + sx);
   }
 }
 
