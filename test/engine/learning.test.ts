@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveBackend } from '../../src/engine/backends';
-import { DEFAULT_FINE_TUNE, fineTune } from '../../src/engine/training/fineTune';
+import { DEFAULT_FINE_TUNE, fineTune, VALIDATE_EVERY } from '../../src/engine/training/fineTune';
 import { validate, validatePerImage } from '../../src/engine/training/validation';
 import { meanMetrics } from '../../src/masks/segmentationMetrics';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
@@ -119,5 +119,39 @@ test('the epochs are ranked on one pass of each validation image; the kept epoch
   const kept = result.history[(result.bestEpoch || result.history.length) - 1];
   assert.deepEqual(kept.val, meanMetrics(once), "the kept epoch's figures in the history: one pass, no mirror");
   assert.notDeepEqual(full, once, 'the mirror image changes the suggestion, so the two are told apart');
+  model.dispose();
+});
+
+test('validation runs after every second epoch and after the last; the kept epoch is a validated one', async () => {
+  await resolveBackend('auto');
+  const config = networkFor('mobilenetv2', 2);
+  const model = await buildNetwork(config);
+  const tiles = {
+    stride: networkStride(config),
+    tileSize: 512,
+    overlap: 128,
+    margin: 32,
+    mirror: false,
+    refine: false,
+  };
+  const settings = { ...DEFAULT_FINE_TUNE, epochs: 5, stepsPerEpoch: 1, cropSize: 64, pixelHead: false };
+  const phases: string[] = [];
+  const result = await fineTune(model, learningSamples(100, 4), learningSamples(200, 2), settings, tiles, {
+    onProgress: (p) => {
+      if (p.phase === 'validate') phases.push(`${p.epoch}:${p.val ? 'val' : '-'}`);
+    },
+  });
+  assert.equal(VALIDATE_EVERY, 2);
+  assert.deepEqual(
+    result.history.map((h) => (h.val ? h.epoch : -h.epoch)),
+    [-1, 2, -3, 4, 5],
+    'epochs 2, 4 and the last validated',
+  );
+  assert.deepEqual(
+    phases,
+    ['1:-', '2:val', '3:-', '4:val', '5:val'],
+    'every epoch reports its end; validated ones their figures',
+  );
+  assert.ok([0, 2, 4, 5].includes(result.bestEpoch), `kept epoch ${result.bestEpoch}`);
   model.dispose();
 });

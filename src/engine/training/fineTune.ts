@@ -87,6 +87,13 @@ type FineTuneHooks = {
 };
 
 /**
+ * Epochs between validations (and the last epoch is always validated). Validation only ranks the epochs to
+ * keep the best; every second epoch needed as few corrections as every epoch on the real sets' first halves
+ * (docs/benchmarks.md), for half the validations.
+ */
+export const VALIDATE_EVERY = 2;
+
+/**
  * Bytes of the validation images' encoder feature maps a fine-tune keeps (a 480x360 street frame: 28 MB per
  * view, one view for the epochs' validations and two for the mirror-averaged ones before and after).
  */
@@ -249,7 +256,6 @@ async function fineTuneWith(
   // a full fine-tune unfreezes a stage, and setWeights() would then put weights into the wrong layers.
   let bestWeights: tf.Tensor[] | null = null;
   const variables = model.weights;
-  let sinceBest = 0;
   let done = 0;
   let stoppedEarly = false;
   try {
@@ -298,7 +304,9 @@ async function fineTuneWith(
       check();
       onnx?.sync();
       timing.training += lap();
-      const perImage = await correctedValidate();
+      // Validation only ranks the epochs: it runs after every VALIDATE_EVERY-th epoch and after the last.
+      const validates = epoch % VALIDATE_EVERY === 0 || epoch === settings.epochs;
+      const perImage = validates ? await correctedValidate() : [];
       timing.validation += lap();
       const val = perImage.length === 0 ? null : meanMetrics(perImage);
       const entry = { epoch, loss: lossSum / steps, val: val ?? undefined };
@@ -318,14 +326,13 @@ async function fineTuneWith(
         if (val.boundaryIoU > best) {
           best = val.boundaryIoU;
           bestEpoch = epoch;
-          sinceBest = 0;
           tf.dispose(bestWeights ?? []);
           bestWeights = variables.map((v) => tf.clone(v.read()));
-        } else if (++sinceBest >= settings.patience) {
+        } else if (epoch - bestEpoch >= settings.patience) {
           stoppedEarly = epoch < settings.epochs;
           break;
         }
-      } else {
+      } else if (validation.length === 0) {
         bestEpoch = epoch;
       }
     }
