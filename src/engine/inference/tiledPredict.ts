@@ -157,12 +157,9 @@ export function mirrorColumns(a: Float32Array, height: number, width: number, ch
 export function mirrorAveraged(forward: WindowForward): WindowForward {
   return async (x, height, width, key) => {
     const direct = await forward(x, height, width, key);
-    const mirrored = await forward(
-      mirrorColumns(x, height, width, 3),
-      height,
-      width,
-      key === undefined ? undefined : `${key}:mirror`,
-    );
+    // The mirror image goes without a key: what a forward keeps of windows is kept of the direct view only
+    // (the fine-tune's epoch validations predict without the mirror image; a mirrored view comes twice).
+    const mirrored = await forward(mirrorColumns(x, height, width, 3), height, width);
     // Column x of the mirror image's probabilities is column width - 1 - x of the window's: averaged in place.
     const k = direct.length / (height * width);
     for (let y = 0; y < height; y++) {

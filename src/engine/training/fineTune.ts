@@ -94,10 +94,10 @@ type FineTuneHooks = {
 export const VALIDATE_EVERY = 2;
 
 /**
- * Bytes of the validation images' encoder feature maps a fine-tune keeps (a 480x360 street frame: 28 MB per
- * view, one view for the epochs' validations and two for the mirror-averaged ones before and after).
+ * Bytes of the validation images' encoder feature maps a fine-tune keeps, of the direct view only (a 480x360
+ * street frame's: 28 MB; a 512x512 image's: 41 MB). Beyond it, images are encoded at each validation.
  */
-export const ENCODER_CACHE_BYTES = 384 * 1024 * 1024;
+export const ENCODER_CACHE_BYTES = 192 * 1024 * 1024;
 
 async function fineTuneWith(
   model: tfl.LayersModel,
