@@ -182,7 +182,7 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
     const encoder = await cache.encoderFor(key, async () =>
       o.InferenceSession.create(
         await exportOnnxOutputs(graph, [], { ops: split.head, inputs: [], features: ports }),
-        sessionOptions(),
+        sessionOptions(false),
       ),
     );
     const channels = (model.outputs[0].shape[3] as number | null) ?? 0;
@@ -191,7 +191,7 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
       inputs: ports,
       features: [],
     });
-    const decoder = await o.InferenceSession.create(decoderBytes, sessionOptions());
+    const decoder = await o.InferenceSession.create(decoderBytes, sessionOptions(false));
     const run: WindowForward = async (x, height, width, windowKey) => {
       const image = new o.Tensor('float32', x, [1, height, width, 3]);
       const features = await cache.featuresOf(windowKey, async () => {

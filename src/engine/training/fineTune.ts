@@ -381,6 +381,9 @@ async function fineTuneWith(
     const storedTiles: TileOptions = { ...networkTiles, ...(head.head ? { pixelHead: head.head } : {}) };
     // The version as it will be stored, on (up to 8 of) its own training images.
     const checked = await suggestionsOnTraining(model, train, storedTiles, check, head.network, head.features);
+    // The kept probabilities and features (up to 8 images': 27 MB each at 512x512) are not needed any more.
+    head.network.clear();
+    head.features.clear();
     timing.check = lap();
     const trainingFit = trainingCheck(checked, {
       loss: history.length > 0 ? { first: history[0].loss, last: history[history.length - 1].loss } : undefined,
