@@ -7,6 +7,7 @@ import { meanMetrics } from '../../src/masks/segmentationMetrics';
 import { buildNetwork, networkFor } from '../../src/engine/network/networks';
 import { buildResUNet, DEFAULT_NETWORK, networkStride } from '../../src/engine/network/resUNet';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
+import { DEFAULT_TILES } from '../../src/engine/inference/tiledPredict';
 import { LEARNING_SETTINGS, learningSamples } from './learningData';
 
 // The engine's learning test: from an untrained network (chance), a fine-tune on generated shapes on
@@ -126,14 +127,7 @@ test('validation runs after every second epoch and after the last; the kept epoc
   await resolveBackend('auto');
   const config = networkFor('mobilenetv2', 2);
   const model = await buildNetwork(config);
-  const tiles = {
-    stride: networkStride(config),
-    tileSize: 512,
-    overlap: 128,
-    margin: 32,
-    mirror: false,
-    refine: false,
-  };
+  const tiles = { ...DEFAULT_TILES, stride: networkStride(config), mirror: false, refine: false };
   const settings = { ...DEFAULT_FINE_TUNE, epochs: 5, stepsPerEpoch: 1, cropSize: 64, pixelHead: false };
   const phases: string[] = [];
   const result = await fineTune(model, learningSamples(100, 4), learningSamples(200, 2), settings, tiles, {
