@@ -1,8 +1,9 @@
 // A network's forward through onnxruntime in two graphs: its frozen pretrained encoder, whose feature maps of
 // each window are kept in an EncoderCache while the encoder's weights stay the same, and the rest of the
 // network (decoder, context head, softmax) on them, exported again for every set of weights. A fine-tune
-// validates the same images after every epoch with new decoder weights and the same frozen encoder: the
-// encoder, about 60% of a forward (37 of 62 ms for a 480x368 window here), then runs once per image and view.
+// validates the same images after several epochs with new decoder weights and the same frozen encoder: the
+// encoder then runs once per image. The decoder at full resolution is most of a forward pass: a 480x368
+// window took 37-65 ms on kept maps here, against 54-81 ms through the whole network.
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type * as Ort from 'onnxruntime-node';
 import type { RgbImage } from '../../masks/maskImage';
@@ -62,8 +63,9 @@ interface EncoderSession {
 
 interface DecoderSession {
   hash: number;
-  run: WindowForward;
-  session: Ort.InferenceSession;
+  /** Null: these weights' composed forward did not match TF.js (the caller predicts as before). */
+  run: WindowForward | null;
+  session: Ort.InferenceSession | null;
 }
 
 /**
@@ -101,7 +103,7 @@ export class EncoderCache {
   /** Frees the sessions and the feature maps. */
   async release(): Promise<void> {
     this.clear();
-    const sessions = [this.encoder?.session, this.decoder?.session];
+    const sessions = [this.encoder?.session, this.decoder?.session ?? undefined];
     this.encoder = null;
     this.decoder = null;
     for (const s of sessions) await s?.release();
@@ -123,16 +125,19 @@ export class EncoderCache {
     return this.encoder.session;
   }
 
-  /** @internal The decoder session of the whole network's weights `hash`, if it is the one held. */
-  decoderOf(hash: number): WindowForward | null {
-    return this.decoder?.hash === hash ? this.decoder.run : null;
+  /**
+   * @internal The decoder's forward of the whole network's weights `hash` if it is the one held (null: it was
+   * refused for them), else undefined.
+   */
+  decoderOf(hash: number): WindowForward | null | undefined {
+    return this.decoder?.hash === hash ? this.decoder.run : undefined;
   }
 
   /** @internal Holds a new decoder session, releasing the previous one. */
   async setDecoder(d: DecoderSession): Promise<void> {
     const old = this.decoder;
     this.decoder = d;
-    await old?.session.release();
+    await old?.session?.release();
   }
 
   /** @internal Feature maps of a window, computed by `encode` unless held; held while they fit. */
@@ -167,7 +172,7 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
   if (encoderLayers.some((l) => l.trainable)) return null;
   const hash = await weightsHash(model);
   const held = cache.decoderOf(hash);
-  if (held) return held;
+  if (held !== undefined) return held;
   const graph = foldGraph(model);
   if (!graph) return null;
   try {
@@ -205,6 +210,7 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
     };
     if (!(await matchesTf(model, run))) {
       await decoder.release();
+      await cache.setDecoder({ hash, run: null, session: null });
       return null;
     }
     await cache.setDecoder({ hash, run, session: decoder });
