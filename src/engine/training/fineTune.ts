@@ -70,8 +70,8 @@ export async function fineTune(
   tiles: TileOptions,
   hooks: FineTuneHooks = {},
 ): Promise<FineTuneResult> {
-  // The validation images are predicted before training, after every epoch and at the end, each time with new
-  // decoder weights on the same frozen encoder: its feature maps are computed once and kept.
+  // The validation images are predicted before training, after every second epoch and at the end, each time
+  // with new decoder weights on the same frozen encoder: its feature maps are computed once and kept.
   const encoderCache = new EncoderCache(ENCODER_CACHE_BYTES);
   try {
     return await fineTuneWith(model, train, validation, settings, tiles, hooks, encoderCache);
