@@ -24,7 +24,7 @@ import {
 import { perturb } from './perturb';
 import { applyPixelHead, headForwardRaw } from '../../src/engine/inference/pixelHead';
 import { headOnnxProblem, headOnnxRunner, runPixelHead } from '../../src/engine/inference/pixelHeadOnnx';
-import { fitSoftmaxRegression, standardiseColumns } from '../../src/engine/training/softmaxRegression';
+import { fitSoftmaxRegression, standardiseColumns, transposeMatrix } from '../../src/engine/training/softmaxRegression';
 import { fitPixelHead, type PixelSamples } from '../../src/engine/training/pixelHeadFit';
 import { SeededRandom } from '../../src/masks/seededRandom';
 import type { RgbImage } from '../../src/masks/maskImage';
@@ -39,6 +39,21 @@ test('columns are standardised in place: mean 0, spread 1 (a constant column get
   assert.ok(Math.abs(spread[1] - 1e-3) < 1e-9);
   const want = [-2 / (sd + 1e-3), 0, 0, 0, 2 / (sd + 1e-3), 0];
   want.forEach((v, i) => assert.ok(Math.abs(x[i] - v) < 1e-6, `${i}: ${x[i]} vs ${v}`));
+});
+
+test('a matrix is transposed whole, its rows in blocks of any remainder', () => {
+  for (const [rows, dims] of [
+    [1, 1],
+    [37, 5],
+    [16, 3],
+    [5, 40],
+  ]) {
+    const x = Float32Array.from({ length: rows * dims }, (_, i) => i + 0.5);
+    const xt = transposeMatrix(x, rows, dims);
+    assert.equal(xt.length, rows * dims);
+    for (let r = 0; r < rows; r++)
+      for (let j = 0; j < dims; j++) assert.equal(xt[j * rows + r], x[r * dims + j], `${rows}x${dims} at ${r},${j}`);
+  }
 });
 
 test("the context head's regression through onnxruntime equals TF.js's to float rounding, and learns", async () => {

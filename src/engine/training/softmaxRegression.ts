@@ -1,8 +1,10 @@
 // The context head's solver (contextHeadFit.ts): L2-regularised softmax regression on a standardised design
 // matrix (rows x dims) with soft labels, full-batch Adam. Each step reads the whole matrix twice (X W and
 // X^T G), tens of MiB, so it is bound by memory and by one thread on TF.js wasm: 45 ms a step for 16k x 1152
-// with 11 classes here. Through onnxruntime-node (both cores, native kernels; the matrix and its transpose
-// held once as constants of a small graph) a step is 11-12 ms. onnxruntime when it loads, TF.js otherwise:
+// with 11 classes here. Through onnxruntime-node (both cores, native kernels; the matrix, its transpose and
+// the labels fed as inputs of a small graph, the transpose made once in JS) a step is 8-9 ms. As constants of
+// the graph they cost 1.7-1.9 s to serialise, load and fold when the session was made, for the same
+// arithmetic. onnxruntime when it loads, TF.js otherwise:
 // the same arithmetic, equal to float rounding (tested). L-BFGS and 100 Adam steps were tried: both end
 // nearer the regularised optimum, and both left more to correct on held-out street frames (docs/benchmarks.md).
 import * as tf from '@tensorflow/tfjs-core';
@@ -75,16 +77,14 @@ function stepRate(learningRate: number, step: number): number {
 }
 
 /**
- * The ONNX graph of one gradient: inputs W [dims, classes] and b [classes]; the matrix and the labels are
- * constants. Outputs gW = X^T (softmax(XW + b) - Y) / rows (the L2 term is added outside), gb (its column
- * sums) and ce, the mean cross-entropy.
+ * The ONNX graph of one gradient for a problem of this shape: inputs X [rows, dims], XT [dims, rows] (its
+ * transpose), Y [rows, classes], W [dims, classes] and b [classes]. Outputs gW = X^T (softmax(XW + b) - Y) /
+ * rows (the L2 term is added outside), gb (its column sums) and ce, the mean cross-entropy.
  */
-export function softmaxGradientGraph(problem: SoftmaxRegressionProblem): Uint8Array {
-  const { rows, dims, classes } = problem;
+export function softmaxGradientGraph(shape: { rows: number; dims: number; classes: number }): Uint8Array {
+  const { rows, dims, classes } = shape;
   const g = new Proto().string(2, 'maskloop-context-fit');
   const inits = [
-    floatTensor('X', [rows, dims], problem.x),
-    floatTensor('Y', [rows, classes], problem.y),
     floatTensor('inv_rows', [], Float32Array.of(1 / rows)),
     floatTensor('minus_inv_rows', [], Float32Array.of(-1 / rows)),
     int64Tensor('axis0', [0]),
@@ -95,9 +95,8 @@ export function softmaxGradientGraph(problem: SoftmaxRegressionProblem): Uint8Ar
     node('Softmax', ['zb'], ['p'], 'softmax', [{ name: 'axis', i: 1 }]),
     node('Sub', ['p', 'Y'], ['d'], 'residual'),
     node('Mul', ['d', 'inv_rows'], ['g'], 'residual/mean'),
-    // X^T of a constant: folded into a constant when the session is made (its optimiser's constant folding),
-    // so each step reads it row by row. Gemm with transA on X took 19 ms a step, this 11 ms.
-    node('Transpose', ['X'], ['XT'], 'transpose', [{ name: 'perm', ints: [1, 0] }]),
+    // X^T fed as it is, so each step reads it row by row: Gemm with transA on X took 19 ms a step, and
+    // (g^T X)^T 13 ms, against 8-9 ms.
     node('MatMul', ['XT', 'g'], ['gW'], 'gradient/W'),
     node('ReduceSum', ['g', 'axis0'], ['gb'], 'gradient/b', [{ name: 'keepdims', i: 0 }]),
     node('LogSoftmax', ['zb'], ['logp'], 'log_softmax', [{ name: 'axis', i: 1 }]),
@@ -107,11 +106,29 @@ export function softmaxGradientGraph(problem: SoftmaxRegressionProblem): Uint8Ar
   ];
   nodes.forEach((n) => g.message(1, n));
   inits.forEach((t) => g.message(5, t));
-  g.message(11, tensorValueInfo('W', [dims, classes])).message(11, tensorValueInfo('b', [classes]));
+  g.message(11, tensorValueInfo('X', [rows, dims]))
+    .message(11, tensorValueInfo('XT', [dims, rows]))
+    .message(11, tensorValueInfo('Y', [rows, classes]))
+    .message(11, tensorValueInfo('W', [dims, classes]))
+    .message(11, tensorValueInfo('b', [classes]));
   g.message(12, tensorValueInfo('gW', [dims, classes]))
     .message(12, tensorValueInfo('gb', [classes]))
     .message(12, tensorValueInfo('ce', []));
   return onnxModel(g);
+}
+
+/** The transpose of a rows x dims row-major matrix (dims x rows), in blocks of rows so reads stay in cache. */
+export function transposeMatrix(x: Float32Array, rows: number, dims: number): Float32Array {
+  const xt = new Float32Array(rows * dims);
+  const block = 16;
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    const r1 = Math.min(rows, r0 + block);
+    for (let j = 0; j < dims; j++) {
+      let o = j * rows + r0;
+      for (let i = r0 * dims + j, r = r0; r < r1; r++, i += dims) xt[o++] = x[i];
+    }
+  }
+  return xt;
 }
 
 async function fitOnnx(
@@ -121,13 +138,20 @@ async function fitOnnx(
   check: () => void,
 ): Promise<SoftmaxRegressionFit> {
   const { dims, classes } = problem;
+  const { rows } = problem;
   const session = await o.InferenceSession.create(softmaxGradientGraph(problem), sessionOptions(false));
   try {
+    const data = {
+      X: new o.Tensor('float32', problem.x, [rows, dims]),
+      XT: new o.Tensor('float32', transposeMatrix(problem.x, rows, dims), [dims, rows]),
+      Y: new o.Tensor('float32', problem.y, [rows, classes]),
+    };
     const w = new Float32Array(dims * classes);
     const b = Float32Array.from(problem.bias0);
     const [mW, vW, mb, vb] = [w.length, w.length, b.length, b.length].map((n) => new Float32Array(n));
     const gradient = async (): Promise<{ gW: Float32Array; gb: Float32Array; ce: number }> => {
       const out = await session.run({
+        ...data,
         W: new o.Tensor('float32', w, [dims, classes]),
         b: new o.Tensor('float32', b, [classes]),
       });
