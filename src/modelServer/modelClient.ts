@@ -42,6 +42,25 @@ interface Pending {
   onProgress?: (event: ProgressEvent) => void;
 }
 
+/**
+ * glibc's malloc settings for the model process, unless the environment sets them (other C libraries ignore
+ * them). By default glibc serves every block over its mmap threshold (dynamic, 128 KiB to 32 MiB) with its own
+ * mapping and returns it on free, so each image-sized buffer the process allocates (onnxruntime's activations
+ * in sessions without an arena, typed arrays of probabilities and features) is faulted in page by page and
+ * zeroed by the kernel again, run after run. Blocks up to 32 MiB are served from the heap instead, and up to
+ * 512 MiB of free heap top is kept for the next ones. On a street fine-tune (2-core VM) the round took 24.7-29.0
+ * s against 30.1-34.6 s in alternating runs, at the same peak RSS (1.13-1.19 GiB against 1.11-1.17 GiB).
+ */
+export const MODEL_PROCESS_MALLOC: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024),
+  MALLOC_TRIM_THRESHOLD_: String(512 * 1024 * 1024),
+};
+
+/** The model process's environment: the malloc settings above where not set, this process's, then `extra`. */
+export function modelProcessEnv(base: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...MODEL_PROCESS_MALLOC, ...base, ...extra };
+}
+
 function defaultServerPath(): string {
   const beside = path.join(__dirname, 'modelServer.js');
   if (fs.existsSync(beside)) return beside;
@@ -72,7 +91,7 @@ export class ModelClient {
   private start(): ChildProcess {
     if (this.child) return this.child;
     const serverPath = this.options.serverPath ?? defaultServerPath();
-    const env = { ...process.env, ...this.options.env };
+    const env = modelProcessEnv(process.env, this.options.env);
     if (this.options.backend) env.MASKLOOP_BACKEND = this.options.backend;
     const child = fork(serverPath, [], { serialization: 'advanced', env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.child = child;

@@ -6,9 +6,36 @@ import { test } from 'node:test';
 import { encodeRgbPng } from '../../src/io/imageIO';
 import { writeMask } from '../../src/io/maskIO';
 import { syntheticSample } from '../../src/synthetic/syntheticShapes';
-import { ModelClient, ModelRequestError } from '../../src/modelServer/modelClient';
+import {
+  MODEL_PROCESS_MALLOC,
+  ModelClient,
+  ModelRequestError,
+  modelProcessEnv,
+} from '../../src/modelServer/modelClient';
 
 const serverPath = path.resolve(__dirname, '..', '..', 'dist', 'modelServer.js');
+
+test("the model process gets glibc's malloc settings unless the environment sets them", async () => {
+  const env = modelProcessEnv({ PATH: '/bin', MALLOC_TRIM_THRESHOLD_: '1000' }, { MASKLOOP_BACKEND: 'wasm' });
+  assert.equal(env.MALLOC_MMAP_THRESHOLD_, String(32 * 1024 * 1024));
+  assert.equal(env.MALLOC_TRIM_THRESHOLD_, '1000', "the person's own setting wins");
+  assert.equal(env.PATH, '/bin');
+  assert.equal(env.MASKLOOP_BACKEND, 'wasm');
+  assert.equal(modelProcessEnv({}, { MALLOC_MMAP_THRESHOLD_: '5' }).MALLOC_MMAP_THRESHOLD_, '5');
+  // The process the client starts has them (read back where /proc shows a process's environment).
+  const client = new ModelClient({ serverPath, backend: 'wasm' });
+  try {
+    await client.request('info', {});
+    const environ = `/proc/${client.pid}/environ`;
+    if (fs.existsSync(environ)) {
+      const vars = fs.readFileSync(environ, 'latin1').split('\0');
+      for (const [name, value] of Object.entries(MODEL_PROCESS_MALLOC))
+        if (process.env[name] === undefined) assert.ok(vars.includes(`${name}=${value}`), `${name} in ${environ}`);
+    }
+  } finally {
+    client.dispose();
+  }
+});
 
 test('a model process that dies mid-prediction is reported, and the next request starts a fresh one', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-client-'));
