@@ -48,8 +48,8 @@ interface Pending {
  * mapping and returns it on free, so each image-sized buffer the process allocates (onnxruntime's activations
  * in sessions without an arena, typed arrays of probabilities and features) is faulted in page by page and
  * zeroed by the kernel again, run after run. Blocks up to 32 MiB are served from the heap instead, and up to
- * 512 MiB of free heap top is kept for the next ones. On a street fine-tune (2-core VM) the round took 24.7-29.0
- * s against 30.1-34.6 s in alternating runs, at the same peak RSS (1.13-1.19 GiB against 1.11-1.17 GiB).
+ * 512 MiB of free heap top is kept for the next ones. On a street fine-tune (2-core VM) the round took 24.7-29.6
+ * s against 30.1-34.6 s in alternating runs, at the same peak RSS (docs/benchmarks.md).
  */
 export const MODEL_PROCESS_MALLOC: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024),
