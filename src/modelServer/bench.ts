@@ -37,6 +37,7 @@ import { median } from '../masks/statistics';
 import type { MaskImage } from '../masks/maskImage';
 import { panningFrames } from '../synthetic/panningFrames';
 import { suggestFromNeighbours } from '../engine/inference/sequenceSuggestion';
+import { encoderOnnx } from '../engine/inference/splitForward';
 
 function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
@@ -227,8 +228,10 @@ export async function runBench(
     const train = (await timeSteps(1))!;
     const twoThreads = (await timeSteps(2))!;
     const onnxSteps = await timeSteps('onnx');
-    // The frozen encoder's share of a step: its forward pass on the batch, alone.
+    // The frozen encoder's share of a step: its forward pass on the batch, alone (TF.js, and onnxruntime
+    // where the steps ran through it).
     const encoderMs = await timeEncoderForward(model, crops, c, p.trainSteps);
+    const encoderOnnxMs = onnxSteps ? await timeEncoderForwardOnnx(model, crops, c, p.trainSteps) : null;
     return {
       backend,
       inference: inferenceReport(),
@@ -239,7 +242,7 @@ export async function runBench(
       prelabelGflops,
       train: { ...train, encoderForwardMs: encoderMs },
       ...(twoThreads.threads === 2 ? { trainTwoThreads: twoThreads } : {}),
-      ...(onnxSteps ? { trainOnnx: onnxSteps } : {}),
+      ...(onnxSteps ? { trainOnnx: { ...onnxSteps, encoderForwardMs: encoderOnnxMs } } : {}),
       peakRssMiB: Math.round(peakRssMiB()),
       ...(fineTuneRound ? { fineTuneRound } : {}),
       ...(propagationMs ? { propagationMs } : {}),
@@ -279,6 +282,39 @@ async function timeEncoderForward(
     }
   } finally {
     x.dispose();
+  }
+  return Math.round(median(times));
+}
+
+/**
+ * Median milliseconds of the frozen encoder's forward pass on a batch of crops through onnxruntime, as the
+ * training graph computes it (channels-first maps), or null where it does not export or onnxruntime is missing.
+ */
+async function timeEncoderForwardOnnx(
+  model: tfl.LayersModel,
+  crops: Crop[],
+  size: number,
+  repeats: number,
+): Promise<number | null> {
+  const o = loadOrt();
+  const exported = o ? await encoderOnnx(model) : null;
+  if (!o || !exported) return null;
+  const session = await o.InferenceSession.create(exported.bytes, sessionOptions(true));
+  const image = new o.Tensor('float32', Float32Array.from(crops.flatMap((k) => [...k.x])), [
+    crops.length,
+    size,
+    size,
+    3,
+  ]);
+  const times: number[] = [];
+  try {
+    for (let r = 0; r < repeats + 1; r++) {
+      const t = performance.now();
+      await session.run({ image });
+      if (r > 0) times.push(performance.now() - t);
+    }
+  } finally {
+    await session.release();
   }
   return Math.round(median(times));
 }

@@ -246,8 +246,11 @@ export interface BenchResult {
   train: BenchTrain & { encoderForwardMs: number | null };
   /** The same steps with the batch split over two threads (gradientPeer.ts), when a second could start. */
   trainTwoThreads?: BenchTrain;
-  /** The same steps through onnxruntime's training graph (onnxTraining.ts), where it covers the network. */
-  trainOnnx?: BenchTrain;
+  /**
+   * The same steps through onnxruntime's training graph (onnxTraining.ts), where it covers the network, with
+   * the frozen encoder's forward pass on the batch alone through onnxruntime beside them.
+   */
+  trainOnnx?: BenchTrain & { encoderForwardMs: number | null };
   peakRssMiB: number;
   /** The default fine-tune round on generated images (measured first, in a fresh model process). */
   fineTuneRound?: FineTuneRoundResult;

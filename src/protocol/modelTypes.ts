@@ -116,6 +116,8 @@ export interface VersionManifest {
 export interface FineTuneTiming {
   contextHead: number;
   training: number;
+  /** Of `training`, the seconds spent making the training crops (data preparation). */
+  crops?: number;
   validation: number;
   pixelHead: number;
   check: number;

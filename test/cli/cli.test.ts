@@ -171,7 +171,7 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
     prelabelMs: Record<string, number>;
     train: { cropsPerSecond: number; threads: number; encoderForwardMs: number | null };
     trainTwoThreads?: { cropsPerSecond: number; threads: number };
-    trainOnnx?: { cropsPerSecond: number; threads: number };
+    trainOnnx?: { cropsPerSecond: number; threads: number; encoderForwardMs: number | null };
     inference: { runtime: string };
     peakRssMiB: number;
     machine: { cpus: number };
@@ -184,7 +184,14 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
       trainImages: number;
       validationImages: number;
       threads: string;
-      timing: { contextHead: number; training: number; validation: number; pixelHead: number; check: number };
+      timing: {
+        contextHead: number;
+        training: number;
+        crops?: number;
+        validation: number;
+        pixelHead: number;
+        check: number;
+      };
     };
   }>([
     'bench',
@@ -221,11 +228,15 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
   assert.equal(bench.trainTwoThreads?.threads, two ? 2 : undefined);
   const ort = bench.inference.runtime === 'onnxruntime';
   assert.equal(bench.trainOnnx !== undefined, ort);
-  if (bench.trainOnnx) assert.ok(bench.trainOnnx.cropsPerSecond > 0);
+  if (bench.trainOnnx) {
+    assert.ok(bench.trainOnnx.cropsPerSecond > 0);
+    assert.ok(bench.trainOnnx.encoderForwardMs !== null && bench.trainOnnx.encoderForwardMs >= 0);
+  }
   assert.match(bench.fineTuneRound.threads, ort ? /^onnxruntime, \d+ threads/ : two ? /^two threads/ : /^one thread/);
   const t = bench.fineTuneRound.timing;
   assert.ok(t.training > 0 && t.contextHead >= 0 && t.validation >= 0 && t.pixelHead >= 0 && t.check >= 0);
   assert.ok(t.training + t.contextHead + t.validation + t.pixelHead + t.check <= bench.fineTuneRound.seconds + 0.5);
+  assert.ok(t.crops !== undefined && t.crops > 0 && t.crops < t.training, `crops ${t.crops} of ${t.training} s`);
 });
 
 test('the CLI process loads no TensorFlow.js: all tensor work is in the model process', () => {

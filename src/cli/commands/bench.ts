@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../protocol/settings';
 import { ModelClient, ModelRequestError } from '../../modelServer/modelClient';
 import type { BenchResult } from '../../protocol/modelProtocol';
+import type { FineTuneTiming } from '../../protocol/modelTypes';
 import { UsageError, choiceArg, fmt, intArg, requiredInt, textArg } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 
@@ -123,10 +124,13 @@ export function registerBenchCommand(program: Command): void {
             ctx.say(
               `  training, two threads: ${step(r.trainTwoThreads)}; ${(r.train.medianStepMs / r.trainTwoThreads.medianStepMs).toFixed(2)}x`,
             );
-          if (r.trainOnnx)
+          if (r.trainOnnx) {
             ctx.say(
               `  training through onnxruntime: ${step(r.trainOnnx)}; ${(r.train.medianStepMs / r.trainOnnx.medianStepMs).toFixed(2)}x one thread${r.trainTwoThreads ? `, ${(r.trainTwoThreads.medianStepMs / r.trainOnnx.medianStepMs).toFixed(2)}x two` : ''}`,
             );
+            if (r.trainOnnx.encoderForwardMs !== null)
+              ctx.say(`    of which the frozen encoder's forward pass (alone): ${r.trainOnnx.encoderForwardMs} ms`);
+          }
           for (const [size, ms] of Object.entries(r.propagationMs ?? {}))
             ctx.say(`  propagation step ${size} (following the previous frame): ${ms} ms median`);
           ctx.say(`  peak RSS of the model process: ${r.peakRssMiB} MiB`);
@@ -142,10 +146,36 @@ export function registerBenchCommand(program: Command): void {
             ctx.say(
               `    ${f.threads}; context head ${t.contextHead.toFixed(1)} s, training steps ${t.training.toFixed(1)} s, validation ${t.validation.toFixed(1)} s, pixel head ${t.pixelHead.toFixed(1)} s, check ${t.check.toFixed(1)} s`,
             );
+            const split = trainingSplit(t, f.steps, r, f.threads.startsWith('onnxruntime') ? 'onnxruntime' : 'tfjs');
+            if (split) ctx.say(`    training steps: ${split}`);
           }
         }
       }),
     );
+}
+
+/**
+ * The round's training steps split into data preparation (making the crops), the frozen encoder's forward
+ * passes (the steps times the encoder's forward pass on a batch, timed alone on the runtime the steps ran on)
+ * and the rest (decoder forward and backward, loss, optimiser); null when the round did not time its crops.
+ */
+export function trainingSplit(
+  t: FineTuneTiming,
+  steps: number,
+  r: Pick<BenchResult, 'train' | 'trainOnnx'>,
+  runtime: 'onnxruntime' | 'tfjs',
+): string | null {
+  if (t.crops === undefined) return null;
+  const encoderMs = runtime === 'onnxruntime' ? r.trainOnnx?.encoderForwardMs : r.train.encoderForwardMs;
+  const parts = [`data preparation ${t.crops.toFixed(1)} s`];
+  if (encoderMs !== null && encoderMs !== undefined) {
+    const encoder = (steps * encoderMs) / 1000;
+    parts.push(
+      `encoder forward about ${encoder.toFixed(1)} s (${steps} x ${encoderMs} ms)`,
+      `decoder forward and backward, loss and optimiser about ${Math.max(0, t.training - t.crops - encoder).toFixed(1)} s`,
+    );
+  } else parts.push(`network ${(t.training - t.crops).toFixed(1)} s`);
+  return parts.join(', ');
 }
 
 /** `--propagation`: WxH sizes, or "none". */

@@ -158,6 +158,32 @@ export class EncoderCache {
   }
 }
 
+/** The ports through which the two graphs of a split pass the encoder's maps, channels-first. */
+function frontierPorts(model: tfl.LayersModel, split: GraphSplit): FeaturePort[] {
+  return split.frontier.map((tensor) => ({ tensor, channels: model.getLayer(tensor).outputShape[3] as number }));
+}
+
+/**
+ * The frozen pretrained encoder of `model` alone as an ONNX graph (its feature maps channels-first, as the
+ * decoder graph and the training graph read them), with the output names; null for a network without one or
+ * with a layer the export does not know.
+ */
+export async function encoderOnnx(model: tfl.LayersModel): Promise<{ bytes: Uint8Array; names: string[] } | null> {
+  const cut = encoderOutputNames(model);
+  if (!cut) return null;
+  const graph = foldGraph(model);
+  if (!graph) return null;
+  try {
+    const split = splitGraph(graph, cut);
+    if (!split) return null;
+    const ports = frontierPorts(model, split);
+    const bytes = await exportOnnxOutputs(graph, [], { ops: split.head, inputs: [], features: ports });
+    return { bytes, names: ports.map((p) => featureName(p.tensor)) };
+  } finally {
+    disposeGraph(graph);
+  }
+}
+
 /**
  * The network's forward through onnxruntime as encoder and decoder graphs, whose encoder passes `cache` keeps
  * by window key; null where it does not apply (onnxruntime not chosen or not installed, no pretrained encoder,
@@ -178,10 +204,7 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
   try {
     const split = splitGraph(graph, cut);
     if (!split) return null;
-    const ports: FeaturePort[] = split.frontier.map((tensor) => ({
-      tensor,
-      channels: model.getLayer(tensor).outputShape[3] as number,
-    }));
+    const ports = frontierPorts(model, split);
     const names = ports.map((p) => featureName(p.tensor));
     const key = await tensorsHash(encoderLayers.flatMap((l) => l.getWeights()));
     const encoder = await cache.encoderFor(key, async () =>

@@ -210,7 +210,7 @@ async function fineTuneWith(
       ? Promise.resolve({ peer: null, count: threads(), reason: `onnxruntime, ${threads()} threads` })
       : startGradientPeer(model, settings.gradientThreads);
   // The context head is fitted first, on whole images; the decoder then trains on top of it.
-  const timing: FineTuneTiming = { contextHead: 0, training: 0, validation: 0, pixelHead: 0, check: 0 };
+  const timing: FineTuneTiming = { contextHead: 0, training: 0, crops: 0, validation: 0, pixelHead: 0, check: 0 };
   let mark = Date.now();
   const lap = (): number => {
     const now = Date.now();
@@ -274,11 +274,13 @@ async function fineTuneWith(
         // Yield so a cancel message can arrive: wasm reads resolve without giving the event loop a turn.
         await new Promise<void>((resolve) => setImmediate(resolve));
         check();
+        const cropsStart = performance.now();
         const crops = [];
         for (let b = 0; b < settings.batchSize; b++) {
           const s = train[rng.int(0, train.length)];
           crops.push(randomCrop(s.image, s.mask, rng, cropOptions));
         }
+        timing.crops = (timing.crops ?? 0) + (performance.now() - cropsStart) / 1000;
         const loss = await trainStep(
           { model, optimizer, trainable, kernels, size: crop, weights: stepLoss, onnx },
           crops,
