@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
 import { writeMask } from '../../src/io/maskIO';
 import { jsonCli, runCli, type CliRun } from './cliRun';
+import type { FineTuneTiming } from '../../src/protocol/modelTypes';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-cli-'));
 
@@ -184,14 +185,7 @@ test('end to end: info, finetune, predict, eval, versions, rollback, simulate, b
       trainImages: number;
       validationImages: number;
       threads: string;
-      timing: {
-        contextHead: number;
-        training: number;
-        crops?: number;
-        validation: number;
-        pixelHead: number;
-        check: number;
-      };
+      timing: FineTuneTiming;
     };
   }>([
     'bench',

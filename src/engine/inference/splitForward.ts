@@ -171,14 +171,26 @@ function frontierPorts(model: tfl.LayersModel, split: GraphSplit): FeaturePort[]
 export async function encoderOnnx(model: tfl.LayersModel): Promise<{ bytes: Uint8Array; names: string[] } | null> {
   const cut = encoderOutputNames(model);
   if (!cut) return null;
+  return withSplit(model, cut, async (graph, split, ports) => ({
+    bytes: await exportOnnxOutputs(graph, [], { ops: split.head, inputs: [], features: ports }),
+    names: ports.map((p) => featureName(p.tensor)),
+  }));
+}
+
+/**
+ * Folds `model`, cuts its graph after `cut` and gives `use` the graph, the cut and its ports; the folded
+ * graph is freed after. Null where the network does not fold or the cut does not split it.
+ */
+async function withSplit<T>(
+  model: tfl.LayersModel,
+  cut: readonly string[],
+  use: (graph: FoldedGraph, split: GraphSplit, ports: FeaturePort[]) => Promise<T | null>,
+): Promise<T | null> {
   const graph = foldGraph(model);
   if (!graph) return null;
   try {
     const split = splitGraph(graph, cut);
-    if (!split) return null;
-    const ports = frontierPorts(model, split);
-    const bytes = await exportOnnxOutputs(graph, [], { ops: split.head, inputs: [], features: ports });
-    return { bytes, names: ports.map((p) => featureName(p.tensor)) };
+    return split ? await use(graph, split, frontierPorts(model, split)) : null;
   } finally {
     disposeGraph(graph);
   }
@@ -199,12 +211,7 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
   const hash = await weightsHash(model);
   const held = cache.decoderOf(hash);
   if (held !== undefined) return held;
-  const graph = foldGraph(model);
-  if (!graph) return null;
-  try {
-    const split = splitGraph(graph, cut);
-    if (!split) return null;
-    const ports = frontierPorts(model, split);
+  return withSplit(model, cut, async (graph, split, ports) => {
     const names = ports.map((p) => featureName(p.tensor));
     const key = await tensorsHash(encoderLayers.flatMap((l) => l.getWeights()));
     const encoder = await cache.encoderFor(key, async () =>
@@ -241,7 +248,5 @@ export async function splitWindowForward(model: tfl.LayersModel, cache: EncoderC
     }
     await cache.setDecoder({ hash, run, session: decoder });
     return run;
-  } finally {
-    disposeGraph(graph);
-  }
+  });
 }
