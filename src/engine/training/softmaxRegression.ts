@@ -137,8 +137,7 @@ async function fitOnnx(
   settings: SoftmaxRegressionSettings,
   check: () => void,
 ): Promise<SoftmaxRegressionFit> {
-  const { dims, classes } = problem;
-  const { rows } = problem;
+  const { rows, dims, classes } = problem;
   const session = await o.InferenceSession.create(softmaxGradientGraph(problem), sessionOptions(false));
   try {
     const data = {
