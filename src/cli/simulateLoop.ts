@@ -10,7 +10,7 @@ import { readMask } from '../io/maskIO';
 import { checkMaskUsable } from '../masks/maskValueMap';
 import type { ClassList } from '../masks/classList';
 import type { ModelClient } from '../modelServer/modelClient';
-import type { ProgressEvent } from '../protocol/modelProtocol';
+import { MAX_NEIGHBOURS, type ProgressEvent } from '../protocol/modelProtocol';
 import { median } from '../masks/statistics';
 import { fineTuneDue } from '../engine/training/fineTuneRule';
 
@@ -136,7 +136,7 @@ export async function simulateLoop(
         classes: options.classes,
         encoder: options.encoder,
         network: options.network,
-        neighbours: options.sequence ? accepted.slice(-2).reverse() : undefined,
+        neighbours: options.sequence ? accepted.slice(-MAX_NEIGHBOURS).reverse() : undefined,
       },
       { onProgress: options.onProgress },
     );

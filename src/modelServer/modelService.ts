@@ -10,7 +10,14 @@ import { readMask } from '../io/maskIO';
 import { checkMaskUsable } from '../masks/maskValueMap';
 import type { MaskImage, RgbImage } from '../masks/maskImage';
 import { compareMasks, meanMetrics } from '../masks/segmentationMetrics';
-import type { FollowedNeighbour, ModelRef, PairRef, ProgressEvent, RequestMap } from '../protocol/modelProtocol';
+import {
+  MAX_NEIGHBOURS,
+  type FollowedNeighbour,
+  type ModelRef,
+  type PairRef,
+  type ProgressEvent,
+  type RequestMap,
+} from '../protocol/modelProtocol';
 import { resolveBackend } from '../engine/backends';
 import { onGpuBackend, type BackendChoice, type BackendReport } from '../protocol/settings';
 import { runBench } from './bench';
@@ -28,7 +35,8 @@ import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from '..
 import { pixelHeadProblem } from '../engine/inference/pixelHead';
 import { runDoctor } from '../engine/doctor';
 import { CancelledError } from '../protocol/errors';
-import { suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
+import { carryBetween, suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
+import { carriedProbabilities, drawPair, type SequencePair } from '../engine/inference/sequenceHead';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
 type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
@@ -77,9 +85,14 @@ export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: 
   return { image, mask };
 }
 
+/** Pairs of reviewed frames whose carried probabilities are kept (a sequence head reads up to MAX_NEIGHBOURS - 1). */
+const CARRIED_CACHE_PAIRS = 2 * MAX_NEIGHBOURS;
+
 /** The engine behind the model process: one instance per process, one request at a time. */
 export class ModelService {
   private readonly cache = new Map<string, Loaded>();
+  /** Pairs of reviewed frames carried for the sequence head (sequenceHistory), by the files and their mtimes. */
+  private readonly pairCache = new Map<string, SequencePair>();
   private backend: BackendReport | undefined;
 
   constructor(private readonly backendChoice: BackendChoice = 'auto') {}
@@ -166,7 +179,7 @@ export class ModelService {
 
   async predict(p: Params<'predict'>, ctx: CallContext): Promise<Result<'predict'>> {
     if (p.neighbours?.length && p.classes && !p.createIfMissing && !new ModelStore(p.modelDir).exists())
-      return this.carryWithoutModel(p, p.classes, p.neighbours);
+      return this.carryWithoutModel(p, p.classes, p.neighbours, ctx);
     const { model, meta } = await this.model(p);
     const image = await decodeImage(p.image);
     const t0 = Date.now();
@@ -205,6 +218,7 @@ export class ModelService {
       recordModel,
       undefined,
       recordPair,
+      await this.sequenceHistory(neighbours, meta.classes.classes.length, ctx),
     );
     const name = path.basename(near.ref.image);
     // Where following was tried: the record pair's nearer frame when one was given, else the neighbour itself.
@@ -223,6 +237,7 @@ export class ModelService {
             image: near.ref.image,
             followsCarried: s.followsCarried,
             trackRecordError: s.trackRecordError,
+            learnedPairs: s.learnedPairs,
           }
         : {
             kind: 'skipped',
@@ -239,6 +254,7 @@ export class ModelService {
     p: Params<'predict'>,
     classes: ClassList,
     refs: PairRef[],
+    ctx: CallContext,
   ): Promise<Result<'predict'>> {
     const image = await decodeImage(p.image);
     const t0 = Date.now();
@@ -265,6 +281,7 @@ export class ModelService {
       undefined,
       undefined,
       recordPair,
+      await this.sequenceHistory(neighbours, classes.classes.length, ctx),
     );
     return {
       width: image.width,
@@ -278,8 +295,44 @@ export class ModelService {
         image: neighbours[0].ref.image,
         followsCarried: s.followsCarried,
         trackRecordError: s.trackRecordError,
+        learnedPairs: s.learnedPairs,
       },
     };
+  }
+
+  /**
+   * The pairs the sequence head learns from: each neighbour after the first carried onto the one before it
+   * (neighbours are consecutive reviewed frames, nearest first). Carrying a pair costs two optical flows and
+   * drawing its pixels a pass of filter features, so each pair is kept, with its draw, while its files are
+   * unchanged.
+   */
+  private async sequenceHistory(
+    neighbours: { ref: PairRef; frame: ReviewedFrame }[],
+    classes: number,
+    ctx: CallContext,
+  ): Promise<SequencePair[]> {
+    const pairs: SequencePair[] = [];
+    for (let i = 0; i + 1 < neighbours.length; i++) {
+      if (ctx.signal.aborted) throw new CancelledError();
+      const later = neighbours[i];
+      const earlier = neighbours[i + 1];
+      const files = [earlier.ref.image, earlier.ref.mask, later.ref.image, later.ref.mask];
+      const stamps = await Promise.all(files.map(async (f) => (await fs.promises.stat(f)).mtimeMs));
+      const key = JSON.stringify([classes, files, stamps]);
+      let pair = this.pairCache.get(key);
+      if (!pair) {
+        const onto = await carryBetween(earlier.frame, later.frame.image, classes);
+        const carried = carriedProbabilities(onto, later.frame.image, classes);
+        pair = await drawPair(later.frame.image, later.frame.mask, carried, classes);
+        this.pairCache.set(key, pair);
+        for (const old of this.pairCache.keys()) {
+          if (this.pairCache.size <= CARRIED_CACHE_PAIRS) break;
+          this.pairCache.delete(old);
+        }
+      }
+      pairs.push(pair);
+    }
+    return pairs;
   }
 
   /** The track record's pair when both frames load and match the image; else none (the record is then left out). */
@@ -305,7 +358,7 @@ export class ModelService {
   ): Promise<{ ref: PairRef; frame: ReviewedFrame }[] | FollowedNeighbour | null> {
     if (refs.length === 0) return null;
     const out: { ref: PairRef; frame: ReviewedFrame }[] = [];
-    for (const ref of refs.slice(0, 2)) {
+    for (const ref of refs.slice(0, MAX_NEIGHBOURS)) {
       let problem: string | null = null;
       let frame: ReviewedFrame | null = null;
       try {

@@ -16,6 +16,12 @@ import type {
 } from './modelTypes';
 import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
+/**
+ * The most reviewed frames a prediction reads as neighbours (RequestMap.predict's `neighbours`): the one it
+ * follows and up to seven more, whose pairs train the sequence head.
+ */
+export const MAX_NEIGHBOURS = 8;
+
 export interface PairRef {
   image: string;
   mask: string;
@@ -62,6 +68,8 @@ export interface RequestMap {
        * track record. Neighbours of another size are not followed (`followed.skipped` says so). When the model
        * folder holds no model yet and `classes` is given, the nearest neighbour's mask is carried alone
        * (`modelVersion` 0, `trained` false): a sequence is followed from its first reviewed frame on.
+       * Up to MAX_NEIGHBOURS consecutive reviewed frames, nearest first: each one after the first, carried onto
+       * the one before it, teaches the sequence head what carrying gets wrong in this sequence.
        */
       neighbours?: PairRef[];
       /**
@@ -223,6 +231,8 @@ export type FollowedNeighbour =
       followsCarried: number;
       /** Carrying's error on the previous pair of reviewed frames (the track record); null without one. */
       trackRecordError: number | null;
+      /** Pairs of neighbouring reviewed frames the sequence head learnt from; 0 or absent: none. */
+      learnedPairs?: number;
     }
   | { kind: 'skipped'; reason: string };
 

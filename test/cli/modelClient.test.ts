@@ -181,6 +181,20 @@ test('before any model, a frame follows its reviewed neighbour with the carried 
     let object = 0;
     for (const v of s.mask.data) if (v === 1) object++;
     assert.ok(error !== null && Math.abs(error - object / (96 * 96)) < 0.02, `track record error ${error}`);
+    // Reviewed neighbours in a row are pairs to learn from (f1 carried onto f2, f0 onto f1): the sequence head,
+    // tried on f2 without f2's own pair, gets it as right as the fusion there, not better, so the fusion stays.
+    await writeMask(file('f3.mask.png'), s.mask);
+    fs.copyFileSync(file('f1.png'), file('f0.png'));
+    await writeMask(file('f0.mask.png'), s.mask);
+    const run = ['f2', 'f1', 'f0'].map((n) => ({ image: file(`${n}.png`), mask: file(`${n}.mask.png`) }));
+    const learned = await client.request('predict', { modelDir, classes, image: file('f3.png'), neighbours: run });
+    assert.equal(learned.followed?.kind, 'followed');
+    let right = 0;
+    for (let i = 0; i < learned.classMap.length; i++) if (learned.classMap[i] === s.mask.data[i]) right++;
+    assert.ok(right / learned.classMap.length > 0.97, `${right} pixels right`);
+    // Asked again (the pair's carrying kept), the same suggestion.
+    const again = await client.request('predict', { modelDir, classes, image: file('f3.png'), neighbours: run });
+    assert.deepEqual(again.classMap, learned.classMap);
     // Without neighbours there is nothing to follow: no model is still an error that says what to do.
     await assert.rejects(client.request('predict', { modelDir, classes, image: file('f1.png') }), /no model here/);
   } finally {

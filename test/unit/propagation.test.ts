@@ -14,6 +14,13 @@ import {
 } from '../../src/engine/inference/propagation';
 import { denseFlow } from '../../src/engine/inference/opticalFlow';
 import { carryBetween, suggestFromNeighbours } from '../../src/engine/inference/sequenceSuggestion';
+import {
+  applySequenceHead,
+  carriedProbabilities,
+  drawPair,
+  fitSequenceHead,
+  type SequencePair,
+} from '../../src/engine/inference/sequenceHead';
 import { IGNORE_INDEX, type MaskImage, type RgbImage } from '../../src/masks/maskImage';
 import { SeededRandom } from '../../src/masks/seededRandom';
 
@@ -351,4 +358,107 @@ test('the fusion is tried on the neighbour first: where it does no better than t
   assert.equal(helped.followed, true);
   assert.ok(helped.check !== null && helped.check.fusedError < 0.01 && helped.check.modelError > 0.05);
   assert.ok(helped.followsCarried > 0.95);
+});
+
+test('the sequence head learns what carrying gets wrong in a sequence: an object that moves too far for the flow', async () => {
+  const W = 96;
+  const H = 72;
+  // A bright square that jumps between the two sides of a still background: no flow follows it, but its colour
+  // says where it is.
+  const at = (j: number): [number, number] => [j % 2 === 0 ? 8 : 62, 20 + 2 * j];
+  const still = texturedFrame(W, H, 0, 0, 0);
+  const frames = [0, 1, 2, 3, 4].map((j) => {
+    const f = texturedFrame(W, H, ...at(j), 24);
+    // The background stays where it is: only the square moves.
+    const data = still.data.slice();
+    const [x0, y0] = at(j);
+    for (let y = y0; y < y0 + 24; y++)
+      for (let x = x0; x < x0 + 24; x++)
+        for (let c = 0; c < 3; c++) data[(y * W + x) * 3 + c] = f.data[(y * W + x) * 3 + c];
+    return { width: W, height: H, data };
+  });
+  const masks = [0, 1, 2, 3, 4].map((j) => rectMask(W, H, at(j)[0], at(j)[1], at(j)[0] + 24, at(j)[1] + 24));
+  const history: SequencePair[] = [];
+  for (let j = 3; j >= 1; j--) {
+    const onto = await carryBetween({ image: frames[j - 1], mask: masks[j - 1] }, frames[j], 2);
+    history.push(await drawPair(frames[j], masks[j], carriedProbabilities(onto, frames[j], 2), 2));
+  }
+  const neighbours = [3, 2, 1, 0].map((j) => ({ image: frames[j], mask: masks[j] }));
+  const untrained = { classMap: new Uint8Array(W * H), confidence: new Uint8Array(W * H).fill(128) };
+  const wrongShare = (classMap: Uint8Array): number => {
+    let wrong = 0;
+    for (let i = 0; i < W * H; i++) if (classMap[i] !== masks[4].data[i]) wrong++;
+    return wrong / (W * H);
+  };
+  const carried = await suggestFromNeighbours(frames[4], neighbours, untrained, 2);
+  assert.equal(carried.learnedPairs, 0);
+  const learned = await suggestFromNeighbours(
+    frames[4],
+    neighbours,
+    untrained,
+    2,
+    undefined,
+    undefined,
+    undefined,
+    history,
+  );
+  assert.equal(learned.learnedPairs, 3);
+  assert.equal(learned.followed, true);
+  const before = wrongShare(carried.classMap);
+  const after = wrongShare(learned.classMap);
+  assert.ok(before > 0.05, `the carried mask alone gets ${(100 * before).toFixed(1)}% wrong`);
+  assert.ok(after < 0.02, `the head gets ${(100 * after).toFixed(1)}% wrong against ${(100 * before).toFixed(1)}%`);
+  // It was tried on frame 3 first, fitted without frame 3's own pair, and did better there than the fusion.
+  const tried = learned.check;
+  assert.ok(tried?.headError !== undefined && tried.headError < tried.fusedError, JSON.stringify(tried));
+  // A model that got frame 3 exactly right leaves nothing to do better there: neither is followed.
+  const truthOf3 = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) truthOf3[2 * i + masks[3].data[i]] = 1;
+  const sure = {
+    classMap: masks[3].data.slice(),
+    confidence: new Uint8Array(W * H).fill(255),
+    probabilities: truthOf3,
+  };
+  const blind = { ...untrained, probabilities: new Float32Array(W * H * 2).fill(0.5) };
+  const kept = await suggestFromNeighbours(frames[4], neighbours, blind, 2, sure, undefined, undefined, history);
+  assert.equal(kept.followed, false);
+  assert.equal(kept.learnedPairs, 0);
+  assert.equal(kept.check?.modelError, 0);
+  // Fitted again on the same pairs: the same head, the same suggestion.
+  const again = await suggestFromNeighbours(
+    frames[4],
+    neighbours,
+    untrained,
+    2,
+    undefined,
+    undefined,
+    undefined,
+    history,
+  );
+  let differ = 0;
+  for (let i = 0; i < W * H; i++) if (again.classMap[i] !== learned.classMap[i]) differ++;
+  assert.equal(differ, 0, `${differ} pixels differ`);
+});
+
+test('the sequence head weighs the model in: a uniform model changes nothing, a sure one wins where the head is unsure', async () => {
+  const W = 40;
+  const H = 30;
+  const frame = texturedFrame(W, H, 10, 8, 12);
+  const mask = rectMask(W, H, 10, 8, 22, 20);
+  const carried = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) carried[2 * i + mask.data[i]] = 1;
+  const head = await fitSequenceHead([await drawPair(frame, mask, carried, 2)], 2);
+  assert.ok(head);
+  const alone = await applySequenceHead(head, frame, carried, 2);
+  const uniform = await applySequenceHead(head, frame, carried, 2, new Float32Array(W * H * 2).fill(0.5));
+  assert.deepEqual(uniform.classMap, alone.classMap);
+  let right = 0;
+  for (let i = 0; i < W * H; i++) if (alone.classMap[i] === mask.data[i]) right++;
+  assert.ok(right / (W * H) > 0.98);
+  // A model sure of the square everywhere, read with its full weight against a head told nothing (uniform carried).
+  const flat = new Float32Array(W * H * 2).fill(0.5);
+  const sure = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) sure[2 * i + 1] = 1 - 1e-6;
+  const blind = await applySequenceHead(head, frame, flat, 2, sure, 100);
+  assert.ok(blind.classMap.every((c) => c === 1));
 });

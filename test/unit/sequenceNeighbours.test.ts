@@ -31,6 +31,17 @@ test('a frame follows the reviewed frame before it (and the one before that), el
   assert.deepEqual(pickNeighbours(10, 0, reviewedSet([1])), [1], 'the first frame');
   assert.deepEqual(pickNeighbours(10, 9, reviewedSet([8, 7])), [8, 7], 'the last frame');
   assert.deepEqual(pickNeighbours(10, 5, reviewedSet([3, 7])), [], 'no reviewed neighbour');
+  assert.deepEqual(pickNeighbours(10, 5, reviewedSet([0, 1, 3, 4])), [4, 3], 'the run stops at the first gap');
+  assert.deepEqual(
+    pickNeighbours(30, 20, () => true),
+    [19, 18, 17, 16, 15, 14, 13, 12],
+    'at most eight',
+  );
+  assert.deepEqual(
+    pickNeighbours(30, 20, () => true, 3),
+    [19, 18, 17],
+  );
+  assert.deepEqual(pickNeighbours(10, 2, reviewedSet([1, 0, 3, 4, 5])), [1, 0], 'before comes first');
   assert.deepEqual(
     pickNeighbours(1, 0, () => true),
     [],

@@ -3,8 +3,10 @@
 // neighbour and the frame beyond it when both are reviewed.
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { denseFlow } from './opticalFlow';
+import { applySequenceHead, carriedProbabilities, fitSequenceHead, type SequencePair } from './sequenceHead';
 import {
   DEFAULT_FUSION,
+  NO_CELL,
   carryMask,
   carriedLikelihoods,
   fuseWithCarried,
@@ -42,10 +44,14 @@ export interface SequenceSuggestion extends Omit<FusedPrediction, 'probabilities
   trackRecordError: number | null;
   /**
    * On the record pair's nearer frame, the share of labelled pixels the model's prediction and the fused one
-   * got wrong (when its prediction was given); `followed` is false when fusing did not do better there.
+   * got wrong (when its prediction was given; Infinity without one where the head was tried), and the sequence
+   * head fitted without that frame's pair (when it was tried); `followed` is false when neither the fusion nor
+   * the head did better than the model there.
    */
-  check: { modelError: number; fusedError: number } | null;
+  check: { modelError: number; fusedError: number; headError?: number } | null;
   followed: boolean;
+  /** Pairs of reviewed frames the sequence head learnt from (sequenceHead.ts); 0 when it was not used. */
+  learnedPairs: number;
 }
 
 type ModelPrediction = { classMap: Uint8Array; confidence: Uint8Array; probabilities?: Float32Array };
@@ -92,6 +98,12 @@ function snapWithoutModel(
  * With a track record and the model's prediction of the record pair's nearer frame (`recordModel`), the fusion
  * is first tried there, where the mask is known: when it does no better than the model alone (frames that are
  * no sequence, a flow that fails), the model's prediction is the suggestion.
+ *
+ * `history` (pairs of neighbouring reviewed frames of this sequence, nearest first, the first being the record
+ * pair: neighbours[1] carried onto neighbours[0]) trains the sequence head (sequenceHead.ts). With two pairs or
+ * more, a head fitted without the first is tried on neighbours[0] as the fusion is; where it gets fewer pixels
+ * wrong there than both the model and the fusion, the suggestion is this frame's carried mask read through a
+ * head fitted on every pair, weighed with the model's probabilities when there are any.
  */
 export async function suggestFromNeighbours(
   frame: RgbImage,
@@ -101,6 +113,7 @@ export async function suggestFromNeighbours(
   recordModel?: ModelPrediction,
   settings: FusionSettings = DEFAULT_FUSION,
   recordPair?: [ReviewedFrame, ReviewedFrame],
+  history: SequencePair[] = [],
 ): Promise<SequenceSuggestion> {
   const near = neighbours[0];
   const carried = await carryBetween(near, frame, classes);
@@ -117,16 +130,51 @@ export async function suggestFromNeighbours(
   // without one, none (the carried mask is then the suggestion, as a person opening the next frame expects).
   const shares = record ? classShares(near.mask, classes) : undefined;
   let check: SequenceSuggestion['check'] = null;
-  if (carriedOntoKnown && recordModel) {
-    const fusedKnown = fuseWithCarried(recordModel, carriedOntoKnown, likelihoods, classes, settings, shares);
-    const tried = snapWithoutModel(fusedKnown, recordModel, carriedOntoKnown, known.image, classes, settings);
-    check = {
-      modelError: errorShare(recordModel.classMap, known.mask, classes),
-      fusedError: errorShare(tried.classMap, known.mask, classes),
+  // The fusion tried on the neighbour, where the mask is known (with the model's prediction there, if any).
+  let fusedKnownError: number | null = null;
+  if (carriedOntoKnown) {
+    const knownModel = recordModel ?? {
+      classMap: new Uint8Array(known.mask.data.length),
+      confidence: new Uint8Array(known.mask.data.length),
     };
-    if (check.fusedError >= check.modelError)
-      return { ...model, followsCarried: 0, trackRecordError, check, followed: false };
+    const fusedKnown = fuseWithCarried(knownModel, carriedOntoKnown, likelihoods, classes, settings, shares);
+    const tried = snapWithoutModel(fusedKnown, knownModel, carriedOntoKnown, known.image, classes, settings);
+    fusedKnownError = errorShare(tried.classMap, known.mask, classes);
+    if (recordModel)
+      check = { modelError: errorShare(recordModel.classMap, known.mask, classes), fusedError: fusedKnownError };
   }
+  // The sequence head, tried on the neighbour too: fitted without the neighbour's own pair (history[0], the
+  // frame beyond carried onto it), it must get fewer of the neighbour's pixels wrong than the model and the
+  // fusion there. Between images that are no sequence it learns nothing that carries over from one to the next.
+  if (carriedOntoKnown && fusedKnownError !== null && history.length >= 2) {
+    const heldOut = await fitSequenceHead(history.slice(1), classes);
+    if (heldOut) {
+      const knownCarried = carriedProbabilities(carriedOntoKnown, known.image, classes, settings);
+      const read = await applySequenceHead(heldOut, known.image, knownCarried, classes, recordModel?.probabilities);
+      const headError = errorShare(read.classMap, known.mask, classes);
+      check = { modelError: check?.modelError ?? Number.POSITIVE_INFINITY, fusedError: fusedKnownError, headError };
+      if (headError < Math.min(fusedKnownError, check.modelError)) {
+        const head = await fitSequenceHead(history, classes);
+        if (head) {
+          const here = carriedProbabilities(carried, frame, classes, settings);
+          const suggestion = await applySequenceHead(head, frame, here, classes, model.probabilities);
+          let follows = 0;
+          for (let i = 0; i < suggestion.classMap.length; i++)
+            if (carried.cells[i] !== NO_CELL && carried.labels[i] === suggestion.classMap[i]) follows++;
+          return {
+            ...suggestion,
+            followsCarried: suggestion.classMap.length === 0 ? 0 : follows / suggestion.classMap.length,
+            trackRecordError,
+            check,
+            followed: true,
+            learnedPairs: history.length,
+          };
+        }
+      }
+    }
+  }
+  if (check && check.fusedError >= check.modelError)
+    return { ...model, followsCarried: 0, trackRecordError, check, followed: false, learnedPairs: 0 };
   const fused = snapWithoutModel(
     fuseWithCarried(model, carried, likelihoods, classes, settings, shares),
     model,
@@ -142,5 +190,6 @@ export async function suggestFromNeighbours(
     trackRecordError,
     check,
     followed: true,
+    learnedPairs: 0,
   };
 }

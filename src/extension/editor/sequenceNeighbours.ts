@@ -4,22 +4,27 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMaskFile, resolveMaskPath } from './maskPath';
-import type { PairRef } from '../../protocol/modelProtocol';
+import { MAX_NEIGHBOURS, type PairRef } from '../../protocol/modelProtocol';
 import { naturalCompare } from '../../masks/naturalOrder';
 
 const IMAGE_NAME = /\.(png|jpe?g|webp|tiff?|gif)$/i;
 
 /**
- * Which frames a frame follows, nearest first, by their indices in `frames`: the one just before and the one
- * before that when the frame just before is reviewed; else the one just after and the one after that. The
- * second is listed only when reviewed too (it gives the model process carrying's track record).
+ * Which frames a frame follows, nearest first, by their indices in `frames`: the one just before, when it is
+ * reviewed, and the reviewed frames before it without a gap; else the one just after and those after it. At
+ * most `max`. The second gives the model process carrying's track record, and every pair of them teaches its
+ * sequence head.
  */
-export function pickNeighbours(count: number, index: number, reviewed: (i: number) => boolean): number[] {
+export function pickNeighbours(
+  count: number,
+  index: number,
+  reviewed: (i: number) => boolean,
+  max = MAX_NEIGHBOURS,
+): number[] {
   for (const step of [-1, 1]) {
-    const near = index + step;
-    if (near < 0 || near >= count || !reviewed(near)) continue;
-    const beyond = near + step;
-    return beyond >= 0 && beyond < count && reviewed(beyond) ? [near, beyond] : [near];
+    const out: number[] = [];
+    for (let j = index + step; j >= 0 && j < count && out.length < max && reviewed(j); j += step) out.push(j);
+    if (out.length > 0) return out;
   }
   return [];
 }

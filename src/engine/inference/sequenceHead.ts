@@ -1,0 +1,146 @@
+// The sequence head: what carrying gets wrong in this sequence, learnt from its reviewed frames. Each pair of
+// neighbouring reviewed frames is an example: the earlier frame's mask carried onto the later one (the snapped
+// carried mask, as propagation.ts gives it without a model), and the later frame's true mask. A pixel head
+// (pixelHead.ts: the frame's filter features beside the log of the carried probabilities, one hidden layer)
+// fitted on those pixels learns where carried edges land against this sequence's own hand-drawn edges and
+// which colours and textures belong to which class; the frame being suggested is then read through it.
+import type { MaskImage, RgbImage } from '../../masks/maskImage';
+import { SeededRandom } from '../../masks/seededRandom';
+import type { PixelHeadWeights } from '../../protocol/modelTypes';
+import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, samplePixels, type PixelSamples } from '../training/pixelHeadFit';
+import { pixelFeaturesFast } from './pixelFeaturesOnnx';
+import { runPixelHead } from './pixelHeadOnnx';
+import {
+  DEFAULT_FUSION,
+  NO_CELL,
+  carriedLikelihoods,
+  fuseWithCarried,
+  snapToEdges,
+  type CarriedMask,
+  type FusionSettings,
+} from './propagation';
+
+/**
+ * A pair of neighbouring reviewed frames, as the head learns from it: labelled pixels of the later frame drawn
+ * at random, each with its filter features and the log of the earlier frame's mask carried onto it, and its
+ * true class. Only the draw is kept (drawPair), not the frames, so a pair costs the same whatever the images'
+ * size.
+ */
+export interface SequencePair {
+  samples: PixelSamples;
+}
+
+/**
+ * Weight of the model's log-probabilities against the sequence head's when both are there: the suggestion
+ * is argmax(MODEL_WEIGHT x log p_model + log p_head). Chosen on the first halves of the real sets
+ * (docs/benchmarks.md, "Frames as a sequence").
+ */
+export const SEQUENCE_HEAD_MODEL_WEIGHT = 0.5;
+
+/** Labelled pixels drawn from each pair: a run of MAX_NEIGHBOURS frames (7 pairs) gives about 60,000. */
+export const SEQUENCE_HEAD_PAIR_SAMPLES = 8_600;
+
+/** Passes over the drawn pixels: 15 for a run of 7 pairs, more for fewer, so every fit takes as many steps. */
+const EPOCHS_AT_7_PAIRS = 15;
+
+/**
+ * A carried mask as probabilities, with no model: the carried label believed at the prior's error rate
+ * (no track record), then snapped to the frame's colour edges. Pixels that received nothing are uniform.
+ */
+export function carriedProbabilities(
+  carried: CarriedMask,
+  frame: RgbImage,
+  classes: number,
+  settings: FusionSettings = DEFAULT_FUSION,
+): Float32Array {
+  const n = carried.width * carried.height;
+  const none = { classMap: new Uint8Array(n), confidence: new Uint8Array(n) };
+  const fused = fuseWithCarried(none, carried, carriedLikelihoods(null, classes, settings), classes, settings);
+  for (let i = 0; i < n; i++)
+    if (carried.cells[i] === NO_CELL) fused.probabilities.fill(1 / classes, i * classes, (i + 1) * classes);
+  return snapToEdges(fused, carried, frame, classes, settings).probabilities;
+}
+
+/**
+ * Draws a pair's pixels: `frame` (the later frame), its true `mask`, and the earlier frame's mask carried onto
+ * it as carriedProbabilities gives it. Seeded: the same pair and seed draw the same pixels.
+ */
+export async function drawPair(
+  frame: RgbImage,
+  mask: MaskImage,
+  carried: Float32Array,
+  classes: number,
+  seed = 0,
+): Promise<SequencePair> {
+  const samples: PixelSamples = { xs: [], ys: [] };
+  const item = { image: frame, mask, probs: carried };
+  await samplePixels(
+    item,
+    classes,
+    SEQUENCE_HEAD_PAIR_SAMPLES,
+    new SeededRandom(seed + 7919),
+    samples,
+    pixelFeaturesFast,
+  );
+  return { samples };
+}
+
+/**
+ * Fits the sequence head on the pairs' drawn pixels (seeded: the same pairs and seed give the same head).
+ * Null when no pixel is labelled.
+ */
+export async function fitSequenceHead(
+  pairs: SequencePair[],
+  classes: number,
+  seed = 0,
+  check: () => void = () => undefined,
+): Promise<PixelHeadWeights | null> {
+  const samples: PixelSamples = { xs: [], ys: [] };
+  for (const pair of pairs) {
+    // Copies: the fit standardises its inputs in place, and a pair is kept for the next fit.
+    for (const x of pair.samples.xs) samples.xs.push(x.slice());
+    samples.ys.push(...pair.samples.ys);
+  }
+  if (samples.xs.length === 0) return null;
+  const epochs = Math.round((EPOCHS_AT_7_PAIRS * 7 * SEQUENCE_HEAD_PAIR_SAMPLES) / samples.xs.length);
+  const fit = await fitPixelHead(samples, classes, { ...DEFAULT_PIXEL_HEAD_FIT, epochs, seed }, check);
+  return fit?.head ?? null;
+}
+
+export interface HeadSuggestion {
+  classMap: Uint8Array;
+  confidence: Uint8Array;
+}
+
+/**
+ * The frame read through the head (through onnxruntime where it runs, else in JS): its carried probabilities
+ * (carriedProbabilities) in, a class per pixel out. With the model's probabilities, per pixel argmax(modelWeight x log p_model + log p_head).
+ */
+export async function applySequenceHead(
+  head: PixelHeadWeights,
+  frame: RgbImage,
+  carried: Float32Array,
+  classes: number,
+  modelProbabilities?: Float32Array,
+  modelWeight = SEQUENCE_HEAD_MODEL_WEIGHT,
+): Promise<HeadSuggestion> {
+  const k = classes;
+  const out = await runPixelHead(head, frame, carried);
+  const n = frame.width * frame.height;
+  const classMap = new Uint8Array(n);
+  const confidence = new Uint8Array(n);
+  const score = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 0; c < k; c++) {
+      const model = modelProbabilities ? modelWeight * Math.log(Math.max(1e-4, modelProbabilities[i * k + c])) : 0;
+      score[c] = model + Math.log(Math.max(1e-4, out[i * k + c]));
+      if (score[c] > score[best]) best = c;
+    }
+    let total = 0;
+    for (let c = 0; c < k; c++) total += Math.exp(score[c] - score[best]);
+    classMap[i] = best;
+    confidence[i] = Math.round(255 / total);
+  }
+  return { classMap, confidence };
+}
