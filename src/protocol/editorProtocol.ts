@@ -31,6 +31,8 @@ export interface SuggestionData {
   file?: string;
   /** The neighbouring frame whose reviewed mask the suggestion follows (carried along the optical flow). */
   follows?: string;
+  /** Pairs of saved frames the sequence head learnt from, when it read the carried mask; absent or 0: none. */
+  learnedPairs?: number;
 }
 
 /** Frame `index + 1` of `count`. */

@@ -5,11 +5,12 @@ export function suggestionText(s: SuggestionState, showConfidence: boolean): str
   switch (s.state) {
     case 'ready': {
       const model = `model version ${s.modelVersion}${s.trained ? '' : ' (untrained)'}`;
+      const taught = s.learnedPairs ? `, as ${s.learnedPairs + 1} saved frames taught` : '';
       const source = !s.follows
         ? `Suggested by ${model}`
         : s.modelVersion === 0
-          ? `Following ${s.follows} (no model yet)`
-          : `Following ${s.follows}, refined by ${model}`;
+          ? `Following ${s.follows}${taught} (no model yet)`
+          : `Following ${s.follows}${taught}, refined by ${model}`;
       const file = s.file ? ` (pre-labelled: ${s.file})` : '';
       const noConfidence = showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : '';
       return `${source}${file}${noConfidence}`;

@@ -349,6 +349,7 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         classMap: r.classMap,
         confidence: r.confidence,
         follows: r.followed?.kind === 'followed' ? path.basename(r.followed.image) : undefined,
+        learnedPairs: r.followed?.kind === 'followed' ? r.followed.learnedPairs : undefined,
       });
       if (r.followed?.kind === 'skipped')
         this.hub.log(`${doc.fileName}: no neighbouring frame followed: ${r.followed.reason}`);
