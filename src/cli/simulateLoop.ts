@@ -28,6 +28,8 @@ export interface SimStep {
    * when it was not followed: see the predict result's `followed`).
    */
   followsPrevious?: number;
+  /** In a sequence: pairs of accepted frames the sequence head learnt from, when it read this suggestion. */
+  learnedPairs?: number;
 }
 
 /** The effort curve in a few figures, over the images from `fromImage` (1-based) on. */
@@ -159,6 +161,9 @@ export async function simulateLoop(
       emptyFraction: empty.changedFraction,
       ...(pred.followed
         ? { followsPrevious: pred.followed.kind === 'followed' ? pred.followed.followsCarried : 0 }
+        : {}),
+      ...(pred.followed?.kind === 'followed' && pred.followed.learnedPairs
+        ? { learnedPairs: pred.followed.learnedPairs }
         : {}),
     };
     steps.push(step);

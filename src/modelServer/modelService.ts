@@ -346,10 +346,10 @@ export class ModelService {
   }
 
   /**
-   * The reviewed neighbours a prediction can follow (nearest first, at most two, each of the image's size and
-   * with classes the model knows), or why none can; null when none was given. A neighbour that cannot be
-   * used (unreadable, another size, a class the model lacks) is not followed, and the suggestion is the model's:
-   * it never fails the prediction.
+   * The reviewed neighbours a prediction can follow (nearest first, at most MAX_NEIGHBOURS, each of the
+   * image's size and with classes the model knows), or why none can; null when none was given. A neighbour that
+   * cannot be used (unreadable, another size, a class the model lacks) is not followed and ends the run, and
+   * without the first the suggestion is the model's: it never fails the prediction.
    */
   private async neighbours(
     refs: PairRef[],

@@ -392,16 +392,9 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   };
   const carried = await suggestFromNeighbours(frames[4], neighbours, untrained, 2);
   assert.equal(carried.learnedPairs, 0);
-  const learned = await suggestFromNeighbours(
-    frames[4],
-    neighbours,
-    untrained,
-    2,
-    undefined,
-    undefined,
-    undefined,
-    history,
-  );
+  const withHead = () =>
+    suggestFromNeighbours(frames[4], neighbours, untrained, 2, undefined, undefined, undefined, history);
+  const learned = await withHead();
   assert.equal(learned.learnedPairs, 3);
   assert.equal(learned.followed, true);
   const before = wrongShare(carried.classMap);
@@ -425,16 +418,7 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   assert.equal(kept.learnedPairs, 0);
   assert.equal(kept.check?.modelError, 0);
   // Fitted again on the same pairs: the same head, the same suggestion.
-  const again = await suggestFromNeighbours(
-    frames[4],
-    neighbours,
-    untrained,
-    2,
-    undefined,
-    undefined,
-    undefined,
-    history,
-  );
+  const again = await withHead();
   let differ = 0;
   for (let i = 0; i < W * H; i++) if (again.classMap[i] !== learned.classMap[i]) differ++;
   assert.equal(differ, 0, `${differ} pixels differ`);
