@@ -312,6 +312,8 @@ export class ModelService {
     ctx: CallContext,
   ): Promise<SequencePair[]> {
     const pairs: SequencePair[] = [];
+    // The head is tried on the nearest neighbour without that neighbour's own pair: it needs two pairs at least.
+    if (neighbours.length < 3) return pairs;
     for (let i = 0; i + 1 < neighbours.length; i++) {
       if (ctx.signal.aborted) throw new CancelledError();
       const later = neighbours[i];

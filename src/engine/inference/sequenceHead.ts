@@ -114,7 +114,8 @@ export interface HeadSuggestion {
 
 /**
  * The frame read through the head (through onnxruntime where it runs, else in JS): its carried probabilities
- * (carriedProbabilities) in, a class per pixel out. With the model's probabilities, per pixel argmax(modelWeight x log p_model + log p_head).
+ * (carriedProbabilities) in, a class per pixel out. With the model's probabilities, per pixel
+ * argmax(modelWeight x log p_model + log p_head).
  */
 export async function applySequenceHead(
   head: PixelHeadWeights,
