@@ -85,6 +85,13 @@ export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: 
   return { image, mask };
 }
 
+/** A pair of reviewed frames (`earlier` carried onto `later`) as the model process keeps its draw: its files as they are now. */
+async function pairKey(earlier: PairRef, later: PairRef, classes: number): Promise<string> {
+  const files = [earlier.image, earlier.mask, later.image, later.mask];
+  const stamps = await Promise.all(files.map(async (f) => (await fs.promises.stat(f)).mtimeMs));
+  return JSON.stringify([classes, files, stamps]);
+}
+
 /** Pairs of reviewed frames whose carried probabilities are kept (a sequence head reads up to MAX_NEIGHBOURS - 1). */
 const CARRIED_CACHE_PAIRS = 2 * MAX_NEIGHBOURS;
 
@@ -218,8 +225,10 @@ export class ModelService {
       recordModel,
       undefined,
       recordPair,
-      await this.sequenceHistory(neighbours, meta.classes.classes.length, ctx),
+      recordPair ? [] : await this.sequenceHistory(neighbours, meta.classes.classes.length, ctx),
     );
+    if (s.recordDraw)
+      this.keepPair(await pairKey(neighbours[1].ref, near.ref, meta.classes.classes.length), s.recordDraw);
     const name = path.basename(near.ref.image);
     // Where following was tried: the record pair's nearer frame when one was given, else the neighbour itself.
     const checked = recordPair && p.trackRecord ? path.basename(p.trackRecord[0].image) : `${name} itself`;
@@ -281,8 +290,10 @@ export class ModelService {
       undefined,
       undefined,
       recordPair,
-      await this.sequenceHistory(neighbours, classes.classes.length, ctx),
+      recordPair ? [] : await this.sequenceHistory(neighbours, classes.classes.length, ctx),
     );
+    if (s.recordDraw)
+      this.keepPair(await pairKey(neighbours[1].ref, neighbours[0].ref, classes.classes.length), s.recordDraw);
     return {
       width: image.width,
       height: image.height,
@@ -301,10 +312,11 @@ export class ModelService {
   }
 
   /**
-   * The pairs the sequence head learns from: each neighbour after the first carried onto the one before it
-   * (neighbours are consecutive reviewed frames, nearest first). Carrying a pair costs two optical flows and
-   * drawing its pixels a pass of filter features, so each pair is kept, with its draw, while its files are
-   * unchanged.
+   * The pairs the sequence head learns from beyond the record pair (suggestFromNeighbours draws that one from
+   * the carrying it runs anyway): each neighbour after the second carried onto the one before it (neighbours
+   * are consecutive reviewed frames, nearest first). Carrying a pair costs two optical flows and drawing its
+   * pixels a pass of filter features, so each pair is kept, with its draw, while its files are unchanged
+   * (keepPair); the record pair's draw, kept after the suggestion, is the next frame's second pair.
    */
   private async sequenceHistory(
     neighbours: { ref: PairRef; frame: ReviewedFrame }[],
@@ -312,29 +324,30 @@ export class ModelService {
     ctx: CallContext,
   ): Promise<SequencePair[]> {
     const pairs: SequencePair[] = [];
-    // The head is tried on the nearest neighbour without that neighbour's own pair: it needs two pairs at least.
-    if (neighbours.length < 3) return pairs;
-    for (let i = 0; i + 1 < neighbours.length; i++) {
+    for (let i = 1; i + 1 < neighbours.length; i++) {
       if (ctx.signal.aborted) throw new CancelledError();
       const later = neighbours[i];
       const earlier = neighbours[i + 1];
-      const files = [earlier.ref.image, earlier.ref.mask, later.ref.image, later.ref.mask];
-      const stamps = await Promise.all(files.map(async (f) => (await fs.promises.stat(f)).mtimeMs));
-      const key = JSON.stringify([classes, files, stamps]);
+      const key = await pairKey(earlier.ref, later.ref, classes);
       let pair = this.pairCache.get(key);
       if (!pair) {
         const onto = await carryBetween(earlier.frame, later.frame.image, classes);
         const carried = carriedProbabilities(onto, later.frame.image, classes);
-        pair = await drawPair(later.frame.image, later.frame.mask, carried, classes);
-        this.pairCache.set(key, pair);
-        for (const old of this.pairCache.keys()) {
-          if (this.pairCache.size <= CARRIED_CACHE_PAIRS) break;
-          this.pairCache.delete(old);
-        }
+        pair = this.keepPair(key, await drawPair(later.frame.image, later.frame.mask, carried, classes));
       }
       pairs.push(pair);
     }
     return pairs;
+  }
+
+  /** Keeps a pair's draw under its key, the oldest let go beyond CARRIED_CACHE_PAIRS. */
+  private keepPair(key: string, pair: SequencePair): SequencePair {
+    this.pairCache.set(key, pair);
+    for (const old of this.pairCache.keys()) {
+      if (this.pairCache.size <= CARRIED_CACHE_PAIRS) break;
+      this.pairCache.delete(old);
+    }
+    return pair;
   }
 
   /** The track record's pair when both frames load and match the image; else none (the record is then left out). */

@@ -379,7 +379,8 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   });
   const masks = [0, 1, 2, 3, 4].map((j) => rectMask(W, H, at(j)[0], at(j)[1], at(j)[0] + 24, at(j)[1] + 24));
   const history: SequencePair[] = [];
-  for (let j = 3; j >= 1; j--) {
+  // The pairs beyond the record pair (frame 2 carried onto frame 3, which the suggestion draws itself).
+  for (let j = 2; j >= 1; j--) {
     const onto = await carryBetween({ image: frames[j - 1], mask: masks[j - 1] }, frames[j], 2);
     history.push(await drawPair(frames[j], masks[j], carriedProbabilities(onto, frames[j], 2), 2));
   }
@@ -397,6 +398,10 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   const learned = await withHead();
   assert.equal(learned.learnedPairs, 3);
   assert.equal(learned.followed, true);
+  // The record pair's draw comes back, to be kept for the next frame: the same as drawing it apart.
+  const onto3 = await carryBetween({ image: frames[2], mask: masks[2] }, frames[3], 2);
+  const drawn3 = await drawPair(frames[3], masks[3], carriedProbabilities(onto3, frames[3], 2), 2);
+  assert.deepEqual(learned.recordDraw, drawn3);
   const before = wrongShare(carried.classMap);
   const after = wrongShare(learned.classMap);
   assert.ok(before > 0.05, `the carried mask alone gets ${(100 * before).toFixed(1)}% wrong`);

@@ -3,7 +3,7 @@
 // neighbour and the frame beyond it when both are reviewed.
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { denseFlow } from './opticalFlow';
-import { applySequenceHead, carriedProbabilities, fitSequenceHead, type SequencePair } from './sequenceHead';
+import { applySequenceHead, carriedProbabilities, drawPair, fitSequenceHead, type SequencePair } from './sequenceHead';
 import {
   DEFAULT_FUSION,
   NO_CELL,
@@ -52,6 +52,8 @@ export interface SequenceSuggestion extends Omit<FusedPrediction, 'probabilities
   followed: boolean;
   /** Pairs of reviewed frames the sequence head learnt from (sequenceHead.ts); 0 when it was not used. */
   learnedPairs: number;
+  /** The record pair's draw, when the head was tried: the next frame's head learns from it too. */
+  recordDraw?: SequencePair;
 }
 
 type ModelPrediction = { classMap: Uint8Array; confidence: Uint8Array; probabilities?: Float32Array };
@@ -99,11 +101,12 @@ function snapWithoutModel(
  * is first tried there, where the mask is known: when it does no better than the model alone (frames that are
  * no sequence, a flow that fails), the model's prediction is the suggestion.
  *
- * `history` (pairs of neighbouring reviewed frames of this sequence, nearest first, the first being the record
- * pair: neighbours[1] carried onto neighbours[0]) trains the sequence head (sequenceHead.ts). With two pairs or
- * more, a head fitted without the first is tried on neighbours[0] as the fusion is; where it gets fewer pixels
- * wrong there than both the model and the fusion, the suggestion is this frame's carried mask read through a
- * head fitted on every pair, weighed with the model's probabilities when there are any.
+ * `history` (pairs of neighbouring reviewed frames of this sequence beyond the record pair, nearest first:
+ * neighbours[2] carried onto neighbours[1], and so on) trains the sequence head (sequenceHead.ts). With one pair
+ * or more, a head fitted on them is tried on neighbours[0] as the fusion is; where it gets fewer pixels wrong
+ * there than both the model and the fusion, the suggestion is this frame's carried mask read through a head
+ * fitted on the record pair (drawn here: `recordDraw`) and every pair of the history, weighed with the model's
+ * probabilities when there are any.
  */
 export async function suggestFromNeighbours(
   frame: RgbImage,
@@ -143,18 +146,20 @@ export async function suggestFromNeighbours(
     if (recordModel)
       check = { modelError: errorShare(recordModel.classMap, known.mask, classes), fusedError: fusedKnownError };
   }
-  // The sequence head, tried on the neighbour too: fitted without the neighbour's own pair (history[0], the
-  // frame beyond carried onto it), it must get fewer of the neighbour's pixels wrong than the model and the
+  // The sequence head, tried on the neighbour too: fitted without the neighbour's own pair (the record pair,
+  // the frame beyond carried onto it), it must get fewer of the neighbour's pixels wrong than the model and the
   // fusion there. Between images that are no sequence it learns nothing that carries over from one to the next.
-  if (carriedOntoKnown && fusedKnownError !== null && history.length >= 2) {
-    const heldOut = await fitSequenceHead(history.slice(1), classes);
+  let recordDraw: SequencePair | undefined;
+  if (carriedOntoKnown && fusedKnownError !== null && history.length >= 1) {
+    const knownCarried = carriedProbabilities(carriedOntoKnown, known.image, classes, settings);
+    recordDraw = await drawPair(known.image, known.mask, knownCarried, classes);
+    const heldOut = await fitSequenceHead(history, classes);
     if (heldOut) {
-      const knownCarried = carriedProbabilities(carriedOntoKnown, known.image, classes, settings);
       const read = await applySequenceHead(heldOut, known.image, knownCarried, classes, recordModel?.probabilities);
       const headError = errorShare(read.classMap, known.mask, classes);
       check = { modelError: check?.modelError ?? Number.POSITIVE_INFINITY, fusedError: fusedKnownError, headError };
       if (headError < Math.min(fusedKnownError, check.modelError)) {
-        const head = await fitSequenceHead(history, classes);
+        const head = await fitSequenceHead([recordDraw, ...history], classes);
         if (head) {
           const here = carriedProbabilities(carried, frame, classes, settings);
           const suggestion = await applySequenceHead(head, frame, here, classes, model.probabilities);
@@ -167,14 +172,15 @@ export async function suggestFromNeighbours(
             trackRecordError,
             check,
             followed: true,
-            learnedPairs: history.length,
+            learnedPairs: history.length + 1,
+            recordDraw,
           };
         }
       }
     }
   }
   if (check && check.fusedError >= check.modelError)
-    return { ...model, followsCarried: 0, trackRecordError, check, followed: false, learnedPairs: 0 };
+    return { ...model, followsCarried: 0, trackRecordError, check, followed: false, learnedPairs: 0, recordDraw };
   const fused = snapWithoutModel(
     fuseWithCarried(model, carried, likelihoods, classes, settings, shares),
     model,
@@ -191,5 +197,6 @@ export async function suggestFromNeighbours(
     check,
     followed: true,
     learnedPairs: 0,
+    recordDraw,
   };
 }
