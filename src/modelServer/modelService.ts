@@ -85,11 +85,18 @@ export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: 
   return { image, mask };
 }
 
-/** A pair of reviewed frames (`earlier` carried onto `later`) as the model process keeps its draw: its files as they are now. */
-async function pairKey(earlier: PairRef, later: PairRef, classes: number): Promise<string> {
+/**
+ * A pair of reviewed frames (`earlier` carried onto `later`) as the model process keeps its draw: its files as
+ * they are now; null when one of them is gone since it was read (the pair is then neither read nor kept).
+ */
+async function pairKey(earlier: PairRef, later: PairRef, classes: number): Promise<string | null> {
   const files = [earlier.image, earlier.mask, later.image, later.mask];
-  const stamps = await Promise.all(files.map(async (f) => (await fs.promises.stat(f)).mtimeMs));
-  return JSON.stringify([classes, files, stamps]);
+  try {
+    const stamps = await Promise.all(files.map(async (f) => (await fs.promises.stat(f)).mtimeMs));
+    return JSON.stringify([classes, files, stamps]);
+  } catch {
+    return null;
+  }
 }
 
 /** Pairs of reviewed frames whose carried probabilities are kept (a sequence head reads up to MAX_NEIGHBOURS - 1). */
@@ -329,6 +336,7 @@ export class ModelService {
       const later = neighbours[i];
       const earlier = neighbours[i + 1];
       const key = await pairKey(earlier.ref, later.ref, classes);
+      if (key === null) break;
       let pair = this.pairCache.get(key);
       if (!pair) {
         const onto = await carryBetween(earlier.frame, later.frame.image, classes);
@@ -340,8 +348,9 @@ export class ModelService {
     return pairs;
   }
 
-  /** Keeps a pair's draw under its key, the oldest let go beyond CARRIED_CACHE_PAIRS. */
-  private keepPair(key: string, pair: SequencePair): SequencePair {
+  /** Keeps a pair's draw under its key (none: not kept), the oldest let go beyond CARRIED_CACHE_PAIRS. */
+  private keepPair(key: string | null, pair: SequencePair): SequencePair {
+    if (key === null) return pair;
     this.pairCache.set(key, pair);
     for (const old of this.pairCache.keys()) {
       if (this.pairCache.size <= CARRIED_CACHE_PAIRS) break;
