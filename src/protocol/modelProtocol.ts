@@ -18,9 +18,10 @@ import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
 /**
  * The most reviewed frames a prediction reads as neighbours (RequestMap.predict's `neighbours`): the one it
- * follows and up to seven more, whose pairs train the sequence head.
+ * follows and up to eight more, whose pairs train the sequence head (seven pairs for the suggestion's head,
+ * the seven beyond the nearest for the head tried on the neighbour first).
  */
-export const MAX_NEIGHBOURS = 8;
+export const MAX_NEIGHBOURS = 9;
 
 export interface PairRef {
   image: string;

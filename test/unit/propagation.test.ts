@@ -19,10 +19,14 @@ import {
   carriedProbabilities,
   drawPair,
   fitSequenceHead,
+  SEQUENCE_HEAD_MAX_PAIRS,
+  SequenceHeadCache,
+  type SequenceHeadFitter,
   type SequencePair,
 } from '../../src/engine/inference/sequenceHead';
 import { IGNORE_INDEX, type MaskImage, type RgbImage } from '../../src/masks/maskImage';
 import { SeededRandom } from '../../src/masks/seededRandom';
+import { MAX_NEIGHBOURS } from '../../src/protocol/modelProtocol';
 
 /** A uniform flow field of (u, v) over a width x height image. */
 function uniformFlow(width: number, height: number, u: number, v: number): Float32Array {
@@ -360,14 +364,17 @@ test('the fusion is tried on the neighbour first: where it does no better than t
   assert.ok(helped.followsCarried > 0.95);
 });
 
-test('the sequence head learns what carrying gets wrong in a sequence: an object that moves too far for the flow', async () => {
+/**
+ * A bright square that jumps between the two sides of a still background: no flow follows it, but its colour
+ * says where it is. Frames and masks 0..count-1, 96x72.
+ */
+function jumpingSquare(count: number): { frames: RgbImage[]; masks: MaskImage[] } {
   const W = 96;
   const H = 72;
-  // A bright square that jumps between the two sides of a still background: no flow follows it, but its colour
-  // says where it is.
   const at = (j: number): [number, number] => [j % 2 === 0 ? 8 : 62, 20 + 2 * j];
   const still = texturedFrame(W, H, 0, 0, 0);
-  const frames = [0, 1, 2, 3, 4].map((j) => {
+  const js = Array.from({ length: count }, (_, j) => j);
+  const frames = js.map((j) => {
     const f = texturedFrame(W, H, ...at(j), 24);
     // The background stays where it is: only the square moves.
     const data = still.data.slice();
@@ -377,7 +384,14 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
         for (let c = 0; c < 3; c++) data[(y * W + x) * 3 + c] = f.data[(y * W + x) * 3 + c];
     return { width: W, height: H, data };
   });
-  const masks = [0, 1, 2, 3, 4].map((j) => rectMask(W, H, at(j)[0], at(j)[1], at(j)[0] + 24, at(j)[1] + 24));
+  const masks = js.map((j) => rectMask(W, H, at(j)[0], at(j)[1], at(j)[0] + 24, at(j)[1] + 24));
+  return { frames, masks };
+}
+
+test('the sequence head learns what carrying gets wrong in a sequence: an object that moves too far for the flow', async () => {
+  const W = 96;
+  const H = 72;
+  const { frames, masks } = jumpingSquare(5);
   const history: SequencePair[] = [];
   // The pairs beyond the record pair (frame 2 carried onto frame 3, which the suggestion draws itself).
   for (let j = 2; j >= 1; j--) {
@@ -427,6 +441,59 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   let differ = 0;
   for (let i = 0; i < W * H; i++) if (again.classMap[i] !== learned.classMap[i]) differ++;
   assert.equal(differ, 0, `${differ} pixels differ`);
+});
+
+test('walking down a sequence fits one head per frame: the head tried on the neighbour is the one it was suggested with', async () => {
+  const { frames, masks } = jumpingSquare(11);
+  const n = frames[0].width * frames[0].height;
+  const untrained = { classMap: new Uint8Array(n), confidence: new Uint8Array(n).fill(128) };
+  const cache = new SequenceHeadCache();
+  // Pairs kept by the files they came from, as the model process keeps them: "j" is frame j-1 carried onto j.
+  const kept = new Map<number, SequencePair>();
+  const pairOf = async (j: number): Promise<SequencePair> => {
+    let pair = kept.get(j);
+    if (!pair) {
+      const onto = await carryBetween({ image: frames[j - 1], mask: masks[j - 1] }, frames[j], 2);
+      pair = await drawPair(frames[j], masks[j], carriedProbabilities(onto, frames[j], 2), 2);
+      kept.set(j, pair);
+    }
+    return pair;
+  };
+  // Suggests frame t from the saved frames before it (at most MAX_NEIGHBOURS, nearest first).
+  const suggest = async (t: number, fit: SequenceHeadFitter, keep: boolean) => {
+    const run = Array.from({ length: Math.min(t, MAX_NEIGHBOURS) }, (_, i) => t - 1 - i);
+    const history: SequencePair[] = [];
+    for (let i = 1; i + 1 < run.length; i++) history.push(await pairOf(run[i]));
+    const s = await suggestFromNeighbours(
+      frames[t],
+      run.map((j) => ({ image: frames[j], mask: masks[j] })),
+      untrained,
+      2,
+      undefined,
+      undefined,
+      undefined,
+      history,
+      fit,
+    );
+    // The record pair's draw is kept for the next frame, as the model process keeps it.
+    if (keep && s.recordDraw) kept.set(t - 1, s.recordDraw);
+    return s;
+  };
+  for (let t = 3; t < frames.length; t++) {
+    const fitsBefore = cache.fits;
+    const s = await suggest(t, cache.fit, true);
+    assert.equal(s.followed, true, `frame ${t}`);
+    // The 3rd frame has a single pair beyond its record pair: that head and its own are fitted. From the 4th
+    // on, the head tried on the neighbour is the neighbour's own, kept: one fit per frame, also once the run
+    // is longer than the heads read (MAX_NEIGHBOURS frames: 7 pairs each).
+    assert.equal(cache.fits - fitsBefore, t === 3 ? 2 : 1, `frame ${t}: ${cache.fits - fitsBefore} fits`);
+    assert.equal(s.learnedPairs, Math.min(t - 1, SEQUENCE_HEAD_MAX_PAIRS), `frame ${t}`);
+    // The same suggestion as fitting every head afresh.
+    const fresh = await suggest(t, fitSequenceHead, false);
+    assert.deepEqual(fresh.classMap, s.classMap, `frame ${t}`);
+    assert.deepEqual(fresh.check, s.check, `frame ${t}`);
+  }
+  assert.equal(MAX_NEIGHBOURS, SEQUENCE_HEAD_MAX_PAIRS + 2);
 });
 
 test('the sequence head weighs the model in: a uniform model changes nothing, a sure one wins where the head is unsure', async () => {

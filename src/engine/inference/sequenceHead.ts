@@ -37,8 +37,16 @@ export interface SequencePair {
  */
 export const SEQUENCE_HEAD_MODEL_WEIGHT = 0.5;
 
-/** Labelled pixels drawn from each pair: a run of MAX_NEIGHBOURS frames (7 pairs) gives about 60,000. */
+/** Labelled pixels drawn from each pair: a head fitted on SEQUENCE_HEAD_MAX_PAIRS pairs reads about 60,000. */
 export const SEQUENCE_HEAD_PAIR_SAMPLES = 8_600;
+
+/**
+ * The most pairs a head is fitted on: the suggestion's head on the record pair and the six nearest beyond it,
+ * the head tried on the neighbour on the seven nearest beyond the record pair. So the head tried on a frame's
+ * neighbour is the very head that frame's neighbour was suggested with, and walking down a sequence fits one
+ * head per frame (SequenceHeadCache).
+ */
+export const SEQUENCE_HEAD_MAX_PAIRS = 7;
 
 /** Passes over the drawn pixels: 15 for a run of 7 pairs, more for fewer, so every fit takes as many steps. */
 const EPOCHS_AT_7_PAIRS = 15;
@@ -144,4 +152,48 @@ export async function applySequenceHead(
     confidence[i] = Math.round(255 / total);
   }
   return { classMap, confidence };
+}
+
+/** What fits a head on pairs of a sequence: fitSequenceHead itself, or a SequenceHeadCache's `fit`. */
+export type SequenceHeadFitter = (pairs: SequencePair[], classes: number) => Promise<PixelHeadWeights | null>;
+
+/**
+ * Heads fitted on the same pairs, kept: a fit is seeded, so the same pairs (the same drawn objects, in the same
+ * order) give the same head, and the head a frame's suggestion was read through is the one tried on that frame
+ * when the next frame is suggested. Pairs are told apart by identity: a pair drawn again (its files changed) is
+ * another object, so a head is never reused for pixels it was not fitted on.
+ */
+export class SequenceHeadCache {
+  private readonly ids = new WeakMap<SequencePair, number>();
+  private nextId = 0;
+  private readonly heads = new Map<string, PixelHeadWeights | null>();
+  /** Heads fitted (not found kept) so far. */
+  fits = 0;
+
+  constructor(private readonly capacity = 4) {}
+
+  readonly fit: SequenceHeadFitter = async (pairs, classes) => {
+    const key = [classes, ...pairs.map((p) => this.id(p))].join(',');
+    if (this.heads.has(key)) {
+      const head = this.heads.get(key) ?? null;
+      // The most recently used is kept longest.
+      this.heads.delete(key);
+      this.heads.set(key, head);
+      return head;
+    }
+    const head = await fitSequenceHead(pairs, classes);
+    this.fits++;
+    this.heads.set(key, head);
+    for (const old of this.heads.keys()) {
+      if (this.heads.size <= this.capacity) break;
+      this.heads.delete(old);
+    }
+    return head;
+  };
+
+  private id(pair: SequencePair): number {
+    let id = this.ids.get(pair);
+    if (id === undefined) this.ids.set(pair, (id = this.nextId++));
+    return id;
+  }
 }

@@ -3,7 +3,15 @@
 // neighbour and the frame beyond it when both are reviewed.
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { denseFlow } from './opticalFlow';
-import { applySequenceHead, carriedProbabilities, drawPair, fitSequenceHead, type SequencePair } from './sequenceHead';
+import {
+  SEQUENCE_HEAD_MAX_PAIRS,
+  applySequenceHead,
+  carriedProbabilities,
+  drawPair,
+  fitSequenceHead,
+  type SequenceHeadFitter,
+  type SequencePair,
+} from './sequenceHead';
 import {
   DEFAULT_FUSION,
   NO_CELL,
@@ -103,10 +111,11 @@ function snapWithoutModel(
  *
  * `history` (pairs of neighbouring reviewed frames of this sequence beyond the record pair, nearest first:
  * neighbours[2] carried onto neighbours[1], and so on) trains the sequence head (sequenceHead.ts). With one pair
- * or more, a head fitted on them is tried on neighbours[0] as the fusion is; where it gets fewer pixels wrong
- * there than both the model and the fusion, the suggestion is this frame's carried mask read through a head
- * fitted on the record pair (drawn here: `recordDraw`) and every pair of the history, weighed with the model's
- * probabilities when there are any.
+ * or more, a head fitted on them (the SEQUENCE_HEAD_MAX_PAIRS nearest) is tried on neighbours[0] as the fusion
+ * is; where it gets fewer pixels wrong there than both the model and the fusion, the suggestion is this frame's
+ * carried mask read through a head fitted on the record pair (drawn here: `recordDraw`) and the nearest pairs
+ * of the history (SEQUENCE_HEAD_MAX_PAIRS in all), weighed with the model's probabilities when there are any.
+ * `fit` fits the heads (a SequenceHeadCache's keeps them: the head tried here is the next frame's own head).
  */
 export async function suggestFromNeighbours(
   frame: RgbImage,
@@ -117,6 +126,7 @@ export async function suggestFromNeighbours(
   settings: FusionSettings = DEFAULT_FUSION,
   recordPair?: [ReviewedFrame, ReviewedFrame],
   history: SequencePair[] = [],
+  fit: SequenceHeadFitter = fitSequenceHead,
 ): Promise<SequenceSuggestion> {
   const near = neighbours[0];
   const carried = await carryBetween(near, frame, classes);
@@ -153,13 +163,14 @@ export async function suggestFromNeighbours(
   if (carriedOntoKnown && fusedKnownError !== null && history.length >= 1) {
     const knownCarried = carriedProbabilities(carriedOntoKnown, known.image, classes, settings);
     recordDraw = await drawPair(known.image, known.mask, knownCarried, classes);
-    const heldOut = await fitSequenceHead(history, classes);
+    const heldOut = await fit(history.slice(0, SEQUENCE_HEAD_MAX_PAIRS), classes);
     if (heldOut) {
       const read = await applySequenceHead(heldOut, known.image, knownCarried, classes, recordModel?.probabilities);
       const headError = errorShare(read.classMap, known.mask, classes);
       check = { modelError: check?.modelError ?? Number.POSITIVE_INFINITY, fusedError: fusedKnownError, headError };
       if (headError < Math.min(fusedKnownError, check.modelError)) {
-        const head = await fitSequenceHead([recordDraw, ...history], classes);
+        const pairs = [recordDraw, ...history.slice(0, SEQUENCE_HEAD_MAX_PAIRS - 1)];
+        const head = await fit(pairs, classes);
         if (head) {
           const here = carriedProbabilities(carried, frame, classes, settings);
           const suggestion = await applySequenceHead(head, frame, here, classes, model.probabilities);
@@ -172,7 +183,7 @@ export async function suggestFromNeighbours(
             trackRecordError,
             check,
             followed: true,
-            learnedPairs: history.length + 1,
+            learnedPairs: pairs.length,
             recordDraw,
           };
         }
