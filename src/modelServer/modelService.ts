@@ -31,12 +31,20 @@ import { ModelStore, type ModelMeta } from '../engine/store/modelStore';
 import { DEFAULT_ENCODER } from '../protocol/encoderKind';
 import { networkFor } from '../engine/network/networks';
 import { countParameters, estimateFlops, networkStride } from '../engine/network/resUNet';
-import { DEFAULT_TILES, defaultRefine, predictImage, type TileOptions } from '../engine/inference/tiledPredict';
+import {
+  DEFAULT_TILES,
+  defaultRefine,
+  predictImage,
+  type PredictHooks,
+  type Prediction,
+  type TileOptions,
+} from '../engine/inference/tiledPredict';
 import { pixelHeadProblem } from '../engine/inference/pixelHead';
 import { runDoctor } from '../engine/doctor';
 import { CancelledError } from '../protocol/errors';
 import { carryBetween, suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
-import { carriedProbabilities, drawPair, type SequencePair } from '../engine/inference/sequenceHead';
+import { KeptPredictions } from './keptPredictions';
+import { SequenceHeadCache, carriedProbabilities, drawPair, type SequencePair } from '../engine/inference/sequenceHead';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
 type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
@@ -99,7 +107,7 @@ async function pairKey(earlier: PairRef, later: PairRef, classes: number): Promi
   }
 }
 
-/** Pairs of reviewed frames whose carried probabilities are kept (a sequence head reads up to MAX_NEIGHBOURS - 1). */
+/** Pairs of reviewed frames whose carried probabilities are kept (a suggestion reads up to MAX_NEIGHBOURS - 1). */
 const CARRIED_CACHE_PAIRS = 2 * MAX_NEIGHBOURS;
 
 /** The engine behind the model process: one instance per process, one request at a time. */
@@ -107,6 +115,10 @@ export class ModelService {
   private readonly cache = new Map<string, Loaded>();
   /** Pairs of reviewed frames carried for the sequence head (sequenceHistory), by the files and their mtimes. */
   private readonly pairCache = new Map<string, SequencePair>();
+  /** Sequence heads by the pairs they were fitted on: the next frame's suggestion tries this one's head. */
+  private readonly heads = new SequenceHeadCache();
+  /** The last predictions of each model (keptPredictions.ts). */
+  private readonly predictions = new KeptPredictions<tfl.LayersModel>();
   private backend: BackendReport | undefined;
 
   constructor(private readonly backendChoice: BackendChoice = 'auto') {}
@@ -177,6 +189,17 @@ export class ModelService {
     return runDoctor({ time: p.time });
   }
 
+  /** predictImage, through the predictions kept (keptPredictions.ts). */
+  private predictKept(
+    model: tfl.LayersModel,
+    image: RgbImage,
+    options: TileOptions,
+    hooks: PredictHooks,
+  ): Promise<Prediction> {
+    const predict = () => predictImage(model, image, options, hooks);
+    return this.predictions.get(model, image, options, hooks.keepProbabilities === true, predict);
+  }
+
   async info(): Promise<Result<'info'>> {
     return { backend: await this.init(), inference: inferenceReport(), node: process.version, pid: process.pid };
   }
@@ -198,7 +221,7 @@ export class ModelService {
     const image = await decodeImage(p.image);
     const t0 = Date.now();
     const neighbours = await this.neighbours(p.neighbours ?? [], image, meta.classes);
-    const pred = await predictImage(model, image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
+    const pred = await this.predictKept(model, image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
       onTile: (done, total) => {
         if (ctx.signal.aborted) throw new CancelledError();
         if (total > 1) ctx.progress({ type: 'tiles', done, total });
@@ -217,7 +240,7 @@ export class ModelService {
     const recordPair = p.trackRecord ? await this.recordPair(p.trackRecord, image, meta.classes) : undefined;
     const known = recordPair?.[0] ?? (neighbours.length > 1 ? near.frame : undefined);
     const recordModel = known
-      ? await predictImage(model, known.image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
+      ? await this.predictKept(model, known.image, this.tiles(meta, p.tileSize, p.mirror, p.refine), {
           onTile: () => {
             if (ctx.signal.aborted) throw new CancelledError();
           },
@@ -233,6 +256,7 @@ export class ModelService {
       undefined,
       recordPair,
       recordPair ? [] : await this.sequenceHistory(neighbours, meta.classes.classes.length, ctx),
+      this.heads.fit,
     );
     if (s.recordDraw)
       this.keepPair(await pairKey(neighbours[1].ref, near.ref, meta.classes.classes.length), s.recordDraw);
@@ -298,6 +322,7 @@ export class ModelService {
       undefined,
       recordPair,
       recordPair ? [] : await this.sequenceHistory(neighbours, classes.classes.length, ctx),
+      this.heads.fit,
     );
     if (s.recordDraw)
       this.keepPair(await pairKey(neighbours[1].ref, neighbours[0].ref, classes.classes.length), s.recordDraw);
