@@ -44,7 +44,13 @@ import { runDoctor } from '../engine/doctor';
 import { CancelledError } from '../protocol/errors';
 import { carryBetween, suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
 import { KeptPredictions } from './keptPredictions';
-import { SequenceHeadCache, carriedProbabilities, drawPair, type SequencePair } from '../engine/inference/sequenceHead';
+import {
+  SequenceHeadCache,
+  carriedProbabilities,
+  drawPair,
+  type SequenceHeadFitter,
+  type SequencePair,
+} from '../engine/inference/sequenceHead';
 
 type Params<K extends keyof RequestMap> = RequestMap[K]['params'];
 type Result<K extends keyof RequestMap> = RequestMap[K]['result'];
@@ -256,7 +262,7 @@ export class ModelService {
       undefined,
       recordPair,
       recordPair ? [] : await this.sequenceHistory(neighbours, meta.classes.classes.length, ctx),
-      this.heads.fit,
+      this.fitHeads(ctx),
     );
     if (s.recordDraw)
       this.keepPair(await pairKey(neighbours[1].ref, near.ref, meta.classes.classes.length), s.recordDraw);
@@ -322,7 +328,7 @@ export class ModelService {
       undefined,
       recordPair,
       recordPair ? [] : await this.sequenceHistory(neighbours, classes.classes.length, ctx),
-      this.heads.fit,
+      this.fitHeads(ctx),
     );
     if (s.recordDraw)
       this.keepPair(await pairKey(neighbours[1].ref, neighbours[0].ref, classes.classes.length), s.recordDraw);
@@ -364,6 +370,12 @@ export class ModelService {
       if (key === null) break;
       let pair = this.pairCache.get(key);
       if (!pair) {
+        ctx.progress({
+          type: 'prepare',
+          message: `carrying ${path.basename(earlier.ref.mask)} onto ${path.basename(later.ref.image)}`,
+          done: i - 1,
+          total: neighbours.length - 2,
+        });
         const onto = await carryBetween(earlier.frame, later.frame.image, classes);
         const carried = carriedProbabilities(onto, later.frame.image, classes);
         pair = this.keepPair(key, await drawPair(later.frame.image, later.frame.mask, carried, classes));
@@ -371,6 +383,19 @@ export class ModelService {
       pairs.push(pair);
     }
     return pairs;
+  }
+
+  /** Fits sequence heads through the kept ones (SequenceHeadCache), saying so when one is fitted afresh. */
+  private fitHeads(ctx: CallContext): SequenceHeadFitter {
+    return (pairs, classes) =>
+      this.heads.fit(pairs, classes, () =>
+        ctx.progress({
+          type: 'prepare',
+          message: `learning from ${pairs.length + 1} saved frames`,
+          done: 0,
+          total: 1,
+        }),
+      );
   }
 
   /** Keeps a pair's draw under its key (none: not kept), the oldest let go beyond CARRIED_CACHE_PAIRS. */

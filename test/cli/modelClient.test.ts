@@ -187,14 +187,27 @@ test('before any model, a frame follows its reviewed neighbour with the carried 
     fs.copyFileSync(file('f1.png'), file('f0.png'));
     await writeMask(file('f0.mask.png'), s.mask);
     const run = ['f2', 'f1', 'f0'].map((n) => ({ image: file(`${n}.png`), mask: file(`${n}.mask.png`) }));
-    const learned = await client.request('predict', { modelDir, classes, image: file('f3.png'), neighbours: run });
+    const said: string[] = [];
+    const learned = await client.request(
+      'predict',
+      { modelDir, classes, image: file('f3.png'), neighbours: run },
+      { onProgress: (e) => void (e.type === 'prepare' && said.push(e.message)) },
+    );
     assert.equal(learned.followed?.kind, 'followed');
+    // It says what takes the time: the pair beyond the record pair carried, the heads fitted.
+    assert.deepEqual(said, ['carrying f0.mask.png onto f1.png', 'learning from 2 saved frames'], said.join('; '));
     let right = 0;
     for (let i = 0; i < learned.classMap.length; i++) if (learned.classMap[i] === s.mask.data[i]) right++;
     assert.ok(right / learned.classMap.length > 0.97, `${right} pixels right`);
-    // Asked again (the pair's carrying kept), the same suggestion.
-    const again = await client.request('predict', { modelDir, classes, image: file('f3.png'), neighbours: run });
+    // Asked again (the pair's carrying and the head kept), the same suggestion, with nothing to carry or fit.
+    said.length = 0;
+    const again = await client.request(
+      'predict',
+      { modelDir, classes, image: file('f3.png'), neighbours: run },
+      { onProgress: (e) => void (e.type === 'prepare' && said.push(e.message)) },
+    );
     assert.deepEqual(again.classMap, learned.classMap);
+    assert.deepEqual(said, []);
     // Without neighbours there is nothing to follow: no model is still an error that says what to do.
     await assert.rejects(client.request('predict', { modelDir, classes, image: file('f1.png') }), /no model here/);
   } finally {

@@ -172,7 +172,12 @@ export class SequenceHeadCache {
 
   constructor(private readonly capacity = 4) {}
 
-  readonly fit: SequenceHeadFitter = async (pairs, classes) => {
+  /** A kept head, else one fitted (`onFit` called first: a fit takes about a second at seven pairs). */
+  readonly fit = async (
+    pairs: SequencePair[],
+    classes: number,
+    onFit: () => void = () => undefined,
+  ): Promise<PixelHeadWeights | null> => {
     const key = [classes, ...pairs.map((p) => this.id(p))].join(',');
     if (this.heads.has(key)) {
       const head = this.heads.get(key) ?? null;
@@ -181,6 +186,7 @@ export class SequenceHeadCache {
       this.heads.set(key, head);
       return head;
     }
+    onFit();
     const head = await fitSequenceHead(pairs, classes);
     this.fits++;
     this.heads.set(key, head);

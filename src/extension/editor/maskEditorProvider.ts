@@ -15,6 +15,7 @@ import {
 import { MaskDocument } from './maskDocument';
 import { isMaskFile, resolveMaskPath } from './maskPath';
 import { framePosition, reviewedNeighbours, sequenceFrames } from './sequenceNeighbours';
+import { pendingMessage } from './predictionProgress';
 import { readSettings, workspaceRootFor } from '../settings';
 import { editorHtml, errorHtml } from './webviewHtml';
 import { ClickSegmenter } from './clickSegmentation';
@@ -333,8 +334,9 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
         {
           signal: job.controller.signal,
           onProgress: (e) => {
-            if (e.type === 'tiles' && this.predictions.get(doc) === job)
-              doc.setSuggestion({ state: 'pending', message: `The model is predicting… tile ${e.done}/${e.total}` });
+            if (this.predictions.get(doc) !== job) return;
+            const message = pendingMessage(e, neighbours[0]?.image);
+            if (message) doc.setSuggestion({ state: 'pending', message });
           },
         },
       );
