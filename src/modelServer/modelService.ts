@@ -385,17 +385,17 @@ export class ModelService {
     return pairs;
   }
 
-  /** Fits sequence heads through the kept ones (SequenceHeadCache), saying so when one is fitted afresh. */
+  /**
+   * Fits sequence heads through the kept ones (SequenceHeadCache), saying so when one is fitted afresh; a
+   * cancelled request stops a fit between its epochs.
+   */
   private fitHeads(ctx: CallContext): SequenceHeadFitter {
-    return (pairs, classes) =>
-      this.heads.fit(pairs, classes, () =>
-        ctx.progress({
-          type: 'prepare',
-          message: `learning from ${pairs.length + 1} saved frames`,
-          done: 0,
-          total: 1,
-        }),
-      );
+    const learning = (pairs: SequencePair[]) => () =>
+      ctx.progress({ type: 'prepare', message: `learning from ${pairs.length + 1} saved frames`, done: 0, total: 1 });
+    const check = (): void => {
+      if (ctx.signal.aborted) throw new CancelledError();
+    };
+    return (pairs, classes) => this.heads.fit(pairs, classes, learning(pairs), check);
   }
 
   /** Keeps a pair's draw under its key (none: not kept), the oldest let go beyond CARRIED_CACHE_PAIRS. */

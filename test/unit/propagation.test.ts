@@ -496,6 +496,27 @@ test('walking down a sequence fits one head per frame: the head tried on the nei
   assert.equal(MAX_NEIGHBOURS, SEQUENCE_HEAD_MAX_PAIRS + 2);
 });
 
+test('a sequence head fit stopped by its check (a cancelled request) is not kept', async () => {
+  const { frames, masks } = jumpingSquare(2);
+  const onto = await carryBetween({ image: frames[0], mask: masks[0] }, frames[1], 2);
+  const pair = await drawPair(frames[1], masks[1], carriedProbabilities(onto, frames[1], 2), 2);
+  const cache = new SequenceHeadCache();
+  let fitting = 0;
+  const stop = (): void => {
+    throw new Error('cancelled');
+  };
+  await assert.rejects(
+    cache.fit([pair], 2, () => fitting++, stop),
+    /cancelled/,
+  );
+  assert.equal(fitting, 1);
+  const head = await cache.fit([pair], 2, () => fitting++);
+  assert.equal(fitting, 2, 'fitted afresh: the stopped fit was not kept');
+  assert.deepEqual(head, await fitSequenceHead([pair], 2));
+  await cache.fit([pair], 2, () => fitting++);
+  assert.equal(fitting, 2, 'then kept');
+});
+
 test('the sequence head weighs the model in: a uniform model changes nothing, a sure one wins where the head is unsure', async () => {
   const W = 40;
   const H = 30;

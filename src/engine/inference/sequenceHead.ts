@@ -172,11 +172,15 @@ export class SequenceHeadCache {
 
   constructor(private readonly capacity = 4) {}
 
-  /** A kept head, else one fitted (`onFit` called first: a fit takes about a second at seven pairs). */
+  /**
+   * A kept head, else one fitted (`onFit` called first: a fit takes about a second at seven pairs; `check`
+   * between its epochs, and may throw to stop it: nothing is then kept).
+   */
   readonly fit = async (
     pairs: SequencePair[],
     classes: number,
     onFit: () => void = () => undefined,
+    check: () => void = () => undefined,
   ): Promise<PixelHeadWeights | null> => {
     const key = [classes, ...pairs.map((p) => this.id(p))].join(',');
     if (this.heads.has(key)) {
@@ -187,7 +191,7 @@ export class SequenceHeadCache {
       return head;
     }
     onFit();
-    const head = await fitSequenceHead(pairs, classes);
+    const head = await fitSequenceHead(pairs, classes, 0, check);
     this.fits++;
     this.heads.set(key, head);
     for (const old of this.heads.keys()) {
