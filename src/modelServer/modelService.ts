@@ -195,7 +195,11 @@ export class ModelService {
     return runDoctor({ time: p.time });
   }
 
-  /** predictImage, through the predictions kept (keptPredictions.ts). */
+  /**
+   * predictImage, through the predictions kept (keptPredictions.ts) when it keeps the probabilities: those
+   * are the predictions a followed suggestion reads, of the frame and of its neighbour. A plain pre-label is
+   * neither hashed nor kept.
+   */
   private predictKept(
     model: tfl.LayersModel,
     image: RgbImage,
@@ -203,7 +207,7 @@ export class ModelService {
     hooks: PredictHooks,
   ): Promise<Prediction> {
     const predict = () => predictImage(model, image, options, hooks);
-    return this.predictions.get(model, image, options, hooks.keepProbabilities === true, predict);
+    return hooks.keepProbabilities ? this.predictions.get(model, image, options, true, predict) : predict();
   }
 
   async info(): Promise<Result<'info'>> {
