@@ -97,7 +97,7 @@ export function summarizeSimulation(
  * The labelling loop, simulated: each image in name order is pre-labelled by the current model, the
  * effort to correct it is measured against the truth, the truth is accepted as the corrected mask,
  * and the model is fine-tuned after every `every` images and after the first `firstAfter` (fineTuneRule.ts: the
- * rule the editor reminds a person of; 0 or unset: only every `every`). With `sequence`, each suggestion also follows the previous
+ * rule the editor reminds a person of, 2 for frames of a sequence; 0 or unset: only every `every`). With `sequence`, each suggestion also follows the previous
  * accepted mask. Starts from a fresh model in its own folder.
  */
 export async function simulateLoop(

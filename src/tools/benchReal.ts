@@ -25,7 +25,7 @@ import { decodeImage } from '../io/imageIO';
 import { carryBetween } from '../engine/inference/sequenceSuggestion';
 import { compareMasks } from '../masks/segmentationMetrics';
 import { ModelClient } from '../modelServer/modelClient';
-import { DEFAULT_FINE_TUNE_RULE } from '../engine/training/fineTuneRule';
+import { fineTuneRuleFor } from '../engine/training/fineTuneRule';
 
 interface RealSet {
   name: string;
@@ -108,6 +108,8 @@ interface Row {
   part: string;
   mode: Mode;
   frames: number;
+  /** The loop's first fine-tune after this many images (0: every `every` only); absent for the baselines. */
+  firstAfter?: number;
   /** From the 3rd frame on: means of pixels to change, Boundary IoU, mIoU; total fine-tune seconds. */
   changedFraction: number;
   boundaryIoU: number;
@@ -173,8 +175,11 @@ async function main(): Promise<void> {
   const part = values.part as string;
   if (!['first', 'second', 'all'].includes(part)) throw new Error('--part: first, second or all');
   const every = Number(values.every);
-  const firstAfter =
-    values['first-after'] === undefined ? DEFAULT_FINE_TUNE_RULE.firstAfter : Number(values['first-after']);
+  // Unset: the editor's rule for the mode (an early first fine-tune for frames followed as a sequence).
+  const firstAfterOf = (mode: Exclude<Mode, Baseline>): number =>
+    values['first-after'] === undefined
+      ? fineTuneRuleFor(LOOP[mode].sequence === true).firstAfter
+      : Number(values['first-after']);
   const wanted = (values.sets as string).split(',');
   const sets = realSets(values.data as string).filter((s) => wanted.includes(s.name));
   if (!fs.existsSync(values.data as string))
@@ -206,10 +211,12 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         let steps: SimStep[];
         let fineTunes: Row['fineTunes'] = [];
+        let firstAfter: number | undefined;
         if (mode === 'empty' || mode === 'copy' || mode === 'carry') {
           const k = classes?.classes.length ?? 256;
           steps = await baseline(pairs, mode, k);
         } else {
+          firstAfter = firstAfterOf(mode);
           const r = await simulateLoop(client, pairs, {
             every,
             firstAfter,
@@ -239,6 +246,7 @@ async function main(): Promise<void> {
           part,
           mode,
           frames: pairs.length,
+          ...(firstAfter === undefined ? {} : { firstAfter }),
           changedFraction: s.changedFraction,
           boundaryIoU: s.boundaryIoU,
           miou: steps.slice(2).reduce((a, x) => a + x.miou, 0) / Math.max(1, steps.length - 2),
@@ -267,7 +275,7 @@ async function main(): Promise<void> {
     backend: info.backend.backend,
     inference: info.inference.runtime,
   };
-  const report = { machine, every, firstAfter, part, rows };
+  const report = { machine, every, part, rows };
   if (values.out) await fs.promises.writeFile(values.out as string, JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, training on ${machine.backend}, pre-labels with ${machine.inference}\n`,

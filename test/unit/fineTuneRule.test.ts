@@ -1,11 +1,30 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_FINE_TUNE_RULE, fineTuneDue, lastDueWithin } from '../../src/engine/training/fineTuneRule';
+import {
+  DEFAULT_FINE_TUNE_RULE,
+  fineTuneDue,
+  fineTuneRuleFor,
+  lastDueWithin,
+  UNRELATED_FINE_TUNE_RULE,
+} from '../../src/engine/training/fineTuneRule';
 
 test('a fine-tune is due at the 2nd corrected mask, then at every 4th', () => {
   const due = Array.from({ length: 13 }, (_, n) => n).filter((n) => fineTuneDue(n));
   assert.deepEqual(due, [2, 4, 8, 12]);
   assert.deepEqual(DEFAULT_FINE_TUNE_RULE, { firstAfter: 2, every: 4 });
+});
+
+test('frames of a sequence get the early first fine-tune; unrelated images every 4th only', () => {
+  const upTo = (sequence: boolean) =>
+    Array.from({ length: 13 }, (_, n) => n).filter((n) => fineTuneDue(n, fineTuneRuleFor(sequence)));
+  assert.deepEqual(upTo(true), [2, 4, 8, 12]);
+  assert.deepEqual(upTo(false), [4, 8, 12]);
+  assert.deepEqual(fineTuneRuleFor(true), DEFAULT_FINE_TUNE_RULE);
+  assert.deepEqual(fineTuneRuleFor(false), UNRELATED_FINE_TUNE_RULE);
+  // The reminder of a folder of unrelated images: the 2nd mask asks nothing, Save All from 3 to 5 asks at 4.
+  assert.equal(lastDueWithin(1, 2, fineTuneRuleFor(false)), null);
+  assert.equal(lastDueWithin(1, 2, fineTuneRuleFor(true)), 2);
+  assert.equal(lastDueWithin(3, 5, fineTuneRuleFor(false)), 4);
 });
 
 test('other rules: no early fine-tune, an early one past the first period, every image', () => {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { DEFAULT_FINE_TUNE_RULE } from '../../engine/training/fineTuneRule';
+import { DEFAULT_FINE_TUNE_RULE, fineTuneRuleFor, UNRELATED_FINE_TUNE_RULE } from '../../engine/training/fineTuneRule';
 import { classListFromMasks } from '../../masks/classList';
 import { expandImageArgs, orphanNote, pairImagesWithMasks, stemOf, type ImageMaskPair } from '../../io/datasetPairs';
 import { describeFsError } from '../../masks/fsErrors';
@@ -227,7 +227,7 @@ export function registerModelCommands(program: Command): void {
     .option('--every <k>', `fine-tune after every K images (default ${DEFAULT_FINE_TUNE_RULE.every})`)
     .option(
       '--first-after <n>',
-      `also fine-tune after the first N images (default ${DEFAULT_FINE_TUNE_RULE.firstAfter}, as the editor reminds a person to; 0: only every K)`,
+      `also fine-tune after the first N images (default, as the editor reminds a person to: ${DEFAULT_FINE_TUNE_RULE.firstAfter} with --sequence, ${UNRELATED_FINE_TUNE_RULE.firstAfter} without; 0: only every K)`,
     )
     .option(
       '--sequence',
@@ -248,7 +248,7 @@ export function registerModelCommands(program: Command): void {
         ctx.say(`${'image'.padEnd(28)}${'model'.padStart(6)}${'changed'.padStart(10)}${'bIoU'.padStart(8)}`);
         const r = await simulateLoop(ctx.client, pairs, {
           every,
-          firstAfter: intArg('--first-after', o.firstAfter, 0) ?? DEFAULT_FINE_TUNE_RULE.firstAfter,
+          firstAfter: intArg('--first-after', o.firstAfter, 0) ?? fineTuneRuleFor(o.sequence === true).firstAfter,
           sequence: o.sequence === true,
           settings: settingsFrom(o),
           classes,

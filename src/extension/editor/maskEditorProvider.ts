@@ -367,7 +367,9 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
   async saveCustomDocument(doc: MaskDocument): Promise<void> {
     const created = !fs.existsSync(doc.maskFile);
     await doc.save();
-    void this.reminder.maskSaved(created).catch((err: unknown) => this.hub.log(`fine-tune reminder: ${String(err)}`));
+    void this.reminder
+      .maskSaved(created, doc.uri)
+      .catch((err: unknown) => this.hub.log(`fine-tune reminder: ${String(err)}`));
   }
 
   saveCustomDocumentAs(doc: MaskDocument, destination: vscode.Uri): Thenable<void> {
