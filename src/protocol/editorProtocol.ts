@@ -33,6 +33,11 @@ export interface SuggestionData {
   follows?: string;
   /** Pairs of saved frames the sequence head learnt from, when it read the carried mask; absent or 0: none. */
   learnedPairs?: number;
+  /**
+   * A quick suggestion from the two nearest saved frames, shown while the model process still learns from the
+   * longer run of saved frames; the refined one replaces it unless the mask was edited meanwhile.
+   */
+  refining?: boolean;
 }
 
 /** Frame `index + 1` of `count`. */

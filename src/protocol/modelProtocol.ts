@@ -23,6 +23,13 @@ import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
  */
 export const MAX_NEIGHBOURS = 9;
 
+/**
+ * The neighbours of a followed suggestion without the sequence head: the one it follows and the one that gives
+ * carrying's track record. The head learns from the pairs beyond them, so a request with more neighbours
+ * takes seconds longer; the editor first asks with these two for a quick suggestion.
+ */
+export const QUICK_NEIGHBOURS = 2;
+
 export interface PairRef {
   image: string;
   mask: string;

@@ -79,6 +79,12 @@ before(async () => {
   for (const [i, f] of pan.entries()) fs.writeFileSync(video(`frame_${i + 1}.png`), await encodeRgbPng(f.image));
   await writeMask(video('frame_1.mask.png'), pan[0].mask);
   videoTruth = pan.map((f) => f.mask);
+  // A run of four saved frames before run_5: its suggestion is refined by what the run teaches.
+  fs.mkdirSync(path.join(ws, 'run'));
+  for (const [i, f] of panningFrames(SIZE, SIZE, 3, 78, 5).entries()) {
+    fs.writeFileSync(path.join(ws, 'run', `run_${i + 1}.png`), await encodeRgbPng(f.image));
+    if (i < 4) await writeMask(path.join(ws, 'run', `run_${i + 1}.mask.png`), f.mask);
+  }
   fs.writeFileSync(
     path.join(ws, '.vscode', 'settings.json'),
     JSON.stringify(
@@ -451,6 +457,16 @@ test('Propagate to Next Frames writes suggestions for the next frames, each foll
       ),
     30_000,
   );
+  await cs.page.keyboard.press('Control+W');
+});
+
+test('a frame after a run of saved frames: a quick suggestion at once, then the one the run taught replaces it', async () => {
+  const frame = await openInMaskEditor('run_5.png');
+  // The quick suggestion (the two nearest saved frames) comes first, saying it is being improved; then the
+  // suggestion read through what the four saved frames taught replaces it.
+  await waitFor('two suggestions, the quick one and the refined one', async () => (await suggestionCount(frame)) >= 2);
+  const info = (await frame.textContent('.suggestion-info')) ?? '';
+  assert.match(info, /^Following run_4\.png(, as \d saved frames taught)?, refined by model version \d+$/);
   await cs.page.keyboard.press('Control+W');
 });
 

@@ -242,6 +242,10 @@ test("the info bar names a suggestion's source: the model, the frame it follows,
     'Following f11.png, as 3 saved frames taught (no model yet)',
   );
   assert.equal(
+    suggestionText({ ...ready, modelVersion: 4, trained: true, follows: 'f11.png', refining: true }, false),
+    'Following f11.png, refined by model version 4; improving it from the saved frames before it…',
+  );
+  assert.equal(
     suggestionText({ ...ready, modelVersion: 2, trained: true, confidence: null, file: 'a.suggestion.png' }, true),
     'Suggested by model version 2 (pre-labelled: a.suggestion.png); no confidence for a pre-labelled suggestion',
   );

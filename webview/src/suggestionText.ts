@@ -13,7 +13,8 @@ export function suggestionText(s: SuggestionState, showConfidence: boolean): str
           : `Following ${s.follows}${taught}, refined by ${model}`;
       const file = s.file ? ` (pre-labelled: ${s.file})` : '';
       const noConfidence = showConfidence && !s.confidence ? '; no confidence for a pre-labelled suggestion' : '';
-      return `${source}${file}${noConfidence}`;
+      const refining = s.refining ? '; improving it from the saved frames before it…' : '';
+      return `${source}${file}${noConfidence}${refining}`;
     }
     case 'pending':
       return s.message;

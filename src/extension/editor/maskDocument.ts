@@ -34,6 +34,8 @@ export class MaskDocument implements vscode.CustomDocument {
   /** A starting mask offered from a labelme JSON beside the image (applied as one undoable edit once shown). */
   startingMask: StartingMask | null = null;
   private readonly history = new EditHistory();
+  /** Counts every change of the mask (edits, undos, redos, reverts, reloads): whether it changed since a moment. */
+  private changes = 0;
   /** Hash of the mask bytes last read from or written to disk: our own saves do not count as outside changes. */
   private diskHash: string | null = null;
 
@@ -64,6 +66,11 @@ export class MaskDocument implements vscode.CustomDocument {
     if (!loaded.onDisk && !restored) doc.startingMask = await labelmeBeside(uri.fsPath, image, options.classes);
     doc.suggestion = (await suggestionFile(options.maskFile, image)) ?? doc.suggestion;
     return doc;
+  }
+
+  /** A number that grows with every change of the mask (an edit, an undo, a redo, a revert or a reload). */
+  get changeCount(): number {
+    return this.changes;
   }
 
   get isDirty(): boolean {
@@ -103,17 +110,20 @@ export class MaskDocument implements vscode.CustomDocument {
 
   private record(label: string, diff: MaskDiff): void {
     const edit = this.history.push();
+    this.changes++;
     this.changed.fire({
       document: this,
       label,
       undo: () => {
         applyDiff(this.mask, diff, 'before');
         this.history.undone(edit);
+        this.changes++;
         this.post({ type: 'applyDiff', diff, side: 'before' });
       },
       redo: () => {
         applyDiff(this.mask, diff, 'after');
         this.history.redone(edit);
+        this.changes++;
         this.post({ type: 'applyDiff', diff, side: 'after' });
       },
     });
@@ -179,6 +189,7 @@ export class MaskDocument implements vscode.CustomDocument {
         : emptyMask(this.image.width, this.image.height);
     this.diskHash = fromDisk?.hash ?? null;
     this.mask = mask;
+    this.changes++;
     this.history.markSaved();
     this.restoredFromBackup = false;
     this.post({ type: 'replaceMask', mask: mask.data.slice(), reason: 'Reverted to the saved mask' });
@@ -212,6 +223,7 @@ export class MaskDocument implements vscode.CustomDocument {
     if (!this.isDirty) {
       this.diskHash = fromDisk?.hash ?? null;
       this.mask = next;
+      this.changes++;
       this.post({
         type: 'replaceMask',
         mask: next.data.slice(),

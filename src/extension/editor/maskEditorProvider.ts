@@ -10,8 +10,10 @@ import {
   assertNever,
   type EditorSettings,
   type FramePosition,
+  type SuggestionState,
   type WebviewToHost,
 } from '../../protocol/editorProtocol';
+import { QUICK_NEIGHBOURS, type RequestMap } from '../../protocol/modelProtocol';
 import { MaskDocument } from './maskDocument';
 import { isMaskFile, resolveMaskPath } from './maskPath';
 import { framePosition, reviewedNeighbours, sequenceFrames } from './sequenceNeighbours';
@@ -19,6 +21,8 @@ import { pendingMessage } from './predictionProgress';
 import { readSettings, workspaceRootFor } from '../settings';
 import { editorHtml, errorHtml } from './webviewHtml';
 import { ClickSegmenter } from './clickSegmentation';
+
+type ReadySuggestion = Extract<SuggestionState, { state: 'ready' }>;
 
 export const EDITOR_VIEW_TYPE = 'maskloop.maskEditor';
 
@@ -321,47 +325,88 @@ export class MaskEditorProvider implements vscode.CustomEditorProvider<MaskDocum
       state: 'pending',
       message: hasModel ? 'The model is predicting…' : 'Following the neighbouring frame…',
     });
-    try {
-      const r = await this.hub.request(
+    // The quick suggestion shown while the refined one is worked out; the mask's change count when it was shown.
+    let quick: { shown: ReadySuggestion; changes: number } | null = null;
+    const ask = (refs: typeof neighbours) =>
+      this.hub.request(
         'predict',
         {
           modelDir: settings.modelFolder,
           image: doc.uri.fsPath,
-          neighbours: neighbours.length > 0 ? neighbours : undefined,
+          neighbours: refs.length > 0 ? refs : undefined,
           // Before any model exists, the neighbour's mask is carried alone, with these classes.
           ...(hasModel ? {} : { classes: { classes: settings.classes } }),
         },
         {
           signal: job.controller.signal,
           onProgress: (e) => {
-            if (this.predictions.get(doc) !== job) return;
+            if (this.predictions.get(doc) !== job || quick) return;
             const message = pendingMessage(e, neighbours[0]?.image);
             if (message) doc.setSuggestion({ state: 'pending', message });
           },
         },
       );
+    try {
+      if (neighbours.length > QUICK_NEIGHBOURS) {
+        // A third saved frame and more teach the sequence head, whose fit takes seconds: the two nearest frames'
+        // suggestion (the fusion alone) comes in under a second and is shown meanwhile.
+        const q = await ask(neighbours.slice(0, QUICK_NEIGHBOURS));
+        if (this.predictions.get(doc) !== job) return;
+        const shown: ReadySuggestion = {
+          ...this.readySuggestion(doc, q, settings.modelFolder),
+          refining: true,
+        };
+        doc.setSuggestion(shown);
+        quick = { shown, changes: doc.changeCount };
+      }
+      const r = await ask(neighbours);
       if (this.predictions.get(doc) !== job) return;
-      this.hub.noteVersion(settings.modelFolder, r.modelVersion);
-      if (r.width !== doc.image.width || r.height !== doc.image.height)
-        throw new Error(`prediction is ${r.width}x${r.height}, image ${doc.image.width}x${doc.image.height}`);
-      doc.setSuggestion({
-        state: 'ready',
-        modelVersion: r.modelVersion,
-        trained: r.trained,
-        classMap: r.classMap,
-        confidence: r.confidence,
-        follows: r.followed?.kind === 'followed' ? path.basename(r.followed.image) : undefined,
-        learnedPairs: r.followed?.kind === 'followed' ? r.followed.learnedPairs : undefined,
-      });
+      if (quick && (doc.suggestion !== quick.shown || doc.changeCount !== quick.changes)) {
+        // The person took up or corrected the quick suggestion meanwhile: it stays, and is no longer refining.
+        this.settleQuick(doc, quick.shown);
+        this.hub.log(
+          `${doc.fileName}: the mask or its suggestion changed while the suggestion was refined: not replaced`,
+        );
+        return;
+      }
+      doc.setSuggestion(this.readySuggestion(doc, r, settings.modelFolder));
       if (r.followed?.kind === 'skipped')
         this.hub.log(`${doc.fileName}: no neighbouring frame followed: ${r.followed.reason}`);
     } catch (err) {
       if (this.predictions.get(doc) !== job) return;
+      if (quick) {
+        // The quick suggestion stays: the refinement failed or was cancelled.
+        this.settleQuick(doc, quick.shown);
+        if (!(err instanceof ModelRequestError && err.kind === 'cancelled'))
+          this.hub.log(`${doc.fileName}: refining the suggestion failed: ${(err as Error).message}`);
+        return;
+      }
       if (err instanceof ModelRequestError && err.kind === 'cancelled') return;
       doc.setSuggestion({ state: 'error', message: (err as Error).message });
     } finally {
       if (this.predictions.get(doc) === job) this.predictions.delete(doc);
     }
+  }
+
+  /** A predict result as the document's ready suggestion (checked against the image's size). */
+  private readySuggestion(doc: MaskDocument, r: RequestMap['predict']['result'], modelFolder: string): ReadySuggestion {
+    this.hub.noteVersion(modelFolder, r.modelVersion);
+    if (!doc.image || r.width !== doc.image.width || r.height !== doc.image.height)
+      throw new Error(`prediction is ${r.width}x${r.height}, image ${doc.image?.width}x${doc.image?.height}`);
+    return {
+      state: 'ready',
+      modelVersion: r.modelVersion,
+      trained: r.trained,
+      classMap: r.classMap,
+      confidence: r.confidence,
+      follows: r.followed?.kind === 'followed' ? path.basename(r.followed.image) : undefined,
+      learnedPairs: r.followed?.kind === 'followed' ? r.followed.learnedPairs : undefined,
+    };
+  }
+
+  /** The quick suggestion, if still shown, without its "refining" note. */
+  private settleQuick(doc: MaskDocument, shown: ReadySuggestion): void {
+    if (doc.suggestion === shown) doc.setSuggestion({ ...shown, refining: false });
   }
 
   async saveCustomDocument(doc: MaskDocument): Promise<void> {
