@@ -392,3 +392,23 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** The notification that reminds the person to fine-tune. */
+export function fineTuneReminderToast(cs: CodeServer): Locator {
+  return cs.page.locator('.notification-list-item', { hasText: 'Fine-tune the model on them now?' }).first();
+}
+
+/**
+ * Opens `name` (an image in the workspace's root) in the mask editor, paints a dab of class 1 and saves; waits
+ * for its mask file.
+ */
+export async function correctAndSave(cs: CodeServer, workspace: string, name: string): Promise<void> {
+  const frame = await cs.openWithMaskEditorCommand(name, (timeout) => cs.editorFrame(name, timeout));
+  await frame.click('[data-action="tool-brush"]');
+  await frame.focus('canvas.view');
+  await cs.page.keyboard.press('1');
+  await frame.locator('canvas.view').click();
+  await cs.page.keyboard.press('Control+S');
+  const mask = path.join(workspace, name.replace('.png', '.mask.png'));
+  await waitFor(`${name}'s mask to be saved`, () => fs.existsSync(mask), 30_000);
+}

@@ -8,7 +8,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { writeSampleData } from '../../src/cli/demo';
-import { checkPrerequisites, CodeServer, ROOT, waitFor } from './codeServerHarness';
+import {
+  checkPrerequisites,
+  CodeServer,
+  correctAndSave as correctAndSaveIn,
+  fineTuneReminderToast,
+  ROOT,
+  waitFor,
+} from './codeServerHarness';
 
 let cs: CodeServer;
 let ws: string;
@@ -34,20 +41,8 @@ after(async () => {
   await cs?.stop();
 });
 
-const reminder = () =>
-  cs.page.locator('.notification-list-item', { hasText: 'Fine-tune the model on them now?' }).first();
-
-/** Opens an image in the mask editor, paints a dab of class 1 (no model yet: no suggestion) and saves. */
-async function correctAndSave(name: string): Promise<void> {
-  const frame = await cs.openWithMaskEditorCommand(name, (timeout) => cs.editorFrame(name, timeout));
-  await frame.click('[data-action="tool-brush"]');
-  await frame.focus('canvas.view');
-  await cs.page.keyboard.press('1');
-  await frame.locator('canvas.view').click();
-  await cs.page.keyboard.press('Control+S');
-  const mask = path.join(ws, name.replace('.png', '.mask.png'));
-  await waitFor(`${name}'s mask to be saved`, () => fs.existsSync(mask), 30_000);
-}
+const reminder = () => fineTuneReminderToast(cs);
+const correctAndSave = (name: string) => correctAndSaveIn(cs, ws, name);
 
 test('the second corrected mask brings the reminder to fine-tune; "Fine-tune Now" writes the first version', async () => {
   await correctAndSave('scene_1.png');
