@@ -1,6 +1,8 @@
 // Click segmentation in the model process: SAM-family pairs loaded once (reloaded when a file changes), the
-// last images decoded kept with their keys, embeddings through the engine's cache. The extension host never
-// runs a model; it sends clicks and gets candidate masks back.
+// last images decoded kept with their keys, embeddings through the engine's cache. After the first answer on an
+// object, its next clicks are answered on a crop around it (zoom-in, zoomCrop.ts), whose embedding is computed
+// while the person looks at the first answer. The extension host never runs a model; it sends clicks and gets
+// candidate masks back, at the image's size either way.
 import * as fs from 'node:fs';
 import { decodeImage } from '../io/imageIO';
 import { InputError } from '../masks/inputError';
@@ -9,12 +11,53 @@ import { imageKey, SamModel } from '../engine/click/samModel';
 import type { ClickModelFiles, ClickTarget, RequestMap } from '../protocol/modelProtocol';
 import { CancelledError } from '../protocol/errors';
 import type { CallContext } from './modelService';
+import { inputScale, type ClickCandidate, type ClickPrompt } from '../engine/click/samGeometry';
+import type { Box } from '../masks/maskDiff';
+import {
+  cropFlat,
+  cropRgb,
+  insideBox,
+  moveLogits,
+  pasteFlat,
+  sameBox,
+  zoomAround,
+  zoomCropFor,
+} from '../engine/click/zoomCrop';
 
 /** Answers whose low-resolution logits are kept for a next prompt (a few editors' last clicks). */
 const ANSWERS_KEPT = 8;
 
 /** Decoded images kept, so each click does not decode its image again. */
 const IMAGES_KEPT = 2;
+
+/** The kept answers' candidate masks at most, in bytes (older answers then keep their logits only). */
+const MASK_BYTES_KEPT = 64 << 20;
+
+interface KeptAnswer {
+  answer: number;
+  image: string;
+  /** The crop it was answered on (zoom-in), or null: the whole image. */
+  crop: Box | null;
+  /** Each candidate's low-resolution logits (in the crop's frame when there is one). */
+  lowRes: (Float32Array | null)[];
+  /** Each candidate at the image's size, or null once past MASK_BYTES_KEPT. */
+  masks: Uint8Array[] | null;
+}
+
+function cropKey(imageKey: string, box: Box): string {
+  return `${imageKey}@${box.x0},${box.y0},${box.x1},${box.y1}`;
+}
+
+/** The box clipped to a crop, in the crop's coordinates. */
+function clipBox(box: Box, crop: Box): Box {
+  const clip = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+  return {
+    x0: clip(box.x0, crop.x0, crop.x1) - crop.x0,
+    y0: clip(box.y0, crop.y0, crop.y1) - crop.y0,
+    x1: clip(box.x1, crop.x0, crop.x1) - crop.x0,
+    y1: clip(box.y1, crop.y0, crop.y1) - crop.y0,
+  };
+}
 
 async function stamp(file: string): Promise<string> {
   const st = await fs.promises.stat(file);
@@ -25,8 +68,8 @@ export class ClickService {
   private loaded: { key: string; model: Promise<SamModel> } | null = null;
   /** Decoded images with the key of their pixels (hashed once, not at every click). */
   private readonly images: { file: string; stamp: string; image: RgbImage; key: string }[] = [];
-  /** The last answers' candidates' low-resolution logits, for a next prompt's `continueFrom`. */
-  private readonly answers: { answer: number; image: string; lowRes: (Float32Array | null)[] }[] = [];
+  /** The last answers, for a next prompt's `continueFrom`. */
+  private readonly answers: KeptAnswer[] = [];
   private answerCount = 0;
 
   private async model(files: ClickModelFiles): Promise<SamModel> {
@@ -69,7 +112,7 @@ export class ClickService {
     const { image, key } = await this.image(p.image);
     if (ctx.signal.aborted) throw new CancelledError();
     const { embedding, source } = await model.embed(image, p.cacheDir, key);
-    return { model, image, embedding, source, t0 };
+    return { model, image, key, embedding, source, t0 };
   }
 
   async check(p: RequestMap['clickCheck']['params']): Promise<RequestMap['clickCheck']['result']> {
@@ -93,9 +136,9 @@ export class ClickService {
     p: RequestMap['clickSegment']['params'],
     ctx: CallContext,
   ): Promise<RequestMap['clickSegment']['result']> {
-    const { model, image, embedding, source, t0 } = await this.embedded(p, ctx);
+    const { model, image, key, embedding, source, t0 } = await this.embedded(p, ctx);
     const { width, height } = image;
-    const { region, continueFrom, ...rest } = p.prompt;
+    const { region, continueFrom, zoom, ...rest } = p.prompt;
     if (region && region.length !== width * height)
       throw new InputError(
         p.image,
@@ -106,20 +149,84 @@ export class ClickService {
         throw new InputError(p.image, `the click at ${pt.x},${pt.y} is outside the image (${width}x${height})`);
     if (rest.points.length === 0 && !rest.box) throw new InputError(p.image, 'a click prompt needs a point or a box');
     const earlier = continueFrom
-      ? this.answers.find((a) => a.answer === continueFrom.answer && a.image === p.image)?.lowRes[
-          continueFrom.candidate
-        ]
+      ? this.answers.find((a) => a.answer === continueFrom.answer && a.image === p.image)
       : undefined;
-    const found = await model.segment(embedding, {
-      ...rest,
-      ...(region ? { region: { width, height, data: region } } : {}),
-      ...(earlier ? { previous: earlier } : {}),
-    });
+    const chosen = continueFrom?.candidate ?? 0;
+    const earlierLowRes = earlier?.lowRes[chosen] ?? null;
+    const earlierMask = earlier?.masks?.[chosen] ?? null;
+    // What the answer refines: the region given, else the answer continued from (at the image's size).
+    const base = region ?? earlierMask;
+    const crop =
+      zoom === false ? null : zoomCropFor(width, height, rest, base, region ? null : (earlier?.crop ?? null));
+    // The answer continued from, in the frame this one is made on: its own logits, moved when its frame was
+    // another (the whole image or another crop); else the region or earlier mask as the mask prompt.
+    const L = model.layout;
+    const frame = (b: Box | null): Box => b ?? { x0: 0, y0: 0, x1: width, y1: height };
+    const continued = (to: Box | null): Pick<ClickPrompt, 'previous' | 'region'> => {
+      if (!region && earlier && earlierLowRes)
+        return {
+          previous: sameBox(earlier.crop, to)
+            ? earlierLowRes
+            : moveLogits(
+                earlierLowRes,
+                L.maskInputSize,
+                (w, h) => inputScale(L, w, h),
+                L.inputSize,
+                frame(earlier.crop),
+                frame(to),
+              ),
+        };
+      if (!base) return {};
+      const f = frame(to);
+      return {
+        region: { width: f.x1 - f.x0, height: f.y1 - f.y0, data: to ? cropFlat(base, width, height, to) : base },
+      };
+    };
+    let found: (ClickCandidate & { lowRes: Float32Array | null })[];
+    let zoomed: RequestMap['clickSegment']['result']['zoom'] = null;
+    if (crop) {
+      const at = await model.embed(cropRgb(image, crop), undefined, cropKey(key, crop));
+      if (ctx.signal.aborted) throw new CancelledError();
+      zoomed = { box: crop, embedding: at.source };
+      const local = await model.segment(at.embedding, {
+        points: rest.points
+          .filter((pt) => insideBox(crop, pt, 0, width, height))
+          .map((pt) => ({ x: pt.x - crop.x0, y: pt.y - crop.y0, positive: pt.positive })),
+        ...(rest.box ? { box: clipBox(rest.box, crop) } : {}),
+        ...continued(crop),
+      });
+      found = local.map((c) => ({ ...c, mask: pasteFlat(c.mask, crop, width, height) }));
+    } else {
+      found = await model.segment(embedding, { ...rest, ...continued(null) });
+      // The crop the next click will likely be answered on, encoded while the person looks at this answer.
+      const next = zoom === false || !found[0] ? null : zoomAround(width, height, found[0].mask, rest.points, rest.box);
+      if (next) void model.embed(cropRgb(image, next), undefined, cropKey(key, next)).catch(() => undefined);
+    }
     const answer = ++this.answerCount;
-    this.answers.unshift({ answer, image: p.image, lowRes: found.map((c) => c.lowRes) });
+    this.answers.unshift({
+      answer,
+      image: p.image,
+      crop,
+      lowRes: found.map((c) => c.lowRes),
+      masks: found.map((c) => c.mask),
+    });
     this.answers.length = Math.min(this.answers.length, ANSWERS_KEPT);
+    // Older answers drop their masks past the budget: continuing from them then zooms no more.
+    let bytes = 0;
+    for (const a of this.answers) {
+      bytes += a.masks?.reduce((n, m) => n + m.length, 0) ?? 0;
+      if (bytes > MASK_BYTES_KEPT) a.masks = null;
+    }
     const candidates = found.map((c) => ({ mask: c.mask, score: c.score, area: c.area }));
-    return { width, height, candidates, answer, embedding: source, seconds: (Date.now() - t0) / 1000 };
+    return {
+      width,
+      height,
+      candidates,
+      answer,
+      zoom: zoomed,
+      embedding: source,
+      seconds: (Date.now() - t0) / 1000,
+    };
   }
 
   async release(): Promise<void> {

@@ -171,6 +171,11 @@ export interface RequestMap {
       candidates: { mask: Uint8Array; score: number; area: number }[];
       /** The number of this answer, for a later prompt's `continueFrom` (with the candidate chosen). */
       answer: number;
+      /**
+       * The crop the answer was made on (zoom-in, ClickPromptParams.zoom) and where its embedding came from;
+       * null when it was made on the whole image.
+       */
+      zoom: { box: { x0: number; y0: number; x1: number; y1: number }; embedding: EmbeddingSource } | null;
       embedding: EmbeddingSource;
       seconds: number;
     };
@@ -217,6 +222,11 @@ export interface ClickPromptParams {
    * low-resolution logits) as the mask prompt, as SAM's interactive loop does; ignored with a region.
    */
   continueFrom?: { answer: number; candidate: number };
+  /**
+   * Zoom-in (default on): once there is an answer, a region or a box, answer on a crop around it and the clicks,
+   * which the encoder enlarges (its embedding computed once per crop); false: always on the whole image.
+   */
+  zoom?: boolean;
 }
 
 /** Where an image's embedding came from: kept in memory, read from the cache folder, or computed now. */

@@ -4,6 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { pruneEmbeddingCache, SamModel } from '../../src/engine/click/samModel';
+import { ClickService } from '../../src/modelServer/clickService';
+import { encodeRgbPng } from '../../src/io/imageIO';
 import { clickObjects, nextClick, objectIoU } from '../../src/cli/clickProtocol';
 import { readSceneLibrary } from '../../src/cli/sceneData';
 import { clickModelFiles, fileInsideFolders } from '../../src/io/clickModelFiles';
@@ -175,6 +177,89 @@ test('embeddings are kept: in memory, then on disk for a new session; a damaged 
     assert.equal(left.length, 1, 'the older file went');
   } finally {
     await third.release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('zoom-in: clicks after the first answer are answered on a crop around it, back at the image size', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  const files = fixtureFiles(dir);
+  // 400x300, dark with a bright left part: the fixture's disc is 12/64 of the input's side around the click.
+  const width = 400;
+  const height = 300;
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) data.fill(i % width < 200 ? 220 : 30, i * 3, i * 3 + 3);
+  const file = path.join(dir, 'wide.png');
+  fs.writeFileSync(file, await encodeRgbPng({ width, height, data }));
+  // A small region to refine (20x16 at 100,100): the crop is 160x160 about its centre.
+  const region = new Uint8Array(width * height);
+  for (let y = 100; y < 116; y++) region.fill(1, y * width + 100, y * width + 120);
+  const service = new ClickService();
+  const ctx = { signal: new AbortController().signal, progress: () => undefined };
+  const target = { model: files, image: file };
+  const click = { x: 110.5, y: 108.5, positive: true };
+  try {
+    const zoomed = await service.segment({ ...target, prompt: { points: [click], region } }, ctx);
+    assert.deepEqual(zoomed.zoom?.box, { x0: 30, y0: 28, x1: 190, y1: 188 });
+    assert.equal(zoomed.zoom?.embedding, 'computed');
+    assert.equal(zoomed.candidates[0].mask.length, width * height, "the image's size");
+    // The disc, 12/64 of the crop's 160 pixels (30) around the click, where the whole image would give 75.
+    const disc = centroid(zoomed.candidates[0].mask, width);
+    assert.ok(Math.abs(disc.x - click.x) < 1.5 && Math.abs(disc.y - click.y) < 1.5, `disc at ${disc.x},${disc.y}`);
+    assert.ok(Math.abs(disc.area - Math.PI * 30 * 30) / (Math.PI * 30 * 30) < 0.15, `disc area ${disc.area}`);
+    // The region reached the decoder's mask prompt in the crop's frame, and came back in the image's.
+    let agree = 0;
+    for (let i = 0; i < region.length; i++) if (zoomed.candidates[2].mask[i] === region[i]) agree++;
+    assert.ok(agree / region.length > 0.999, `the region came back (${agree} of ${region.length} pixels)`);
+    // The next click, inside the crop: the same crop, its embedding from memory, the answer continued.
+    const next = await service.segment(
+      {
+        ...target,
+        prompt: {
+          points: [click, { x: 150.5, y: 120.5, positive: false }],
+          continueFrom: { answer: zoomed.answer, candidate: 0 },
+        },
+      },
+      ctx,
+    );
+    assert.deepEqual(next.zoom, { box: zoomed.zoom?.box, embedding: 'memory' });
+    assert.deepEqual(next.candidates[2].mask, zoomed.candidates[0].mask, "the earlier answer's own logits");
+    // Off: the whole image, its disc 75 pixels.
+    const off = await service.segment({ ...target, prompt: { points: [click], region, zoom: false } }, ctx);
+    assert.equal(off.zoom, null);
+    const wide = centroid(off.candidates[0].mask, width);
+    assert.ok(Math.abs(wide.area - Math.PI * 75 * 75) / (Math.PI * 75 * 75) < 0.15, `disc area ${wide.area}`);
+    // A first click alone is answered on the whole image.
+    const first = await service.segment({ ...target, prompt: { points: [click] } }, ctx);
+    assert.equal(first.zoom, null);
+    // Continuing from a whole-image answer (its third candidate: a 50x50 region as the decoder saw it), the next
+    // click zooms on it, and that answer's logits, moved onto the crop, come back as the crop's mask prompt.
+    const square = new Uint8Array(width * height);
+    for (let y = 100; y < 150; y++) square.fill(1, y * width + 100, y * width + 150);
+    const whole = await service.segment({ ...target, prompt: { points: [click], region: square, zoom: false } }, ctx);
+    assert.ok(whole.candidates[2].area > 1500, `the square as the decoder saw it: ${whole.candidates[2].area}`);
+    const onCrop = await service.segment(
+      {
+        ...target,
+        prompt: {
+          points: [click, { x: 112.5, y: 110.5, positive: true }],
+          continueFrom: { answer: whole.answer, candidate: 2 },
+        },
+      },
+      ctx,
+    );
+    assert.ok(onCrop.zoom);
+    const { x0, y0, x1, y1 } = onCrop.zoom.box;
+    let same = 0;
+    let inCrop = 0;
+    for (let y = y0; y < y1; y++)
+      for (let x = x0; x < x1; x++) {
+        inCrop++;
+        if (onCrop.candidates[2].mask[y * width + x] === whole.candidates[2].mask[y * width + x]) same++;
+      }
+    assert.ok(same / inCrop > 0.98, `${same} of ${inCrop} crop pixels agree`);
+  } finally {
+    await service.release();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -63,7 +63,7 @@ interface ObjectResult {
 async function simulateClicks(
   ctx: CliContext,
   o: Opts,
-): Promise<{ objects: ObjectResult[]; encoderSeconds: number[]; clickSeconds: number[] }> {
+): Promise<{ objects: ObjectResult[]; encoderSeconds: number[]; clickSeconds: number[]; cropSeconds: number[] }> {
   const model = clickModelArg(o);
   const imagesDir = requiredArg('--images', o.images);
   const { pairs } = await pairImagesWithMasks(imagesDir, requiredArg('--masks', o.masks));
@@ -76,6 +76,9 @@ async function simulateClicks(
   const objects: ObjectResult[] = [];
   const encoderSeconds: number[] = [];
   const clickSeconds: number[] = [];
+  /** Clicks that waited for a zoom crop's embedding (the rest are in clickSeconds). */
+  const cropSeconds: number[] = [];
+  const zoom = o.zoom === false ? { zoom: false } : {};
   for (const [n, pair] of pairs.slice(0, limit).entries()) {
     const image = path.resolve(pair.image);
     const target = { model, image, ...(cacheDir ? { cacheDir: path.resolve(cacheDir) } : {}) };
@@ -120,10 +123,10 @@ async function simulateClicks(
         const continueFrom = answer !== null && o.continue !== false ? { continueFrom: { answer, candidate: 0 } } : {};
         const r: RequestMap['clickSegment']['result'] = await ctx.client.request('clickSegment', {
           ...target,
-          prompt: { points, ...continueFrom, ...fromSuggestion },
+          prompt: { points, ...continueFrom, ...fromSuggestion, ...zoom },
         });
         answer = r.answer;
-        clickSeconds.push(r.seconds);
+        (r.zoom && r.zoom.embedding !== 'memory' ? cropSeconds : clickSeconds).push(r.seconds);
         pred = r.candidates[0]?.mask ?? new Uint8Array(mask.data.length);
         ious.push(objectIoU(obj.inside, pred, ignore));
         if (ious[ious.length - 1] >= 0.9) break;
@@ -143,7 +146,7 @@ async function simulateClicks(
       `[${n + 1}/${Math.min(limit, pairs.length)}] ${path.basename(pair.image)}: ${found.length} object(s), embedding ${prepared.embedding} in ${prepared.seconds.toFixed(2)} s\n`,
     );
   }
-  return { objects, encoderSeconds, clickSeconds };
+  return { objects, encoderSeconds, clickSeconds, cropSeconds };
 }
 
 /** Means of NoC and polygon vertices over a group of objects. */
@@ -183,6 +186,7 @@ export function registerClickCommand(program: Command): void {
       '--model <dir>',
       "a maskloop model whose suggestion helps: the suggested region of the object's class under the first click answers it, and is the decoder's mask prompt with the next click",
     )
+    .option('--no-zoom', 'answer every click on the whole image (default: on a crop around the object after the first)')
     .option(
       '--no-continue',
       "do not give the decoder its previous answer's logits with each next click (SAM's interactive loop does)",
@@ -190,7 +194,7 @@ export function registerClickCommand(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const t0 = Date.now();
-        const { objects, encoderSeconds, clickSeconds } = await simulateClicks(ctx, o);
+        const { objects, encoderSeconds, clickSeconds, cropSeconds } = await simulateClicks(ctx, o);
         const classesFile = textArg('--classes', o.classes);
         const names = classesFile ? (await readClassList(classesFile)).classes : [];
         const nameOf = (c: number): string => names.find((k) => k.index === c)?.name ?? String(c);
@@ -203,7 +207,10 @@ export function registerClickCommand(program: Command): void {
           perClass,
           encoderMs: median(encoderSeconds) * 1000,
           clickMs: median(clickSeconds) * 1000,
-          clicks: clickSeconds.length,
+          clicks: clickSeconds.length + cropSeconds.length,
+          /** Clicks that waited for a zoom crop's embedding, and their median time. */
+          cropClicks: cropSeconds.length,
+          cropClickMs: cropSeconds.length ? median(cropSeconds) * 1000 : null,
           seconds: (Date.now() - t0) / 1000,
           perObject: objects,
         };
@@ -216,7 +223,10 @@ export function registerClickCommand(program: Command): void {
             `  ${c.name}: ${c.objects} objects, NoC@85 ${fmt(c.noc85, 2)}, NoC@90 ${fmt(c.noc90, 2)}, polygon ${fmt(c.polygon85, 1)} / ${fmt(c.polygon90, 1)}`,
           );
         ctx.say(
-          `encoder ${result.encoderMs.toFixed(0)} ms per image, ${result.clickMs.toFixed(0)} ms per click (medians, model process), ${result.clicks} clicks in ${result.seconds.toFixed(0)} s`,
+          `encoder ${result.encoderMs.toFixed(0)} ms per image, ${result.clickMs.toFixed(0)} ms per click (medians, model process), ${result.clicks} clicks in ${result.seconds.toFixed(0)} s` +
+            (result.cropClickMs === null
+              ? ''
+              : `; ${result.cropClicks} clicks waited for a zoom crop's embedding, ${result.cropClickMs.toFixed(0)} ms each (median)`),
         );
       }),
     );

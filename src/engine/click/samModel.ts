@@ -32,8 +32,8 @@ export interface Embedding {
   tensors: Record<string, { data: Float32Array; dims: number[] }>;
 }
 
-/** Embeddings kept in memory per model. */
-const MEMORY_EMBEDDINGS = 4;
+/** Embeddings kept in memory per model: a few images, and the zoom-in crops of the objects clicked on them. */
+const MEMORY_EMBEDDINGS = 6;
 
 /** The disk cache's size at most: a SAM embedding is 4 MiB (SAM 2's 16 MiB), so about 250 images. */
 export const EMBEDDING_CACHE_BYTES = 1 << 30;
@@ -82,6 +82,7 @@ export function imageKey(image: RgbImage): string {
 
 export class SamModel {
   private readonly memory: Embedding[] = [];
+  private readonly pending = new Map<string, Promise<{ embedding: Embedding; source: 'disk' | 'computed' }>>();
 
   private constructor(
     readonly files: SamFiles,
@@ -141,8 +142,26 @@ export class SamModel {
     cacheDir?: string,
     key = imageKey(image),
   ): Promise<{ embedding: Embedding; source: 'memory' | 'disk' | 'computed' }> {
-    const hit = this.memory.find((e) => e.key === key);
-    if (hit) return { embedding: hit, source: 'memory' };
+    const at = this.memory.findIndex((e) => e.key === key);
+    if (at >= 0) {
+      // The most recently used first: the last MEMORY_EMBEDDINGS images (and crops) a person worked on stay.
+      const [hit] = this.memory.splice(at, 1);
+      this.memory.unshift(hit);
+      return { embedding: hit, source: 'memory' };
+    }
+    // One computation per key: a crop encoded ahead (zoom-in) and then asked for waits for that one.
+    const running = this.pending.get(key);
+    if (running) return running;
+    const job = this.load(image, cacheDir, key).finally(() => this.pending.delete(key));
+    this.pending.set(key, job);
+    return job;
+  }
+
+  private async load(
+    image: RgbImage,
+    cacheDir: string | undefined,
+    key: string,
+  ): Promise<{ embedding: Embedding; source: 'disk' | 'computed' }> {
     let embedding = cacheDir ? await readEmbedding(this.cacheFile(cacheDir, key), key, image) : null;
     const source = embedding ? 'disk' : 'computed';
     if (!embedding) {
