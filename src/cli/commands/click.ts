@@ -63,7 +63,13 @@ interface ObjectResult {
 async function simulateClicks(
   ctx: CliContext,
   o: Opts,
-): Promise<{ objects: ObjectResult[]; encoderSeconds: number[]; clickSeconds: number[]; cropSeconds: number[] }> {
+): Promise<{
+  objects: ObjectResult[];
+  encoderSeconds: number[];
+  clickSeconds: number[];
+  cropSeconds: number[];
+  zoomed: number;
+}> {
   const model = clickModelArg(o);
   const imagesDir = requiredArg('--images', o.images);
   const { pairs } = await pairImagesWithMasks(imagesDir, requiredArg('--masks', o.masks));
@@ -78,6 +84,7 @@ async function simulateClicks(
   const clickSeconds: number[] = [];
   /** Clicks that waited for a zoom crop's embedding (the rest are in clickSeconds). */
   const cropSeconds: number[] = [];
+  let zoomed = 0;
   const zoom = o.zoom === false ? { zoom: false } : {};
   for (const [n, pair] of pairs.slice(0, limit).entries()) {
     const image = path.resolve(pair.image);
@@ -127,6 +134,7 @@ async function simulateClicks(
         });
         answer = r.answer;
         (r.zoom && r.zoom.embedding !== 'memory' ? cropSeconds : clickSeconds).push(r.seconds);
+        if (r.zoom) zoomed++;
         pred = r.candidates[0]?.mask ?? new Uint8Array(mask.data.length);
         ious.push(objectIoU(obj.inside, pred, ignore));
         if (ious[ious.length - 1] >= 0.9) break;
@@ -146,7 +154,7 @@ async function simulateClicks(
       `[${n + 1}/${Math.min(limit, pairs.length)}] ${path.basename(pair.image)}: ${found.length} object(s), embedding ${prepared.embedding} in ${prepared.seconds.toFixed(2)} s\n`,
     );
   }
-  return { objects, encoderSeconds, clickSeconds, cropSeconds };
+  return { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed };
 }
 
 /** Means of NoC and polygon vertices over a group of objects. */
@@ -194,7 +202,7 @@ export function registerClickCommand(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const t0 = Date.now();
-        const { objects, encoderSeconds, clickSeconds, cropSeconds } = await simulateClicks(ctx, o);
+        const { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed } = await simulateClicks(ctx, o);
         const classesFile = textArg('--classes', o.classes);
         const names = classesFile ? (await readClassList(classesFile)).classes : [];
         const nameOf = (c: number): string => names.find((k) => k.index === c)?.name ?? String(c);
@@ -208,6 +216,8 @@ export function registerClickCommand(program: Command): void {
           encoderMs: median(encoderSeconds) * 1000,
           clickMs: median(clickSeconds) * 1000,
           clicks: clickSeconds.length + cropSeconds.length,
+          /** Clicks answered on a zoom crop. */
+          zoomedClicks: zoomed,
           /** Clicks that waited for a zoom crop's embedding, and their median time. */
           cropClicks: cropSeconds.length,
           cropClickMs: cropSeconds.length ? median(cropSeconds) * 1000 : null,
@@ -224,9 +234,10 @@ export function registerClickCommand(program: Command): void {
           );
         ctx.say(
           `encoder ${result.encoderMs.toFixed(0)} ms per image, ${result.clickMs.toFixed(0)} ms per click (medians, model process), ${result.clicks} clicks in ${result.seconds.toFixed(0)} s` +
+            `; ${zoomed} answered on a zoom crop` +
             (result.cropClickMs === null
               ? ''
-              : `; ${result.cropClicks} clicks waited for a zoom crop's embedding, ${result.cropClickMs.toFixed(0)} ms each (median)`),
+              : `, ${result.cropClicks} of them waited for its embedding, ${result.cropClickMs.toFixed(0)} ms each (median)`),
         );
       }),
     );

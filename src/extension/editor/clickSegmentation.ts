@@ -96,6 +96,9 @@ export class ClickSegmenter {
             ...(m.box ? { box: m.box } : {}),
             ...(region ? { region } : {}),
             ...(m.continueFrom ? { continueFrom: m.continueFrom } : {}),
+            ...(vscode.workspace.getConfiguration('maskloop', doc.uri).get<boolean>('clickZoom', true)
+              ? {}
+              : { zoom: false }),
           },
         },
         { signal: controller.signal },
