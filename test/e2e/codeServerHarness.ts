@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
+import { writeSampleData } from '../../src/cli/demo';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = path.join(ROOT, '.cache', 'code-server');
@@ -396,6 +397,27 @@ export async function waitFor<T>(
 /** The notification that reminds the person to fine-tune. */
 export function fineTuneReminderToast(cs: CodeServer): Locator {
   return cs.page.locator('.notification-list-item', { hasText: 'Fine-tune the model on them now?' }).first();
+}
+
+/**
+ * A new workspace of `count` generated sample images (`${stem}_1.png`...) with their classes.txt and these
+ * workspace settings; its folder.
+ */
+export async function sampleWorkspace(
+  tag: string,
+  count: number,
+  seed: number,
+  stem: string,
+  settings: Record<string, unknown>,
+): Promise<string> {
+  const gen = fs.mkdtempSync(path.join(os.tmpdir(), `maskloop-e2e-${tag}-data-`));
+  const { images } = await writeSampleData(gen, count, 64, seed);
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), `maskloop-e2e-${tag}-ws-`));
+  images.forEach((f, i) => fs.copyFileSync(f, path.join(ws, `${stem}_${i + 1}.png`)));
+  fs.copyFileSync(path.join(gen, 'classes.txt'), path.join(ws, 'classes.txt'));
+  fs.mkdirSync(path.join(ws, '.vscode'));
+  fs.writeFileSync(path.join(ws, '.vscode', 'settings.json'), JSON.stringify(settings));
+  return ws;
 }
 
 /**

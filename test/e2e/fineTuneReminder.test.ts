@@ -4,16 +4,15 @@
 // it runs is refused.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeSampleData } from '../../src/cli/demo';
 import {
   checkPrerequisites,
   CodeServer,
   correctAndSave as correctAndSaveIn,
   fineTuneReminderToast,
   ROOT,
+  sampleWorkspace,
   waitFor,
 } from './codeServerHarness';
 
@@ -22,16 +21,11 @@ let ws: string;
 
 before(async () => {
   checkPrerequisites();
-  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-remind-data-'));
-  const { images } = await writeSampleData(gen, 3, 64, 5);
-  ws = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-remind-ws-'));
-  images.forEach((f, i) => fs.copyFileSync(f, path.join(ws, `scene_${i + 1}.png`)));
-  fs.copyFileSync(path.join(gen, 'classes.txt'), path.join(ws, 'classes.txt'));
-  fs.mkdirSync(path.join(ws, '.vscode'));
-  fs.writeFileSync(
-    path.join(ws, '.vscode', 'settings.json'),
-    JSON.stringify({ 'maskloop.fineTune.epochs': 1, 'maskloop.fineTune.cropSize': 64, 'maskloop.backend': 'wasm' }),
-  );
+  ws = await sampleWorkspace('remind', 3, 5, 'scene', {
+    'maskloop.fineTune.epochs': 1,
+    'maskloop.fineTune.cropSize': 64,
+    'maskloop.backend': 'wasm',
+  });
   cs = new CodeServer(ws, path.join(ROOT, 'test-output', 'e2e'));
   cs.installExtension();
   await cs.start();

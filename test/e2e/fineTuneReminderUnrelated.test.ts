@@ -3,16 +3,15 @@
 // it made the next suggestions worse: engine/training/fineTuneRule.ts); the 4th corrected mask asks.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { writeSampleData } from '../../src/cli/demo';
 import {
   checkPrerequisites,
   CodeServer,
   correctAndSave as correctAndSaveIn,
   fineTuneReminderToast,
   ROOT,
+  sampleWorkspace,
   waitFor,
 } from './codeServerHarness';
 
@@ -21,16 +20,10 @@ let ws: string;
 
 before(async () => {
   checkPrerequisites();
-  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-remind4-data-'));
-  const { images } = await writeSampleData(gen, 4, 64, 7);
-  ws = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-e2e-remind4-ws-'));
-  images.forEach((f, i) => fs.copyFileSync(f, path.join(ws, `photo_${i + 1}.png`)));
-  fs.copyFileSync(path.join(gen, 'classes.txt'), path.join(ws, 'classes.txt'));
-  fs.mkdirSync(path.join(ws, '.vscode'));
-  fs.writeFileSync(
-    path.join(ws, '.vscode', 'settings.json'),
-    JSON.stringify({ 'maskloop.followNeighbours': false, 'maskloop.backend': 'wasm' }),
-  );
+  ws = await sampleWorkspace('remind4', 4, 7, 'photo', {
+    'maskloop.followNeighbours': false,
+    'maskloop.backend': 'wasm',
+  });
   cs = new CodeServer(ws, path.join(ROOT, 'test-output', 'e2e'));
   cs.installExtension();
   await cs.start();
