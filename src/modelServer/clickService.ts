@@ -211,11 +211,12 @@ export class ClickService {
       masks: found.map((c) => c.mask),
     });
     this.answers.length = Math.min(this.answers.length, ANSWERS_KEPT);
-    // Older answers drop their masks past the budget: continuing from them then zooms no more.
+    // Older answers drop their masks past the budget (the newest keeps its own, however large): continuing from
+    // them then zooms no more.
     let bytes = 0;
-    for (const a of this.answers) {
+    for (const [i, a] of this.answers.entries()) {
       bytes += a.masks?.reduce((n, m) => n + m.length, 0) ?? 0;
-      if (bytes > MASK_BYTES_KEPT) a.masks = null;
+      if (i > 0 && bytes > MASK_BYTES_KEPT) a.masks = null;
     }
     const candidates = found.map((c) => ({ mask: c.mask, score: c.score, area: c.area }));
     return {
