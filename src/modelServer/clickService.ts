@@ -13,6 +13,7 @@ import { CancelledError } from '../protocol/errors';
 import type { CallContext } from './modelService';
 import { inputScale, type ClickCandidate, type ClickPrompt } from '../engine/click/samGeometry';
 import type { Box } from '../masks/maskDiff';
+import { HONOUR, honourClicks } from '../engine/click/honourClicks';
 import {
   cropFlat,
   cropRgb,
@@ -138,7 +139,7 @@ export class ClickService {
   ): Promise<RequestMap['clickSegment']['result']> {
     const { model, image, key, embedding, source, t0 } = await this.embedded(p, ctx);
     const { width, height } = image;
-    const { region, continueFrom, zoom, ...rest } = p.prompt;
+    const { region, continueFrom, zoom, honour, ...rest } = p.prompt;
     if (region && region.length !== width * height)
       throw new InputError(
         p.image,
@@ -156,8 +157,9 @@ export class ClickService {
     const earlierMask = earlier?.masks?.[chosen] ?? null;
     // What the answer refines: the region given, else the answer continued from (at the image's size).
     const base = region ?? earlierMask;
-    const crop =
-      zoom === false ? null : zoomCropFor(width, height, rest, base, region ? null : (earlier?.crop ?? null));
+    // A region given is refined on the whole image (on a crop it went wrong more often on EM cells); the next
+    // click, continuing from that answer, zooms on its crop, encoded meanwhile.
+    const crop = zoom === false || region ? null : zoomCropFor(width, height, rest, base, earlier?.crop ?? null);
     // The answer continued from, in the frame this one is made on: its own logits, moved when its frame was
     // another (the whole image or another crop); else the region or earlier mask as the mask prompt.
     const L = model.layout;
@@ -218,7 +220,11 @@ export class ClickService {
       bytes += a.masks?.reduce((n, m) => n + m.length, 0) ?? 0;
       if (i > 0 && bytes > MASK_BYTES_KEPT) a.masks = null;
     }
-    const candidates = found.map((c) => ({ mask: c.mask, score: c.score, area: c.area }));
+    // What comes back honours every click (kept answers stay the decoder's own: the next crop is around them).
+    const candidates = found.map((c) => {
+      const mask = honour === false ? c.mask : honourClicks(c.mask, image, rest.points, HONOUR);
+      return { mask, score: c.score, area: mask === c.mask ? c.area : mask.reduce((n, v) => n + v, 0) };
+    });
     return {
       width,
       height,

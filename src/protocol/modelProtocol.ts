@@ -227,6 +227,11 @@ export interface ClickPromptParams {
    * which the encoder enlarges (its embedding computed once per crop); false: always on the whole image.
    */
   zoom?: boolean;
+  /**
+   * Honour every click (default on): where a candidate leaves out a positive click's pixel, or takes in a
+   * negative one's, the pixels around it of a close colour (a few pixels' reach) are added or removed.
+   */
+  honour?: boolean;
 }
 
 /** Where an image's embedding came from: kept in memory, read from the cache folder, or computed now. */

@@ -206,17 +206,27 @@ test('zoom-in: clicks after the first answer are answered on a crop around it, b
   const target = { model: files, image: file };
   const click = { x: 110.5, y: 108.5, positive: true };
   try {
-    const zoomed = await service.segment({ ...target, prompt: { points: [click], region } }, ctx);
-    assert.deepEqual(zoomed.zoom?.box, { x0: 30, y0: 28, x1: 190, y1: 188 });
+    // A region given is refined on the whole image: it reaches the decoder's mask prompt and comes back
+    const refined = await service.segment({ ...target, prompt: { points: [click], region } }, ctx);
+    assert.equal(refined.zoom, null);
+    // (The fixture's 64-pixel input keeps only the middle of a 20x16 region of a 400x300 image.)
+    const seen = centroid(refined.candidates[2].mask, width);
+    assert.ok(seen.area > 0 && Math.abs(seen.x - 110) < 1.5 && Math.abs(seen.y - 108) < 1.5, JSON.stringify(seen));
+    // The same click continuing from that region as the decoder saw it: answered on a crop around it.
+    const zoomed = await service.segment(
+      { ...target, prompt: { points: [click], continueFrom: { answer: refined.answer, candidate: 2 } } },
+      ctx,
+    );
+    // 160x160 (the smallest side) around the small region.
+    const box = zoomed.zoom?.box;
+    assert.ok(box && box.x1 - box.x0 === 160 && box.y1 - box.y0 === 160, JSON.stringify(box));
+    assert.ok(box.x0 < 100 && box.y0 < 100 && box.x1 > 120 && box.y1 > 116, JSON.stringify(box));
     assert.equal(zoomed.zoom?.embedding, 'computed');
     assert.equal(zoomed.candidates[0].mask.length, width * height, "the image's size");
     // The disc, 12/64 of the crop's 160 pixels (30) around the click, where the whole image would give 75.
     const disc = centroid(zoomed.candidates[0].mask, width);
     assert.ok(Math.abs(disc.x - click.x) < 1.5 && Math.abs(disc.y - click.y) < 1.5, `disc at ${disc.x},${disc.y}`);
     assert.ok(Math.abs(disc.area - Math.PI * 30 * 30) / (Math.PI * 30 * 30) < 0.15, `disc area ${disc.area}`);
-    // The region reached the decoder's mask prompt in the crop's frame, and came back in the image's.
-    const agree = agreement(zoomed.candidates[2].mask, region);
-    assert.ok(agree > 0.999, `the region came back (${(100 * agree).toFixed(2)}% agree)`);
     // The next click, inside the crop: the same crop, its embedding from memory, the answer continued.
     const next = await service.segment(
       {
@@ -337,4 +347,55 @@ test('restricted mode: a click model inside a workspace folder is found, one bes
     fileInsideFolders({ encoder: '/models/m.encoder.onnx', decoder: path.join(ws, 'm.decoder.onnx') }, [ws]),
     path.join(ws, 'm.decoder.onnx'),
   );
+});
+
+test('every click is honoured: a click the decoder ignored changes the pixels of its colour around it', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  const files = fixtureFiles(dir);
+  // 400x300, bright left half, dark right half; the whole image's disc is 75 pixels around the first click.
+  const width = 400;
+  const height = 300;
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) data.fill(i % width < 200 ? 220 : 30, i * 3, i * 3 + 3);
+  const file = path.join(dir, 'halves.png');
+  fs.writeFileSync(file, await encodeRgbPng({ width, height, data }));
+  const service = new ClickService();
+  const ctx = { signal: new AbortController().signal, progress: () => undefined };
+  const target = { model: files, image: file };
+  // A positive click far outside the disc, a negative one inside it (both ignored by the fixture's decoder).
+  const points = [
+    { x: 110.5, y: 108.5, positive: true },
+    { x: 300.5, y: 150.5, positive: true },
+    { x: 120.5, y: 108.5, positive: false },
+  ];
+  try {
+    const raw = await service.segment({ ...target, prompt: { points, zoom: false, honour: false } }, ctx);
+    const kept = await service.segment({ ...target, prompt: { points, zoom: false } }, ctx);
+    const at = (m: Uint8Array, x: number, y: number): number => m[y * width + x];
+    assert.equal(at(raw.candidates[0].mask, 300, 150), 0);
+    assert.equal(at(raw.candidates[0].mask, 120, 108), 1);
+    assert.equal(at(kept.candidates[0].mask, 300, 150), 1, 'the positive click is in');
+    assert.equal(at(kept.candidates[0].mask, 120, 108), 0, 'the negative click is out');
+    // Each change is the disc of radius 4 around its click (49 pixels, one colour), nothing else.
+    let added = 0;
+    let removed = 0;
+    for (let i = 0; i < width * height; i++) {
+      const d = kept.candidates[0].mask[i] - raw.candidates[0].mask[i];
+      if (d > 0) added++;
+      else if (d < 0) removed++;
+    }
+    assert.deepEqual([added, removed], [49, 49]);
+    for (const [k, c] of kept.candidates.entries())
+      assert.equal(
+        c.area,
+        c.mask.reduce((n, v) => n + v, 0),
+        `candidate ${k}'s area counts its pixels`,
+      );
+    // The bright-part candidate: the dark click's disc added; the negative click's bright disc removed.
+    assert.equal(kept.candidates[1].area, raw.candidates[1].area + 49 - 49);
+    assert.equal(at(kept.candidates[1].mask, 300, 150), 1);
+  } finally {
+    await service.release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -86,6 +86,7 @@ async function simulateClicks(
   const cropSeconds: number[] = [];
   let zoomed = 0;
   const zoom = o.zoom === false ? { zoom: false } : {};
+  const honour = o.honour === false ? { honour: false } : {};
   for (const [n, pair] of pairs.slice(0, limit).entries()) {
     const image = path.resolve(pair.image);
     const target = { model, image, ...(cacheDir ? { cacheDir: path.resolve(cacheDir) } : {}) };
@@ -130,7 +131,7 @@ async function simulateClicks(
         const continueFrom = answer !== null && o.continue !== false ? { continueFrom: { answer, candidate: 0 } } : {};
         const r: RequestMap['clickSegment']['result'] = await ctx.client.request('clickSegment', {
           ...target,
-          prompt: { points, ...continueFrom, ...fromSuggestion, ...zoom },
+          prompt: { points, ...continueFrom, ...fromSuggestion, ...zoom, ...honour },
         });
         answer = r.answer;
         (r.zoom && r.zoom.embedding !== 'memory' ? cropSeconds : clickSeconds).push(r.seconds);
@@ -196,6 +197,10 @@ export function registerClickCommand(program: Command): void {
     )
     .option('--no-zoom', 'answer every click on the whole image (default: on a crop around the object after the first)')
     .option(
+      '--no-honour',
+      "keep the decoder's answer where it ignores a click (default: the close colours around such a click are added or removed)",
+    )
+    .option(
       '--no-continue',
       "do not give the decoder its previous answer's logits with each next click (SAM's interactive loop does)",
     )
@@ -260,6 +265,7 @@ export function registerClickCommand(program: Command): void {
     .option('--class <n>', 'class index of the object (default 1)')
     .option('--candidate <k>', 'which candidate to write, 0 = the best predicted IoU (default 0)')
     .option('--cache <dir>', 'folder of cached image embeddings (default: none, the embedding is computed)')
+    .option('--no-honour', "write the decoder's answer as it is where it ignores a click")
     .option('--force', 'overwrite --out if it exists')
     .action(async (image: string, o: Opts) =>
       withContext(o, async (ctx) => {
@@ -285,7 +291,12 @@ export function registerClickCommand(program: Command): void {
           model,
           image: path.resolve(image),
           ...(cacheDir ? { cacheDir: path.resolve(cacheDir) } : {}),
-          prompt: { points, ...(box ? { box } : {}), ...(region ? { region } : {}) },
+          prompt: {
+            points,
+            ...(box ? { box } : {}),
+            ...(region ? { region } : {}),
+            ...(o.honour === false ? { honour: false } : {}),
+          },
         });
         const k = intArg('--candidate', o.candidate, 0) ?? 0;
         if (k >= r.candidates.length)
