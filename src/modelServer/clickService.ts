@@ -223,7 +223,12 @@ export class ClickService {
     // What comes back honours every click (kept answers stay the decoder's own: the next crop is around them).
     const candidates = found.map((c) => {
       const mask = honour === false ? c.mask : honourClicks(c.mask, image, rest.points, HONOUR);
-      return { mask, score: c.score, area: mask === c.mask ? c.area : mask.reduce((n, v) => n + v, 0) };
+      let area = c.area;
+      if (mask !== c.mask) {
+        area = 0;
+        for (let i = 0; i < mask.length; i++) area += mask[i];
+      }
+      return { mask, score: c.score, area };
     });
     return {
       width,

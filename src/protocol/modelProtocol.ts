@@ -223,8 +223,9 @@ export interface ClickPromptParams {
    */
   continueFrom?: { answer: number; candidate: number };
   /**
-   * Zoom-in (default on): once there is an answer, a region or a box, answer on a crop around it and the clicks,
-   * which the encoder enlarges (its embedding computed once per crop); false: always on the whole image.
+   * Zoom-in (default on): once there is an answer continued from, or a box, answer on a crop around it and the
+   * clicks, which the encoder enlarges (its embedding computed once per crop); a region given is refined on the
+   * whole image; false: always on the whole image.
    */
   zoom?: boolean;
   /**
