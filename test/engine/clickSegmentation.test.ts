@@ -39,6 +39,17 @@ function agreement(a: Uint8Array, b: Uint8Array, box?: { x0: number; y0: number;
   return same / ((box.x1 - box.x0) * (box.y1 - box.y0));
 }
 
+/** A 400x300 PNG in `dir`: its left half bright (220), its right half dark (30). */
+async function halvesImage(dir: string): Promise<{ file: string; width: number; height: number }> {
+  const width = 400;
+  const height = 300;
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) data.fill(i % width < 200 ? 220 : 30, i * 3, i * 3 + 3);
+  const file = path.join(dir, 'halves.png');
+  fs.writeFileSync(file, await encodeRgbPng({ width, height, data }));
+  return { file, width, height };
+}
+
 function centroid(mask: Uint8Array, width: number): { x: number; y: number; area: number } {
   let sx = 0;
   let sy = 0;
@@ -191,13 +202,8 @@ test('embeddings are kept: in memory, then on disk for a new session; a damaged 
 test('zoom-in: clicks after the first answer are answered on a crop around it, back at the image size', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
   const files = fixtureFiles(dir);
-  // 400x300, dark with a bright left part: the fixture's disc is 12/64 of the input's side around the click.
-  const width = 400;
-  const height = 300;
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.fill(i % width < 200 ? 220 : 30, i * 3, i * 3 + 3);
-  const file = path.join(dir, 'wide.png');
-  fs.writeFileSync(file, await encodeRgbPng({ width, height, data }));
+  // The fixture's disc is 12/64 of the input's side around the click.
+  const { file, width, height } = await halvesImage(dir);
   // A small region to refine (20x16 at 100,100): the crop is 160x160 about its centre.
   const region = new Uint8Array(width * height);
   for (let y = 100; y < 116; y++) region.fill(1, y * width + 100, y * width + 120);
@@ -352,13 +358,8 @@ test('restricted mode: a click model inside a workspace folder is found, one bes
 test('every click is honoured: a click the decoder ignored changes the pixels of its colour around it', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
   const files = fixtureFiles(dir);
-  // 400x300, bright left half, dark right half; the whole image's disc is 75 pixels around the first click.
-  const width = 400;
-  const height = 300;
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.fill(i % width < 200 ? 220 : 30, i * 3, i * 3 + 3);
-  const file = path.join(dir, 'halves.png');
-  fs.writeFileSync(file, await encodeRgbPng({ width, height, data }));
+  // The whole image's disc is 75 pixels around the first click.
+  const { file, width, height } = await halvesImage(dir);
   const service = new ClickService();
   const ctx = { signal: new AbortController().signal, progress: () => undefined };
   const target = { model: files, image: file };
