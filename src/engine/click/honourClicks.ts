@@ -11,7 +11,7 @@ export interface HonourSettings {
   tolerance: number;
 }
 
-/** Chosen on street-1hz frames 1-6 (docs/benchmarks.md, "Clicks the decoder ignored"). */
+/** Chosen on street-1hz frames 1-6 (docs/benchmarks.md, "Click segmentation": how the clicks were honoured). */
 export const HONOUR: HonourSettings = { radius: 4, tolerance: 16 };
 
 export interface ClickPoint {
