@@ -156,8 +156,8 @@ function floodSelect(
 
 /**
  * Magic wand: the 4-connected region around the seed whose colour differs from the seed's by at most
- * `tolerance` in every channel (0-255). `pixels` has `channels` interleaved bytes per pixel (RGB or RGBA;
- * alpha is not compared).
+ * `tolerance` in every channel (0-255), within `radius` pixels of the seed (Euclidean; default: anywhere).
+ * `pixels` has `channels` interleaved bytes per pixel (RGB or RGBA; alpha is not compared).
  */
 export function colourRegion(
   pixels: Uint8Array | Uint8ClampedArray,
@@ -166,6 +166,7 @@ export function colourRegion(
   height: number,
   seed: Point,
   tolerance: number,
+  radius = Infinity,
 ): Selection {
   const sx = Math.floor(seed.x);
   const sy = Math.floor(seed.y);
@@ -173,8 +174,14 @@ export function colourRegion(
   const r = pixels[s];
   const g = pixels[s + 1];
   const b = pixels[s + 2];
+  const reach = radius * radius;
   return floodSelect(width, height, sx, sy, (i) => {
     const o = i * channels;
+    if (reach !== Infinity) {
+      const dx = (i % width) - sx;
+      const dy = Math.floor(i / width) - sy;
+      if (dx * dx + dy * dy > reach) return false;
+    }
     return (
       Math.abs(pixels[o] - r) <= tolerance &&
       Math.abs(pixels[o + 1] - g) <= tolerance &&

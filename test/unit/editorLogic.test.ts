@@ -92,6 +92,11 @@ test('magic wand and region selection are 4-connected and honour the tolerance',
   const sel = colourRegion(px, 3, 5, 1, { x: 0, y: 0 }, 5);
   assert.deepEqual([...sel.inside], [1, 1, 0, 0, 0]);
   assert.deepEqual(sel.box, { x0: 0, y0: 0, x1: 2, y1: 1 });
+  // Bounded by a disc: on a uniform 9x9 image, radius 2 about the centre takes the 13 pixels with dx² + dy² <= 4.
+  const flat = new Uint8Array(9 * 9 * 3).fill(50);
+  const disc = colourRegion(flat, 3, 9, 9, { x: 4, y: 4 }, 0, 2);
+  assert.equal(disc.count, 13);
+  assert.deepEqual(disc.box, { x0: 2, y0: 2, x1: 7, y1: 7 });
   const labels: MaskImage = { width: 4, height: 3, data: new Uint8Array([1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 0]) };
   const region = labelRegion(labels, { x: 0, y: 0 });
   assert.equal(region.count, 5, 'the pixels at x=3 are not connected to the seed');
