@@ -196,10 +196,11 @@ export class ClickService {
           .map((pt) => ({ x: pt.x - crop.x0, y: pt.y - crop.y0, positive: pt.positive })),
         ...(rest.box ? { box: clipBox(rest.box, crop) } : {}),
         ...continued(crop),
+        ...(honour === false ? { honour } : {}),
       });
       found = local.map((c) => ({ ...c, mask: pasteFlat(c.mask, crop, width, height) }));
     } else {
-      found = await model.segment(embedding, { ...rest, ...continued(null) });
+      found = await model.segment(embedding, { ...rest, ...continued(null), ...(honour === false ? { honour } : {}) });
       // The crop the next click will likely be answered on, encoded while the person looks at this answer.
       const next = zoom === false || !found[0] ? null : zoomAround(width, height, found[0].mask, rest.points, rest.box);
       if (next) void model.embed(cropRgb(image, next), undefined, cropKey(key, next)).catch(() => undefined);
@@ -220,7 +221,9 @@ export class ClickService {
       bytes += a.masks?.reduce((n, m) => n + m.length, 0) ?? 0;
       if (i > 0 && bytes > MASK_BYTES_KEPT) a.masks = null;
     }
-    // What comes back honours every click (kept answers stay the decoder's own: the next crop is around them).
+    // What comes back honours every click: the decoder's edge was moved as far as the clicks say (edgeThreshold);
+    // the close colours around a click still contradicted go with it (kept answers' logits stay the decoder's
+    // own, for the next prompt).
     const candidates = found.map((c) => {
       const mask = honour === false ? c.mask : honourClicks(c.mask, image, rest.points, HONOUR);
       let area = c.area;

@@ -229,8 +229,10 @@ export interface ClickPromptParams {
    */
   zoom?: boolean;
   /**
-   * Honour every click (default on): where a candidate leaves out a positive click's pixel, or takes in a
-   * negative one's, the pixels around it of a close colour (a few pixels' reach) are added or removed.
+   * Honour every click (default on): each candidate's edge is drawn at the decoder's logit (near its own 0)
+   * that keeps the most clicks, moving it out or in as they say; where a candidate still leaves out a positive
+   * click's pixel, or takes in a negative one's, the pixels around it of a close colour (a few pixels' reach)
+   * are added or removed.
    */
   honour?: boolean;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   candidateMasks,
+  edgeThreshold,
   encoderInput,
   inputScale,
   maskPromptArray,
@@ -158,4 +159,58 @@ test('low-resolution logits come back at the image size over the part of the gri
   assert.equal(prompt[0], 8);
   assert.equal(prompt[1], -8);
   assert.equal(prompt[3 * 4 + 3], -8, 'padding cells: outside');
+});
+
+test("the edge threshold keeps the most clicks, SAM's own 0 first, then the nearest to it", () => {
+  // Logits along x: 3 at x = 0 falling by 1 per pixel.
+  const logitAt = (x: number): number => 3 - x;
+  const click = (x: number, positive: boolean) => ({ x: x + 0.5, y: 0.5, positive });
+  // Kept at 0 already.
+  assert.equal(edgeThreshold(logitAt, [click(1, true), click(5, false)], 10, 1), 0);
+  // A positive click at x = 4 (logit -1) needs the edge below -1: -2 is the first of the list past it.
+  assert.equal(edgeThreshold(logitAt, [click(0, true), click(4, true)], 10, 1), -2);
+  // A negative click at x = 2 (logit 1) needs it at 1 or above: 1 is.
+  assert.equal(edgeThreshold(logitAt, [click(0, true), click(2, false)], 10, 1), 1);
+  // Clicks that no threshold keeps together (a positive click at logit -2, a negative one at 2): the first of
+  // the list that keeps one of them, 2 (-2 keeps neither: a pixel is inside above the threshold).
+  assert.equal(edgeThreshold(logitAt, [click(5, true), click(1, false)], 10, 1), 2);
+  // A click past the image's edge reads the border pixel (x = 8: logit -5).
+  assert.equal(edgeThreshold(logitAt, [{ x: 12, y: 3, positive: true }], 9, 1), -6);
+});
+
+test('candidate masks drawn at the threshold the clicks choose, each candidate its own', () => {
+  // Logits at the image's size (8x1): candidate 0 falls from 3.5 by 1 per pixel, candidate 1 is -8 everywhere.
+  const layout = { preprocess: 'padded' as const, inputSize: 8 };
+  const logits = new Float32Array(16).fill(-8);
+  for (let x = 0; x < 8; x++) logits[x] = 3.5 - x;
+  const points = [
+    { x: 0.5, y: 0.5, positive: true },
+    { x: 5.5, y: 0.5, positive: true },
+  ];
+  const [a, b] = candidateMasks(logits, [1, 2, 1, 8], Float32Array.of(0.9, 0.1), layout, 8, 1, points);
+  // x = 5 has logit -1.5: -2 keeps it; the pixels above -2 are x = 0..5.
+  assert.equal(a.threshold, -2);
+  assert.deepEqual([...a.mask], [1, 1, 1, 1, 1, 1, 0, 0]);
+  assert.equal(a.area, 6);
+  // Candidate 1 keeps no click at any threshold of the list: SAM's own 0, empty.
+  assert.equal(b.threshold, 0);
+  assert.equal(b.area, 0);
+  // Without clicks: 0, as the decoder draws it (x = 0..3).
+  const [plain] = candidateMasks(logits, [1, 2, 1, 8], Float32Array.of(0.9, 0.1), layout, 8, 1);
+  assert.equal(plain.threshold, 0);
+  assert.deepEqual([...plain.mask], [1, 1, 1, 1, 0, 0, 0, 0]);
+});
+
+test("the threshold chosen at the clicks reads the logits as the mask is drawn: each click's pixel agrees", () => {
+  // Random low-resolution logits (8x8 over a 32-pixel input) under a 50x30 image, and a click on a random
+  // pixel: its logit is within -4..4 and the thresholds reach -6..6, so the mask must agree with it there.
+  let seed = 7;
+  const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  const layout = { preprocess: 'padded' as const, inputSize: 32 };
+  for (let round = 0; round < 40; round++) {
+    const logits = Float32Array.from({ length: 64 }, () => random() * 8 - 4);
+    const p = { x: Math.floor(random() * 50) + 0.5, y: Math.floor(random() * 30) + 0.5, positive: random() < 0.5 };
+    const [c] = candidateMasks(logits, [1, 1, 8, 8], Float32Array.of(1), layout, 50, 30, [p]);
+    assert.equal(c.mask[Math.floor(p.y) * 50 + Math.floor(p.x)], p.positive ? 1 : 0, `round ${round}`);
+  }
 });

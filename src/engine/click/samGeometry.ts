@@ -177,12 +177,83 @@ export interface ClickCandidate {
   area: number;
   /** Its place in the decoder's output. */
   index: number;
+  /** The logit above which a pixel is inside: 0, SAM's own, unless the clicks moved the edge (edgeThreshold). */
+  threshold: number;
+}
+
+/**
+ * The decoder's logit thresholds tried for an answer that contradicts a click, SAM's own 0 first, then by
+ * distance from it (lower first). Chosen on street-1hz frames 1-6 (docs/benchmarks.md, "Click segmentation").
+ */
+export const EDGE_THRESHOLDS: readonly number[] = [0, -0.5, 0.5, -1, 1, -2, 2, -3, 3, -4, 4, -6, 6];
+
+/**
+ * A logit plane [h, w] read at an image pixel's centre: as it is when it has the image's size, else covering
+ * the encoder's S x S input (low-resolution masks) and sampled bilinearly.
+ */
+function logitReader(
+  h: number,
+  w: number,
+  layout: Pick<SamLayout, 'preprocess' | 'inputSize'>,
+  width: number,
+  height: number,
+): (plane: Float32Array, x: number, y: number) => number {
+  if (h === height && w === width) return (plane, x, y) => plane[y * w + x];
+  const { sx, sy } = inputScale(layout, width, height);
+  const fx = (sx * w) / layout.inputSize;
+  const fy = (sy * h) / layout.inputSize;
+  return (plane, x, y) => {
+    const v = Math.min(h - 1, Math.max(0, (y + 0.5) * fy - 0.5));
+    const v0 = Math.floor(v);
+    const v1 = Math.min(h - 1, v0 + 1);
+    const tv = v - v0;
+    const u = Math.min(w - 1, Math.max(0, (x + 0.5) * fx - 0.5));
+    const u0 = Math.floor(u);
+    const u1 = Math.min(w - 1, u0 + 1);
+    const tu = u - u0;
+    const top = plane[v0 * w + u0] * (1 - tu) + plane[v0 * w + u1] * tu;
+    const bottom = plane[v1 * w + u0] * (1 - tu) + plane[v1 * w + u1] * tu;
+    return top * (1 - tv) + bottom * tv;
+  };
+}
+
+/**
+ * The threshold of `thresholds` at which the most clicks are kept (a positive click's pixel inside, a negative
+ * one's outside), the first of them on a tie: the decoder's edge moved out or in as the clicks say.
+ */
+export function edgeThreshold(
+  logitAt: (x: number, y: number) => number,
+  points: readonly { x: number; y: number; positive: boolean }[],
+  width: number,
+  height: number,
+  thresholds: readonly number[] = EDGE_THRESHOLDS,
+): number {
+  const at = points.map((p) => ({
+    logit: logitAt(
+      Math.min(width - 1, Math.max(0, Math.floor(p.x))),
+      Math.min(height - 1, Math.max(0, Math.floor(p.y))),
+    ),
+    positive: p.positive,
+  }));
+  let best = thresholds[0] ?? 0;
+  let bestKept = -1;
+  for (const t of thresholds) {
+    let kept = 0;
+    for (const p of at) if (p.logit > t === p.positive) kept++;
+    if (kept > bestKept) {
+      best = t;
+      bestKept = kept;
+      if (kept === at.length) break;
+    }
+  }
+  return best;
 }
 
 /**
  * The decoder's candidates at the image's size, best predicted IoU first. `logits` is [1, K, h, w]: at the
- * image's own size it is thresholded as it is; otherwise it covers the encoder's S x S input (low-resolution
- * masks) and is sampled bilinearly at each image pixel's centre.
+ * image's own size it is read as it is; otherwise it covers the encoder's S x S input (low-resolution masks)
+ * and is sampled bilinearly at each image pixel's centre. A pixel is inside where its logit is above 0, or,
+ * with `points` (the clicks, in the same frame), above the candidate's edgeThreshold for them.
  */
 export function candidateMasks(
   logits: Float32Array,
@@ -191,17 +262,21 @@ export function candidateMasks(
   layout: Pick<SamLayout, 'preprocess' | 'inputSize'>,
   width: number,
   height: number,
+  points?: readonly { x: number; y: number; positive: boolean }[],
 ): ClickCandidate[] {
   const [, K, h, w] = dims;
-  const { sx, sy } = inputScale(layout, width, height);
+  const read = logitReader(h, w, layout, width, height);
   const out: ClickCandidate[] = [];
   for (let k = 0; k < K; k++) {
     const plane = logits.subarray(k * h * w, (k + 1) * h * w);
+    const threshold = points ? edgeThreshold((x, y) => read(plane, x, y), points, width, height) : 0;
     const mask = new Uint8Array(width * height);
     let area = 0;
     if (h === height && w === width) {
-      for (let i = 0; i < mask.length; i++) if (plane[i] > 0) area += mask[i] = 1;
+      for (let i = 0; i < mask.length; i++) if (plane[i] > threshold) area += mask[i] = 1;
     } else {
+      // logitReader's arithmetic, a row at a time (a quarter of the time of a call per pixel).
+      const { sx, sy } = inputScale(layout, width, height);
       const fx = (sx * w) / layout.inputSize;
       const fy = (sy * h) / layout.inputSize;
       for (let y = 0; y < height; y++) {
@@ -216,11 +291,11 @@ export function candidateMasks(
           const tu = u - u0;
           const top = plane[v0 * w + u0] * (1 - tu) + plane[v0 * w + u1] * tu;
           const bottom = plane[v1 * w + u0] * (1 - tu) + plane[v1 * w + u1] * tu;
-          if (top * (1 - tv) + bottom * tv > 0) area += mask[y * width + x] = 1;
+          if (top * (1 - tv) + bottom * tv > threshold) area += mask[y * width + x] = 1;
         }
       }
     }
-    out.push({ mask, score: scores[k] ?? 0, area, index: k });
+    out.push({ mask, score: scores[k] ?? 0, area, index: k, threshold });
   }
   return out.sort((a, b) => b.score - a.score);
 }

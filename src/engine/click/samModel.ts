@@ -255,6 +255,8 @@ export class SamModel {
         this.layout,
         width,
         height,
+        // Every click honoured: first by the decoder's own edge, moved out or in as far as the clicks say.
+        prompt.honour === false ? undefined : prompt.points,
       );
       // Each candidate's low-resolution logits, kept for the next click's mask_input (a copy: the tensor goes).
       const [, , h, w] = logits.dims;
