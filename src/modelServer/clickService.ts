@@ -184,6 +184,8 @@ export class ClickService {
         region: { width: f.x1 - f.x0, height: f.y1 - f.y0, data: to ? cropFlat(base, width, height, to) : base },
       };
     };
+    // The decoder's candidates are drawn at the edge the clicks choose unless honouring is off.
+    const decoderHonour = honour === false ? { honour } : {};
     let found: (ClickCandidate & { lowRes: Float32Array | null })[];
     let zoomed: RequestMap['clickSegment']['result']['zoom'] = null;
     if (crop) {
@@ -196,11 +198,11 @@ export class ClickService {
           .map((pt) => ({ x: pt.x - crop.x0, y: pt.y - crop.y0, positive: pt.positive })),
         ...(rest.box ? { box: clipBox(rest.box, crop) } : {}),
         ...continued(crop),
-        ...(honour === false ? { honour } : {}),
+        ...decoderHonour,
       });
       found = local.map((c) => ({ ...c, mask: pasteFlat(c.mask, crop, width, height) }));
     } else {
-      found = await model.segment(embedding, { ...rest, ...continued(null), ...(honour === false ? { honour } : {}) });
+      found = await model.segment(embedding, { ...rest, ...continued(null), ...decoderHonour });
       // The crop the next click will likely be answered on, encoded while the person looks at this answer.
       const next = zoom === false || !found[0] ? null : zoomAround(width, height, found[0].mask, rest.points, rest.box);
       if (next) void model.embed(cropRgb(image, next), undefined, cropKey(key, next)).catch(() => undefined);

@@ -217,18 +217,15 @@ function logitAxes(
 }
 
 /**
- * A logit plane [h, w] read at an image pixel's centre: as it is when it has the image's size, else covering
- * the encoder's S x S input (low-resolution masks) and sampled bilinearly.
+ * A logit plane of width w read at an image pixel's centre: as it is (no axes: it has the image's size), else
+ * sampled bilinearly along the low-resolution grid's axes.
  */
 function logitReader(
-  h: number,
   w: number,
-  layout: Pick<SamLayout, 'preprocess' | 'inputSize'>,
-  width: number,
-  height: number,
+  axes: ReturnType<typeof logitAxes> | null,
 ): (plane: Float32Array, x: number, y: number) => number {
-  if (h === height && w === width) return (plane, x, y) => plane[y * w + x];
-  const { cols, rows } = logitAxes(h, w, layout, width, height);
+  if (!axes) return (plane, x, y) => plane[y * w + x];
+  const { cols, rows } = axes;
   return (plane, x, y) => {
     const tu = cols.t[x];
     const tv = rows.t[y];
@@ -288,18 +285,19 @@ export function candidateMasks(
   points?: readonly { x: number; y: number; positive: boolean }[],
 ): ClickCandidate[] {
   const [, K, h, w] = dims;
-  const read = logitReader(h, w, layout, width, height);
+  const axes = h === height && w === width ? null : logitAxes(h, w, layout, width, height);
+  const read = logitReader(w, axes);
   const out: ClickCandidate[] = [];
   for (let k = 0; k < K; k++) {
     const plane = logits.subarray(k * h * w, (k + 1) * h * w);
     const threshold = points ? edgeThreshold((x, y) => read(plane, x, y), points, width, height) : 0;
     const mask = new Uint8Array(width * height);
     let area = 0;
-    if (h === height && w === width) {
+    if (!axes) {
       for (let i = 0; i < mask.length; i++) if (plane[i] > threshold) area += mask[i] = 1;
     } else {
       // logitReader's sampling, its axes read inline a row at a time (a call per pixel took twice as long).
-      const { cols, rows } = logitAxes(h, w, layout, width, height);
+      const { cols, rows } = axes;
       for (let y = 0; y < height; y++) {
         const tv = rows.t[y];
         const r0 = rows.lo[y] * w;
