@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { pruneEmbeddingCache, SamModel } from '../../src/engine/click/samModel';
 import { ClickService } from '../../src/modelServer/clickService';
 import { encodeRgbPng } from '../../src/io/imageIO';
-import { clickObjects, nextClick, objectIoU } from '../../src/cli/clickProtocol';
+import { clickObjects, nextClick, objectIoU } from '../../src/engine/click/clickProtocol';
 import { readSceneLibrary } from '../../src/cli/sceneData';
 import { clickModelFiles, fileInsideFolders } from '../../src/io/clickModelFiles';
 import { compositeScene } from '../../src/synthetic/compositeScenes';

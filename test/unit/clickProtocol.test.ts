@@ -7,7 +7,7 @@ import {
   objectIoU,
   polygonVertices,
   suggestedRegion,
-} from '../../src/cli/clickProtocol';
+} from '../../src/engine/click/clickProtocol';
 
 /** A w x h plane with the rectangle [x0, x1) x [y0, y1) set. */
 function rect(w: number, h: number, x0: number, y0: number, x1: number, y1: number): Uint8Array {

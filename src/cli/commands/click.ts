@@ -11,7 +11,14 @@ import { pairImagesWithMasks } from '../../io/datasetPairs';
 import { readClassList } from '../../io/classListFile';
 import { IGNORE_INDEX } from '../../masks/maskImage';
 import { median } from '../../masks/statistics';
-import { clickObjects, clicksToReach, nextClick, objectIoU, polygonVertices, suggestedRegion } from '../clickProtocol';
+import {
+  clickObjects,
+  clicksToReach,
+  nextClick,
+  objectIoU,
+  polygonVertices,
+  suggestedRegion,
+} from '../../engine/click/clickProtocol';
 import { fmt, intArg, requiredArg, textArg, UsageError, type CliContext } from '../cliContext';
 import { common, withContext, type Opts } from '../options';
 

@@ -3,11 +3,11 @@
 // pixel of the largest error region (positive where the object was missed, negative where too much was taken),
 // until the IoU reaches a threshold; NoC@85 / NoC@90 count the clicks, capped. Beside it, what the polygon tool
 // would need: the vertices of the object's simplified contour at the same IoU. Pure.
-import { squaredDistanceTo } from '../masks/distanceTransform';
-import { IGNORE_INDEX, type MaskImage } from '../masks/maskImage';
-import { emptyBox } from '../masks/maskDiff';
-import { fillPolygon, labelRegion } from '../masks/rasterTools';
-import { simplifyLoop, signedArea, traceLoops } from '../formats/contours';
+import { squaredDistanceTo } from '../../masks/distanceTransform';
+import { IGNORE_INDEX, type MaskImage } from '../../masks/maskImage';
+import { emptyBox } from '../../masks/maskDiff';
+import { fillPolygon, labelRegion } from '../../masks/rasterTools';
+import { simplifyLoop, signedArea, traceLoops } from '../../formats/contours';
 
 export interface ClickObject {
   classIndex: number;
