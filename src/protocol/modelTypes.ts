@@ -63,6 +63,32 @@ export interface ModelMeta {
   weightsSha256?: string;
   /** The pixel head fitted by the last fine-tune that kept one (absent: suggestions are the network's). */
   pixelHead?: PixelHeadWeights;
+  /** Learnt edges for click answers, fitted by the last fine-tune given a click model (absent: none). */
+  clickEdges?: ClickEdgesWeights;
+}
+
+/**
+ * Learnt edges for click answers (engine/click/clickEdges.ts): a perceptron with one hidden layer that redraws
+ * the pixels near a click answer's edge. Inputs are standardised with `mean` and `scale` first; `w1` is row-major
+ * (input x hidden).
+ */
+export interface ClickEdgesWeights {
+  /** The feature set's name; a head of another set (or of the wrong sizes) is not run. */
+  features: string;
+  /** The click model whose answers it was fitted on (ClickModelFiles' names and sizes); others are not redrawn. */
+  clickModel: string;
+  /** Classes of the model (the features' one-hot size). */
+  classes: number;
+  /** The classes whose answers it redraws: those it improved on held-out saved masks. */
+  redrawn: number[];
+  inputs: number;
+  hidden: number;
+  mean: number[];
+  scale: number[];
+  w1: number[];
+  b1: number[];
+  w2: number[];
+  b2: number;
 }
 
 /**
@@ -101,6 +127,8 @@ export interface VersionManifest {
   trainingFit?: TrainingFit;
   /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */
   pixelHead?: string;
+  /** The learnt edges for click answers: fitted or not, kept for which classes, or why not. */
+  clickEdges?: string;
   /** How many threads computed the gradients, and why. */
   threads?: string;
   /** Where the fine-tune's time went, in seconds: context head, training steps, validation, pixel head, check. */
