@@ -4,16 +4,21 @@
 // while the person looks at the first answer. The extension host never runs a model; it sends clicks and gets
 // candidate masks back, at the image's size either way.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { decodeImage } from '../io/imageIO';
 import { InputError } from '../masks/inputError';
 import type { RgbImage } from '../masks/maskImage';
 import { imageKey, SamModel } from '../engine/click/samModel';
-import type { ClickModelFiles, ClickTarget, RequestMap } from '../protocol/modelProtocol';
+import type { ClickModelFiles, ClickPromptParams, ClickTarget, RequestMap } from '../protocol/modelProtocol';
 import { CancelledError } from '../protocol/errors';
 import type { CallContext } from './modelService';
 import { inputScale, type ClickCandidate, type ClickPrompt } from '../engine/click/samGeometry';
 import type { Box } from '../masks/maskDiff';
 import { HONOUR, honourClicks } from '../engine/click/honourClicks';
+import { edgesProblem, redrawEdges, type EdgeHead } from '../engine/click/clickEdges';
+import { fitClickEdges, type EdgeFitImage, type EdgeFitResult } from '../engine/click/clickEdgesFit';
+import { ModelStore } from '../engine/store/modelStore';
+import type { ClickEdgesWeights } from '../protocol/modelTypes';
 import {
   cropFlat,
   cropRgb,
@@ -65,6 +70,15 @@ async function stamp(file: string): Promise<string> {
   return `${st.size}:${st.mtimeMs}`;
 }
 
+/**
+ * What names a click model for the learnt edges fitted on its answers: its files' names and sizes (the same
+ * pair copied elsewhere still matches; another export of another size does not).
+ */
+export async function clickModelId(files: ClickModelFiles): Promise<string> {
+  const part = async (f: string): Promise<string> => `${path.basename(f)}:${(await fs.promises.stat(f)).size}`;
+  return `${await part(files.encoder)}|${await part(files.decoder)}`;
+}
+
 export class ClickService {
   private loaded: { key: string; model: Promise<SamModel> } | null = null;
   /** Decoded images with the key of their pixels (hashed once, not at every click). */
@@ -72,6 +86,8 @@ export class ClickService {
   /** The last answers, for a next prompt's `continueFrom`. */
   private readonly answers: KeptAnswer[] = [];
   private answerCount = 0;
+  /** The learnt edges of the last model folders asked for, by folder, with the stamp of its model.json. */
+  private readonly edges = new Map<string, { stamp: string; weights: ClickEdgesWeights | null }>();
 
   private async model(files: ClickModelFiles): Promise<SamModel> {
     const stamps = await Promise.all(
@@ -137,20 +153,36 @@ export class ClickService {
     p: RequestMap['clickSegment']['params'],
     ctx: CallContext,
   ): Promise<RequestMap['clickSegment']['result']> {
-    const { model, image, key, embedding, source, t0 } = await this.embedded(p, ctx);
+    const loaded = await this.embedded(p, ctx);
+    const edges = p.edges ? await this.edgesFor(p.edges.modelDir, p.model, p.edges.classIndex) : null;
+    return this.answer(loaded, p.image, p.prompt, ctx, edges);
+  }
+
+  /**
+   * Answers a prompt on an embedded image (`imageId` names it for a later `continueFrom`), with its edges
+   * redrawn by `edges` when given.
+   */
+  private async answer(
+    loaded: Awaited<ReturnType<ClickService['embedded']>>,
+    imageId: string,
+    prompt: ClickPromptParams,
+    ctx: CallContext,
+    edges: (EdgeHead & { classes: number; classIndex: number }) | null,
+  ): Promise<RequestMap['clickSegment']['result']> {
+    const { model, image, key, embedding, source, t0 } = loaded;
     const { width, height } = image;
-    const { region, continueFrom, zoom, honour, ...rest } = p.prompt;
+    const { region, continueFrom, zoom, honour, ...rest } = prompt;
     if (region && region.length !== width * height)
       throw new InputError(
-        p.image,
+        imageId,
         `the region to refine has ${region.length} pixels; the image has ${width}x${height}`,
       );
     for (const pt of rest.points)
       if (!(pt.x >= 0 && pt.x <= width && pt.y >= 0 && pt.y <= height))
-        throw new InputError(p.image, `the click at ${pt.x},${pt.y} is outside the image (${width}x${height})`);
-    if (rest.points.length === 0 && !rest.box) throw new InputError(p.image, 'a click prompt needs a point or a box');
+        throw new InputError(imageId, `the click at ${pt.x},${pt.y} is outside the image (${width}x${height})`);
+    if (rest.points.length === 0 && !rest.box) throw new InputError(imageId, 'a click prompt needs a point or a box');
     const earlier = continueFrom
-      ? this.answers.find((a) => a.answer === continueFrom.answer && a.image === p.image)
+      ? this.answers.find((a) => a.answer === continueFrom.answer && a.image === imageId)
       : undefined;
     const chosen = continueFrom?.candidate ?? 0;
     const earlierLowRes = earlier?.lowRes[chosen] ?? null;
@@ -210,7 +242,7 @@ export class ClickService {
     const answer = ++this.answerCount;
     this.answers.unshift({
       answer,
-      image: p.image,
+      image: imageId,
       crop,
       lowRes: found.map((c) => c.lowRes),
       masks: found.map((c) => c.mask),
@@ -226,8 +258,10 @@ export class ClickService {
     // What comes back honours every click: the decoder's edge was moved as far as the clicks say (edgeThreshold);
     // the close colours around a click still contradicted go with it (kept answers' logits stay the decoder's
     // own, for the next prompt).
+    // Learnt edges (when asked, and fitted for this class) redraw each candidate's edge after that.
     const candidates = found.map((c) => {
-      const mask = honour === false ? c.mask : honourClicks(c.mask, image, rest.points, HONOUR);
+      const honoured = honour === false ? c.mask : honourClicks(c.mask, image, rest.points, HONOUR);
+      const mask = edges ? redrawEdges(honoured, image, edges.classIndex, edges, rest.points) : honoured;
       let area = c.area;
       if (mask !== c.mask) {
         area = 0;
@@ -240,10 +274,80 @@ export class ClickService {
       height,
       candidates,
       answer,
+      learntEdges: edges !== null,
       zoom: zoomed,
       embedding: source,
       seconds: (Date.now() - t0) / 1000,
     };
+  }
+
+  /**
+   * The learnt edges of a maskloop model's current version for a class, when it has them for this click model
+   * and redraws that class; else null (answers as the decoder and the honoured clicks give them).
+   */
+  private async edgesFor(
+    modelDir: string,
+    files: ClickModelFiles,
+    classIndex: number,
+  ): Promise<(EdgeHead & { classes: number; classIndex: number }) | null> {
+    const store = new ModelStore(modelDir);
+    let current: string;
+    try {
+      current = await stamp(store.currentFile);
+    } catch {
+      return null; // No model yet: nothing learnt.
+    }
+    let hit = this.edges.get(modelDir);
+    if (hit?.stamp !== current) {
+      const meta = await store.currentMeta();
+      hit = { stamp: current, weights: meta.clickEdges ?? null };
+      this.edges.set(modelDir, hit);
+    }
+    const w = hit.weights;
+    if (!w || !w.redrawn.includes(classIndex) || edgesProblem(w) !== null) return null;
+    if (w.clickModel !== (await clickModelId(files))) return null;
+    return { ...w, classIndex };
+  }
+
+  /**
+   * Fits learnt edges on saved images: the click protocol is played on their objects through this service's own
+   * answers (as the editor gets them, without learnt edges), in memory only.
+   */
+  async fitEdges(
+    files: ClickModelFiles,
+    images: readonly EdgeFitImage[],
+    classes: number,
+    o: { seed: number; signal: AbortSignal; onProgress?: (message: string, done: number, total: number) => void },
+  ): Promise<EdgeFitResult> {
+    const model = await this.model(files);
+    const keys = new Map<number, string>();
+    const ctx: CallContext = { signal: o.signal, progress: () => undefined };
+    const answerer = async (index: number, prompt: { points: ClickPromptParams['points']; continueFrom?: number }) => {
+      const image = images[index].image;
+      let key = keys.get(index);
+      if (!key) keys.set(index, (key = imageKey(image)));
+      const t0 = Date.now();
+      const { embedding, source } = await model.embed(image, undefined, key);
+      const r = await this.answer(
+        { model, image, key, embedding, source, t0 },
+        `fit:${key}`,
+        {
+          points: prompt.points,
+          ...(prompt.continueFrom !== undefined ? { continueFrom: { answer: prompt.continueFrom, candidate: 0 } } : {}),
+        },
+        ctx,
+        null,
+      );
+      return { mask: r.candidates[0]?.mask ?? new Uint8Array(image.width * image.height), answer: r.answer };
+    };
+    return fitClickEdges(images, classes, answerer, {
+      clickModel: await clickModelId(files),
+      seed: o.seed,
+      check: () => {
+        if (o.signal.aborted) throw new CancelledError();
+      },
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
   }
 
   async release(): Promise<void> {

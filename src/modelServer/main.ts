@@ -25,8 +25,8 @@ if (!isBackendChoice(choice)) {
   console.error(`MASKLOOP_BACKEND=${choice} is not a backend (auto, tensorflow-gpu, tensorflow, wasm, cpu)`);
   process.exit(2);
 }
-const service = new ModelService(choice);
 const clicks = new ClickService();
+const service = new ModelService(choice, clicks);
 const queue: ModelRequest[] = [];
 const controllers = new Map<number, AbortController>();
 let busy = false;

@@ -44,6 +44,8 @@ import { runDoctor } from '../engine/doctor';
 import { CancelledError } from '../protocol/errors';
 import { carryBetween, suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
 import { KeptPredictions } from './keptPredictions';
+import type { ClickService } from './clickService';
+import type { ClickEdgesWeights } from '../protocol/modelTypes';
 import {
   SequenceHeadCache,
   carriedProbabilities,
@@ -127,7 +129,11 @@ export class ModelService {
   private readonly predictions = new KeptPredictions<tfl.LayersModel>();
   private backend: BackendReport | undefined;
 
-  constructor(private readonly backendChoice: BackendChoice = 'auto') {}
+  constructor(
+    private readonly backendChoice: BackendChoice = 'auto',
+    /** Click segmentation in this process: a fine-tune given a click model fits learnt edges through it. */
+    private readonly clicks: ClickService | null = null,
+  ) {}
 
   async init(): Promise<BackendReport> {
     this.backend ??= await resolveBackend(this.backendChoice);
@@ -542,6 +548,31 @@ export class ModelService {
           accepted: settings.force,
           reason: settings.force ? `accepted by --force although it ${fit.reason}` : fit.reason,
         };
+    // Learnt edges for click answers, when a click model is given: fitted on the saved masks through that model's
+    // answers (they do not depend on the network, so a version without a fit keeps its parent's).
+    let clickEdges: { weights: ClickEdgesWeights | null; report: string } | null = null;
+    if (p.clickModel && accepted) {
+      if (!this.clicks) throw new Error('this model process has no click segmentation');
+      const te = Date.now();
+      try {
+        clickEdges = await this.clicks.fitEdges(p.clickModel, samples, meta.network.numClasses, {
+          seed: settings.seed,
+          signal: ctx.signal,
+          onProgress: (message, done, total) => ctx.progress({ type: 'prepare', message, done, total }),
+        });
+      } catch (err) {
+        if (err instanceof CancelledError || ctx.signal.aborted) {
+          this.forget(p.modelDir);
+          throw err;
+        }
+        // A click model that cannot answer leaves the parent's edges: the network's fine-tune still counts.
+        clickEdges = {
+          weights: meta.clickEdges ?? null,
+          report: `not fitted: ${(err as Error).message}${meta.clickEdges ? " (its parent's kept)" : ''}`,
+        };
+      }
+      clickEdges.report += `; ${((Date.now() - te) / 1000).toFixed(1)} s in all`;
+    }
     // The splits first: a manifest that cannot be written then stops the fine-tune before the model changes.
     await writeDatasetManifest(p.datasetManifest, manifest);
     const version = await store.nextVersion();
@@ -555,6 +586,14 @@ export class ModelService {
       pixelHead: result.pixelHead ?? undefined,
     };
     if (!newMeta.pixelHead) delete newMeta.pixelHead;
+    if (clickEdges) {
+      if (clickEdges.weights) newMeta.clickEdges = clickEdges.weights;
+      else delete newMeta.clickEdges;
+    }
+    const clickEdgesReport =
+      clickEdges?.report ??
+      (p.clickModel ? 'not fitted: the version was not accepted' : 'not fitted: no click model given') +
+        (newMeta.clickEdges ? " (its parent's kept)" : '');
     const hashed = async (list: typeof samples): Promise<{ image: string; mask: string; sha256: string }[]> =>
       Promise.all(
         list.map(async (s) => ({
@@ -583,6 +622,7 @@ export class ModelService {
       ...(result.context ? { contextHead: { ...result.context } } : {}),
       trainingFit: { ...fit },
       pixelHead: result.pixelHeadReport,
+      clickEdges: clickEdgesReport,
       threads: result.threads.reason,
       timing: result.timing,
       train: await hashed(train),
@@ -611,6 +651,7 @@ export class ModelService {
       augmentation,
       trainingFit: { ...fit },
       pixelHead: result.pixelHeadReport,
+      clickEdges: clickEdgesReport,
       threads: result.threads.reason,
       timing: result.timing,
     };

@@ -109,6 +109,8 @@ export interface RequestMap {
       datasetManifest: string;
       settings?: Partial<FineTuneSettings>;
       workspaceRoot: string;
+      /** A click model: learnt edges for its answers are fitted on the saved masks (ModelMeta.clickEdges). */
+      clickModel?: ClickModelFiles;
     };
     result: {
       version: number;
@@ -129,6 +131,8 @@ export interface RequestMap {
       trainingFit: TrainingFit;
       /** The pixel head's fit: on how many pixels, its loss and time, whether it was kept and why. */
       pixelHead: string;
+      /** The learnt edges for click answers: fitted or not, on what, kept for which classes, or why not. */
+      clickEdges: string;
       /** How many threads computed the gradients, and why. */
       threads: string;
       /** Where the fine-tune's time went, in seconds. */
@@ -163,7 +167,14 @@ export interface RequestMap {
   };
   /** The candidate masks for a prompt on an image, best predicted IoU first. */
   clickSegment: {
-    params: ClickTarget & { prompt: ClickPromptParams };
+    params: ClickTarget & {
+      prompt: ClickPromptParams;
+      /**
+       * A maskloop model whose current version's learnt edges (fitted by a fine-tune given this click model)
+       * redraw the answer's edge when they were kept for `classIndex`, the object's class.
+       */
+      edges?: { modelDir: string; classIndex: number };
+    };
     result: {
       width: number;
       height: number;
@@ -171,6 +182,8 @@ export interface RequestMap {
       candidates: { mask: Uint8Array; score: number; area: number }[];
       /** The number of this answer, for a later prompt's `continueFrom` (with the candidate chosen). */
       answer: number;
+      /** Whether learnt edges redrew the candidates' edges. */
+      learntEdges: boolean;
       /**
        * The crop the answer was made on (zoom-in, ClickPromptParams.zoom) and where its embedding came from;
        * null when it was made on the whole image.

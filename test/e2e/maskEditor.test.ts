@@ -517,6 +517,43 @@ test('click tool: with a click-segmentation pair set up, K and a click show a ca
   await cs.page.keyboard.press('Control+W');
 });
 
+test('fine-tune with a click model set up: the new version reports the learnt edges for its answers', async () => {
+  // The click model of the test before is still set up; the fine-tune plays the click protocol on the saved masks
+  // through it and says in the version's manifest what it learnt, or why nothing.
+  const versionsDir = path.join(modelDir(), 'versions');
+  const done = (): string[] =>
+    fs
+      .readdirSync(versionsDir)
+      .filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json')))
+      .sort();
+  const before = done().length;
+  await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
+  await waitFor(
+    'a new model version on disk',
+    async () => {
+      const failed = await cs.page
+        .locator('.notification-list-item-message', { hasText: 'fine-tune failed' })
+        .first()
+        .textContent({ timeout: 100 })
+        .catch(() => null);
+      if (failed) throw new Error(`the fine-tune command failed: ${failed}`);
+      return done().length > before;
+    },
+    600_000,
+  );
+  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8')) as {
+    accepted: boolean;
+    clickEdges?: string;
+  };
+  assert.match(
+    manifest.clickEdges ?? '',
+    manifest.accepted
+      ? /^(kept for class|not kept: |not fitted: (it needs|\d+ answers))/
+      : /^not fitted: the version was not accepted/,
+    'the click model reached the fine-tune',
+  );
+});
+
 test('painting goes on while the model predicts; a model-process crash mid-prediction loses nothing painted', async () => {
   // A 3072x3072 image: its prediction takes seconds here even through onnxruntime, so the crash lands mid-prediction.
   const frame = await openInMaskEditor('large.png');

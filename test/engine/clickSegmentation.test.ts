@@ -10,7 +10,10 @@ import { clickObjects, nextClick, objectIoU } from '../../src/engine/click/click
 import { readSceneLibrary } from '../../src/cli/sceneData';
 import { clickModelFiles, fileInsideFolders } from '../../src/io/clickModelFiles';
 import { compositeScene } from '../../src/synthetic/compositeScenes';
-import type { RgbImage } from '../../src/masks/maskImage';
+import type { MaskImage, RgbImage } from '../../src/masks/maskImage';
+import { resolveBackend } from '../../src/engine/backends';
+import { ModelStore } from '../../src/engine/store/modelStore';
+import { DEFAULT_NETWORK } from '../../src/engine/network/resUNet';
 import { FIXTURE_INPUT, FIXTURE_RADIUS, samFixtureDecoder, samFixtureEncoder } from './samFixture';
 
 function fixtureFiles(dir: string, decoder = samFixtureDecoder()): { encoder: string; decoder: string } {
@@ -430,5 +433,105 @@ test('every click is honoured: a click the decoder ignored changes the pixels of
   } finally {
     await service.release();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('learnt edges: fitted through the click path on saved masks, stored with a model version, redrawing its answers', async () => {
+  await resolveBackend('cpu');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  const files = fixtureFiles(dir);
+  // 128x96 scenes: a bright textured disc on a dark ground; the fixture answers a disc of 24 pixels around the
+  // first click on the whole image (smaller on a zoom crop), wider than these objects.
+  const scene = (cx: number, cy: number, r: number): { image: RgbImage; mask: MaskImage } => {
+    const width = 128;
+    const height = 96;
+    const data = new Uint8Array(width * height * 3);
+    const mask: MaskImage = { width, height, data: new Uint8Array(width * height) };
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const inside = (x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r;
+        data.fill((inside ? 210 : 30) + ((x * 5 + y * 3) % 9), (y * width + x) * 3, (y * width + x) * 3 + 3);
+        mask.data[y * width + x] = inside ? 1 : 0;
+      }
+    return { image: { width, height, data }, mask };
+  };
+  const saved = [
+    [50, 40, 15],
+    [70, 50, 17],
+    [60, 44, 16],
+    [48, 52, 14],
+    [76, 42, 15.5],
+    [64, 48, 18],
+  ].map(([x, y, r]) => scene(x, y, r));
+  const service = new ClickService();
+  const ctx = { signal: new AbortController().signal, progress: () => undefined };
+  try {
+    const fit = await service.fitEdges(files, saved, 2, { seed: 0, signal: ctx.signal });
+    assert.ok(fit.weights, fit.report);
+    assert.ok(fit.weights.redrawn.includes(1), fit.report);
+    // A model folder whose current version carries them.
+    const modelDir = path.join(dir, 'model');
+    const store = new ModelStore(modelDir);
+    const network = { ...DEFAULT_NETWORK, numClasses: 2, stageWidths: [8, 16] };
+    const classes = {
+      classes: [
+        { index: 0, name: '_background_', color: '#000000' },
+        { index: 1, name: 'disc', color: '#800000' },
+      ],
+    };
+    const { model, meta } = await store.createInitial(network, classes, 'cpu');
+    await store.writeVersion(
+      model,
+      { ...meta, version: 1, parent: 0, clickEdges: fit.weights },
+      { version: 1, parent: 0, createdAt: '', backend: 'cpu', accepted: true, reason: 't' },
+    );
+    model.dispose();
+    await store.setCurrent(1);
+    // A new image: the answer with learnt edges is closer to its object than the decoder's.
+    const fresh = scene(66, 46, 15);
+    const file = path.join(dir, 'fresh.png');
+    fs.writeFileSync(file, await encodeRgbPng(fresh.image));
+    const object = fresh.mask.data.map((v) => (v === 1 ? 1 : 0));
+    const target = { model: files, image: file };
+    const prompt = { points: [{ x: 66.5, y: 46.5, positive: true }] };
+    const plain = await service.segment({ ...target, prompt }, ctx);
+    const learnt = await service.segment({ ...target, prompt, edges: { modelDir, classIndex: 1 } }, ctx);
+    assert.equal(plain.learntEdges, false);
+    assert.equal(learnt.learntEdges, true);
+    const before = objectIoU(object, plain.candidates[0].mask, null);
+    const after = objectIoU(object, learnt.candidates[0].mask, null);
+    assert.ok(after > before + 0.05, `IoU ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+    // Not for a class they were not kept for, nor from a model folder without them, nor for another click model.
+    const other = fit.weights.redrawn.includes(0) ? [] : [0];
+    for (const classIndex of other)
+      assert.equal(
+        (await service.segment({ ...target, prompt, edges: { modelDir, classIndex } }, ctx)).learntEdges,
+        false,
+      );
+    const none = path.join(dir, 'no-model');
+    assert.equal(
+      (await service.segment({ ...target, prompt, edges: { modelDir: none, classIndex: 1 } }, ctx)).learntEdges,
+      false,
+    );
+    const renamed = fixtureFiles(fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-')));
+    fs.renameSync(renamed.decoder, renamed.decoder.replace('fixture.decoder', 'other.decoder'));
+    fs.renameSync(renamed.encoder, renamed.encoder.replace('fixture.encoder', 'other.encoder'));
+    const otherModel = {
+      encoder: renamed.encoder.replace('fixture.encoder', 'other.encoder'),
+      decoder: renamed.decoder.replace('fixture.decoder', 'other.decoder'),
+    };
+    const elsewhere = await service.segment(
+      { model: otherModel, image: file, prompt, edges: { modelDir, classIndex: 1 } },
+      ctx,
+    );
+    assert.equal(elsewhere.learntEdges, false, 'fitted on another click model');
+    // Rolled back, the version without them answers as the decoder does.
+    await store.rollback(0);
+    assert.equal(
+      (await service.segment({ ...target, prompt, edges: { modelDir, classIndex: 1 } }, ctx)).learntEdges,
+      false,
+    );
+  } finally {
+    await service.release();
   }
 });

@@ -76,6 +76,7 @@ async function simulateClicks(
   clickSeconds: number[];
   cropSeconds: number[];
   zoomed: number;
+  redrawn: number;
 }> {
   const model = clickModelArg(o);
   const imagesDir = requiredArg('--images', o.images);
@@ -86,6 +87,9 @@ async function simulateClicks(
   const minArea = intArg('--min-area', o.minArea, 1) ?? 400;
   const cacheDir = textArg('--cache', o.cache);
   const help = textArg('--model', o.model) !== undefined;
+  // The model's learnt edges redraw the answers of the classes they were kept for (the editor's default).
+  const edges = help && o.edges !== false;
+  let redrawn = 0;
   const objects: ObjectResult[] = [];
   const encoderSeconds: number[] = [];
   const clickSeconds: number[] = [];
@@ -139,7 +143,9 @@ async function simulateClicks(
         const r: RequestMap['clickSegment']['result'] = await ctx.client.request('clickSegment', {
           ...target,
           prompt: { points, ...continueFrom, ...fromSuggestion, ...zoom, ...honour },
+          ...(edges ? { edges: { modelDir: ctx.modelDir, classIndex: obj.classIndex } } : {}),
         });
+        if (r.learntEdges) redrawn++;
         answer = r.answer;
         (r.zoom && r.zoom.embedding !== 'memory' ? cropSeconds : clickSeconds).push(r.seconds);
         if (r.zoom) zoomed++;
@@ -162,7 +168,7 @@ async function simulateClicks(
       `[${n + 1}/${Math.min(limit, pairs.length)}] ${path.basename(pair.image)}: ${found.length} object(s), embedding ${prepared.embedding} in ${prepared.seconds.toFixed(2)} s\n`,
     );
   }
-  return { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed };
+  return { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed, redrawn };
 }
 
 /** Means of NoC and polygon vertices over a group of objects. */
@@ -207,6 +213,7 @@ export function registerClickCommand(program: Command): void {
       '--no-honour',
       "keep the decoder's answer where it ignores a click (default: the close colours around such a click are added or removed)",
     )
+    .option('--no-edges', "with --model: leave out the model's learnt edges for click answers (ModelMeta.clickEdges)")
     .option(
       '--no-continue',
       "do not give the decoder its previous answer's logits with each next click (SAM's interactive loop does)",
@@ -214,7 +221,7 @@ export function registerClickCommand(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const t0 = Date.now();
-        const { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed } = await simulateClicks(ctx, o);
+        const { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed, redrawn } = await simulateClicks(ctx, o);
         const classesFile = textArg('--classes', o.classes);
         const names = classesFile ? (await readClassList(classesFile)).classes : [];
         const nameOf = (c: number): string => names.find((k) => k.index === c)?.name ?? String(c);
@@ -230,6 +237,8 @@ export function registerClickCommand(program: Command): void {
           clicks: clickSeconds.length + cropSeconds.length,
           /** Clicks answered on a zoom crop. */
           zoomedClicks: zoomed,
+          /** Answers whose edges the model's learnt edges redrew. */
+          learntEdgeClicks: redrawn,
           /** Clicks that waited for a zoom crop's embedding, and their median time. */
           cropClicks: cropSeconds.length,
           cropClickMs: cropSeconds.length ? median(cropSeconds) * 1000 : null,
@@ -247,6 +256,7 @@ export function registerClickCommand(program: Command): void {
         ctx.say(
           `encoder ${result.encoderMs.toFixed(0)} ms per image, ${result.clickMs.toFixed(0)} ms per click (medians, model process), ${result.clicks} clicks in ${result.seconds.toFixed(0)} s` +
             `; ${zoomed} answered on a zoom crop` +
+            (redrawn ? `, ${redrawn} with learnt edges` : '') +
             (result.cropClickMs === null
               ? ''
               : `, ${result.cropClicks} of them waited for its embedding, ${result.cropClickMs.toFixed(0)} ms each (median)`),

@@ -9,7 +9,8 @@ import { describeFsError } from '../../masks/fsErrors';
 import { InputError } from '../../masks/inputError';
 import { readMask, writeMask } from '../../io/maskIO';
 import { ModelRequestError } from '../../modelServer/modelClient';
-import { BatchIncomplete, fmt, intArg, requiredArg, requiredInt, type CliContext } from '../cliContext';
+import { BatchIncomplete, fmt, intArg, requiredArg, requiredInt, textArg, type CliContext } from '../cliContext';
+import { clickModelFiles } from '../../io/clickModelFiles';
 import { simulateLoop } from '../simulateLoop';
 import { doctorText } from '../../protocol/doctorText';
 import { common, networkFrom, settingsFrom, trainingOptions, withContext, type Opts } from '../options';
@@ -141,9 +142,15 @@ export function registerModelCommands(program: Command): void {
     ),
   )
     .option('--force', 'make the new version current even if validation boundary IoU fell or pixels to correct rose')
+    .option(
+      '--click-model <path>',
+      "also learn edges for this click model's answers from the masks (a SAM-family pair: NAME.encoder.onnx or NAME.decoder.onnx, their prefix, or a folder holding one pair)",
+    )
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const settings = settingsFrom(o);
+        const clickModelPath = textArg('--click-model', o.clickModel);
+        const clickModel = clickModelPath ? clickModelFiles(clickModelPath) : undefined;
         const { pairs, unlabelled, orphans } = await pairImagesWithMasks(
           requiredArg('--images', o.images),
           requiredArg('--masks', o.masks),
@@ -167,6 +174,7 @@ export function registerModelCommands(program: Command): void {
             encoder: ctx.encoder,
             network: networkFrom(o),
             settings,
+            ...(clickModel ? { clickModel } : {}),
           },
           { onProgress: ctx.progress.handle },
         );
@@ -177,6 +185,7 @@ export function registerModelCommands(program: Command): void {
         );
         ctx.say(r.augmentation);
         ctx.say(`pixel head: ${r.pixelHead}`);
+        ctx.say(`click edges: ${r.clickEdges}`);
         if (!r.trainingFit.learnedNothing) ctx.say(`version ${r.version} ${r.trainingFit.reason}`);
         ctx.say(
           `${r.trainImages} train / ${r.validationImages} validation images, ${r.epochs} epochs, ${r.steps} steps, ${r.seconds.toFixed(1)} s`,

@@ -12,6 +12,7 @@ import type { PairRef } from '../../protocol/modelProtocol';
 import { ModelRequestError } from '../../modelServer/modelClient';
 import type { MaskEditorProvider } from '../editor/maskEditorProvider';
 import { readSettings } from '../settings';
+import { configuredClickModel } from '../editor/clickSegmentation';
 import { RESTRICTED_NOTICE, type ModelHub } from '../modelHub';
 import { findWorkspaceImages } from './workspaceMasks';
 
@@ -111,6 +112,14 @@ async function fineTuneOnce(hub: ModelHub, editors: MaskEditorProvider, options:
   const fineTuneSettings = options.quick ? { ...settings.fineTune, epochs: 0 } : settings.fineTune;
   const what = options.quick ? 'quick fine-tune (context head only)' : 'fine-tune';
   const root = folder.uri.fsPath;
+  // Learnt edges for the click tool are fitted with a full fine-tune when a click model is set up (and allowed).
+  const configured = configuredClickModel();
+  const clickModel =
+    !options.quick &&
+    !('reason' in configured) &&
+    vscode.workspace.getConfiguration('maskloop', folder.uri).get<boolean>('clickEdges', true)
+      ? configured
+      : undefined;
   hub.log(`${what} on ${reviewed.length} saved masks into ${settings.modelFolder}`);
   try {
     const r = await vscode.window.withProgress(
@@ -134,6 +143,7 @@ async function fineTuneOnce(hub: ModelHub, editors: MaskEditorProvider, options:
             datasetManifest: path.join(path.dirname(settings.modelFolder), 'dataset.json'),
             settings: fineTuneSettings,
             workspaceRoot: root,
+            ...(clickModel ? { clickModel } : {}),
           },
           {
             signal: controller.signal,
@@ -158,7 +168,7 @@ async function fineTuneOnce(hub: ModelHub, editors: MaskEditorProvider, options:
     );
     const metrics = `validation mIoU ${fmt(r.metricsBefore, 'miou')} → ${fmt(r.metricsAfter, 'miou')}, boundary IoU ${fmt(r.metricsBefore, 'boundaryIoU')} → ${fmt(r.metricsAfter, 'boundaryIoU')}`;
     hub.log(
-      `${what}: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.threads}; training steps ${r.timing.training.toFixed(1)} s); ${r.augmentation}; pixel head ${r.pixelHead}`,
+      `${what}: version ${r.version} ${r.accepted ? 'accepted' : 'kept aside'} (${r.reason}); ${metrics}; ${r.trainImages} train / ${r.validationImages} validation images, ${r.steps} steps in ${r.seconds.toFixed(1)} s (${r.threads}; training steps ${r.timing.training.toFixed(1)} s); ${r.augmentation}; pixel head ${r.pixelHead}; click edges ${r.clickEdges}`,
     );
     hub.modelChanged(settings.modelFolder, r.current);
     if (r.accepted)

@@ -9,6 +9,7 @@ import type { ClickModelFiles } from '../../protocol/modelProtocol';
 import type { WebviewToHost } from '../../protocol/editorProtocol';
 import { errorText } from '../../masks/fsErrors';
 import type { ModelHub } from '../modelHub';
+import { readSettings } from '../settings';
 import type { MaskDocument } from './maskDocument';
 
 export const CLICK_SETUP_HINT = 'Click segmentation is not set up: run "MaskLoop: Set Up Click Segmentation..."';
@@ -100,6 +101,12 @@ export class ClickSegmenter {
               ? {}
               : { zoom: false }),
           },
+          // The model's learnt edges for the active class, when a fine-tune fitted them for this click model (not
+          // read from an untrusted workspace's model folder).
+          ...(this.hub.trusted &&
+          vscode.workspace.getConfiguration('maskloop', doc.uri).get<boolean>('clickEdges', true)
+            ? { edges: { modelDir: readSettings(doc.uri).modelFolder, classIndex: m.activeClass } }
+            : {}),
         },
         { signal: controller.signal },
       );
