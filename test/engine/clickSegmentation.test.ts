@@ -462,6 +462,9 @@ test('learnt edges: fitted through the click path on saved masks, stored with a 
     [48, 52, 14],
     [76, 42, 15.5],
     [64, 48, 18],
+    [56, 50, 15],
+    [72, 46, 16.5],
+    [58, 40, 14.5],
   ].map(([x, y, r]) => scene(x, y, r));
   const service = new ClickService();
   const ctx = { signal: new AbortController().signal, progress: () => undefined };

@@ -7,6 +7,7 @@ import {
   edgeFeatures,
   edgeInputs,
   edgesProblem,
+  preparedHead,
   redrawEdges,
   type EdgeHead,
 } from '../../src/engine/click/clickEdges';
@@ -18,6 +19,7 @@ import {
 } from '../../src/engine/click/clickEdgesFit';
 import { objectIoU } from '../../src/engine/click/clickProtocol';
 import { labelRegion } from '../../src/masks/rasterTools';
+import { SeededRandom } from '../../src/masks/seededRandom';
 import type { MaskImage } from '../../src/masks/maskImage';
 
 const W = 64;
@@ -80,6 +82,9 @@ const scenes = (): EdgeFitImage[] =>
     [24, 40, 12.5],
     [44, 24, 13.5],
     [30, 28, 16],
+    [36, 34, 13],
+    [26, 30, 14],
+    [38, 38, 15],
   ].map(([x, y, r]) => discScene(x, y, r));
 
 test('the band box holds the answer edge and EDGE_BAND pixels either side; features only in the band', () => {
@@ -133,6 +138,34 @@ test('an unsure head changes nothing; stored edges of another feature set or siz
   assert.match(edgesProblem({ ...stored, b2: NaN }) ?? '', /not finite/);
 });
 
+test('the prepared head (standardisation folded in) gives what the head gives on standardised rows', () => {
+  const rand = new SeededRandom(5);
+  const d = edgeInputs(3);
+  const h = 6;
+  const head: EdgeHead = {
+    inputs: d,
+    hidden: h,
+    mean: Array.from({ length: d }, () => rand.normal()),
+    scale: Array.from({ length: d }, () => 0.5 + rand.next()),
+    w1: Array.from({ length: d * h }, () => rand.normal()),
+    b1: Array.from({ length: h }, () => rand.normal()),
+    w2: Array.from({ length: h }, () => rand.normal()),
+    b2: 0.3,
+  };
+  const run = preparedHead(head);
+  for (let t = 0; t < 20; t++) {
+    // Rows as the features make them: the class one-hot mostly zeros.
+    const row = Array.from({ length: d }, (_, j) => (j >= 11 && j !== 12 && j !== 15 ? 0 : rand.normal()));
+    let o = head.b2;
+    for (let k = 0; k < h; k++) {
+      let z = head.b1[k];
+      for (let j = 0; j < d; j++) z += (row[j] - head.mean[j]) * head.scale[j] * head.w1[j * h + k];
+      if (z > 0) o += z * head.w2[k];
+    }
+    assert.ok(Math.abs(run(row, 0) - 1 / (1 + Math.exp(-o))) < 1e-9);
+  }
+});
+
 test('fit images are spread over those saved; every third from the second is held out', () => {
   assert.deepEqual(edgeFitImages(1, 8), { fit: [0], heldOut: [] });
   assert.deepEqual(edgeFitImages(3, 8), { fit: [0, 2], heldOut: [1] });
@@ -168,7 +201,7 @@ test('a click model already right gets no learnt edges; too few images gets none
   const images = scenes();
   const exact = await fitClickEdges(images, 2, biasedAnswerer(images, 0).answer, { clickModel: 'exact', seed: 0 });
   assert.equal(exact.weights, null);
-  assert.match(exact.report, /not kept: no class's held-out answers gained/);
+  assert.match(exact.report, /not kept: no class's held-out objects took fewer clicks/);
   const one = await fitClickEdges(images.slice(0, 1), 2, biasedAnswerer(images, 2).answer, {
     clickModel: 'x',
     seed: 0,
