@@ -45,34 +45,55 @@ export function bandBox(answer: Uint8Array, width: number, height: number): Box 
   };
 }
 
-/** Box sums of radius r over a plane, read at the pixels of `box`, the plane's borders repeated (numpy 'edge'). */
-function boxSums(plane: (x: number, y: number) => number, width: number, height: number, box: Box, r: number) {
-  const ex0 = box.x0 - r;
-  const ey0 = box.y0 - r;
-  const W = box.x1 - box.x0 + 2 * r;
-  const H = box.y1 - box.y0 + 2 * r;
-  const c = new Float64Array((W + 1) * (H + 1));
-  for (let y = 0; y < H; y++) {
-    const sy = Math.min(height - 1, Math.max(0, ey0 + y));
-    let row = 0;
-    for (let x = 0; x < W; x++) {
-      row += plane(Math.min(width - 1, Math.max(0, ex0 + x)), sy);
-      c[(y + 1) * (W + 1) + x + 1] = c[y * (W + 1) + x + 1] + row;
-    }
+/**
+ * Integral images of planes over `box` and a halo of `halo` pixels, the image's borders repeated (numpy's
+ * 'edge' padding): box sums of any radius up to `halo` at the box's pixels.
+ */
+class BoxSums {
+  private readonly W: number;
+  private readonly H: number;
+  private readonly ox: number;
+  private readonly oy: number;
+
+  constructor(
+    readonly box: Box,
+    readonly halo: number,
+  ) {
+    this.W = box.x1 - box.x0 + 2 * halo;
+    this.H = box.y1 - box.y0 + 2 * halo;
+    this.ox = box.x0 - halo;
+    this.oy = box.y0 - halo;
   }
-  const bw = box.x1 - box.x0;
-  const out = new Float64Array(bw * (box.y1 - box.y0));
-  const k = 2 * r + 1;
-  for (let y = 0; y < box.y1 - box.y0; y++)
-    for (let x = 0; x < bw; x++)
-      out[y * bw + x] =
-        c[(y + k) * (W + 1) + x + k] - c[y * (W + 1) + x + k] - c[(y + k) * (W + 1) + x] + c[y * (W + 1) + x];
-  return out;
+
+  /** The integral image of a plane given by its value at each (clamped) image pixel index. */
+  integral(width: number, height: number, at: (i: number) => number): Float64Array {
+    const { W, H, ox, oy } = this;
+    const c = new Float64Array((W + 1) * (H + 1));
+    for (let y = 0; y < H; y++) {
+      const row0 = Math.min(height - 1, Math.max(0, oy + y)) * width;
+      let run = 0;
+      for (let x = 0; x < W; x++) {
+        run += at(row0 + Math.min(width - 1, Math.max(0, ox + x)));
+        c[(y + 1) * (W + 1) + x + 1] = c[y * (W + 1) + x + 1] + run;
+      }
+    }
+    return c;
+  }
+
+  /** The sum over the (2r + 1)-square about image pixel (x, y) of the box, from an integral image. */
+  sum(c: Float64Array, x: number, y: number, r: number): number {
+    const W1 = this.W + 1;
+    const x0 = x - this.ox - r;
+    const y0 = y - this.oy - r;
+    const x1 = x0 + 2 * r + 1;
+    const y1 = y0 + 2 * r + 1;
+    return c[y1 * W1 + x1] - c[y0 * W1 + x1] - c[y1 * W1 + x0] + c[y0 * W1 + x0];
+  }
 }
 
 /**
  * The band's pixels (image indices) and their features, classes one-hot and class x 5-pixel mean appended:
- * EDGE_BASE_FEATURES + 2 * classes values a pixel.
+ * EDGE_BASE_FEATURES + 2 * classes values a pixel. Computed on the band's box only.
  */
 export function edgeFeatures(
   answer: Uint8Array,
@@ -83,24 +104,33 @@ export function edgeFeatures(
   const { width, height, data } = image;
   const box = bandBox(answer, width, height);
   if (!box) return null;
-  const A = (x: number, y: number): number => (answer[y * width + x] ? 1 : 0);
-  const rgb = (c: number) => (x: number, y: number) => data[(y * width + x) * 3 + c] / 255;
-  const b1 = boxSums(A, width, height, box, 1);
-  const b2 = boxSums(A, width, height, box, 2);
-  const b4 = boxSums(A, width, height, box, 4);
   const R = COLOUR_RADIUS;
-  const nIn = boxSums(A, width, height, box, R);
-  const sIn = [0, 1, 2].map((c) => boxSums((x, y) => A(x, y) * rgb(c)(x, y), width, height, box, R));
-  const sAll = [0, 1, 2].map((c) => boxSums(rgb(c), width, height, box, R));
-  const grey = (x: number, y: number): number => (rgb(0)(x, y) + rgb(1)(x, y) + rgb(2)(x, y)) / 3;
-  const bw = box.x1 - box.x0;
+  const sums = new BoxSums(box, R);
+  const A = sums.integral(width, height, (i) => (answer[i] ? 1 : 0));
+  const all = [0, 1, 2].map((c) => sums.integral(width, height, (i) => data[i * 3 + c] / 255));
+  const inside = [0, 1, 2].map((c) => sums.integral(width, height, (i) => (answer[i] ? data[i * 3 + c] / 255 : 0)));
+  const grey = (x: number, y: number): number => {
+    const i = (y * width + x) * 3;
+    return (data[i] / 255 + data[i + 1] / 255 + data[i + 2] / 255) / 3;
+  };
   const inputs = edgeInputs(classes);
-  const pixels: number[] = [];
-  const rows: number[] = [];
+  // The band first (pixels whose 5-pixel square holds both sides), then its features in one array.
+  const bw = box.x1 - box.x0;
+  const mean2 = new Float64Array(bw * (box.y1 - box.y0));
+  let count = 0;
   for (let y = box.y0; y < box.y1; y++)
     for (let x = box.x0; x < box.x1; x++) {
-      const j = (y - box.y0) * bw + (x - box.x0);
-      const m2 = b2[j] / 25;
+      const m2 = sums.sum(A, x, y, 2) / 25;
+      mean2[(y - box.y0) * bw + x - box.x0] = m2;
+      if (m2 > 0 && m2 < 1) count++;
+    }
+  const pixels = new Int32Array(count);
+  const features = new Float32Array(count * inputs);
+  const area = (2 * R + 1) ** 2;
+  let k = 0;
+  for (let y = box.y0; y < box.y1; y++)
+    for (let x = box.x0; x < box.x1; x++) {
+      const m2 = mean2[(y - box.y0) * bw + x - box.x0];
       if (!(m2 > 0 && m2 < 1)) continue;
       // numpy.gradient: central differences inside, one-sided at the image's borders.
       const gx =
@@ -115,53 +145,70 @@ export function edgeFeatures(
           : y === height - 1
             ? grey(x, y) - grey(x, y - 1)
             : (grey(x, y + 1) - grey(x, y - 1)) / 2;
-      const nin = nIn[j];
-      const nout = (2 * R + 1) ** 2 - nin;
+      const nin = sums.sum(A, x, y, R);
+      const nout = area - nin;
+      const i = y * width + x;
+      const f = k * inputs;
       let di = 0;
       let dout = 0;
-      const colour: number[] = [];
       for (let c = 0; c < 3; c++) {
-        const v = rgb(c)(x, y);
-        di += (v - sIn[c][j] / Math.max(nin, 1)) ** 2;
-        dout += (v - (sAll[c][j] - sIn[c][j]) / Math.max(nout, 1)) ** 2;
-        colour.push(v);
+        const v = data[i * 3 + c] / 255;
+        const sIn = sums.sum(inside[c], x, y, R);
+        di += (v - sIn / Math.max(nin, 1)) ** 2;
+        dout += (v - (sums.sum(all[c], x, y, R) - sIn) / Math.max(nout, 1)) ** 2;
+        features[f + 5 + c] = v;
       }
       di = Math.sqrt(di);
       dout = Math.sqrt(dout);
-      pixels.push(y * width + x);
-      rows.push(
-        A(x, y),
-        b1[j] / 9,
-        m2,
-        b4[j] / 81,
-        Math.sqrt(gx * gx + gy * gy) * 4,
-        ...colour,
-        di * 4,
-        dout * 4,
-        (dout - di) * 4,
-      );
-      for (let c = 0; c < classes; c++) rows.push(c === classIndex ? 1 : 0);
-      for (let c = 0; c < classes; c++) rows.push(c === classIndex ? m2 - 0.5 : 0);
+      features[f] = answer[i] ? 1 : 0;
+      features[f + 1] = sums.sum(A, x, y, 1) / 9;
+      features[f + 2] = m2;
+      features[f + 3] = sums.sum(A, x, y, 4) / 81;
+      features[f + 4] = Math.sqrt(gx * gx + gy * gy) * 4;
+      features[f + 8] = di * 4;
+      features[f + 9] = dout * 4;
+      features[f + 10] = (dout - di) * 4;
+      // The class one-hot and the class x 5-pixel mean (the array's zeros elsewhere).
+      if (classIndex >= 0 && classIndex < classes) {
+        features[f + EDGE_BASE_FEATURES + classIndex] = 1;
+        features[f + EDGE_BASE_FEATURES + classes + classIndex] = m2 - 0.5;
+      }
+      pixels[k++] = i;
     }
-  return { pixels: Int32Array.from(pixels), features: Float32Array.from(rows), inputs };
+  return { pixels, features, inputs };
 }
 
 /** The head's weights: inputs standardised by `mean` and `scale`, then `w1` (inputs x hidden, row-major), ReLU, `w2`. */
 export type EdgeHead = Pick<ClickEdgesWeights, 'inputs' | 'hidden' | 'mean' | 'scale' | 'w1' | 'b1' | 'w2' | 'b2'>;
 
-/** The head's probability that a band pixel (standardised row x) is inside. */
-export function edgeProbability(head: EdgeHead, row: ArrayLike<number>, offset: number, scratch: Float32Array): number {
-  const { inputs: d, hidden: h, w1, b1, w2 } = head;
-  let o = head.b2;
-  for (let k = 0; k < h; k++) scratch[k] = b1[k];
-  for (let j = 0; j < d; j++) {
-    const v = (row[offset + j] - head.mean[j]) * head.scale[j];
-    if (v === 0) continue;
-    const r = j * h;
-    for (let k = 0; k < h; k++) scratch[k] += v * w1[r + k];
-  }
-  for (let k = 0; k < h; k++) if (scratch[k] > 0) o += scratch[k] * w2[k];
-  return 1 / (1 + Math.exp(-o));
+/**
+ * The head prepared to run on raw feature rows: the standardisation folded into the first layer (its weights
+ * scaled, its biases given every input's mean), so a row's zero values (the class one-hot's other classes) cost
+ * nothing.
+ */
+export function preparedHead(head: EdgeHead): (row: ArrayLike<number>, offset: number) => number {
+  const { inputs: d, hidden: h } = head;
+  const w1 = new Float64Array(d * h);
+  const b1 = Float64Array.from(head.b1);
+  for (let j = 0; j < d; j++)
+    for (let k = 0; k < h; k++) {
+      w1[j * h + k] = head.scale[j] * head.w1[j * h + k];
+      b1[k] -= head.mean[j] * w1[j * h + k];
+    }
+  const w2 = head.w2;
+  const z = new Float64Array(h);
+  return (row, offset) => {
+    z.set(b1);
+    for (let j = 0; j < d; j++) {
+      const v = row[offset + j];
+      if (v === 0) continue;
+      const r = j * h;
+      for (let k = 0; k < h; k++) z[k] += v * w1[r + k];
+    }
+    let o = head.b2;
+    for (let k = 0; k < h; k++) if (z[k] > 0) o += z[k] * w2[k];
+    return 1 / (1 + Math.exp(-o));
+  };
 }
 
 export interface EdgeFitOptions {
@@ -279,10 +326,10 @@ export function redrawEdges(
 ): Uint8Array {
   const f = edgeFeatures(answer, image, classIndex, head.classes);
   if (!f || f.inputs !== head.inputs) return answer;
-  const scratch = new Float32Array(head.hidden);
+  const probability = preparedHead(head);
   let out = answer;
   for (let k = 0; k < f.pixels.length; k++) {
-    const p = edgeProbability(head, f.features, k * f.inputs, scratch);
+    const p = probability(f.features, k * f.inputs);
     if (Math.abs(p - 0.5) <= margin) continue;
     const want = p > 0.5 ? 1 : 0;
     const i = f.pixels[k];
