@@ -299,8 +299,12 @@ export class ClickService {
     }
     let hit = this.edges.get(modelDir);
     if (hit?.stamp !== current) {
-      const meta = await store.currentMeta();
-      hit = { stamp: current, weights: meta.clickEdges ?? null };
+      // A model.json that cannot be read leaves the answers as they are: the clicks still work.
+      const weights = await store.currentMeta().then(
+        (meta) => meta.clickEdges ?? null,
+        () => null,
+      );
+      hit = { stamp: current, weights };
       this.edges.set(modelDir, hit);
     }
     const w = hit.weights;

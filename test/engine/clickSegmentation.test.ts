@@ -534,6 +534,11 @@ test('learnt edges: fitted through the click path on saved masks, stored with a 
       (await service.segment({ ...target, prompt, edges: { modelDir, classIndex: 1 } }, ctx)).learntEdges,
       false,
     );
+    // A model.json that cannot be read leaves the clicks working, as the decoder answers them.
+    fs.writeFileSync(store.currentFile, '{ not json');
+    const damaged = await service.segment({ ...target, prompt, edges: { modelDir, classIndex: 1 } }, ctx);
+    assert.equal(damaged.learntEdges, false);
+    assert.equal(damaged.candidates.length, plain.candidates.length);
   } finally {
     await service.release();
   }
