@@ -206,7 +206,7 @@ export function registerClickCommand(program: Command): void {
     .option('--cache <dir>', 'folder of cached image embeddings')
     .option(
       '--model <dir>',
-      "a maskloop model whose suggestion helps: the suggested region of the object's class under the first click answers it, and is the decoder's mask prompt with the next click",
+      "a maskloop model whose suggestion helps: the suggested region of the object's class under the first click answers it, and is the decoder's mask prompt with the next click; its learnt edges (from a fine-tune given this click model) redraw the answers of the classes they were kept for",
     )
     .option('--no-zoom', 'answer every click on the whole image (default: on a crop around the object after the first)')
     .option(
