@@ -17,7 +17,11 @@ import { carryBetween, suggestFromNeighbours } from '../../src/engine/inference/
 import {
   applySequenceHead,
   carriedProbabilities,
+  carriedBand,
   drawPair,
+  SEQUENCE_HEAD_BAND,
+  SEQUENCE_HEAD_BAND_SHARE,
+  SEQUENCE_HEAD_PAIR_SAMPLES,
   fitSequenceHead,
   SEQUENCE_HEAD_MAX_PAIRS,
   SequenceHeadCache,
@@ -538,4 +542,31 @@ test('the sequence head weighs the model in: a uniform model changes nothing, a 
   for (let i = 0; i < W * H; i++) sure[2 * i + 1] = 1 - 1e-6;
   const blind = await applySequenceHead(head, frame, flat, 2, sure, 100);
   assert.ok(blind.classMap.every((c) => c === 1));
+});
+
+test("the sequence head draws half its pixels from within 4 pixels of the carried mask's edges", async () => {
+  // 40x30: class 1 on the left 10 columns of the carried mask, class 0 elsewhere.
+  const width = 40;
+  const height = 30;
+  const carried = new Float32Array(width * height * 2);
+  for (let i = 0; i < width * height; i++) carried[i * 2 + (i % width < 10 ? 1 : 0)] = 1;
+  const band = carriedBand(carried, width, height, 2, SEQUENCE_HEAD_BAND);
+  // The edge lies between columns 9 and 10 (the left pixel counts as the edge): columns 5-13 are near it.
+  const columns = new Set([...band].map((i) => i % width));
+  assert.deepEqual(
+    [...columns].sort((a, b) => a - b),
+    [5, 6, 7, 8, 9, 10, 11, 12, 13],
+  );
+  assert.equal(band.length, 9 * height);
+  assert.equal(carriedBand(new Float32Array(width * height * 2).fill(0.5), width, height, 2, 4).length, 0);
+  // The drawn pixels: uniform ones hit columns 5-13 about 9/40 of the time, the band's always.
+  const frame: RgbImage = { width, height, data: new Uint8Array(width * height * 3).fill(128) };
+  const mask: MaskImage = { width, height, data: new Uint8Array(width * height) };
+  for (let i = 0; i < width * height; i++) mask.data[i] = i % width < 11 ? 1 : 0;
+  const pair = await drawPair(frame, mask, carried, 2, 1);
+  assert.equal(pair.samples.ys.length, SEQUENCE_HEAD_PAIR_SAMPLES);
+  const ones = pair.samples.ys.filter((y) => y === 1).length / pair.samples.ys.length;
+  // Class 1 covers 11/40 of the frame (0.275) but 6/9 of the band: about half and half gives near 0.47.
+  const expected = (1 - SEQUENCE_HEAD_BAND_SHARE) * (11 / 40) + SEQUENCE_HEAD_BAND_SHARE * (6 / 9);
+  assert.ok(Math.abs(ones - expected) < 0.03, `class 1 drawn ${ones.toFixed(3)}, expected ${expected.toFixed(3)}`);
 });

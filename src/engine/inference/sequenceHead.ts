@@ -70,6 +70,50 @@ export function carriedProbabilities(
 }
 
 /**
+ * Share of a pair's drawn pixels taken from within SEQUENCE_HEAD_BAND pixels of the carried mask's edges (the
+ * rest from anywhere). Chosen on the first halves of the real sets (docs/benchmarks.md, "The sequence head").
+ */
+export const SEQUENCE_HEAD_BAND_SHARE = 0.5;
+export const SEQUENCE_HEAD_BAND = 4;
+
+/** Pixels within `band` pixels (chessboard) of an edge of the carried mask's most likely class, in index order. */
+export function carriedBand(
+  carried: Float32Array,
+  width: number,
+  height: number,
+  classes: number,
+  band: number,
+): Int32Array {
+  const n = width * height;
+  const top = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (carried[i * classes + c] > carried[i * classes + best]) best = c;
+    top[i] = best;
+  }
+  const edge = new Uint8Array(n);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if ((x + 1 < width && top[i + 1] !== top[i]) || (y + 1 < height && top[i + width] !== top[i])) edge[i] = 1;
+    }
+  // The edge pixels dilated by `band`: along rows, then along columns.
+  const rows = new Uint8Array(n);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      if (edge[y * width + x])
+        for (let xx = Math.max(0, x - band); xx <= Math.min(width - 1, x + band); xx++) rows[y * width + xx] = 1;
+  const near = new Uint8Array(n);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      if (rows[y * width + x])
+        for (let yy = Math.max(0, y - band); yy <= Math.min(height - 1, y + band); yy++) near[yy * width + x] = 1;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) if (near[i]) out.push(i);
+  return Int32Array.from(out);
+}
+
+/**
  * Draws a pair's pixels: `frame` (the later frame), its true `mask`, and the earlier frame's mask carried onto
  * it as carriedProbabilities gives it. Seeded: the same pair and seed draw the same pixels.
  */
@@ -82,14 +126,12 @@ export async function drawPair(
 ): Promise<SequencePair> {
   const samples: PixelSamples = { xs: [], ys: [] };
   const item = { image: frame, mask, probs: carried };
-  await samplePixels(
-    item,
-    classes,
-    SEQUENCE_HEAD_PAIR_SAMPLES,
-    new SeededRandom(seed + 7919),
-    samples,
-    pixelFeaturesFast,
-  );
+  const rng = new SeededRandom(seed + 7919);
+  // Half the pixels from anywhere, half from near the carried edges, where carrying goes wrong.
+  const inBand = carriedBand(carried, frame.width, frame.height, classes, SEQUENCE_HEAD_BAND);
+  const banded = inBand.length > 0 ? Math.round(SEQUENCE_HEAD_BAND_SHARE * SEQUENCE_HEAD_PAIR_SAMPLES) : 0;
+  await samplePixels(item, classes, SEQUENCE_HEAD_PAIR_SAMPLES - banded, rng, samples, pixelFeaturesFast);
+  if (banded > 0) await samplePixels(item, classes, banded, rng, samples, pixelFeaturesFast, inBand);
   return { samples };
 }
 

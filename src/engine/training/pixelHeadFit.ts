@@ -66,8 +66,9 @@ export interface PixelSamples {
 }
 
 /**
- * Draws `want` labelled pixels of one image (uniformly, with replacement) into `into`. Features are computed
- * in bands of rows, so memory stays a band's whatever the image's size.
+ * Draws `want` labelled pixels of one image (uniformly, with replacement; among `candidates`, pixel indices,
+ * when given) into `into`. Features are computed in bands of rows, so memory stays a band's whatever the
+ * image's size.
  */
 export async function samplePixels(
   item: PixelHeadItem,
@@ -76,13 +77,15 @@ export async function samplePixels(
   rng: SeededRandom,
   into: PixelSamples,
   featuresOf: FeaturesOf = pixelFeatures,
+  candidates?: Int32Array,
 ): Promise<void> {
   const { width: W, height: H } = item.image;
   const inputs = PIXEL_FEATURE_COUNT + classes;
   const picked: number[] = [];
-  const n = W * H;
+  const n = candidates ? candidates.length : W * H;
+  if (n === 0) return;
   for (let tries = 0; picked.length < want && tries < want * 1000; tries++) {
-    const p = rng.int(0, n);
+    const p = candidates ? candidates[rng.int(0, n)] : rng.int(0, n);
     if (item.mask.data[p] < classes) picked.push(p);
   }
   picked.sort((a, b) => a - b);
