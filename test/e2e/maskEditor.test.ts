@@ -270,7 +270,11 @@ test('fine-tune from the command palette: a new model version on disk, open edit
   await cs.screenshot('03-after-fine-tune');
 });
 
-test('quick fine-tune from the command palette: a new version that fitted only the context head', async () => {
+/**
+ * Runs a fine-tune command from the palette and waits for its new model version on disk (failing at once on a
+ * notification holding `failedText`); returns that version's manifest.
+ */
+async function newVersionFrom(command: string, failedText: string, timeoutMs: number): Promise<unknown> {
   const versionsDir = path.join(modelDir(), 'versions');
   const done = (): string[] =>
     fs
@@ -278,21 +282,25 @@ test('quick fine-tune from the command palette: a new version that fitted only t
       .filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json')))
       .sort();
   const before = done().length;
-  await cs.runCommand('MaskLoop: Quick Fine-tune (Context Head Only)');
+  await cs.runCommand(command);
   await waitFor(
     'a new model version on disk',
     async () => {
       const failed = await cs.page
-        .locator('.notification-list-item-message', { hasText: 'failed' })
+        .locator('.notification-list-item-message', { hasText: failedText })
         .first()
         .textContent({ timeout: 100 })
         .catch(() => null);
-      if (failed) throw new Error(`the quick fine-tune command failed: ${failed}`);
+      if (failed) throw new Error(`${command} failed: ${failed}`);
       return done().length > before;
     },
-    300_000,
+    timeoutMs,
   );
-  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8')) as {
+  return JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8'));
+}
+
+test('quick fine-tune from the command palette: a new version that fitted only the context head', async () => {
+  const manifest = (await newVersionFrom('MaskLoop: Quick Fine-tune (Context Head Only)', 'failed', 300_000)) as {
     settings: { epochs: number };
     history: unknown[];
     contextHead?: { cells: number };
@@ -520,28 +528,11 @@ test('click tool: with a click-segmentation pair set up, K and a click show a ca
 test('fine-tune with a click model set up: the new version reports the learnt edges for its answers', async () => {
   // The click model of the test before is still set up; the fine-tune plays the click protocol on the saved masks
   // through it and says in the version's manifest what it learnt, or why nothing.
-  const versionsDir = path.join(modelDir(), 'versions');
-  const done = (): string[] =>
-    fs
-      .readdirSync(versionsDir)
-      .filter((d) => fs.existsSync(path.join(versionsDir, d, 'manifest.json')))
-      .sort();
-  const before = done().length;
-  await cs.runCommand('MaskLoop: Fine-tune Model on Corrected Masks');
-  await waitFor(
-    'a new model version on disk',
-    async () => {
-      const failed = await cs.page
-        .locator('.notification-list-item-message', { hasText: 'fine-tune failed' })
-        .first()
-        .textContent({ timeout: 100 })
-        .catch(() => null);
-      if (failed) throw new Error(`the fine-tune command failed: ${failed}`);
-      return done().length > before;
-    },
+  const manifest = (await newVersionFrom(
+    'MaskLoop: Fine-tune Model on Corrected Masks',
+    'fine-tune failed',
     600_000,
-  );
-  const manifest = JSON.parse(fs.readFileSync(path.join(versionsDir, done().at(-1)!, 'manifest.json'), 'utf8')) as {
+  )) as {
     accepted: boolean;
     clickEdges?: string;
   };
