@@ -273,6 +273,7 @@ export class ModelService {
       recordPair,
       recordPair ? [] : await this.sequenceHistory(neighbours, meta.classes.classes.length, ctx),
       this.fitHeads(ctx),
+      await this.keptRecordDraw(neighbours, recordPair, meta.classes.classes.length),
     );
     if (s.recordDraw)
       this.keepPair(await pairKey(neighbours[1].ref, near.ref, meta.classes.classes.length), s.recordDraw);
@@ -339,6 +340,7 @@ export class ModelService {
       recordPair,
       recordPair ? [] : await this.sequenceHistory(neighbours, classes.classes.length, ctx),
       this.fitHeads(ctx),
+      await this.keptRecordDraw(neighbours, recordPair, classes.classes.length),
     );
     if (s.recordDraw)
       this.keepPair(await pairKey(neighbours[1].ref, neighbours[0].ref, classes.classes.length), s.recordDraw);
@@ -409,6 +411,20 @@ export class ModelService {
   }
 
   /** Keeps a pair's draw under its key (none: not kept), the oldest let go beyond CARRIED_CACHE_PAIRS. */
+  /**
+   * The record pair's draw (the frame beyond carried onto the neighbour) as an earlier suggestion kept it, while
+   * its four files are unchanged: the same pair, so the heads fitted on it are found again (SequenceHeadCache).
+   */
+  private async keptRecordDraw(
+    neighbours: readonly { ref: PairRef }[],
+    recordPair: unknown,
+    classes: number,
+  ): Promise<SequencePair | undefined> {
+    if (recordPair || neighbours.length < 2) return undefined;
+    const key = await pairKey(neighbours[1].ref, neighbours[0].ref, classes);
+    return key === null ? undefined : this.pairCache.get(key);
+  }
+
   private keepPair(key: string | null, pair: SequencePair): SequencePair {
     if (key === null) return pair;
     this.pairCache.set(key, pair);

@@ -116,6 +116,8 @@ function snapWithoutModel(
  * carried mask read through a head fitted on the record pair (drawn here: `recordDraw`) and the nearest pairs
  * of the history (SEQUENCE_HEAD_MAX_PAIRS in all), weighed with the model's probabilities when there are any.
  * `fit` fits the heads (a SequenceHeadCache's keeps them: the head tried here is the next frame's own head).
+ * `keptRecordDraw`, the record pair's draw an earlier suggestion made of the same files, is taken instead of
+ * drawing it again, so the frame's head is found again when the frame is asked for again.
  */
 export async function suggestFromNeighbours(
   frame: RgbImage,
@@ -127,6 +129,7 @@ export async function suggestFromNeighbours(
   recordPair?: [ReviewedFrame, ReviewedFrame],
   history: SequencePair[] = [],
   fit: SequenceHeadFitter = fitSequenceHead,
+  keptRecordDraw?: SequencePair,
 ): Promise<SequenceSuggestion> {
   const near = neighbours[0];
   const carried = await carryBetween(near, frame, classes);
@@ -162,7 +165,7 @@ export async function suggestFromNeighbours(
   let recordDraw: SequencePair | undefined;
   if (carriedOntoKnown && fusedKnownError !== null && history.length >= 1) {
     const knownCarried = carriedProbabilities(carriedOntoKnown, known.image, classes, settings);
-    recordDraw = await drawPair(known.image, known.mask, knownCarried, classes);
+    recordDraw = keptRecordDraw ?? (await drawPair(known.image, known.mask, knownCarried, classes));
     const heldOut = await fit(history.slice(0, SEQUENCE_HEAD_MAX_PAIRS), classes);
     if (heldOut) {
       const read = await applySequenceHead(heldOut, known.image, knownCarried, classes, recordModel?.probabilities);
