@@ -181,8 +181,9 @@ test('before any model, a frame follows its reviewed neighbour with the carried 
     let object = 0;
     for (const v of s.mask.data) if (v === 1) object++;
     assert.ok(error !== null && Math.abs(error - object / (96 * 96)) < 0.02, `track record error ${error}`);
-    // Reviewed neighbours in a row are pairs to learn from (f1 carried onto f2, f0 onto f1): the sequence head,
-    // tried on f2 without f2's own pair, gets it as right as the fusion there, not better, so the fusion stays.
+    // Reviewed neighbours in a row are pairs to learn from (f1 carried onto f2, f0 onto f1): the sequence head is
+    // tried on f2 without f2's own pair. Here the frames are one image, so the head and the fusion there differ by
+    // a pixel at most; where the head gets fewer pixels wrong, it is fitted again with f2's pair for f3.
     await writeMask(file('f3.mask.png'), s.mask);
     fs.copyFileSync(file('f1.png'), file('f0.png'));
     await writeMask(file('f0.mask.png'), s.mask);
@@ -194,8 +195,18 @@ test('before any model, a frame follows its reviewed neighbour with the carried 
       { onProgress: (e) => void (e.type === 'prepare' && said.push(e.message)) },
     );
     assert.equal(learned.followed?.kind, 'followed');
-    // It says what takes the time: the pair beyond the record pair carried, the heads fitted.
-    assert.deepEqual(said, ['carrying f0.mask.png onto f1.png', 'learning from 2 saved frames'], said.join('; '));
+    // It says what takes the time: the pair beyond the record pair carried, the heads fitted (the one tried on
+    // f2, and the one for f3 exactly when the head was taken).
+    const learnedPairs = learned.followed?.kind === 'followed' ? (learned.followed.learnedPairs ?? 0) : 0;
+    assert.deepEqual(
+      said,
+      [
+        'carrying f0.mask.png onto f1.png',
+        'learning from 2 saved frames',
+        ...(learnedPairs > 0 ? [`learning from ${learnedPairs + 1} saved frames`] : []),
+      ],
+      said.join('; '),
+    );
     let right = 0;
     for (let i = 0; i < learned.classMap.length; i++) if (learned.classMap[i] === s.mask.data[i]) right++;
     assert.ok(right / learned.classMap.length > 0.97, `${right} pixels right`);
