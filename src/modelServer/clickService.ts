@@ -17,6 +17,7 @@ import type { Box } from '../masks/maskDiff';
 import { HONOUR, honourClicks } from '../engine/click/honourClicks';
 import { edgesProblem, redrawEdges, type EdgeHead } from '../engine/click/clickEdges';
 import { fitClickEdges, type EdgeFitImage, type EdgeFitResult } from '../engine/click/clickEdgesFit';
+import { suggestionAnswers } from '../engine/click/clickProtocol';
 import { ModelStore } from '../engine/store/modelStore';
 import type { ClickEdgesWeights } from '../protocol/modelTypes';
 import {
@@ -48,6 +49,8 @@ interface KeptAnswer {
   lowRes: (Float32Array | null)[];
   /** Each candidate at the image's size, or null once past MASK_BYTES_KEPT. */
   masks: Uint8Array[] | null;
+  /** The first candidate is the suggested region (ClickPromptParams.suggested): continuing from it refines it. */
+  fromSuggestion: boolean;
 }
 
 function cropKey(imageKey: string, box: Box): string {
@@ -171,12 +174,13 @@ export class ClickService {
   ): Promise<RequestMap['clickSegment']['result']> {
     const { model, image, key, embedding, source, t0 } = loaded;
     const { width, height } = image;
-    const { region, continueFrom, zoom, honour, ...rest } = prompt;
-    if (region && region.length !== width * height)
-      throw new InputError(
-        imageId,
-        `the region to refine has ${region.length} pixels; the image has ${width}x${height}`,
-      );
+    const { region: given, suggested, continueFrom, zoom, honour, ...rest } = prompt;
+    for (const [what, r] of [
+      ['the region to refine', given],
+      ['the suggested region', suggested],
+    ] as const)
+      if (r && r.length !== width * height)
+        throw new InputError(imageId, `${what} has ${r.length} pixels; the image has ${width}x${height}`);
     for (const pt of rest.points)
       if (!(pt.x >= 0 && pt.x <= width && pt.y >= 0 && pt.y <= height))
         throw new InputError(imageId, `the click at ${pt.x},${pt.y} is outside the image (${width}x${height})`);
@@ -187,6 +191,8 @@ export class ClickService {
     const chosen = continueFrom?.candidate ?? 0;
     const earlierLowRes = earlier?.lowRes[chosen] ?? null;
     const earlierMask = earlier?.masks?.[chosen] ?? null;
+    // A suggested region that answered the click before is refined as a region given is.
+    const region = given ?? (earlier?.fromSuggestion && chosen === 0 && earlierMask ? earlierMask : undefined);
     // What the answer refines: the region given, else the answer continued from (at the image's size).
     const base = region ?? earlierMask;
     // A region given is refined on the whole image (on a crop it went wrong more often on EM cells); the next
@@ -239,6 +245,15 @@ export class ClickService {
       const next = zoom === false || !found[0] ? null : zoomAround(width, height, found[0].mask, rest.points, rest.box);
       if (next) void model.embed(cropRgb(image, next), undefined, cropKey(key, next)).catch(() => undefined);
     }
+    // The suggested region answers a first click where the decoder's answer covers at least half its size.
+    const first = !given && !earlier && !rest.box && suggested !== undefined;
+    const regionArea = first ? countInside(suggested) : 0;
+    const fromSuggestion = first && found[0] !== undefined && suggestionAnswers(regionArea, found[0].area);
+    if (fromSuggestion)
+      found = [
+        { mask: suggested, score: found[0]?.score ?? 1, area: regionArea, index: -1, threshold: 0, lowRes: null },
+        ...found,
+      ];
     const answer = ++this.answerCount;
     this.answers.unshift({
       answer,
@@ -246,6 +261,7 @@ export class ClickService {
       crop,
       lowRes: found.map((c) => c.lowRes),
       masks: found.map((c) => c.mask),
+      fromSuggestion,
     });
     this.answers.length = Math.min(this.answers.length, ANSWERS_KEPT);
     // Older answers drop their masks past the budget (the newest keeps its own, however large): continuing from
@@ -259,7 +275,9 @@ export class ClickService {
     // the close colours around a click still contradicted go with it (kept answers' logits stay the decoder's
     // own, for the next prompt).
     // Learnt edges (when asked, and fitted for this class) redraw each candidate's edge after that.
-    const candidates = found.map((c) => {
+    const candidates = found.map((c, i) => {
+      // The suggested region is the model's own: neither honoured nor redrawn (the click lies inside it).
+      if (fromSuggestion && i === 0) return { mask: c.mask, score: c.score, area: c.area };
       const honoured = honour === false ? c.mask : honourClicks(c.mask, image, rest.points, HONOUR);
       const mask = edges ? redrawEdges(honoured, image, edges.classIndex, edges, rest.points) : honoured;
       let area = c.area;
@@ -275,6 +293,7 @@ export class ClickService {
       candidates,
       answer,
       learntEdges: edges !== null,
+      fromSuggestion,
       zoom: zoomed,
       embedding: source,
       seconds: (Date.now() - t0) / 1000,
@@ -359,4 +378,10 @@ export class ClickService {
     this.loaded = null;
     if (loaded) await (await loaded.model.catch(() => null))?.release();
   }
+}
+
+function countInside(mask: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i]) n++;
+  return n;
 }

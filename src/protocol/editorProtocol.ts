@@ -93,6 +93,8 @@ export type HostToWebview =
       seconds: number;
       /** The model process's number for this answer (a next prompt continues from it). */
       answer: number;
+      /** The first candidate is the model's suggested region under the first click (the decoder's answer next). */
+      fromSuggestion?: boolean;
     }
   | { type: 'clickState'; click: ClickState };
 

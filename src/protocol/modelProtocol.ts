@@ -184,6 +184,8 @@ export interface RequestMap {
       answer: number;
       /** Whether learnt edges redrew the candidates' edges. */
       learntEdges: boolean;
+      /** Whether the suggested region (ClickPromptParams.suggested) is the first candidate. */
+      fromSuggestion: boolean;
       /**
        * The crop the answer was made on (zoom-in, ClickPromptParams.zoom) and where its embedding came from;
        * null when it was made on the whole image.
@@ -230,6 +232,14 @@ export interface ClickPromptParams {
   box?: { x0: number; y0: number; x1: number; y1: number };
   /** A region to refine (the decoder's mask prompt): 1 inside, 0 outside, width x height of the image. */
   region?: Uint8Array;
+  /**
+   * The fine-tuned model's suggested region under a first click (the connected region of the object's class
+   * holding it; 1 inside, width x height of the image). It answers the click as the first candidate, the
+   * decoder's answer second, where the decoder's answer to the click covers at least half its size
+   * (SUGGESTED_REGION_RATIO); else the decoder's answer stands alone. A prompt continuing from it refines it on
+   * the whole image, as `region` does. Ignored with a region, a box or `continueFrom`.
+   */
+  suggested?: Uint8Array;
   /**
    * Give the decoder its own answer to the previous prompt on this image (the chosen candidate's
    * low-resolution logits) as the mask prompt, as SAM's interactive loop does; ignored with a region.

@@ -53,6 +53,16 @@ async function halvesImage(dir: string): Promise<{ file: string; width: number; 
   return { file, width, height };
 }
 
+/** A click service over the fixture pair and the halves image in a new folder (remove `dir` after). */
+async function halvesSetup() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
+  const files = fixtureFiles(dir);
+  const { file, width, height } = await halvesImage(dir);
+  const service = new ClickService();
+  const ctx = { signal: new AbortController().signal, progress: () => undefined };
+  return { dir, width, height, service, ctx, target: { model: files, image: file } };
+}
+
 function centroid(mask: Uint8Array, width: number): { x: number; y: number; area: number } {
   let sx = 0;
   let sy = 0;
@@ -311,6 +321,112 @@ test('zoom-in: clicks after the first answer are answered on a crop around it, b
   }
 });
 
+test("the model's suggested region answers a first click where the decoder's answer is of its size", async () => {
+  const { dir, width, height, service, ctx, target } = await halvesSetup();
+  const click = { x: 110.5, y: 108.5, positive: true };
+  const rect = (x0: number, y0: number, x1: number, y1: number): Uint8Array => {
+    const m = new Uint8Array(width * height);
+    for (let y = y0; y < y1; y++) m.fill(1, y * width + x0, y * width + x1);
+    return m;
+  };
+  try {
+    // The decoder's answer to the click alone: the fixture's disc, 75 pixels about it (about 17,700 pixels).
+    const plain = await service.segment({ ...target, prompt: { points: [click], honour: false } }, ctx);
+    assert.equal(plain.fromSuggestion, false);
+    const disc = plain.candidates[0].area;
+    assert.ok(disc > 15_000 && disc < 20_000, `disc ${disc}`);
+    // A 50x50 region (2,500 pixels): the suggestion answers, the decoder's answer comes second.
+    const square = rect(100, 100, 150, 150);
+    const taken = await service.segment(
+      { ...target, prompt: { points: [click], suggested: square, honour: false } },
+      ctx,
+    );
+    assert.equal(taken.fromSuggestion, true);
+    assert.deepEqual(taken.candidates[0].mask, square);
+    assert.equal(taken.candidates[0].area, 2500);
+    assert.deepEqual(
+      taken.candidates.slice(1).map((c) => c.mask),
+      plain.candidates.map((c) => c.mask),
+    );
+    // A region more than twice the decoder's answer (the whole bright half, 60,000 pixels): the decoder's alone.
+    const half = rect(0, 0, 200, 300);
+    const refused = await service.segment(
+      { ...target, prompt: { points: [click], suggested: half, honour: false } },
+      ctx,
+    );
+    assert.equal(refused.fromSuggestion, false);
+    assert.deepEqual(
+      refused.candidates.map((c) => c.mask),
+      plain.candidates.map((c) => c.mask),
+    );
+    // Just within twice: taken.
+    const within = rect(0, 0, Math.floor((2 * disc) / 300), 300);
+    assert.equal(
+      (await service.segment({ ...target, prompt: { points: [click], suggested: within, honour: false } }, ctx))
+        .fromSuggestion,
+      true,
+    );
+    // The next click continuing from the suggestion refines it on the whole image, as a region given is.
+    const second = { x: 140.5, y: 140.5, positive: false };
+    const next = await service.segment(
+      {
+        ...target,
+        prompt: { points: [click, second], continueFrom: { answer: taken.answer, candidate: 0 }, honour: false },
+      },
+      ctx,
+    );
+    const asRegion = await service.segment(
+      { ...target, prompt: { points: [click, second], region: square, honour: false } },
+      ctx,
+    );
+    assert.equal(next.zoom, null);
+    assert.equal(next.fromSuggestion, false);
+    assert.deepEqual(
+      next.candidates.map((c) => c.mask),
+      asRegion.candidates.map((c) => c.mask),
+    );
+    // Continuing from the decoder's answer beside it instead: as from that answer alone (its own logits).
+    const fromDecoder = await service.segment(
+      {
+        ...target,
+        prompt: { points: [click, second], continueFrom: { answer: taken.answer, candidate: 1 }, honour: false },
+      },
+      ctx,
+    );
+    const fromPlain = await service.segment(
+      {
+        ...target,
+        prompt: { points: [click, second], continueFrom: { answer: plain.answer, candidate: 0 }, honour: false },
+      },
+      ctx,
+    );
+    assert.deepEqual(
+      fromDecoder.candidates.map((c) => c.mask),
+      fromPlain.candidates.map((c) => c.mask),
+    );
+    assert.notDeepEqual(
+      fromDecoder.candidates.map((c) => c.mask),
+      next.candidates.map((c) => c.mask),
+    );
+    // Not a first click (a box, or continuing): the suggestion is left out.
+    const boxed = await service.segment(
+      {
+        ...target,
+        prompt: { points: [click], box: { x0: 90, y0: 90, x1: 160, y1: 160 }, suggested: square, honour: false },
+      },
+      ctx,
+    );
+    assert.equal(boxed.fromSuggestion, false);
+    await assert.rejects(
+      service.segment({ ...target, prompt: { points: [click], suggested: new Uint8Array(10) } }, ctx),
+      /the suggested region has 10 pixels; the image has 400x300/,
+    );
+  } finally {
+    await service.release();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a pair of another layout is refused with what was found and what is supported', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
   try {
@@ -388,13 +504,8 @@ test('restricted mode: a click model inside a workspace folder is found, one bes
 });
 
 test('every click is honoured: a click the decoder ignored changes the pixels of its colour around it', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'maskloop-sam-'));
-  const files = fixtureFiles(dir);
   // The whole image's disc is 75 pixels around the first click.
-  const { file, width, height } = await halvesImage(dir);
-  const service = new ClickService();
-  const ctx = { signal: new AbortController().signal, progress: () => undefined };
-  const target = { model: files, image: file };
+  const { dir, width, height, service, ctx, target } = await halvesSetup();
   // A positive click far outside the disc, a negative one inside it (both ignored by the fixture's decoder).
   const points = [
     { x: 110.5, y: 108.5, positive: true },

@@ -284,9 +284,11 @@ test('a click session numbers its prompts, keeps only the latest answer, and pai
   assert.deepEqual(second.box, { x0: 2, y0: 1, x1: 9, y1: 7 });
   const cand = (v: number) => ({ mask: Uint8Array.of(v, 1, 0, 0), score: 0.5, area: 1 });
   assert.equal(s.result(1, [cand(0)]), false, 'an older answer is dropped');
-  assert.equal(s.result(2, [cand(0), cand(1)]), true);
+  assert.equal(s.result(2, [cand(0), cand(1)], 7, true), true);
+  assert.match(s.describe(), /candidate 1 of 2 \(the model's suggested region\)/);
   s.nextCandidate();
   assert.equal(s.chosen, 1);
+  assert.match(s.describe(), /candidate 2 of 2 \(predicted IoU 0\.50\)/, "the click model's own answer");
   s.nextCandidate();
   assert.equal(s.chosen, 0, 'Tab wraps around');
   const mask = { width: 2, height: 2, data: Uint8Array.of(0, 3, 0, 0) };

@@ -27,6 +27,8 @@ export class ClickSession {
   waiting = false;
   /** The model process's number of the answer shown. */
   answer: number | null = null;
+  /** The first candidate is the model's suggested region (ClickPromptParams.suggested). */
+  fromSuggestion = false;
 
   get active(): boolean {
     return this.points.length > 0 || this.box !== null;
@@ -63,10 +65,11 @@ export class ClickSession {
   }
 
   /** The host's answer: taken when it is the latest prompt's (and the session was not cleared since). */
-  result(seq: number, candidates: ClickCandidateData[], answer: number | null = null): boolean {
+  result(seq: number, candidates: ClickCandidateData[], answer: number | null = null, fromSuggestion = false): boolean {
     if (seq !== this.seq || !this.active) return false;
     this.waiting = false;
     this.answer = answer;
+    this.fromSuggestion = fromSuggestion;
     this.candidates = candidates;
     this.chosen = 0;
     return true;
@@ -84,6 +87,7 @@ export class ClickSession {
     this.chosen = 0;
     this.waiting = false;
     this.answer = null;
+    this.fromSuggestion = false;
   }
 
   /** The info bar's text. */
@@ -93,7 +97,9 @@ export class ClickSession {
     const what = `${this.points.length} click(s)${this.box ? ' and a box' : ''}${this.refine ? ', refining the region' : ''}`;
     if (this.waiting && !c) return `${what}: segmenting...`;
     if (!c) return `${what}: no candidate`;
-    return `${what}: candidate ${this.chosen + 1} of ${this.candidates.length} (predicted IoU ${c.score.toFixed(2)}); Enter or A accepts, Tab the next, Esc discards`;
+    const source =
+      this.fromSuggestion && this.chosen === 0 ? "the model's suggested region" : `predicted IoU ${c.score.toFixed(2)}`;
+    return `${what}: candidate ${this.chosen + 1} of ${this.candidates.length} (${source}); Enter or A accepts, Tab the next, Esc discards`;
   }
 }
 

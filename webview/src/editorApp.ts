@@ -188,7 +188,8 @@ export class EditorApp {
         this.setStatus(`Saved ${message.maskFile}`);
         break;
       case 'clickResult':
-        if (this.click.result(message.seq, message.candidates, message.answer)) this.redrawClick();
+        if (this.click.result(message.seq, message.candidates, message.answer, message.fromSuggestion === true))
+          this.redrawClick();
         break;
       case 'clickState':
         this.clickState = message.click;

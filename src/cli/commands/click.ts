@@ -77,6 +77,7 @@ async function simulateClicks(
   cropSeconds: number[];
   zoomed: number;
   redrawn: number;
+  fromSuggestion: number;
 }> {
   const model = clickModelArg(o);
   const imagesDir = requiredArg('--images', o.images);
@@ -90,6 +91,8 @@ async function simulateClicks(
   // The model's learnt edges redraw the answers of the classes they were kept for (the editor's default).
   const edges = help && o.edges !== false;
   let redrawn = 0;
+  /** First clicks the suggested region answered. */
+  let fromSuggestion = 0;
   const objects: ObjectResult[] = [];
   const encoderSeconds: number[] = [];
   const clickSeconds: number[] = [];
@@ -110,8 +113,8 @@ async function simulateClicks(
         `is ${mask.width}x${mask.height}; its image is ${prepared.width}x${prepared.height}`,
       );
     const ignore = mask.data.map((v) => (v === IGNORE_INDEX ? 1 : 0));
-    // With a maskloop model: its suggestion for the image, whose region under the first click is taken as the
-    // answer to that click (as Alt+click accepts it in the editor), and given to the decoder with the next ones.
+    // With a maskloop model: its suggestion for the image, whose region under the first click answers that click
+    // where the decoder agrees on its size (as Alt+click accepts it in the editor), refined by the next ones.
     const suggestion = help ? await ctx.client.request('predict', { modelDir: ctx.modelDir, image }) : null;
     const classMap = suggestion
       ? { width: suggestion.width, height: suggestion.height, data: suggestion.classMap }
@@ -122,6 +125,7 @@ async function simulateClicks(
       const ious: number[] = [];
       let pred: Uint8Array | null = null;
       let answer: number | null = null;
+      let refining = false;
       while (ious.length < cap) {
         const click = nextClick(obj.inside, pred, ignore, mask.width, mask.height);
         if (!click) {
@@ -129,23 +133,27 @@ async function simulateClicks(
           break;
         }
         points.push(click);
+        // The suggestion's region under the first click answers it where the decoder's answer is of its size
+        // (ClickPromptParams.suggested); the decoder refines it from the next click on.
         const region = classMap && points.length === 1 ? suggestedRegion(classMap, obj.classIndex, click) : null;
-        if (region) {
-          // The suggestion's region answers the first click; the decoder refines it from the next click on.
-          pred = region;
-          answer = null;
-          ious.push(objectIoU(obj.inside, pred, ignore));
-          if (ious[ious.length - 1] >= 0.9) break;
-          continue;
-        }
-        const fromSuggestion = classMap && answer === null && pred ? { region: pred } : {};
-        const continueFrom = answer !== null && o.continue !== false ? { continueFrom: { answer, candidate: 0 } } : {};
+        const suggested = region ? { suggested: region } : {};
+        // Without continuing, a suggested region that answered the first click is still refined with the next.
+        const continueFrom =
+          answer === null
+            ? {}
+            : o.continue !== false
+              ? { continueFrom: { answer, candidate: 0 } }
+              : refining && pred
+                ? { region: pred }
+                : {};
         const r: RequestMap['clickSegment']['result'] = await ctx.client.request('clickSegment', {
           ...target,
-          prompt: { points, ...continueFrom, ...fromSuggestion, ...zoom, ...honour },
+          prompt: { points, ...continueFrom, ...suggested, ...zoom, ...honour },
           ...(edges ? { edges: { modelDir: ctx.modelDir, classIndex: obj.classIndex } } : {}),
         });
         if (r.learntEdges) redrawn++;
+        if (r.fromSuggestion) fromSuggestion++;
+        refining = r.fromSuggestion;
         answer = r.answer;
         (r.zoom && r.zoom.embedding !== 'memory' ? cropSeconds : clickSeconds).push(r.seconds);
         if (r.zoom) zoomed++;
@@ -168,7 +176,7 @@ async function simulateClicks(
       `[${n + 1}/${Math.min(limit, pairs.length)}] ${path.basename(pair.image)}: ${found.length} object(s), embedding ${prepared.embedding} in ${prepared.seconds.toFixed(2)} s\n`,
     );
   }
-  return { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed, redrawn };
+  return { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed, redrawn, fromSuggestion };
 }
 
 /** Means of NoC and polygon vertices over a group of objects. */
@@ -206,7 +214,7 @@ export function registerClickCommand(program: Command): void {
     .option('--cache <dir>', 'folder of cached image embeddings')
     .option(
       '--model <dir>',
-      "a maskloop model whose suggestion helps: the suggested region of the object's class under the first click answers it, and is the decoder's mask prompt with the next click; its learnt edges (from a fine-tune given this click model) redraw the answers of the classes they were kept for",
+      "a maskloop model whose suggestion helps: the suggested region of the object's class under the first click answers it where the decoder's answer to that click covers at least half its size, and is then the decoder's mask prompt with the next click; its learnt edges (from a fine-tune given this click model) redraw the answers of the classes they were kept for",
     )
     .option('--no-zoom', 'answer every click on the whole image (default: on a crop around the object after the first)')
     .option(
@@ -221,7 +229,8 @@ export function registerClickCommand(program: Command): void {
     .action(async (o: Opts) =>
       withContext(o, async (ctx) => {
         const t0 = Date.now();
-        const { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed, redrawn } = await simulateClicks(ctx, o);
+        const { objects, encoderSeconds, clickSeconds, cropSeconds, zoomed, redrawn, fromSuggestion } =
+          await simulateClicks(ctx, o);
         const classesFile = textArg('--classes', o.classes);
         const names = classesFile ? (await readClassList(classesFile)).classes : [];
         const nameOf = (c: number): string => names.find((k) => k.index === c)?.name ?? String(c);
@@ -239,6 +248,8 @@ export function registerClickCommand(program: Command): void {
           zoomedClicks: zoomed,
           /** Answers whose edges the model's learnt edges redrew. */
           learntEdgeClicks: redrawn,
+          /** First clicks answered by the model's suggested region (--model). */
+          suggestedFirstClicks: fromSuggestion,
           /** Clicks that waited for a zoom crop's embedding, and their median time. */
           cropClicks: cropSeconds.length,
           cropClickMs: cropSeconds.length ? median(cropSeconds) * 1000 : null,
@@ -257,6 +268,7 @@ export function registerClickCommand(program: Command): void {
           `encoder ${result.encoderMs.toFixed(0)} ms per image, ${result.clickMs.toFixed(0)} ms per click (medians, model process), ${result.clicks} clicks in ${result.seconds.toFixed(0)} s` +
             `; ${zoomed} answered on a zoom crop` +
             (redrawn ? `, ${redrawn} with learnt edges` : '') +
+            (fromSuggestion ? `, ${fromSuggestion} first clicks answered by the suggested region` : '') +
             (result.cropClickMs === null
               ? ''
               : `, ${result.cropClicks} of them waited for its embedding, ${result.cropClickMs.toFixed(0)} ms each (median)`),

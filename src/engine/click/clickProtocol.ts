@@ -44,6 +44,20 @@ export function suggestedRegion(
   return labelRegion(classMap, click).inside;
 }
 
+/**
+ * How much larger than the decoder's answer to a first click the fine-tuned model's region under it may be and
+ * still answer it (ClickPromptParams.suggested). A region many times the decoder's answer has usually run into
+ * neighbouring objects of its class (trees, a row of cars); the decoder's answer to a click in stuff (sky, road)
+ * covers much of the region, and the region draws it better. Chosen on street-1hz frames 11-20 (a model
+ * fine-tuned on frames 1-10): 1.5-4 did equally well there (docs/benchmarks.md).
+ */
+export const SUGGESTED_REGION_RATIO = 2;
+
+/** Whether a suggested region of `regionArea` pixels answers a first click the decoder answered with `answerArea`. */
+export function suggestionAnswers(regionArea: number, answerArea: number): boolean {
+  return regionArea > 0 && regionArea <= SUGGESTED_REGION_RATIO * answerArea;
+}
+
 /** IoU of a prediction with an object, pixels labelled ignore left out. */
 export function objectIoU(object: Uint8Array, pred: Uint8Array, ignore: Uint8Array | null): number {
   let inter = 0;

@@ -88,6 +88,9 @@ export class ClickSegmenter {
     this.inFlight.set(doc, controller);
     try {
       const region = m.refine ? this.regionUnder(doc, m) : undefined;
+      // A first click: the suggestion's region under it, which answers it where the click model agrees on its size.
+      const suggested =
+        !m.refine && !m.box && !m.continueFrom && m.points.length === 1 ? this.suggestionUnder(doc, m) : undefined;
       const r = await this.hub.request(
         'clickSegment',
         {
@@ -96,6 +99,7 @@ export class ClickSegmenter {
             points: m.points,
             ...(m.box ? { box: m.box } : {}),
             ...(region ? { region } : {}),
+            ...(suggested ? { suggested } : {}),
             ...(m.continueFrom ? { continueFrom: m.continueFrom } : {}),
             ...(vscode.workspace.getConfiguration('maskloop', doc.uri).get<boolean>('clickZoom', true)
               ? {}
@@ -110,7 +114,14 @@ export class ClickSegmenter {
         },
         { signal: controller.signal },
       );
-      doc.post({ type: 'clickResult', seq: m.seq, candidates: r.candidates, seconds: r.seconds, answer: r.answer });
+      doc.post({
+        type: 'clickResult',
+        seq: m.seq,
+        candidates: r.candidates,
+        seconds: r.seconds,
+        answer: r.answer,
+        fromSuggestion: r.fromSuggestion,
+      });
     } catch (err) {
       if (controller.signal.aborted) return;
       this.hub.log(`${doc.fileName}: click segmentation failed: ${errorText(err)}`);
@@ -118,6 +129,21 @@ export class ClickSegmenter {
     } finally {
       if (this.inFlight.get(doc) === controller) this.inFlight.delete(doc);
     }
+  }
+
+  /** The connected region of the active class in the suggestion under the first click; none when it has another. */
+  private suggestionUnder(
+    doc: MaskDocument,
+    m: Extract<WebviewToHost, { type: 'clickPrompt' }>,
+  ): Uint8Array | undefined {
+    const seed = m.points[0];
+    const s = doc.suggestion;
+    if (!seed || s.state !== 'ready') return undefined;
+    const { width, height } = doc.mask;
+    const at = Math.floor(seed.y) * width + Math.floor(seed.x);
+    if (s.classMap[at] !== m.activeClass) return undefined;
+    const region = labelRegion({ width, height, data: s.classMap }, seed);
+    return region.count > 0 ? region.inside : undefined;
   }
 
   /**
