@@ -246,7 +246,8 @@ export class ClickService {
       if (next) void model.embed(cropRgb(image, next), undefined, cropKey(key, next)).catch(() => undefined);
     }
     // The suggested region answers a first click where the decoder's answer covers at least half its size.
-    const first = !given && !earlier && !rest.box && suggested !== undefined;
+    const first =
+      !given && !earlier && !rest.box && rest.points.length === 1 && rest.points[0].positive && suggested !== undefined;
     const regionArea = first ? countInside(suggested) : 0;
     const fromSuggestion = first && found[0] !== undefined && suggestionAnswers(regionArea, found[0].area);
     if (fromSuggestion)

@@ -237,7 +237,8 @@ export interface ClickPromptParams {
    * holding it; 1 inside, width x height of the image). It answers the click as the first candidate, the
    * decoder's answer second, where the decoder's answer to the click covers at least half its size
    * (SUGGESTED_REGION_RATIO); else the decoder's answer stands alone. A prompt continuing from it refines it on
-   * the whole image, as `region` does. Ignored with a region, a box or `continueFrom`.
+   * the whole image, as `region` does. Only with a single positive click: ignored with more points, a negative
+   * one, a region, a box or `continueFrom`.
    */
   suggested?: Uint8Array;
   /**

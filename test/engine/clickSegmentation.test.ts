@@ -417,6 +417,11 @@ test("the model's suggested region answers a first click where the decoder's ans
       ctx,
     );
     assert.equal(boxed.fromSuggestion, false);
+    const negative = await service.segment(
+      { ...target, prompt: { points: [{ ...click, positive: false }], suggested: square, honour: false } },
+      ctx,
+    );
+    assert.equal(negative.fromSuggestion, false, 'a negative first click');
     await assert.rejects(
       service.segment({ ...target, prompt: { points: [click], suggested: new Uint8Array(10) } }, ctx),
       /the suggested region has 10 pixels; the image has 400x300/,

@@ -90,7 +90,9 @@ export class ClickSegmenter {
       const region = m.refine ? this.regionUnder(doc, m) : undefined;
       // A first click: the suggestion's region under it, which answers it where the click model agrees on its size.
       const suggested =
-        !m.refine && !m.box && !m.continueFrom && m.points.length === 1 ? this.suggestionUnder(doc, m) : undefined;
+        !m.refine && !m.box && !m.continueFrom && m.points.length === 1 && m.points[0].positive
+          ? this.suggestionUnder(doc, m)
+          : undefined;
       const r = await this.hub.request(
         'clickSegment',
         {
