@@ -652,6 +652,29 @@ test('click tool: clicks, a negative click and a box become numbered prompts; th
     'the chosen candidate, in the active class',
   );
   assert.equal(await page.getAttribute('#app', 'data-click-candidates'), '0', 'accepted: the clicks start over');
+  // A first click the model's suggested region answers: said so, the decoder's answer next.
+  await page.mouse.click(p.x, p.y);
+  await page.evaluate(() =>
+    window.postMessage(
+      {
+        type: 'clickResult',
+        seq: 5,
+        candidates: [
+          { mask: new Uint8Array(1024).fill(1), score: 0.8, area: 1024 },
+          { mask: new Uint8Array(1024), score: 0.8, area: 0 },
+        ],
+        seconds: 0,
+        answer: 35,
+        fromSuggestion: true,
+      },
+      '*',
+    ),
+  );
+  await page.waitForSelector('#app[data-click-candidates="2"]');
+  assert.match((await page.textContent('.click-info')) ?? '', /candidate 1 of 2 \(the model's suggested region\)/);
+  await page.keyboard.press('Tab');
+  assert.match((await page.textContent('.click-info')) ?? '', /candidate 2 of 2 \(predicted IoU 0\.80\)/);
+  await page.keyboard.press('Escape');
   // Esc discards clicks and candidates; A accepts the suggestion again when nothing is shown.
   await page.mouse.click(p.x, p.y);
   await page.keyboard.press('Escape');
@@ -659,7 +682,7 @@ test('click tool: clicks, a negative click and a box become numbered prompts; th
     window.postMessage(
       {
         type: 'clickResult',
-        seq: 5,
+        seq: 6,
         candidates: [{ mask: new Uint8Array(1024).fill(1), score: 1, area: 1024 }],
         seconds: 0,
         answer: 34,
