@@ -91,7 +91,7 @@ export class ClickSegmenter {
       // A first click: the suggestion's region under it, which answers it where the click model agrees on its size.
       const suggested =
         !m.refine && !m.box && !m.continueFrom && m.points.length === 1 && m.points[0].positive
-          ? this.suggestionUnder(doc, m)
+          ? this.regionUnder(doc, m, false)
           : undefined;
       const r = await this.hub.request(
         'clickSegment',
@@ -133,33 +133,23 @@ export class ClickSegmenter {
     }
   }
 
-  /** The connected region of the active class in the suggestion under the first click; none when it has another. */
-  private suggestionUnder(
+  /**
+   * The region to refine: the connected region of the active class in the mask under the first click, else (or
+   * with `fromMask` false, only) the connected region of the suggestion under it; 1 inside. None when neither
+   * holds the class there.
+   */
+  private regionUnder(
     doc: MaskDocument,
     m: Extract<WebviewToHost, { type: 'clickPrompt' }>,
+    fromMask = true,
   ): Uint8Array | undefined {
-    const seed = m.points[0];
-    const s = doc.suggestion;
-    if (!seed || s.state !== 'ready') return undefined;
-    const { width, height } = doc.mask;
-    const at = Math.floor(seed.y) * width + Math.floor(seed.x);
-    if (s.classMap[at] !== m.activeClass) return undefined;
-    const region = labelRegion({ width, height, data: s.classMap }, seed);
-    return region.count > 0 ? region.inside : undefined;
-  }
-
-  /**
-   * The region to refine: the connected region of the active class in the mask under the first click, else the
-   * connected region of the suggestion under it; 1 inside. None when neither holds the class there.
-   */
-  private regionUnder(doc: MaskDocument, m: Extract<WebviewToHost, { type: 'clickPrompt' }>): Uint8Array | undefined {
     const seed = m.points[0];
     if (!seed) return undefined;
     const { width, height } = doc.mask;
     const at = Math.floor(seed.y) * width + Math.floor(seed.x);
     const s = doc.suggestion;
     const labels =
-      doc.mask.data[at] === m.activeClass
+      fromMask && doc.mask.data[at] === m.activeClass
         ? doc.mask
         : s.state === 'ready' && s.classMap[at] === m.activeClass
           ? { width, height, data: s.classMap }
