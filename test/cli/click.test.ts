@@ -128,6 +128,9 @@ test('maskloop clicks: the click protocol on every object, NoC capped, polygon v
     const r = jsonCli<{
       objects: number;
       noc85: number;
+      noc90: number;
+      failed90: number;
+      floor90: number;
       polygon85: number;
       clicks: number;
       perClass: { name: string; objects: number }[];
@@ -165,6 +168,11 @@ test('maskloop clicks: the click protocol on every object, NoC capped, polygon v
       r.clicks,
       r.perObject.reduce((a, o) => a + o.ious.length, 0),
     );
+    // The objects that never reach 0.90 within the 3 clicks, and the floor they put under NoC@90.
+    const failed = r.perObject.filter((o) => !o.ious.some((v) => v >= 0.9)).length / r.perObject.length;
+    assert.equal(r.failed90, failed);
+    assert.equal(r.floor90, failed * 3 + (1 - failed));
+    assert.ok(r.noc90 >= r.floor90);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -7,6 +7,8 @@ import {
   objectIoU,
   polygonVertices,
   suggestedRegion,
+  summariseClicks,
+  type ClickRecord,
 } from '../../src/engine/click/clickProtocol';
 
 /** A w x h plane with the rectangle [x0, x1) x [y0, y1) set. */
@@ -73,4 +75,43 @@ test("the suggestion's region under a click: the connected region of the object'
   const region = suggestedRegion(map, 2, { x: 1.5, y: 0.5 });
   assert.deepEqual(Array.from(region ?? []).slice(0, 10), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
   assert.equal(suggestedRegion(map, 1, { x: 1.5, y: 0.5 }), null, 'the model says another class there');
+});
+
+test('click summary: never-reached shares, the clicks of those that reach, and the floor they put under NoC', () => {
+  const cap = 20;
+  const record = (ious: number[]): ClickRecord => ({
+    ious,
+    noc85: clicksToReach(ious, 0.85, cap),
+    noc90: clicksToReach(ious, 0.9, cap),
+    polygon85: 10,
+    polygon90: 20,
+  });
+  const list = [
+    record([0.91]), // both at once
+    record([0.5, 0.86, 0.88, 0.93]), // 0.85 with the 2nd, 0.90 with the 4th
+    record(Array.from({ length: cap }, () => 0.87)), // 0.85 at once, never 0.90
+    record(Array.from({ length: cap }, () => 0.7)), // neither
+  ];
+  const s = summariseClicks(list, cap);
+  assert.equal(s.objects, 4);
+  assert.equal(s.noc85, (1 + 2 + 1 + 20) / 4);
+  assert.equal(s.noc90, (1 + 4 + 20 + 20) / 4);
+  assert.equal(s.failed85, 1 / 4);
+  assert.equal(s.failed90, 2 / 4);
+  assert.equal(s.reached85, (1 + 2 + 1) / 3);
+  assert.equal(s.reached90, (1 + 4) / 2);
+  // Every object that reaches doing it with one click: 0.25 x 20 + 0.75, 0.5 x 20 + 0.5.
+  assert.equal(s.floor85, 5.75);
+  assert.equal(s.floor90, 10.5);
+  assert.ok(s.noc85 >= s.floor85 && s.noc90 >= s.floor90);
+  assert.equal(s.polygon85, 10);
+  // An IoU reached exactly with the last allowed click counts as reached (NoC = cap), not failed.
+  const last = summariseClicks([record([...Array.from({ length: cap - 1 }, () => 0.5), 0.95])], cap);
+  assert.equal(last.failed90, 0);
+  assert.equal(last.reached90, cap);
+  assert.equal(last.floor90, 1);
+  const none = summariseClicks([], cap);
+  assert.equal(none.objects, 0);
+  assert.equal(none.reached85, null);
+  assert.equal(none.floor90, 0);
 });

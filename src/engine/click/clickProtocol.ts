@@ -130,6 +130,68 @@ export function clicksToReach(ious: number[], threshold: number, cap: number): n
   return i < 0 ? cap : Math.min(cap, i + 1);
 }
 
+/** One object played through the protocol, as `maskloop clicks` records it. */
+export interface ClickRecord {
+  /** The IoU after each click, in order. */
+  ious: number[];
+  noc85: number;
+  noc90: number;
+  polygon85: number;
+  polygon90: number;
+}
+
+/** Means over a group of objects played through the protocol. */
+export interface ClickSummary {
+  objects: number;
+  noc85: number;
+  noc90: number;
+  polygon85: number;
+  polygon90: number;
+  /** Share of the objects whose IoU never reached 0.85 (0.90) within the cap: each counts the cap in NoC. */
+  failed85: number;
+  failed90: number;
+  /** Mean clicks of the objects that did reach 0.85 (0.90); null when none did. */
+  reached85: number | null;
+  reached90: number | null;
+  /**
+   * The floor the objects that never reach put under NoC: NoC@85 (NoC@90) if every other object had reached the
+   * IoU with its first click, failed x cap + (1 - failed). No way of answering the clicks goes below it without
+   * bringing more objects to that IoU.
+   */
+  floor85: number;
+  floor90: number;
+}
+
+/** Summarises objects played through the protocol with at most `cap` clicks each. */
+export function summariseClicks(list: readonly ClickRecord[], cap: number): ClickSummary {
+  const n = Math.max(1, list.length);
+  const mean = (f: (r: ClickRecord) => number): number => list.reduce((a, r) => a + f(r), 0) / n;
+  const reach = (threshold: number, noc: (r: ClickRecord) => number) => {
+    const reached = list.filter((r) => r.ious.some((v) => v >= threshold));
+    const failed = (list.length - reached.length) / n;
+    return {
+      failed,
+      reached: reached.length ? reached.reduce((a, r) => a + noc(r), 0) / reached.length : null,
+      floor: list.length ? failed * cap + (1 - failed) : 0,
+    };
+  };
+  const at85 = reach(0.85, (r) => r.noc85);
+  const at90 = reach(0.9, (r) => r.noc90);
+  return {
+    objects: list.length,
+    noc85: mean((r) => r.noc85),
+    noc90: mean((r) => r.noc90),
+    polygon85: mean((r) => r.polygon85),
+    polygon90: mean((r) => r.polygon90),
+    failed85: at85.failed,
+    failed90: at90.failed,
+    reached85: at85.reached,
+    reached90: at90.reached,
+    floor85: at85.floor,
+    floor90: at90.floor,
+  };
+}
+
 /**
  * Vertices the polygon tool needs for the object at `threshold` IoU: the fewest of its outer contour simplified
  * (Douglas-Peucker) whose filled polygon, as the editor fills it, reaches the IoU; holes are not drawn.
