@@ -37,6 +37,7 @@ import { median } from '../masks/statistics';
 import type { MaskImage } from '../masks/maskImage';
 import { panningFrames } from '../synthetic/panningFrames';
 import { suggestFromNeighbours } from '../engine/inference/sequenceSuggestion';
+import { forgetFlows } from '../engine/inference/opticalFlow';
 import { encoderOnnx } from '../engine/inference/splitForward';
 
 function peakRssMiB(): number {
@@ -363,6 +364,8 @@ async function timePropagation(
     const times: number[] = [];
     for (let r = 0; r <= repeats; r++) {
       if (signal.aborted) throw new CancelledError();
+      // Each step computes its flows: none is found kept from the step before.
+      forgetFlows();
       const t = performance.now();
       await suggestFromNeighbours(frame.image, [near, beyond], model, classes, nearModel);
       if (r > 0) times.push(performance.now() - t);

@@ -1,6 +1,7 @@
 // Dense optical flow between two images: OpenCV's Farnebäck flow, from the npm package @techstark/opencv-js
 // (OpenCV 4.12 compiled to WebAssembly; pure JS, nothing native, nothing downloaded). Loaded once per
 // process, on first use: about 0.6 s here. Runs in the model process only.
+import { createHash } from 'node:crypto';
 import type { RgbImage } from '../../masks/maskImage';
 
 /** The few OpenCV.js calls used here (the package's own typings cover the whole library). */
@@ -77,13 +78,68 @@ const FARNEBACK = { pyrScale: 0.5, levels: 5, winsize: 21, iterations: 3, polyN:
 export const FLOW_MAX_SIDE = 960;
 
 /**
+ * The flows computed last are kept, by their images' contents, up to this many bytes: walking down a sequence,
+ * a frame's suggestion needs the flows between the frames before it that the previous frame's suggestion
+ * computed (a 480x360 flow is 1.4 MB, a 1920x1080 one 16.6 MB).
+ */
+export const KEPT_FLOW_BYTES = 64 * 1024 * 1024;
+const keptFlows = new Map<string, Float32Array>();
+let keptBytes = 0;
+const fingerprints = new WeakMap<RgbImage, string>();
+
+/** An image's fingerprint: its size and a SHA-1 of its pixels (kept per image object). */
+function fingerprint(image: RgbImage): string {
+  let print = fingerprints.get(image);
+  if (print === undefined) {
+    print = `${image.width}x${image.height}:${createHash('sha1').update(image.data).digest('hex')}`;
+    fingerprints.set(image, print);
+  }
+  return print;
+}
+
+let flowsComputed = 0;
+
+/** Flows computed afresh (not found kept) so far in this process. */
+export function flowsComputedSoFar(): number {
+  return flowsComputed;
+}
+
+/**
  * The flow from `from` to `to`: for each pixel (x, y) of `from`, the offset (u, v) at which it is found in
  * `to`, so from(x, y) ~ to(x + u, y + v). Interleaved u, v per pixel (width x height x 2). The images must
- * have the same size; images over `maxSide` are flowed shrunk, and the flow comes back at full size.
+ * have the same size; images over `maxSide` are flowed shrunk, and the flow comes back at full size. A flow
+ * between the same two images (by content) is found kept (KEPT_FLOW_BYTES); the caller must not change it.
  */
 export async function denseFlow(from: RgbImage, to: RgbImage, maxSide = FLOW_MAX_SIDE): Promise<Float32Array> {
   if (from.width !== to.width || from.height !== to.height)
     throw new Error(`optical flow needs images of one size: ${from.width}x${from.height} and ${to.width}x${to.height}`);
+  const key = `${fingerprint(from)}>${fingerprint(to)}@${maxSide}`;
+  const kept = keptFlows.get(key);
+  if (kept) {
+    // The most recently used is kept longest.
+    keptFlows.delete(key);
+    keptFlows.set(key, kept);
+    return kept;
+  }
+  const flow = await computeFlow(from, to, maxSide);
+  flowsComputed++;
+  keptFlows.set(key, flow);
+  keptBytes += flow.byteLength;
+  for (const [oldKey, old] of keptFlows) {
+    if (keptBytes <= KEPT_FLOW_BYTES || keptFlows.size <= 1) break;
+    keptFlows.delete(oldKey);
+    keptBytes -= old.byteLength;
+  }
+  return flow;
+}
+
+/** Lets go of every kept flow (the benchmark times flows computed afresh). */
+export function forgetFlows(): void {
+  keptFlows.clear();
+  keptBytes = 0;
+}
+
+async function computeFlow(from: RgbImage, to: RgbImage, maxSide: number): Promise<Float32Array> {
   const { cv } = await loadOpenCv();
   const W = from.width;
   const H = from.height;
