@@ -156,6 +156,17 @@ export async function headOnnxRunner(
   return (await built)?.run ?? null;
 }
 
+/** The head's JS forward as a HeadRunner (planar features, as the ONNX graph reads them). */
+function jsRunner(head: PixelHeadWeights): HeadRunner {
+  const forward = headForwardRaw(head);
+  return (planar, network, pixels) => {
+    const planes = Array.from({ length: planar.length / pixels }, (_, j) =>
+      planar.subarray(j * pixels, (j + 1) * pixels),
+    );
+    return Promise.resolve(forward(bandInputs(planes, network, 0, pixels, head.classes), pixels));
+  };
+}
+
 /**
  * The head on a whole image, as applyPixelHead (pixelHead.ts) computes it: through onnxruntime when it runs the
  * head's graph, band by band (the features' smoothings and the perceptron native), else in JS. `featuresOf`
@@ -167,8 +178,10 @@ export async function runPixelHead(
   probs: Float32Array,
   featuresOf: FeaturesOf = pixelFeaturesFast,
 ): Promise<Float32Array> {
-  const runner = await headOnnxRunner(head);
-  if (!runner) return applyPixelHead(head, image, probs);
+  const found = await headOnnxRunner(head);
+  // Without onnxruntime: the JS forward, on the features given (applyPixelHead computes the filter features itself).
+  if (!found && featuresOf === pixelFeaturesFast) return applyPixelHead(head, image, probs);
+  const runner = found ?? jsRunner(head);
   const { width: W, height: H } = image;
   const k = head.classes;
   const out = new Float32Array(W * H * k);

@@ -6,7 +6,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { SeededRandom } from '../../masks/seededRandom';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
-import { PIXEL_FEATURE_COUNT, pixelFeatures } from '../inference/pixelFeatures';
+import { pixelFeatures } from '../inference/pixelFeatures';
 import { PIXEL_FEATURE_SET, headForward, headInput } from '../inference/pixelHead';
 import { inferenceChoice, loadOrt, sessionOptions } from '../inference/onnxInference';
 import type { FeaturesOf } from '../inference/pixelFeaturesOnnx';
@@ -80,7 +80,6 @@ export async function samplePixels(
   candidates?: Int32Array,
 ): Promise<void> {
   const { width: W, height: H } = item.image;
-  const inputs = PIXEL_FEATURE_COUNT + classes;
   const picked: number[] = [];
   const n = candidates ? candidates.length : W * H;
   if (n === 0) return;
@@ -89,13 +88,15 @@ export async function samplePixels(
     if (item.mask.data[p] < classes) picked.push(p);
   }
   picked.sort((a, b) => a - b);
-  const zero = new Float64Array(inputs);
-  const one = new Float64Array(inputs).fill(1);
   let next = 0;
   for (let y0 = 0; y0 < H && next < picked.length; y0 += SAMPLE_BAND_ROWS) {
     const y1 = Math.min(H, y0 + SAMPLE_BAND_ROWS);
     if (picked[next] >= y1 * W) continue;
     const planes = await featuresOf(item.image, y0, y1);
+    // As many inputs as the features given (the filter features, and any planes after them) and the classes.
+    const inputs = planes.length + classes;
+    const zero = new Float64Array(inputs);
+    const one = new Float64Array(inputs).fill(1);
     for (; next < picked.length && picked[next] < y1 * W; next++) {
       const p = picked[next];
       const x = new Float32Array(inputs);
