@@ -42,13 +42,14 @@ import {
 import { pixelHeadProblem } from '../engine/inference/pixelHead';
 import { runDoctor } from '../engine/doctor';
 import { CancelledError } from '../protocol/errors';
-import { carryBetween, suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
+import { suggestFromNeighbours, type ReviewedFrame } from '../engine/inference/sequenceSuggestion';
+import { carriedView } from '../engine/inference/carriedView';
 import { KeptPredictions } from './keptPredictions';
 import type { ClickService } from './clickService';
 import type { ClickEdgesWeights } from '../protocol/modelTypes';
 import {
+  SEQUENCE_HEAD_MAX_PAIRS,
   SequenceHeadCache,
-  carriedProbabilities,
   drawPair,
   type SequenceHeadFitter,
   type SequencePair,
@@ -102,11 +103,13 @@ export async function loadPair(pair: PairRef): Promise<{ image: RgbImage; mask: 
 }
 
 /**
- * A pair of reviewed frames (`earlier` carried onto `later`) as the model process keeps its draw: its files as
- * they are now; null when one of them is gone since it was read (the pair is then neither read nor kept).
+ * A pair of reviewed frames (`earlier` carried onto `later`, with `beyond`, the frame before `earlier`, as the
+ * second observation when there is one) as the model process keeps its draw: its files as they are now; null
+ * when one of them is gone since it was read (the pair is then neither read nor kept).
  */
-async function pairKey(earlier: PairRef, later: PairRef, classes: number): Promise<string | null> {
+async function pairKey(earlier: PairRef, later: PairRef, classes: number, beyond?: PairRef): Promise<string | null> {
   const files = [earlier.image, earlier.mask, later.image, later.mask];
+  if (beyond) files.push(beyond.image, beyond.mask);
   try {
     const stamps = await Promise.all(files.map(async (f) => (await fs.promises.stat(f)).mtimeMs));
     return JSON.stringify([classes, files, stamps]);
@@ -276,7 +279,10 @@ export class ModelService {
       await this.keptRecordDraw(neighbours, recordPair, meta.classes.classes.length),
     );
     if (s.recordDraw)
-      this.keepPair(await pairKey(neighbours[1].ref, near.ref, meta.classes.classes.length), s.recordDraw);
+      this.keepPair(
+        await pairKey(neighbours[1].ref, near.ref, meta.classes.classes.length, neighbours[2]?.ref),
+        s.recordDraw,
+      );
     const name = path.basename(near.ref.image);
     // Where following was tried: the record pair's nearer frame when one was given, else the neighbour itself.
     const checked = recordPair && p.trackRecord ? path.basename(p.trackRecord[0].image) : `${name} itself`;
@@ -343,7 +349,10 @@ export class ModelService {
       await this.keptRecordDraw(neighbours, recordPair, classes.classes.length),
     );
     if (s.recordDraw)
-      this.keepPair(await pairKey(neighbours[1].ref, neighbours[0].ref, classes.classes.length), s.recordDraw);
+      this.keepPair(
+        await pairKey(neighbours[1].ref, neighbours[0].ref, classes.classes.length, neighbours[2]?.ref),
+        s.recordDraw,
+      );
     return {
       width: image.width,
       height: image.height,
@@ -364,7 +373,8 @@ export class ModelService {
   /**
    * The pairs the sequence head learns from beyond the record pair (suggestFromNeighbours draws that one from
    * the carrying it runs anyway): each neighbour after the second carried onto the one before it (neighbours
-   * are consecutive reviewed frames, nearest first). Carrying a pair costs two optical flows and drawing its
+   * are consecutive reviewed frames, nearest first), with the neighbour after that as a second observation
+   * (carriedView). Carrying a pair costs up to four optical flows (kept, opticalFlow.ts) and drawing its
    * pixels a pass of filter features, so each pair is kept, with its draw, while its files are unchanged
    * (keepPair); the record pair's draw, kept after the suggestion, is the next frame's second pair.
    */
@@ -374,11 +384,12 @@ export class ModelService {
     ctx: CallContext,
   ): Promise<SequencePair[]> {
     const pairs: SequencePair[] = [];
-    for (let i = 1; i + 1 < neighbours.length; i++) {
+    for (let i = 1; i + 1 < neighbours.length && pairs.length < SEQUENCE_HEAD_MAX_PAIRS; i++) {
       if (ctx.signal.aborted) throw new CancelledError();
       const later = neighbours[i];
       const earlier = neighbours[i + 1];
-      const key = await pairKey(earlier.ref, later.ref, classes);
+      const third = neighbours[i + 2];
+      const key = await pairKey(earlier.ref, later.ref, classes, third?.ref);
       if (key === null) break;
       let pair = this.pairCache.get(key);
       if (!pair) {
@@ -386,11 +397,10 @@ export class ModelService {
           type: 'prepare',
           message: `carrying ${path.basename(earlier.ref.mask)} onto ${path.basename(later.ref.image)}`,
           done: i - 1,
-          total: neighbours.length - 2,
+          total: Math.min(neighbours.length - 2, SEQUENCE_HEAD_MAX_PAIRS),
         });
-        const onto = await carryBetween(earlier.frame, later.frame.image, classes);
-        const carried = carriedProbabilities(onto, later.frame.image, classes);
-        pair = this.keepPair(key, await drawPair(later.frame.image, later.frame.mask, carried, classes));
+        const view = await carriedView(later.frame.image, earlier.frame, classes, third?.frame);
+        pair = this.keepPair(key, await drawPair(later.frame.image, later.frame.mask, view, classes));
       }
       pairs.push(pair);
     }
@@ -421,7 +431,7 @@ export class ModelService {
     classes: number,
   ): Promise<SequencePair | undefined> {
     if (recordPair || neighbours.length < 2) return undefined;
-    const key = await pairKey(neighbours[1].ref, neighbours[0].ref, classes);
+    const key = await pairKey(neighbours[1].ref, neighbours[0].ref, classes, neighbours[2]?.ref);
     return key === null ? undefined : this.pairCache.get(key);
   }
 

@@ -18,10 +18,11 @@ import type { MetricSummary, MaskMetrics } from '../masks/segmentationMetrics';
 
 /**
  * The most reviewed frames a prediction reads as neighbours (RequestMap.predict's `neighbours`): the one it
- * follows and up to eight more, whose pairs train the sequence head (seven pairs for the suggestion's head,
- * the seven beyond the nearest for the head tried on the neighbour first).
+ * follows and up to nine more, whose pairs train the sequence head (seven pairs for the suggestion's head,
+ * the seven beyond the nearest for the head tried on the neighbour first), each pair with the frame beyond
+ * it as a second observation.
  */
-export const MAX_NEIGHBOURS = 9;
+export const MAX_NEIGHBOURS = 10;
 
 /**
  * The neighbours of a followed suggestion without the sequence head: the one it follows and the one that gives

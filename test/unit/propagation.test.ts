@@ -12,11 +12,23 @@ import {
   snapToEdges,
   trackRecord,
 } from '../../src/engine/inference/propagation';
-import { denseFlow } from '../../src/engine/inference/opticalFlow';
+import { denseFlow, flowsComputedSoFar, forgetFlows } from '../../src/engine/inference/opticalFlow';
+import { boxMean } from '../../src/engine/inference/guidedFilter';
+import {
+  CARRIED_BOX_RADIUS,
+  CARRIED_PLANES,
+  carriedPlanes,
+  carriedView,
+  geometricMean,
+  type CarriedView,
+} from '../../src/engine/inference/carriedView';
+import { PIXEL_FEATURE_COUNT } from '../../src/engine/inference/pixelFeatures';
+import { runPixelHead } from '../../src/engine/inference/pixelHeadOnnx';
+import { pixelFeaturesFast } from '../../src/engine/inference/pixelFeaturesOnnx';
+import { setInferenceChoice } from '../../src/engine/inference/onnxInference';
 import { carryBetween, suggestFromNeighbours } from '../../src/engine/inference/sequenceSuggestion';
 import {
   applySequenceHead,
-  carriedProbabilities,
   carriedBand,
   drawPair,
   SEQUENCE_HEAD_BAND,
@@ -392,16 +404,25 @@ function jumpingSquare(count: number): { frames: RgbImage[]; masks: MaskImage[] 
   return { frames, masks };
 }
 
+/** Frame j as the sequence head reads it: frame j-1's mask carried onto it, frame j-2's as the second observation. */
+function viewOf(frames: RgbImage[], masks: MaskImage[], j: number): Promise<CarriedView> {
+  const at = (i: number) => ({ image: frames[i], mask: masks[i] });
+  return carriedView(frames[j], at(j - 1), 2, j >= 2 ? at(j - 2) : undefined);
+}
+
+/** A frame carried from itself without motion: the carried probabilities given, both flows zero. */
+function stillView(frame: RgbImage, carried: Float32Array, classes: number): CarriedView {
+  const still = new Float32Array(frame.width * frame.height * 2);
+  return { probabilities: carried, planes: carriedPlanes(frame, frame, still, still, carried, classes) };
+}
+
 test('the sequence head learns what carrying gets wrong in a sequence: an object that moves too far for the flow', async () => {
   const W = 96;
   const H = 72;
   const { frames, masks } = jumpingSquare(5);
   const history: SequencePair[] = [];
   // The pairs beyond the record pair (frame 2 carried onto frame 3, which the suggestion draws itself).
-  for (let j = 2; j >= 1; j--) {
-    const onto = await carryBetween({ image: frames[j - 1], mask: masks[j - 1] }, frames[j], 2);
-    history.push(await drawPair(frames[j], masks[j], carriedProbabilities(onto, frames[j], 2), 2));
-  }
+  for (let j = 2; j >= 1; j--) history.push(await drawPair(frames[j], masks[j], await viewOf(frames, masks, j), 2));
   const neighbours = [3, 2, 1, 0].map((j) => ({ image: frames[j], mask: masks[j] }));
   const untrained = { classMap: new Uint8Array(W * H), confidence: new Uint8Array(W * H).fill(128) };
   const wrongShare = (classMap: Uint8Array): number => {
@@ -417,8 +438,7 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   assert.equal(learned.learnedPairs, 3);
   assert.equal(learned.followed, true);
   // The record pair's draw comes back, to be kept for the next frame: the same as drawing it apart.
-  const onto3 = await carryBetween({ image: frames[2], mask: masks[2] }, frames[3], 2);
-  const drawn3 = await drawPair(frames[3], masks[3], carriedProbabilities(onto3, frames[3], 2), 2);
+  const drawn3 = await drawPair(frames[3], masks[3], await viewOf(frames, masks, 3), 2);
   assert.deepEqual(learned.recordDraw, drawn3);
   const before = wrongShare(carried.classMap);
   const after = wrongShare(learned.classMap);
@@ -452,13 +472,13 @@ test('walking down a sequence fits one head per frame: the head tried on the nei
   const n = frames[0].width * frames[0].height;
   const untrained = { classMap: new Uint8Array(n), confidence: new Uint8Array(n).fill(128) };
   const cache = new SequenceHeadCache();
-  // Pairs kept by the files they came from, as the model process keeps them: "j" is frame j-1 carried onto j.
+  // Pairs kept by the files they came from, as the model process keeps them: "j" is frame j-1 carried onto j
+  // (with frame j-2 as the second observation).
   const kept = new Map<number, SequencePair>();
   const pairOf = async (j: number): Promise<SequencePair> => {
     let pair = kept.get(j);
     if (!pair) {
-      const onto = await carryBetween({ image: frames[j - 1], mask: masks[j - 1] }, frames[j], 2);
-      pair = await drawPair(frames[j], masks[j], carriedProbabilities(onto, frames[j], 2), 2);
+      pair = await drawPair(frames[j], masks[j], await viewOf(frames, masks, j), 2);
       kept.set(j, pair);
     }
     return pair;
@@ -467,7 +487,8 @@ test('walking down a sequence fits one head per frame: the head tried on the nei
   const suggest = async (t: number, fit: SequenceHeadFitter, keep: boolean) => {
     const run = Array.from({ length: Math.min(t, MAX_NEIGHBOURS) }, (_, i) => t - 1 - i);
     const history: SequencePair[] = [];
-    for (let i = 1; i + 1 < run.length; i++) history.push(await pairOf(run[i]));
+    for (let i = 1; i + 1 < run.length && history.length < SEQUENCE_HEAD_MAX_PAIRS; i++)
+      history.push(await pairOf(run[i]));
     const s = await suggestFromNeighbours(
       frames[t],
       run.map((j) => ({ image: frames[j], mask: masks[j] })),
@@ -497,13 +518,12 @@ test('walking down a sequence fits one head per frame: the head tried on the nei
     assert.deepEqual(fresh.classMap, s.classMap, `frame ${t}`);
     assert.deepEqual(fresh.check, s.check, `frame ${t}`);
   }
-  assert.equal(MAX_NEIGHBOURS, SEQUENCE_HEAD_MAX_PAIRS + 2);
+  assert.equal(MAX_NEIGHBOURS, SEQUENCE_HEAD_MAX_PAIRS + 3);
 });
 
 test('a sequence head fit stopped by its check (a cancelled request) is not kept', async () => {
   const { frames, masks } = jumpingSquare(2);
-  const onto = await carryBetween({ image: frames[0], mask: masks[0] }, frames[1], 2);
-  const pair = await drawPair(frames[1], masks[1], carriedProbabilities(onto, frames[1], 2), 2);
+  const pair = await drawPair(frames[1], masks[1], await viewOf(frames, masks, 1), 2);
   const cache = new SequenceHeadCache();
   let fitting = 0;
   const stop = (): void => {
@@ -528,10 +548,16 @@ test('the sequence head weighs the model in: a uniform model changes nothing, a 
   const mask = rectMask(W, H, 10, 8, 22, 20);
   const carried = new Float32Array(W * H * 2);
   for (let i = 0; i < W * H; i++) carried[2 * i + mask.data[i]] = 1;
-  const head = await fitSequenceHead([await drawPair(frame, mask, carried, 2)], 2);
+  const head = await fitSequenceHead([await drawPair(frame, mask, stillView(frame, carried, 2), 2)], 2);
   assert.ok(head);
-  const alone = await applySequenceHead(head, frame, carried, 2);
-  const uniform = await applySequenceHead(head, frame, carried, 2, new Float32Array(W * H * 2).fill(0.5));
+  const alone = await applySequenceHead(head, frame, stillView(frame, carried, 2), 2);
+  const uniform = await applySequenceHead(
+    head,
+    frame,
+    stillView(frame, carried, 2),
+    2,
+    new Float32Array(W * H * 2).fill(0.5),
+  );
   assert.deepEqual(uniform.classMap, alone.classMap);
   let right = 0;
   for (let i = 0; i < W * H; i++) if (alone.classMap[i] === mask.data[i]) right++;
@@ -540,7 +566,7 @@ test('the sequence head weighs the model in: a uniform model changes nothing, a 
   const flat = new Float32Array(W * H * 2).fill(0.5);
   const sure = new Float32Array(W * H * 2);
   for (let i = 0; i < W * H; i++) sure[2 * i + 1] = 1 - 1e-6;
-  const blind = await applySequenceHead(head, frame, flat, 2, sure, 100);
+  const blind = await applySequenceHead(head, frame, stillView(frame, flat, 2), 2, sure, 100);
   assert.ok(blind.classMap.every((c) => c === 1));
 });
 
@@ -563,10 +589,121 @@ test("the sequence head draws half its pixels from within 4 pixels of the carrie
   const frame: RgbImage = { width, height, data: new Uint8Array(width * height * 3).fill(128) };
   const mask: MaskImage = { width, height, data: new Uint8Array(width * height) };
   for (let i = 0; i < width * height; i++) mask.data[i] = i % width < 11 ? 1 : 0;
-  const pair = await drawPair(frame, mask, carried, 2, 1);
+  const pair = await drawPair(frame, mask, stillView(frame, carried, 2), 2, 1);
   assert.equal(pair.samples.ys.length, SEQUENCE_HEAD_PAIR_SAMPLES);
   const ones = pair.samples.ys.filter((y) => y === 1).length / pair.samples.ys.length;
   // Class 1 covers 11/40 of the frame (0.275) but 6/9 of the band: about half and half gives near 0.47.
   const expected = (1 - SEQUENCE_HEAD_BAND_SHARE) * (11 / 40) + SEQUENCE_HEAD_BAND_SHARE * (6 / 9);
   assert.ok(Math.abs(ones - expected) < 0.03, `class 1 drawn ${ones.toFixed(3)}, expected ${expected.toFixed(3)}`);
+});
+
+test("a carried view's planes: the colour residual, the round trip's miss, the motion and the averaged probabilities", () => {
+  const W = 40;
+  const H = 30;
+  // The neighbour is the frame moved 3 pixels left: each pixel of the frame is found 3 pixels to its left.
+  const frame = texturedFrame(W, H, 12, 8, 10);
+  const neighbour = texturedFrame(W, H, 9, 8, 10);
+  const backward = new Float32Array(W * H * 2);
+  const forward = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) {
+    backward[2 * i] = -3;
+    forward[2 * i] = 3;
+  }
+  const carried = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) carried[2 * i + (i % W < 20 ? 1 : 0)] = 1;
+  const planes = carriedPlanes(frame, neighbour, backward, forward, carried, 2);
+  assert.equal(planes.length, CARRIED_PLANES + 2);
+  const [residual, averaged, miss, motion, p0, p1] = planes;
+  for (let y = 0; y < H; y++)
+    for (let x = 3; x < W; x++) {
+      const i = y * W + x;
+      // Where the flow is right the colours match, and going there and back returns to the start.
+      assert.ok(residual[i] < 1e-6, `residual ${residual[i]} at ${x},${y}`);
+      assert.ok(Math.abs(miss[i]) < 1e-6);
+      assert.ok(Math.abs(motion[i] - Math.log1p(3)) < 1e-6);
+    }
+  const box = (src: Float32Array) =>
+    boxMean(src, W, H, CARRIED_BOX_RADIUS, new Float32Array(W * H), new Float32Array(W * H));
+  assert.deepEqual(averaged, box(residual));
+  // The averaged probabilities: 1 or 0 away from the carried edge (columns 19 | 20), in between beside it.
+  assert.ok(Math.abs(p1[5 * W + 10] - 1) < 1e-6 && Math.abs(p0[5 * W + 10]) < 1e-6);
+  assert.ok(Math.abs(p1[5 * W + 19] - 3 / 5) < 1e-6, `${p1[5 * W + 19]}`);
+  // A flow that is wrong (zero, where the frame moved): the colours differ, and the round trip misses.
+  const zero = new Float32Array(W * H * 2);
+  const [wrong, , missed] = carriedPlanes(frame, neighbour, zero, forward, carried, 2);
+  const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / a.length;
+  assert.ok(mean(wrong) > 0.5, `residual ${mean(wrong)}`);
+  assert.ok(Math.abs(mean(missed) - Math.log1p(3)) < 1e-6);
+});
+
+test('a carried view takes the frame beyond as a second observation: the geometric mean of the two, normalised', async () => {
+  const { frames, masks } = jumpingSquare(3);
+  const at = (i: number) => ({ image: frames[i], mask: masks[i] });
+  const one = await carriedView(frames[2], at(1), 2);
+  const other = await carriedView(frames[2], at(0), 2);
+  const both = await carriedView(frames[2], at(1), 2, at(0));
+  assert.deepEqual(both.probabilities, geometricMean(one.probabilities, other.probabilities, 2));
+  // The planes are those of the nearer frame alone.
+  assert.deepEqual(both.planes, one.planes);
+  for (let i = 0; i < both.probabilities.length; i += 2) {
+    const [a, b] = [both.probabilities[i], both.probabilities[i + 1]];
+    assert.ok(Math.abs(a + b - 1) < 1e-5);
+    const expected = Math.sqrt(Math.max(1e-6, one.probabilities[i]) * Math.max(1e-6, other.probabilities[i]));
+    const rest = Math.sqrt(Math.max(1e-6, one.probabilities[i + 1]) * Math.max(1e-6, other.probabilities[i + 1]));
+    assert.ok(Math.abs(a - expected / (expected + rest)) < 1e-5);
+  }
+  // A frame beyond of another size is no observation.
+  const small = { image: texturedFrame(40, 30, 0, 0, 4), mask: rectMask(40, 30, 0, 0, 4, 4) };
+  assert.deepEqual(await carriedView(frames[2], at(1), 2, small), one);
+  // The head reads the filter features, the planes and the classes' log-probabilities.
+  const pair = await drawPair(frames[2], masks[2], both, 2);
+  assert.equal(pair.samples.xs[0].length, PIXEL_FEATURE_COUNT + CARRIED_PLANES + 2 + 2);
+});
+
+test('flows between the same two images are computed once and kept, by their contents', async () => {
+  const W = 48;
+  const H = 36;
+  const a = texturedFrame(W, H, 10, 10, 8);
+  const b = texturedFrame(W, H, 12, 11, 8);
+  forgetFlows();
+  const before = flowsComputedSoFar();
+  const ab = await denseFlow(a, b);
+  assert.equal(flowsComputedSoFar(), before + 1);
+  // The same contents in other objects: found kept.
+  const again = await denseFlow({ ...a, data: a.data.slice() }, { ...b, data: b.data.slice() });
+  assert.equal(again, ab);
+  assert.equal(flowsComputedSoFar(), before + 1);
+  // The other way, another pair, or another size limit: computed.
+  await denseFlow(b, a);
+  await denseFlow(a, b, 24);
+  const changed = { ...b, data: b.data.slice() };
+  changed.data[0] ^= 1;
+  await denseFlow(a, changed);
+  assert.equal(flowsComputedSoFar(), before + 4);
+  forgetFlows();
+  const fresh = await denseFlow(a, b);
+  assert.notEqual(fresh, ab);
+  assert.deepEqual(fresh, ab);
+  assert.equal(flowsComputedSoFar(), before + 5);
+});
+
+test('a head over a carried view runs the same through onnxruntime and in JS', async () => {
+  const { frames, masks } = jumpingSquare(3);
+  const view = await viewOf(frames, masks, 2);
+  const head = await fitSequenceHead([await drawPair(frames[2], masks[2], view, 2)], 2);
+  assert.ok(head);
+  const features = async (image: RgbImage, y0: number, y1: number) => [
+    ...(await pixelFeaturesFast(image, y0, y1)),
+    ...view.planes.map((p) => p.subarray(y0 * image.width, y1 * image.width)),
+  ];
+  const native = await runPixelHead(head, frames[2], view.probabilities, features);
+  setInferenceChoice('tfjs');
+  try {
+    const js = await runPixelHead(head, frames[2], view.probabilities, features);
+    let diff = 0;
+    for (let i = 0; i < js.length; i++) diff = Math.max(diff, Math.abs(js[i] - native[i]));
+    assert.ok(diff < 1e-3, `largest difference ${diff}`);
+  } finally {
+    setInferenceChoice('auto');
+  }
 });

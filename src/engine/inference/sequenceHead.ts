@@ -1,14 +1,16 @@
 // The sequence head: what carrying gets wrong in this sequence, learnt from its reviewed frames. Each pair of
 // neighbouring reviewed frames is an example: the earlier frame's mask carried onto the later one (the snapped
-// carried mask, as propagation.ts gives it without a model), and the later frame's true mask. A pixel head
-// (pixelHead.ts: the frame's filter features beside the log of the carried probabilities, one hidden layer)
-// fitted on those pixels learns where carried edges land against this sequence's own hand-drawn edges and
-// which colours and textures belong to which class; the frame being suggested is then read through it.
+// carried mask, as propagation.ts gives it without a model, with the frame before it as a second observation:
+// carriedView.ts), and the later frame's true mask. A pixel head (pixelHead.ts: the frame's filter features,
+// the carried view's planes and the log of its carried probabilities, one hidden layer) fitted on those
+// pixels learns where carried edges land against this sequence's own hand-drawn edges, where the flow can be
+// trusted, and which colours and textures belong to which class; the frame being suggested is then read
+// through it.
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { SeededRandom } from '../../masks/seededRandom';
 import type { PixelHeadWeights } from '../../protocol/modelTypes';
 import { DEFAULT_PIXEL_HEAD_FIT, fitPixelHead, samplePixels, type PixelSamples } from '../training/pixelHeadFit';
-import { pixelFeaturesFast } from './pixelFeaturesOnnx';
+import { viewFeatures, type CarriedView } from './carriedView';
 import { runPixelHead } from './pixelHeadOnnx';
 import {
   DEFAULT_FUSION,
@@ -35,7 +37,7 @@ export interface SequencePair {
  * is argmax(MODEL_WEIGHT x log p_model + log p_head). Chosen on the first halves of the real sets
  * (docs/benchmarks.md, "Frames as a sequence").
  */
-export const SEQUENCE_HEAD_MODEL_WEIGHT = 0.5;
+export const SEQUENCE_HEAD_MODEL_WEIGHT = 0.25;
 
 /** Labelled pixels drawn from each pair: a head fitted on SEQUENCE_HEAD_MAX_PAIRS pairs reads about 60,000. */
 export const SEQUENCE_HEAD_PAIR_SAMPLES = 8_600;
@@ -115,23 +117,24 @@ export function carriedBand(
 
 /**
  * Draws a pair's pixels: `frame` (the later frame), its true `mask`, and the earlier frame's mask carried onto
- * it as carriedProbabilities gives it. Seeded: the same pair and seed draw the same pixels.
+ * it as carriedView gives it. Seeded: the same pair and seed draw the same pixels.
  */
 export async function drawPair(
   frame: RgbImage,
   mask: MaskImage,
-  carried: Float32Array,
+  view: CarriedView,
   classes: number,
   seed = 0,
 ): Promise<SequencePair> {
   const samples: PixelSamples = { xs: [], ys: [] };
-  const item = { image: frame, mask, probs: carried };
+  const item = { image: frame, mask, probs: view.probabilities };
   const rng = new SeededRandom(seed + 7919);
+  const features = viewFeatures(view, frame.width);
   // Half the pixels from anywhere, half from near the carried edges, where carrying goes wrong.
-  const inBand = carriedBand(carried, frame.width, frame.height, classes, SEQUENCE_HEAD_BAND);
+  const inBand = carriedBand(view.probabilities, frame.width, frame.height, classes, SEQUENCE_HEAD_BAND);
   const banded = inBand.length > 0 ? Math.round(SEQUENCE_HEAD_BAND_SHARE * SEQUENCE_HEAD_PAIR_SAMPLES) : 0;
-  await samplePixels(item, classes, SEQUENCE_HEAD_PAIR_SAMPLES - banded, rng, samples, pixelFeaturesFast);
-  if (banded > 0) await samplePixels(item, classes, banded, rng, samples, pixelFeaturesFast, inBand);
+  await samplePixels(item, classes, SEQUENCE_HEAD_PAIR_SAMPLES - banded, rng, samples, features);
+  if (banded > 0) await samplePixels(item, classes, banded, rng, samples, features, inBand);
   return { samples };
 }
 
@@ -163,20 +166,20 @@ export interface HeadSuggestion {
 }
 
 /**
- * The frame read through the head (through onnxruntime where it runs, else in JS): its carried probabilities
- * (carriedProbabilities) in, a class per pixel out. With the model's probabilities, per pixel
+ * The frame read through the head (through onnxruntime where it runs, else in JS): its carried view
+ * (carriedView) in, a class per pixel out. With the model's probabilities, per pixel
  * argmax(modelWeight x log p_model + log p_head).
  */
 export async function applySequenceHead(
   head: PixelHeadWeights,
   frame: RgbImage,
-  carried: Float32Array,
+  view: CarriedView,
   classes: number,
   modelProbabilities?: Float32Array,
   modelWeight = SEQUENCE_HEAD_MODEL_WEIGHT,
 ): Promise<HeadSuggestion> {
   const k = classes;
-  const out = await runPixelHead(head, frame, carried);
+  const out = await runPixelHead(head, frame, view.probabilities, viewFeatures(view, frame.width));
   const n = frame.width * frame.height;
   const classMap = new Uint8Array(n);
   const confidence = new Uint8Array(n);

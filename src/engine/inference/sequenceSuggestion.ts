@@ -3,10 +3,10 @@
 // neighbour and the frame beyond it when both are reviewed.
 import type { MaskImage, RgbImage } from '../../masks/maskImage';
 import { denseFlow } from './opticalFlow';
+import { carriedView } from './carriedView';
 import {
   SEQUENCE_HEAD_MAX_PAIRS,
   applySequenceHead,
-  carriedProbabilities,
   drawPair,
   fitSequenceHead,
   type SequenceHeadFitter,
@@ -164,18 +164,21 @@ export async function suggestFromNeighbours(
   // fusion there. Between images that are no sequence it learns nothing that carries over from one to the next.
   let recordDraw: SequencePair | undefined;
   if (carriedOntoKnown && fusedKnownError !== null && history.length >= 1) {
-    const knownCarried = carriedProbabilities(carriedOntoKnown, known.image, classes, settings);
-    recordDraw = keptRecordDraw ?? (await drawPair(known.image, known.mask, knownCarried, classes));
+    // The frame beyond the record pair, a second observation of the pair's nearer frame (none for a record pair
+    // named apart).
+    const third = recordPair ? undefined : neighbours[2];
+    const knownView = await carriedView(known.image, beyond, classes, third, settings);
+    recordDraw = keptRecordDraw ?? (await drawPair(known.image, known.mask, knownView, classes));
     const heldOut = await fit(history.slice(0, SEQUENCE_HEAD_MAX_PAIRS), classes);
     if (heldOut) {
-      const read = await applySequenceHead(heldOut, known.image, knownCarried, classes, recordModel?.probabilities);
+      const read = await applySequenceHead(heldOut, known.image, knownView, classes, recordModel?.probabilities);
       const headError = errorShare(read.classMap, known.mask, classes);
       check = { modelError: check?.modelError ?? Number.POSITIVE_INFINITY, fusedError: fusedKnownError, headError };
       if (headError < Math.min(fusedKnownError, check.modelError)) {
         const pairs = [recordDraw, ...history.slice(0, SEQUENCE_HEAD_MAX_PAIRS - 1)];
         const head = await fit(pairs, classes);
         if (head) {
-          const here = carriedProbabilities(carried, frame, classes, settings);
+          const here = await carriedView(frame, near, classes, neighbours[1], settings);
           const suggestion = await applySequenceHead(head, frame, here, classes, model.probabilities);
           let follows = 0;
           for (let i = 0; i < suggestion.classMap.length; i++)
