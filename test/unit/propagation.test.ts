@@ -467,6 +467,35 @@ test('the sequence head learns what carrying gets wrong in a sequence: an object
   assert.equal(differ, 0, `${differ} pixels differ`);
 });
 
+test("with the model's prediction of the neighbour, the head is taken where it beats the model there, a tie with the fusion included", async () => {
+  const W = 96;
+  const H = 72;
+  // A square that stays put: carrying is exact, so the fusion gets the neighbour right and the head cannot do
+  // better there, only as well.
+  const frames = Array.from({ length: 5 }, () => texturedFrame(W, H, 30, 20, 24));
+  const masks = frames.map(() => rectMask(W, H, 30, 20, 54, 44));
+  const history: SequencePair[] = [];
+  for (let j = 2; j >= 1; j--) history.push(await drawPair(frames[j], masks[j], await viewOf(frames, masks, j), 2));
+  const neighbours = [3, 2, 1, 0].map((j) => ({ image: frames[j], mask: masks[j] }));
+  // A model that sees no square, here and on the neighbour.
+  const probabilities = new Float32Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) {
+    probabilities[2 * i] = 0.7;
+    probabilities[2 * i + 1] = 0.3;
+  }
+  const blind = { classMap: new Uint8Array(W * H), confidence: new Uint8Array(W * H).fill(179), probabilities };
+  const s = await suggestFromNeighbours(frames[4], neighbours, blind, 2, blind, undefined, undefined, history);
+  const tried = s.check;
+  assert.ok(tried?.headError !== undefined, JSON.stringify(tried));
+  assert.ok(tried.headError >= tried.fusedError, `the head does no better than the fusion: ${JSON.stringify(tried)}`);
+  assert.ok(tried.headError < tried.modelError, JSON.stringify(tried));
+  assert.equal(s.followed, true);
+  assert.equal(s.learnedPairs, 3);
+  let wrong = 0;
+  for (let i = 0; i < W * H; i++) if (s.classMap[i] !== masks[4].data[i]) wrong++;
+  assert.ok(wrong / (W * H) < 0.01, `${wrong} pixels wrong`);
+});
+
 test('walking down a sequence fits one head per frame: the head tried on the neighbour is the one it was suggested with', async () => {
   const { frames, masks } = jumpingSquare(11);
   const n = frames[0].width * frames[0].height;

@@ -112,7 +112,8 @@ function snapWithoutModel(
  * `history` (pairs of neighbouring reviewed frames of this sequence beyond the record pair, nearest first:
  * neighbours[2] carried onto neighbours[1], and so on) trains the sequence head (sequenceHead.ts). With one pair
  * or more, a head fitted on them (the SEQUENCE_HEAD_MAX_PAIRS nearest) is tried on neighbours[0] as the fusion
- * is; where it gets fewer pixels wrong there than both the model and the fusion, the suggestion is this frame's
+ * is; where it gets fewer pixels wrong there than the model alone (without the model's prediction there: than
+ * the fusion), the suggestion is this frame's
  * carried mask read through a head fitted on the record pair (drawn here: `recordDraw`) and the nearest pairs
  * of the history (SEQUENCE_HEAD_MAX_PAIRS in all), weighed with the model's probabilities when there are any.
  * `fit` fits the heads (a SequenceHeadCache's keeps them: the head tried here is the next frame's own head).
@@ -160,8 +161,8 @@ export async function suggestFromNeighbours(
       check = { modelError: errorShare(recordModel.classMap, known.mask, classes), fusedError: fusedKnownError };
   }
   // The sequence head, tried on the neighbour too: fitted without the neighbour's own pair (the record pair,
-  // the frame beyond carried onto it), it must get fewer of the neighbour's pixels wrong than the model and the
-  // fusion there. Between images that are no sequence it learns nothing that carries over from one to the next.
+  // the frame beyond carried onto it). Between images that are no sequence it learns nothing that carries over
+  // from one to the next.
   let recordDraw: SequencePair | undefined;
   if (carriedOntoKnown && fusedKnownError !== null && history.length >= 1) {
     // The frame beyond the record pair, a second observation of the pair's nearer frame (none for a record pair
@@ -174,7 +175,11 @@ export async function suggestFromNeighbours(
       const read = await applySequenceHead(heldOut, known.image, knownView, classes, recordModel?.probabilities);
       const headError = errorShare(read.classMap, known.mask, classes);
       check = { modelError: check?.modelError ?? Number.POSITIVE_INFINITY, fusedError: fusedKnownError, headError };
-      if (headError < Math.min(fusedKnownError, check.modelError)) {
+      // The head must do better there than not following at all: the model alone, or without a model's
+      // prediction the fusion. Between the two ways of following, the head is taken: over a run of frames it
+      // gets fewer pixels wrong than the fusion, while on one neighbour the two differ by less than its noise.
+      const beats = headError < (recordModel ? check.modelError : fusedKnownError);
+      if (beats) {
         const pairs = [recordDraw, ...history.slice(0, SEQUENCE_HEAD_MAX_PAIRS - 1)];
         const head = await fit(pairs, classes);
         if (head) {
